@@ -1,0 +1,141 @@
+"""Build a :class:`ParameterizedSystem` from "which parameter applies to which atoms".
+
+Assigners (SMIRNOFF, GAFF2, ...) only decide, for each term row, the id of the parameter
+that applies; :func:`build_system` keeps the parameters that are used and turns the
+assignment into index arrays.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from ffparam.chem.topology import Topology
+from ffparam.errors import InputError
+from ffparam.params.parameter_set import Parameter, ParameterKey, ParameterSet
+from ffparam.params.system import NonbondedTerms, ParameterizedSystem, TermGroup
+
+SECTION_FORMS: dict[str, str] = {
+    "Bonds": "harmonic_bond",
+    "MorseBonds": "morse_bond",
+    "Angles": "harmonic_angle",
+    "UreyBradley": "urey_bradley",
+    "ProperTorsions": "periodic_torsion",
+    "ImproperTorsions": "periodic_torsion",
+    "HarmonicImpropers": "harmonic_improper",
+}
+
+TermRow = tuple[tuple[int, ...], str, float]
+"""(atom indices, parameter id, energy scale) of one assigned term."""
+
+
+def build_system(
+    topology: Topology,
+    source: ParameterSet,
+    bonded: dict[str, Sequence[TermRow]],
+    vdw_ids: Sequence[str],
+    charges: np.ndarray,
+    charge_ids: Sequence[str] | None = None,
+    nbfix: dict[tuple[str, str], str] | None = None,
+    label: str = "",
+) -> ParameterizedSystem:
+    """Bind ``topology``'s terms to parameters of ``source``.
+
+    Args:
+        topology: the molecule's topology.
+        source: the full force field; only used parameters are copied into the system.
+        bonded: section -> term rows (atoms, parameter id, scale). Periodic torsion
+            parameters expand to one row per ``k#`` field with ``fixed['periodicity#']``.
+        vdw_ids: per-atom id in ``source['vdW']``.
+        charges: per-atom partial charges (e), stored as section ``Charges``.
+        charge_ids: ids for the charges (default ``atom:i``); atoms sharing an id share
+            one charge parameter (e.g. symmetry-equivalent atoms).
+        nbfix: (vdW id a, vdW id b) -> id in ``source['NBFix']`` overriding that pair's LJ.
+        label: provenance text.
+    """
+    n_atoms = topology.n_atoms
+    charges = np.asarray(charges, dtype=np.float64)
+    if charges.shape != (n_atoms,) or len(vdw_ids) != n_atoms:
+        raise InputError(f"need one charge and one vdW id per atom ({n_atoms})")
+    if not np.all(np.isfinite(charges)):
+        raise InputError("non-finite partial charge")
+    params = ParameterSet(settings=dict(source.settings))
+    for section, rows in bonded.items():
+        for _, pid, _ in rows:
+            if (section, pid) not in params:
+                params.add(section, _copy(source.get(section, pid)))
+    for pid in vdw_ids:
+        if ("vdW", pid) not in params:
+            params.add("vdW", _copy(source.get("vdW", pid)))
+    charge_ids = list(charge_ids) if charge_ids is not None else [f"atom:{i}" for i in
+                                                                  range(n_atoms)]
+    for cid, q in zip(charge_ids, charges, strict=True):
+        if ("Charges", cid) not in params:
+            params.add("Charges", Parameter(cid, {"charge": float(q)}))
+    for fix_id in (nbfix or {}).values():
+        if ("NBFix", fix_id) not in params:
+            params.add("NBFix", _copy(source.get("NBFix", fix_id)))
+
+    terms = [g for section, rows in bonded.items() if rows
+             for g in _term_groups(section, rows, params)]
+    nonbonded = NonbondedTerms.from_topology(
+        topology,
+        charge_index=[params.index(ParameterKey("Charges", c, "charge")) for c in charge_ids],
+        sigma_index=[params.index(ParameterKey("vdW", v, "sigma")) for v in vdw_ids],
+        epsilon_index=[params.index(ParameterKey("vdW", v, "epsilon")) for v in vdw_ids],
+        coulomb_14_scale=float(params.settings["coulomb_14_scale"]),
+        lj_14_scale=float(params.settings["lj_14_scale"]),
+        combining_rule=str(params.settings.get("combining_rule", "lorentz-berthelot")),
+        vdw_ids=list(vdw_ids),
+    )
+    if nbfix:
+        _attach_nbfix(nonbonded, vdw_ids, nbfix, params)
+    return ParameterizedSystem(topology, params, terms, nonbonded, label)
+
+
+def _copy(parameter: Parameter) -> Parameter:
+    return Parameter(parameter.id, dict(parameter.values), dict(parameter.fixed))
+
+
+def _term_groups(section: str, rows: Sequence[TermRow], params: ParameterSet) -> list[TermGroup]:
+    form = SECTION_FORMS[section]
+    if form != "periodic_torsion":
+        fields = {"harmonic_bond": ("k", "length"), "morse_bond": ("well_depth", "a", "length"),
+                  "harmonic_angle": ("k", "angle"), "urey_bradley": ("k", "length"),
+                  "harmonic_improper": ("k", "angle")}[form]
+        index = {f: [params.index(ParameterKey(section, pid, f)) for _, pid, _ in rows]
+                 for f in fields}
+        return [TermGroup(form, section, [r[0] for r in rows], index,
+                          scale=[r[2] for r in rows], parameter_ids=[r[1] for r in rows])]
+    atoms, k_idx, phase_idx, period, scale, ids = [], [], [], [], [], []
+    for row_atoms, pid, row_scale in rows:
+        par = params.get(section, pid)
+        for name in par.values:
+            m = re.fullmatch(r"k(\d+)", name)
+            if not m:
+                continue
+            n = m.group(1)
+            atoms.append(row_atoms)
+            k_idx.append(params.index(ParameterKey(section, pid, name)))
+            phase_idx.append(params.index(ParameterKey(section, pid, f"phase{n}")))
+            period.append(int(par.fixed[f"periodicity{n}"]))
+            scale.append(row_scale)
+            ids.append(pid)
+    return [TermGroup("periodic_torsion", section, atoms, {"k": k_idx, "phase": phase_idx},
+                      periodicity=period, scale=scale, parameter_ids=ids)]
+
+
+def _attach_nbfix(nb: NonbondedTerms, vdw_ids: Sequence[str],
+                  nbfix: dict[tuple[str, str], str], params: ParameterSet) -> None:
+    rows, sig, eps = [], [], []
+    for row, (i, j) in enumerate(nb.pairs.tolist()):
+        fix = nbfix.get((vdw_ids[i], vdw_ids[j])) or nbfix.get((vdw_ids[j], vdw_ids[i]))
+        if fix is not None:
+            rows.append(row)
+            sig.append(params.index(ParameterKey("NBFix", fix, "sigma")))
+            eps.append(params.index(ParameterKey("NBFix", fix, "epsilon")))
+    nb.nbfix_rows = np.array(rows, dtype=np.int64)
+    nb.nbfix_sigma_index = np.array(sig, dtype=np.int64)
+    nb.nbfix_epsilon_index = np.array(eps, dtype=np.int64)
