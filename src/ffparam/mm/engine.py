@@ -1,0 +1,201 @@
+"""The batched MM engine: energies, forces and Hessians of a ParameterizedSystem.
+
+Positions are (n_conformers, n_atoms, 3) Angstrom; energies kcal/mol; forces
+kcal/mol/Angstrom; Hessians kcal/mol/Angstrom^2. Everything is float64 PyTorch, evaluated
+for all conformers at once, and differentiable with respect to positions and to the flat
+parameter vector (``ParameterSet.vector()``), which is what the fitting engine uses.
+Gas phase: no cutoff, no periodicity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ffparam.errors import InputError, NonFiniteError
+from ffparam.mm import terms as F
+from ffparam.params.system import ParameterizedSystem
+
+Tensor = torch.Tensor
+
+NONBONDED_TERMS = ("vdW", "Electrostatics")
+
+
+@dataclass
+class EnergyResult:
+    """Energies of a batch of conformers.
+
+    Attributes:
+        energy: (n_conformers,) total potential energy, kcal/mol.
+        forces: (n_conformers, n_atoms, 3) kcal/mol/Angstrom, or None if not asked for.
+        terms: term name -> (n_conformers,) energy, kcal/mol (sums to ``energy``).
+    """
+
+    energy: Tensor
+    forces: Tensor | None = None
+    terms: dict[str, Tensor] = field(default_factory=dict)
+
+    def terms_numpy(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.terms.items()}
+
+
+class MMEngine:
+    """Evaluate a :class:`ParameterizedSystem` on batches of geometries.
+
+    Args:
+        system: the parameterized molecule.
+        dtype, device: torch dtype (float64 default) and device.
+    """
+
+    def __init__(self, system: ParameterizedSystem, dtype: torch.dtype = torch.float64,
+                 device: str | torch.device = "cpu") -> None:
+        self.system = system
+        self.dtype = dtype
+        self.device = torch.device(device)
+        as_index = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long,  # noqa: E731
+                                             device=self.device)
+        as_float = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype,  # noqa: E731
+                                             device=self.device)
+        self._groups = []
+        for g in system.terms:
+            self._groups.append({
+                "form": g.form,
+                "name": g.name,
+                "atoms": as_index(g.atoms),
+                "index": {k: as_index(v) for k, v in g.param_index.items()},
+                "periodicity": None if g.periodicity is None else as_float(g.periodicity),
+                "scale": as_float(g.scale),
+            })
+        nb = system.nonbonded
+        self._nb = {
+            "charge": as_index(nb.charge_index),
+            "sigma": as_index(nb.sigma_index),
+            "epsilon": as_index(nb.epsilon_index),
+            "pairs": as_index(nb.pairs).reshape(-1, 2),
+            "coulomb_scale": as_float(nb.coulomb_scale),
+            "lj_scale": as_float(nb.lj_scale),
+            "nbfix_rows": as_index(nb.nbfix_rows),
+            "nbfix_sigma": as_index(nb.nbfix_sigma_index),
+            "nbfix_epsilon": as_index(nb.nbfix_epsilon_index),
+            "rule": nb.combining_rule,
+        }
+
+    # ------------------------------------------------------------------ inputs
+    def parameter_vector(self) -> Tensor:
+        """The system's current parameter values as a tensor (internal units)."""
+        return torch.as_tensor(self.system.parameters.vector(), dtype=self.dtype,
+                               device=self.device)
+
+    def _positions(self, positions) -> Tensor:
+        pos = torch.as_tensor(positions, dtype=self.dtype, device=self.device)
+        if pos.ndim == 2:
+            pos = pos.unsqueeze(0)
+        if pos.ndim != 3 or pos.shape[1:] != (self.system.n_atoms, 3):
+            raise InputError(f"positions must be (n_conformers, {self.system.n_atoms}, 3), "
+                             f"got {tuple(pos.shape)}")
+        return pos
+
+    # ------------------------------------------------------------------ energies
+    def term_energies(self, positions, values: Tensor | None = None) -> dict[str, Tensor]:
+        """Per-term energies, name -> (n_conformers,) kcal/mol.
+
+        Args:
+            positions: (n_conformers, n_atoms, 3) or (n_atoms, 3) Angstrom tensor/array.
+            values: flat parameter vector (internal units); default the system's values.
+                Pass a tensor with ``requires_grad`` to differentiate w.r.t. parameters.
+        """
+        pos = self._positions(positions)
+        p = self.parameter_vector() if values is None else values
+        out: dict[str, Tensor] = {}
+        for g in self._groups:
+            energy = self._bonded(g, pos, p)
+            out[g["name"]] = out.get(g["name"], 0) + energy
+        out.update(self._nonbonded(pos, p))
+        return out
+
+    def energy(self, positions, values: Tensor | None = None) -> Tensor:
+        """Total energy (n_conformers,) kcal/mol, differentiable in positions and values."""
+        return sum(self.term_energies(positions, values).values())
+
+    def compute(self, positions, values: Tensor | None = None, forces: bool = True,
+                terms: bool = True, check_finite: bool = True) -> EnergyResult:
+        """Energies (and forces = -dE/dx by autograd, and per-term energies)."""
+        pos = self._positions(positions)
+        if forces:
+            pos = pos.detach().requires_grad_(True)
+        per_term = self.term_energies(pos, values)
+        total = sum(per_term.values())
+        force = None
+        if forces:
+            (grad,) = torch.autograd.grad(total.sum(), pos, create_graph=values is not None
+                                          and values.requires_grad)
+            force = -grad
+        if check_finite and not torch.all(torch.isfinite(total)):
+            bad = torch.nonzero(~torch.isfinite(total)).flatten().tolist()
+            raise NonFiniteError(f"non-finite MM energy for conformer(s) {bad[:10]} "
+                                 "(overlapping atoms?)")
+        if values is None or not values.requires_grad:
+            total = total.detach()
+            per_term = {k: v.detach() for k, v in per_term.items()}
+            force = None if force is None else force.detach()
+        return EnergyResult(total, force, per_term if terms else {})
+
+    def hessian(self, positions, values: Tensor | None = None) -> Tensor:
+        """Hessian d2E/dx2 (n_conformers, 3N, 3N) kcal/mol/Angstrom^2 (autograd)."""
+        pos = self._positions(positions)
+        n = pos.shape[1] * 3
+        p = self.parameter_vector() if values is None else values
+
+        def energy_flat(x: Tensor) -> Tensor:
+            return self.energy(x.reshape(1, -1, 3), p)[0]
+
+        hess = [torch.autograd.functional.hessian(energy_flat, conf.reshape(-1))
+                for conf in pos]
+        return torch.stack(hess).reshape(-1, n, n)
+
+    def parameter_gradient(self, positions, values: Tensor | None = None) -> Tensor:
+        """dE/d(parameter vector) (n_conformers, n_parameters) in kcal/mol per internal
+        unit of each parameter (Jacobian by reverse-mode autograd)."""
+        pos = self._positions(positions)
+        p = (self.parameter_vector() if values is None else values).detach()
+        return torch.func.jacrev(lambda v: self.energy(pos, v))(p)
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _bonded(g: dict, pos: Tensor, p: Tensor) -> Tensor:
+        form, atoms, idx = g["form"], g["atoms"], g["index"]
+        if form in ("harmonic_bond", "urey_bradley"):
+            e = F.harmonic(F.distances(pos, atoms), p[idx["k"]], p[idx["length"]])
+        elif form == "morse_bond":
+            e = F.morse(F.distances(pos, atoms), p[idx["well_depth"]], p[idx["a"]],
+                        p[idx["length"]])
+        elif form == "harmonic_angle":
+            e = F.harmonic(F.angles(pos, atoms), p[idx["k"]], p[idx["angle"]])
+        elif form == "periodic_torsion":
+            e = F.periodic_torsion(F.dihedrals(pos, atoms), p[idx["k"]], g["periodicity"],
+                                   p[idx["phase"]])
+        elif form == "harmonic_improper":
+            e = F.harmonic_improper(F.dihedrals(pos, atoms), p[idx["k"]], p[idx["angle"]])
+        else:  # pragma: no cover - TERM_FORMS is closed
+            raise InputError(f"unknown term form {form}")
+        return (e * g["scale"]).sum(-1)
+
+    def _nonbonded(self, pos: Tensor, p: Tensor) -> dict[str, Tensor]:
+        nb = self._nb
+        pairs = nb["pairs"]
+        if len(pairs) == 0:
+            zero = pos.new_zeros(pos.shape[0])
+            return {"vdW": zero, "Electrostatics": zero}
+        i, j = pairs[:, 0], pairs[:, 1]
+        r = F.distances(pos, pairs)
+        q = p[nb["charge"]]
+        elec = F.coulomb(r, q[i] * q[j] * nb["coulomb_scale"])
+        sig, eps = p[nb["sigma"]], p[nb["epsilon"]]
+        pair_sigma, pair_eps = F.combine_lj(sig[i], sig[j], eps[i], eps[j], nb["rule"])
+        if len(nb["nbfix_rows"]):
+            pair_sigma = pair_sigma.index_put((nb["nbfix_rows"],), p[nb["nbfix_sigma"]])
+            pair_eps = pair_eps.index_put((nb["nbfix_rows"],), p[nb["nbfix_epsilon"]])
+        vdw = F.lennard_jones_sigma(r, pair_eps * nb["lj_scale"], pair_sigma)
+        return {"vdW": vdw.sum(-1), "Electrostatics": elec.sum(-1)}
