@@ -6,6 +6,7 @@ or raises :class:`~ffparam.errors.InputError` with one line saying what is wrong
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +209,16 @@ def _split_xyz(path: Path) -> list[str]:
             raise InputError(f"{path.name}: truncated frame at line {i + 1}")
         # strip extended-XYZ extra columns: keep symbol x y z
         body = [" ".join(ln.split()[:4]) for ln in block[2:]]
+        for offset, ln in enumerate(body):
+            fields = ln.split()
+            try:
+                xyz = [float(v) for v in fields[1:4]]
+            except ValueError:
+                xyz = []
+            if len(xyz) != 3:
+                raise InputError(f"{path.name}: line {i + 3 + offset} should be 'symbol x y z'")
+            if not all(map(math.isfinite, xyz)):
+                raise InputError(f"non-finite coordinates in {path.name} (line {i + 3 + offset})")
         frames.append("\n".join([block[0].split()[0], "", *body]) + "\n")
         i += n + 2
     if not frames:

@@ -252,10 +252,8 @@ class ParameterSet:
                 values, units = {}, {}
                 for name, value in par.values.items():
                     unit = field_unit(section, name)
-                    if unit.endswith("rad") and "rad^2" not in unit:
+                    if unit == ANGLE_UNIT:  # angles and phases are written in degrees
                         values[name], units[name] = math.degrees(value), "degree"
-                    elif unit == "kcal/mol/rad^2":
-                        values[name], units[name] = value, unit
                     else:
                         values[name], units[name] = value, unit
                 row: dict[str, Any] = {"id": par.id, "values": values, "units": units}
