@@ -50,7 +50,8 @@ def test_sdf_multi_conformer(tmp_path):
             writer.write(rd, confId=cid)
     mol = Molecule.from_file(path)
     assert mol.n_conformers == 3
-    np.testing.assert_allclose(mol.conformers[1], rd.GetConformer(cids[1]).GetPositions(), atol=1e-4)
+    expected = rd.GetConformer(cids[1]).GetPositions()
+    np.testing.assert_allclose(mol.conformers[1], expected, atol=1e-4)
     assert mol.name == "ethanol"
 
 
@@ -93,7 +94,7 @@ def test_missing_and_unknown_files(tmp_path):
         Molecule.from_file(tmp_path / "nope.sdf")
     weird = tmp_path / "mol.cif"
     weird.write_text("data")
-    with pytest.raises(InputError, match="unknown file type .cif"):
+    with pytest.raises(InputError, match=r"unknown file type \.cif"):
         Molecule.from_input(str(weird))
 
 

@@ -53,5 +53,6 @@ def test_torsions_around_and_representative_dihedral():
     topo = Topology(Molecule.from_smiles("ClCCBr"))
     rows = topo.torsions_around((1, 2))
     assert len(rows) == 9
-    i, j, k, l = topo.dihedral_for_bond((1, 2))
-    assert (j, k) == (1, 2) and topo.molecule.symbols[i] == "Cl" and topo.molecule.symbols[l] == "Br"
+    first, j, k, last = topo.dihedral_for_bond((1, 2))
+    assert (j, k) == (1, 2)
+    assert topo.molecule.symbols[first] == "Cl" and topo.molecule.symbols[last] == "Br"
