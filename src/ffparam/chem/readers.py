@@ -45,7 +45,7 @@ class _RDKitLog:
         lines = [ln.strip() for ln in self.stream.getvalue().splitlines() if ln.strip()]
         lines = [ln.split("] ", 1)[-1] if "] " in ln else ln for ln in lines]
         lines = [ln for ln in lines if not set(ln) <= {"^", " "}]
-        return "; ".join(lines[:2])
+        return "; ".join(ln.rstrip(":") for ln in lines[:2])
 
 
 def molecule_from_smiles(smiles: str, name: str | None = None) -> Molecule:

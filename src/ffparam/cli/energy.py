@@ -1,0 +1,111 @@
+"""``ffparam energy`` and ``ffparam assign``: per-term MM energies and parameter assignment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ffparam.chem.molecule import Molecule
+from ffparam.errors import InputError
+
+FF_HELP = "sage | gaff2 | mmff94 | uff | openff-X.Y.Z | PATH.offxml"
+
+
+def load_input_molecule(text: str, charge: int | None, conformers: int | None) -> Molecule:
+    """Read INPUT (file or SMILES); generate ``conformers`` ETKDG conformers if asked or if
+    the input has no coordinates."""
+    molecule = Molecule.from_input(text, charge=charge)
+    if conformers is not None and conformers < 1:
+        raise InputError("--conformers must be at least 1")
+    if conformers or molecule.n_conformers == 0:
+        molecule = molecule.generate_conformers(conformers or 1)
+    return molecule
+
+
+def energy_table(molecule: Molecule, forcefield: str, charges: str | None
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
+    """Total and per-term energies (kcal/mol) for every conformer, and a provenance label."""
+    name = forcefield.lower()
+    if name in ("mmff94", "uff"):
+        from ffparam.assign.rdkit_models import RDKitEnergyModel
+
+        if charges:
+            raise InputError(f"--charges does not apply to {name} (it has its own charges)")
+        result = RDKitEnergyModel(molecule, name).compute(molecule.conformers)
+        return np.asarray(result.energy), {k: np.asarray(v) for k, v in result.terms.items()}, \
+            name
+    from ffparam.assign import assign_parameters
+    from ffparam.mm import MMEngine
+
+    system = assign_parameters(molecule, forcefield, charges=charges)
+    result = MMEngine(system).compute(molecule.conformers, forces=False)
+    return result.energy.numpy(), result.terms_numpy(), system.source
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("energy")
+    def energy_command(
+        input: str = typer.Argument(..., help="SMILES or molecule file (sdf, mol, pdb, xyz)"),
+        ff: str = typer.Option("sage", "--ff", help=FF_HELP),
+        charges: str = typer.Option(None, "--charges", help="am1bcc | gasteiger | mmff94"),
+        conformers: int = typer.Option(None, "--conformers", help="generate N conformers"),
+        charge: int = typer.Option(None, "--charge", help="total charge (XYZ/PDB input)"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    ) -> None:
+        """Per-term potential energies (kcal/mol) of each conformer."""
+        molecule = load_input_molecule(input, charge, conformers)
+        total, terms, source = energy_table(molecule, ff, charges)
+        if as_json:
+            payload = {
+                "units": "kcal/mol",
+                "molecule": molecule.to_smiles(),
+                "forcefield": source,
+                "conformers": [
+                    {"total": float(total[c]),
+                     "terms": {k: float(v[c]) for k, v in terms.items()}}
+                    for c in range(len(total))
+                ],
+            }
+            typer.echo(json.dumps(payload, indent=1))
+            return
+        table = Table(title=f"{molecule.name} ({molecule.formula}) with {source}, kcal/mol")
+        table.add_column("conformer", justify="right")
+        for name in terms:
+            table.add_column(name, justify="right")
+        table.add_column("total", justify="right", style="bold")
+        for c in range(len(total)):
+            table.add_row(str(c), *(f"{terms[n][c]:.4f}" for n in terms), f"{total[c]:.4f}")
+        Console().print(table)
+
+    @app.command("assign")
+    def assign_command(
+        input: str = typer.Argument(..., help="SMILES or molecule file"),
+        ff: str = typer.Option("sage", "--ff", help="sage | gaff2 | openff-X.Y.Z | PATH.offxml"),
+        output: Path = typer.Option(..., "-o", "--output", help="parameters .yaml or .json"),
+        charges: str = typer.Option(None, "--charges", help="am1bcc | gasteiger | mmff94"),
+        openmm_xml: Path = typer.Option(None, "--openmm", help="also write an OpenMM System XML"),
+        charge: int = typer.Option(None, "--charge", help="total charge (XYZ/PDB input)"),
+    ) -> None:
+        """Assign starting parameters and write them (and optionally an OpenMM System)."""
+        from ffparam.assign import assign_parameters
+
+        if output.suffix.lower() not in (".yaml", ".yml", ".json"):
+            raise InputError(f"unknown parameter file type {output.suffix}; use .yaml or .json")
+        molecule = load_input_molecule(input, charge, None)
+        system = assign_parameters(molecule, ff, charges=charges)
+        xml = None
+        if openmm_xml is not None:
+            import openmm
+
+            from ffparam.mm import to_openmm
+
+            xml = openmm.XmlSerializer.serialize(to_openmm(system))
+        system.parameters.save(output)
+        if xml is not None:
+            openmm_xml.write_text(xml)
+        typer.echo(f"wrote {len(system.parameters)} parameters ({system.source}) to {output}")
