@@ -1,0 +1,1 @@
+"""Fitting engine: targets, priors and optimizers that turn reference data into parameters."""
