@@ -82,7 +82,7 @@ class Objective:
         xt = torch.as_tensor(np.asarray(x, dtype=float), dtype=torch.float64).requires_grad_()
         value = (self.residuals(xt) ** 2).sum()
         (grad,) = torch.autograd.grad(value, xt)
-        return float(value), grad.numpy()
+        return value.item(), grad.numpy()
 
     def target_metrics(self, x: np.ndarray | Tensor) -> dict[str, dict[str, float]]:
         xt = torch.as_tensor(x, dtype=torch.float64).detach()
