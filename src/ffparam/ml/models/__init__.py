@@ -1,0 +1,1 @@
+"""ML potential models: ANI and SchNet networks, Gaussian process, MACE adapter."""

@@ -1,0 +1,339 @@
+"""Training of the PyTorch networks on energies and forces, with resumable checkpoints.
+
+Loss per batch (s = the model's output scale in eV, so both terms are of order one):
+
+    L = w_E * mean_frames((E_pred - E_ref)^2 / n_atoms^2) / s^2
+      + w_F * mean_components((F_pred - F_ref)^2) / s^2
+
+Adam with a plateau learning-rate schedule on the validation loss, early stopping when the
+validation loss has not improved for ``early_stopping_patience`` epochs (the best weights are
+kept), and an optional budget of process CPU seconds. After every ``checkpoint_every``
+epochs the full state (model, best model, optimizer, scheduler, shuffling generator,
+history, CPU time used) is written to ``checkpoint.pt`` (tensors and plain containers only,
+read with ``weights_only=True``); rerunning the same training in the same directory resumes
+from it, and because the shuffling generator is restored the resumed run reproduces the
+uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ffparam.errors import InputError, NonFiniteError
+from ffparam.ml.batch import iterate_batches
+from ffparam.ml.checkpoint import atomic_torch_save, atomic_write_json
+from ffparam.ml.data import MLDataset, check_elements, reference_energy_per_frame
+from ffparam.ml.models.ani import ANIModel
+from ffparam.ml.models.base import AtomisticModel, energy_and_forces
+from ffparam.ml.potential import NetworkPotential, build_network, dtype_name
+
+CHECKPOINT = "checkpoint.pt"
+RUN_JSON = "training.json"
+
+
+@dataclass
+class TrainingConfig:
+    """Hyperparameters of one training run (eV, Angstrom, seconds)."""
+
+    energy_weight: float = 1.0
+    forces_weight: float = 10.0
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    lr_factor: float = 0.5
+    lr_patience: int = 10
+    min_lr: float = 1e-6
+    early_stopping_patience: int = 50
+    max_epochs: int = 1000
+    time_budget_s: float | None = None
+    checkpoint_every: int = 1
+    seed: int = 0
+    dtype: str = "float32"
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainingConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise InputError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    best_loss: float = float("inf")
+    best_epoch: int = 0
+    since_best: int = 0
+    cpu_time_s: float = 0.0
+    wall_time_s: float = 0.0
+    finished: bool = False
+    stop_reason: str = ""
+
+
+def normalization(
+    model: AtomisticModel, train: MLDataset, refs: dict[int, float]
+) -> tuple[torch.Tensor, float]:
+    """Per-element energy shifts (reference + mean residual per atom) and the force RMS."""
+    residual = train.energies - reference_energy_per_frame(train, refs)
+    per_atom = float(np.mean(residual / train.n_atoms))
+    shift = torch.tensor([refs[z] + per_atom for z in model.element_list])
+    scale = float(np.sqrt(np.mean(train.forces**2))) if train.forces is not None else 1.0
+    return shift, max(scale, 1e-3)
+
+
+def _descriptor_statistics(model: ANIModel, train: MLDataset) -> None:
+    total, total_sq, count = 0.0, 0.0, 0
+    with torch.no_grad():
+        for batch in iterate_batches(train, 256, dtype=model.aev_mean.dtype):
+            species = model.species_index(batch.numbers)
+            g = model.descriptors(species, batch.positions, batch.n_atoms)
+            total = total + g.sum(0)
+            total_sq = total_sq + (g**2).sum(0)
+            count += g.shape[0]
+    mean = total / count
+    std = torch.sqrt(torch.clamp(total_sq / count - mean**2, min=0.0))
+    model.set_descriptor_statistics(mean, std)
+
+
+def _loss(model: AtomisticModel, batch, cfg: TrainingConfig, create_graph: bool):
+    energy, forces, _ = energy_and_forces(model, batch, create_graph=create_graph)
+    scale2 = model.energy_scale**2
+    e_term = (((energy - batch.energies) / batch.n_atoms) ** 2).mean() / scale2
+    f_term = ((forces - batch.forces) ** 2).mean() / scale2
+    return cfg.energy_weight * e_term + cfg.forces_weight * f_term, energy, forces
+
+
+def evaluate_loss(model: AtomisticModel, data: MLDataset, cfg: TrainingConfig) -> dict:
+    """Loss and MAEs (energy meV, forces meV/Angstrom) of ``model`` on ``data``."""
+    total, n, e_err, f_err, n_comp = 0.0, 0, 0.0, 0.0, 0
+    dtype = model.energy_shift.dtype
+    for batch in iterate_batches(data, 128, dtype=dtype):
+        loss, energy, forces = _loss(model, batch, cfg, create_graph=False)
+        total += float(loss.detach()) * batch.n_frames
+        n += batch.n_frames
+        e_err += float((energy.detach() - batch.energies).abs().sum())
+        f_err += float((forces.detach() - batch.forces).abs().sum())
+        n_comp += forces.numel()
+    return {
+        "loss": total / n,
+        "energy_mae_mev": 1000 * e_err / n,
+        "forces_mae_mev_a": 1000 * f_err / n_comp,
+    }
+
+
+def _check_training_data(train: MLDataset, valid: MLDataset) -> None:
+    for data in (train, valid):
+        data.require_energies()
+        data.require_forces()
+    check_elements(valid.numbers, train.elements, what="the training set")
+
+
+def train_network(
+    model_type: str,
+    train: MLDataset,
+    valid: MLDataset,
+    out_dir: str | Path,
+    reference_energies: dict[int, float],
+    model_config: dict | None = None,
+    config: TrainingConfig | None = None,
+    resume: bool = True,
+    progress: bool = False,
+) -> NetworkPotential:
+    """Train an ``ani`` or ``schnet`` network; resumable; returns the best-validation model.
+
+    Args:
+        model_type: "ani" or "schnet".
+        train, valid: datasets with energies (eV) and forces (eV/Angstrom).
+        out_dir: run directory: ``checkpoint.pt`` while training, the final model
+            (``model.json`` + ``weights.pt``) at the end.
+        reference_energies: per-element energies (eV) subtracted before learning.
+        model_config: keyword arguments of the network besides ``elements``.
+        config: training hyperparameters.
+        resume: continue from ``out_dir/checkpoint.pt`` if it exists.
+    """
+    cfg = config or TrainingConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_training_data(train, valid)
+    check_elements(train.numbers, reference_energies, what="the reference energies")
+    run_info = {
+        "model_type": model_type,
+        "model_config": model_config or {},
+        "training": asdict(cfg),
+        "elements": list(train.elements),
+    }
+    _check_resumable(out, run_info, resume)
+    atomic_write_json(out / RUN_JSON, run_info)
+
+    torch.manual_seed(cfg.seed)
+    full_config = {"elements": list(train.elements), **(model_config or {})}
+    model = build_network(model_type, full_config, cfg.dtype)
+    shift, scale = normalization(model, train, reference_energies)
+    model.set_normalization(shift, scale)
+    if isinstance(model, ANIModel):
+        _descriptor_statistics(model, train)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
+    )
+    generator = torch.Generator().manual_seed(cfg.seed)
+    state, history = _State(), []
+    best_state = copy.deepcopy(model.state_dict())
+
+    checkpoint_path = out / CHECKPOINT
+    if resume and checkpoint_path.is_file():
+        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["generator"])
+        best_state = saved["best_model"]
+        state = _State(**saved["state"])
+        history = saved["history"]
+        out_of_time = cfg.time_budget_s is not None and state.cpu_time_s >= cfg.time_budget_s
+        state.stop_reason = _stop_reason(state, cfg, out_of_time)
+        state.finished = bool(state.stop_reason)
+
+    def save_checkpoint() -> None:
+        atomic_torch_save(
+            checkpoint_path,
+            {
+                "model": model.state_dict(),
+                "best_model": best_state,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": generator.get_state(),
+                "state": asdict(state),
+                "history": history,
+            },
+        )
+
+    dtype = model.energy_shift.dtype
+    bar = _progress(progress, cfg.max_epochs, state.epoch, model_type)
+    while not state.finished:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        model.train()
+        out_of_time = False
+        for batch in iterate_batches(
+            train, cfg.batch_size, shuffle=True, generator=generator, dtype=dtype
+        ):
+            optimizer.zero_grad(set_to_none=True)
+            loss, _, _ = _loss(model, batch, cfg, create_graph=True)
+            if not torch.isfinite(loss):
+                raise NonFiniteError(
+                    f"training loss became {float(loss)} at epoch "
+                    f"{state.epoch + 1}; lower the learning rate"
+                )
+            loss.backward()
+            optimizer.step()
+            if cfg.time_budget_s is not None and (
+                state.cpu_time_s + time.process_time() - cpu0 >= cfg.time_budget_s
+            ):
+                out_of_time = True
+                break
+        model.eval()
+        metrics = evaluate_loss(model, valid, cfg)
+        scheduler.step(metrics["loss"])
+        state.epoch += 1
+        state.cpu_time_s += time.process_time() - cpu0
+        state.wall_time_s += time.perf_counter() - wall0
+        history.append(
+            {
+                "epoch": state.epoch,
+                "lr": optimizer.param_groups[0]["lr"],
+                "cpu_time_s": state.cpu_time_s,
+                **metrics,
+            }
+        )
+        if metrics["loss"] < state.best_loss:
+            state.best_loss, state.best_epoch, state.since_best = metrics["loss"], state.epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            state.since_best += 1
+        state.stop_reason = _stop_reason(state, cfg, out_of_time)
+        state.finished = bool(state.stop_reason)
+        if state.finished or state.epoch % cfg.checkpoint_every == 0:
+            save_checkpoint()
+        if bar is not None:
+            bar[0].update(
+                bar[1],
+                advance=1,
+                description=(f"{model_type} F-MAE {metrics['forces_mae_mev_a']:.1f} meV/A"),
+            )
+    if bar is not None:
+        bar[0].stop()
+
+    model.load_state_dict(best_state)
+    model.eval()
+    metadata = {
+        "reference_energies": {str(z): e for z, e in reference_energies.items()},
+        "training": asdict(cfg),
+        "history": history,
+        "summary": asdict(state),
+        "n_train": len(train),
+        "n_valid": len(valid),
+        "train_source": train.source,
+        "valid_source": valid.source,
+        "dtype": dtype_name(dtype),
+    }
+    potential = NetworkPotential(model, metadata)
+    potential.save(out)
+    return potential
+
+
+def _stop_reason(state: _State, cfg: TrainingConfig, out_of_time: bool) -> str:
+    if out_of_time:
+        return f"CPU-time budget of {cfg.time_budget_s:g} s used"
+    if state.since_best >= cfg.early_stopping_patience:
+        return f"no validation improvement for {cfg.early_stopping_patience} epochs"
+    if state.epoch >= cfg.max_epochs:
+        return f"reached {cfg.max_epochs} epochs"
+    return ""
+
+
+def _check_resumable(out: Path, run_info: dict, resume: bool) -> None:
+    import json
+
+    path = out / RUN_JSON
+    if not path.is_file() or not (out / CHECKPOINT).is_file():
+        return
+    if not resume:
+        (out / CHECKPOINT).unlink()
+        return
+    previous = json.loads(path.read_text())
+    if previous.get("model_type") != run_info["model_type"]:
+        raise InputError(
+            f"{out} holds a checkpoint of a {previous.get('model_type')} model, not "
+            f"{run_info['model_type']}; use another --out directory"
+        )
+    extendable = {"max_epochs", "time_budget_s", "checkpoint_every"}
+    for key in ("model_config", "elements", "training"):
+        old, new = previous.get(key), run_info[key]
+        if key == "training":
+            old = {k: v for k, v in old.items() if k not in extendable}
+            new = {k: v for k, v in new.items() if k not in extendable}
+        if old != new:
+            raise InputError(
+                f"{out} holds a checkpoint with a different {key}; "
+                "use another --out directory or do not resume"
+            )
+
+
+def _progress(enabled: bool, total: int, done: int, label: str):
+    if not enabled:
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    bar.start()
+    task = bar.add_task(label, total=total, completed=done)
+    return bar, task
