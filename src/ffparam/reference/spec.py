@@ -1,0 +1,158 @@
+"""Method specifications: one string names a reference method and its options.
+
+Grammar (case-insensitive)::
+
+    spec    := name [ "[" option ("," option)* "]" ]
+    name    := "gfn2-xtb" | "gfn1-xtb" | functional ["-" dispersion] "/" basis
+    option  := key "=" value
+
+Examples: ``gfn2-xtb``, ``gfn2-xtb[solvent=water]``, ``b3lyp-d3bj/dzvp``,
+``hf/sto-3g[max_scf_cycles=1]``, ``pbe0-d4/def2-svp[density_fit=true]``.
+
+``dzvp`` is the DGauss DZVP basis (Godbout, Salahub, Andzelm, Wimmer, Can. J. Chem. 70, 560
+(1992)) with spherical d functions: the same exponents and contractions as Psi4's
+``dzvp.gbs`` that OpenFF's ``B3LYP-D3BJ/DZVP`` uses (PySCF's basis library names it
+``dzvp``). The canonical string of a spec is part of every Store key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+from ffparam.errors import InputError
+
+XTB_METHODS: dict[str, str] = {"gfn2-xtb": "GFN2-xTB", "gfn1-xtb": "GFN1-xTB"}
+"""ffparam name -> tblite method name."""
+
+DISPERSION_SUFFIXES: tuple[str, ...] = ("d3bj", "d3zero", "d3bjm", "d3zerom", "d3op", "d4")
+"""Dispersion corrections PySCF applies through the pyscf-dispersion package."""
+
+_OPTION_TYPES: dict[str, type] = {
+    "solvent": str,
+    "density_fit": bool,
+    "max_scf_cycles": int,
+    "scf_tolerance": float,
+    "grid_level": int,
+}
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A reference method and the options that change its numbers.
+
+    Attributes:
+        name: normalized method name, e.g. ``gfn2-xtb`` or ``b3lyp-d3bj/dzvp``.
+        solvent: implicit solvent name (tblite ALPB, e.g. ``water``); None = gas phase.
+        density_fit: PySCF density fitting (RI-J/K) with PySCF's default auxiliary basis.
+        max_scf_cycles: SCF iteration limit (None = backend default).
+        scf_tolerance: SCF energy convergence threshold in Hartree (PySCF ``conv_tol``;
+            tblite ``accuracy`` = value / 1e-6, its energy threshold at accuracy 1).
+        grid_level: PySCF DFT integration grid level (0-9; None = PySCF default 3).
+    """
+
+    name: str
+    solvent: str | None = None
+    density_fit: bool = False
+    max_scf_cycles: int | None = None
+    scf_tolerance: float | None = None
+    grid_level: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name.strip().lower())
+        if self.backend == "pyscf":
+            functional, _, basis = self.name.partition("/")
+            if not functional or not basis:
+                raise InputError(f"method {self.name!r} needs the form functional/basis")
+            if self.solvent:
+                raise InputError(f"implicit solvent is for xtb methods only, not {self.name}")
+        elif self.density_fit or self.grid_level is not None:
+            raise InputError(f"density_fit and grid_level apply to PySCF methods, not {self.name}")
+        if self.max_scf_cycles is not None and self.max_scf_cycles < 1:
+            raise InputError("max_scf_cycles must be at least 1")
+
+    @property
+    def backend(self) -> str:
+        """``tblite`` for xtb methods, ``pyscf`` for functional/basis names."""
+        if self.name in XTB_METHODS:
+            return "tblite"
+        if "/" in self.name:
+            return "pyscf"
+        raise InputError(
+            f"unknown method {self.name!r}: use one of {', '.join(XTB_METHODS)} or functional/basis"
+        )
+
+    @property
+    def functional(self) -> str:
+        """PySCF exchange-correlation name without dispersion (``hf`` for Hartree-Fock)."""
+        return split_dispersion(self.name.partition("/")[0])[0]
+
+    @property
+    def dispersion(self) -> str | None:
+        """Dispersion correction (``d3bj``, ``d4``...) or None."""
+        return split_dispersion(self.name.partition("/")[0])[1]
+
+    @property
+    def basis(self) -> str:
+        return self.name.partition("/")[2]
+
+    def canonical(self) -> str:
+        """The unique string of this spec: name plus non-default options, sorted."""
+        opts = []
+        for f in fields(self):
+            if f.name == "name":
+                continue
+            value = getattr(self, f.name)
+            if value != f.default:
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                opts.append(f"{f.name}={text}")
+        return self.name + (f"[{','.join(sorted(opts))}]" if opts else "")
+
+    def __str__(self) -> str:
+        return self.canonical()
+
+    @classmethod
+    def parse(cls, text: str | MethodSpec, **overrides: object) -> MethodSpec:
+        """Parse ``name[key=value,...]``; keyword ``overrides`` win over the string."""
+        if isinstance(text, MethodSpec):
+            base = {f.name: getattr(text, f.name) for f in fields(text)}
+        else:
+            match = re.fullmatch(r"\s*([^\[\]\s]+)\s*(?:\[(.*)\])?\s*", str(text))
+            if not match:
+                raise InputError(f"cannot parse method spec {text!r}")
+            base = {"name": match.group(1)}
+            for item in filter(None, (s.strip() for s in (match.group(2) or "").split(","))):
+                key, sep, value = item.partition("=")
+                base[key.strip()] = _convert_option(key.strip(), value.strip(), sep)
+        for key, value in overrides.items():
+            if key not in _OPTION_TYPES:
+                raise InputError(f"unknown method option {key!r}")
+            if value is not None and value is not False:
+                base[key] = value
+        return cls(**base)
+
+
+def split_dispersion(functional: str) -> tuple[str, str | None]:
+    """``b3lyp-d3bj`` -> (``b3lyp``, ``d3bj``); ``pbe0`` -> (``pbe0``, None)."""
+    for suffix in sorted(DISPERSION_SUFFIXES, key=len, reverse=True):
+        if functional.endswith("-" + suffix):
+            return functional[: -len(suffix) - 1], suffix
+    return functional, None
+
+
+def _convert_option(key: str, value: str, sep: str) -> object:
+    if key not in _OPTION_TYPES:
+        raise InputError(f"unknown method option {key!r} (known: {', '.join(_OPTION_TYPES)})")
+    kind = _OPTION_TYPES[key]
+    if kind is bool:
+        if not sep:
+            return True
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise InputError(f"method option {key} needs true/false, got {value!r}")
+    try:
+        return kind(value)
+    except ValueError:
+        raise InputError(f"method option {key} needs a {kind.__name__}, got {value!r}") from None

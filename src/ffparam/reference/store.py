@@ -1,0 +1,308 @@
+"""The Store: every reference calculation in one SQLite file, keyed by content.
+
+One row per calculation key (see :func:`ffparam.reference.jobs.job_key`) with its status
+(``complete``, ``failed``, ``running``), results in internal units, the error message of a
+failure and provenance (package versions, wall time, host). Only the client process writes
+(workers return records); the file uses SQLite's write-ahead log, so other processes can
+read while the client writes. Results are buffered and committed in one transaction at most
+every ``commit_interval`` seconds (and on :meth:`flush`/:meth:`close`): a crash loses at
+most that much work, and a committed result is never recomputed. A ``running`` row left by a
+killed run is treated as missing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import struct
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ffparam.errors import InputError
+from ffparam.reference.records import ARRAY_FIELDS, STATUSES, Record, Species
+
+if TYPE_CHECKING:
+    from ffparam.reference.jobs import Job
+
+SCHEMA_VERSION = 1
+_COLUMNS = (
+    "key, status, method, task, molecule_key, name, charge, multiplicity, numbers, bonds, "
+    "geometry, energy, data, error, provenance, updated"
+)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    key TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN {STATUSES!r}),
+    method TEXT NOT NULL,
+    task TEXT NOT NULL,
+    molecule_key TEXT NOT NULL,
+    name TEXT,
+    charge INTEGER NOT NULL,
+    multiplicity INTEGER NOT NULL,
+    numbers BLOB NOT NULL,
+    bonds TEXT NOT NULL,
+    geometry BLOB NOT NULL,
+    energy REAL,
+    data BLOB,
+    error TEXT,
+    provenance TEXT,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_molecule ON records (molecule_key, method);
+CREATE INDEX IF NOT EXISTS records_status ON records (status);
+"""
+
+
+class Store:
+    """SQLite store of :class:`Record` objects (``path`` may be ``:memory:``).
+
+    Args:
+        path: database file; created with its folder if missing (unless ``readonly``).
+        readonly: open for reading only (safe while another process writes).
+        commit_interval: seconds between commits of buffered results.
+    """
+
+    def __init__(
+        self, path: str | Path = ":memory:", readonly: bool = False, commit_interval: float = 0.5
+    ) -> None:
+        self.path = str(path)
+        self.readonly = readonly
+        self.commit_interval = commit_interval
+        self._pending: list[tuple] = []
+        self._last_commit = time.monotonic()
+        if readonly:
+            if not Path(self.path).exists():
+                raise InputError(f"store {self.path} does not exist")
+            uri = f"file:{Path(self.path).resolve()}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, timeout=60.0)
+        else:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    # ------------------------------------------------------------------ context
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if getattr(self, "_db", None) is None:
+            return
+        if not self.readonly:
+            self.flush()
+        self._db.close()
+        self._db = None
+
+    # ------------------------------------------------------------------ writing
+    def put(self, record: Record) -> None:
+        """Buffer ``record`` (a computed result); committed within ``commit_interval``."""
+        self._pending.append(_row(record))
+        if time.monotonic() - self._last_commit >= self.commit_interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit buffered records in one transaction."""
+        if self.readonly or not self._pending:
+            self._last_commit = time.monotonic()
+            return
+        rows, self._pending = self._pending, []
+        with _transaction(self._db):
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO records ({_COLUMNS}) VALUES ({','.join('?' * 16)})",
+                rows,
+            )
+        self._last_commit = time.monotonic()
+
+    def mark_running(self, jobs: Sequence[Job]) -> None:
+        """Record ``jobs`` as running (never overwrites a complete record)."""
+        self.flush()
+        rows = [_row(job.record("running")) for job in jobs]
+        with _transaction(self._db):
+            self._db.executemany(
+                f"INSERT INTO records ({_COLUMNS}) VALUES ({','.join('?' * 16)}) "
+                "ON CONFLICT(key) DO UPDATE SET status='running', updated=excluded.updated "
+                "WHERE records.status != 'complete'",
+                rows,
+            )
+
+    # ------------------------------------------------------------------ reading
+    def get(self, key: str) -> Record | None:
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Record]:
+        """Records for ``keys`` that exist (buffered ones included)."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, Record] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            cursor = self._db.execute(
+                f"SELECT {_COLUMNS} FROM records WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((row[0], _record(row)) for row in cursor)
+        wanted = set(keys)
+        for row in self._pending:
+            if row[0] in wanted:
+                found[row[0]] = _record(row)
+        return found
+
+    def records(
+        self,
+        status: str | None = None,
+        method: str | None = None,
+        molecule_key: str | None = None,
+        task_kind: str | None = None,
+    ) -> Iterator[Record]:
+        """Stored records matching the filters, oldest update first."""
+        self.flush()
+        clauses, args = [], []
+        for column, value in (
+            ("status", status),
+            ("method", method),
+            ("molecule_key", molecule_key),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"SELECT {_COLUMNS} FROM records{where} ORDER BY updated, key"
+        for row in self._db.execute(query, args):
+            record = _record(row)
+            if task_kind is None or record.task_kind == task_kind:
+                yield record
+
+    def counts(self) -> dict[str, int]:
+        """Number of records per status."""
+        self.flush()
+        rows = self._db.execute("SELECT status, COUNT(*) FROM records GROUP BY status")
+        return {status: int(n) for status, n in rows}
+
+    def __len__(self) -> int:
+        return sum(self.counts().values())
+
+    # ------------------------------------------------------------------ export
+    def export_extxyz(self, path: str | Path, **filters) -> int:
+        """Write complete records to extended XYZ (eV, Angstrom); returns the frame count."""
+        from ffparam.reference.export import write_extxyz
+
+        return write_extxyz(self.records(status="complete", **filters), path)
+
+    def export_json(self, path: str | Path, **filters) -> int:
+        """Write records (all statuses) to JSON in internal units; returns the count."""
+        from ffparam.reference.export import write_json
+
+        return write_json(self.records(**filters), path)
+
+
+class _transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, *rest) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def pack_arrays(arrays: dict[str, np.ndarray]) -> bytes:
+    """Arrays -> bytes: 4-byte header length, JSON header (name: dtype, shape), raw data."""
+    header, chunks, offset = {}, [], 0
+    for name, array in arrays.items():
+        data = np.ascontiguousarray(array).tobytes()
+        header[name] = [array.dtype.str, list(array.shape), offset, len(data)]
+        chunks.append(data)
+        offset += len(data)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<I", len(head)) + head + b"".join(chunks)
+
+
+def unpack_arrays(blob: bytes | None) -> dict[str, np.ndarray]:
+    if not blob:
+        return {}
+    (size,) = struct.unpack_from("<I", blob)
+    header = json.loads(blob[4 : 4 + size])
+    body = memoryview(blob)[4 + size :]
+    return {
+        name: np.frombuffer(body[offset : offset + nbytes], dtype=dtype).reshape(shape).copy()
+        for name, (dtype, shape, offset, nbytes) in header.items()
+    }
+
+
+def _row(record: Record) -> tuple:
+    species = record.species
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in record.arrays().items()}
+    return (
+        record.key,
+        record.status,
+        record.method,
+        record.task,
+        species.key,
+        species.name,
+        species.charge,
+        species.multiplicity,
+        np.asarray(species.numbers, dtype=np.int32).tobytes(),
+        json.dumps(species.bonds),
+        np.ascontiguousarray(record.geometry, dtype=np.float64).tobytes(),
+        record.energy,
+        pack_arrays(arrays) if arrays else None,
+        record.error,
+        json.dumps(record.provenance, default=str) if record.provenance else None,
+        time.time(),
+    )
+
+
+def _record(row: tuple) -> Record:
+    (
+        key,
+        status,
+        method,
+        task,
+        molecule_key,
+        name,
+        charge,
+        multiplicity,
+        numbers,
+        bonds,
+        geometry,
+        energy,
+        data,
+        error,
+        provenance,
+        _updated,
+    ) = row
+    species = Species(
+        numbers=tuple(int(z) for z in np.frombuffer(numbers, dtype=np.int32)),
+        charge=int(charge),
+        multiplicity=int(multiplicity),
+        bonds=tuple(tuple(b) for b in json.loads(bonds)),
+        key=molecule_key,
+        name=name or "molecule",
+    )
+    arrays = unpack_arrays(data)
+    return Record(
+        key=key,
+        status=status,
+        method=method,
+        task=task,
+        species=species,
+        geometry=np.frombuffer(geometry, dtype=np.float64).reshape(-1, 3).copy(),
+        energy=energy,
+        error=error,
+        provenance=json.loads(provenance) if provenance else {},
+        cached=True,
+        **{name: arrays[name] for name in ARRAY_FIELDS if name in arrays},
+    )
