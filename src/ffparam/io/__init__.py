@@ -1,0 +1,1 @@
+"""File formats shared by several boxes (torsion-scan imports)."""
