@@ -81,15 +81,21 @@ def bespoke_torsion_smirks(molecule: Molecule, bond: tuple[int, int],
     chemically different one (does not happen for real molecules: the whole-molecule
     environment is unique up to symmetry).
     """
+    mol = matching_molecule(molecule.rdmol)
+    radius = isolating_radius(molecule, bond, max_radius)
+    return torsion_smirks(mol, tuple(bond), radius)
+
+
+def isolating_radius(molecule: Molecule, bond: tuple[int, int], max_radius: int = 8) -> int:
+    """Smallest environment radius at which the wildcard-ended torsion SMIRKS of ``bond``
+    matches only the bond's symmetry class."""
     topology = Topology(molecule)
     mol = matching_molecule(molecule.rdmol)
     want = equivalent_bonds(topology, bond)
     for radius in range(1, max_radius + 1):
-        smirks = torsion_smirks(mol, tuple(bond), radius)
-        matches = find_matches(mol, smirks)
-        central = {tuple(sorted(m)) for m in matches[:, 1:3].tolist()}
-        if central == want:
-            return smirks
+        matches = find_matches(mol, torsion_smirks(mol, tuple(bond), radius))
+        if {tuple(sorted(m)) for m in matches[:, 1:3].tolist()} == want:
+            return radius
     raise InputError(f"no bespoke SMIRKS up to radius {max_radius} isolates bond {bond}")
 
 
@@ -97,3 +103,52 @@ def matched_central_bonds(molecule: Molecule, smirks: str) -> set[tuple[int, int
     """Central bonds (sorted pairs) of the torsions that ``smirks`` matches in ``molecule``."""
     matches = find_matches(matching_molecule(molecule.rdmol), smirks)
     return {tuple(sorted(m)) for m in np.asarray(matches)[:, 1:3].tolist()}
+
+
+def _canonical_torsions(rows: np.ndarray) -> set[tuple[int, ...]]:
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1, 4)
+    return {tuple(r) if r[0] < r[3] else tuple(r[::-1]) for r in rows.tolist()}
+
+
+def torsion_groups(topology: Topology, bond: tuple[int, int]) -> list[set[tuple[int, ...]]]:
+    """Torsions around ``bond`` and its symmetry-equivalent bonds, grouped by the symmetry
+    classes of their four atoms (a group shares one bespoke parameter)."""
+    cls = topology.symmetry_classes
+    groups: dict[tuple[int, ...], set[tuple[int, ...]]] = {}
+    for b in equivalent_bonds(topology, bond):
+        for row in _canonical_torsions(topology.torsions_around(b)):
+            key = tuple(int(cls[a]) for a in row)
+            key = min(key, key[::-1])
+            groups.setdefault(key, set()).add(row)
+    return [groups[k] for k in sorted(groups)]
+
+
+def bespoke_torsion_type_smirks(molecule: Molecule, bond: tuple[int, int],
+                                max_radius: int = 8) -> list[tuple[str, set[tuple[int, ...]]]]:
+    """One SMIRKS per torsion group around ``bond`` (see :func:`torsion_groups`), each
+    matching exactly its group's torsions:
+    ``[$(env_i):1]~[$(env_j):2]-;!@[$(env_k):3]~[$(env_l):4]`` with the central
+    environments at the radius that isolates the bond and the end environments grown until
+    the group is isolated. Returns (smirks, torsions) pairs, torsions as (i, j, k, l) with
+    i < l."""
+    topology = Topology(molecule)
+    mol = matching_molecule(molecule.rdmol)
+    radius = isolating_radius(molecule, bond, max_radius)
+    central = mol.GetBondBetweenAtoms(*map(int, bond))
+    symbol = BOND_SYMBOLS.get(central.GetBondType(), "~") + (
+        ";@" if central.IsInRing() else ";!@")
+    out = []
+    for group in torsion_groups(topology, bond):
+        i, j, k, last = sorted(group)[0]
+        env_j = environment_smarts(mol, j, radius)
+        env_k = environment_smarts(mol, k, radius)
+        for end_radius in range(0, max_radius + 1):
+            smirks = (f"[$({environment_smarts(mol, i, end_radius)}):1]~[$({env_j}):2]{symbol}"
+                      f"[$({env_k}):3]~[$({environment_smarts(mol, last, end_radius)}):4]")
+            if _canonical_torsions(find_matches(mol, smirks)) == group:
+                out.append((smirks, group))
+                break
+        else:
+            raise InputError(f"no SMIRKS isolates torsion group {sorted(group)[0]} of bond "
+                             f"{tuple(bond)}")
+    return out

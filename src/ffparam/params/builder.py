@@ -139,3 +139,65 @@ def _attach_nbfix(nb: NonbondedTerms, vdw_ids: Sequence[str],
     nb.nbfix_rows = np.array(rows, dtype=np.int64)
     nb.nbfix_sigma_index = np.array(sig, dtype=np.int64)
     nb.nbfix_epsilon_index = np.array(eps, dtype=np.int64)
+
+
+def system_assignment(system: ParameterizedSystem) -> dict:
+    """The inverse of :func:`build_system`: the keyword arguments that rebuild ``system``
+    (bonded rows per section, vdW ids, charges and charge ids, NBFix map)."""
+    keys = system.parameters.keys()
+    bonded: dict[str, list[TermRow]] = {}
+    for group in system.terms:
+        seen: set[tuple] = set()
+        rows = bonded.setdefault(group.name, [])
+        for atoms, pid, scale in zip(group.atoms.tolist(), group.parameter_ids,
+                                     group.scale.tolist()):
+            item = (tuple(atoms), pid, float(scale))
+            if group.form != "periodic_torsion" or item not in seen:
+                rows.append(item)
+                seen.add(item)
+    nb = system.nonbonded
+    charge_ids = [keys[i].id for i in nb.charge_index.tolist()]
+    vector = system.parameters.vector()
+    nbfix = {}
+    if len(nb.nbfix_rows):
+        vdw = nb.vdw_ids
+        for row, sig in zip(nb.nbfix_rows.tolist(), nb.nbfix_sigma_index.tolist()):
+            i, j = nb.pairs[row]
+            nbfix[(vdw[i], vdw[j])] = keys[sig].id
+    return {"bonded": bonded, "vdw_ids": list(nb.vdw_ids), "charges": vector[nb.charge_index],
+            "charge_ids": charge_ids, "nbfix": nbfix}
+
+
+def rebind_terms(system: ParameterizedSystem, section: str,
+                 replacements: dict[tuple[int, ...], Parameter],
+                 label: str | None = None) -> ParameterizedSystem:
+    """A new system where the ``section`` terms on the given atom tuples use new parameters
+    (e.g. bespoke torsions), everything else unchanged. Atom tuples are matched in either
+    direction; every tuple must be a term of ``section``."""
+    spec = system_assignment(system)
+    source = system.parameters.copy()
+    for parameter in {p.id: p for p in replacements.values()}.values():
+        source.add(section, _copy(parameter))
+    wanted = {tuple(a): p.id for a, p in replacements.items()}
+    wanted.update({tuple(reversed(a)): p.id for a, p in replacements.items()})
+    rows, hit = [], set()
+    for atoms, pid, scale in spec["bonded"].get(section, []):
+        new = wanted.get(tuple(atoms))
+        if new is not None:
+            hit.add(tuple(atoms))
+            hit.add(tuple(reversed(atoms)))
+        rows.append((atoms, new or pid, scale))
+    missing = [a for a in replacements if tuple(a) not in hit]
+    if missing:
+        raise InputError(f"{section} has no term on atoms {missing[0]}")
+    spec["bonded"][section] = rows
+    new_system = build_system(system.topology, source, spec["bonded"], spec["vdw_ids"],
+                              spec["charges"], spec["charge_ids"], spec["nbfix"] or None,
+                              label or system.source)
+    new_system.parameters.settings.update(
+        {k: v for k, v in system.parameters.settings.items()
+         if k not in new_system.parameters.settings})
+    for key, free_spec in system.parameters.free.items():
+        if key in new_system.parameters.keys():
+            new_system.parameters.free[key] = free_spec
+    return new_system
