@@ -349,6 +349,26 @@ def read_frcmod(path: str | Path) -> AmberParameterFile:
     return out
 
 
+def frcmod_attention(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Entries of frcmod ``text`` flagged ``ATTN`` (parmchk2 found no estimate), as
+    (section, atom types), e.g. ``("ANGLE", ("o", "cl", "o"))``."""
+    sizes = {"MASS": 1, "BOND": 2, "ANGLE": 3, "DIHE": 4, "IMPROPER": 4, "NONBON": 1}
+    found = []
+    section = None
+    for line in text.splitlines()[1:]:
+        if not line.strip():
+            section = None
+            continue
+        if section is None:
+            section = _FRCMOD_SECTIONS.get(line.split()[0].upper())
+            continue
+        if "ATTN" in line and section in sizes:
+            n = sizes[section]
+            types = tuple(line.split()[:1]) if n == 1 else _split_types(line, n)[0]
+            found.append((section, types))
+    return found
+
+
 # ---------------------------------------------------------------------------- to internal
 def bond_parameter(record: BondRecord, pid: str | None = None) -> Parameter:
     """Internal bond parameter: k = 2 K (kcal/mol/A^2), length (A)."""
@@ -581,6 +601,7 @@ __all__ = [
     "TorsionRecord",
     "angle_parameter",
     "bond_parameter",
+    "frcmod_attention",
     "frcmod_text",
     "lj_parameter",
     "read_frcmod",

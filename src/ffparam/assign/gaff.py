@@ -42,6 +42,7 @@ from ffparam.assign.amber_files import (
     TorsionRecord,
     angle_parameter,
     bond_parameter,
+    frcmod_attention,
     lj_parameter,
     read_frcmod,
     read_mol2,
@@ -410,6 +411,10 @@ def _antechamber_types(molecule: Molecule, tmp: Path) -> tuple[list[str], Path]:
         raise ExternalProgramError(f"antechamber wrote no output for {molecule.name}")
     typed = read_mol2(out)
     _check_same_atoms(molecule, typed.coordinates, typed.bonds)
+    dummy = [f"{molecule.symbols[i]}{i}" for i, t in enumerate(typed.types) if t.upper() == "DU"]
+    if dummy:
+        raise ParameterAssignmentError(f"antechamber could not assign GAFF2 atom types to "
+                                       f"{', '.join(dummy[:8])} of {molecule.name} (type DU)")
     return typed.types, out
 
 
@@ -426,7 +431,12 @@ def _check_same_atoms(molecule: Molecule, coords: np.ndarray, bonds: np.ndarray)
 
 
 def run_parmchk2(mol2: str | Path, workdir: str | Path | None = None) -> AmberParameterFile:
-    """Missing GAFF2 parameters for a typed mol2 file from ``parmchk2 -s gaff2``."""
+    """Missing GAFF2 parameters for a typed mol2 file from ``parmchk2 -s 2``.
+
+    ``-s 2`` selects gaff2.dat (in AmberTools 26 ``-s gaff2`` silently falls back to GAFF1).
+    Raises :class:`ParameterAssignmentError` when parmchk2 flags an entry ``ATTN, need
+    revision`` (no estimate), naming the entry's types.
+    """
     mol2 = Path(mol2).resolve()
     with _workdir(workdir) as tmp:
         out = Path(tmp) / "missing.frcmod"
@@ -435,17 +445,50 @@ def run_parmchk2(mol2: str | Path, workdir: str | Path | None = None) -> AmberPa
         if not out.is_file():
             raise ExternalProgramError("parmchk2 wrote no frcmod file")
         frcmod = read_frcmod(out)
-        text = out.read_text()
+        attention = frcmod_attention(out.read_text())
     frcmod.path = None
-    _check_attn(text)
+    if attention:
+        raise _attention_error(attention)
     return frcmod
 
 
-def _check_attn(text: str) -> None:
-    bad = [line.split()[0] for line in text.splitlines() if "ATTN" in line and line.split()]
-    if bad:
-        raise ParameterAssignmentError(f"GAFF2 has no parameter for {', '.join(bad[:6])} and "
-                                       "parmchk2 could not estimate it (ATTN, need revision)")
+_SECTION_WORDS = {"MASS": "mass", "BOND": "bond", "ANGLE": "angle", "DIHE": "torsion",
+                  "IMPROPER": "improper", "NONBON": "vdW"}
+
+
+def _attention_error(entries, topology: Topology | None = None,
+                     types: Sequence[str] | None = None) -> ParameterAssignmentError:
+    parts = []
+    for section, key in entries[:4]:
+        where = ""
+        if topology is not None and types is not None:
+            atoms = _atoms_with_types(topology, types, section, key)
+            if atoms:
+                symbols = topology.molecule.symbols
+                where = " (atoms " + "-".join(f"{symbols[a]}{a}" for a in atoms) + ")"
+        parts.append(f"{_SECTION_WORDS.get(section, section)} {'-'.join(key)}{where}")
+    return ParameterAssignmentError(
+        f"GAFF2 has no parameter for {'; '.join(parts)} and parmchk2 could not estimate it "
+        "(ATTN, need revision)")
+
+
+def _atoms_with_types(topology: Topology, types: Sequence[str], section: str,
+                      key: tuple[str, ...]) -> tuple[int, ...] | None:
+    rows = {"MASS": [(i,) for i in range(topology.n_atoms)],
+            "NONBON": [(i,) for i in range(topology.n_atoms)],
+            "BOND": topology.bonds.tolist(), "ANGLE": topology.angles.tolist(),
+            "DIHE": topology.propers.tolist(),
+            "IMPROPER": [(a, b, c, d) for a, c, b, d in topology.impropers.tolist()]}
+    for row in rows.get(section, []):
+        row_types = tuple(types[a] for a in row)
+        if section == "IMPROPER":
+            if row_types[2] == key[2] and sorted(row_types) == sorted(key):
+                return tuple(row)
+        elif row_types == key:
+            return tuple(row)
+        elif row_types == key[::-1]:
+            return tuple(row)[::-1]
+    return None
 
 
 class _workdir:
@@ -567,7 +610,7 @@ def parameterize_gaff2(molecule: Molecule, charges: str | np.ndarray = "am1bcc",
     """GAFF2 parameters for ``molecule``.
 
     Runs ``antechamber -at gaff2`` (atom types; first conformer, one is generated if the
-    molecule has none), ``parmchk2 -s gaff2`` (missing parameters), and matches every term
+    molecule has none), ``parmchk2 -s 2`` (missing GAFF2 parameters), and matches every term
     with tleap's rules (module docstring). 1-4 scaling SCEE 1.2 / SCNB 2.0, Lorentz-
     Berthelot combining.
 
@@ -583,10 +626,14 @@ def parameterize_gaff2(molecule: Molecule, charges: str | np.ndarray = "am1bcc",
     """
     _check_molecule(molecule)
     typed = _with_conformer(molecule)
+    topology = Topology(molecule)
     with _workdir(workdir) as tmp:
         types, mol2 = _antechamber_types(typed, Path(tmp))
-        frcmod = run_parmchk2(mol2, workdir=tmp)
-    topology = Topology(molecule)
+        try:
+            frcmod = run_parmchk2(mol2, workdir=tmp)
+        except ParameterAssignmentError:
+            attention = frcmod_attention((Path(tmp) / "missing.frcmod").read_text())
+            raise _attention_error(attention, topology, types) from None
     assignment = assign_gaff2_terms(topology, types, frcmod)
     q, label = _charges(typed, charges)
     system = build_system(topology, assignment.parameters, assignment.bonded,
