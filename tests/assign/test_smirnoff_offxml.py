@@ -217,11 +217,20 @@ def test_minimal_round_trip_and_bad_extra(tmp_path: Path) -> None:
     extra.add("ProperTorsions", Parameter("[#6:1]~[#6:2]~[#6:3]~[#6:4]",
                                           {"k1": 0.75, "phase1": 0.0}, {"periodicity1": 3}))
     extra.add("Bonds", Parameter("[#6:1]-[#1:2]", {"k": 700.0, "length": 1.09}))
+    # override the 2-term t2 with one term and no fixed data: periodicity1 is
+    # inherited, the second term's entries dropped
+    extra.add("ProperTorsions", Parameter("[#1:1]~[#6:2]~[#6:3]~[#1:4]",
+                                          {"k1": 0.05, "phase1": 0.0}))
     path = ff.to_offxml(tmp_path / "m.offxml", extra)
     loaded = SmirnoffForceField.load(path)
     assert loaded.parameters.to_dict() == ff.merged_parameters(extra).to_dict()
-    raw = raw_elements(path, "ProperTorsions")["t1"]  # default_idivf 2 kept: k_file = 1.5
-    assert number(raw["k1"]) == 1.5 and raw["idivf1"] == "2.0"
+    t2 = loaded.parameters.get("ProperTorsions", "[#1:1]~[#6:2]~[#6:3]~[#1:4]")
+    assert t2.values == {"k1": 0.05, "phase1": 0.0}
+    assert t2.fixed == {"offxml_id": "t2", "periodicity1": 3, "idivf1": 1.0}
+    raw = raw_elements(path, "ProperTorsions")["t1"]  # changed: written with idivf 1
+    assert number(raw["k1"]) == 0.75 and raw["idivf1"] == "1.0"
+    raw = raw_elements(path, "ProperTorsions")["t3"]  # unchanged: original text
+    assert raw["k1"] == "0.8368 * kilojoule_per_mole"
     bad = ParameterSet()
     bad.add("ProperTorsions", Parameter("[#6:1]~[#6:2]~[#6:3]~[#8:4]", {"k1": 1.0,
                                                                         "phase1": 0.0}))

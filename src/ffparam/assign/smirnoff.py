@@ -33,6 +33,7 @@ What the energy model takes from each section:
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -461,26 +462,29 @@ class SmirnoffForceField:
     # ------------------------------------------------------------------ writing
     def merged_parameters(self, extra: ParameterSet | None = None) -> ParameterSet:
         """This force field's parameters with ``extra`` applied: an id already present
-        is overridden in place, a new id is appended to the end of its section (so it
-        wins over earlier matches). New parameters get an ``offxml_id`` and their
-        torsion ``idivf#`` (1 for propers, 3 for impropers) filled in."""
+        is overridden in place (missing ``fixed`` data such as periodicities inherited),
+        a new id is appended to the end of its section (so it wins over earlier
+        matches). New parameters get an ``offxml_id``; torsions from ``extra`` get
+        ``idivf#`` = 1 (propers) or 3 (impropers), the values whose file k equals the
+        internal k, so that the written text reads back exactly."""
         merged = self.parameters.copy()
         if extra is None:
             return merged
         used_ids = {str(p.fixed.get("offxml_id")) for _, p in merged}
         for section, par in extra:
-            check_parameter(section, par)
             new = _copy(par)
             if (section, par.id) in merged:
-                old = merged.get(section, par.id)
-                new.fixed = {**old.fixed, **new.fixed}
+                new.fixed = _inherit_fixed(merged.get(section, par.id).fixed, new)
+            check_parameter(section, new)
             if not new.fixed.get("offxml_id"):
                 new.fixed["offxml_id"] = _new_id(section, used_ids)
             used_ids.add(str(new.fixed["offxml_id"]))
             if section in ("ProperTorsions", "ImproperTorsions"):
-                default = (IMPROPER_PERMUTATIONS if section == "ImproperTorsions" else 1)
+                # idivf 1 (impropers 3) makes the written k equal to the internal one,
+                # so the text reads back exactly (k/3 has no exact inverse in floats)
+                idivf = float(IMPROPER_PERMUTATIONS if section == "ImproperTorsions" else 1)
                 for k in range(1, new.n_terms() + 1):
-                    new.fixed.setdefault(f"idivf{k}", float(default))
+                    new.fixed[f"idivf{k}"] = idivf
             merged.add(section, new)
         return merged
 
@@ -574,6 +578,16 @@ def _constraint(element: OffxmlElement) -> Constraint:
 
 def _copy(par: Parameter) -> Parameter:
     return Parameter(par.id, dict(par.values), dict(par.fixed))
+
+
+def _inherit_fixed(old_fixed: dict, new: Parameter) -> dict:
+    """``new.fixed`` on top of an overridden parameter's fixed data, dropping torsion
+    periodicity/idivf entries beyond ``new``'s number of terms."""
+    fixed = {**old_fixed, **new.fixed}
+    n_terms = new.n_terms()
+    return {k: v for k, v in fixed.items()
+            if not ((m := re.fullmatch(r"(periodicity|idivf)(\d+)", k))
+                    and int(m.group(2)) > n_terms)}
 
 
 def _same(a: Parameter, b: Parameter) -> bool:
