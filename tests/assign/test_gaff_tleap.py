@@ -31,7 +31,7 @@ from openmm import app
 from openmm import unit as omm_unit
 
 from ffparam.assign import assign_parameters
-from ffparam.assign.amber_files import write_mol2
+from ffparam.assign.amber_files import write_frcmod, write_mol2
 from ffparam.assign.gaff import parameterize_gaff2
 from ffparam.assign.programs import run_program
 from ffparam.chem import Molecule
@@ -230,6 +230,35 @@ def test_gaff2_matches_tleap_more_chemistry(smiles, tmp_path):
                  "NonbondedForce", "LJ", "total"):
         np.testing.assert_allclose(rounded[name], ref[name], rtol=1e-6, atol=floor,
                                    err_msg=f"{smiles}: {name}")
+
+
+def test_exported_frcmod_alone_rebuilds_the_same_energy_in_tleap(tmp_path):
+    """ffparam's frcmod writer (internal -> AMBER: K = k/2, R* from sigma, torsions with
+    IDIVF 1, negative PN for multi-term torsions, impropers) round-trips through tleap:
+    a prmtop built from that frcmod alone (no gaff2.dat) gives ffparam's energies."""
+    molecule = Molecule.from_smiles("CC(=O)Nc1ccc(O)cc1", name="acetaminophen")
+    molecule = molecule.generate_conformers(1)
+    system = parameterize_gaff2(molecule, charges="gasteiger")
+    types = list(system.nonbonded.vdw_ids)
+    masses = {t: float(m) for t, m in zip(types, molecule.masses)}
+    write_frcmod(system.parameters, tmp_path / "exported.frcmod", masses=masses)
+    write_mol2(tmp_path / "ref.mol2", molecule.symbols, molecule.conformers[0], types,
+               system.charges(), molecule.bonds)
+    elements = dict(zip(types, molecule.symbols))
+    atom_types = "".join(f'  {{ "{t}" "{e}" "sp3" }}\n' for t, e in elements.items())
+    (tmp_path / "leap.in").write_text(
+        f"addAtomTypes {{\n{atom_types}}}\nloadamberparams exported.frcmod\n"
+        "mol = loadmol2 ref.mol2\nsaveamberparm mol ref.prmtop ref.inpcrd\nquit\n")
+    log = run_program(["tleap", "-f", "leap.in"], cwd=tmp_path).stdout
+    assert "Errors = 0" in log, log[-600:]
+    base = molecule.conformers[0]
+    positions = np.stack([base, base + np.random.default_rng(5).normal(scale=0.04,
+                                                                       size=base.shape)])
+    ref = _openmm_groups(tmp_path / "ref.prmtop", positions)
+    rounded = _ffparam_groups(_with_leap_rounding(system), positions)
+    for name in ("HarmonicBondForce", "HarmonicAngleForce", "PeriodicTorsionForce",
+                 "NonbondedForce", "LJ", "total"):
+        np.testing.assert_allclose(rounded[name], ref[name], rtol=1e-6, err_msg=name)
 
 
 def test_gaff2_settings_and_entry_point():

@@ -230,7 +230,7 @@ class LeapParameterLookup:
         """
         query, _ = _order_improper(types)
         terms: list[_Term] = []
-        for table in self._recent_impropers():
+        for table in self._impropers:
             for term in table.get(query[2], ()):
                 if _improper_matches(term, query):
                     _add_improper_term(terms, term)
@@ -238,9 +238,6 @@ class LeapParameterLookup:
             return None
         ordered = _leap_improper_order(terms[0], list(atoms), list(types))
         return ordered, [t.record for t in terms]
-
-    def _recent_impropers(self):
-        return self._impropers
 
 
 def _angle_key(types: Sequence[str]) -> tuple[str, str, str]:
@@ -393,7 +390,7 @@ def assign_gaff2_types(molecule: Molecule, workdir: str | Path | None = None) ->
     """
     _check_molecule(molecule)
     molecule = _with_conformer(molecule)
-    with _workdir(workdir) as tmp:
+    with _WorkDir(workdir) as tmp:
         return _antechamber_types(molecule, Path(tmp))[0]
 
 
@@ -438,7 +435,7 @@ def run_parmchk2(mol2: str | Path, workdir: str | Path | None = None) -> AmberPa
     revision`` (no estimate), naming the entry's types.
     """
     mol2 = Path(mol2).resolve()
-    with _workdir(workdir) as tmp:
+    with _WorkDir(workdir) as tmp:
         out = Path(tmp) / "missing.frcmod"
         run_program(["parmchk2", "-i", str(mol2), "-f", "mol2", "-o", out.name, "-s", "2"],
                     cwd=tmp, what="parmchk2 (missing GAFF2 parameters)")
@@ -491,7 +488,7 @@ def _atoms_with_types(topology: Topology, types: Sequence[str], section: str,
     return None
 
 
-class _workdir:
+class _WorkDir:
     """A temporary directory, or ``path`` (kept) when given."""
 
     def __init__(self, path: str | Path | None):
@@ -627,7 +624,7 @@ def parameterize_gaff2(molecule: Molecule, charges: str | np.ndarray = "am1bcc",
     _check_molecule(molecule)
     typed = _with_conformer(molecule)
     topology = Topology(molecule)
-    with _workdir(workdir) as tmp:
+    with _WorkDir(workdir) as tmp:
         types, mol2 = _antechamber_types(typed, Path(tmp))
         try:
             frcmod = run_parmchk2(mol2, workdir=tmp)
