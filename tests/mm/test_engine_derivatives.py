@@ -73,3 +73,19 @@ def test_bad_positions_rejected(ethanol):
     overlapping[0, j] = overlapping[0, i]
     with pytest.raises(NonFiniteError, match="non-finite MM energy"):
         engine.compute(overlapping)
+
+
+@pytest.mark.parametrize("options", [{}, {"morse": True, "urey_bradley": True},
+                                     {"harmonic_impropers": True, "nbfix": ("H", "O")}])
+def test_analytic_forces_equal_autograd(options):
+    mol = Molecule.from_smiles("CC(=O)NCc1ccccc1O").generate_conformers(3, seed=1)
+    system = element_typed_system(mol, **options)
+    engine = MMEngine(system)
+    fast = engine.compute(mol.conformers)
+    values = engine.parameter_vector().requires_grad_(True)
+    slow = engine.compute(mol.conformers, values)
+    np.testing.assert_allclose(fast.forces.numpy(), slow.forces.detach().numpy(), atol=1e-9)
+    np.testing.assert_allclose(fast.energy.numpy(), slow.energy.detach().numpy(), rtol=1e-12)
+    for name, value in fast.terms.items():
+        np.testing.assert_allclose(value.numpy(), slow.terms[name].detach().numpy(),
+                                   rtol=1e-12, atol=1e-12, err_msg=name)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ffparam.errors import InputError, NonFiniteError
+from ffparam.mm import analytic as A
 from ffparam.mm import terms as F
 from ffparam.params.system import ParameterizedSystem
 
@@ -52,6 +53,7 @@ class MMEngine:
     def __init__(self, system: ParameterizedSystem, dtype: torch.dtype = torch.float64,
                  device: str | torch.device = "cpu") -> None:
         self.system = system
+        self.n_atoms = system.n_atoms
         self.dtype = dtype
         self.device = torch.device(device)
         as_index = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long,  # noqa: E731
@@ -92,8 +94,8 @@ class MMEngine:
         pos = torch.as_tensor(positions, dtype=self.dtype, device=self.device)
         if pos.ndim == 2:
             pos = pos.unsqueeze(0)
-        if pos.ndim != 3 or pos.shape[1:] != (self.system.n_atoms, 3):
-            raise InputError(f"positions must be (n_conformers, {self.system.n_atoms}, 3), "
+        if pos.ndim != 3 or pos.shape[1:] != (self.n_atoms, 3):
+            raise InputError(f"positions must be (n_conformers, {self.n_atoms}, 3), "
                              f"got {tuple(pos.shape)}")
         return pos
 
@@ -121,8 +123,17 @@ class MMEngine:
 
     def compute(self, positions, values: Tensor | None = None, forces: bool = True,
                 terms: bool = True, check_finite: bool = True) -> EnergyResult:
-        """Energies (and forces = -dE/dx by autograd, and per-term energies)."""
+        """Energies, forces = -dE/dx and per-term energies.
+
+        Without parameter gradients (``values`` None or not requiring grad) forces come from
+        the analytic derivatives of :mod:`ffparam.mm.analytic`, evaluated in chunks of
+        :attr:`chunk_size` conformers so the working set stays in cache; with
+        ``values.requires_grad`` everything goes through autograd (create_graph) so that
+        energies and forces can be differentiated with respect to the parameters.
+        """
         pos = self._positions(positions)
+        if forces and (values is None or not values.requires_grad):
+            return self._compute_analytic(pos, values, terms, check_finite)
         if forces:
             pos = pos.detach().requires_grad_(True)
         per_term = self.term_energies(pos, values)
@@ -161,6 +172,114 @@ class MMEngine:
         pos = self._positions(positions)
         p = (self.parameter_vector() if values is None else values).detach()
         return torch.func.jacrev(lambda v: self.energy(pos, v))(p)
+
+    chunk_size: int = 64
+    """Conformers per chunk of the analytic path (keeps (chunk, n_pairs) arrays in cache)."""
+
+    def _compute_analytic(self, pos: Tensor, values: Tensor | None, terms: bool,
+                          check_finite: bool) -> EnergyResult:
+        p = (self.parameter_vector() if values is None else values).detach()
+        pos = pos.detach()
+        prepared = self._prepared_terms(p)
+        pair_params = self._pair_parameters(p)
+        forces, per_term = [], {}
+        for start in range(0, pos.shape[0], self.chunk_size):
+            chunk = pos[start:start + self.chunk_size]
+            x = tuple(chunk[..., c].contiguous() for c in range(3))
+            energies, gradients = self._analytic_chunk(x, prepared, pair_params)
+            forces.append(A.scatter_forces(self.n_atoms, chunk.shape[0], gradients, chunk))
+            for name, energy in energies.items():
+                per_term.setdefault(name, []).append(energy)
+        merged = {name: torch.cat(parts) for name, parts in per_term.items()}
+        total = sum(merged.values())
+        if check_finite and not torch.all(torch.isfinite(total)):
+            bad = torch.nonzero(~torch.isfinite(total)).flatten().tolist()
+            raise NonFiniteError(f"non-finite MM energy for conformer(s) {bad[:10]} "
+                                 "(overlapping atoms?)")
+        return EnergyResult(total, torch.cat(forces), merged if terms else {})
+
+    def _dihedral_layout(self) -> tuple[Tensor, dict[int, Tensor]]:
+        """Unique dihedral quads over all torsion-like groups, and each group's row -> quad
+        index (the dihedral and its gradient are computed once per quad)."""
+        if not hasattr(self, "_dih_layout"):
+            rows = [(gi, g["atoms"]) for gi, g in enumerate(self._groups)
+                    if g["form"] in ("periodic_torsion", "harmonic_improper")]
+            if rows:
+                allq = torch.cat([a for _, a in rows])
+                quads, inverse = torch.unique(allq, dim=0, return_inverse=True)
+                maps, offset = {}, 0
+                for gi, atoms in rows:
+                    maps[gi] = inverse[offset:offset + len(atoms)]
+                    offset += len(atoms)
+            else:
+                quads, maps = torch.zeros((0, 4), dtype=torch.long), {}
+            self._dih_layout = (quads, maps)
+        return self._dih_layout
+
+    def _prepared_terms(self, p: Tensor) -> list[tuple]:
+        out = []
+        for g in self._groups:
+            params = {name: p[index] for name, index in g["index"].items()}
+            k_name = "well_depth" if g["form"] == "morse_bond" else "k"
+            params[k_name] = params[k_name] * g["scale"]  # per-term energy multiplier
+            out.append((g["form"], g["name"], g["atoms"], params, g["periodicity"]))
+        return out
+
+    def _pair_parameters(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-pair (charge product * scale, epsilon * scale, sigma^2)."""
+        nb = self._nb
+        pairs = nb["pairs"]
+        i, j = pairs[:, 0], pairs[:, 1]
+        q = p[nb["charge"]]
+        sig, eps = p[nb["sigma"]], p[nb["epsilon"]]
+        pair_sigma, pair_eps = F.combine_lj(sig[i], sig[j], eps[i], eps[j], nb["rule"])
+        if len(nb["nbfix_rows"]):
+            pair_sigma = pair_sigma.index_put((nb["nbfix_rows"],), p[nb["nbfix_sigma"]])
+            pair_eps = pair_eps.index_put((nb["nbfix_rows"],), p[nb["nbfix_epsilon"]])
+        return q[i] * q[j] * nb["coulomb_scale"], pair_eps * nb["lj_scale"], pair_sigma**2
+
+    def _analytic_chunk(self, x, prepared: list[tuple], pair_params):
+        energies: dict[str, Tensor] = {}
+        gradients: A.Gradients = []
+        quads, quad_of = self._dihedral_layout()
+        if len(quads):
+            phi, dphi_dx = A.dihedrals_with_gradients(x, quads)
+            de_dphi = torch.zeros_like(phi)
+
+        def add(name: str, energy: Tensor) -> None:
+            energies[name] = energies[name] + energy if name in energies else energy
+
+        for gi, (form, name, atoms, par, periodicity) in enumerate(prepared):
+            if form in ("harmonic_bond", "urey_bradley"):
+                e, grads = A.harmonic_bonds(x, atoms, par["k"], par["length"], 1.0)
+            elif form == "morse_bond":
+                e, grads = A.morse_bonds(x, atoms, par["well_depth"], par["a"], par["length"],
+                                         1.0)
+            elif form == "harmonic_angle":
+                e, grads = A.harmonic_angles(x, atoms, par["k"], par["angle"], 1.0)
+            else:
+                rows = quad_of[gi]
+                if form == "periodic_torsion":
+                    e_rows, de_rows = A.periodic_energy(phi[:, rows], par["k"], periodicity,
+                                                        par["phase"])
+                else:
+                    e_rows, de_rows = A.harmonic_improper_energy(phi[:, rows], par["k"],
+                                                                 par["angle"])
+                de_dphi.index_add_(1, rows, de_rows)
+                add(name, e_rows.sum(-1))
+                continue
+            add(name, e)
+            gradients.extend(grads)
+        if len(quads):
+            gradients.extend(A.dihedral_gradients(quads, de_dphi, dphi_dx))
+        if len(self._nb["pairs"]):
+            e_vdw, e_el, grads = A.nonbonded(x, self._nb["pairs"], *pair_params)
+            gradients.extend(grads)
+        else:
+            e_vdw = e_el = x[0].new_zeros(x[0].shape[0])
+        add("vdW", e_vdw)
+        add("Electrostatics", e_el)
+        return energies, gradients
 
     # ------------------------------------------------------------------ internals
     @staticmethod

@@ -1,0 +1,86 @@
+"""Energies + forces for 1000 conformers of a drug-like molecule: ffparam's batched PyTorch
+engine vs OpenMM's CPU platform (setPositions/getState loop), measured in the same run.
+
+Usage: .venv/bin/python benchmarks/bench_energy.py [--conformers 1000] [--smiles SMILES]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import openmm
+import torch
+from openmm import unit
+
+from ffparam.assign import assign_parameters
+from ffparam.chem import Molecule
+from ffparam.mm import MMEngine, to_openmm
+
+HALOPERIDOL = "OC1(CCN(CCCC(=O)c2ccc(F)cc2)CC1)c1ccc(Cl)cc1"
+
+
+def best_of(fn, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--conformers", type=int, default=1000)
+    parser.add_argument("--smiles", default=HALOPERIDOL)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    mol = Molecule.from_smiles(args.smiles, name="haloperidol").generate_conformers(
+        50, seed=1, rms_threshold=0.3)
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, mol.n_conformers, args.conformers)
+    coords = mol.conformers[picks] + rng.normal(0, 0.02, (args.conformers, mol.n_atoms, 3))
+    system = assign_parameters(mol, "sage", charges="gasteiger")
+    print(f"molecule: {mol.formula}, {mol.n_atoms} atoms, {args.conformers} conformers, "
+          f"Sage (openff-2.2.1), gas phase, no cutoff")
+
+    engine = MMEngine(system)
+    engine.compute(coords[:10])  # warm-up
+    ours = best_of(lambda: engine.compute(coords, terms=False))
+
+    omm_system = to_openmm(system)
+    platform_ = openmm.Platform.getPlatformByName("CPU")
+    context = openmm.Context(omm_system, openmm.VerletIntegrator(1.0 * unit.femtoseconds),
+                             platform_, {"Threads": str(args.threads)})
+    nm = coords * 0.1
+
+    def openmm_loop() -> None:
+        for xyz in nm:
+            context.setPositions(xyz)
+            context.getState(getEnergy=True, getForces=True)
+
+    openmm_loop()  # warm-up
+    theirs = best_of(openmm_loop)
+
+    result = engine.compute(coords[:5])
+    context.setPositions(nm[0])
+    e_omm = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(
+        unit.kilocalorie_per_mole)
+    print(f"check: conformer 0 energy ffparam {result.energy[0]:.6f} vs OpenMM CPU {e_omm:.6f} "
+          "kcal/mol (CPU platform is mixed precision)")
+    print(f"ffparam batched (torch {torch.__version__}, {args.threads} threads): {ours:.3f} s "
+          f"= {1e3 * ours / args.conformers:.3f} ms/conformer")
+    print(f"OpenMM {openmm.__version__} CPU platform loop ({args.threads} threads): "
+          f"{theirs:.3f} s = {1e3 * theirs / args.conformers:.3f} ms/conformer")
+    print(f"speed-up ffparam / OpenMM: {theirs / ours:.2f}x")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
