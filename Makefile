@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+DEMO_MOLECULE := CC(=O)Nc1ccc(O)cc1
+
 demo: $(STAMP)
-	$(VENV)/bin/ffparam demo
+	$(VENV)/bin/ffparam energy "$(DEMO_MOLECULE)" --ff sage --conformers 3
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup -q

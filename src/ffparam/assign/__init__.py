@@ -31,6 +31,7 @@ def assign_parameters(
         charges: ``am1bcc`` (default), ``gasteiger`` or ``mmff94``.
     """
     name = forcefield.strip()
+    molecule.require_closed_shell(f"the {name} force field")
     if name.lower() in ("gaff2", "gaff"):
         from ffparam.assign.gaff import parameterize_gaff2
 
