@@ -15,8 +15,9 @@ a = 0.0005 and 0.001 are defined for potentials in Hartree/e and distances in Bo
 
 Two stages, as AmberTools' ``respgen`` sets them up:
 
-1. a = 0.0005, all charges free; symmetry-equivalent atoms share a charge except the
-   methyl/methylene carbons and their hydrogens; total-charge constraint.
+1. a = 0.0005, all charges free; symmetry-equivalent atoms (by the bond graph without bond
+   orders, so resonance partners too) share a charge except the methyl/methylene carbons
+   and their hydrogens; total-charge constraint.
 2. a = 0.001, only methyl/methylene carbons (sp3 carbon with >= 2 H) and their hydrogens
    are refitted, with symmetry equivalences; every other atom is frozen at its stage-1
    charge.
@@ -184,9 +185,31 @@ def methyl_methylene_atoms(topology: Topology) -> np.ndarray:
     return mask
 
 
+def charge_symmetry_classes(topology: Topology) -> np.ndarray:
+    """(N,) int64 classes of atoms equivalent by the element-labelled bond graph, ignoring
+    bond orders and formal charges, so resonance partners share a class (the two oxygens of
+    a carboxylate, the nitrogens of an amidinium) where :attr:`Topology.symmetry_classes`
+    (which sees one Kekule structure) separates them."""
+    from rdkit import Chem
+
+    graph = Chem.RWMol(topology.molecule.rdmol)
+    for bond in graph.GetBonds():
+        bond.SetBondType(Chem.BondType.SINGLE)
+        bond.SetIsAromatic(False)
+    for atom in graph.GetAtoms():
+        atom.SetFormalCharge(0)
+        atom.SetIsAromatic(False)
+        atom.SetNoImplicit(True)
+    graph.UpdatePropertyCache(strict=False)
+    Chem.FastFindRings(graph)
+    ranks = Chem.CanonicalRankAtoms(graph, breakTies=False, includeChirality=False)
+    return np.unique(np.array(list(ranks)), return_inverse=True)[1].astype(np.int64)
+
+
 def symmetry_groups(topology: Topology, atoms: np.ndarray) -> list[list[int]]:
-    """Groups (size > 1) of symmetry-equivalent atoms among ``atoms`` (bool mask)."""
-    classes = topology.symmetry_classes
+    """Groups (size > 1) of equivalent atoms (:func:`charge_symmetry_classes`) among
+    ``atoms`` (bool mask)."""
+    classes = charge_symmetry_classes(topology)
     groups: dict[int, list[int]] = {}
     for i in np.nonzero(atoms)[0]:
         groups.setdefault(int(classes[i]), []).append(int(i))

@@ -37,6 +37,7 @@ import numpy as np
 
 from ffparam.chem.topology import Topology
 from ffparam.errors import InputError
+from ffparam.fit.normal_modes import stretched_bond
 from ffparam.params.parameter_set import Parameter, ParameterKey, ParameterSet
 from ffparam.params.system import NonbondedTerms, ParameterizedSystem, TermGroup
 
@@ -177,12 +178,10 @@ def modified_seminario(topology: Topology, geometry, hessian, vibrational_scalin
     if not (np.all(np.isfinite(xyz)) and np.all(np.isfinite(hessian))):
         raise InputError("non-finite geometry or Hessian for the Seminario method")
     bonds, angles = topology.bonds, topology.angles
-    if len(bonds):
-        lengths = np.linalg.norm(xyz[bonds[:, 0]] - xyz[bonds[:, 1]], axis=1)
-        if lengths.max() > 2.6:
-            a, b = bonds[int(np.argmax(lengths))]
-            raise InputError(f"atoms {a} and {b} are bonded but {lengths.max():.2f} A apart: "
-                             "the Hessian's geometry does not match the molecule's atom order")
+    bad = stretched_bond(topology, xyz)
+    if bad is not None:
+        raise InputError(f"atoms {bad[0]} and {bad[1]} are bonded but {bad[2]:.2f} A apart: "
+                         "the Hessian's geometry does not match the molecule's atom order")
     scale2 = float(vibrational_scaling) ** 2
     bond_k = np.array([0.5 * (_projection(hessian, a, b, _unit(xyz[b] - xyz[a]))
                               + _projection(hessian, b, a, _unit(xyz[a] - xyz[b])))

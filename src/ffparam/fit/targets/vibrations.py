@@ -48,6 +48,7 @@ from ffparam.fit.normal_modes import (
     minimize_mm,
     mm_hessian,
     normal_modes,
+    stretched_bond,
     vibrational_basis,
 )
 from ffparam.fit.parameters import FitParameters
@@ -56,11 +57,6 @@ from ffparam.mm.engine import MMEngine
 from ffparam.params.system import ParameterizedSystem
 
 Tensor = torch.Tensor
-
-BOND_LENGTH_LIMIT = 2.6
-"""Bonded atoms farther apart than this (Angstrom) in a reference geometry mean the reference
-uses another atom order than the molecule."""
-
 
 # ---------------------------------------------------------------------- input checks
 def check_reference_geometry(system: ParameterizedSystem, geometry, what: str,
@@ -81,15 +77,11 @@ def check_reference_geometry(system: ParameterizedSystem, geometry, what: str,
             bad = int(np.argmax(numbers != mine)) if numbers.shape == mine.shape else -1
             raise InputError(f"{what}: reference atom order/elements differ from molecule "
                              f"{system.molecule.name} (first mismatch at atom {bad})")
-    bonds = system.topology.bonds
-    if len(bonds):
-        lengths = np.linalg.norm(geometry[bonds[:, 0]] - geometry[bonds[:, 1]], axis=-1)
-        worst = int(np.argmax(lengths))
-        if lengths[worst] > BOND_LENGTH_LIMIT:
-            a, b = bonds[worst]
-            raise InputError(f"{what}: atoms {a} and {b} are bonded in the molecule but "
-                             f"{lengths[worst]:.2f} A apart in the reference; the reference "
-                             "atom order does not match the molecule")
+    bad = stretched_bond(system.topology, geometry)
+    if bad is not None:
+        raise InputError(f"{what}: atoms {bad[0]} and {bad[1]} are bonded in the molecule but "
+                         f"{bad[2]:.2f} A apart in the reference; the reference atom order "
+                         "does not match the molecule")
     return geometry
 
 
