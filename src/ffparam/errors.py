@@ -55,3 +55,7 @@ class NonFiniteError(CalculationError):
 
 class ExternalProgramError(CalculationError):
     """An external program (antechamber, sqm, tleap, packmol) exited with an error."""
+
+
+class ExportVerificationError(CalculationError):
+    """An exported file, read back, does not reproduce ffparam's energies."""
