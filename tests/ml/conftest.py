@@ -31,3 +31,36 @@ def bpa():
     from ffparam.ml.data import read_extxyz
 
     return read_extxyz(BPA)
+
+
+@pytest.fixture(scope="session")
+def tiny_gp(ethanol, ethanol_refs):
+    """An exact GP on 8 ethanol frames (fits in well under a second)."""
+    import numpy as np
+
+    from ffparam.ml.models.gpr import GPConfig, fit_gp
+
+    cfg = GPConfig(length_scale=1.6, energy_noise=1e-3, force_noise=1e-3)
+    return fit_gp(ethanol.subset(np.arange(0, 40, 5)), ethanol_refs, config=cfg)
+
+
+@pytest.fixture(scope="session")
+def tiny_committee(ethanol, ethanol_refs, tmp_path_factory):
+    """Two tiny ANI networks trained for a few epochs, as a committee."""
+    import numpy as np
+
+    from ffparam.ml.committee import train_committee
+    from ffparam.ml.training import TrainingConfig
+
+    out = tmp_path_factory.mktemp("committee")
+    cfg = TrainingConfig(max_epochs=4, batch_size=10, learning_rate=3e-3, dtype="float64")
+    return train_committee(
+        "ani",
+        2,
+        ethanol.subset(np.arange(0, 30)),
+        ethanol.subset(np.arange(30, 40)),
+        out,
+        ethanol_refs,
+        {"hidden": [16, 16]},
+        cfg,
+    )

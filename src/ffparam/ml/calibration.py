@@ -1,0 +1,62 @@
+"""Is the predicted uncertainty any good? Rank correlation and miscalibration area.
+
+* Spearman rank correlation between |error| and predicted sigma: does a larger sigma mean a
+  larger error? (ties get average ranks).
+* Miscalibration area (Tran et al., Mach. Learn.: Sci. Technol. 1, 025006 (2020)): for each
+  expected probability p in (0, 1), the observed fraction of errors inside the central
+  Gaussian interval |error| <= sigma * Phi^-1((1 + p)/2); the area between observed and
+  expected, integral_0^1 |observed(p) - p| dp. 0 is perfect, 0.5 the worst.
+* The factor s = sqrt(mean((error/sigma)^2)) that would rescale sigma to unit variance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtri
+
+
+def rankdata(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with ties given their average rank."""
+    values = np.asarray(values, dtype=float).ravel()
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    _, inverse = np.unique(values, return_inverse=True)
+    sums = np.bincount(inverse, weights=ranks)
+    counts = np.bincount(inverse)
+    return (sums / counts)[inverse]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two equally long arrays."""
+    ra, rb = rankdata(a), rankdata(b)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denom = np.sqrt((ra * ra).sum() * (rb * rb).sum())
+    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
+
+
+def observed_fractions(errors: np.ndarray, sigmas: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Fraction of |errors| within the central Gaussian intervals of probabilities ``expected``."""
+    z = np.abs(np.ravel(errors)) / np.maximum(np.ravel(sigmas), 1e-300)
+    limits = ndtri(0.5 * (1.0 + np.asarray(expected)))
+    return (z[None, :] <= limits[:, None]).mean(1)
+
+
+def miscalibration_area(errors: np.ndarray, sigmas: np.ndarray, n_points: int = 201) -> float:
+    """Area between the observed and the expected calibration curves (0 = calibrated)."""
+    expected = np.linspace(0.0, 1.0, n_points)
+    observed = observed_fractions(errors, sigmas, expected[:-1])
+    observed = np.append(observed, 1.0)
+    return float(np.trapezoid(np.abs(observed - expected), expected))
+
+
+def calibration_report(errors: np.ndarray, sigmas: np.ndarray) -> dict:
+    """Spearman(|error|, sigma), miscalibration area and sigma rescaling factor."""
+    errors, sigmas = np.ravel(errors), np.ravel(sigmas)
+    return {
+        "n": int(errors.size),
+        "spearman": spearman(np.abs(errors), sigmas),
+        "miscalibration_area": miscalibration_area(errors, sigmas),
+        "sigma_scale": float(np.sqrt(np.mean((errors / np.maximum(sigmas, 1e-300)) ** 2))),
+    }

@@ -1,0 +1,114 @@
+"""Committees (ensembles) of potentials: mean prediction, spread as uncertainty.
+
+For members m = 1..N the committee predicts E = mean_m E_m, F = mean_m F_m (a mean of
+conservative force fields is conservative) and reports the committee standard deviation
+sigma_E = sqrt(mean_m (E_m - E)^2), and likewise per force component, as its uncertainty.
+Members differ by their random initialization and batch order (seed + m).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ffparam.errors import InputError
+from ffparam.ml.batch import Batch
+from ffparam.ml.checkpoint import read_model_json, write_model_dir
+from ffparam.ml.data import MLDataset
+from ffparam.ml.potential import Potential, Prediction, load_potential
+
+
+class Committee(Potential):
+    """Several potentials trained on the same data, used together."""
+
+    model_type = "committee"
+
+    def __init__(self, members: list[Potential], metadata: dict | None = None) -> None:
+        if len(members) < 2:
+            raise InputError("a committee needs at least two members")
+        if len({m.elements for m in members}) != 1:
+            raise InputError("committee members were trained on different elements")
+        self.members = members
+        self.metadata = metadata or {}
+
+    @property
+    def elements(self) -> tuple[int, ...]:
+        return self.members[0].elements
+
+    @property
+    def has_uncertainty(self) -> bool:
+        return True
+
+    def predict_batch(
+        self, batch: Batch, forces: bool = True, uncertainty: bool = False
+    ) -> Prediction:
+        preds = [m.predict_batch(batch, forces=forces) for m in self.members]
+        energies = np.stack([p.energy for p in preds])
+        atom_e = np.stack([p.atom_energies for p in preds])
+        out = Prediction(
+            energy=energies.mean(0), atom_energies=atom_e.mean(0), energy_sigma=energies.std(0)
+        )
+        if forces:
+            stacked = np.stack([p.forces for p in preds])
+            out.forces = stacked.mean(0)
+            out.forces_sigma = stacked.std(0)
+        return out
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        names = []
+        for k, member in enumerate(self.members):
+            name = f"member_{k}"
+            member.save(directory / name)
+            names.append(name)
+        return write_model_dir(directory, self.model_type, {"members": names}, None, self.metadata)
+
+    @classmethod
+    def load(cls, directory: str | Path, expected_type: str | None = None) -> Committee:
+        info = read_model_json(directory, expected_type or cls.model_type)
+        members = [load_potential(Path(directory) / name) for name in info["config"]["members"]]
+        return cls(members, info.get("metadata"))
+
+
+def train_committee(
+    model_type: str,
+    n_members: int,
+    train: MLDataset,
+    valid: MLDataset,
+    out_dir: str | Path,
+    reference_energies: dict[int, float],
+    model_config: dict | None = None,
+    config=None,
+    progress: bool = False,
+) -> Committee:
+    """Train ``n_members`` networks with seeds ``seed + m`` (each resumable) as a committee."""
+    from ffparam.ml.training import TrainingConfig, train_network
+
+    cfg = config or TrainingConfig()
+    out = Path(out_dir)
+    members = []
+    for k in range(n_members):
+        member_cfg = replace(cfg, seed=cfg.seed + k)
+        members.append(
+            train_network(
+                model_type,
+                train,
+                valid,
+                out / f"member_{k}",
+                reference_energies,
+                model_config,
+                member_cfg,
+                progress=progress,
+            )
+        )
+    committee = Committee(members, {"n_members": n_members, "member_type": model_type})
+    write_model_dir(
+        out,
+        committee.model_type,
+        {"members": [f"member_{k}" for k in range(n_members)]},
+        None,
+        committee.metadata,
+    )
+    return committee

@@ -1,0 +1,184 @@
+"""Molecular dynamics with an ML potential through ASE, with safety stops and drift checks.
+
+``run_md`` integrates with ASE's Langevin thermostat (NVT) or velocity Verlet (NVE). After
+every step it stops the run, with a one-line reason, when
+
+* a force component is not finite or any atom's force exceeds ``max_force`` (eV/Angstrom),
+* the model's uncertainty (committee spread or GP sigma) of any force component exceeds
+  ``max_force_sigma`` (eV/Angstrom) - the run has left the training data.
+
+For NVE runs the total energy E_tot = E_pot + E_kin is recorded and its drift reported as
+the slope of a least-squares line, in eV per atom per picosecond, next to its RMS
+fluctuation; ``drift_ok`` compares the drift with ``drift_tolerance``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import units
+
+from ffparam.errors import InputError
+from ffparam.ml.calculator import MLCalculator
+from ffparam.ml.potential import Potential
+
+ENSEMBLES = ("langevin", "nve")
+
+
+@dataclass
+class MDResult:
+    """Outcome of an MD run (times ps, energies eV, temperature K)."""
+
+    steps_done: int
+    stopped: bool
+    reason: str
+    ensemble: str
+    time_ps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    potential_energy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    kinetic_energy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    temperature: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    drift_ev_per_atom_ps: float = float("nan")
+    fluctuation_ev_per_atom: float = float("nan")
+    drift_ok: bool | None = None
+    max_force_sigma: float = float("nan")
+    trajectory: str | None = None
+
+    @property
+    def total_energy(self) -> np.ndarray:
+        return self.potential_energy + self.kinetic_energy
+
+
+class _Stop(Exception):
+    """Raised inside the MD loop to end a run early (never leaves this module)."""
+
+
+def run_md(
+    potential: Potential,
+    atoms,
+    steps: int,
+    temperature_k: float = 300.0,
+    timestep_fs: float = 0.5,
+    ensemble: str = "langevin",
+    friction_per_fs: float = 0.01,
+    trajectory: str | Path | None = None,
+    interval: int = 10,
+    max_force: float = 20.0,
+    max_force_sigma: float | None = 1.0,
+    drift_tolerance: float = 1e-3,
+    seed: int = 0,
+    initialize_velocities: bool = True,
+) -> MDResult:
+    """Run MD from ``atoms`` (ASE Atoms, Angstrom) with ``potential``.
+
+    Args:
+        steps: number of integration steps.
+        temperature_k: thermostat and initial Maxwell-Boltzmann temperature (K).
+        timestep_fs: integration step (fs).
+        ensemble: "langevin" (NVT) or "nve" (velocity Verlet).
+        friction_per_fs: Langevin friction (1/fs).
+        trajectory: extended XYZ file written every ``interval`` steps (appended as it runs).
+        max_force: stop when an atom's force norm exceeds this (eV/Angstrom).
+        max_force_sigma: stop when a force component's predicted sigma exceeds this
+            (eV/Angstrom); ignored for potentials without uncertainty; None disables.
+        drift_tolerance: NVE drift (eV/atom/ps) below which ``drift_ok`` is True.
+        seed: seeds the initial velocities and the Langevin noise.
+    """
+    from ase.constraints import FixCom
+    from ase.io import write
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+    from ase.md.verlet import VelocityVerlet
+
+    if ensemble not in ENSEMBLES:
+        raise InputError(f"unknown ensemble {ensemble!r} (choose {', '.join(ENSEMBLES)})")
+    if steps < 1 or timestep_fs <= 0:
+        raise InputError("MD needs steps >= 1 and a positive timestep")
+    atoms = atoms.copy()
+    watch = max_force_sigma is not None and potential.has_uncertainty
+    atoms.calc = MLCalculator(potential, uncertainty=watch)
+    rng = np.random.default_rng(seed)
+    if initialize_velocities:
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
+        Stationary(atoms)
+        ZeroRotation(atoms)
+    dt = timestep_fs * units.fs
+    if ensemble == "langevin":
+        atoms.set_constraint(FixCom())
+        dyn = Langevin(
+            atoms,
+            dt,
+            temperature_K=temperature_k,
+            friction=friction_per_fs / units.fs,
+            fixcm=False,
+            rng=rng,
+        )
+    else:
+        dyn = VelocityVerlet(atoms, dt)
+    if trajectory is not None:
+        Path(trajectory).unlink(missing_ok=True)
+
+    record: dict[str, list] = {"t": [], "epot": [], "ekin": [], "temp": []}
+    sigma_max = [0.0]
+
+    def observe() -> None:
+        forces = atoms.calc.results["forces"]
+        epot = atoms.calc.results["energy"]
+        record["t"].append(dyn.nsteps * timestep_fs / 1000.0)
+        record["epot"].append(epot)
+        record["ekin"].append(atoms.get_kinetic_energy())
+        record["temp"].append(atoms.get_temperature())
+        if trajectory is not None and dyn.nsteps % interval == 0:
+            write(str(trajectory), atoms, format="extxyz", append=True)
+        if not np.all(np.isfinite(forces)) or not np.isfinite(epot):
+            raise _Stop(f"non-finite energy or forces at step {dyn.nsteps}")
+        worst = float(np.linalg.norm(forces, axis=1).max())
+        if worst > max_force:
+            raise _Stop(
+                f"forces exploded at step {dyn.nsteps}: {worst:.3g} eV/A > "
+                f"max_force {max_force:g} eV/A"
+            )
+        if watch and "forces_sigma" in atoms.calc.results:
+            sigma = float(np.max(atoms.calc.results["forces_sigma"]))
+            sigma_max[0] = max(sigma_max[0], sigma)
+            if sigma > max_force_sigma:
+                raise _Stop(
+                    f"model uncertainty too high at step {dyn.nsteps}: force sigma "
+                    f"{sigma:.3g} eV/A > {max_force_sigma:g} eV/A (committee "
+                    "disagrees / outside the training data)"
+                )
+
+    stopped, reason = False, ""
+    try:
+        dyn.attach(observe, interval=1)  # ASE calls observers at step 0 too
+        dyn.run(steps)
+    except _Stop as stop:
+        stopped, reason = True, str(stop)
+    result = MDResult(
+        steps_done=int(dyn.nsteps),
+        stopped=stopped,
+        reason=reason,
+        ensemble=ensemble,
+        time_ps=np.asarray(record["t"]),
+        potential_energy=np.asarray(record["epot"]),
+        kinetic_energy=np.asarray(record["ekin"]),
+        temperature=np.asarray(record["temp"]),
+        max_force_sigma=sigma_max[0] if watch else float("nan"),
+        trajectory=None if trajectory is None else str(trajectory),
+    )
+    if ensemble == "nve" and len(result.time_ps) > 2:
+        drift, fluct = energy_drift(result.time_ps, result.total_energy, len(atoms))
+        result.drift_ev_per_atom_ps, result.fluctuation_ev_per_atom = drift, fluct
+        result.drift_ok = abs(drift) <= drift_tolerance
+    return result
+
+
+def energy_drift(
+    time_ps: np.ndarray, total_energy: np.ndarray, n_atoms: int
+) -> tuple[float, float]:
+    """Slope of a least-squares line through E_tot(t) (eV/atom/ps) and the RMS residual
+    (eV/atom)."""
+    slope, intercept = np.polyfit(time_ps, total_energy, 1)
+    residual = total_energy - (slope * time_ps + intercept)
+    return float(slope / n_atoms), float(np.sqrt(np.mean(residual**2)) / n_atoms)

@@ -1,0 +1,187 @@
+"""Derivative kernels for Gaussian process regression on energies and forces.
+
+A molecule of n atoms (fixed composition and atom order) is described by the vector of its
+D = n(n-1)/2 inverse interatomic distances x(R) (1/Angstrom), as in sGDML (Chmiela et al.,
+Nat. Commun. 9, 3887 (2018)). The prior on the energy is a Matern-5/2 process in x:
+
+    k(x, x') = g(s),  s = |x - x'|^2 / l^2,  g(s) = (1 + u + u^2/3) exp(-u),  u = sqrt(5 s)
+    g'(s) = -(5/6)(1 + u) exp(-u),   g''(s) = (25/12) exp(-u)
+
+Observations of a frame are its energy E and its gradient G = dE/dR = -F (3n values).
+With J = dx/dR (D x 3n) and d = x_a - x_b the joint covariances are
+
+    cov(E_a, E_b) = g
+    cov(E_a, G_b) = -2 g'/l^2  d^T J_b
+    cov(G_a, E_b) = +2 g'/l^2  J_a^T d
+    cov(G_a, G_b) = -2 g'/l^2  J_a^T J_b  -  4 g''/l^4  (J_a^T d)(J_b^T d)^T
+
+Matrices are laid out in blocks: the N energies first, then the N gradients (frame-major,
+atom, then x/y/z). Optionally the kernel is symmetrized over a group of atom permutations
+P (molecular graph automorphisms): k_sym(a, b) = mean_p k(a, p(b)), which keeps it symmetric
+and makes the model invariant under those permutations.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def pair_indices(n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Atom pairs (i < j) in row-major order, the order of the descriptor components."""
+    i, j = torch.triu_indices(n_atoms, n_atoms, offset=1)
+    return i, j
+
+
+def inverse_distances(positions: torch.Tensor) -> torch.Tensor:
+    """(B, D) inverse distances 1/r_ij (1/Angstrom) from (B, n, 3) positions (Angstrom)."""
+    i, j = pair_indices(positions.shape[1])
+    return 1.0 / (positions[:, i] - positions[:, j]).norm(dim=2)
+
+
+def inverse_distance_jacobian(positions: torch.Tensor) -> torch.Tensor:
+    """(B, D, 3n) derivatives of 1/r_ij with respect to the Cartesian positions.
+
+    d(1/r_ij)/dR_i = -(R_i - R_j)/r_ij^3 and d(1/r_ij)/dR_j = +(R_i - R_j)/r_ij^3.
+    """
+    n_frames, n_atoms, _ = positions.shape
+    i, j = pair_indices(n_atoms)
+    diff = positions[:, i] - positions[:, j]  # (B, D, 3)
+    block = diff / diff.norm(dim=2, keepdim=True) ** 3
+    jac = positions.new_zeros(n_frames, len(i), n_atoms, 3)
+    rows = torch.arange(len(i))
+    jac[:, rows, i] = -block
+    jac[:, rows, j] = block
+    return jac.reshape(n_frames, len(i), 3 * n_atoms)
+
+
+def matern52(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """g(s), g'(s), g''(s) of the Matern-5/2 kernel in s = |x - x'|^2 / l^2."""
+    u = torch.sqrt(5.0 * torch.clamp(s, min=0.0))
+    e = torch.exp(-u)
+    return (1.0 + u + u * u / 3.0) * e, -(5.0 / 6.0) * (1.0 + u) * e, (25.0 / 12.0) * e
+
+
+class _MaternSlope(torch.autograd.Function):
+    """g'(s) with the analytic derivative g''(s) (finite at s = 0, unlike autograd's sqrt)."""
+
+    @staticmethod
+    def forward(ctx, s: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(s)
+        return matern52(s)[1]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (s,) = ctx.saved_tensors
+        return grad * matern52(s)[2]
+
+
+class _MaternValue(torch.autograd.Function):
+    """g(s) with derivative g'(s), itself differentiable (twice-differentiable overall)."""
+
+    @staticmethod
+    def forward(ctx, s: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(s)
+        return matern52(s)[0]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (s,) = ctx.saved_tensors
+        return grad * _MaternSlope.apply(s)
+
+
+def matern52_differentiable(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """g(s), g'(s) with autograd derivatives that stay finite at s = 0."""
+    return _MaternValue.apply(s), _MaternSlope.apply(s)
+
+
+def joint_kernel(
+    xa: torch.Tensor, ja: torch.Tensor, xb: torch.Tensor, jb: torch.Tensor, length: float
+) -> torch.Tensor:
+    """Covariance of [energies, gradients] of frames a with those of frames b.
+
+    Args:
+        xa: (Na, D) descriptors; ja: (Na, D, G) Jacobians, G = 3n.
+        xb: (Nb, D); jb: (Nb, D, G).
+        length: length scale l (1/Angstrom, the units of x).
+
+    Returns:
+        (Na (1 + G), Nb (1 + G)) kernel matrix with unit signal variance.
+    """
+    blocks = _new_blocks(xa.shape[0], xb.shape[0], ja.shape[2], xa.dtype)
+    _add_joint_kernel(blocks, xa, ja, xb, jb, length, 1.0)
+    return _assemble(blocks)
+
+
+def _new_blocks(na: int, nb: int, n_grad: int, dtype: torch.dtype) -> list[torch.Tensor]:
+    """A zero kernel matrix and views of its EE, EG, GE, GG blocks (no copies later)."""
+    out = torch.zeros(na * (1 + n_grad), nb * (1 + n_grad), dtype=dtype)
+    ee = out[:na, :nb]
+    eg = out[:na, nb:].unflatten(1, (nb, n_grad))
+    ge = out[na:, :nb].unflatten(0, (na, n_grad))
+    gg = out[na:, nb:].unflatten(0, (na, n_grad)).unflatten(2, (nb, n_grad))
+    return [out, ee, eg, ge, gg]
+
+
+def _assemble(blocks: list[torch.Tensor]) -> torch.Tensor:
+    return blocks[0]
+
+
+def _add_joint_kernel(blocks, xa, ja, xb, jb, length: float, weight: float) -> None:
+    """Add ``weight`` times the joint kernel blocks (EE, EG, GE, GG) in place."""
+    _, ee, eg, ge, gg = blocks
+    na, nb, n_grad = xa.shape[0], xb.shape[0], ja.shape[2]
+    l2 = length * length
+    sq = (xa * xa).sum(1, keepdim=True) - 2.0 * xa @ xb.T + (xb * xb).sum(1)
+    g0, g1, g2 = matern52(sq / l2)
+    c1 = (-2.0 * weight / l2) * g1  # coefficient of J_a^T J_b, and -/+ of the EG/GE blocks
+    c2 = (-4.0 * weight / (l2 * l2)) * g2
+    ja_xa = torch.einsum("adg,ad->ag", ja, xa)
+    jb_xb = torch.einsum("bdg,bd->bg", jb, xb)
+    ja_d = ja_xa.unsqueeze(1) - torch.einsum("adg,bd->abg", ja, xb)  # J_a^T (x_a - x_b)
+    jb_d = torch.einsum("bdg,ad->abg", jb, xa) - jb_xb.unsqueeze(0)  # J_b^T (x_a - x_b)
+    ee.add_(g0, alpha=weight)
+    eg.addcmul_(c1.unsqueeze(2), jb_d)
+    ge.addcmul_(-c1.unsqueeze(1), ja_d.permute(0, 2, 1))
+    jj = ja.permute(0, 2, 1).reshape(na * n_grad, -1) @ jb.permute(1, 0, 2).reshape(-1, nb * n_grad)
+    gg.addcmul_(jj.view(na, n_grad, nb, n_grad), c1[:, None, :, None])
+    del jj
+    gg.addcmul_((ja_d * c2.unsqueeze(2)).permute(0, 2, 1).unsqueeze(3), jb_d.unsqueeze(1))
+
+
+def permuted_features(
+    positions: torch.Tensor, permutation: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Descriptor and Jacobian of frames with atoms permuted, Jacobian in the original order.
+
+    With R'_i = R_p[i], x' = x(R') and dx'/dR_k = dx/dR'_{p^-1[k]}.
+    """
+    moved = positions[:, permutation]
+    x = inverse_distances(moved)
+    jac = inverse_distance_jacobian(moved)
+    n_frames, n_desc, n_grad = jac.shape
+    inverse = torch.argsort(permutation)
+    jac = jac.view(n_frames, n_desc, -1, 3)[:, :, inverse].reshape(n_frames, n_desc, n_grad)
+    return x, jac
+
+
+def symmetric_kernel(
+    pos_a: torch.Tensor,
+    pos_b: torch.Tensor,
+    length: float,
+    permutations: torch.Tensor,
+    features_a: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Joint kernel of frames a and b averaged over atom permutations of b.
+
+    Args:
+        pos_a: (Na, n, 3), pos_b: (Nb, n, 3) Angstrom.
+        permutations: (P, n) group of atom permutations (the first row the identity).
+        features_a: precomputed (x, J) of ``pos_a``.
+    """
+    xa, ja = features_a or (inverse_distances(pos_a), inverse_distance_jacobian(pos_a))
+    blocks = _new_blocks(pos_a.shape[0], pos_b.shape[0], ja.shape[2], pos_a.dtype)
+    weight = 1.0 / permutations.shape[0]
+    for perm in permutations:
+        xb, jb = permuted_features(pos_b, perm)
+        _add_joint_kernel(blocks, xa, ja, xb, jb, length, weight)
+    return _assemble(blocks)

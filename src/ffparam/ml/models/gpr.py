@@ -1,0 +1,573 @@
+"""Gaussian process regression on energies and forces (sGDML-like derivative kernel).
+
+One GP models the energy of one molecule (fixed composition and atom order) as a function of
+its inverse-distance descriptor, with the kernel of :mod:`ffparam.ml.models.gp_kernel`,
+trained jointly on energies and gradients (= -forces). Two variants:
+
+* exact: all training frames, Cholesky of the full (N(1+3n))^2 kernel; for small sets.
+* sparse (deterministic training conditional, inducing points): M frames chosen by
+  farthest-point sampling in descriptor space carry all their energy and gradient
+  variables; the whitened B = I + L^-1 K_mn Lambda^-1 K_nm L^-T (K_mm = L L^T) is
+  accumulated over chunks of training frames (well conditioned even for tiny noise).
+
+With the relative noise Lambda = diag(lambda_E^2 for energies, lambda_G^2 for gradients) the
+posterior mean is K_*b alpha; the energy is evaluated as a differentiable function of the
+positions and the forces are its negative gradient (autograd), so the model is
+energy-conserving. The signal variance sigma_f^2 is the maximum-likelihood value
+y^T (K + Lambda)^-1 y / N_obs (Woodbury form for the sparse variant); predictive variances
+
+    exact:  sigma_f^2 (k_** - k_*^T (K + Lambda)^-1 k_*)
+    sparse: sigma_f^2 (k_** - k_*m^T K_mm^-1 k_m* + k_*m^T A^-1 k_m*)
+
+are those of the latent energy and forces plus the fitted noise sigma_f^2 lambda^2.
+Per-atom energies are an attribution: integrated gradients of the GP energy along the path
+x(t) = t x from the dissociated limit (x = 0), each pair's share split evenly between its
+two atoms, plus the per-element reference energies; they sum to the total energy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ffparam.errors import CalculationError, InputError
+from ffparam.ml.batch import Batch
+from ffparam.ml.checkpoint import load_weights, read_model_json, write_model_dir
+from ffparam.ml.data import MLDataset, check_elements, element_symbol, reference_energy_per_frame
+from ffparam.ml.models.gp_kernel import (
+    inverse_distance_jacobian,
+    inverse_distances,
+    matern52_differentiable,
+    pair_indices,
+    permuted_features,
+    symmetric_kernel,
+)
+from ffparam.ml.potential import Potential, Prediction
+
+_GAUSS_NODES = 32
+
+
+@dataclass
+class GPConfig:
+    """Hyperparameters and size limits of the GP (descriptor x in 1/Angstrom).
+
+    Attributes:
+        length_scale: Matern length scale l; None selects it from ``length_scales`` by the
+            force MAE on the validation set (exact GP on ``n_select`` training frames).
+        length_scales: candidates for l.
+        energy_noise: relative noise lambda_E on energies (units of sigma_f).
+        force_noise: relative noise lambda_G on gradient components.
+        max_exact: largest training set fitted exactly; beyond it the sparse variant.
+        n_inducing: number of inducing frames of the sparse variant (None: ``max_exact``).
+        symmetrize: average the kernel over the molecule's graph automorphisms.
+        max_permutations: cap on the number of automorphisms used.
+        n_select: training frames used to select l.
+        chunk_frames: training frames per chunk in the sparse accumulation.
+        seed: seeds the subset used to select l and the first inducing frame.
+    """
+
+    length_scale: float | None = None
+    length_scales: tuple[float, ...] = (0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
+    energy_noise: float = 1e-3
+    force_noise: float = 1e-3
+    max_exact: int = 200
+    n_inducing: int | None = None
+    symmetrize: bool = True
+    max_permutations: int = 64
+    n_select: int = 100
+    chunk_frames: int = 32
+    seed: int = 0
+    timings: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> GPConfig:
+        values = dict(values)
+        if "length_scales" in values:
+            values["length_scales"] = tuple(values["length_scales"])
+        return cls(**values)
+
+
+def molecule_automorphisms(
+    numbers: np.ndarray, positions: np.ndarray, limit: int = 64
+) -> np.ndarray:
+    """(P, n) atom permutations that map the bond graph onto itself (identity first).
+
+    Bonds are perceived from the geometry (RDKit ``DetermineConnectivity``); matching uses
+    elements and connectivity only. At most ``limit`` permutations are returned; if
+    perception fails, only the identity.
+    """
+    from rdkit import Chem
+    from rdkit.Chem import rdDetermineBonds
+
+    n = len(numbers)
+    identity = np.arange(n)[None]
+    lines = [str(n), ""] + [
+        f"{element_symbol(int(z))} {x:.6f} {y:.6f} {w:.6f}"
+        for z, (x, y, w) in zip(numbers, positions)
+    ]
+    try:
+        mol = Chem.MolFromXYZBlock("\n".join(lines))
+        rdDetermineBonds.DetermineConnectivity(mol)
+        matches = mol.GetSubstructMatches(mol, uniquify=False, useChirality=False, maxMatches=limit)
+    except Exception:  # perception failure: no symmetrization
+        return identity
+    perms = [np.asarray(m) for m in matches if len(m) == n]
+    perms = [p for p in perms if not np.array_equal(p, identity[0])]
+    return np.concatenate([identity, np.asarray(perms).reshape(-1, n)])[:limit]
+
+
+def farthest_point_sampling(x: torch.Tensor, m: int, first: int = 0) -> np.ndarray:
+    """Indices of ``m`` rows of ``x`` (N, D) chosen greedily far from each other."""
+    chosen = [first]
+    dist = ((x - x[first]) ** 2).sum(1)
+    for _ in range(1, min(m, x.shape[0])):
+        nxt = int(torch.argmax(dist))
+        chosen.append(nxt)
+        dist = torch.minimum(dist, ((x - x[nxt]) ** 2).sum(1))
+    return np.sort(np.asarray(chosen))
+
+
+def _observations(energies: torch.Tensor, forces: torch.Tensor) -> torch.Tensor:
+    """[energies (N,), gradients (N*3n,)] with gradients = -forces."""
+    return torch.cat([energies, -forces.reshape(-1)])
+
+
+def _noise(n_frames: int, n_grad: int, cfg: GPConfig, dtype) -> torch.Tensor:
+    return torch.cat(
+        [
+            torch.full((n_frames,), cfg.energy_noise**2, dtype=dtype),
+            torch.full((n_frames * n_grad,), cfg.force_noise**2, dtype=dtype),
+        ]
+    )
+
+
+def _cholesky(matrix: torch.Tensor, what: str, min_jitter: float = 0.0) -> torch.Tensor:
+    """Cholesky factor, adding the smallest sufficient diagonal jitter (relative to the mean
+    diagonal) when the matrix is numerically singular."""
+    jitter = min_jitter
+    scale = float(matrix.diagonal().mean())
+    for _ in range(6):
+        eye = torch.eye(matrix.shape[0], dtype=matrix.dtype)
+        factor, info = torch.linalg.cholesky_ex(matrix + jitter * scale * eye)
+        if int(info) == 0:
+            return factor
+        jitter = 1e-10 if jitter == 0.0 else jitter * 10
+    raise CalculationError(f"GP {what} matrix is not positive definite; increase the noise")
+
+
+class GaussianProcessPotential(Potential):
+    """A fitted GP (see the module docstring). Build it with :func:`fit_gp`."""
+
+    model_type = "gpr"
+
+    def __init__(
+        self,
+        numbers: np.ndarray,
+        basis_positions: torch.Tensor,
+        alpha: torch.Tensor,
+        train_positions: torch.Tensor,
+        permutations: np.ndarray,
+        length_scale: float,
+        signal_variance: float,
+        mean_energy: float,
+        reference_energies: dict[int, float],
+        cfg: GPConfig,
+        sparse: bool,
+        metadata: dict | None = None,
+    ) -> None:
+        self.numbers = np.asarray(numbers, dtype=np.int64)
+        self.basis_positions = basis_positions.double()
+        self.alpha = alpha.double()
+        self.train_positions = train_positions.double()
+        self.permutations = torch.as_tensor(np.asarray(permutations), dtype=torch.int64)
+        self.length_scale = float(length_scale)
+        self.signal_variance = float(signal_variance)
+        self.mean_energy = float(mean_energy)
+        self.reference_energies = {int(z): float(e) for z, e in reference_energies.items()}
+        self.cfg = cfg
+        self.sparse = bool(sparse)
+        self.metadata = metadata or {}
+        self._factors: dict[str, torch.Tensor] | None = None
+        self._prepare_mean()
+
+    # --- interface ----------------------------------------------------------------------
+
+    @property
+    def elements(self) -> tuple[int, ...]:
+        return tuple(sorted({int(z) for z in self.numbers}))
+
+    @property
+    def has_uncertainty(self) -> bool:
+        return True
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.numbers)
+
+    def _prepare_mean(self) -> None:
+        m = self.basis_positions.shape[0]
+        g = 3 * self.n_atoms
+        alpha_e, alpha_g = self.alpha[:m], self.alpha[m:].view(m, g)
+        xs, vs = [], []
+        for perm in self.permutations:
+            x, jac = permuted_features(self.basis_positions, perm)
+            xs.append(x)
+            vs.append(torch.einsum("bdg,bg->bd", jac, alpha_g))
+        self._basis_x = torch.cat(xs)  # (P M, D)
+        self._basis_v = torch.cat(vs)
+        self._alpha_e = alpha_e.repeat(len(self.permutations))
+        self._ref_total = sum(self.reference_energies[int(z)] for z in self.numbers)
+
+    def check_frames(self, numbers: np.ndarray) -> None:
+        """The frames must be the training molecule (same elements in the same order)."""
+        check_elements(numbers, self.elements, what="the GP model")
+        n = self.n_atoms
+        if numbers.size % n or not np.array_equal(
+            numbers.reshape(-1, n), np.broadcast_to(self.numbers, (numbers.size // n, n))
+        ):
+            formula = "".join(
+                f"{element_symbol(z)}{(self.numbers == z).sum()}" for z in self.elements
+            )
+            raise InputError(
+                f"the GP model describes one molecule ({formula}, {n} atoms in "
+                "training order); these frames differ"
+            )
+
+    def energy_of_descriptor(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) GP energy (eV) as a differentiable function of descriptors x (B, D)."""
+        l2 = self.length_scale**2
+        bx, bv = self._basis_x, self._basis_v
+        sq = (x * x).sum(1, keepdim=True) - 2.0 * x @ bx.T + (bx * bx).sum(1)
+        g0, g1 = matern52_differentiable(torch.clamp(sq, min=0.0) / l2)
+        dv = x @ bv.T - (bx * bv).sum(1)  # (x - x_b) . v_b
+        value = (g0 * self._alpha_e - 2.0 * g1 / l2 * dv).sum(1) / len(self.permutations)
+        return value + self.mean_energy + self._ref_total
+
+    def predict_batch(
+        self, batch: Batch, forces: bool = True, uncertainty: bool = False
+    ) -> Prediction:
+        self.check_frames(batch.numbers.numpy())
+        n = self.n_atoms
+        positions = batch.positions.detach().double().view(-1, n, 3).clone()
+        positions.requires_grad_(forces)
+        with torch.enable_grad() if forces else torch.no_grad():
+            x = inverse_distances(positions)
+            energy = self.energy_of_descriptor(x)
+            force = None
+            if forces:
+                (grad,) = torch.autograd.grad(energy.sum(), positions)
+                force = -grad.reshape(-1, 3).numpy()
+        atom_e = self.atom_energies(positions.detach())
+        pred = Prediction(
+            energy=energy.detach().numpy(), forces=force, atom_energies=atom_e.reshape(-1).numpy()
+        )
+        if uncertainty:
+            var_e, var_g = self.predictive_variance(positions.detach())
+            pred.energy_sigma = np.sqrt(var_e.numpy())
+            pred.forces_sigma = np.sqrt(var_g.reshape(-1, 3).numpy())
+        return pred
+
+    def atom_energies(self, positions: torch.Tensor) -> torch.Tensor:
+        """(B, n) integrated-gradient attribution of the energy to atoms (eV)."""
+        x = inverse_distances(positions)
+        nodes, weights = np.polynomial.legendre.leggauss(_GAUSS_NODES)
+        nodes = torch.tensor(0.5 * (nodes + 1.0), dtype=torch.float64)
+        weights = torch.tensor(0.5 * weights, dtype=torch.float64)
+        path = (nodes.view(-1, 1, 1) * x.unsqueeze(0)).reshape(-1, x.shape[1])
+        path.requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(self.energy_of_descriptor(path).sum(), path)
+        mean_grad = (weights.view(-1, 1, 1) * grad.view(len(nodes), *x.shape)).sum(0)
+        contrib = (x * mean_grad).detach()  # (B, D)
+        base = self.energy_of_descriptor(torch.zeros_like(x[:1])).detach() - self._ref_total
+        i, j = pair_indices(self.n_atoms)
+        atoms = x.new_zeros(x.shape[0], self.n_atoms)
+        atoms.index_add_(1, i, 0.5 * contrib)
+        atoms.index_add_(1, j, 0.5 * contrib)
+        refs = torch.tensor(
+            [self.reference_energies[int(z)] for z in self.numbers], dtype=torch.float64
+        )
+        return atoms + base / self.n_atoms + refs
+
+    # --- variance -------------------------------------------------------------------------
+
+    def _kernel(self, pos_a: torch.Tensor, pos_b: torch.Tensor, features_a=None) -> torch.Tensor:
+        return symmetric_kernel(pos_a, pos_b, self.length_scale, self.permutations, features_a)
+
+    def _variance_factors(self) -> dict[str, torch.Tensor]:
+        if self._factors is None:
+            if self.sparse:
+                chol_mm, chol_b, _ = _accumulate(self, self.train_positions, None)
+                self._factors = {"kmm": chol_mm, "b": chol_b}
+            else:
+                k = self._kernel(self.train_positions, self.train_positions)
+                n_grad = 3 * self.n_atoms
+                noise = _noise(self.train_positions.shape[0], n_grad, self.cfg, k.dtype)
+                self._factors = {"k": _cholesky(k + torch.diag(noise), "training")}
+        return self._factors
+
+    def predictive_variance(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Variances of energies (B,) eV^2 and force components (B, 3n) (eV/Angstrom)^2."""
+        factors = self._variance_factors()
+        n_frames, g = positions.shape[0], 3 * self.n_atoms
+        prior = torch.stack(
+            [
+                self._kernel(positions[k : k + 1], positions[k : k + 1]).diagonal()
+                for k in range(n_frames)
+            ]
+        )  # (B, 1 + G) in [E, G] order
+        cross = self._kernel(self.basis_positions, positions)  # (M_obs, B (1 + G))
+        q = torch.linalg.solve_triangular(
+            factors["kmm" if self.sparse else "k"], cross, upper=False
+        )
+        explained = (q * q).sum(0)
+        if self.sparse:
+            r = torch.linalg.solve_triangular(factors["b"], q, upper=False)
+            explained = explained - (r * r).sum(0)
+        latent_e = prior[:, 0] - explained[:n_frames]
+        latent_g = prior[:, 1:] - explained[n_frames:].view(n_frames, g)
+        var_e = self.signal_variance * (latent_e.clamp(min=0.0) + self.cfg.energy_noise**2)
+        var_g = self.signal_variance * (latent_g.clamp(min=0.0) + self.cfg.force_noise**2)
+        return var_e, var_g
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        config = {
+            "gp": {k: v for k, v in asdict(self.cfg).items() if k != "timings"},
+            "numbers": self.numbers.tolist(),
+            "length_scale": self.length_scale,
+            "signal_variance": self.signal_variance,
+            "mean_energy": self.mean_energy,
+            "reference_energies": {str(z): e for z, e in self.reference_energies.items()},
+            "sparse": self.sparse,
+        }
+        state = {
+            "basis_positions": self.basis_positions,
+            "alpha": self.alpha,
+            "train_positions": self.train_positions,
+            "permutations": self.permutations,
+        }
+        return write_model_dir(directory, self.model_type, config, state, self.metadata)
+
+    @classmethod
+    def load(cls, directory: str | Path, expected_type: str | None = None):
+        info = read_model_json(directory, expected_type or cls.model_type)
+        cfg, state = info["config"], load_weights(directory)
+        missing = {"basis_positions", "alpha", "train_positions", "permutations"} - set(state)
+        if missing:
+            raise InputError(
+                f"weights in {directory} do not match a GP model "
+                f"(missing {', '.join(sorted(missing))})"
+            )
+        return cls(
+            np.asarray(cfg["numbers"]),
+            state["basis_positions"],
+            state["alpha"],
+            state["train_positions"],
+            state["permutations"].numpy(),
+            cfg["length_scale"],
+            cfg["signal_variance"],
+            cfg["mean_energy"],
+            {int(z): e for z, e in cfg["reference_energies"].items()},
+            GPConfig.from_dict(cfg["gp"]),
+            cfg["sparse"],
+            info.get("metadata"),
+        )
+
+
+# --- fitting ------------------------------------------------------------------------------
+
+
+def _accumulate(model_like, positions: torch.Tensor, y: torch.Tensor | None):
+    """Whitened sparse normal equations over chunks of training frames.
+
+    With L L^T = K_mm and V = L^-1 K_mn: B = I + V Lambda^-1 V^T (eigenvalues >= 1, well
+    conditioned even for tiny noise) and c = V Lambda^-1 y. Then A = L B L^T.
+
+    Returns:
+        (L, L_B, c) with L_B the Cholesky factor of B.
+    """
+    basis = model_like.basis_positions
+    feats = (inverse_distances(basis), inverse_distance_jacobian(basis))
+    chol_mm = _cholesky(model_like._kernel(basis, basis, feats), "inducing", min_jitter=1e-10)
+    b_matrix = torch.eye(chol_mm.shape[0], dtype=chol_mm.dtype)
+    c = torch.zeros(chol_mm.shape[0], dtype=chol_mm.dtype)
+    n, g = positions.shape[0], 3 * positions.shape[1]
+    step = model_like.cfg.chunk_frames
+    for start in range(0, n, step):
+        chunk = positions[start : start + step]
+        v = torch.linalg.solve_triangular(
+            chol_mm, model_like._kernel(basis, chunk, feats), upper=False
+        )
+        inv_noise = 1.0 / _noise(chunk.shape[0], g, model_like.cfg, v.dtype)
+        b_matrix += (v * inv_noise) @ v.T
+        if y is not None:
+            k = chunk.shape[0]
+            y_chunk = torch.cat([y[start : start + k], y[n + start * g : n + (start + k) * g]])
+            c += v @ (inv_noise * y_chunk)
+    return chol_mm, _cholesky(b_matrix, "posterior"), c
+
+
+class _Fitter:
+    """Holds what the kernel helpers need during fitting (same attributes as the model)."""
+
+    def __init__(self, basis_positions, length_scale, permutations, cfg):
+        self.basis_positions = basis_positions
+        self.length_scale = length_scale
+        self.permutations = permutations
+        self.cfg = cfg
+
+    def _kernel(self, pos_a, pos_b, features_a=None):
+        return symmetric_kernel(pos_a, pos_b, self.length_scale, self.permutations, features_a)
+
+
+def _solve_exact(positions, y, length, perms, cfg):
+    k = symmetric_kernel(positions, positions, length, perms)
+    noise = _noise(positions.shape[0], 3 * positions.shape[1], cfg, k.dtype)
+    factor = _cholesky(k + torch.diag(noise), "training")
+    alpha = torch.cholesky_solve(y.unsqueeze(1), factor).squeeze(1)
+    signal = float(y @ alpha) / y.numel()
+    return alpha, signal
+
+
+def _solve_sparse(positions, basis_idx, y, length, perms, cfg):
+    fitter = _Fitter(positions[basis_idx], length, perms, cfg)
+    chol_mm, chol_b, c = _accumulate(fitter, positions, y)
+    beta = torch.cholesky_solve(c.unsqueeze(1), chol_b)
+    alpha = torch.linalg.solve_triangular(chol_mm.T, beta, upper=True).squeeze(1)
+    inv_noise = 1.0 / _noise(positions.shape[0], 3 * positions.shape[1], cfg, y.dtype)
+    signal = float((y * inv_noise) @ y - c @ beta.squeeze(1)) / y.numel()
+    return alpha, signal
+
+
+def _frames(data: MLDataset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    n = int(data.n_atoms[0])
+    pos = torch.as_tensor(data.positions, dtype=torch.float64).view(-1, n, 3)
+    forces = torch.as_tensor(data.forces, dtype=torch.float64).view(-1, n, 3)
+    return pos, torch.as_tensor(data.energies, dtype=torch.float64), forces
+
+
+def _check_single_molecule(data: MLDataset, numbers: np.ndarray, what: str) -> None:
+    n = len(numbers)
+    if np.any(data.n_atoms != n) or not np.array_equal(
+        data.numbers.reshape(-1, n), np.broadcast_to(numbers, (len(data), n))
+    ):
+        raise InputError(f"{what}: the GP needs frames of one molecule in one atom order")
+
+
+def fit_gp(
+    train: MLDataset,
+    reference_energies: dict[int, float],
+    valid: MLDataset | None = None,
+    config: GPConfig | None = None,
+    progress: bool = False,
+) -> GaussianProcessPotential:
+    """Fit the GP on ``train`` (energies eV, forces eV/Angstrom of one molecule)."""
+    cfg = config or GPConfig()
+    train.require_energies()
+    train.require_forces()
+    numbers = train.frame_numbers(0).copy()
+    _check_single_molecule(train, numbers, train.source or "training set")
+    check_elements(train.numbers, reference_energies, what="the reference energies")
+    if valid is not None and len(valid):
+        check_elements(valid.numbers, train.elements, what="the training set")
+        _check_single_molecule(valid, numbers, valid.source or "validation set")
+        valid.require_forces()
+    t0, c0 = time.perf_counter(), time.process_time()
+    pos, energies, forces = _frames(train)
+    residual = energies - torch.as_tensor(reference_energy_per_frame(train, reference_energies))
+    mean_energy = float(residual.mean())
+    y = _observations(residual - mean_energy, forces)
+    perms = (
+        molecule_automorphisms(numbers, pos[0].numpy(), cfg.max_permutations)
+        if cfg.symmetrize
+        else np.arange(len(numbers))[None]
+    )
+    perms_t = torch.as_tensor(perms)
+
+    length, scores = cfg.length_scale, {}
+    if length is None:
+        length, scores = _select_length(
+            pos, y, residual, forces, perms_t, cfg, valid, reference_energies, numbers, mean_energy
+        )
+    n_frames = pos.shape[0]
+    sparse = cfg.n_inducing is not None or n_frames > cfg.max_exact
+    if sparse:
+        m = min(cfg.n_inducing or cfg.max_exact, n_frames)
+        first = int(np.random.default_rng(cfg.seed).integers(n_frames))
+        basis_idx = farthest_point_sampling(inverse_distances(pos), m, first)
+        alpha, signal = _solve_sparse(pos, basis_idx, y, length, perms_t, cfg)
+        basis = pos[basis_idx]
+    else:
+        alpha, signal = _solve_exact(pos, y, length, perms_t, cfg)
+        basis = pos
+    metadata = {
+        "n_train": n_frames,
+        "n_basis": int(basis.shape[0]),
+        "sparse": sparse,
+        "n_permutations": len(perms),
+        "length_scale_scores": scores,
+        "fit_wall_time_s": time.perf_counter() - t0,
+        "fit_cpu_time_s": time.process_time() - c0,
+        "train_source": train.source,
+    }
+    return GaussianProcessPotential(
+        numbers,
+        basis,
+        alpha,
+        pos,
+        perms,
+        length,
+        signal,
+        mean_energy,
+        reference_energies,
+        cfg,
+        sparse,
+        metadata,
+    )
+
+
+def _select_length(pos, y, residual, forces, perms, cfg, valid, refs, numbers, mean_energy):
+    """Pick l from ``cfg.length_scales`` by validation force MAE of an exact GP on a subset."""
+    n = pos.shape[0]
+    if valid is None or len(valid) == 0:
+        raise InputError(
+            "the GP needs a validation set to choose its length scale (or a fixed length_scale)"
+        )
+    rng = np.random.default_rng(cfg.seed)
+    subset = np.sort(rng.permutation(n)[: min(n, cfg.n_select)])
+    g = 3 * pos.shape[1]
+    y_sub = torch.cat([y[subset], y[n:].view(n, g)[subset].reshape(-1)])
+    vpos, _, vforces = _frames(valid)
+    scores = {}
+    for length in cfg.length_scales:
+        try:
+            alpha, signal = _solve_exact(pos[subset], y_sub, length, perms, cfg)
+        except CalculationError:
+            continue
+        model = GaussianProcessPotential(
+            numbers,
+            pos[subset],
+            alpha,
+            pos[subset],
+            perms.numpy(),
+            length,
+            signal,
+            mean_energy,
+            refs,
+            cfg,
+            False,
+        )
+        vx = vpos.clone().requires_grad_(True)
+        energy = model.energy_of_descriptor(inverse_distances(vx))
+        (grad,) = torch.autograd.grad(energy.sum(), vx)
+        scores[str(length)] = float((-grad - vforces).abs().mean())
+    if not scores:
+        raise CalculationError("no GP length scale gave a positive definite kernel")
+    best = min(scores, key=scores.get)
+    return float(best), scores

@@ -1,0 +1,186 @@
+"""Gaussian process with forces: kernel derivatives, interpolation, variance, sparse = exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from ffparam.errors import InputError
+from ffparam.ml.batch import make_batch
+from ffparam.ml.models.gp_kernel import (
+    inverse_distances,
+    joint_kernel,
+    matern52,
+    permuted_features,
+    symmetric_kernel,
+)
+from ffparam.ml.models.gpr import GPConfig, fit_gp, molecule_automorphisms
+from ffparam.ml.potential import load_potential
+
+
+def _positions(data, frames):
+    return torch.as_tensor(data.positions).view(-1, 9, 3)[frames].clone()
+
+
+def _energy_kernel(pa, pb, length, perms=None):
+    """k(E_a, E_b) by direct evaluation, for autograd."""
+    perms = perms if perms is not None else torch.arange(pa.shape[1])[None]
+    total = 0.0
+    for p in perms:
+        xa, xb = inverse_distances(pa), inverse_distances(pb[:, p])
+        s = ((xa[:, None] - xb[None]) ** 2).sum(-1) / length**2
+        total = total + matern52(s)[0]
+    return total / len(perms)
+
+
+@pytest.mark.parametrize("symmetrized", [False, True])
+def test_kernel_blocks_are_derivatives_of_energy_kernel(ethanol, symmetrized):
+    a, b = _positions(ethanol, [0, 1]), _positions(ethanol, [5, 6, 7])
+    length = 0.7
+    perms = torch.as_tensor(molecule_automorphisms(ethanol.frame_numbers(0), a[0].numpy()))
+    if not symmetrized:
+        perms = perms[:1]
+    k = symmetric_kernel(a, b, length, perms)
+    na, nb, g = 2, 3, 27
+    # energy-energy block
+    np.testing.assert_allclose(
+        k[:na, :nb].numpy(), _energy_kernel(a, b, length, perms).numpy(), rtol=1e-12
+    )
+    # energy-gradient: d k(E_a0, E_b1) / d R_b1
+    pb = b.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(_energy_kernel(a, pb, length, perms)[0, 1], pb)
+    np.testing.assert_allclose(
+        k[0, nb + g : nb + 2 * g].numpy(), grad[1].reshape(-1).numpy(), atol=1e-12
+    )
+
+    # gradient-gradient: d^2 k(E_a1, E_b2) / dR_a1 dR_b2
+    def grad_a(pb_):
+        pa = a.clone().requires_grad_(True)
+        kval = _energy_kernel(pa, pb_, length, perms)[1, 2]
+        return torch.autograd.grad(kval, pa, create_graph=True)[0][1].reshape(-1)
+
+    hess = torch.autograd.functional.jacobian(grad_a, b.clone())[:, 2].reshape(g, g)
+    block = k[na + g : na + 2 * g, nb + 2 * g : nb + 3 * g]
+    np.testing.assert_allclose(block.numpy(), hess.numpy(), atol=1e-10)
+
+
+def test_training_kernel_symmetric_positive_definite(ethanol):
+    pos = _positions(ethanol, list(range(6)))
+    perms = torch.as_tensor(molecule_automorphisms(ethanol.frame_numbers(0), pos[0].numpy()))
+    k = symmetric_kernel(pos, pos, 0.8, perms)
+    np.testing.assert_allclose(k.numpy(), k.T.numpy(), atol=1e-12)
+    assert float(torch.linalg.eigvalsh(k).min()) > -1e-9
+
+
+def test_ethanol_automorphisms(ethanol):
+    perms = molecule_automorphisms(ethanol.frame_numbers(0), ethanol.frame_positions(0))
+    assert perms.shape == (12, 9)  # 3! methyl H x 2! methylene H
+    np.testing.assert_array_equal(perms[0], np.arange(9))
+    numbers = ethanol.frame_numbers(0)
+    for p in perms:
+        np.testing.assert_array_equal(numbers[p], numbers)
+
+
+@pytest.fixture(scope="module")
+def small_gp(ethanol, ethanol_refs):
+    train = ethanol.subset(np.arange(0, 16, 2))
+    cfg = GPConfig(length_scale=1.0, energy_noise=1e-4, force_noise=1e-4)
+    return fit_gp(train, ethanol_refs, config=cfg), train
+
+
+def test_gp_interpolates_training_data_with_small_variance(small_gp, ethanol):
+    gp, train = small_gp
+    pred = gp.predict(train, uncertainty=True)
+    np.testing.assert_allclose(pred.energy, train.energies, atol=2e-3)
+    np.testing.assert_allclose(pred.forces, train.forces, atol=2e-2)
+    far = ethanol.subset(np.arange(40, 48))
+    away = gp.predict(far, uncertainty=True)
+    assert np.median(away.energy_sigma) > 3 * np.median(pred.energy_sigma)
+    assert np.median(away.forces_sigma) > 3 * np.median(pred.forces_sigma)
+
+
+def test_gp_forces_finite_difference_and_invariance(small_gp, ethanol):
+    gp, _ = small_gp
+    batch = make_batch(ethanol, np.array([31]))
+    pred = gp.predict_batch(batch)
+    h = 1e-5
+    for atom, axis in ((0, 0), (4, 2), (8, 1)):
+        plus, minus = batch.positions.clone(), batch.positions.clone()
+        plus[atom, axis] += h
+        minus[atom, axis] -= h
+        ep = gp.predict_batch(make_batch_like(batch, plus), forces=False).energy[0]
+        em = gp.predict_batch(make_batch_like(batch, minus), forces=False).energy[0]
+        assert -(ep - em) / (2 * h) == pytest.approx(pred.forces[atom, axis], abs=1e-6)
+    rot = torch.tensor(Rotation.random(random_state=2).as_matrix())
+    moved = gp.predict_batch(make_batch_like(batch, batch.positions @ rot.T + 1.5))
+    assert moved.energy[0] == pytest.approx(pred.energy[0], abs=1e-9)
+    np.testing.assert_allclose(moved.forces, pred.forces @ rot.numpy().T, atol=1e-9)
+    # swapping the methyl hydrogens is an automorphism: same energy, permuted forces
+    perm = torch.as_tensor(gp.permutations[3])
+    swapped = gp.predict_batch(make_batch_like(batch, batch.positions[perm]))
+    assert swapped.energy[0] == pytest.approx(pred.energy[0], abs=1e-9)
+    np.testing.assert_allclose(swapped.forces, pred.forces[perm.numpy()], atol=1e-9)
+    # per-atom attribution sums to the total
+    assert pred.atom_energies.sum() == pytest.approx(pred.energy[0], abs=1e-6)
+
+
+def make_batch_like(batch, positions):
+    from ffparam.ml.batch import Batch
+
+    return Batch(batch.numbers, positions, batch.frame, batch.n_atoms)
+
+
+def test_sparse_with_all_frames_inducing_equals_exact(ethanol, ethanol_refs):
+    train = ethanol.subset(np.arange(0, 12, 2))
+    test = ethanol.subset(np.arange(30, 33))
+    common = dict(length_scale=1.0, energy_noise=1e-2, force_noise=1e-2, symmetrize=False)
+    exact = fit_gp(train, ethanol_refs, config=GPConfig(**common))
+    sparse = fit_gp(train, ethanol_refs, config=GPConfig(n_inducing=len(train), **common))
+    assert sparse.sparse and not exact.sparse
+    a = exact.predict(test, uncertainty=True)
+    b = sparse.predict(test, uncertainty=True)
+    np.testing.assert_allclose(b.energy, a.energy, atol=1e-6)
+    np.testing.assert_allclose(b.forces, a.forces, atol=1e-5)
+    np.testing.assert_allclose(b.energy_sigma, a.energy_sigma, rtol=1e-3)
+    np.testing.assert_allclose(b.forces_sigma, a.forces_sigma, rtol=1e-3)
+    assert sparse.signal_variance == pytest.approx(exact.signal_variance, rel=1e-6)
+
+
+def test_length_scale_selection_and_round_trip(ethanol, ethanol_refs, tmp_path):
+    train, valid = ethanol.subset(np.arange(0, 10)), ethanol.subset(np.arange(50, 55))
+    cfg = GPConfig(length_scales=(0.5, 2.0), n_select=10)
+    gp = fit_gp(train, ethanol_refs, valid, cfg)
+    scores = gp.metadata["length_scale_scores"]
+    assert set(scores) == {"0.5", "2.0"} and gp.length_scale == float(min(scores, key=scores.get))
+    gp.save(tmp_path)
+    loaded = load_potential(tmp_path)
+    test = ethanol.subset(np.arange(20, 23))
+    a, b = gp.predict(test, uncertainty=True), loaded.predict(test, uncertainty=True)
+    np.testing.assert_allclose(b.energy, a.energy, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.forces_sigma, a.forces_sigma, rtol=1e-10)
+
+
+def test_gp_bad_input(small_gp, bpa, ethanol):
+    gp, _ = small_gp
+    with pytest.raises(InputError, match="element\\(s\\) N not seen by the GP model"):
+        gp.predict(bpa)
+    shuffled = ethanol.subset([0])
+    from ffparam.ml.data import MLDataset
+
+    reordered = MLDataset(
+        shuffled.numbers[::-1].copy(), shuffled.positions[::-1].copy(), shuffled.n_atoms
+    )
+    with pytest.raises(InputError, match="describes one molecule"):
+        gp.predict(reordered)
+
+
+def test_permuted_features_jacobian(ethanol):
+    pos = _positions(ethanol, [3])
+    perm = torch.tensor([0, 2, 1, 5, 3, 4, 6, 8, 7])
+    x, jac = permuted_features(pos, perm)
+    p = pos.clone().requires_grad_(True)
+    full = torch.autograd.functional.jacobian(lambda q: inverse_distances(q[:, perm]), p)
+    np.testing.assert_allclose(jac[0].numpy(), full[0].reshape(x.shape[1], -1).numpy(), atol=1e-12)
+    assert joint_kernel(x, jac, x, jac, 1.0).shape == (28, 28)
