@@ -43,7 +43,8 @@ def starting_forcefield(system: ParameterizedSystem,
     try:
         return SmirnoffForceField.load(name), ""
     except FFParamError as exc:
-        return None, f"cannot load the starting SMIRNOFF force field {name!r}: {exc}"
+        return None, (f"cannot load the starting SMIRNOFF force field {name!r} ({exc}); "
+                      "pass smirnoff=<name or .offxml path>")
 
 
 def changed_parameters(system: ParameterizedSystem, base: SmirnoffForceField) -> ParameterSet:
