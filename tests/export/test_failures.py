@@ -140,3 +140,16 @@ def test_bad_arguments(systems, tmp_path):
         export_system(system, tmp_path, positions=np.zeros((2, 3, 3)))
     with pytest.raises(InputError, match=r"missing molecule\.top"):
         verify_export(system, tmp_path, formats=["gromacs"])
+
+
+def test_stale_staging_of_a_killed_export_is_removed(systems, tmp_path):
+    """A staging directory left by a killed export of the same basename is cleared; one
+    of another basename (a concurrent export into the same directory) is left alone."""
+    stale = tmp_path / ".ffparam-export-molecule-abc123"
+    other = tmp_path / ".ffparam-export-fragment-def456"
+    for path in (stale, other):
+        path.mkdir()
+        (path / "molecule.prmtop").write_text("half written")
+    export_system(systems("cyclobutanol-sage"), tmp_path, formats=("amber",))
+    assert not stale.exists() and other.exists()
+    assert (tmp_path / "molecule.prmtop").read_text().startswith("%VERSION")

@@ -93,7 +93,7 @@ def test_plain_sage_infers_force_field(systems, tmp_path):
 
 def test_offxml_skipped_with_reason(systems, bespoke_system, tmp_path):
     report = export_system(systems("cyclopropene-gaff2"), tmp_path / "gaff",
-                           formats=("offxml",))
+                           formats=("offxml",), smirnoff="sage")
     assert "SMIRNOFF-only" in report.skipped["offxml"] and not report.checks
     report = export_system(bespoke_system, tmp_path / "custom", formats=("offxml",))
     assert "start" in report.skipped["offxml"]  # source names a file stem it cannot find

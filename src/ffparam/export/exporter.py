@@ -179,7 +179,7 @@ def export_system(
     job = _job(system, positions, basename, residue_name, tolerance, force_tolerance)
     report = ExportReport(Path(outdir), tolerance=tolerance)
     names = file_names(basename)
-    with StagingDirectory(outdir) as stage:
+    with StagingDirectory(outdir, basename) as stage:
         for fmt in formats:
             try:
                 result = _EXPORTERS[fmt](job, stage, smirnoff, extra, report)

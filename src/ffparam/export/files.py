@@ -1,12 +1,13 @@
 """Crash-safe writing: a staging directory whose files are moved into place only after
 every export in it has been verified.
 
-Files are written under ``OUTDIR/.ffparam-export-XXXX/`` with their final names, read
+Files are written under ``OUTDIR/.ffparam-export-<basename>-XXXX/`` with their final names, read
 back and checked there, and then each is moved to ``OUTDIR`` with :func:`os.replace`
 (atomic on one file system). A failure, a crash or a kill before that point leaves
-nothing new in ``OUTDIR`` except the hidden staging directory, which the next export
-removes. The manifest (``export.json``) is removed before the moves and written last,
-so a manifest always describes a complete, verified set of files.
+nothing new in ``OUTDIR`` except the hidden staging directory, which the next export of
+the same basename removes. The manifest (``<basename>.export.json``) is removed before
+the moves and written last, so a manifest always describes a complete, verified set of
+files.
 """
 
 from __future__ import annotations
@@ -50,12 +51,13 @@ class StagingDirectory:
     it are removed; :meth:`publish` moves the staged files into ``outdir``.
     """
 
-    def __init__(self, outdir: str | Path) -> None:
+    def __init__(self, outdir: str | Path, label: str = "files") -> None:
         self.outdir = Path(outdir)
         self.outdir.mkdir(parents=True, exist_ok=True)
-        for stale in self.outdir.glob(f"{STAGING_PREFIX}*"):
+        prefix = f"{STAGING_PREFIX}{label}-"
+        for stale in self.outdir.glob(f"{prefix}*"):  # left by a killed export of ``label``
             shutil.rmtree(stale, ignore_errors=True)
-        self.path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.outdir))
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=self.outdir))
 
     def __enter__(self) -> StagingDirectory:
         return self

@@ -31,11 +31,11 @@ def starting_forcefield(system: ParameterizedSystem,
                         smirnoff: SmirnoffForceField | str | Path | None
                         ) -> tuple[SmirnoffForceField | None, str]:
     """(force field, "") or (None, reason it cannot be had)."""
-    if isinstance(smirnoff, SmirnoffForceField):
-        return smirnoff, ""
-    if is_gaff_system(system) and smirnoff is None:
+    if is_gaff_system(system):  # atom-type keyed parameters have no SMIRKS to write
         return None, ("offxml is SMIRNOFF-only and this is a GAFF2 system; its parameters "
                       "are in the AMBER prmtop and GROMACS top exports")
+    if isinstance(smirnoff, SmirnoffForceField):
+        return smirnoff, ""
     name = str(smirnoff) if smirnoff is not None else system.source.split(" + ")[0].strip()
     if not name:
         return None, ("the system does not name its SMIRNOFF force field; pass "
