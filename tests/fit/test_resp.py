@@ -187,3 +187,23 @@ def test_bad_input():
         ESPTarget("esp", system, geometry, np.zeros((0, 3)), np.zeros(0))
     with pytest.raises(InputError, match="atom order"):
         ESPTarget("esp", system, geometry[np.roll(np.arange(6), 2)], points, esp)
+
+
+def test_esp_and_dipole_targets_from_records():
+    from ffparam.fit.targets.dipole import dipole_target_from_records
+    from ffparam.fit.targets.esp import esp_target_from_records
+    from ffparam.reference.records import Record
+
+    mol, geometry, points, esp, dipole = hf_esp("CO")
+    system = assign_parameters(mol, "sage", charges="gasteiger")
+    record = Record(key="k", status="complete", method="hf/6-31g*", task='{"kind":"esp"}',
+                    species=Species.from_molecule(mol), geometry=geometry, esp_points=points,
+                    esp=esp, dipole=dipole)
+    fit = FitParameters.from_free(_free_charges(system.parameters.copy()))
+    x = torch.zeros(fit.size, dtype=torch.float64)
+    target = esp_target_from_records("esp", system, [record])
+    torch.testing.assert_close(target.residuals(fit, x),
+                               ESPTarget("esp", system, geometry, points, esp).residuals(fit, x))
+    assert dipole_target_from_records("dip", system, [record]).residuals(fit, x).shape == (3,)
+    with pytest.raises(InputError, match="no complete ESP records"):
+        esp_target_from_records("esp", system, [])

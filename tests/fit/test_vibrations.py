@@ -233,3 +233,25 @@ def test_bad_input_errors(methanol_reference):
         HessianTarget("h", truth, minimum, hess[:-3, :-3])
     with pytest.raises(InputError, match="not symmetric"):
         HessianTarget("h", truth, minimum, hess + np.triu(np.ones_like(hess)) * 50)
+
+
+def test_targets_from_reference_records(methanol_reference):
+    from ffparam.reference.records import Record, Species
+
+    mol, truth, minimum, hess = methanol_reference
+    record = Record(key="k", status="complete", method="mm", task='{"kind":"hessian"}',
+                    species=Species.from_molecule(mol), geometry=minimum, hessian=hess)
+    fit = FitParameters.from_free(perturbed(truth).parameters)
+    x = torch.zeros(fit.size, dtype=torch.float64)
+    direct = FrequencyTarget.from_hessian("f", truth, minimum, hess).residuals(fit, x)
+    from_record = FrequencyTarget.from_record("f", truth, record).residuals(fit, x)
+    torch.testing.assert_close(from_record, direct)
+    assert HessianTarget.from_record("h", truth, record).residuals(fit, x).numel() == 171
+    failed = Record(key="k", status="failed", method="mm", task='{"kind":"hessian"}',
+                    species=Species.from_molecule(mol), geometry=minimum, error="SCF failed")
+    with pytest.raises(InputError, match="not complete"):
+        HessianTarget.from_record("h", truth, failed)
+    energy_only = Record(key="k", status="complete", method="mm", task='{"kind":"energy"}',
+                         species=Species.from_molecule(mol), geometry=minimum, energy=0.0)
+    with pytest.raises(InputError, match="no Hessian"):
+        FrequencyTarget.from_record("f", truth, energy_only)

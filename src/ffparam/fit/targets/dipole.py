@@ -86,3 +86,15 @@ class DipoleTarget(Target):
         computed = torch.linalg.vector_norm(mu, dim=-1) if self.magnitude_only \
             else mu.reshape(-1)
         return computed - self.reference
+
+
+def dipole_target_from_records(name: str, system: ParameterizedSystem, records,
+                               **kwargs) -> DipoleTarget:
+    """A :class:`DipoleTarget` from complete reference-layer records (their ``dipole``
+    about the frame origin, e*A, at ``result_geometry``)."""
+    records = [r for r in records if getattr(r, "ok", False) and r.dipole is not None]
+    if not records:
+        raise InputError(f"{name}: no complete records with a dipole")
+    return DipoleTarget(name, system, np.stack([r.result_geometry for r in records]),
+                        np.stack([r.dipole for r in records]), origin="frame",
+                        numbers=records[0].species.numbers, **kwargs)

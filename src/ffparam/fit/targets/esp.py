@@ -86,11 +86,11 @@ class ESPTarget(Target):
                 "rrms": float(torch.sqrt((r**2).sum() / (self.reference**2).sum()))}
 
 
-def esp_targets_from_records(name: str, system: ParameterizedSystem, records: Sequence,
-                             **kwargs) -> ESPTarget:
+def esp_target_from_records(name: str, system: ParameterizedSystem, records: Sequence,
+                            **kwargs) -> ESPTarget:
     """An :class:`ESPTarget` from complete reference-layer ESP records (``esp_points``,
     ``esp``, ``geometry`` and ``species.numbers`` are used)."""
-    records = [r for r in records if getattr(r, "ok", True)]
+    records = [r for r in records if getattr(r, "ok", False)]
     if not records:
         raise InputError(f"{name}: no complete ESP records")
     if any(r.esp is None or r.esp_points is None for r in records):

@@ -139,6 +139,18 @@ def read_experimental_frequencies(path: str | Path) -> dict[str, np.ndarray]:
     return {k: np.sort(np.array(v)) for k, v in out.items()}
 
 
+def _hessian_record(name: str, record) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(geometry, Hessian, atomic numbers) of a reference-layer ``Record``."""
+    if not getattr(record, "ok", False):
+        raise InputError(f"{name}: the reference record is not complete "
+                         f"({getattr(record, 'error', None) or 'no result'})")
+    if record.hessian is None:
+        raise InputError(f"{name}: the reference record has no Hessian (task "
+                         f"{record.task_kind!r})")
+    return (np.asarray(record.result_geometry), np.asarray(record.hessian),
+            np.asarray(record.species.numbers))
+
+
 # ---------------------------------------------------------------------- Hessian target
 class HessianTarget(Target):
     """MM vs reference Cartesian Hessian at the reference geometry (kcal/mol/A^2).
@@ -171,6 +183,14 @@ class HessianTarget(Target):
         self.engine = MMEngine(system)
         self.hessian_method = hessian_method
         self._positions = torch.as_tensor(self.geometry)
+
+    @classmethod
+    def from_record(cls, name: str, system: ParameterizedSystem, record,
+                    **kwargs) -> HessianTarget:
+        """From a complete reference-layer Hessian record (its geometry, Hessian and the
+        species' atomic numbers, which are checked against the molecule)."""
+        geometry, hessian, numbers = _hessian_record(name, record)
+        return cls(name, system, geometry, hessian, numbers=numbers, **kwargs)
 
     @property
     def systems(self) -> list[ParameterizedSystem]:
@@ -260,6 +280,13 @@ class FrequencyTarget(Target):
         modes = normal_modes(hessian, geometry, system.molecule.masses)
         return cls(name, system, geometry, modes.frequencies.numpy() * reference_scale,
                    modes=modes.modes.numpy(), **kwargs)
+
+    @classmethod
+    def from_record(cls, name: str, system: ParameterizedSystem, record,
+                    **kwargs) -> FrequencyTarget:
+        """:meth:`from_hessian` with a complete reference-layer Hessian record."""
+        geometry, hessian, numbers = _hessian_record(name, record)
+        return cls.from_hessian(name, system, geometry, hessian, numbers=numbers, **kwargs)
 
     @classmethod
     def from_experiment(cls, name: str, system: ParameterizedSystem, geometry, frequencies,
