@@ -153,3 +153,13 @@ def test_stale_staging_of_a_killed_export_is_removed(systems, tmp_path):
     export_system(systems("cyclobutanol-sage"), tmp_path, formats=("amber",))
     assert not stale.exists() and other.exists()
     assert (tmp_path / "molecule.prmtop").read_text().startswith("%VERSION")
+
+
+def test_truncated_file_is_a_verification_error(exported):
+    system, outdir = exported
+    path = outdir / "molecule.prmtop"
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(ExportVerificationError,
+                       match=r"amber export molecule\.prmtop: .*AmberPrmtopFile cannot read it"):
+        verify_export(system, outdir, formats=["amber"])

@@ -270,8 +270,10 @@ def _export_openmm(job: _Job, stage: StagingDirectory, *_) -> FormatCheck:
 
 def _verify_openmm(job: _Job, paths: dict[str, Path]) -> FormatCheck:
     xml_path, pdb_path = paths.values()
-    verify_pdb(pdb_path, job.molecule, job.positions[0])
-    read = openmm.XmlSerializer.deserialize(xml_path.read_text())
+    _read("openmm", pdb_path, "openmm.app.PDBFile",
+          lambda: verify_pdb(pdb_path, job.molecule, job.positions[0]))
+    read = _read("openmm", xml_path, "openmm.XmlSerializer",
+                 lambda: openmm.XmlSerializer.deserialize(xml_path.read_text()))
     return _compare_openmm(job, "openmm", "openmm.XmlSerializer", read, xml_path.name)
 
 
@@ -287,12 +289,10 @@ def _export_ffxml(job: _Job, stage: StagingDirectory, *_) -> FormatCheck:
 
 def _verify_ffxml(job: _Job, paths: dict[str, Path]) -> FormatCheck:
     ff_path, pdb_path = paths.values()
-    pdb = verify_pdb(pdb_path, job.molecule, job.positions[0])
-    try:
-        read = app.ForceField(str(ff_path)).createSystem(pdb.topology, **_create_kwargs())
-    except Exception as exc:  # OpenMM raises ValueError/Exception for template problems
-        raise ExportVerificationError(f"ffxml export {ff_path.name}: OpenMM ForceField "
-                                      f"cannot build the molecule: {exc}") from None
+    pdb = _read("ffxml", pdb_path, "openmm.app.PDBFile",
+                lambda: verify_pdb(pdb_path, job.molecule, job.positions[0]))
+    read = _read("ffxml", ff_path, "openmm.app.ForceField", lambda: app.ForceField(
+        str(ff_path)).createSystem(pdb.topology, **_create_kwargs()))
     return _compare_openmm(job, "ffxml", "openmm.app.ForceField", read, ff_path.name)
 
 
@@ -307,19 +307,26 @@ def _export_gromacs(job: _Job, stage: StagingDirectory, *_) -> FormatCheck:
 
 def _verify_gromacs(job: _Job, paths: dict[str, Path]) -> FormatCheck:
     top_path, gro_path = paths.values()
-    gro = app.GromacsGroFile(str(gro_path))
+    gro = _read("gromacs", gro_path, "openmm.app.GromacsGroFile",
+                lambda: app.GromacsGroFile(str(gro_path)))
     xyz = np.array(gro.getPositions(asNumpy=True).value_in_unit(omm_unit.angstrom))
     check_coordinates(gro_path.name, xyz, job.positions[0],
                       gromacs.GRO_COORDINATE_TOLERANCE, job.molecule)
-    top = app.GromacsTopFile(str(top_path))
+    top = _read("gromacs", top_path, "openmm.app.GromacsTopFile",
+                lambda: app.GromacsTopFile(str(top_path)))
     check_topology(top_path.name, top.topology, job.molecule)
-    first = _compare_openmm(job, "gromacs", "openmm.app.GromacsTopFile",
-                            top.createSystem(**_create_kwargs()), top_path.name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        structure = parmed.load_file(str(top_path), xyz=str(gro_path))
-    second = _compare_openmm(job, "gromacs", "parmed.load_file",
-                             structure.createSystem(**_create_kwargs()), top_path.name)
+    read = _read("gromacs", top_path, "openmm.app.GromacsTopFile",
+                 lambda: top.createSystem(**_create_kwargs()))
+    first = _compare_openmm(job, "gromacs", "openmm.app.GromacsTopFile", read, top_path.name)
+
+    def parmed_system() -> openmm.System:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            structure = parmed.load_file(str(top_path), xyz=str(gro_path))
+            return structure.createSystem(**_create_kwargs())
+
+    read = _read("gromacs", top_path, "parmed.load_file", parmed_system)
+    second = _compare_openmm(job, "gromacs", "parmed.load_file", read, top_path.name)
     worst = max((first, second), key=lambda c: c.max_abs_de)
     return FormatCheck("gromacs", "openmm.app.GromacsTopFile + parmed.load_file",
                        worst.max_abs_de, max(first.max_abs_df, second.max_abs_df),
@@ -337,14 +344,17 @@ def _export_amber(job: _Job, stage: StagingDirectory, *_) -> FormatCheck:
 
 def _verify_amber(job: _Job, paths: dict[str, Path]) -> FormatCheck:
     prmtop_path, inpcrd_path = paths.values()
-    prmtop = app.AmberPrmtopFile(str(prmtop_path))
+    prmtop = _read("amber", prmtop_path, "openmm.app.AmberPrmtopFile",
+                   lambda: app.AmberPrmtopFile(str(prmtop_path)))
     check_topology(prmtop_path.name, prmtop.topology, job.molecule)
-    inpcrd = app.AmberInpcrdFile(str(inpcrd_path))
+    inpcrd = _read("amber", inpcrd_path, "openmm.app.AmberInpcrdFile",
+                   lambda: app.AmberInpcrdFile(str(inpcrd_path)))
     xyz = np.array(inpcrd.getPositions(asNumpy=True).value_in_unit(omm_unit.angstrom))
     check_coordinates(inpcrd_path.name, xyz, job.positions[0],
                       amber.INPCRD_COORDINATE_TOLERANCE, job.molecule)
-    return _compare_openmm(job, "amber", "openmm.app.AmberPrmtopFile",
-                           prmtop.createSystem(**_create_kwargs()), prmtop_path.name)
+    read = _read("amber", prmtop_path, "openmm.app.AmberPrmtopFile",
+                 lambda: prmtop.createSystem(**_create_kwargs()))
+    return _compare_openmm(job, "amber", "openmm.app.AmberPrmtopFile", read, prmtop_path.name)
 
 
 def _export_offxml(job: _Job, stage: StagingDirectory, smirnoff, extra,
@@ -363,12 +373,25 @@ def _export_offxml(job: _Job, stage: StagingDirectory, smirnoff, extra,
 
 def _verify_offxml(job: _Job, paths: dict[str, Path]) -> FormatCheck:
     (path,) = paths.values()
-    reread = SmirnoffForceField.load(path).parameterize(job.molecule,
-                                                        charges=job.system.charges())
+    reread = _read("offxml", path, "SmirnoffForceField.load", lambda: SmirnoffForceField.load(
+        path).parameterize(job.molecule, charges=job.system.charges()))
     got = reference_evaluation(reread, job.positions)
     return compare("offxml", "ffparam SmirnoffForceField.load + MMEngine", job.system,
                    job.reference, got, build_openmm(reread).system, job.tolerance,
                    job.force_tolerance, path.name)
+
+
+def _read(fmt: str, path: Path, reader: str, load):
+    """``load()``, with any failure (a corrupted or tampered file) turned into a one-line
+    :class:`ExportVerificationError` naming the file and the reader."""
+    try:
+        return load()
+    except ExportVerificationError:
+        raise
+    except Exception as exc:  # readers raise ValueError, KeyError, bare Exception, ...
+        detail = " ".join(str(exc).split())[:300]
+        raise ExportVerificationError(f"{fmt} export {path.name}: {reader} cannot read it: "
+                                      f"{type(exc).__name__}: {detail}") from None
 
 
 def _compare_openmm(job: _Job, fmt: str, reader: str, read: openmm.System,
