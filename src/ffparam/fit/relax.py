@@ -63,8 +63,31 @@ def restrained_energy(engine: MMEngine, positions: Tensor, values: Tensor,
     return e_mm + e_dih + e_pos
 
 
+def restrained_energy_and_gradient(engine: MMEngine, positions: Tensor, values: Tensor,
+                                   spec: RestraintSpec) -> tuple[Tensor, Tensor]:
+    """E_tot per point (P,) and dE_tot/dx (P, N, 3), with the analytic MM forces and the
+    closed-form restraint derivatives (no autograd: this is the relaxation's inner loop)."""
+    from ffparam.mm import analytic as A
+
+    result = engine.compute(positions, values, terms=False, check_finite=False)
+    grad = -result.forces
+    quads = torch.as_tensor(spec.dihedrals, dtype=torch.long).reshape(-1, 4)
+    x = tuple(positions[..., c].contiguous() for c in range(3))
+    phi, dphi_dx = A.dihedrals_with_gradients(x, quads)
+    target = torch.as_tensor(spec.target_angles, dtype=positions.dtype).reshape(phi.shape)
+    dphi = torch.remainder(phi - target + torch.pi, 2 * torch.pi) - torch.pi
+    e_dih = 0.5 * spec.k_dihedral * (dphi**2).sum(-1)
+    for atoms, g in A.dihedral_gradients(quads, spec.k_dihedral * dphi, dphi_dx):
+        grad.index_add_(1, atoms, torch.stack(g, dim=-1))
+    ref = torch.as_tensor(spec.reference, dtype=positions.dtype)
+    delta = positions - ref
+    e_pos = 0.5 * spec.k_position * (delta**2).sum((-1, -2))
+    grad = grad + spec.k_position * delta
+    return result.energy + e_dih + e_pos, grad
+
+
 def relax(engine: MMEngine, values: Tensor, start: np.ndarray, spec: RestraintSpec,
-          gtol: float = 1e-6, max_iterations: int = 5000) -> np.ndarray:
+          gtol: float = 1e-5, max_iterations: int = 5000) -> np.ndarray:
     """Minimize E_tot for all scan points at once (L-BFGS-B on the stacked coordinates).
 
     Returns relaxed positions (P, N, 3) Angstrom. Raises CalculationError when the
@@ -74,11 +97,9 @@ def relax(engine: MMEngine, values: Tensor, start: np.ndarray, spec: RestraintSp
     values = values.detach()
 
     def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        with torch.enable_grad():
-            pos = torch.as_tensor(flat.reshape(shape)).requires_grad_(True)
-            energy = restrained_energy(engine, pos, values, spec).sum()
-            (grad,) = torch.autograd.grad(energy, pos)
-        return energy.item(), grad.numpy().reshape(-1).astype(np.float64)
+        pos = torch.as_tensor(flat.reshape(shape))
+        energy, grad = restrained_energy_and_gradient(engine, pos, values, spec)
+        return float(energy.sum()), grad.numpy().reshape(-1)
 
     result = scipy.optimize.minimize(fun, start.reshape(-1), jac=True, method="L-BFGS-B",
                                      options={"maxiter": max_iterations, "gtol": gtol,

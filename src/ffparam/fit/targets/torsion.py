@@ -115,7 +115,8 @@ class TorsionProfileTarget(Target):
                               torch.as_tensor(profile.dihedrals))
         self.spec = RestraintSpec(profile.dihedrals, phi.numpy(), self.geometries,
                                   k_dihedral, k_position)
-        self._relaxed_at: np.ndarray | None = None
+        self._relaxed_at: bytes | None = None
+        self._relax_cache: dict[bytes, tuple[np.ndarray, Tensor]] = {}
         self._relaxed: np.ndarray | None = None
         self._hinv: Tensor | None = None
 
@@ -125,13 +126,20 @@ class TorsionProfileTarget(Target):
 
     # ------------------------------------------------------------------ MM side
     def _ensure_relaxed(self, fit: FitParameters, x: Tensor) -> None:
-        key = x.detach().numpy().copy()
-        if self._relaxed_at is not None and np.array_equal(key, self._relaxed_at):
+        key = x.detach().numpy().tobytes()
+        if key == self._relaxed_at:
             return
-        values = fit.system_values(self.system, x.detach())
-        start = self.geometries if self._relaxed is None else self._relaxed
-        self._relaxed = relax(self.engine, values, start, self.spec)
-        self._hinv = restrained_hessian_inverse(self.engine, self._relaxed, values, self.spec)
+        cached = self._relax_cache.get(key)
+        if cached is None:
+            values = fit.system_values(self.system, x.detach())
+            start = self.geometries if self._relaxed is None else self._relaxed
+            relaxed = relax(self.engine, values, start, self.spec)
+            hinv = restrained_hessian_inverse(self.engine, relaxed, values, self.spec)
+            cached = (relaxed, hinv)
+            self._relax_cache[key] = cached
+            while len(self._relax_cache) > 4:  # keep a few: start, current, trial points
+                self._relax_cache.pop(next(iter(self._relax_cache)))
+        self._relaxed, self._hinv = cached
         self._relaxed_at = key
 
     def mm_positions(self, fit: FitParameters, x: Tensor) -> Tensor:

@@ -1,0 +1,33 @@
+"""``ffparam fit SPEC.yaml``: fit parameters as a YAML spec describes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("fit")
+    def fit_command(
+        spec: Path = typer.Argument(..., help="fit spec (YAML); see ffparam.fit.spec"),
+        out: Path = typer.Option(Path("fit_out"), "--out", "-o", help="output directory"),
+        quiet: bool = typer.Option(False, "--quiet", help="no per-iteration output"),
+    ) -> None:
+        """Fit force-field parameters to reference data (torsion scans, energies, forces)."""
+        from ffparam.fit.run import run_fit
+        from ffparam.fit.spec import load_fit_spec
+
+        outcome = run_fit(load_fit_spec(spec), out, progress=not quiet)
+        result = outcome.result
+        for name, after in result.metrics_after.items():
+            before = result.metrics_before.get(name, {})
+            shown = [f"{k}: {before.get(k, float('nan')):.4g} -> {v:.4g}"
+                     for k, v in after.items() if k != "objective"]
+            if shown:
+                typer.echo(f"{name}: " + "; ".join(shown))
+        typer.echo(f"objective {result.objective_before:.6g} -> {result.objective_after:.6g} "
+                   f"in {result.wall_time:.1f} s ({result.optimizer})")
+        for label, path in outcome.files.items():
+            if not label.startswith("plot_"):
+                typer.echo(f"wrote {path}")

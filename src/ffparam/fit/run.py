@@ -1,0 +1,272 @@
+"""Run a fit described by a :class:`~ffparam.fit.spec.FitSpec` and write its outputs.
+
+Outputs in the output directory: ``fitted_parameters.yaml`` (every parameter of the fitted
+molecules, fitted values written in), ``fitted.offxml`` (SMIRNOFF start force field plus the
+changed and bespoke parameters, when the start is SMIRNOFF), ``fit_history.json``
+(objective and parameters per iteration), ``metrics.json`` (per-target metrics before and
+after) and ``plots/`` (torsion profiles, energy parity, objective history).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ffparam.assign import assign_parameters
+from ffparam.chem import Molecule, Topology
+from ffparam.errors import InputError
+from ffparam.fit.bespoke_torsions import make_bespoke_torsions
+from ffparam.fit.objective import Objective
+from ffparam.fit.optimizers import FitResult, optimize
+from ffparam.fit.parameters import FitParameters
+from ffparam.fit.spec import FitSpec, ParameterSpec, TargetSpec
+from ffparam.fit.targets.base import Target
+from ffparam.fit.targets.energies import ForceTarget, RelativeEnergyTarget
+from ffparam.fit.targets.torsion import TorsionProfile, TorsionProfileTarget
+from ffparam.io.torsion_scans import check_atom_order, read_torsion_scans
+from ffparam.params.parameter_set import FreeSpec, ParameterKey, ParameterSet
+from ffparam.params.system import ParameterizedSystem
+from ffparam.units import EV_KCAL_MOL
+
+
+@dataclass
+class FitOutcome:
+    """What a spec fit produced: the optimizer result, the objective and written files."""
+
+    result: FitResult
+    objective: Objective
+    systems: dict[str, ParameterizedSystem]
+    extra: ParameterSet
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def load_spec_molecule(spec: FitSpec, name: str) -> Molecule:
+    entry = spec.molecules[name]
+    path = spec.resolve(entry.input)
+    text = str(path) if path.exists() else entry.input
+    molecule = Molecule.from_input(text, charge=entry.charge)
+    molecule.name = name
+    if molecule.n_conformers == 0:
+        molecule = molecule.generate_conformers(1)
+        molecule.name = name
+    return molecule
+
+
+def build_systems(spec: FitSpec) -> tuple[dict[str, ParameterizedSystem], ParameterSet]:
+    """Assign start parameters, add bespoke torsions; returns systems and the bespoke extra
+    parameters (SMIRKS-keyed)."""
+    systems = {name: assign_parameters(load_spec_molecule(spec, name), spec.forcefield,
+                                       charges=spec.charges)
+               for name in spec.molecules}
+    extra = ParameterSet()
+    for entry in spec.parameters:
+        if entry.bespoke_torsions is None:
+            continue
+        b = entry.bespoke_torsions
+        if b.molecule not in systems:
+            raise InputError(f"bespoke_torsions names unknown molecule {b.molecule!r}")
+        system = systems[b.molecule]
+        bonds = (Topology(system.molecule).rotatable_bonds.tolist() if b.bonds == "rotatable"
+                 else [list(x) for x in b.bonds])
+        if not bonds:
+            raise InputError(f"molecule {b.molecule} has no rotatable bonds for bespoke torsions")
+        bespoke = make_bespoke_torsions(system, bonds, b.max_periodicity, b.prior_width)
+        systems[b.molecule] = bespoke.system
+        for section, par in bespoke.parameters:
+            extra.add(section, par)
+    return systems, extra
+
+
+def master_parameters(systems: dict[str, ParameterizedSystem],
+                      entries: list[ParameterSpec]) -> ParameterSet:
+    """Union of the systems' parameters (one copy per key) with the spec's free flags."""
+    master = ParameterSet()
+    first = next(iter(systems.values()))
+    master.settings.update(first.parameters.settings)
+    for system in systems.values():
+        for section, par in system.parameters:
+            if (section, par.id) not in master:
+                master.add(section, par)
+        master.free.update(system.parameters.free)
+    for entry in entries:
+        if entry.bespoke_torsions is not None:
+            continue
+        if entry.section is None:
+            raise InputError("a parameters entry needs 'section' (or 'bespoke_torsions')")
+        if entry.section == "Charges" and len(systems) > 1:
+            raise InputError("fitting Charges is supported for one molecule per spec")
+        keys = master.set_free(entry.section, entry.id, entry.fields)
+        for key in keys:
+            default = master.free[key]
+            master.free[key] = FreeSpec(
+                entry.lower if entry.lower is not None else default.lower,
+                entry.upper if entry.upper is not None else default.upper,
+                entry.prior_width if entry.prior_width is not None else default.prior_width,
+                entry.transform or default.transform)
+    return master
+
+
+def _frames(path: Path, symbols: list[str], bonds: np.ndarray, need_forces: bool):
+    from ase.io import read
+
+    from ffparam.io.torsion_scans import ImportedScan
+
+    try:
+        frames = read(str(path), index=":")
+    except Exception as exc:  # ASE raises parser-specific exceptions
+        raise InputError(f"could not read {path.name}: {exc}") from None
+    geoms = np.array([f.get_positions() for f in frames])
+    energies, forces = [], []
+    for n, atoms in enumerate(frames):
+        if atoms.get_chemical_symbols() != symbols:
+            raise InputError(f"{path.name} frame {n}: atom order does not match the molecule")
+        try:
+            energies.append(atoms.get_potential_energy() * EV_KCAL_MOL)
+            if need_forces:
+                forces.append(atoms.get_forces() * EV_KCAL_MOL)
+        except Exception:  # no calculator results in the frame
+            raise InputError(f"{path.name} frame {n}: no energy"
+                             f"{' and forces' if need_forces else ''}") from None
+    check_atom_order(ImportedScan(np.zeros((0, 4), int), np.zeros((len(geoms), 0)), symbols,
+                                  geoms, np.array(energies), str(path)), symbols, bonds)
+    return geoms, np.array(energies), (np.array(forces) if need_forces else None)
+
+
+def build_target(spec: FitSpec, entry: TargetSpec, system: ParameterizedSystem) -> Target:
+    path = spec.resolve(entry.reference)
+    molecule = system.molecule
+    bonds = system.topology.bonds
+    if entry.type == "torsion_profile":
+        scans = read_torsion_scans(path)
+        if len(scans) != 1:
+            raise InputError(f"{path.name} holds {len(scans)} scans; give one per target")
+        scan = scans[0]
+        check_atom_order(scan, molecule.symbols, bonds, path.name)
+        profile = TorsionProfile(scan.dihedrals, scan.angles, scan.geometries, scan.energies,
+                                 entry.name)
+        return TorsionProfileTarget(entry.name, system, profile, mode=entry.mode,
+                                    reference=entry.energy_reference,
+                                    energy_upper=entry.energy_upper, attenuate=entry.attenuate,
+                                    weight=entry.weight, denominator=entry.denominator)
+    geoms, energies, forces = _frames(path, molecule.symbols, bonds, entry.type == "forces")
+    if entry.type == "relative_energy":
+        return RelativeEnergyTarget(entry.name, system, geoms, energies,
+                                    reference=entry.energy_reference,
+                                    boltzmann_temperature=entry.boltzmann_temperature,
+                                    weight=entry.weight, denominator=entry.denominator)
+    return ForceTarget(entry.name, system, geoms, forces, remove_net=entry.remove_net_force,
+                       weight=entry.weight, denominator=entry.denominator)
+
+
+def _ties(entries: list[list[str]]) -> list[list[ParameterKey]]:
+    groups = []
+    for group in entries:
+        keys = []
+        for text in group:
+            parts = text.split("/")
+            if len(parts) < 3:
+                raise InputError(f"tie entry {text!r} must be 'Section/id/field'")
+            keys.append(ParameterKey(parts[0], "/".join(parts[1:-1]), parts[-1]))
+        groups.append(keys)
+    return groups
+
+
+def run_fit(spec: FitSpec, outdir: str | Path, progress: bool = True) -> FitOutcome:
+    """Build systems and targets, optimize, and write fitted parameters, history, metrics
+    and plots to ``outdir``."""
+    outdir = Path(outdir)
+    systems, extra = build_systems(spec)
+    master = master_parameters(systems, spec.parameters)
+    targets = [build_target(spec, t, systems[t.molecule]) for t in spec.targets]
+    fit = FitParameters.from_free(master, _ties(spec.ties))
+    objective = Objective(targets, fit, use_priors=spec.priors)
+    options = {k: v for k, v in spec.optimizer.model_dump().items()
+               if k != "name" and v is not None}
+    report = _progress_printer() if progress else None
+    result = optimize(objective, spec.optimizer.name, progress=report, **options)
+    outcome = FitOutcome(result, objective, systems, extra)
+    outdir.mkdir(parents=True, exist_ok=True)
+    outcome.files = write_fit_outputs(outcome, spec, outdir)
+    return outcome
+
+
+def _progress_printer():
+    from rich.console import Console
+
+    console = Console(stderr=True)
+
+    def show(iteration: int, value: float) -> None:
+        console.print(f"  iteration {iteration:3d}  objective {value:.6g}", highlight=False)
+
+    return show
+
+
+def changed_parameters(outcome: FitOutcome) -> ParameterSet:
+    """Bespoke parameters plus every parameter with a fitted field, fitted values in."""
+    fitted = outcome.result.parameters
+    changed = ParameterSet(settings=dict(fitted.settings))
+    free_ids = {(k.section, k.id) for g in outcome.objective.fit.groups for k in g}
+    ids = free_ids | {(s, p.id) for s, p in outcome.extra}
+    for section, pid in sorted(ids):
+        if section == "Charges":
+            continue
+        par = fitted.get(section, pid)
+        changed.add(section, type(par)(par.id, dict(par.values), dict(par.fixed)))
+    return changed
+
+
+def write_fit_outputs(outcome: FitOutcome, spec: FitSpec, outdir: Path) -> dict[str, Path]:
+    from ffparam.report.plots import history_plot, parity_plot, torsion_profile_plot
+
+    files: dict[str, Path] = {}
+    result = outcome.result
+    fitted = result.parameters.copy()
+    files["parameters"] = fitted.save(outdir / "fitted_parameters.yaml")
+    if spec.forcefield.lower() not in ("gaff2", "gaff"):
+        from ffparam.assign.smirnoff import SmirnoffForceField
+
+        files["offxml"] = SmirnoffForceField.load(spec.forcefield).to_offxml(
+            outdir / "fitted.offxml", extra=changed_parameters(outcome))
+    history = result.to_json()
+    history["parameters"] = outcome.objective.fit.labels
+    files["history"] = _write_json(outdir / "fit_history.json", history)
+    metrics = {"before": result.metrics_before, "after": result.metrics_after,
+               "objective_before": result.objective_before,
+               "objective_after": result.objective_after, "wall_time_s": result.wall_time,
+               "optimizer": result.optimizer}
+    files["metrics"] = _write_json(outdir / "metrics.json", metrics)
+    plots = outdir / "plots"
+    plots.mkdir(exist_ok=True)
+    fit = outcome.objective.fit
+    x0 = torch.zeros(fit.size, dtype=torch.float64)
+    x1 = torch.as_tensor(result.x, dtype=torch.float64)
+    for target in outcome.objective.targets:
+        if isinstance(target, TorsionProfileTarget):
+            start, final = target.profile_table(fit, x0), target.profile_table(fit, x1)
+            rmse = {"start": result.metrics_before[target.name]["rmse [kcal/mol]"],
+                    "fitted": result.metrics_after[target.name]["rmse [kcal/mol]"]}
+            files[f"plot_{target.name}"] = torsion_profile_plot(
+                plots / f"{target.name}.png", start["angles"][:, 0],
+                {"reference": start["qm"], "start": start["mm"], "fitted": final["mm"]},
+                f"{target.name} ({target.mode})", rmse)
+        elif isinstance(target, RelativeEnergyTarget):
+            with torch.no_grad():
+                before = target.mm_relative(fit, x0).numpy()
+                after = target.mm_relative(fit, x1).numpy()
+            files[f"plot_{target.name}"] = parity_plot(
+                plots / f"{target.name}.png", target.reference.numpy(),
+                {"start": before, "fitted": after}, f"{target.name} relative energies")
+    files["plot_history"] = history_plot(plots / "objective.png",
+                                         [h["objective"] for h in result.history], "objective")
+    return files
+
+
+def _write_json(path: Path, data) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float))
+    tmp.replace(path)
+    return path

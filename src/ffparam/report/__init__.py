@@ -1,0 +1,1 @@
+"""Reports: plots (PNG) and the static HTML report with metrics."""
