@@ -164,3 +164,19 @@ def test_gaff2_amber_types_and_masses(exported):
     assert [a.type for a in parm.atoms] == list(system.nonbonded.vdw_ids)
     np.testing.assert_allclose([a.mass for a in parm.atoms], system.molecule.masses, atol=1e-6)
     assert math.isclose(sum(a.charge for a in parm.atoms), 0.0, abs_tol=1e-6)
+
+
+def test_ffxml_keeps_symmetric_atoms_apart(systems, tmp_path):
+    """Methyl hydrogens and mirror-image ring atoms get distinct charges (net charge
+    kept); OpenMM's template matcher must still map every atom onto its own type."""
+    system = systems("chlorothioanisole-sage")
+    vector = system.parameters.vector()
+    idx = system.nonbonded.charge_index
+    shifts = np.linspace(-0.03, 0.03, system.n_atoms)
+    vector[idx] += shifts - shifts.mean()
+    skewed = system.with_parameters(system.parameters.with_vector(vector))
+    report = export_system(skewed, tmp_path, formats=("ffxml",))
+    assert report.max_abs_de["ffxml"] <= TOL
+    energies = reread_energies("ffxml", tmp_path, skewed)
+    ref = MMEngine(skewed).compute(skewed.molecule.conformers, forces=False).energy.numpy()
+    np.testing.assert_allclose(energies, ref, rtol=0, atol=TOL)
