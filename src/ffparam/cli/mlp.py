@@ -1,0 +1,183 @@
+"""``ffparam mlp train | eval | md``: machine-learned potentials from extended XYZ data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ffparam.errors import CalculationError, InputError
+
+MODEL_HELP = "ani | schnet | gpr | mace"
+
+
+def parse_options(pairs: list[str] | None) -> dict:
+    """KEY=VALUE pairs; VALUE is read as JSON when it parses (numbers, lists), else text."""
+    options = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise InputError(f"--option expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def _metrics_table(metrics: dict) -> Table:
+    table = Table(
+        title=f"{metrics['model_type']} on {metrics['test']} ({metrics['n_frames']} frames)"
+    )
+    table.add_column("quantity")
+    table.add_column("MAE", justify="right")
+    table.add_column("RMSE", justify="right")
+    if "energy_mae_mev" in metrics:
+        table.add_row(
+            "energy (meV)", f"{metrics['energy_mae_mev']:.2f}", f"{metrics['energy_rmse_mev']:.2f}"
+        )
+    if "forces_mae_mev_a" in metrics:
+        table.add_row(
+            "forces (meV/A)",
+            f"{metrics['forces_mae_mev_a']:.2f}",
+            f"{metrics['forces_rmse_mev_a']:.2f}",
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    mlp = typer.Typer(
+        help="Machine-learned potentials: train, evaluate, run MD.", no_args_is_help=True
+    )
+    app.add_typer(mlp, name="mlp")
+
+    @mlp.command("train")
+    def train_command(
+        model: str = typer.Option(..., "--model", help=MODEL_HELP),
+        train: Path = typer.Option(..., "--train", help="training frames (extended XYZ, eV/A)"),
+        out: Path = typer.Option(..., "--out", help="output model directory"),
+        valid: Path = typer.Option(
+            None, "--valid", help="validation frames (default: 10% of --train, seeded)"
+        ),
+        isolated_atoms: Path = typer.Option(
+            None, "--isolated-atoms", help="isolated-atom energies (default: linear regression)"
+        ),
+        committee: int = typer.Option(1, "--committee", help="train N members as a committee"),
+        time_budget: float = typer.Option(None, "--time-budget", help="CPU seconds per model"),
+        max_epochs: int = typer.Option(None, "--max-epochs", help="epoch limit (networks, MACE)"),
+        seed: int = typer.Option(0, "--seed"),
+        option: list[str] = typer.Option(
+            None, "--option", help="KEY=VALUE model/training option, repeatable"
+        ),
+        restart: bool = typer.Option(
+            False, "--restart", help="ignore an interrupted run in --out instead of resuming it"
+        ),
+    ) -> None:
+        """Train a model; an interrupted run in --out resumes from its last checkpoint."""
+        from ffparam.ml.workflow import load_training_sets, reference_energies, train_model
+
+        train_set, valid_set = load_training_sets(train, valid, seed=seed)
+        refs = reference_energies(train_set, isolated_atoms)
+        potential = train_model(
+            model,
+            train_set,
+            valid_set,
+            out,
+            refs,
+            committee=committee,
+            time_budget_s=time_budget,
+            max_epochs=max_epochs,
+            seed=seed,
+            options=parse_options(option),
+            resume=not restart,
+            progress=True,
+        )
+        Console().print(
+            f"{potential.model_type} model saved in {out} "
+            f"({len(train_set)} training, {len(valid_set)} validation frames)"
+        )
+
+    @mlp.command("eval")
+    def eval_command(
+        model_dir: Path = typer.Argument(..., help="model directory"),
+        test: Path = typer.Argument(..., help="test frames (extended XYZ)"),
+        plot: Path = typer.Option(
+            None, "--plot", help="parity PNG (default: MODEL_DIR/parity_TEST.png)"
+        ),
+        as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    ) -> None:
+        """MAE and RMSE of energies and forces on TEST, with a parity plot."""
+        from ffparam.ml.workflow import evaluate
+
+        plot = plot or Path(model_dir) / f"parity_{Path(test).stem}.png"
+        metrics = evaluate(model_dir, test, plot=plot)
+        if as_json:
+            typer.echo(json.dumps(metrics, indent=2))
+            return
+        console = Console()
+        console.print(_metrics_table(metrics))
+        for key in ("energy_calibration", "forces_calibration"):
+            if key in metrics:
+                c = metrics[key]
+                console.print(
+                    f"{key.split('_')[0]} uncertainty: Spearman(|err|, sigma) "
+                    f"{c['spearman']:.2f}, miscalibration area "
+                    f"{c['miscalibration_area']:.3f}"
+                )
+        console.print(f"parity plot: {metrics['parity_plot']}")
+
+    @mlp.command("md")
+    def md_command(
+        model_dir: Path = typer.Argument(..., help="model directory"),
+        start: Path = typer.Argument(..., help="starting structure (extended XYZ)"),
+        steps: int = typer.Option(..., "--steps", help="number of MD steps"),
+        temperature: float = typer.Option(300.0, "--temperature", help="K"),
+        output: Path = typer.Option(..., "-o", "--output", help="trajectory (extended XYZ)"),
+        timestep: float = typer.Option(0.5, "--timestep", help="fs"),
+        ensemble: str = typer.Option("langevin", "--ensemble", help="langevin | nve"),
+        interval: int = typer.Option(10, "--interval", help="write every N steps"),
+        max_force: float = typer.Option(20.0, "--max-force", help="stop above (eV/A)"),
+        max_sigma: float = typer.Option(
+            1.0,
+            "--max-force-sigma",
+            help="stop when the model's force uncertainty exceeds this (eV/A)",
+        ),
+        frame: int = typer.Option(0, "--frame", help="frame of START to begin from"),
+        seed: int = typer.Option(0, "--seed"),
+    ) -> None:
+        """Molecular dynamics with a trained model (ASE Langevin or velocity Verlet)."""
+        from ffparam.ml.workflow import md_from_files
+
+        result = md_from_files(
+            model_dir,
+            start,
+            steps,
+            temperature,
+            output,
+            frame=frame,
+            timestep_fs=timestep,
+            ensemble=ensemble,
+            interval=interval,
+            max_force=max_force,
+            max_force_sigma=max_sigma,
+            seed=seed,
+        )
+        if result.stopped:
+            raise CalculationError(
+                f"MD stopped: {result.reason}; frames up to step "
+                f"{result.steps_done} are in {output}"
+            )
+        console = Console()
+        console.print(
+            f"{result.steps_done} steps, mean T {result.temperature.mean():.1f} K, "
+            f"trajectory {output}"
+        )
+        if result.drift_ok is not None:
+            state = "ok" if result.drift_ok else "TOO LARGE"
+            console.print(
+                f"NVE drift {result.drift_ev_per_atom_ps:.2e} eV/atom/ps ({state}), "
+                f"fluctuation {result.fluctuation_ev_per_atom:.2e} eV/atom"
+            )
