@@ -18,9 +18,11 @@ from ffparam.params.builder import rebind_terms
 from ffparam.params.parameter_set import FreeSpec, Parameter, ParameterKey, ParameterSet
 from ffparam.params.system import ParameterizedSystem
 
-DEFAULT_TORSION_PRIOR = 1.0
-"""Prior width of bespoke torsion barriers, kcal/mol (regularizes the group parameters,
-which a single 1-D profile cannot tell apart)."""
+DEFAULT_TORSION_PRIOR = 6.0
+"""Prior width of bespoke torsion barriers, kcal/mol: the width OpenFF BespokeFit gives
+ForceBalance for ``ProperTorsions/k``. It regularizes the group parameters, which a single
+1-D profile cannot tell apart, without pulling the fit away from the data (the torsion
+target weighs in as its mean squared error, so a much narrower prior would dominate)."""
 
 
 @dataclass

@@ -22,6 +22,7 @@ import torch
 
 from ffparam.errors import InputError
 from ffparam.fit.objective import Objective
+from ffparam.fit.parameters import FitParameters
 from ffparam.params.parameter_set import ParameterSet
 
 
@@ -46,6 +47,7 @@ class FitResult:
     message: str = ""
     n_evaluations: int = 0
     wall_time: float = 0.0
+    fit: FitParameters | None = None
 
     def to_json(self) -> dict:
         return {
@@ -94,6 +96,7 @@ def _finish(objective: Objective, x0: np.ndarray, x: np.ndarray, recorder: _Reco
         message=message,
         n_evaluations=recorder.evaluations,
         wall_time=time.perf_counter() - start,
+        fit=objective.fit,
     )
 
 

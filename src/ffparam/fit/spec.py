@@ -59,7 +59,7 @@ class BespokeSpec(_Strict):
     molecule: str
     bonds: Literal["rotatable"] | list[tuple[int, int]] = "rotatable"
     max_periodicity: int = 4
-    prior_width: float = 1.0
+    prior_width: float = 6.0
 
 
 class ParameterSpec(_Strict):

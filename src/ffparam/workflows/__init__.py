@@ -1,0 +1,1 @@
+"""Workflows: thin layers that chain the boxes (bespoke force fields, fits, liquids)."""
