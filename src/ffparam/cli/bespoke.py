@@ -58,6 +58,8 @@ def register(app: typer.Typer) -> None:
         mode: str = typer.Option("relaxed", "--mode", help="relaxed | single_point"),
         conformers: int = typer.Option(10, "--validation-conformers",
                                        help="held-out conformers for validation"),
+        validate_geometry: bool = typer.Option(True, "--validate-geometry/--no-validate-geometry",
+                                               help="compare QM- and MM-optimized geometries"),
         md_ps: float = typer.Option(100.0, "--md-ps", help="gas-phase MD length, ps"),
         retry_failed: bool = typer.Option(False, "--retry-failed",
                                           help="recompute QM jobs stored as failed"),
@@ -72,7 +74,8 @@ def register(app: typer.Typer) -> None:
             forcefield=ff, method=method, charges=charges, spacing=spacing, workers=workers,
             dask=dask, references=list(reference or []), include_symmetric_rotors=include_symmetric,
             fragment=fragment, fit_valence=fit_valence, mode=mode,
-            validation_conformers=conformers, md_ps=md_ps, retry_failed=retry_failed,
+            validation_conformers=conformers, validate_geometry=validate_geometry, md_ps=md_ps,
+            retry_failed=retry_failed,
             force=force, progress=not quiet)
         _summary(run_bespoke(input, out, settings))
 

@@ -118,6 +118,8 @@ class FitParameters:
     def system_values(self, system: ParameterizedSystem, x: Tensor) -> Tensor:
         """The full parameter vector of ``system`` with the free entries set from ``x``."""
         base, src, dst = self._system_map(system)
+        if x.dtype != torch.float64:  # parameters are always evaluated in double precision
+            x = x.to(torch.float64)
         values = torch.as_tensor(base, dtype=x.dtype)
         if len(dst) == 0:
             return values

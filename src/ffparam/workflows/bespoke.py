@@ -66,6 +66,7 @@ class BespokeSettings:
     mode: str = "relaxed"
     max_iterations: int = 50
     validation_conformers: int = 10
+    validate_geometry: bool = True
     md_ps: float = 100.0
     retry_failed: bool = False
     force: bool = False
@@ -262,14 +263,18 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     molecule = prepare_molecule(input, settings.seed)
     precheck(molecule, settings)
     check_output_dir(outdir, molecule, settings.force)
+    t = time.perf_counter()
+    start = None
+    if settings.charges != "resp":  # typing errors surface before anything is written
+        start = start_system(molecule, settings, None, None)
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / STATE_FILE).write_text(json.dumps({"molecule_key": molecule.canonical_key(),
                                                  "smiles": molecule.to_smiles()}))
     warnings: list[str] = []
     executor = make_executor(settings.workers, settings.dask)
     with Store(outdir / STORE_FILE) as store:
-        t = time.perf_counter()
-        start = start_system(molecule, settings, store, executor)
+        if start is None:
+            start = start_system(molecule, settings, store, executor)
         t = clock.lap("charges", t)
         rotors, notes = collect_scans(molecule, settings, store, executor)
         warnings += notes
@@ -318,7 +323,7 @@ def _validate(molecule, start, fitted, settings, store, executor, outdir, warnin
     out: dict = {}
     try:
         from ffparam import validate
-    except ImportError:
+    except ImportError:  # pragma: no cover - the package is part of ffparam
         warnings.append("validation module unavailable; validation skipped")
         return out
     systems = {"start": start, "bespoke": fitted}
@@ -331,8 +336,10 @@ def _validate(molecule, start, fitted, settings, store, executor, outdir, warnin
         "md": lambda: validate.md_stability(fitted, molecule, length_ps=settings.md_ps,
                                             seed=settings.seed),
     }
+    wanted = {"conformers": settings.validation_conformers > 0,
+              "geometry": settings.validate_geometry, "md": settings.md_ps > 0}
     for name, step in steps.items():
-        if name == "md" and settings.md_ps <= 0:
+        if not wanted[name]:
             continue
         _say(settings, f"validation: {name}")
         try:

@@ -1,0 +1,133 @@
+"""`ffparam bespoke` end to end with GFN2-xTB and fast settings (ethanol: one O-H rotor,
+the methyl rotor skipped as symmetric), export round trips, resume after SIGKILL, molecules
+without rotatable bonds, failed scans, bad input."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ffparam.errors import InputError
+from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
+
+FAST = dict(spacing=60, md_ps=0.5, validation_conformers=3, progress=False)
+BARE = dict(spacing=60, md_ps=0, validation_conformers=0, validate_geometry=False,
+            progress=False)
+CLI = [sys.executable, "-m", "ffparam.cli.main"]
+
+pytestmark = pytest.mark.xdist_group("bespoke")
+
+
+@pytest.fixture(scope="module")
+def ethanol_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bespoke") / "ethanol"
+    result = run_bespoke("CCO", out, BespokeSettings(**FAST))
+    return out, result
+
+
+def test_end_to_end_improves_torsion_and_exports(ethanol_run):
+    out, _ = ethanol_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    (rotor,) = metrics["rotors"]
+    assert rotor["bond"] == [1, 2] and rotor["n_points"] == 6
+    assert rotor["rmse_fitted"] < rotor["rmse_start"]
+    assert rotor["rmse_fitted"] < 0.3
+    assert any("symmetric terminal rotor" in w for w in metrics["warnings"])
+    formats = metrics["exports"]["verification"]
+    assert set(formats) == {"openmm", "ffxml", "gromacs", "amber", "offxml"}
+    assert all(v["max_abs_de_kcal_mol"] < 1e-4 for v in formats.values())
+    assert metrics["changed_parameters"]
+    assert (out / "plots" / "rotor_1.png").exists()
+
+
+def test_written_offxml_loads_again_in_ffparam_energy(ethanol_run):
+    out, _ = ethanol_run
+    offxml = out / "CCO.offxml"
+    proc = subprocess.run([*CLI, "energy", str(out / "CCO.pdb"), "--ff", str(offxml),
+                           "--json", "--charges", "am1bcc"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["conformers"]
+
+
+def test_rerun_recomputes_nothing(ethanol_run):
+    out, first = ethanol_run
+    again = run_bespoke("CCO", out, BespokeSettings(**BARE))
+    (rotor,) = again.rotors
+    assert rotor.n_cached == rotor.n_jobs > 0
+    assert again.metrics["rotors"][0]["rmse_fitted"] == pytest.approx(
+        first.metrics["rotors"][0]["rmse_fitted"], abs=1e-6)
+
+
+def test_other_molecule_in_same_dir_refused(ethanol_run):
+    out, _ = ethanol_run
+    with pytest.raises(InputError, match="another molecule"):
+        run_bespoke("CCCO", out, BespokeSettings(**BARE))
+
+
+def test_no_rotatable_bonds_exports_start(tmp_path):
+    result = run_bespoke("c1ccccc1", tmp_path / "benzene", BespokeSettings(**BARE))
+    assert result.fitted is result.start
+    assert any("no rotatable bonds" in w for w in result.metrics["warnings"])
+    assert (tmp_path / "benzene" / "c1ccccc1.offxml").exists() or list(
+        (tmp_path / "benzene").glob("*.offxml"))
+
+
+def test_failed_scan_is_reported_not_fatal(tmp_path):
+    settings = BespokeSettings(method="gfn2-xtb[max_scf_cycles=1]", **BARE)
+    result = run_bespoke("CCO", tmp_path / "fail", settings)
+    (rotor,) = result.rotors
+    assert not rotor.usable and rotor.error
+    assert any("not fitted" in w for w in result.metrics["warnings"])
+    assert list((tmp_path / "fail").glob("*.offxml"))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["C[Si](C)(C)C"], "no Bonds parameter"),
+    (["CC(", ], "unparsable SMILES"),
+    (["[CH2]O"], "radical"),
+    (["CCO", "--method", "b3lyp/nonsense-basis"], "basis"),
+])
+def test_bad_input_rejected_before_work(tmp_path, args, message):
+    proc = subprocess.run([*CLI, "bespoke", *args, "--out", str(tmp_path / "x"), "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x" / "ffparam.db").exists()
+
+
+def _complete_keys(db):
+    with sqlite3.connect(db) as con:
+        return dict(con.execute("SELECT key, provenance FROM records WHERE status='complete'"))
+
+
+def test_resume_after_sigkill(tmp_path):
+    out = tmp_path / "killed"
+    cmd = [*CLI, "bespoke", "CCCO", "--out", str(out), "--spacing", "60", "--md-ps", "0",
+           "--validation-conformers", "0", "--no-validate-geometry", "--charges", "gasteiger",
+           "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    db = out / "ffparam.db"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if db.exists() and len(_complete_keys(db)) >= 3:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _complete_keys(db)
+    assert before, "the run was killed before any job completed"
+    result = run_bespoke("CCCO", out, BespokeSettings(charges="gasteiger", **BARE))
+    after = _complete_keys(db)
+    assert all(after[k] == v for k, v in before.items())  # none recomputed or rewritten
+    reference = run_bespoke("CCCO", tmp_path / "clean",
+                            BespokeSettings(charges="gasteiger", **BARE))
+    for ours, theirs in zip(result.rotors, reference.rotors):
+        np.testing.assert_allclose(ours.profile.energies, theirs.profile.energies, atol=1e-6)
