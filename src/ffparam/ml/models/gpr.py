@@ -97,8 +97,9 @@ def molecule_automorphisms(
     """(P, n) atom permutations that map the bond graph onto itself (identity first).
 
     Bonds are perceived from the geometry (RDKit ``DetermineConnectivity``); matching uses
-    elements and connectivity only. At most ``limit`` permutations are returned; if
-    perception fails, only the identity.
+    elements and connectivity only. The permutations form a group, which keeps the
+    symmetrized kernel symmetric; a group larger than ``limit`` (or a failed perception)
+    gives the identity alone rather than a subset that is not a group.
     """
     from rdkit import Chem
     from rdkit.Chem import rdDetermineBonds
@@ -112,12 +113,16 @@ def molecule_automorphisms(
     try:
         mol = Chem.MolFromXYZBlock("\n".join(lines))
         rdDetermineBonds.DetermineConnectivity(mol)
-        matches = mol.GetSubstructMatches(mol, uniquify=False, useChirality=False, maxMatches=limit)
+        matches = mol.GetSubstructMatches(
+            mol, uniquify=False, useChirality=False, maxMatches=limit + 1
+        )
     except Exception:  # perception failure: no symmetrization
+        return identity
+    if len(matches) > limit:
         return identity
     perms = [np.asarray(m) for m in matches if len(m) == n]
     perms = [p for p in perms if not np.array_equal(p, identity[0])]
-    return np.concatenate([identity, np.asarray(perms).reshape(-1, n)])[:limit]
+    return np.concatenate([identity, np.asarray(perms, dtype=np.int64).reshape(-1, n)])
 
 
 def farthest_point_sampling(x: torch.Tensor, m: int, first: int = 0) -> np.ndarray:
@@ -383,7 +388,9 @@ class GaussianProcessPotential(Potential):
 # --- fitting ------------------------------------------------------------------------------
 
 
-def _accumulate(model_like, positions: torch.Tensor, y: torch.Tensor | None):
+def _accumulate(
+    model_like, positions: torch.Tensor, y: torch.Tensor | None, progress: bool = False
+):
     """Whitened sparse normal equations over chunks of training frames.
 
     With L L^T = K_mm and V = L^-1 K_mn: B = I + V Lambda^-1 V^T (eigenvalues >= 1, well
@@ -399,7 +406,12 @@ def _accumulate(model_like, positions: torch.Tensor, y: torch.Tensor | None):
     c = torch.zeros(chol_mm.shape[0], dtype=chol_mm.dtype)
     n, g = positions.shape[0], 3 * positions.shape[1]
     step = model_like.cfg.chunk_frames
-    for start in range(0, n, step):
+    starts = range(0, n, step)
+    if progress:
+        from rich.progress import track
+
+        starts = track(starts, description="GP sparse fit", transient=True)
+    for start in starts:
         chunk = positions[start : start + step]
         v = torch.linalg.solve_triangular(
             chol_mm, model_like._kernel(basis, chunk, feats), upper=False
@@ -432,17 +444,17 @@ def _solve_exact(positions, y, length, perms, cfg):
     factor = _cholesky(k + torch.diag(noise), "training")
     alpha = torch.cholesky_solve(y.unsqueeze(1), factor).squeeze(1)
     signal = float(y @ alpha) / y.numel()
-    return alpha, signal
+    return alpha, signal, {"k": factor}
 
 
-def _solve_sparse(positions, basis_idx, y, length, perms, cfg):
+def _solve_sparse(positions, basis_idx, y, length, perms, cfg, progress=False):
     fitter = _Fitter(positions[basis_idx], length, perms, cfg)
-    chol_mm, chol_b, c = _accumulate(fitter, positions, y)
+    chol_mm, chol_b, c = _accumulate(fitter, positions, y, progress)
     beta = torch.cholesky_solve(c.unsqueeze(1), chol_b)
     alpha = torch.linalg.solve_triangular(chol_mm.T, beta, upper=True).squeeze(1)
     inv_noise = 1.0 / _noise(positions.shape[0], 3 * positions.shape[1], cfg, y.dtype)
     signal = float((y * inv_noise) @ y - c @ beta.squeeze(1)) / y.numel()
-    return alpha, signal
+    return alpha, signal, {"kmm": chol_mm, "b": chol_b}
 
 
 def _frames(data: MLDataset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -501,10 +513,10 @@ def fit_gp(
         m = min(cfg.n_inducing or cfg.max_exact, n_frames)
         first = int(np.random.default_rng(cfg.seed).integers(n_frames))
         basis_idx = farthest_point_sampling(inverse_distances(pos), m, first)
-        alpha, signal = _solve_sparse(pos, basis_idx, y, length, perms_t, cfg)
+        alpha, signal, factors = _solve_sparse(pos, basis_idx, y, length, perms_t, cfg, progress)
         basis = pos[basis_idx]
     else:
-        alpha, signal = _solve_exact(pos, y, length, perms_t, cfg)
+        alpha, signal, factors = _solve_exact(pos, y, length, perms_t, cfg)
         basis = pos
     metadata = {
         "n_train": n_frames,
@@ -516,7 +528,7 @@ def fit_gp(
         "fit_cpu_time_s": time.process_time() - c0,
         "train_source": train.source,
     }
-    return GaussianProcessPotential(
+    model = GaussianProcessPotential(
         numbers,
         basis,
         alpha,
@@ -530,6 +542,8 @@ def fit_gp(
         sparse,
         metadata,
     )
+    model._factors = factors  # reuse the fit's factorization for predictive variances
+    return model
 
 
 def _select_length(pos, y, residual, forces, perms, cfg, valid, refs, numbers, mean_energy):
@@ -547,7 +561,7 @@ def _select_length(pos, y, residual, forces, perms, cfg, valid, refs, numbers, m
     scores = {}
     for length in cfg.length_scales:
         try:
-            alpha, signal = _solve_exact(pos[subset], y_sub, length, perms, cfg)
+            alpha, signal, _ = _solve_exact(pos[subset], y_sub, length, perms, cfg)
         except CalculationError:
             continue
         model = GaussianProcessPotential(

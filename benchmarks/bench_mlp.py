@@ -1,0 +1,297 @@
+"""ML potentials on rMD17 ethanol, acetylacetone and 3BPA: ffparam's ANI, SchNet and GP against
+MACE (mace-torch's own trainer, small CPU settings) trained in the same run at equal data and
+equal training CPU time.
+
+Splits (all seeded, seed 0):
+* ethanol: the 1000 frames of ethanol_rmd17_train.xyz -> 50 test frames held out first, then
+  50 validation, then up to 900 training frames. (950 train + 50 valid would leave nothing
+  for a disjoint test set, so 50 of the 950 are held out as test.) Learning curve on 50, 200
+  and 900 frames (nested subsets, same validation and test frames).
+* acetylacetone: acac_train_300K.xyz -> 450 train + 50 valid; test = acac_test_MD_300K.xyz
+  (650 frames).
+* 3BPA: 3bpa_train_300K.xyz -> 50 test, 50 valid, 400 train.
+
+Every network and MACE gets the same CPU-time budget for its training epochs (process CPU
+seconds, one thread); the GP has no budget, its fit time is reported. Training wall time is
+reported too (it depends on the machine's load, printed with ``uptime``).
+
+Usage: .venv/bin/python benchmarks/bench_mlp.py [--data ../shared/data/ml] [--scale 1.0]
+       [--out /tmp/ffparam_bench_mlp] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ffparam.ml.data import read_extxyz, read_isolated_atoms, split_indices
+from ffparam.ml.metrics import error_metrics
+from ffparam.ml.models.gpr import GPConfig, fit_gp
+from ffparam.ml.workflow import train_model
+
+REPO = Path(__file__).resolve().parents[1]
+NETWORKS = ("ani", "schnet")
+BUDGETS = {
+    "ethanol": 150.0,
+    "acac": 75.0,
+    "3bpa": 75.0,
+    "lc50": 40.0,
+    "lc200": 75.0,
+    "committee": 50.0,
+}
+"""Training CPU seconds per model (multiplied by --scale)."""
+
+GP_SETTINGS = {
+    "ethanol": {"max_exact": 200, "n_inducing": 200},
+    "acac": {"n_inducing": 100, "n_select": 60, "length_scales": (0.8, 1.6, 3.2, 6.4)},
+    "3bpa": {"n_inducing": 60, "n_select": 40, "length_scales": (0.8, 1.6, 3.2, 6.4)},
+}
+NETWORK_OPTIONS = {"ani": {"lr_patience": 5}, "schnet": {"lr_patience": 5}}
+
+
+def load(args, name: str):
+    train, valid, test, refs = _load(Path(args.data), name)
+    if args.quick:  # pipeline smoke test: tiny slices
+        return (
+            train.subset(np.arange(60)),
+            valid.subset(np.arange(10)),
+            test.subset(np.arange(10)),
+            refs,
+        )
+    return train, valid, test, refs
+
+
+def _load(data: Path, name: str):
+    if name == "ethanol":
+        frames = read_extxyz(data / "ethanol_rmd17_train.xyz")
+        split = split_indices(len(frames), 900, 50, 50, seed=0)
+        refs = read_isolated_atoms(data / "ethanol_isolated_atoms.xyz")
+        return (
+            frames.subset(split.train),
+            frames.subset(split.valid),
+            frames.subset(split.test),
+            refs,
+        )
+    if name == "acac":
+        frames = read_extxyz(data / "acac_train_300K.xyz")
+        split = split_indices(len(frames), 450, 50, 0, seed=0)
+        refs = read_isolated_atoms(data / "acac_isolated_atoms.xyz")
+        return (
+            frames.subset(split.train),
+            frames.subset(split.valid),
+            read_extxyz(data / "acac_test_MD_300K.xyz"),
+            refs,
+        )
+    frames = read_extxyz(data / "3bpa_train_300K.xyz")
+    split = split_indices(len(frames), 400, 50, 50, seed=0)
+    refs = read_isolated_atoms(data / "3bpa_isolated_atoms.xyz")
+    return frames.subset(split.train), frames.subset(split.valid), frames.subset(split.test), refs
+
+
+def run_one(
+    model: str,
+    train,
+    valid,
+    test,
+    refs,
+    out: Path,
+    budget: float | None,
+    gp_settings: dict | None = None,
+    committee: int = 1,
+) -> dict:
+    """Train one model, evaluate on ``test``; returns a row of figures."""
+    shutil.rmtree(out, ignore_errors=True)
+    wall0, cpu_children0, cpu0 = time.perf_counter(), _children_cpu(), time.process_time()
+    if model == "gpr":
+        pot = fit_gp(train, refs, valid, GPConfig(**(gp_settings or {})))
+    else:
+        pot = train_model(
+            model,
+            train,
+            valid,
+            out,
+            refs,
+            committee=committee,
+            time_budget_s=budget,
+            max_epochs=100000,
+            options=NETWORK_OPTIONS.get(model, {}),
+            resume=False,
+        )
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0 + _children_cpu() - cpu_children0
+    pred = pot.predict(test, uncertainty=pot.has_uncertainty)
+    row = {
+        "model": model if committee == 1 else f"{model} x{committee}",
+        "n_train": len(train),
+        "budget_cpu_s": budget,
+        "train_cpu_s": round(cpu, 1),
+        "train_wall_s": round(wall, 1),
+        **error_metrics(pred, test),
+    }
+    meta = getattr(pot, "metadata", {})
+    if model == "mace":
+        row["epochs"] = meta.get("epochs")
+    elif model == "gpr":
+        row.update({k: meta.get(k) for k in ("n_basis", "sparse", "n_permutations")})
+        row["length_scale"] = pot.length_scale
+    elif committee == 1:
+        row["epochs"] = meta.get("summary", {}).get("epoch")
+    return row
+
+
+def _children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def _fmt(row: dict) -> str:
+    cal = row.get("forces_calibration")
+    cal_text = f" | {cal['spearman']:.2f} / {cal['miscalibration_area']:.3f}" if cal else " | -"
+    return (
+        f"| {row['dataset']} | {row['model']} | {row['n_train']} | "
+        f"{row['energy_mae_mev']:.2f} | {row['forces_mae_mev_a']:.1f} | "
+        f"{row['train_cpu_s']:.0f} | {row['train_wall_s']:.0f}{cal_text} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "ml"))
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply CPU budgets")
+    parser.add_argument("--out", default="/tmp/ffparam_bench_mlp")
+    parser.add_argument("--json", default=None, help="write all rows as JSON here")
+    parser.add_argument("--only", default="ethanol,lc,committee,acac,3bpa")
+    parser.add_argument("--quick", action="store_true", help="tiny slices (smoke test)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    budget = {k: v * args.scale for k, v in BUDGETS.items()}
+    if args.quick:
+        for settings in GP_SETTINGS.values():
+            settings.update({"n_inducing": 20, "n_select": 20})
+    parts = args.only.split(",")
+    print(
+        f"# bench_mlp {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
+        f"({os.cpu_count()} CPUs), torch {torch.__version__}, 1 thread per model"
+    )
+    print("# load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    print(
+        "| data | model | n_train | E MAE meV | F MAE meV/A | train CPU s | train wall s "
+        "| Spearman / miscal. area (F) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
+
+    def record(dataset: str, row: dict) -> dict:
+        row["dataset"] = dataset
+        rows.append(row)
+        print(_fmt(row), flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return row
+
+    if "ethanol" in parts or "lc" in parts or "committee" in parts:
+        train, valid, test, refs = load(args, "ethanol")
+    if "ethanol" in parts:
+        for model in ("gpr", "ani", "schnet", "mace"):
+            record(
+                "ethanol",
+                run_one(
+                    model,
+                    train,
+                    valid,
+                    test,
+                    refs,
+                    out / f"eth_{model}",
+                    budget["ethanol"],
+                    GP_SETTINGS["ethanol"],
+                ),
+            )
+    if "committee" in parts:
+        record(
+            "ethanol",
+            run_one(
+                "ani",
+                train,
+                valid,
+                test,
+                refs,
+                out / "eth_committee",
+                budget["committee"],
+                committee=3,
+            ),
+        )
+    if "lc" in parts:
+        eth = [r for r in rows if r["dataset"] == "ethanol" and r["model"] in NETWORKS]
+        best = min(eth, key=lambda r: r["forces_mae_mev_a"])["model"] if eth else "ani"
+        for n, key in ((50, "lc50"), (200, "lc200")):
+            n = min(n, len(train) - 5) if args.quick else n
+            sub = train.subset(np.arange(n))
+            models = ("gpr", "ani", "schnet", "mace") if n == 50 else ("gpr", best)
+            for model in models:
+                record(
+                    f"ethanol LC{n}",
+                    run_one(
+                        model,
+                        sub,
+                        valid,
+                        test,
+                        refs,
+                        out / f"lc{n}_{model}",
+                        budget[key],
+                        {"max_exact": 200},
+                    ),
+                )
+    for name in ("acac", "3bpa"):
+        if name not in parts:
+            continue
+        train_d, valid_d, test_d, refs_d = load(args, name)
+        for model in ("gpr", "ani", "schnet", "mace"):
+            record(
+                name,
+                run_one(
+                    model,
+                    train_d,
+                    valid_d,
+                    test_d,
+                    refs_d,
+                    out / f"{name}_{model}",
+                    budget[name],
+                    GP_SETTINGS[name],
+                ),
+            )
+    print("# load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    _summary(rows)
+
+
+def _summary(rows: list[dict]) -> None:
+    for dataset in ("ethanol", "acac", "3bpa"):
+        here = {r["model"]: r for r in rows if r["dataset"] == dataset}
+        if "mace" not in here:
+            continue
+        native = {m: r for m, r in here.items() if m in ("ani", "schnet", "gpr")}
+        best = min(native, key=lambda m: native[m]["forces_mae_mev_a"])
+        ratio = native[best]["forces_mae_mev_a"] / here["mace"]["forces_mae_mev_a"]
+        print(
+            f"# {dataset}: best ffparam-native model {best}, force MAE ratio to MACE "
+            f"{ratio:.2f} (goal <= 2)"
+        )
+    lc50 = {r["model"]: r["forces_mae_mev_a"] for r in rows if r["dataset"] == "ethanol LC50"}
+    if lc50:
+        winner = min(lc50, key=lc50.get)
+        print(f"# ethanol 50 frames: best force MAE {winner} ({lc50[winner]:.1f} meV/A); goal: gpr")
+
+
+if __name__ == "__main__":
+    main()
