@@ -128,3 +128,25 @@ def test_missing_file_and_periodic(tmp_path):
     atoms = Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]], cell=[5, 5, 5], pbc=True)
     with pytest.raises(InputError, match="periodic"):
         dataset_from_atoms([atoms], source="box")
+
+
+def test_store_reader_converts_units(tmp_path):
+    from ffparam.chem import Molecule
+    from ffparam.ml.data import read_frames, read_store
+    from ffparam.reference import Store, compute
+    from ffparam.units import KCAL_MOL_EV
+
+    water = Molecule.from_smiles("O").generate_conformers(1)
+    geometries = water.conformers[0][None] + np.array([0.0, 0.03, -0.03])[:, None, None]
+    path = tmp_path / "ref.db"
+    with Store(path) as store:
+        records = compute(water, geometries, method="gfn2-xtb", task="gradient", store=store)
+    data = read_store(path)
+    assert len(data) == 3 and data.has_forces
+    for record in records:
+        k = int(np.argmin([abs(e - record.energy * KCAL_MOL_EV) for e in data.energies]))
+        assert data.energies[k] == pytest.approx(record.energy / 23.0605478, rel=1e-7)
+        np.testing.assert_allclose(
+            data.frame_forces(k), -record.gradient / 23.0605478, atol=1e-10, rtol=1e-7
+        )
+    assert len(read_frames(path)) == 3

@@ -57,7 +57,9 @@ def register(app: typer.Typer) -> None:
     @mlp.command("train")
     def train_command(
         model: str = typer.Option(..., "--model", help=MODEL_HELP),
-        train: Path = typer.Option(..., "--train", help="training frames (extended XYZ, eV/A)"),
+        train: Path = typer.Option(
+            ..., "--train", help="training frames (extended XYZ, eV/A, or a reference Store .db)"
+        ),
         out: Path = typer.Option(..., "--out", help="output model directory"),
         valid: Path = typer.Option(
             None, "--valid", help="validation frames (default: 10% of --train, seeded)"

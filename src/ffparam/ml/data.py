@@ -257,6 +257,39 @@ def read_extxyz(
     )
 
 
+def read_store(
+    path: str | Path,
+    method: str | None = None,
+    molecule_key: str | None = None,
+    task_kind: str | None = None,
+) -> MLDataset:
+    """Complete records of an ffparam reference Store (issue 3) as a dataset (eV, Angstrom).
+
+    The Store keeps kcal/mol internally; its extended-XYZ exporter converts to eV and
+    eV/Angstrom (forces = -gradient), which is the conversion used here. Failed records are
+    never read as data.
+    """
+    from ffparam.reference.export import records_to_atoms
+    from ffparam.reference.store import Store
+
+    if not Path(path).is_file():
+        raise MissingFileError(f"no such store: {path}")
+    with Store(path, readonly=True) as store:
+        frames = records_to_atoms(
+            store.records(
+                status="complete", method=method, molecule_key=molecule_key, task_kind=task_kind
+            )
+        )
+    return dataset_from_atoms(frames, source=str(path))
+
+
+def read_frames(path: str | Path) -> MLDataset:
+    """Frames from an extended XYZ file or, for ``.db``/``.sqlite`` files, a Store."""
+    if Path(path).suffix.lower() in (".db", ".sqlite", ".sqlite3"):
+        return read_store(path)
+    return read_extxyz(path)
+
+
 # --- per-element reference energies -------------------------------------------------------
 
 

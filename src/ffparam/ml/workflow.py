@@ -16,6 +16,7 @@ from ffparam.ml.data import (
     check_elements,
     fit_reference_energies,
     read_extxyz,
+    read_frames,
     read_isolated_atoms,
     split_indices,
 )
@@ -41,10 +42,11 @@ def load_training_sets(
     valid_fraction: float = 0.1,
     seed: int = 0,
 ) -> tuple[MLDataset, MLDataset]:
-    """Training and validation sets; without a validation file, a seeded fraction of train."""
-    train = read_extxyz(train_path)
+    """Training and validation sets (extended XYZ or a reference Store ``.db``); without a
+    validation file, a seeded fraction of the training frames."""
+    train = read_frames(train_path)
     if valid_path is not None:
-        return train, read_extxyz(valid_path)
+        return train, read_frames(valid_path)
     n_valid = max(1, round(valid_fraction * len(train)))
     if len(train) - n_valid < 1:
         raise InputError(f"{train_path} has too few frames to hold out a validation set")
