@@ -4,9 +4,10 @@ the parent the same torsion energy change as the fragment on the shared coordina
 
 import numpy as np
 import pytest
+from rdkit import Chem
 
 from ffparam.assign import assign_parameters
-from ffparam.chem import Topology
+from ffparam.chem import Molecule, Topology
 from ffparam.errors import InputError
 from ffparam.fit.bespoke_torsions import make_bespoke_torsions
 from ffparam.fit.smirks import torsion_groups
@@ -18,6 +19,7 @@ from ffparam.workflows.fragment_mapping import (
     merge_periodic_terms,
     transfer_fitted_torsions,
 )
+from ffparam.workflows.fragment_report import EXAMPLE_DRUGS, fragment_rows
 from tests.workflows.test_fragment import CASES, fragment_case
 
 
@@ -106,3 +108,25 @@ def test_wrong_bond_is_refused():
     assert set(other) != set(frag.parent_bond)
     with pytest.raises(InputError, match="built around"):
         map_torsion_groups(frag, mol, other)
+
+
+def test_every_rotatable_bond_of_example_drugs():
+    """All 48 rotatable bonds of seven drugs: fragments converge, keep rings whole, and
+    Sage's start values transfer back unchanged."""
+    for name, smiles in EXAMPLE_DRUGS.items():
+        mol = Molecule.from_smiles(smiles, name=name).generate_conformers(1, seed=7)
+        start = assign_parameters(mol, "sage", charges="gasteiger")
+        for frag in fragment_rows(mol):
+            assert frag.converged, (name, frag.parent_bond)
+            Chem.SanitizeMol(Chem.Mol(frag.molecule.rdmol))
+            kept = frag.parent_to_fragment
+            for ring in mol.rdmol.GetRingInfo().AtomRings():
+                assert sum(a in kept for a in ring) in (0, len(ring))
+            mapping = map_torsion_groups(frag, mol, frag.parent_bond)
+            parent = make_bespoke_torsions(start, [frag.parent_bond])
+            fragment = make_bespoke_torsions(
+                assign_parameters(frag.molecule, "sage", charges="gasteiger"), [frag.bond])
+            extra = transfer_fitted_torsions(fragment.system, parent.system, mapping)
+            for section, par in extra:
+                assert par.values == parent.parameters.get(section, par.id).values, \
+                    (name, frag.parent_bond, par.id)
