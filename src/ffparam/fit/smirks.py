@@ -152,3 +152,34 @@ def bespoke_torsion_type_smirks(molecule: Molecule, bond: tuple[int, int],
             raise InputError(f"no SMIRKS isolates torsion group {sorted(group)[0]} of bond "
                              f"{tuple(bond)}")
     return out
+
+
+def _canonical_rows(rows) -> set[tuple[int, ...]]:
+    rows = np.asarray(rows, dtype=np.int64)
+    return {tuple(r) if r[0] < r[-1] else tuple(r[::-1]) for r in rows.tolist()}
+
+
+def bespoke_valence_smirks(molecule: Molecule, atoms: tuple[int, ...],
+                           max_radius: int = 8) -> tuple[str, set[tuple[int, ...]]]:
+    """A SMIRKS for the bond (2 atoms) or angle (3 atoms) ``atoms`` that matches exactly the
+    terms whose atoms share its symmetry classes: ``[$(env_a):1]-[$(env_b):2]`` or
+    ``[$(env_a):1]~[$(env_b):2]~[$(env_c):3]``, environments grown until isolated.
+    Returns (smirks, matched term rows in canonical direction)."""
+    topology = Topology(molecule)
+    mol = matching_molecule(molecule.rdmol)
+    cls = topology.symmetry_classes
+    table = topology.bonds if len(atoms) == 2 else topology.angles
+    want_key = tuple(int(cls[a]) for a in atoms)
+    want = {row for row in _canonical_rows(table)
+            if tuple(int(cls[a]) for a in row) in (want_key, want_key[::-1])}
+    for radius in range(0, max_radius + 1):
+        parts = []
+        for n, atom in enumerate(atoms):
+            parts.append(f"[$({environment_smarts(mol, atom, radius)}):{n + 1}]")
+            if n + 1 < len(atoms):
+                bond = mol.GetBondBetweenAtoms(int(atom), int(atoms[n + 1]))
+                parts.append(BOND_SYMBOLS.get(bond.GetBondType(), "~"))
+        smirks = "".join(parts)
+        if _canonical_rows(find_matches(mol, smirks)) == want:
+            return smirks, want
+    raise InputError(f"no SMIRKS up to radius {max_radius} isolates term {tuple(atoms)}")

@@ -276,6 +276,13 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
         if start is None:
             start = start_system(molecule, settings, store, executor)
         t = clock.lap("charges", t)
+        base, valence_extra, valence_note = start, ParameterSet(), None
+        if settings.fit_valence:
+            from ffparam.workflows.bespoke_valence import fit_valence
+
+            _say(settings, f"valence: {settings.method} Hessian, Seminario, frequency fit")
+            base, valence_extra, valence_note = fit_valence(start, settings, store, executor)
+            t = clock.lap("valence", t)
         rotors, notes = collect_scans(molecule, settings, store, executor)
         warnings += notes
         t = clock.lap("scans", t)
@@ -290,21 +297,15 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
                             "exported" if rotors else "the molecule has no rotatable bonds to "
                             "scan; the starting force field is exported")
             bespoke, targets, fit_result = None, [], None
-            fitted, extra = start, ParameterSet()
+            fitted, extra = base, ParameterSet()
         else:
-            bespoke, targets, fit_result = fit_rotors(start, rotors, settings)
+            bespoke, targets, fit_result = fit_rotors(base, rotors, settings)
             fitted_params = (fit_result.parameters if fit_result is not None
                              else bespoke.system.parameters)
             fitted = bespoke.system.with_parameters(fitted_params)
             extra = fitted_extra(bespoke, fitted_params)
-        if settings.fit_valence:
-            from ffparam.workflows.bespoke_valence import fit_valence
-
-            fitted, valence_extra, note = fit_valence(fitted, settings, store, executor)
-            for section, par in valence_extra:
-                extra.add(section, par)
-            if note:
-                warnings.append(note)
+        for section, par in valence_extra:
+            extra.add(section, par)
         t = clock.lap("fit", t)
         validation = _validate(molecule, start, fitted, settings, store, executor, outdir,
                                warnings)
@@ -313,6 +314,8 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     clock.lap("export", t)
     metrics = _metrics(molecule, settings, start, fitted, bespoke, rotors, targets, fit_result,
                        validation, exports, warnings, clock, outdir)
+    if valence_note:
+        metrics["valence"] = {"note": valence_note, "n_parameters": len(valence_extra)}
     files = _write_outputs(outdir, metrics, settings)
     if hasattr(executor, "close"):
         executor.close()
