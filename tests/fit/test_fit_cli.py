@@ -84,3 +84,42 @@ def test_spec_errors(scan_file):
                                      "molecule": "propane", "reference": "butane.xyz"}])
     with pytest.raises(InputError, match="unknown molecule"):
         load_fit_spec(bad)
+
+
+def test_spec_with_store_and_experiment_targets(tmp_path):
+    """Frequencies of water against experiment (CSV) and a GFN2-xTB Hessian/ESP-free store
+    target for the same molecule, through the spec loader and run_fit."""
+    import shutil
+    from pathlib import Path
+
+    from ffparam.chem import Molecule
+    from ffparam.fit.run import run_fit
+    from ffparam.fit.spec import load_fit_spec
+    from ffparam.reference.compute import compute
+    from ffparam.reference.store import Store
+
+    data = Path(__file__).parent.parent / "data" / "fit" / "vib_frequencies_train.csv"
+    shutil.copy(data, tmp_path / "vib.csv")
+    water = Molecule.from_smiles("O").generate_conformers(1)
+    with Store(tmp_path / "qm.db") as store:
+        (opt,) = compute(water, water.conformers, "gfn2-xtb", "optimize", store=store)
+        compute(water, opt.final_geometry[None], "gfn2-xtb", "hessian", store=store)
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "forcefield": "sage", "charges": "gasteiger",
+        "molecules": {"water": {"input": "O"}},
+        "targets": [
+            {"name": "exp", "type": "frequencies", "molecule": "water",
+             "reference": "vib.csv", "scale": 1.0},
+            {"name": "qm", "type": "frequencies", "molecule": "water",
+             "reference": "qm.db", "method": "gfn2-xtb", "weight": 0.5},
+        ],
+        "parameters": [{"section": "Bonds", "id": "*", "fields": ["k"]},
+                       {"section": "Angles", "id": "*", "fields": ["k"]}],
+        "optimizer": {"name": "least_squares", "max_iterations": 20},
+    }))
+    outcome = run_fit(load_fit_spec(spec_path), tmp_path / "out", progress=False)
+    before = outcome.result.metrics_before["exp"]["rmse [cm^-1]"]
+    after = outcome.result.metrics_after["exp"]["rmse [cm^-1]"]
+    assert after < before
+    assert (tmp_path / "out" / "fitted.offxml").exists()

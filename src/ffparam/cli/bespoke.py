@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-DEMO_SMILES = "CC(=O)Nc1ccc(OCC)cc1"
-"""Phenacetin: a drug with two rotatable bonds worth scanning (amide N-aryl, aryl ether)
-besides symmetric methyl rotors; small enough for GFN2-xTB scans on 2 cores in minutes."""
+DEMO_SMILES = "COc1cccc(c1)C(N)=O"
+"""3-Methoxybenzamide (a PARP-inhibitor tool compound): two rotatable bonds to scan (aryl-O
+and aryl-C(=O)) besides the symmetric methyl and NH2 rotors; small enough for GFN2-xTB
+scans on 2 cores in minutes."""
 
 
 def _summary(result) -> None:
@@ -84,11 +85,11 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="output directory"),
         workers: int = typer.Option(2, "--workers", help="local worker processes"),
     ) -> None:
-        """The built-in example: bespoke torsions for phenacetin with GFN2-xTB."""
+        """The built-in example: bespoke torsions for 3-methoxybenzamide with GFN2-xTB."""
         from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
 
-        typer.echo(f"ffparam demo: bespoke force field for phenacetin {DEMO_SMILES} "
-                   "(GFN2-xTB reference, Sage start)")
-        settings = BespokeSettings(workers=workers, spacing=30, validation_conformers=8,
+        typer.echo(f"ffparam demo: bespoke force field for 3-methoxybenzamide {DEMO_SMILES} "
+                   "(GFN2-xTB reference, Sage start, AM1-BCC charges)")
+        settings = BespokeSettings(workers=workers, spacing=15, validation_conformers=10,
                                    md_ps=100.0)
         _summary(run_bespoke(DEMO_SMILES, out, settings))

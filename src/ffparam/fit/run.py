@@ -136,8 +136,65 @@ def _frames(path: Path, symbols: list[str], bonds: np.ndarray, need_forces: bool
     return geoms, np.array(energies), (np.array(forces) if need_forces else None)
 
 
+STORE_TASKS = {"hessian": "hessian", "frequencies": "hessian", "esp": "esp", "dipole": "esp"}
+
+
+def store_records(path: Path, system: ParameterizedSystem, entry: TargetSpec) -> list:
+    """Complete records of ``entry.method`` for the target's molecule (same atom order)."""
+    from ffparam.reference.spec import MethodSpec
+    from ffparam.reference.store import Store
+
+    if not entry.method:
+        raise InputError(f"target {entry.name}: a Store reference needs 'method'")
+    with Store(path, readonly=True) as store:
+        records = list(store.records(status="complete",
+                                     method=MethodSpec.parse(entry.method).canonical(),
+                                     molecule_key=system.molecule.canonical_key(),
+                                     task_kind=STORE_TASKS[entry.type]))
+    if not records:
+        raise InputError(f"target {entry.name}: no complete {STORE_TASKS[entry.type]} records "
+                         f"of {entry.method} for {system.molecule.name} in {path.name}")
+    return records
+
+
+def build_physics_target(entry: TargetSpec, system: ParameterizedSystem, path: Path) -> Target:
+    """Hessian, frequency, ESP and dipole targets from Store records (or, for frequencies, an
+    experimental CSV like vib_frequencies_train.csv)."""
+    from ffparam.fit.targets.dipole import dipole_target_from_records
+    from ffparam.fit.targets.esp import esp_target_from_records
+    from ffparam.fit.targets.vibrations import (
+        FrequencyTarget,
+        HessianTarget,
+        read_experimental_frequencies,
+    )
+
+    common = {"weight": entry.weight, "denominator": entry.denominator}
+    if entry.type == "frequencies" and path.suffix.lower() == ".csv":
+        table = read_experimental_frequencies(path)
+        smiles = system.molecule.to_smiles()
+        from ffparam.chem import Molecule
+
+        match = [k for k in table if Molecule.from_smiles(k).to_smiles() == smiles]
+        if not match:
+            raise InputError(f"target {entry.name}: {path.name} has no frequencies for {smiles}")
+        return FrequencyTarget.from_experiment(entry.name, system,
+                                               system.molecule.conformers[0],
+                                               table[match[0]], scale=entry.scale, **common)
+    records = store_records(path, system, entry)
+    if entry.type == "hessian":
+        return HessianTarget.from_record(entry.name, system, records[-1], **common)
+    if entry.type == "frequencies":
+        return FrequencyTarget.from_record(entry.name, system, records[-1], scale=entry.scale,
+                                           **common)
+    if entry.type == "esp":
+        return esp_target_from_records(entry.name, system, records, **common)
+    return dipole_target_from_records(entry.name, system, records, **common)
+
+
 def build_target(spec: FitSpec, entry: TargetSpec, system: ParameterizedSystem) -> Target:
     path = spec.resolve(entry.reference)
+    if entry.type in STORE_TASKS:
+        return build_physics_target(entry, system, path)
     molecule = system.molecule
     bonds = system.topology.bonds
     if entry.type == "torsion_profile":

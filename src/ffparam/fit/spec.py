@@ -8,11 +8,15 @@ Example::
       butane: {input: "CCCC"}   # SMILES or a file path (relative to the spec file)
     targets:
       - name: butane_scan
-        type: torsion_profile   # torsion_profile | relative_energy | forces
+        type: torsion_profile   # torsion_profile | relative_energy | forces | hessian |
+                                # frequencies | esp | dipole
         molecule: butane
         reference: scans/butane.xyz   # extxyz (or QCFractal JSON) torsion scan
         mode: relaxed           # relaxed | single_point
         weight: 1.0
+      - {name: vib, type: frequencies, molecule: butane, reference: ffparam.db,
+         method: gfn2-xtb}      # QM Hessian records from a Store (or an experiment CSV)
+      - {name: q, type: esp, molecule: butane, reference: ffparam.db, method: hf/6-31g*}
     parameters:
       - bespoke_torsions: {molecule: butane, bonds: rotatable}   # or [[1, 2]]
       - {section: Angles, id: "[*:1]~[#6X4:2]-[*:3]", fields: [k], prior_width: 10.0}
@@ -42,7 +46,8 @@ class MoleculeSpec(_Strict):
 
 class TargetSpec(_Strict):
     name: str
-    type: Literal["torsion_profile", "relative_energy", "forces"]
+    type: Literal["torsion_profile", "relative_energy", "forces", "hessian", "frequencies",
+                  "esp", "dipole"]
     molecule: str
     reference: str
     weight: float = 1.0
@@ -53,6 +58,8 @@ class TargetSpec(_Strict):
     attenuate: bool = False
     boltzmann_temperature: float | None = None
     remove_net_force: bool = False
+    method: str | None = None
+    scale: float = 1.0
 
 
 class BespokeSpec(_Strict):

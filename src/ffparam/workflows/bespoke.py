@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ffparam.chem import Molecule
-from ffparam.errors import InputError
+from ffparam.errors import FFParamError, InputError
 from ffparam.fit.bespoke_torsions import BespokeTorsions, fitted_extra, make_bespoke_torsions
 from ffparam.fit.objective import Objective
 from ffparam.fit.optimizers import FitResult, optimize
@@ -200,7 +200,23 @@ def _fragmenter(molecule: Molecule, settings: BespokeSettings):
         return None
     if settings.fragment is None and not needs_fragmentation(molecule):
         return None
-    return lambda bond: fragment_for_bond(molecule, bond)
+
+    def fragment(bond):
+        try:
+            result = fragment_for_bond(molecule, bond, method=_wbo_method(settings.method))
+        except FFParamError as exc:  # fall back to scanning the parent
+            _say(settings, f"fragmentation of bond {bond[0]}-{bond[1]} failed ({exc}); "
+                 "scanning the whole molecule")
+            return None
+        return None if result.is_whole_molecule else result
+
+    return fragment
+
+
+def _wbo_method(method: str) -> str:
+    """Wiberg bond orders come from GFN2-xTB whatever the scan method (cheap, and what the
+    size criterion was calibrated with)."""
+    return "gfn2-xtb"
 
 
 def fit_rotors(start: ParameterizedSystem, rotors: list[RotorScan], settings: BespokeSettings
@@ -373,7 +389,10 @@ def _basename(molecule: Molecule) -> str:
 def _rotor_metrics(rotors, targets, fit_result, plots: Path) -> list[dict]:
     from ffparam.report.plots import torsion_profile_plot
 
-    by_name = {t.name: t for t in targets}
+    by_name = {t.name: (t, fit_result) for t in targets}
+    for rotor in rotors:
+        if rotor.fit_target is not None:
+            by_name[rotor.fit_target.name] = (rotor.fit_target, rotor.fit_result)
     out = []
     for n, rotor in enumerate(rotors, start=1):
         entry = {"bond": list(rotor.bond), "dihedral": list(rotor.dihedral),
@@ -385,7 +404,7 @@ def _rotor_metrics(rotors, targets, fit_result, plots: Path) -> list[dict]:
             entry["fragment"] = {"n_atoms": rotor.fragment.molecule.n_atoms,
                                  "smiles": rotor.fragment.molecule.to_smiles()}
         name = f"rotor_{rotor.bond[0]}-{rotor.bond[1]}"
-        target = by_name.get(name)
+        target, fit_result = by_name.get(name, (None, None))
         if target is not None and fit_result is not None:
             fit = fit_result.fit
             x0 = torch.zeros(fit.size, dtype=torch.float64)
@@ -404,8 +423,10 @@ def _rotor_metrics(rotors, targets, fit_result, plots: Path) -> list[dict]:
                                       "reference": start["qm"].tolist(),
                                       "start": start["mm"].tolist(),
                                       "fitted": final["mm"].tolist()}})
-        elif rotor.fragment is not None and getattr(rotor, "fit_metrics", None):
-            entry.update(rotor.fit_metrics)
+            if rotor.fragment is not None:
+                entry["fragment"].update({"wbo_parent": rotor.fragment.parent_wbo,
+                                          "wbo_fragment": rotor.fragment.wbo,
+                                          "note": "RMSE measured on the fragment"})
         out.append(entry)
     return out
 

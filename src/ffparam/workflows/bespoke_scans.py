@@ -49,6 +49,8 @@ class RotorScan:
     n_failed: int = 0
     error: str | None = None
     fragment: object | None = None
+    fit_target: object | None = None
+    fit_result: object | None = None
 
     @property
     def usable(self) -> bool:
@@ -143,9 +145,9 @@ def drive_rotor(molecule: Molecule, bond: tuple[int, int], method: str, spacing:
     from ffparam.reference.torsiondrive import run_torsiondrive
 
     target = molecule if fragment is None else fragment.molecule
-    scan_bond = bond if fragment is None else tuple(fragment.bond)
-    dihedral = Topology(target).dihedral_for_bond(scan_bond)
     parent_dihedral = Topology(molecule).dihedral_for_bond(bond)
+    # a fragment scans the parent's dihedral mapped into it, so both profiles share atoms
+    dihedral = parent_dihedral if fragment is None else tuple(fragment.dihedral)
     try:
         result = run_torsiondrive(target, [dihedral], method=method, spacing=spacing,
                                   store=store, executor=executor, retry_failed=retry_failed,
