@@ -79,13 +79,15 @@ def test_tight_limits_catch_ordinary_thermal_motion(ethanol, ethanol_sage):
     assert not result.stable and "potential energy" in result.reason
 
 
-def test_start_geometry_defaults_to_the_systems_molecule(ethanol_sage):
+def test_start_geometry_defaults_to_the_systems_molecule(ethanol_sage, butane):
     from ffparam.errors import InputError
 
     result = md_stability(ethanol_sage, None, length_ps=0.1)
     assert result.stable and result.n_frames == 1
     with pytest.raises(InputError, match="positions"):
         md_stability(ethanol_sage, None, length_ps=0.1, positions=np.zeros((3, 3)))
+    with pytest.raises(InputError, match="positions"):
+        md_stability(ethanol_sage, butane, length_ps=0.1)  # another molecule's conformer
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ import numpy as np
 from ffparam.chem import Molecule
 from ffparam.errors import FFParamError, InputError
 from ffparam.params.system import ParameterizedSystem
+from ffparam.reference.progress import progress_task
 from ffparam.units import (
     ANGSTROM_PER_NM,
     BOLTZMANN_KCAL_MOL_K,
@@ -176,8 +177,8 @@ def md_stability(system: ParameterizedSystem, molecule: Molecule | None = None,
                  timestep_fs: float = 1.0, seed: int = VALIDATION_SEED,
                  friction_per_ps: float = 1.0, report_interval_ps: float = 0.1,
                  platform: str = "CPU", threads: int | None = 1, minimize: bool = True,
-                 limits: MDLimits | None = None,
-                 positions: np.ndarray | None = None) -> MDValidation:
+                 limits: MDLimits | None = None, positions: np.ndarray | None = None,
+                 progress: bool = False) -> MDValidation:
     """Run gas-phase Langevin MD of ``system`` and say whether it stayed intact.
 
     Args:
@@ -193,6 +194,7 @@ def md_stability(system: ParameterizedSystem, molecule: Molecule | None = None,
         minimize: energy-minimize (OpenMM LocalEnergyMinimizer) before the dynamics.
         limits: thresholds, see :class:`MDLimits`.
         positions: (n_atoms, 3) Angstrom start geometry.
+        progress: show a progress bar (stderr).
     """
     import openmm
     from openmm import unit
@@ -200,12 +202,12 @@ def md_stability(system: ParameterizedSystem, molecule: Molecule | None = None,
     limits = limits or MDLimits()
     seed = int(seed) % 2**31 or 1
     t_start = time.perf_counter()
-    if positions is not None and np.shape(positions) not in ((system.n_atoms, 3),
-                                                             (1, system.n_atoms, 3)):
+    start = np.asarray(positions if positions is not None
+                       else start_positions(system, molecule, seed), dtype=np.float64)
+    if start.shape not in ((system.n_atoms, 3), (1, system.n_atoms, 3)):
         raise InputError(f"MD start positions must have shape ({system.n_atoms}, 3), got "
-                         f"{np.shape(positions)}")
-    start = (np.asarray(positions, dtype=np.float64).reshape(system.n_atoms, 3)
-             if positions is not None else start_positions(system, molecule, seed))
+                         f"{start.shape}")
+    start = start.reshape(system.n_atoms, 3)
     result = MDValidation(False, None, None, float(length_ps), 0.0, float(temperature),
                           float(timestep_fs), float(friction_per_ps), seed, platform,
                           limits=limits)
@@ -242,19 +244,21 @@ def md_stability(system: ParameterizedSystem, molecule: Molecule | None = None,
         n_steps = max(1, round(length_ps * 1000.0 / timestep_fs))
         t_md = time.perf_counter()
         done = 0
-        while done < n_steps:
-            chunk = min(steps_per_report, n_steps - done)
-            integrator.step(chunk)
-            done += chunk
-            result.simulated_ps = done * timestep_fs / 1000.0
-            pos, energy, ke = _state(context)
-            reason = monitor.check(pos, energy)
-            if reason:
-                md_time = time.perf_counter() - t_md
-                return _stop(result, stage, f"{reason} at t = {result.simulated_ps:g} ps",
-                             monitor, energies, kinetic, t_start, md_time)
-            energies.append(energy)
-            kinetic.append(ke)
+        with progress_task(progress, "MD (ps)", round(length_ps, 3)) as (bar, task):
+            while done < n_steps:
+                chunk = min(steps_per_report, n_steps - done)
+                integrator.step(chunk)
+                done += chunk
+                result.simulated_ps = done * timestep_fs / 1000.0
+                bar.update(task, completed=result.simulated_ps)
+                pos, energy, ke = _state(context)
+                reason = monitor.check(pos, energy)
+                if reason:
+                    md_time = time.perf_counter() - t_md
+                    return _stop(result, stage, f"{reason} at t = {result.simulated_ps:g} ps",
+                                 monitor, energies, kinetic, t_start, md_time)
+                energies.append(energy)
+                kinetic.append(ke)
         md_time = time.perf_counter() - t_md
     except openmm.OpenMMException as exc:
         md_time = time.perf_counter() - t_md if stage == "md" else 0.0
