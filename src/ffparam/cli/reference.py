@@ -1,0 +1,277 @@
+"""``ffparam qm``, ``ffparam torsiondrive`` and ``ffparam sample``: thin layers over
+:mod:`ffparam.reference`. Every command records its calculations in a Store (``--store``),
+skips what is already there, prints a summary of failures and exits with code 1 when the
+result is incomplete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ffparam.errors import InputError
+
+console = Console(stderr=True)
+
+METHOD_HELP = "reference method, e.g. gfn2-xtb, gfn1-xtb, b3lyp-d3bj/dzvp, hf/sto-3g"
+WORKERS_HELP = "local worker processes (0 = run in this process)"
+DASK_HELP = "Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster"
+
+
+def _method(method: str, solvent: str | None, max_scf_cycles: int | None, density_fit: bool):
+    from ffparam.reference import MethodSpec
+
+    return MethodSpec.parse(
+        method, solvent=solvent, max_scf_cycles=max_scf_cycles, density_fit=density_fit
+    )
+
+
+def _executor(workers: int, dask: str | None):
+    from ffparam.reference import SerialExecutor, make_executor
+
+    if workers < 0:
+        raise InputError("--workers must be 0 or more")
+    if workers == 0 and not dask:
+        return SerialExecutor()
+    return make_executor(workers=workers or None, dask=dask)
+
+
+def _molecule(text: str, charge: int | None, n_conformers: int = 1):
+    from ffparam.chem import Molecule
+
+    molecule = Molecule.from_input(text, charge=charge)
+    if molecule.n_conformers == 0:
+        molecule = molecule.generate_conformers(n_conformers)
+    return molecule
+
+
+def _finish(summary, complete: bool) -> None:
+    console.print(summary.text())
+    if not complete:
+        console.print(
+            "[red]incomplete result[/red]: failed jobs are in the store; rerun "
+            "with --retry-failed to try them again"
+        )
+        raise typer.Exit(code=1)
+
+
+def qm(
+    input: str = typer.Argument(..., help="SMILES or molecule file (SDF, MOL, PDB, XYZ)"),
+    method: str = typer.Option("gfn2-xtb", help=METHOD_HELP),
+    task: str = typer.Option("energy", help="energy | gradient | hessian | optimize | esp"),
+    store: Path = typer.Option(Path("ffparam.db"), help="SQLite store of all calculations"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="write .xyz or .json"),
+    conformers: int = typer.Option(1, help="conformers to generate if INPUT has no 3-D"),
+    charge: int | None = typer.Option(None, help="net charge (default: from the input)"),
+    solvent: str | None = typer.Option(None, help="implicit solvent (xtb ALPB), e.g. water"),
+    max_scf_cycles: int | None = typer.Option(None, help="SCF iteration limit"),
+    density_fit: bool = typer.Option(False, help="PySCF density fitting"),
+    workers: int = typer.Option(1, help=WORKERS_HELP),
+    dask: str | None = typer.Option(None, help=DASK_HELP),
+    retry_failed: bool = typer.Option(False, help="recompute jobs stored as failed"),
+) -> None:
+    """Run one reference calculation per conformer and record it in the store."""
+    from ffparam.reference import Store, make_jobs, run_jobs
+    from ffparam.reference.export import write_extxyz, write_json
+
+    molecule = _molecule(input, charge, conformers)
+    spec = _method(method, solvent, max_scf_cycles, density_fit)
+    jobs = make_jobs(molecule, molecule.conformers, spec, task)
+    with Store(store) as db, _executor(workers, dask) as executor:
+        records, summary = run_jobs(jobs, db, executor, retry_failed, True, task)
+    table = Table(title=f"{molecule.name} {spec.canonical()} {task}")
+    for column in ("conformer", "status", "energy (kcal/mol)", "relative", "max |grad|", "note"):
+        table.add_column(column)
+    energies = [r.energy for r in records if r.ok]
+    lowest = min(energies) if energies else 0.0
+    for index, record in enumerate(records):
+        grad = "" if record.gradient is None else f"{np.abs(record.gradient).max():.3f}"
+        row = [str(index), record.status]
+        if record.ok:
+            row += [
+                f"{record.energy:.4f}",
+                f"{record.energy - lowest:.3f}",
+                grad,
+                "stored" if record.cached else "",
+            ]
+        else:
+            row += ["", "", "", record.error or ""]
+        table.add_row(*row)
+    Console().print(table)
+    if output is not None:
+        count = (
+            write_json(records, output)
+            if output.suffix == ".json"
+            else write_extxyz(records, output)
+        )
+        console.print(f"wrote {count} record(s) to {output}")
+    _finish(summary, summary.complete)
+
+
+def _parse_dihedral(text: str) -> tuple[int, int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        raise InputError(
+            f"--dihedral needs four comma-separated atom indices, got {text!r}"
+        ) from None
+    if len(values) != 4:
+        raise InputError(f"--dihedral needs four atom indices (0-based), got {text!r}")
+    return values
+
+
+def torsiondrive(
+    input: str = typer.Argument(..., help="SMILES or molecule file (SDF, MOL, PDB, XYZ)"),
+    dihedral: list[str] = typer.Option(
+        [], "--dihedral", help="i,j,k,l (0-based); give twice for a 2-D scan"
+    ),
+    all_rotatable: bool = typer.Option(False, help="one 1-D drive per rotatable bond"),
+    include_terminal: bool = typer.Option(False, help="with --all-rotatable: methyl, OH..."),
+    spacing: int = typer.Option(15, help="grid spacing in degrees (a divisor of 180)"),
+    method: str = typer.Option("gfn2-xtb", help=METHOD_HELP),
+    store: Path = typer.Option(Path("ffparam.db"), help="SQLite store of all calculations"),
+    output: Path = typer.Option(Path("scan.xyz"), "-o", "--output", help="extxyz of the profile"),
+    charge: int | None = typer.Option(None, help="net charge (default: from the input)"),
+    conformers: int = typer.Option(1, help="starting conformers to generate if no 3-D"),
+    solvent: str | None = typer.Option(None, help="implicit solvent (xtb ALPB)"),
+    max_scf_cycles: int | None = typer.Option(None, help="SCF iteration limit"),
+    workers: int = typer.Option(1, help=WORKERS_HELP),
+    dask: str | None = typer.Option(None, help=DASK_HELP),
+    retry_failed: bool = typer.Option(False, help="recompute optimizations stored as failed"),
+) -> None:
+    """Torsion drive(s) with torsiondrive + geomeTRIC; writes the profile (.xyz) and a PNG."""
+    from ffparam.reference import Store
+    from ffparam.reference.plots import plot_torsion_profile, write_torsiondrive_extxyz
+    from ffparam.reference.torsiondrive import rotatable_dihedrals, run_torsiondrive
+
+    if bool(dihedral) == all_rotatable:
+        raise InputError("give --dihedral i,j,k,l (once or twice) or --all-rotatable")
+    molecule = _molecule(input, charge, conformers)
+    if all_rotatable:
+        scans = [[d] for d in rotatable_dihedrals(molecule, include_terminal)]
+        if not scans:
+            raise InputError(f"{molecule.name} has no rotatable bonds (try --include-terminal)")
+    else:
+        if len(dihedral) > 2:
+            raise InputError("a torsion drive scans at most two dihedrals")
+        scans = [[_parse_dihedral(d) for d in dihedral]]
+    spec = _method(method, solvent, max_scf_cycles, False)
+    complete, total = True, None
+    with Store(store) as db, _executor(workers, dask) as executor:
+        for dihedrals in scans:
+            result = run_torsiondrive(
+                molecule,
+                dihedrals,
+                spec,
+                spacing,
+                db,
+                executor,
+                retry_failed=retry_failed,
+                progress=True,
+            )
+            name = "_".join("-".join(map(str, d)) for d in dihedrals)
+            target = (
+                output
+                if len(scans) == 1
+                else output.with_name(f"{output.stem}_{name}{output.suffix}")
+            )
+            write_torsiondrive_extxyz(result, target)
+            if len(result.energies):
+                plot_torsion_profile(result, target.with_suffix(".png"))
+            _print_profile(result)
+            console.print(f"wrote {target} and {target.with_suffix('.png')}")
+            complete = complete and result.complete
+            if total is None:
+                total = result.summary
+            else:
+                total.merge(result.summary)
+    _finish(total, complete)
+
+
+def _print_profile(result) -> None:
+    table = Table(
+        title=f"{result.molecule.name} {result.method} dihedral(s) "
+        f"{' '.join('-'.join(map(str, d)) for d in result.dihedrals)}"
+    )
+    table.add_column("angle(s) (deg)")
+    table.add_column("relative energy (kcal/mol)")
+    for angles, energy in zip(result.angles, result.relative_energies):
+        table.add_row(", ".join(f"{a:g}" for a in angles), f"{energy:.3f}")
+    for point in result.missing:
+        table.add_row(", ".join(f"{a:g}" for a in point), "[red]missing[/red]")
+    Console().print(table)
+
+
+def sample(
+    input: str = typer.Argument(..., help="SMILES or molecule file (SDF, MOL, PDB, XYZ)"),
+    conformers: int | None = typer.Option(None, help="N: ETKDG + prune + optimize"),
+    md: float | None = typer.Option(None, help="TEMP (K): Langevin MD with the method"),
+    frames: int = typer.Option(10, help="frames to keep (--md, --normal-modes)"),
+    normal_modes: int | None = typer.Option(None, help="N: normal-mode sampling frames"),
+    temperature: float = typer.Option(300.0, help="K, for --normal-modes"),
+    method: str = typer.Option("gfn2-xtb", help=METHOD_HELP),
+    store: Path = typer.Option(Path("ffparam.db"), help="SQLite store of all calculations"),
+    output: Path = typer.Option(Path("frames.xyz"), "-o", "--output", help="extxyz output"),
+    charge: int | None = typer.Option(None, help="net charge (default: from the input)"),
+    seed: int = typer.Option(0, help="random seed (MD velocities and noise, normal modes)"),
+    workers: int = typer.Option(1, help=WORKERS_HELP),
+    dask: str | None = typer.Option(None, help=DASK_HELP),
+    retry_failed: bool = typer.Option(False, help="recompute jobs stored as failed"),
+) -> None:
+    """Sample geometries with reference energies and forces; writes extended XYZ (eV, A)."""
+    from ffparam.reference import Store
+    from ffparam.reference.sampling import sample_conformers, sample_md, sample_normal_modes
+
+    chosen = [x is not None for x in (conformers, md, normal_modes)]
+    if sum(chosen) != 1:
+        raise InputError("choose one of --conformers N, --md TEMP, --normal-modes N")
+    molecule = _molecule(input, charge)
+    with Store(store) as db, _executor(workers, dask) as executor:
+        if conformers is not None:
+            result = sample_conformers(
+                molecule,
+                conformers,
+                method,
+                db,
+                executor,
+                retry_failed=retry_failed,
+                progress=True,
+                seed=seed or 0xF00D,
+            )
+        elif md is not None:
+            result = sample_md(
+                molecule,
+                md,
+                frames,
+                method,
+                db,
+                executor,
+                seed=seed,
+                retry_failed=retry_failed,
+                progress=True,
+            )
+        else:
+            result = sample_normal_modes(
+                molecule,
+                normal_modes,
+                temperature,
+                method,
+                db,
+                executor,
+                seed=seed,
+                retry_failed=retry_failed,
+                progress=True,
+            )
+    count = result.write_extxyz(output)
+    console.print(f"wrote {count} frame(s) with energies and forces to {output}")
+    _finish(result.summary, result.complete)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``qm``, ``torsiondrive`` and ``sample`` to the ``ffparam`` command."""
+    app.command("qm")(qm)
+    app.command("torsiondrive")(torsiondrive)
+    app.command("sample")(sample)

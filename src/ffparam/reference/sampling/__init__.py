@@ -1,0 +1,27 @@
+"""Samplers that produce geometries with reference energies and forces.
+
+* :func:`sample_conformers` — RDKit ETKDG + RMSD pruning + optimization with the method.
+* :func:`sample_md` — Langevin dynamics with the reference method through ASE.
+* :func:`sample_normal_modes` — ANI-style normal-mode sampling at a temperature.
+
+Each returns a :class:`SampleResult` whose records are in the Store.
+"""
+
+from ffparam.reference.sampling.base import SampleResult
+from ffparam.reference.sampling.conformers import sample_conformers
+from ffparam.reference.sampling.md import ReferenceCalculator, sample_md
+from ffparam.reference.sampling.normal_modes import (
+    normal_mode_displacements,
+    normal_modes,
+    sample_normal_modes,
+)
+
+__all__ = [
+    "ReferenceCalculator",
+    "SampleResult",
+    "normal_mode_displacements",
+    "normal_modes",
+    "sample_conformers",
+    "sample_md",
+    "sample_normal_modes",
+]

@@ -1,0 +1,118 @@
+"""MD sampling: Langevin dynamics with the reference method through ASE.
+
+:class:`ReferenceCalculator` is an ASE calculator around a reference
+:class:`~ffparam.reference.methods.base.Calculator` (ASE units: eV and eV/Angstrom,
+converted from kcal/mol here); successive steps restart the SCF from the previous one.
+:func:`sample_md` runs the dynamics in this process, keeps every ``stride``-th frame, and
+records energies and gradients of the kept frames through the Store (a rerun with the
+same seed reproduces the trajectory and finds the frames there). The MM-MD path (OpenMM
+dynamics, then reference single points) is left for when a force field is at hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.calculator import Calculator as ASECalculator
+from ase.calculators.calculator import all_changes
+from rich.progress import Progress
+
+from ffparam.chem import Molecule
+from ffparam.reference.compute import make_jobs, run_jobs
+from ffparam.reference.executor import Executor
+from ffparam.reference.methods import get_calculator
+from ffparam.reference.progress import progress_task
+from ffparam.reference.records import Species, Task
+from ffparam.reference.sampling.base import SampleResult
+from ffparam.reference.spec import MethodSpec
+from ffparam.reference.store import Store
+from ffparam.units import KCAL_MOL_EV
+
+
+class ReferenceCalculator(ASECalculator):
+    """ASE calculator for a reference method: energy (eV) and forces (eV/Angstrom)."""
+
+    implemented_properties = ("energy", "forces")
+
+    def __init__(self, method: MethodSpec | str, species: Species, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.reference = get_calculator(method, species)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        energy, gradient = self.reference.energy_and_gradient(self.atoms.positions)
+        self.results = {"energy": energy * KCAL_MOL_EV, "forces": -gradient * KCAL_MOL_EV}
+
+
+def sample_md(
+    molecule: Molecule,
+    temperature: float = 300.0,
+    n_frames: int = 10,
+    method: MethodSpec | str = "gfn2-xtb",
+    store: Store | None = None,
+    executor: Executor | None = None,
+    *,
+    stride: int = 20,
+    timestep: float = 0.5,
+    friction: float = 0.01,
+    equilibration_steps: int = 100,
+    seed: int = 0,
+    retry_failed: bool = False,
+    progress: Progress | bool = False,
+) -> SampleResult:
+    """Frames from Langevin MD at ``temperature`` (K) with the reference ``method``.
+
+    Args:
+        molecule: starting geometry = its first conformer (one is generated if none).
+        n_frames: frames kept, one every ``stride`` steps after ``equilibration_steps``.
+        timestep: fs. friction: Langevin friction in 1/fs.
+        seed: seeds the initial velocities and the Langevin noise.
+
+    Returns:
+        A SampleResult with one gradient record per kept frame.
+    """
+    from ase import Atoms, units
+    from ase.constraints import FixCom
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import (
+        MaxwellBoltzmannDistribution,
+        Stationary,
+        ZeroRotation,
+    )
+
+    if not molecule.n_conformers:
+        molecule = molecule.generate_conformers(1, seed=seed)
+    species = Species.from_molecule(molecule)
+    spec = MethodSpec.parse(method)
+    atoms = Atoms(numbers=list(species.numbers), positions=molecule.conformers[0].copy())
+    atoms.set_masses(molecule.masses)
+    atoms.calc = ReferenceCalculator(spec, species)
+    atoms.set_constraint(FixCom())
+    rng = np.random.default_rng(seed)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    dynamics = Langevin(
+        atoms,
+        timestep * units.fs,
+        temperature_K=temperature,
+        friction=friction / units.fs,
+        fixcm=False,
+        rng=rng,
+    )
+    frames = []
+    total = equilibration_steps + n_frames * stride
+    with progress_task(progress, f"MD {molecule.name} {temperature:g} K", total) as (bar, task):
+        for step in range(1, total + 1):
+            dynamics.run(1)
+            bar.advance(task)
+            if step > equilibration_steps and (step - equilibration_steps) % stride == 0:
+                frames.append(atoms.positions.copy())
+    jobs = make_jobs(species, np.array(frames), spec, Task("gradient"))
+    store_ = store if store is not None else Store(":memory:")
+    try:
+        records, summary = run_jobs(jobs, store_, executor, retry_failed, progress, "MD frames")
+    finally:
+        if store is None:
+            store_.close()
+    info = {"temperature": temperature, "stride": stride, "timestep_fs": timestep, "seed": seed}
+    return SampleResult(molecule, records, summary, info)

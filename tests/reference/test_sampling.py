@@ -1,0 +1,110 @@
+"""Samplers: conformer minima, MD through ASE, normal modes checked against PySCF."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ffparam.chem import Molecule
+from ffparam.reference import Species, Store, get_calculator
+from ffparam.reference.sampling import (
+    ReferenceCalculator,
+    normal_modes,
+    sample_conformers,
+    sample_md,
+    sample_normal_modes,
+)
+from ffparam.units import BOLTZMANN_KCAL_MOL_K, HARTREE_BOHR2_TO_KCAL_MOL_A2
+
+
+def test_conformers_are_distinct_minima_sorted_by_energy(tmp_path):
+    butanol = Molecule.from_smiles("CCCCO", name="butanol")
+    with Store(tmp_path / "c.db") as store:
+        result = sample_conformers(butanol, n_conformers=6, store=store)
+        again = sample_conformers(butanol, n_conformers=6, store=store)
+    assert result.complete and len(result.records) >= 2
+    energies = result.energies
+    assert np.all(np.diff(energies) >= 0)
+    calc = get_calculator("gfn2-xtb", Species.from_molecule(butanol))
+    for geometry in result.geometries:  # minima: small gradient with an independent call
+        _, gradient = calc.energy_and_gradient(geometry)
+        assert np.abs(gradient).max() < 0.6
+    assert again.summary.n_computed == 0 and np.allclose(again.energies, energies)
+
+
+def test_ase_calculator_conserves_energy_in_nve(ethanol):
+    """Velocity-Verlet with the ReferenceCalculator conserves total energy: the forces
+    are the gradient of the energies (units eV, eV/A consistent)."""
+    from ase import Atoms, units
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.verlet import VelocityVerlet
+
+    species = Species.from_molecule(ethanol)
+    atoms = Atoms(numbers=list(species.numbers), positions=ethanol.conformers[0])
+    atoms.calc = ReferenceCalculator("gfn2-xtb[scf_tolerance=1e-9]", species)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(1))
+    dynamics = VelocityVerlet(atoms, 0.25 * units.fs)
+    totals = []
+    for _ in range(200):
+        dynamics.run(1)
+        totals.append(atoms.get_total_energy())
+    kinetic_scale = 1.5 * len(atoms) * units.kB * 300
+    assert np.ptp(totals) < 0.01 * kinetic_scale
+    assert atoms.get_potential_energy() == pytest.approx(
+        get_calculator("gfn2-xtb[scf_tolerance=1e-9]", species).compute(atoms.positions).energy
+        / 23.060547830619,
+        rel=1e-9,
+    )
+
+
+def test_langevin_md_frames_are_recorded_and_reproducible(tmp_path, ethanol):
+    with Store(tmp_path / "md.db") as store:
+        result = sample_md(
+            ethanol, 400.0, n_frames=4, stride=10, equilibration_steps=20, store=store
+        )
+        again = sample_md(
+            ethanol, 400.0, n_frames=4, stride=10, equilibration_steps=20, store=store
+        )
+    assert result.complete and result.forces.shape == (4, 9, 3)
+    assert again.summary.n_computed == 0  # same seed, same frames, all from the store
+    assert len({r.key for r in result.records}) == 4
+    assert np.all(result.energies > result.energies.min() - 1e-9)
+
+
+def test_normal_modes_match_pyscf_harmonic_analysis(water):
+    """Wavenumbers from our kcal/mol/A^2 Hessian vs PySCF's thermo.harmonic_analysis on
+    its own Hartree/Bohr^2 Hessian (HF/STO-3G water at its minimum)."""
+    from pyscf import gto, scf
+    from pyscf.hessian import thermo
+
+    from ffparam.reference.optimize import optimize_geometry
+
+    species = Species.from_molecule(water)
+    calc = get_calculator("hf/sto-3g", species)
+    x0 = optimize_geometry(calc, water.conformers[0]).geometry
+    mol = gto.M(
+        atom=[(z, tuple(p)) for z, p in zip(species.numbers, x0)], basis="sto-3g", verbose=0
+    )
+    mf = scf.RHF(mol).run()
+    raw = mf.Hessian().kernel()
+    ref = thermo.harmonic_analysis(mol, raw)["freq_wavenumber"]
+    ours, modes, k = normal_modes(
+        raw.transpose(0, 2, 1, 3).reshape(9, 9) * HARTREE_BOHR2_TO_KCAL_MOL_A2, water.masses, x0
+    )
+    np.testing.assert_allclose(np.sort(ours), np.sort(np.real(ref)), atol=2.0)
+    assert modes.shape == (3, 3, 3) and np.all(k > 0)
+
+
+def test_normal_mode_sampling_energies_follow_the_harmonic_estimate(tmp_path, ethanol):
+    """At 50 K the reference energy rise of sampled frames is close to the harmonic
+    energy the sampler put into them (an independent check of modes and amplitudes)."""
+    with Store(tmp_path / "nm.db") as store:
+        result = sample_normal_modes(ethanol, n_frames=12, temperature=50.0, store=store)
+    assert result.complete
+    rise = result.energies - result.info["minimum_energy"]
+    harmonic = result.info["harmonic_energies"]
+    expected_mean = 1.5 * ethanol.n_atoms * BOLTZMANN_KCAL_MOL_K * 50.0 * 21 / 22
+    assert harmonic.mean() == pytest.approx(expected_mean, rel=0.1)
+    assert np.mean(rise) == pytest.approx(np.mean(harmonic), rel=0.15)
+    assert np.median(np.abs(rise / harmonic - 1)) < 0.2
+    assert len(result.info["wavenumbers"]) == 3 * ethanol.n_atoms - 6
