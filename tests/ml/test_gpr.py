@@ -184,3 +184,12 @@ def test_permuted_features_jacobian(ethanol):
     full = torch.autograd.functional.jacobian(lambda q: inverse_distances(q[:, perm]), p)
     np.testing.assert_allclose(jac[0].numpy(), full[0].reshape(x.shape[1], -1).numpy(), atol=1e-12)
     assert joint_kernel(x, jac, x, jac, 1.0).shape == (28, 28)
+
+
+def test_variance_calibrated_on_validation(ethanol, ethanol_refs):
+    train, valid = ethanol.subset(np.arange(0, 12)), ethanol.subset(np.arange(50, 56))
+    gp = fit_gp(train, ethanol_refs, valid, GPConfig(length_scale=1.6))
+    assert gp.metadata["variance_scale"] > 0
+    pred = gp.predict(valid, uncertainty=True)
+    z2 = np.mean(((pred.forces - valid.forces) / pred.forces_sigma) ** 2)
+    assert z2 == pytest.approx(1.0, rel=1e-6)

@@ -14,7 +14,9 @@ With the relative noise Lambda = diag(lambda_E^2 for energies, lambda_G^2 for gr
 posterior mean is K_*b alpha; the energy is evaluated as a differentiable function of the
 positions and the forces are its negative gradient (autograd), so the model is
 energy-conserving. The signal variance sigma_f^2 is the maximum-likelihood value
-y^T (K + Lambda)^-1 y / N_obs (Woodbury form for the sparse variant); predictive variances
+y^T (K + Lambda)^-1 y / N_obs (Woodbury form for the sparse variant), then (by default)
+rescaled so that validation force errors have unit variance in units of the predicted
+sigma; predictive variances
 
     exact:  sigma_f^2 (k_** - k_*^T (K + Lambda)^-1 k_*)
     sparse: sigma_f^2 (k_** - k_*m^T K_mm^-1 k_m* + k_*m^T A^-1 k_m*)
@@ -67,6 +69,8 @@ class GPConfig:
         max_permutations: cap on the number of automorphisms used.
         n_select: training frames used to select l.
         chunk_frames: training frames per chunk in the sparse accumulation.
+        calibrate: rescale sigma_f^2 so that the validation force errors have unit
+            variance in units of their predicted sigma (mean (error/sigma)^2 = 1).
         seed: seeds the subset used to select l and the first inducing frame.
     """
 
@@ -81,6 +85,7 @@ class GPConfig:
     n_select: int = 100
     chunk_frames: int = 32
     seed: int = 0
+    calibrate: bool = True
     timings: dict = field(default_factory=dict)
 
     @classmethod
@@ -543,7 +548,21 @@ def fit_gp(
         metadata,
     )
     model._factors = factors  # reuse the fit's factorization for predictive variances
+    if cfg.calibrate and valid is not None and len(valid):
+        scale = _variance_scale(model, valid)
+        model.signal_variance *= scale
+        model.metadata["variance_scale"] = scale
     return model
+
+
+def _variance_scale(model: GaussianProcessPotential, valid: MLDataset) -> float:
+    """mean((F_pred - F_ref)^2 / var_F) over the validation force components."""
+    vpos, _, vforces = _frames(valid)
+    x = vpos.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model.energy_of_descriptor(inverse_distances(x)).sum(), x)
+    _, var_g = model.predictive_variance(vpos)
+    z2 = ((-grad - vforces).reshape(len(valid), -1) ** 2 / var_g).mean()
+    return float(z2)
 
 
 def _select_length(pos, y, residual, forces, perms, cfg, valid, refs, numbers, mean_energy):
