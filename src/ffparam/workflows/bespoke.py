@@ -323,8 +323,10 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
         for section, par in valence_extra:
             extra.add(section, par)
         t = clock.lap("fit", t)
+        scanned = [r.profile.geometries for r in rotors
+                   if r.profile is not None and r.fragment is None]
         validation = _validate(molecule, start, fitted, settings, store, executor, outdir,
-                               warnings)
+                               warnings, np.concatenate(scanned) if scanned else None)
         t = clock.lap("validation", t)
     exports = _export(fitted, extra, outdir, molecule, settings)
     clock.lap("export", t)
@@ -338,7 +340,10 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     return BespokeResult(molecule, start, fitted, extra, rotors, metrics, files, fit_result)
 
 
-def _validate(molecule, start, fitted, settings, store, executor, outdir, warnings) -> dict:
+def _validate(molecule, start, fitted, settings, store, executor, outdir, warnings,
+              fitted_geometries=None) -> dict:
+    """Held-out conformers (never near a scan geometry used in the fit), QM vs MM optimized
+    geometry, and gas-phase MD; each failure becomes a warning."""
     out: dict = {}
     try:
         from ffparam import validate
@@ -349,7 +354,8 @@ def _validate(molecule, start, fitted, settings, store, executor, outdir, warnin
     steps = {
         "conformers": lambda: validate.held_out_conformers(
             molecule, systems, settings.method, store, executor,
-            n_conformers=settings.validation_conformers, seed=settings.seed + 1),
+            n_conformers=settings.validation_conformers, seed=settings.seed + 1,
+            exclude_geometries=fitted_geometries),
         "geometry": lambda: validate.optimized_geometry_rmsd(
             molecule, systems, settings.method, store, executor),
         "md": lambda: validate.md_stability(fitted, molecule, length_ps=settings.md_ps,
