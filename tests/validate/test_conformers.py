@@ -25,6 +25,8 @@ def test_conformers_are_distinct_and_span_gauche_and_anti(validation):
     assert validation.n_used == validation.n_generated >= 4
     assert validation.n_failed == 0
     assert pairwise_min_rmsd(validation.geometries) > 0.25
+    assert validation.relax == "mmff94-torsions"
+    assert validation.reference_energy_range_kcal_mol > 1.0 and not validation.warnings
     dihedrals = np.abs(np.degrees([_dihedral(g, 0, 1, 2, 3) for g in validation.geometries]))
     assert np.any(dihedrals > 150.0) and np.any(dihedrals < 90.0)  # anti and gauche
 
@@ -120,3 +122,11 @@ def _dihedral(x, i, j, k, m):
     b0, b1, b2 = x[j] - x[i], x[k] - x[j], x[m] - x[k]
     n1, n2 = np.cross(b0, b1), np.cross(b1, b2)
     return np.arctan2(np.dot(np.cross(n1, n2), b1 / np.linalg.norm(b1)), np.dot(n1, n2))
+
+
+def test_minima_of_a_one_minimum_molecule_are_flagged_as_uninformative(ethanol, ethanol_sage):
+    # MMFF94 minima of ethanol: trans and gauche OH within a few tenths of a kcal/mol
+    result = held_out_conformers(ethanol, {"start": ethanol_sage}, "gfn2-xtb", n_conformers=6,
+                                 relax="mmff94")
+    assert result.reference_energy_range_kcal_mol < 0.5
+    assert any("carry little information" in w for w in result.warnings)

@@ -216,6 +216,8 @@ class ReportView:
             "method": method,
             "md_stable": md.get("stable") if md else None,
             "n_warnings": len(self.get("warnings", [])),
+            "incomplete": bool(given.get("incomplete"))
+            or any(r.get("missing") or r.get("error") for r in rotors),
         }
 
     def rotors(self) -> list[dict[str, Any]]:

@@ -27,6 +27,9 @@ from ffparam.validate.geometry import check_systems
 from ffparam.validate.results import json_safe, mae, rmse, summarize_failures
 from ffparam.validate.sampling import VALIDATION_SEED, held_out_geometries
 
+MIN_INFORMATIVE_RANGE: float = 0.5
+"""Reference energy span (kcal/mol) below which relative-energy errors are flagged."""
+
 
 @dataclass
 class ConformerScores:
@@ -56,6 +59,7 @@ class ConformerValidation:
             (``mmff94``, ``none`` or ``reference``).
         n_requested: conformers asked for; n_generated: distinct held-out conformers;
         n_excluded: candidates dropped for lying close to an excluded (fit) geometry;
+        n_high_energy: candidates dropped for lying too high in MMFF94 energy;
         n_failed: reference calculations that failed (skipped); n_used: conformers scored.
         failures: distinct failure messages.
         systems: name -> :class:`ConformerScores`.
@@ -74,6 +78,7 @@ class ConformerValidation:
     n_requested: int
     n_generated: int
     n_excluded: int
+    n_high_energy: int
     n_failed: int
     n_used: int
     failures: list[str]
@@ -96,7 +101,8 @@ class ConformerValidation:
         out: dict[str, Any] = {
             "method": self.method, "seed": self.seed, "relax": self.relax,
             "n_requested": self.n_requested, "n_generated": self.n_generated,
-            "n_excluded": self.n_excluded, "n_failed": self.n_failed, "n_used": self.n_used,
+            "n_excluded": self.n_excluded, "n_high_energy": self.n_high_energy,
+            "n_failed": self.n_failed, "n_used": self.n_used,
             "failures": list(self.failures),
             "reference_energy_range_kcal_mol": json_safe(self.reference_energy_range_kcal_mol),
             "systems": {name: json_safe(s) for name, s in self.systems.items()},
@@ -116,7 +122,7 @@ class ConformerValidation:
 def held_out_conformers(molecule: Molecule, systems: Mapping[str, ParameterizedSystem],
                         method: str = "gfn2-xtb", store=None, executor=None,
                         n_conformers: int = 10, seed: int = VALIDATION_SEED,
-                        relax: str = "mmff94", rms_threshold: float = 0.25,
+                        relax: str = "mmff94-torsions", rms_threshold: float = 0.25,
                         exclude_geometries: np.ndarray | None = None,
                         progress: bool = False) -> ConformerValidation:
     """Score ``systems`` on conformers that no fit used.
@@ -129,9 +135,11 @@ def held_out_conformers(molecule: Molecule, systems: Mapping[str, ParameterizedS
             a rerun takes finished points from the Store.
         n_conformers: conformers wanted (fewer if RMSD pruning leaves fewer).
         seed: ETKDG seed; keep it different from the seeds the fit used.
-        relax: ``mmff94`` (default; ETKDG + MMFF94 minimization, independent of the systems
-            compared), ``none`` (raw ETKDG) or ``reference`` (optimized with ``method``; the
-            energies and gradients are then those at the reference minima).
+        relax: ``mmff94-torsions`` (default: rotatable dihedrals at random angles, the
+            rest relaxed with MMFF94, which is independent of the systems compared),
+            ``mmff94`` (MMFF94 minima), ``none`` (raw ETKDG) or ``reference`` (optimized
+            with ``method``; energies and gradients are then those at the reference
+            minima). See :mod:`ffparam.validate.sampling`.
         rms_threshold: all-atom RMSD (Angstrom) below which conformers count as duplicates.
         exclude_geometries: (n, n_atoms, 3) Angstrom geometries used in the fit (e.g. scan
             points); held-out conformers within ``rms_threshold`` of one are dropped.
@@ -153,10 +161,16 @@ def held_out_conformers(molecule: Molecule, systems: Mapping[str, ParameterizedS
     if len(good) < n_conformers:
         warnings.append(f"{len(good)} of {n_conformers} requested held-out conformers scored "
                         f"({held.n_pruned} pruned as duplicates, {held.n_excluded} too close "
-                        f"to fit geometries, {n_failed} failed)")
+                        f"to fit geometries, {held.n_high_energy} too high in MMFF94 energy, "
+                        f"{n_failed} failed)")
     if len(good) < 2:
         warnings.append("relative energies need at least 2 conformers; energy errors left "
                         "empty")
+    else:
+        span = float(np.ptp([r.energy for r in good]))
+        if span < MIN_INFORMATIVE_RANGE:
+            warnings.append(f"held-out reference energies span only {span:.2g} kcal/mol; "
+                            "their relative-energy errors carry little information")
     n_atoms = molecule.n_atoms
     geometries = np.array([r.result_geometry for r in good]).reshape(-1, n_atoms, 3)
     ref_energy = np.array([r.energy for r in good], dtype=np.float64)
@@ -180,7 +194,7 @@ def held_out_conformers(molecule: Molecule, systems: Mapping[str, ParameterizedS
         scores[name] = score(energy, forces, ref_energy, ref_forces)
     return ConformerValidation(
         str(method), int(seed), relax, int(n_conformers), len(held.geometries),
-        held.n_excluded, n_failed, len(good),
+        held.n_excluded, held.n_high_energy, n_failed, len(good),
         summarize_failures([r.error or "failed" for r in records if not r.ok]),
         scores, geometries, ref_energy, ref_forces, mm_energy, mm_forces, warnings)
 
