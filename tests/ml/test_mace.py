@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,8 @@ from ffparam.errors import InputError
 from ffparam.ml.checkpoint import WEIGHTS
 from ffparam.ml.potential import NetworkPotential, load_potential
 
-pytest.importorskip("mace")
+if importlib.util.find_spec("mace") is None:  # do not import it here: see _require_mace
+    pytest.skip("mace-torch not installed", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +76,9 @@ def test_mace_bad_input(mace_model, bpa):
         pot.predict(bpa)
     with pytest.raises(InputError, match="holds a mace model, not ani"):
         NetworkPotential.load(out, expected_type="ani")
+
+
+def test_mace_import_leaves_torch_load_default_alone(mace_model):
+    import os
+
+    assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ

@@ -20,6 +20,7 @@ networks use (reference energy + mean per-atom residual of the training set).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -70,11 +71,39 @@ class MaceSettings:
         return cls(**values)
 
 
-def _require_mace():
+def _require_mace() -> None:
+    """Import mace-torch (and e3nn), undoing its side effect on the process environment.
+
+    ``import mace`` sets ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``, which makes every later
+    ``torch.load`` without an explicit ``weights_only`` unpickle arbitrary objects. The
+    modules are imported while it is set (e3nn reads a constants file at import), then the
+    previous value is restored so the rest of ffparam keeps torch's safe default.
+    """
+    key = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+    previous = os.environ.get(key)
     try:
-        import mace  # noqa: F401
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # mace first (it sets the variable), then what we use: e3nn reads its
+            # constants file at import time and needs the variable in force
+            for name in (
+                "mace",
+                "e3nn.o3",
+                "mace.data",
+                "mace.modules",
+                "mace.tools.scripts_utils",
+                "mace.tools.torch_geometric",
+            ):
+                importlib.import_module(name)
     except ImportError as exc:  # pragma: no cover - mace-torch is a dependency
         raise DependencyError("mace-torch is not installed (pip install mace-torch)") from exc
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous
 
 
 def _run_args(
@@ -347,6 +376,7 @@ class MacePotential(Potential):
     def predict_batch(
         self, batch: Batch, forces: bool = True, uncertainty: bool = False
     ) -> Prediction:
+        _require_mace()
         from mace import data as mace_data
         from mace.tools import torch_geometric
         from mace.tools.utils import AtomicNumberTable
