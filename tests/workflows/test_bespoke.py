@@ -44,6 +44,14 @@ def test_end_to_end_improves_torsion_and_exports(ethanol_run):
     assert all(v["max_abs_de_kcal_mol"] < 1e-4 for v in formats.values())
     assert metrics["changed_parameters"]
     assert (out / "plots" / "rotor_1.png").exists()
+    validation = metrics["validation"]
+    scores = validation["conformers"]["systems"]
+    assert set(scores) == {"start", "bespoke"} and validation["conformers"]["n_used"] >= 2
+    assert scores["bespoke"]["energy_rmse_kcal_mol"] is not None
+    assert validation["md"]["stable"] is True
+    assert "rmsd" in json.dumps(validation["geometry"]).lower()
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64" in html and f"{rotor['rmse_fitted']:.2f}" in html
 
 
 def test_written_offxml_loads_again_in_ffparam_energy(ethanol_run):
