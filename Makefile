@@ -15,10 +15,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-DEMO_MOLECULE := CC(=O)Nc1ccc(O)cc1
-
 demo: $(STAMP)
-	$(VENV)/bin/ffparam energy "$(DEMO_MOLECULE)" --ff sage --conformers 3
+	$(VENV)/bin/ffparam demo --out demo_out --workers 2
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup -q
