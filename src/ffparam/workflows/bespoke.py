@@ -203,7 +203,9 @@ def _fragmenter(molecule: Molecule, settings: BespokeSettings):
 
     def fragment(bond):
         try:
-            result = fragment_for_bond(molecule, bond, method=_wbo_method(settings.method))
+            # Wiberg bond orders from GFN2-xTB whatever the scan method: cheap, and what the
+            # fragmentation threshold was calibrated with
+            result = fragment_for_bond(molecule, bond, method="gfn2-xtb")
         except FFParamError as exc:  # fall back to scanning the parent
             _say(settings, f"fragmentation of bond {bond[0]}-{bond[1]} failed ({exc}); "
                  "scanning the whole molecule")
@@ -212,11 +214,6 @@ def _fragmenter(molecule: Molecule, settings: BespokeSettings):
 
     return fragment
 
-
-def _wbo_method(method: str) -> str:
-    """Wiberg bond orders come from GFN2-xTB whatever the scan method (cheap, and what the
-    size criterion was calibrated with)."""
-    return "gfn2-xtb"
 
 
 def fit_rotors(start: ParameterizedSystem, rotors: list[RotorScan], settings: BespokeSettings
