@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write all rows as JSON here")
     parser.add_argument("--only", default="ethanol,lc,committee,acac,3bpa")
     parser.add_argument("--quick", action="store_true", help="tiny slices (smoke test)")
+    parser.add_argument("--models", default="gpr,ani,schnet,mace", help="models to run")
     args = parser.parse_args()
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -193,7 +194,14 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     rows = []
 
-    def record(dataset: str, row: dict) -> dict:
+    wanted = set(args.models.split(","))
+
+    def run(model: str, *a, **k) -> dict | None:
+        return run_one(model, *a, **k) if model in wanted else None
+
+    def record(dataset: str, row: dict | None) -> dict | None:
+        if row is None:
+            return None
         row["dataset"] = dataset
         rows.append(row)
         print(_fmt(row), flush=True)
@@ -207,7 +215,7 @@ def main() -> None:
         for model in ("gpr", "ani", "schnet", "mace"):
             record(
                 "ethanol",
-                run_one(
+                run(
                     model,
                     train,
                     valid,
@@ -221,7 +229,7 @@ def main() -> None:
     if "committee" in parts:
         record(
             "ethanol",
-            run_one(
+            run(
                 "ani",
                 train,
                 valid,
@@ -242,7 +250,7 @@ def main() -> None:
             for model in models:
                 record(
                     f"ethanol LC{n}",
-                    run_one(
+                    run(
                         model,
                         sub,
                         valid,
@@ -260,7 +268,7 @@ def main() -> None:
         for model in ("gpr", "ani", "schnet", "mace"):
             record(
                 name,
-                run_one(
+                run(
                     model,
                     train_d,
                     valid_d,
