@@ -37,6 +37,10 @@ def test_rotatable_bonds_and_terminal_rotors():
     assert topo.is_symmetric_terminal_rotor((0, 1))
     assert not topo.is_symmetric_terminal_rotor((2, 3))
     assert len(Topology(Molecule.from_smiles("c1ccccc1")).rotatable_bonds) == 0
+    acetanilide = Topology(Molecule.from_smiles("CC(=O)Nc1ccccc1"))
+    assert not acetanilide.is_symmetric_terminal_rotor((3, 4))  # N-phenyl: scanned
+    assert acetanilide.is_symmetric_terminal_rotor((0, 1))  # acetyl methyl: skipped
+    assert Topology(Molecule.from_smiles("NCC(F)(F)F")).is_symmetric_terminal_rotor((1, 2))
     assert len(Topology(Molecule.from_smiles("CC#CC")).find_rotatable_bonds(True)) == 0
 
 

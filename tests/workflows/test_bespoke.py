@@ -139,3 +139,25 @@ def test_resume_after_sigkill(tmp_path):
                             BespokeSettings(charges="gasteiger", **BARE))
     for ours, theirs in zip(result.rotors, reference.rotors):
         np.testing.assert_allclose(ours.profile.energies, theirs.profile.energies, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_fragment_scan_transfers_to_parent(tmp_path):
+    """Butyl phenyl ether, aryl-O bond scanned on its ethoxybenzene fragment (forced): the
+    parent's bespoke torsions take the fragment's fitted values, and the parent's own
+    torsion profile along the fragment's scan geometries improves."""
+    settings = BespokeSettings(fragment=True, bonds=[(4, 5)], **BARE)
+    result = run_bespoke("CCCCOc1ccccc1", tmp_path / "frag", settings)
+    (rotor,) = result.rotors
+    assert rotor.fragment is not None
+    assert rotor.fragment.molecule.n_atoms < result.molecule.n_atoms
+    entry = result.metrics["rotors"][0]
+    assert entry["fragment"]["n_atoms"] == rotor.fragment.molecule.n_atoms
+    assert entry["rmse_fitted"] < entry["rmse_start"]
+    changed = result.metrics["changed_parameters"]
+    assert changed and any(abs(r["fitted"] - r["start"]) > 1e-4 for r in changed)
+
+
+def test_unknown_bond_rejected(tmp_path):
+    with pytest.raises(InputError, match="not a rotatable bond"):
+        run_bespoke("CCO", tmp_path / "x", BespokeSettings(bonds=[(0, 3)], **BARE))

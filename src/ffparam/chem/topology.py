@@ -126,11 +126,14 @@ class Topology:
 
     def is_symmetric_terminal_rotor(self, bond: tuple[int, int]) -> bool:
         """True if one end of ``bond`` carries only symmetry-equivalent terminal atoms
-        (methyl, CF3, t-butyl-like ends): rotating it gives an n-fold symmetric profile."""
+        (methyl, CF3, NH2, NH3+): rotating it gives an n-fold symmetric profile that a
+        torsion scan adds nothing to. A phenyl or t-butyl end is not terminal (its
+        substituents have further neighbours), so such bonds are scanned."""
         classes = self.symmetry_classes
         for centre, other in (bond, bond[::-1]):
             subs = [n for n in self._neighbours[centre] if n != other]
-            if len(subs) >= 2 and len({int(classes[s]) for s in subs}) == 1:
+            if (len(subs) >= 2 and len({int(classes[s]) for s in subs}) == 1
+                    and all(len(self._neighbours[s]) == 1 for s in subs)):
                 return True
         return False
 

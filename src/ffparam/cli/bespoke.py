@@ -35,6 +35,20 @@ def _summary(result) -> None:
     typer.echo(f"total time {metrics['provenance']['timings'].get('total_s', 0):.0f} s")
 
 
+def _parse_bonds(values: list[str] | None) -> list[tuple[int, int]] | None:
+    if not values:
+        return None
+    from ffparam.errors import InputError
+
+    bonds = []
+    for text in values:
+        parts = text.replace("-", ",").split(",")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise InputError(f"--bond {text!r}: give two 0-based atom indices like 4,9")
+        bonds.append((int(parts[0]), int(parts[1])))
+    return bonds
+
+
 def register(app: typer.Typer) -> None:
     @app.command("bespoke")
     def bespoke_command(
@@ -47,6 +61,8 @@ def register(app: typer.Typer) -> None:
                                              help="import torsion scans (extxyz or QCFractal "
                                                   "JSON[.xz]) instead of computing them"),
         spacing: int = typer.Option(15, "--spacing", help="torsion grid spacing, degrees"),
+        bond: list[str] = typer.Option(None, "--bond",
+                                       help="only these rotatable bonds, e.g. --bond 4,9"),
         workers: int = typer.Option(1, "--workers", help="local worker processes"),
         dask: str = typer.Option(None, "--dask", help="Dask scheduler address or 'local'"),
         out: Path = typer.Option(Path("bespoke_out"), "--out", "-o", help="output directory"),
@@ -74,6 +90,7 @@ def register(app: typer.Typer) -> None:
         settings = BespokeSettings(
             forcefield=ff, method=method, charges=charges, spacing=spacing, workers=workers,
             dask=dask, references=list(reference or []), include_symmetric_rotors=include_symmetric,
+            bonds=_parse_bonds(bond),
             fragment=fragment, fit_valence=fit_valence, mode=mode,
             validation_conformers=conformers, validate_geometry=validate_geometry, md_ps=md_ps,
             retry_failed=retry_failed,

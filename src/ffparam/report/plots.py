@@ -19,6 +19,7 @@ STYLES = {
     "reference": {"color": "black", "marker": "o", "linestyle": "-", "linewidth": 1.5},
     "start": {"color": "tab:blue", "marker": "s", "linestyle": "--", "linewidth": 1.2},
     "fitted": {"color": "tab:red", "marker": "^", "linestyle": "-", "linewidth": 1.5},
+    "bespoke": {"color": "tab:red", "marker": "^", "linestyle": "-", "linewidth": 1.5},
 }
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ffparam.chem import Molecule
+from ffparam.chem import Molecule, Topology
 from ffparam.errors import FFParamError, InputError
 from ffparam.fit.bespoke_torsions import BespokeTorsions, fitted_extra, make_bespoke_torsions
 from ffparam.fit.objective import Objective
@@ -60,6 +60,7 @@ class BespokeSettings:
     workers: int = 1
     dask: str | None = None
     references: list[Path] = field(default_factory=list)
+    bonds: list[tuple[int, int]] | None = None
     include_symmetric_rotors: bool = False
     fragment: bool | None = None
     fit_valence: bool = False
@@ -171,6 +172,15 @@ def start_system(molecule: Molecule, settings: BespokeSettings, store, executor
 def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
                   ) -> tuple[list[RotorScan], list[str]]:
     bonds, notes = rotors_to_scan(molecule, settings.include_symmetric_rotors)
+    if settings.bonds is not None:
+        wanted = {tuple(sorted(map(int, b))) for b in settings.bonds}
+        rotatable = {tuple(sorted(b)) for b in Topology(molecule).find_rotatable_bonds(True)
+                     .tolist()}
+        unknown = wanted - rotatable
+        if unknown:
+            raise InputError(f"--bond {sorted(unknown)[0]} is not a rotatable bond of "
+                             f"{molecule.name}")
+        bonds = [tuple(b) for b in sorted(wanted)]
     imported = match_imported_scans(molecule, list(settings.references))
     rotors: list[RotorScan] = []
     fragmenter = _fragmenter(molecule, settings)
