@@ -21,7 +21,7 @@ import platform
 import socket
 import time
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -42,21 +42,40 @@ def job_key(
 ) -> str:
     """Hex SHA-256 identity of a calculation (see module docstring)."""
     rounded = np.rint(np.asarray(geometry, dtype=np.float64) / precision).astype(np.int64)
-    header = json.dumps(
-        {
-            "method": method.canonical(),
-            "molecule": species.key,
-            "charge": species.charge,
-            "multiplicity": species.multiplicity,
-            "task": task.canonical(),
-            "precision": precision,
-            "shape": list(rounded.shape),
-        },
-        sort_keys=True,
+    header = _key_header(
+        method.canonical(),
+        species.key,
+        species.charge,
+        species.multiplicity,
+        task.canonical(),
+        precision,
+        rounded.shape,
     )
-    digest = hashlib.sha256(header.encode())
+    digest = hashlib.sha256(header)
     digest.update(rounded.tobytes())
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=256)
+def _key_header(
+    method: str,
+    molecule: str,
+    charge: int,
+    multiplicity: int,
+    task: str,
+    precision: float,
+    shape: tuple[int, ...],
+) -> bytes:
+    fields = {
+        "method": method,
+        "molecule": molecule,
+        "charge": charge,
+        "multiplicity": multiplicity,
+        "task": task,
+        "precision": precision,
+        "shape": list(shape),
+    }
+    return json.dumps(fields, sort_keys=True).encode()
 
 
 @dataclass(frozen=True, eq=False)

@@ -123,6 +123,13 @@ class Task:
 
     def canonical(self) -> str:
         """Unique string of the task (part of Store keys); defaults are left out."""
+        cached = self.__dict__.get("_canonical")
+        if cached is None:
+            cached = self._canonical_text()
+            object.__setattr__(self, "_canonical", cached)  # memo on a frozen instance
+        return cached
+
+    def _canonical_text(self) -> str:
         data: dict[str, Any] = {"kind": self.kind}
         if self.kind == "optimize":
             data["max_steps"] = self.max_steps

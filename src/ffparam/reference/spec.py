@@ -98,6 +98,13 @@ class MethodSpec:
 
     def canonical(self) -> str:
         """The unique string of this spec: name plus non-default options, sorted."""
+        cached = self.__dict__.get("_canonical")
+        if cached is None:
+            cached = self._canonical_text()
+            object.__setattr__(self, "_canonical", cached)  # memo on a frozen instance
+        return cached
+
+    def _canonical_text(self) -> str:
         opts = []
         for f in fields(self):
             if f.name == "name":
@@ -114,6 +121,10 @@ class MethodSpec:
     @classmethod
     def parse(cls, text: str | MethodSpec, **overrides: object) -> MethodSpec:
         """Parse ``name[key=value,...]``; keyword ``overrides`` win over the string."""
+        if isinstance(text, MethodSpec) and not any(
+            v is not None and v is not False for v in overrides.values()
+        ):
+            return text
         if isinstance(text, MethodSpec):
             base = {f.name: getattr(text, f.name) for f in fields(text)}
         else:

@@ -17,6 +17,7 @@ import sqlite3
 import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,7 +130,7 @@ class Store:
     def mark_running(self, jobs: Sequence[Job]) -> None:
         """Record ``jobs`` as running (never overwrites a complete record)."""
         self.flush()
-        rows = [_row(job.record("running")) for job in jobs]
+        rows = [_running_row(job) for job in jobs]
         with _transaction(self._db):
             self._db.executemany(
                 f"INSERT INTO records ({_COLUMNS}) VALUES ({','.join('?' * 16)}) "
@@ -218,21 +219,50 @@ class _transaction:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
+_ARRAY_MAGIC = b"FFA1"
+
+
 def pack_arrays(arrays: dict[str, np.ndarray]) -> bytes:
-    """Arrays -> bytes: 4-byte header length, JSON header (name: dtype, shape), raw data."""
-    header, chunks, offset = {}, [], 0
+    """float64 arrays -> bytes: ``FFA1``, count, then per array its name and shape, then
+    the raw little-endian data of all arrays in order."""
+    head = [_ARRAY_MAGIC, struct.pack("<B", len(arrays))]
+    data = []
     for name, array in arrays.items():
-        data = np.ascontiguousarray(array).tobytes()
-        header[name] = [array.dtype.str, list(array.shape), offset, len(data)]
-        chunks.append(data)
-        offset += len(data)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    return struct.pack("<I", len(head)) + head + b"".join(chunks)
+        array = np.ascontiguousarray(array, dtype="<f8")
+        label = name.encode()
+        head.append(struct.pack(f"<B{len(label)}sB", len(label), label, array.ndim))
+        head.append(struct.pack(f"<{array.ndim}q", *array.shape))
+        data.append(array.tobytes())
+    return b"".join(head + data)
 
 
 def unpack_arrays(blob: bytes | None) -> dict[str, np.ndarray]:
+    """Inverse of :func:`pack_arrays`."""
     if not blob:
         return {}
+    if blob[:4] != _ARRAY_MAGIC:
+        return _unpack_json_header(blob)
+    (count,) = struct.unpack_from("<B", blob, 4)
+    offset, shapes = 5, []
+    for _ in range(count):
+        (size,) = struct.unpack_from("<B", blob, offset)
+        name = blob[offset + 1 : offset + 1 + size].decode()
+        (ndim,) = struct.unpack_from("<B", blob, offset + 1 + size)
+        offset += 2 + size
+        shape = struct.unpack_from(f"<{ndim}q", blob, offset)
+        offset += 8 * ndim
+        shapes.append((name, shape))
+    arrays = {}
+    for name, shape in shapes:
+        n = int(np.prod(shape)) if shape else 1
+        arrays[name] = np.frombuffer(blob, dtype="<f8", count=n, offset=offset).reshape(shape)
+        arrays[name] = arrays[name].astype(np.float64)
+        offset += 8 * n
+    return arrays
+
+
+def _unpack_json_header(blob: bytes) -> dict[str, np.ndarray]:
+    """Blobs written before the binary header (4-byte length, JSON header, data)."""
     (size,) = struct.unpack_from("<I", blob)
     header = json.loads(blob[4 : 4 + size])
     body = memoryview(blob)[4 + size :]
@@ -242,9 +272,16 @@ def unpack_arrays(blob: bytes | None) -> dict[str, np.ndarray]:
     }
 
 
+@lru_cache(maxsize=64)
+def _species_columns(key: str, numbers: tuple[int, ...], bonds: tuple) -> tuple[bytes, str]:
+    """(numbers blob, bonds JSON) of a species, computed once per molecule."""
+    return np.asarray(numbers, dtype=np.int32).tobytes(), json.dumps(bonds)
+
+
 def _row(record: Record) -> tuple:
     species = record.species
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in record.arrays().items()}
+    numbers, bonds = _species_columns(species.key, species.numbers, species.bonds)
     return (
         record.key,
         record.status,
@@ -254,13 +291,36 @@ def _row(record: Record) -> tuple:
         species.name,
         species.charge,
         species.multiplicity,
-        np.asarray(species.numbers, dtype=np.int32).tobytes(),
-        json.dumps(species.bonds),
+        numbers,
+        bonds,
         np.ascontiguousarray(record.geometry, dtype=np.float64).tobytes(),
         record.energy,
         pack_arrays(arrays) if arrays else None,
         record.error,
         json.dumps(record.provenance, default=str) if record.provenance else None,
+        time.time(),
+    )
+
+
+def _running_row(job: Job) -> tuple:
+    species = job.species
+    numbers, bonds = _species_columns(species.key, species.numbers, species.bonds)
+    return (
+        job.key,
+        "running",
+        job.method.canonical(),
+        job.task.canonical(),
+        species.key,
+        species.name,
+        species.charge,
+        species.multiplicity,
+        numbers,
+        bonds,
+        np.ascontiguousarray(job.geometry, dtype=np.float64).tobytes(),
+        None,
+        None,
+        None,
+        None,
         time.time(),
     )
 
