@@ -76,7 +76,13 @@ def test_torsiondrive_cli_writes_profile_and_png_with_a_worker_pool(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "mode", [["--conformers", "3"], ["--md", "300", "--frames", "3"], ["--normal-modes", "3"]]
+    "mode",
+    [
+        ["--conformers", "3"],
+        ["--md", "300", "--frames", "3"],
+        ["--md", "300", "--frames", "2", "--md-engine", "mm"],
+        ["--normal-modes", "3"],
+    ],
 )
 def test_sample_modes_write_frames(tmp_path, mode):
     out = tmp_path / "frames.xyz"

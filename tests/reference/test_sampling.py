@@ -108,3 +108,22 @@ def test_normal_mode_sampling_energies_follow_the_harmonic_estimate(tmp_path, et
     assert np.mean(rise) == pytest.approx(np.mean(harmonic), rel=0.15)
     assert np.median(np.abs(rise / harmonic - 1)) < 0.2
     assert len(result.info["wavenumbers"]) == 3 * ethanol.n_atoms - 6
+
+
+def test_mm_md_frames_labelled_by_the_reference_are_thermal_and_reproducible(tmp_path, ethanol):
+    """OpenMM Langevin MD with Sage (Gasteiger charges), GFN2-xTB labels: the mean
+    reference energy above the GFN2 minimum is of the equipartition size (3N-6)/2 kT
+    (6.3 kcal/mol at 300 K for ethanol), and a rerun with the same seed hits the store."""
+    from ffparam.reference import compute
+    from ffparam.reference.sampling import sample_mm_md
+
+    kwargs = dict(charges="gasteiger", stride=200, equilibration_steps=500)
+    with Store(tmp_path / "mm.db") as store:
+        result = sample_mm_md(ethanol, 300.0, 6, store=store, **kwargs)
+        again = sample_mm_md(ethanol, 300.0, 6, store=store, **kwargs)
+    assert result.complete and again.summary.n_computed == 0
+    (minimum,) = compute(ethanol, method="gfn2-xtb", task="optimize")
+    rise = result.energies - minimum.energy
+    equipartition = 0.5 * (3 * ethanol.n_atoms - 6) * BOLTZMANN_KCAL_MOL_K * 300.0
+    assert rise.min() > 0
+    assert 0.3 * equipartition < rise.mean() < 3.0 * equipartition

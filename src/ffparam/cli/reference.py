@@ -208,7 +208,11 @@ def _print_profile(result) -> None:
 def sample(
     input: str = typer.Argument(..., help="SMILES or molecule file (SDF, MOL, PDB, XYZ)"),
     conformers: int | None = typer.Option(None, help="N: ETKDG + prune + optimize"),
-    md: float | None = typer.Option(None, help="TEMP (K): Langevin MD with the method"),
+    md: float | None = typer.Option(None, help="TEMP (K): Langevin MD, frames labelled"),
+    md_engine: str = typer.Option(
+        "reference", help="--md dynamics: 'reference' (the method via ASE) or 'mm' (OpenMM)"
+    ),
+    forcefield: str = typer.Option("sage", help="force field for --md-engine mm"),
     frames: int = typer.Option(10, help="frames to keep (--md, --normal-modes)"),
     normal_modes: int | None = typer.Option(None, help="N: normal-mode sampling frames"),
     temperature: float = typer.Option(300.0, help="K, for --normal-modes"),
@@ -223,11 +227,18 @@ def sample(
 ) -> None:
     """Sample geometries with reference energies and forces; writes extended XYZ (eV, A)."""
     from ffparam.reference import Store
-    from ffparam.reference.sampling import sample_conformers, sample_md, sample_normal_modes
+    from ffparam.reference.sampling import (
+        sample_conformers,
+        sample_md,
+        sample_mm_md,
+        sample_normal_modes,
+    )
 
     chosen = [x is not None for x in (conformers, md, normal_modes)]
     if sum(chosen) != 1:
         raise InputError("choose one of --conformers N, --md TEMP, --normal-modes N")
+    if md_engine not in ("reference", "mm"):
+        raise InputError(f"--md-engine must be 'reference' or 'mm', not {md_engine!r}")
     molecule = _molecule(input, charge)
     with Store(store) as db, _executor(workers, dask) as executor:
         if conformers is not None:
@@ -240,6 +251,19 @@ def sample(
                 retry_failed=retry_failed,
                 progress=True,
                 seed=seed or 0xF00D,
+            )
+        elif md is not None and md_engine == "mm":
+            result = sample_mm_md(
+                molecule,
+                md,
+                frames,
+                method,
+                db,
+                executor,
+                forcefield=forcefield,
+                seed=seed,
+                retry_failed=retry_failed,
+                progress=True,
             )
         elif md is not None:
             result = sample_md(
