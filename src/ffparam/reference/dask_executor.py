@@ -24,7 +24,10 @@ class DaskExecutor(Executor):
     """Jobs on a Dask cluster: ``address`` of a running scheduler, or a new LocalCluster
     of ``workers`` single-threaded worker processes when ``address`` is None."""
 
-    def __init__(self, address: str | None = None, workers: int = 2, threads_per_worker: int = 1):
+    def __init__(self, address=None, workers: int = 2, threads_per_worker: int = 1):
+        """``address``: scheduler address string, an object with ``scheduler_address``
+        (e.g. a dask-jobqueue ``SLURMCluster``), or None for a new LocalCluster."""
+        address = getattr(address, "scheduler_address", address)
         self.address = address
         self.workers = workers
         self.threads_per_worker = threads_per_worker
