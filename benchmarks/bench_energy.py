@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("--conformers", type=int, default=1000)
     parser.add_argument("--smiles", default=HALOPERIDOL)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time torch.compile of the analytic path (compile time "
+                             "reported separately; minutes on this CPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -67,6 +70,26 @@ def main() -> None:
     openmm_loop()  # warm-up
     theirs = best_of(openmm_loop)
 
+    compiled = None
+    if args.compile:
+        from ffparam.mm import analytic
+
+        values = engine.parameter_vector()
+        prepared, pairs = engine._prepared_terms(values), engine._pair_parameters(values)
+
+        def whole_batch(pos: torch.Tensor):
+            x = tuple(pos[..., c].contiguous() for c in range(3))
+            energies, grads = engine._analytic_chunk(x, prepared, pairs)
+            return sum(energies.values()), analytic.scatter_forces(
+                engine.n_atoms, pos.shape[0], grads, pos)
+
+        positions = torch.as_tensor(coords)
+        fast = torch.compile(whole_batch, dynamic=False)
+        start = time.perf_counter()
+        fast(positions)
+        compile_time = time.perf_counter() - start
+        compiled = best_of(lambda: fast(positions))
+
     result = engine.compute(coords[:5])
     context.setPositions(nm[0])
     e_omm = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(
@@ -78,6 +101,9 @@ def main() -> None:
     print(f"OpenMM {openmm.__version__} CPU platform loop ({args.threads} threads): "
           f"{theirs:.3f} s = {1e3 * theirs / args.conformers:.3f} ms/conformer")
     print(f"speed-up ffparam / OpenMM: {theirs / ours:.2f}x")
+    if compiled is not None:
+        print(f"ffparam analytic path under torch.compile: {compiled:.3f} s (compile "
+              f"{compile_time:.0f} s once); speed-up vs OpenMM {theirs / compiled:.2f}x")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}")
 
