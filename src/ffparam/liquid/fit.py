@@ -1,0 +1,484 @@
+"""``ffparam liquid fit``: Lennard-Jones parameters fitted to liquid densities and heats of
+vaporization, as ForceBalance's Liquid target does.
+
+Each round simulates every training liquid at the current parameters (in parallel through
+:func:`~ffparam.liquid.executor.run_liquid_jobs`), turns the properties and their
+fluctuation-formula derivatives into the objective, gradient and Gauss-Newton Hessian of
+:mod:`ffparam.liquid.objective` (with Gaussian priors), and takes a trust-region step in
+the mathematical parameter space of :class:`~ffparam.fit.parameters.FitParameters`
+(sigma linear in units of its prior width, epsilon logarithmic). A round whose objective
+is higher than the current centre's is rejected: the centre stays, the trust radius
+halves and a shorter step is simulated. ``iterations`` steps mean ``iterations + 1``
+rounds (round 0 is the start force field); the result is the best *simulated* round, so
+every figure reported after the fit was computed, not predicted.
+
+Held-out liquids are simulated in round 0 and again at the final parameters, never fitted.
+
+Everything lives in the output directory: ``fit_state.json`` (the client's record,
+rewritten atomically after every liquid; a rerun resumes from it and from the
+simulations' own checkpoints), ``round_XXX/<liquid>/`` (simulations and ``result.json``),
+``fitted.offxml`` (the start force field with the fitted vdW parameters),
+``fitted_vdw.yaml``, ``fit_history.json``, ``metrics.json`` and ``plots/liquids.png``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ffparam.errors import CalculationError, InputError
+from ffparam.fit.parameters import FitParameters
+from ffparam.liquid.data import LiquidReference
+from ffparam.liquid.executor import run_liquid_jobs
+from ffparam.liquid.job import LiquidJob
+from ffparam.liquid.objective import (
+    DENSITY_DENOMINATOR_G_ML,
+    HVAP_DENOMINATOR_KCAL_MOL,
+    ObjectiveTerms,
+    evaluate_objective,
+    trust_region_step,
+)
+from ffparam.liquid.prepare import prepare_system
+from ffparam.liquid.properties import LiquidResult
+from ffparam.liquid.settings import LiquidSettings
+from ffparam.params.parameter_set import FreeSpec, ParameterKey, ParameterSet
+from ffparam.params.system import ParameterizedSystem
+
+STATE_FILE = "fit_state.json"
+VDW_FIELDS = ("epsilon", "sigma")
+
+
+@dataclass
+class LiquidFitOptions:
+    """Options of a liquid fit (units: g/mL, kcal/mol, Angstrom; radii in x units).
+
+    Attributes:
+        forcefield: start SMIRNOFF force field (name or .offxml path).
+        charges: charge method of every molecule.
+        params: ``vdw:PATTERN[:FIELDS]`` entries (see :func:`free_vdw_parameters`).
+        iterations: trust-region steps (rounds = iterations + 1).
+        trust_radius, min_trust_radius, max_trust_radius: radius of the step in x.
+        density_weight, hvap_weight, density_denominator_g_ml, hvap_denominator_kcal_mol:
+            objective weights and denominators.
+        prior_sigma_a, prior_epsilon_kcal_mol: Gaussian prior widths (also the x scale of
+            sigma). use_priors: include them.
+        holdout: liquid names simulated but not fitted.
+        workers, threads_per_worker, dask: parallel execution.
+        settings: the simulation settings of every liquid.
+    """
+
+    forcefield: str = "sage"
+    charges: str = "am1bcc"
+    params: tuple[str, ...] = ("vdw:*",)
+    iterations: int = 3
+    trust_radius: float = 0.3
+    min_trust_radius: float = 0.02
+    max_trust_radius: float = 1.0
+    density_weight: float = 1.0
+    hvap_weight: float = 1.0
+    density_denominator_g_ml: float = DENSITY_DENOMINATOR_G_ML
+    hvap_denominator_kcal_mol: float = HVAP_DENOMINATOR_KCAL_MOL
+    prior_sigma_a: float = 0.1
+    prior_epsilon_kcal_mol: float = 0.05
+    use_priors: bool = True
+    holdout: tuple[str, ...] = ()
+    workers: int = 1
+    threads_per_worker: int = 1
+    dask: str | None = None
+    settings: LiquidSettings = field(default_factory=LiquidSettings)
+
+    def fingerprint_data(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("iterations", "workers", "threads_per_worker", "dask"):
+            data.pop(name)
+        data["settings"].pop("threads")
+        data["settings"].pop("platform")
+        return data
+
+
+@dataclass
+class LiquidFitOutcome:
+    """What a liquid fit produced."""
+
+    state: dict[str, Any]
+    best_round: int
+    fitted: ParameterSet
+    metrics: dict[str, Any]
+    files: dict[str, Path]
+
+
+# ---------------------------------------------------------------------- parameters
+def free_vdw_parameters(master: ParameterSet, entries: Sequence[str], used_ids: set[str],
+                        prior_sigma: float, prior_epsilon: float) -> list[ParameterKey]:
+    """Mark vdW fields free from ``vdw:PATTERN[:FIELDS]`` entries.
+
+    PATTERN is a SMIRKS of the vdW section, a file id (``n16``; globs allowed, ``n1*``) or
+    ``*``/``all`` (every vdW parameter some fitted liquid uses); FIELDS is ``epsilon``,
+    ``sigma`` or both comma-separated (default both). Sigma gets a linear transform scaled
+    by its prior width, epsilon a log transform (stays positive).
+    """
+    import fnmatch
+
+    if not entries:
+        raise InputError("no --params given; use e.g. --params 'vdw:*' or 'vdw:n16:sigma'")
+    section = master.sections.get("vdW", {})
+    made: list[ParameterKey] = []
+    for entry in entries:
+        text = entry.strip()
+        if not text.lower().startswith("vdw:"):
+            raise InputError(f"--params {entry!r}: only Lennard-Jones parameters are fitted to "
+                             "liquids; use vdw:PATTERN[:epsilon,sigma]")
+        pattern, fields = text[4:], list(VDW_FIELDS)
+        head, _, tail = pattern.rpartition(":")
+        if head and tail and all(t.strip() in (*VDW_FIELDS, "*") for t in tail.split(",")):
+            pattern = head
+            fields = [t.strip() for t in tail.split(",")]
+            fields = list(VDW_FIELDS) if "*" in fields else fields
+        if pattern in ("*", "all"):
+            ids = [pid for pid in section if pid in used_ids]
+        elif pattern in section:
+            ids = [pattern]
+        else:
+            ids = [pid for pid, par in section.items()
+                   if fnmatch.fnmatchcase(str(par.fixed.get("offxml_id", "")), pattern)]
+        if not ids:
+            raise InputError(f"--params {entry!r}: no vdW parameter of the force field matches "
+                             f"{pattern!r}")
+        for pid in ids:
+            for name in fields:
+                value = section[pid].values[name]
+                spec = (FreeSpec(0.1, None, prior_sigma, "linear") if name == "sigma"
+                        else FreeSpec(0.0, None, prior_epsilon, "log"))
+                if name == "epsilon" and value <= 0:
+                    raise InputError(f"vdW {pid} has epsilon {value}; a zero well depth "
+                                     "cannot be fitted")
+                key = ParameterKey("vdW", pid, name)
+                master.free[key] = spec
+                made.append(key)
+    return made
+
+
+def vdw_ids_used(system: ParameterizedSystem) -> set[str]:
+    keys = system.parameters.keys()
+    return {keys[i].id for i in system.nonbonded.sigma_index.tolist()}
+
+
+# ---------------------------------------------------------------------- state
+def _fingerprint(references: Sequence[LiquidReference], options: LiquidFitOptions) -> str:
+    data = {"options": options.fingerprint_data(),
+            "liquids": [asdict(r) for r in references]}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _load_state(path: Path, key: str) -> dict[str, Any]:
+    if not path.exists():
+        return {"fingerprint": key, "rounds": [], "validation": None}
+    state = json.loads(path.read_text())
+    if state.get("fingerprint") != key:
+        raise InputError(f"{path.parent} holds a fit with other liquids, parameters or "
+                         "settings; use a new output directory")
+    return state
+
+
+def _save_json(path: Path, data: Any) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
+    tmp.replace(path)
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+# ---------------------------------------------------------------------- the fit
+class LiquidFit:
+    """A resumable liquid fit in ``outdir`` (see the module docstring)."""
+
+    def __init__(self, references: Sequence[LiquidReference], options: LiquidFitOptions,
+                 outdir: str | Path, log: Callable[[str], None] | None = None) -> None:
+        if options.iterations < 0:
+            raise InputError("iterations must not be negative")
+        self.options = options
+        self.outdir = Path(outdir)
+        self.log = log or (lambda text: None)
+        holdout = {h.strip().lower() for h in options.holdout}
+        unknown = holdout - {r.name.lower() for r in references}
+        if unknown:
+            raise InputError(f"held-out liquid(s) not in the CSV: {', '.join(sorted(unknown))}")
+        self.training = [r for r in references if r.name.lower() not in holdout]
+        self.holdout = [r for r in references if r.name.lower() in holdout]
+        if not self.training:
+            raise InputError("every liquid is held out; nothing to fit")
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.outdir / STATE_FILE
+        self.state = _load_state(self.state_path, _fingerprint(references, options))
+        self.systems = self._systems(references)
+        from ffparam.assign.smirnoff import SmirnoffForceField
+
+        try:
+            self.forcefield = SmirnoffForceField.load(options.forcefield)
+        except InputError as exc:
+            raise InputError(f"liquid fits write an .offxml and need a SMIRNOFF force field: "
+                             f"{exc}") from None
+        master = self.forcefield.parameters.copy()
+        used = set().union(*(vdw_ids_used(self.systems[r.slug]) for r in self.training))
+        free_vdw_parameters(master, options.params, used, options.prior_sigma_a,
+                            options.prior_epsilon_kcal_mol)
+        self.fit = FitParameters.from_free(master)
+        self.fit.check_used([self.systems[r.slug] for r in self.training])
+        self.labels = [str(g[0]) for g in self.fit.groups]
+        self.lower, self.upper = self.fit.bounds_x()
+
+    def _systems(self, references: Sequence[LiquidReference]) -> dict[str, ParameterizedSystem]:
+        cache = self.outdir / "molecules"
+        return {r.slug: prepare_system(r.smiles, self.options.forcefield, self.options.charges,
+                                       name=r.slug, cache_file=cache / f"{r.slug}.json")
+                for r in references}
+
+    # ------------------------------------------------------------------ jobs
+    def job(self, ref: LiquidReference, x: np.ndarray, directory: Path) -> LiquidJob:
+        system = self.systems[ref.slug]
+        xt = torch.as_tensor(np.asarray(x, dtype=float), dtype=torch.float64)
+        values = self.fit.system_values(system, xt).numpy()
+        moved = system.with_parameters(system.parameters.with_vector(values))
+        own = set(system.parameters.keys())
+        keys = [g[0] for g in self.fit.groups if g[0] in own]
+        parallel = self.options.workers > 1 or bool(self.options.dask)
+        settings = self.options.settings
+        if parallel:
+            settings = settings.with_options(threads=self.options.threads_per_worker)
+        return LiquidJob(ref.name, moved, ref.temperature_k, ref.pressure_atm, directory,
+                         settings, density_guess_g_ml=ref.density_g_ml, gradient_keys=keys)
+
+    def simulate(self, references: Sequence[LiquidReference], x: np.ndarray, where: Path,
+                 record: dict[str, Any]) -> None:
+        """Simulate the liquids not yet recorded in ``record`` and record each outcome."""
+        results = record.setdefault("results", {})
+        errors = record.setdefault("errors", {})
+        todo = [r for r in references if r.slug not in results]
+        jobs = [self.job(r, x, where / r.slug) for r in todo]
+        by_dir = {str(j.directory): r for j, r in zip(jobs, todo)}
+        for job, result, error in run_liquid_jobs(jobs, self.options.workers,
+                                                  self.options.threads_per_worker,
+                                                  self.options.dask):
+            ref = by_dir[str(job.directory)]
+            if result is None:
+                errors[ref.slug] = error
+                self.log(f"  {ref.name}: FAILED: {error}")
+            else:
+                errors.pop(ref.slug, None)
+                results[ref.slug] = result.to_json()
+                _save_json(Path(job.directory) / "result.json", result.to_json())
+                self.log(f"  {ref.name}: density {result.density.value:.4f} +/- "
+                         f"{result.density.error:.4f} g/mL (exp {ref.density_g_ml:.4f}), "
+                         f"Hvap {result.hvap.value:.3f} +/- {result.hvap.error:.3f} kcal/mol "
+                         f"(exp {ref.hvap_kcal_mol:.3f})")
+            _save_json(self.state_path, self.state)
+
+    # ------------------------------------------------------------------ objective
+    def objective(self, round_: dict[str, Any]) -> ObjectiveTerms:
+        results = {slug: LiquidResult.from_json(data)
+                   for slug, data in round_["results"].items()}
+        o = self.options
+        return evaluate_objective(self.fit, np.array(round_["x"]), self.training, results,
+                                  o.density_weight, o.hvap_weight, o.density_denominator_g_ml,
+                                  o.hvap_denominator_kcal_mol, o.use_priors)
+
+    def _propose(self) -> dict[str, Any]:
+        rounds = self.state["rounds"]
+        centre = rounds[self.state["centre"]]
+        terms = self.objective(centre)
+        radius = rounds[-1]["next_trust_radius"]
+        x0 = np.array(centre["x"])
+        dx, predicted = trust_region_step(terms.gradient, terms.hessian, radius, self.lower,
+                                          self.upper, x0)
+        return {"index": len(rounds), "x": (x0 + dx).tolist(), "trust_radius": radius,
+                "from_round": self.state["centre"], "step_norm": float(np.linalg.norm(dx)),
+                "predicted_change": predicted, "status": "pending"}
+
+    def run(self) -> LiquidFitOutcome:
+        """All rounds, the held-out validation and the outputs."""
+        rounds = self.state["rounds"]
+        for k in range(self.options.iterations + 1):
+            if k >= len(rounds):
+                if k == 0:
+                    rounds.append({"index": 0, "x": [0.0] * self.fit.size,
+                                   "trust_radius": self.options.trust_radius,
+                                   "from_round": None, "status": "pending"})
+                    self.state["centre"] = 0
+                else:
+                    rounds.append(self._propose())
+                _save_json(self.state_path, self.state)
+            record = rounds[k]
+            if record["status"] == "done":
+                continue
+            self.log(f"round {k}: simulating {len(self.training)} liquid(s)"
+                     + (f" + {len(self.holdout)} held out" if k == 0 and self.holdout else ""))
+            liquids = self.training + (self.holdout if k == 0 else [])
+            self.simulate(liquids, np.array(record["x"]), self.outdir / f"round_{k:03d}", record)
+            self._judge(record)
+            _save_json(self.state_path, self.state)
+        best = self.state["centre"]
+        self._validate(best)
+        return self._write_outputs(best)
+
+    def _judge(self, record: dict[str, Any]) -> None:
+        k = record["index"]
+        failed = [r.name for r in self.training if r.slug not in record["results"]]
+        o = self.options
+        if failed:
+            if k == 0:
+                raise CalculationError(
+                    f"start force field: simulation failed for {', '.join(failed)}: "
+                    f"{'; '.join(record['errors'].values())}")
+            record.update(objective=None, accepted=False, status="done",
+                          next_trust_radius=max(record["trust_radius"] / 2, o.min_trust_radius))
+            self.log(f"round {k}: rejected (failed: {', '.join(failed)})")
+            return
+        terms = self.objective(record)
+        record.update(objective=terms.value, objective_error=terms.error,
+                      data_objective=terms.data_value, prior_objective=terms.prior_value,
+                      gradient_norm=float(np.linalg.norm(terms.gradient)))
+        radius = record["trust_radius"]
+        if k == 0:
+            record.update(accepted=True, next_trust_radius=radius)
+        else:
+            centre = self.state["rounds"][self.state["centre"]]
+            change = terms.value - centre["objective"]
+            accepted = change <= 0.0
+            ratio = change / record["predicted_change"] if record["predicted_change"] else 0.0
+            if not accepted:
+                radius = max(radius / 2, o.min_trust_radius)
+            elif ratio > 0.5 and record["step_norm"] >= 0.9 * record["trust_radius"]:
+                radius = min(radius * 1.5, o.max_trust_radius)
+            elif ratio < 0.25:
+                radius = max(radius / 2, o.min_trust_radius)
+            record.update(accepted=accepted, actual_change=change, model_ratio=ratio,
+                          next_trust_radius=radius)
+            if accepted:
+                self.state["centre"] = k
+        record["status"] = "done"
+        self.log(f"round {k}: objective {terms.value:.4f} +/- {terms.error:.4f} "
+                 f"({'accepted' if record['accepted'] else 'rejected'}), next trust radius "
+                 f"{record['next_trust_radius']:.3g}")
+
+    def _validate(self, best: int) -> None:
+        if not self.holdout or best == 0:
+            return
+        validation = self.state.get("validation") or {"round": best, "results": {},
+                                                      "errors": {}}
+        if validation.get("round") != best:
+            validation = {"round": best, "results": {}, "errors": {}}
+        self.state["validation"] = validation
+        self.log(f"validation: {len(self.holdout)} held-out liquid(s) at round {best}")
+        x = np.array(self.state["rounds"][best]["x"])
+        self.simulate(self.holdout, x, self.outdir / f"validation_round_{best:03d}", validation)
+        _save_json(self.state_path, self.state)
+
+    # ------------------------------------------------------------------ outputs
+    def fitted_parameters(self, best: int) -> tuple[ParameterSet, ParameterSet]:
+        """(full fitted parameter set, the changed vdW parameters only)."""
+        full = self.fit.updated_parameters(np.array(self.state["rounds"][best]["x"]))
+        changed = ParameterSet(settings=dict(full.settings))
+        for pid in sorted({g[0].id for g in self.fit.groups}):
+            par = full.get("vdW", pid)
+            changed.add("vdW", type(par)(par.id, dict(par.values), dict(par.fixed)))
+        return full, changed
+
+    def _write_outputs(self, best: int) -> LiquidFitOutcome:
+        from ffparam.liquid.plots import liquids_plot
+
+        files: dict[str, Path] = {}
+        full, changed = self.fitted_parameters(best)
+        files["offxml"] = self.forcefield.to_offxml(self.outdir / "fitted.offxml", extra=changed)
+        files["parameters"] = changed.save(self.outdir / "fitted_vdw.yaml")
+        metrics = self.metrics(best)
+        files["metrics"] = _save_json(self.outdir / "metrics.json", metrics)
+        files["history"] = _save_json(self.outdir / "fit_history.json", self.history(best))
+        plots = self.outdir / "plots"
+        plots.mkdir(exist_ok=True)
+        files["plot"] = liquids_plot(plots / "liquids.png", metrics["liquids"])
+        return LiquidFitOutcome(self.state, best, full, metrics, files)
+
+    def history(self, best: int) -> dict[str, Any]:
+        rounds = []
+        for record in self.state["rounds"]:
+            x = torch.as_tensor(np.array(record["x"]), dtype=torch.float64)
+            physical = self.fit.physical(x).numpy()
+            summary = {k: v for k, v in record.items() if k not in ("results",)}
+            summary["parameters"] = dict(zip(self.labels, physical.tolist()))
+            summary["liquids"] = {
+                slug: {"density_g_ml": [d["density_g_ml"]["value"], d["density_g_ml"]["error"]],
+                       "hvap_kcal_mol": [d["hvap_kcal_mol"]["value"], d["hvap_kcal_mol"]["error"]]}
+                for slug, data in record.get("results", {}).items() for d in [data]}
+            rounds.append(summary)
+        return {"forcefield": self.options.forcefield, "parameters": self.labels,
+                "best_round": best, "options": self.options.fingerprint_data(),
+                "rounds": rounds}
+
+    def metrics(self, best: int) -> dict[str, Any]:
+        """Per liquid before/after with errors, MAE/RMSE per set, and the liquids that got
+        worse by more than their combined error bar."""
+        start = self.state["rounds"][0]["results"]
+        after_train = self.state["rounds"][best]["results"]
+        validation = self.state.get("validation") or {}
+        after_holdout = start if best == 0 else validation.get("results", {})
+        liquids = []
+        for ref, after_set, role in ([(r, after_train, "train") for r in self.training]
+                                     + [(r, after_holdout, "holdout") for r in self.holdout]):
+            row: dict[str, Any] = {"name": ref.name, "role": role,
+                                   "density_exp": ref.density_g_ml,
+                                   "hvap_exp_kcal_mol": ref.hvap_kcal_mol}
+            for tag, source in (("before", start), ("after", after_set)):
+                data = source.get(ref.slug)
+                if data is None:
+                    continue
+                row[f"density_{tag}"] = data["density_g_ml"]["value"]
+                row[f"density_{tag}_error"] = data["density_g_ml"]["error"]
+                row[f"hvap_{tag}_kcal_mol"] = data["hvap_kcal_mol"]["value"]
+                row[f"hvap_{tag}_error"] = data["hvap_kcal_mol"]["error"]
+            liquids.append(row)
+        summary = {}
+        for role in ("train", "holdout"):
+            rows = [r for r in liquids if r["role"] == role]
+            for tag in ("before", "after"):
+                for prop, exp in (("density", "density_exp"), ("hvap", "hvap_exp_kcal_mol")):
+                    name = f"{prop}_{tag}" if prop == "density" else f"hvap_{tag}_kcal_mol"
+                    errs = np.array([r[name] - r[exp] for r in rows if name in r])
+                    if errs.size:
+                        summary[f"{role}_{prop}_{tag}_mae"] = float(np.abs(errs).mean())
+                        summary[f"{role}_{prop}_{tag}_rmse"] = float(np.sqrt((errs**2).mean()))
+        worse = []
+        for row in liquids:
+            for prop, exp in (("density", "density_exp"), ("hvap", "hvap_exp_kcal_mol")):
+                b = f"{prop}_before" if prop == "density" else "hvap_before_kcal_mol"
+                a = f"{prop}_after" if prop == "density" else "hvap_after_kcal_mol"
+                if b in row and a in row:
+                    bar = math.hypot(row[f"{prop}_before_error"], row[f"{prop}_after_error"])
+                    if abs(row[a] - row[exp]) - abs(row[b] - row[exp]) > bar:
+                        worse.append(f"{row['name']} {prop}")
+        return {"best_round": best, "rounds": len(self.state["rounds"]), "summary": summary,
+                "worse_by_more_than_error_bar": worse, "liquids": liquids,
+                "units": {"density": "g/mL", "hvap": "kcal/mol"}}
+
+
+def fit_liquids(references: Sequence[LiquidReference], options: LiquidFitOptions,
+                outdir: str | Path, log: Callable[[str], None] | None = None
+                ) -> LiquidFitOutcome:
+    """Fit LJ parameters to ``references`` (see the module docstring)."""
+    return LiquidFit(references, options, outdir, log).run()

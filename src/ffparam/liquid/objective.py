@@ -1,0 +1,142 @@
+"""The liquid objective (ForceBalance's Liquid target) and its trust-region step.
+
+For liquids i with computed density rho_i and heat of vaporization H_i (standard errors
+s_rho,i and s_H,i) and experiment rho_i^exp, H_i^exp, in the mathematical parameter
+vector x of :class:`~ffparam.fit.parameters.FitParameters`:
+
+    r = [ sqrt(w_rho / n) (rho_i - rho_i^exp) / d_rho,  sqrt(w_H / n) (H_i - H_i^exp) / d_H,
+          (p - p0) / prior_width ]
+    X(x) = sum r^2,   G = 2 J^T r,   H ~ 2 J^T J (Gauss-Newton),
+
+with n the number of liquids, J = dr/dx from the fluctuation-formula derivatives d rho/dp
+and dH/dp times dp/dx, and ForceBalance's default denominators d_rho = 0.03 g/mL
+(30 kg/m^3) and d_H = 3 kJ/mol. The statistical error of X follows by propagation,
+s_X^2 = sum (2 r_i s_r,i)^2.
+
+The step minimizes the quadratic model G.dx + dx.H.dx/2 inside a ball of radius R
+(the trust region, in x units) and inside the bounds of x: the exact trust-region
+subproblem via the eigen-decomposition of H and a bisection on the Levenberg shift.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ffparam.fit.parameters import FitParameters
+from ffparam.liquid.data import LiquidReference
+from ffparam.liquid.properties import LiquidResult
+from ffparam.units import KCAL_PER_KJ
+
+DENSITY_DENOMINATOR_G_ML: float = 0.03
+"""ForceBalance's default density denominator, 30 kg/m^3."""
+HVAP_DENOMINATOR_KCAL_MOL: float = 3.0 * KCAL_PER_KJ
+"""ForceBalance's default heat-of-vaporization denominator, 3 kJ/mol."""
+
+
+@dataclass
+class ObjectiveTerms:
+    """The objective at one x.
+
+    Attributes:
+        value: X (including priors); error: its propagated statistical error.
+        data_value, prior_value: the two parts of X.
+        gradient: G (n_x,); hessian: Gauss-Newton H (n_x, n_x).
+        residuals: per liquid (density, hvap) scaled residuals.
+    """
+
+    value: float
+    error: float
+    data_value: float
+    prior_value: float
+    gradient: np.ndarray
+    hessian: np.ndarray
+    residuals: dict[str, tuple[float, float]]
+
+
+def physical_jacobian(fit: FitParameters, x: np.ndarray) -> np.ndarray:
+    """dp/dx (n_x,) of each group's physical value (diagonal transform)."""
+    xt = torch.as_tensor(np.asarray(x, dtype=float), dtype=torch.float64).requires_grad_()
+    (grad,) = torch.autograd.grad(fit.physical(xt).sum(), xt)
+    return grad.numpy()
+
+
+def evaluate_objective(fit: FitParameters, x: np.ndarray, references: Sequence[LiquidReference],
+                       results: dict[str, LiquidResult], density_weight: float = 1.0,
+                       hvap_weight: float = 1.0,
+                       density_denominator: float = DENSITY_DENOMINATOR_G_ML,
+                       hvap_denominator: float = HVAP_DENOMINATOR_KCAL_MOL,
+                       use_priors: bool = True) -> ObjectiveTerms:
+    """X, G, H at ``x`` from the results of ``references`` (keyed by slug)."""
+    n = len(references)
+    labels = [str(g[0]) for g in fit.groups]
+    dpdx = physical_jacobian(fit, x)
+    rows, jac, errors = [], [], []
+    residuals = {}
+    for ref in references:
+        res = results[ref.slug]
+        pair = []
+        for value, error, exp, weight, denom, gradient in (
+                (res.density.value, res.density.error, ref.density_g_ml, density_weight,
+                 density_denominator, res.density_gradient),
+                (res.hvap.value, res.hvap.error, ref.hvap_kcal_mol, hvap_weight,
+                 hvap_denominator, res.hvap_gradient)):
+            scale = math.sqrt(weight / n) / denom
+            grad = np.array([gradient[res.keys.index(k)] if k in res.keys else 0.0
+                             for k in labels])
+            rows.append(scale * (value - exp))
+            jac.append(scale * grad * dpdx)
+            errors.append(scale * error)
+            pair.append(scale * (value - exp))
+        residuals[ref.slug] = (pair[0], pair[1])
+    r = np.array(rows)
+    j = np.array(jac).reshape(len(rows), fit.size)
+    data_value = float(r @ r)
+    gradient = 2.0 * j.T @ r
+    hessian = 2.0 * j.T @ j
+    prior_value = 0.0
+    if use_priors:
+        xt = torch.as_tensor(np.asarray(x, dtype=float), dtype=torch.float64)
+        pr = fit.prior_residuals(xt).numpy()
+        if pr.size:
+            pj = torch.autograd.functional.jacobian(fit.prior_residuals, xt).numpy()
+            prior_value = float(pr @ pr)
+            gradient = gradient + 2.0 * pj.T @ pr
+            hessian = hessian + 2.0 * pj.T @ pj
+    error = float(np.sqrt(np.sum((2.0 * r * np.array(errors)) ** 2)))
+    return ObjectiveTerms(data_value + prior_value, error, data_value, prior_value, gradient,
+                          hessian, residuals)
+
+
+def trust_region_step(gradient: np.ndarray, hessian: np.ndarray, radius: float,
+                      lower: np.ndarray | None = None, upper: np.ndarray | None = None,
+                      x: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Step dx minimizing G.dx + dx.H.dx/2 with |dx| <= radius, then clipped so that
+    x + dx stays inside [lower, upper]; returns (dx, predicted change of X)."""
+    g = np.asarray(gradient, dtype=float)
+    h = 0.5 * (np.asarray(hessian, dtype=float) + np.asarray(hessian, dtype=float).T)
+    evals, evecs = np.linalg.eigh(h)
+    gq = evecs.T @ g
+    floor = max(0.0, -evals.min()) + 1e-12 * max(1.0, abs(evals).max())
+
+    def step(shift: float) -> np.ndarray:
+        return -evecs @ (gq / (evals + shift))
+
+    dx = step(floor)
+    if np.linalg.norm(dx) > radius:
+        lo, hi = floor, floor + np.linalg.norm(g) / radius + abs(evals).max() + 1.0
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if np.linalg.norm(step(mid)) > radius:
+                lo = mid
+            else:
+                hi = mid
+        dx = step(hi)
+    if x is not None and lower is not None and upper is not None:
+        dx = np.clip(x + dx, lower, upper) - x
+    predicted = float(g @ dx + 0.5 * dx @ h @ dx)
+    return dx, predicted

@@ -1,0 +1,174 @@
+"""Density and heat of vaporization, with standard errors and parameter derivatives,
+from the saved frames of a liquid box and a gas-phase molecule.
+
+* density rho = N M / (N_A V) per frame (g/mL), averaged over the production frames after
+  the detected equilibration;
+* Hvap = <E_pot,gas> - <E_pot,liq>/N + RT (kcal/mol; ideal gas, liquid PV neglected as
+  usual), error^2 = err_gas^2 + (err_liq/N)^2;
+* derivatives (fluctuation formula, :mod:`ffparam.liquid.statistics`) with dU/dtheta of
+  every frame from :class:`~ffparam.liquid.lj.LJModel`:
+  d rho/dtheta = -beta cov(rho, dU/dtheta) and
+  d<E>/dtheta = <dU/dtheta> - beta cov(E, dU/dtheta) for each phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ffparam.liquid.lj import FrameStatistics, LJModel
+from ffparam.liquid.simulate import PhaseTrajectory
+from ffparam.liquid.statistics import (
+    Estimate,
+    derivative_estimate,
+    equilibration_start,
+    mean_estimate,
+)
+from ffparam.params.parameter_set import ParameterKey
+from ffparam.units import GAS_CONSTANT_KCAL_MOL_K
+
+
+@dataclass
+class LiquidResult:
+    """One liquid at one set of parameters.
+
+    Attributes:
+        name, smiles: the liquid.
+        temperature_k, pressure_atm: the state.
+        n_molecules: molecules in the box.
+        density: g/mL. hvap: kcal/mol. liquid_energy_per_molecule, gas_energy: kcal/mol.
+        frames: frame counts (``liquid``, ``liquid_used``, ``gas``, ``gas_used``).
+        lengths_ps: ``equilibration``, ``production``, ``discarded`` (liquid, ps) and
+            ``gas_production``.
+        ns_per_day: liquid production speed.
+        keys: parameters of the derivatives, as ``Section/id/field`` strings.
+        values: their values (internal units).
+        density_gradient, density_gradient_error: (len(keys),) g/mL per internal unit.
+        hvap_gradient, hvap_gradient_error: (len(keys),) kcal/mol per internal unit.
+        settings: the simulation settings (JSON form).
+    """
+
+    name: str
+    smiles: str
+    temperature_k: float
+    pressure_atm: float
+    n_molecules: int
+    density: Estimate
+    hvap: Estimate
+    liquid_energy_per_molecule: Estimate
+    gas_energy: Estimate
+    frames: dict[str, int] = field(default_factory=dict)
+    lengths_ps: dict[str, float] = field(default_factory=dict)
+    ns_per_day: float = 0.0
+    keys: list[str] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    density_gradient: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    density_gradient_error: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    hvap_gradient: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    hvap_gradient_error: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "smiles": self.smiles, "temperature_k": self.temperature_k,
+            "pressure_atm": self.pressure_atm, "n_molecules": self.n_molecules,
+            "density_g_ml": self.density.to_json(), "hvap_kcal_mol": self.hvap.to_json(),
+            "liquid_energy_per_molecule_kcal_mol": self.liquid_energy_per_molecule.to_json(),
+            "gas_energy_kcal_mol": self.gas_energy.to_json(),
+            "frames": dict(self.frames), "lengths_ps": dict(self.lengths_ps),
+            "ns_per_day": self.ns_per_day,
+            "gradients": {
+                key: {"value": value,
+                      "d_density_g_ml": float(self.density_gradient[i]),
+                      "d_density_error": float(self.density_gradient_error[i]),
+                      "d_hvap_kcal_mol": float(self.hvap_gradient[i]),
+                      "d_hvap_error": float(self.hvap_gradient_error[i])}
+                for i, (key, value) in enumerate(zip(self.keys, self.values))
+            },
+            "settings": dict(self.settings),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LiquidResult:
+        def est(d: dict) -> Estimate:
+            return Estimate(d["value"], d["error"], d.get("n_samples", 0),
+                            d.get("statistical_inefficiency", 1.0))
+
+        grads = data.get("gradients", {})
+        keys = list(grads)
+        column = lambda name: np.array([grads[k][name] for k in keys])  # noqa: E731
+        return cls(
+            name=data["name"], smiles=data["smiles"], temperature_k=data["temperature_k"],
+            pressure_atm=data["pressure_atm"], n_molecules=data["n_molecules"],
+            density=est(data["density_g_ml"]), hvap=est(data["hvap_kcal_mol"]),
+            liquid_energy_per_molecule=est(data["liquid_energy_per_molecule_kcal_mol"]),
+            gas_energy=est(data["gas_energy_kcal_mol"]), frames=dict(data.get("frames", {})),
+            lengths_ps=dict(data.get("lengths_ps", {})), ns_per_day=data.get("ns_per_day", 0.0),
+            keys=keys, values=[grads[k]["value"] for k in keys],
+            density_gradient=column("d_density_g_ml"),
+            density_gradient_error=column("d_density_error"),
+            hvap_gradient=column("d_hvap_kcal_mol"), hvap_gradient_error=column("d_hvap_error"),
+            settings=dict(data.get("settings", {})),
+        )
+
+    def gradient_of(self, key: ParameterKey | str) -> tuple[float, float, float, float]:
+        """(d density, error, d hvap, error) for one parameter (zeros if not present)."""
+        text = str(key)
+        if text not in self.keys:
+            return 0.0, 0.0, 0.0, 0.0
+        i = self.keys.index(text)
+        return (float(self.density_gradient[i]), float(self.density_gradient_error[i]),
+                float(self.hvap_gradient[i]), float(self.hvap_gradient_error[i]))
+
+
+@dataclass
+class PhaseData:
+    """Equilibrated frames of one phase: energies (kcal/mol), optional densities (g/mL),
+    dU/dtheta (n, P) and LJ frame statistics, and how many frames were discarded."""
+
+    energies: np.ndarray
+    densities: np.ndarray | None
+    du_dtheta: np.ndarray
+    stats: FrameStatistics
+    discarded: int
+    total: int
+
+
+def select_equilibrated(trajectory: PhaseTrajectory, stats: FrameStatistics, model: LJModel,
+                        values: np.ndarray, keys: list[ParameterKey],
+                        densities: np.ndarray | None = None) -> PhaseData:
+    """Drop the frames before the detected equilibration and compute dU/dtheta."""
+    series = [trajectory.energies] + ([densities] if densities is not None else [])
+    t0 = equilibration_start(*series)
+    kept = FrameStatistics(stats.c12[t0:], stats.c6[t0:], stats.inverse_volume[t0:],
+                           stats.n_molecules)
+    du = model.gradients(kept, values, keys) if keys else np.zeros((len(kept), 0))
+    return PhaseData(trajectory.energies[t0:], None if densities is None else densities[t0:],
+                     du, kept, t0, len(trajectory))
+
+
+def liquid_properties(liquid: PhaseData, gas: PhaseData, n_molecules: int,
+                      temperature_k: float) -> dict[str, Any]:
+    """Density, Hvap, phase energies (:class:`Estimate`) and their derivatives."""
+    beta = 1.0 / (GAS_CONSTANT_KCAL_MOL_K * temperature_k)
+    rt = GAS_CONSTANT_KCAL_MOL_K * temperature_k
+    density = mean_estimate(liquid.densities)
+    e_liq = mean_estimate(liquid.energies / n_molecules)
+    e_gas = mean_estimate(gas.energies)
+    hvap = Estimate(e_gas.value - e_liq.value + rt,
+                    float(np.hypot(e_gas.error, e_liq.error)), e_liq.n_samples)
+    p = liquid.du_dtheta.shape[1]
+    if p:
+        d_rho, d_rho_err = derivative_estimate(liquid.densities, liquid.du_dtheta, beta)
+        d_liq, d_liq_err = derivative_estimate(liquid.energies, liquid.du_dtheta, beta,
+                                               liquid.du_dtheta)
+        d_gas, d_gas_err = derivative_estimate(gas.energies, gas.du_dtheta, beta, gas.du_dtheta)
+        d_hvap = d_gas - d_liq / n_molecules
+        d_hvap_err = np.hypot(d_gas_err, d_liq_err / n_molecules)
+    else:
+        d_rho = d_rho_err = d_hvap = d_hvap_err = np.zeros(0)
+    return {"density": density, "hvap": hvap, "liquid_energy_per_molecule": e_liq,
+            "gas_energy": e_gas, "density_gradient": d_rho, "density_gradient_error": d_rho_err,
+            "hvap_gradient": d_hvap, "hvap_gradient_error": d_hvap_err}

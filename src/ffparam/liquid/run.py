@@ -1,0 +1,47 @@
+"""``ffparam liquid run``: one density / heat-of-vaporization estimate for a molecule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ffparam.liquid.job import LiquidJob, simulate_liquid
+from ffparam.liquid.prepare import prepare_system
+from ffparam.liquid.properties import LiquidResult
+from ffparam.liquid.settings import LiquidSettings
+
+
+def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
+               charges: str = "am1bcc", settings: LiquidSettings | None = None,
+               temperature_k: float = 298.15, pressure_atm: float = 1.0,
+               density_guess_g_ml: float | None = None, name: str | None = None,
+               progress: bool = True) -> LiquidResult:
+    """Simulate ``text`` (SMILES or molecule file) as a liquid and a gas; write
+    ``<outdir>/result.json`` and return the result. Rerunning with the same ``outdir``
+    resumes from the last checkpoint (a finished run returns at once)."""
+    settings = settings or LiquidSettings()
+    outdir = Path(outdir)
+    label = name or text
+    system = prepare_system(text, forcefield, charges, name=label)
+    outdir.mkdir(parents=True, exist_ok=True)
+    job = LiquidJob(label, system, temperature_k, pressure_atm, outdir, settings,
+                    density_guess_g_ml=density_guess_g_ml)
+    if progress:
+        from ffparam.reference.progress import make_progress
+
+        bar = make_progress(True)
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: float, total: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=round(total), note="ps")
+            bar.update(tasks[stage], completed=round(done))
+
+        with bar:
+            result = simulate_liquid(job, report)
+    else:
+        result = simulate_liquid(job)
+    tmp = outdir / "result.json.tmp"
+    tmp.write_text(json.dumps(result.to_json(), indent=1))
+    tmp.replace(outdir / "result.json")
+    return result

@@ -1,0 +1,102 @@
+"""Simulation settings of a liquid-property estimate (one place, all units stated).
+
+Defaults follow the OpenFF Sage protocol: 9 Angstrom Lennard-Jones cutoff with a switch
+from 8 Angstrom and the analytic long-range dispersion correction, PME electrostatics in
+the same real-space cutoff, bonds to hydrogen constrained, 2 fs Langevin middle
+integrator (1/ps friction), isotropic Monte Carlo barostat every 25 steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from ffparam.errors import InputError
+
+
+@dataclass(frozen=True)
+class LiquidSettings:
+    """How to simulate one liquid and its gas phase.
+
+    Attributes:
+        n_molecules: molecules in the periodic box.
+        cutoff_a: real-space cutoff of LJ and PME, Angstrom.
+        switch_a: LJ switching distance, Angstrom (None: plain truncation).
+        dispersion_correction: add the analytic long-range LJ correction (OpenMM's).
+        ewald_tolerance: OpenMM PME error tolerance.
+        timestep_fs: integration time step, fs (2 fs needs the bonds to H constrained).
+        constrain_h_bonds: constrain every bond to hydrogen (at the force field's
+            constraint distance, else the assigned bond length).
+        friction_per_ps: Langevin collision rate, 1/ps.
+        barostat_interval: steps between Monte Carlo volume moves.
+        equilibration_ps, production_ps: liquid run lengths, ps.
+        save_interval_ps: time between saved liquid frames, ps.
+        checkpoint_interval_ps: time between checkpoints (frames + state), ps.
+        gas_equilibration_ps, gas_production_ps, gas_save_interval_ps: the single-molecule
+            gas-phase run (no cutoff), ps.
+        pack_density_factor: packmol packs at this fraction of the density guess.
+        pack_tolerance_a: packmol minimum distance between molecules, Angstrom.
+        seed: random seed of packmol and the Langevin integrators.
+        platform: OpenMM platform name (``CPU``, ``CUDA``, ``Reference``...).
+        threads: CPU threads of the OpenMM CPU platform (None: OpenMM's default).
+        max_minimize_iterations: energy minimization limit (0 = until converged).
+    """
+
+    n_molecules: int = 256
+    cutoff_a: float = 9.0
+    switch_a: float | None = 8.0
+    dispersion_correction: bool = True
+    ewald_tolerance: float = 5e-4
+    timestep_fs: float = 2.0
+    constrain_h_bonds: bool = True
+    friction_per_ps: float = 1.0
+    barostat_interval: int = 25
+    equilibration_ps: float = 200.0
+    production_ps: float = 2000.0
+    save_interval_ps: float = 1.0
+    checkpoint_interval_ps: float = 20.0
+    gas_equilibration_ps: float = 100.0
+    gas_production_ps: float = 10000.0
+    gas_save_interval_ps: float = 0.5
+    pack_density_factor: float = 0.85
+    pack_tolerance_a: float = 2.0
+    seed: int = 2024
+    platform: str = "CPU"
+    threads: int | None = None
+    max_minimize_iterations: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_molecules < 2:
+            raise InputError(f"a liquid box needs at least 2 molecules, got {self.n_molecules}")
+        if not self.cutoff_a > 0:
+            raise InputError(f"cutoff must be positive, got {self.cutoff_a} A")
+        if self.switch_a is not None and not 0 < self.switch_a < self.cutoff_a:
+            raise InputError(f"switching distance {self.switch_a} A must lie between 0 and the "
+                             f"cutoff {self.cutoff_a} A")
+        for name in ("timestep_fs", "friction_per_ps", "save_interval_ps",
+                     "checkpoint_interval_ps", "gas_save_interval_ps", "pack_density_factor"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("equilibration_ps", "production_ps", "gas_equilibration_ps",
+                     "gas_production_ps"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.production_ps < self.save_interval_ps * 4:
+            raise InputError(f"production of {self.production_ps} ps gives fewer than 4 frames "
+                             f"at one per {self.save_interval_ps} ps")
+        if self.gas_production_ps < self.gas_save_interval_ps * 4:
+            raise InputError(f"gas-phase production of {self.gas_production_ps} ps gives fewer "
+                             f"than 4 frames at one per {self.gas_save_interval_ps} ps")
+        if self.barostat_interval < 1:
+            raise InputError("barostat interval must be at least 1 step")
+
+    def steps(self, picoseconds: float) -> int:
+        """Number of integration steps covering ``picoseconds``."""
+        return round(picoseconds * 1000.0 / self.timestep_fs)
+
+    def with_options(self, **changes: Any) -> LiquidSettings:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,98 @@
+"""Statistics against processes with known answers: AR(1) statistical inefficiency and
+standard error, pymbar equilibration detection on a transient, the fluctuation formula
+on a Gaussian ensemble with an analytic derivative, and the trust-region step against
+scipy's constrained minimizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+from ffparam.liquid.objective import trust_region_step
+from ffparam.liquid.statistics import (
+    derivative_estimate,
+    equilibration_start,
+    inefficiency,
+    mean_estimate,
+    reweighting_weights,
+)
+
+
+def _ar1(n: int, phi: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(size=n) * np.sqrt(1 - phi**2)
+    x = np.empty(n)
+    x[0] = rng.normal()
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + noise[t]
+    return x
+
+
+def test_ar1_inefficiency_and_standard_error():
+    phi, n = 0.8, 40000
+    x = _ar1(n, phi, seed=1) + 5.0
+    g_exact = (1 + phi) / (1 - phi)  # = 9 for unit variance AR(1)
+    assert inefficiency(x) == pytest.approx(g_exact, rel=0.25)
+    estimate = mean_estimate(x)
+    assert estimate.error == pytest.approx(np.sqrt(g_exact / n), rel=0.25)
+    assert abs(estimate.value - 5.0) < 4 * estimate.error
+    white = mean_estimate(np.random.default_rng(2).normal(size=4000))
+    assert white.inefficiency < 1.3
+    assert white.error == pytest.approx(1 / np.sqrt(4000), rel=0.1)
+
+
+def test_equilibration_detection_drops_the_transient():
+    rng = np.random.default_rng(4)
+    t = np.arange(3000)
+    x = 8.0 * np.exp(-t / 60.0) + rng.normal(size=t.size)
+    start = equilibration_start(x, _ar1(3000, 0.5, 5))
+    assert 100 < start < 600
+
+
+def test_fluctuation_formula_on_a_gaussian_ensemble():
+    """U = theta x^2 / 2 at beta: x ~ N(0, 1/(beta theta)), <x^2> = 1/(beta theta), so
+    d<x^2>/dtheta = -1/(beta theta^2); and <U> = 1/(2 beta) does not depend on theta."""
+    beta, theta, n = 1.7, 2.5, 50000
+    rng = np.random.default_rng(6)
+    x = rng.normal(scale=1 / np.sqrt(beta * theta), size=n)
+    du = (x**2 / 2)[:, None]
+    value, error = derivative_estimate(x**2, du, beta)
+    exact = -1 / (beta * theta**2)
+    assert error[0] > 0
+    assert abs(value[0] - exact) < 4 * error[0]
+    assert error[0] < 0.05 * abs(exact)
+    u = theta * x**2 / 2
+    value_u, error_u = derivative_estimate(u, du, beta, da_dtheta=du)
+    assert abs(value_u[0]) < 4 * error_u[0]
+
+
+def test_reweighting_weights():
+    w, n_eff = reweighting_weights(np.full(10, 3.0), beta=1.0)
+    assert np.allclose(w, 0.1) and n_eff == pytest.approx(10)
+    w, n_eff = reweighting_weights(np.array([0.0, 50.0, 50.0]), beta=1.0)
+    assert n_eff == pytest.approx(1.0, abs=1e-6) and w[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("radius", [0.05, 0.3, 10.0])
+def test_trust_region_step_solves_the_subproblem(radius):
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(4, 4))
+    hessian = a @ a.T + 0.1 * np.eye(4)
+    gradient = rng.normal(size=4)
+    dx, predicted = trust_region_step(gradient, hessian, radius)
+    model = lambda d: gradient @ d + 0.5 * d @ hessian @ d  # noqa: E731
+    ref = scipy.optimize.minimize(model, np.zeros(4), method="SLSQP", constraints=[
+        {"type": "ineq", "fun": lambda d: radius**2 - d @ d}], options={"ftol": 1e-14})
+    assert np.linalg.norm(dx) <= radius * (1 + 1e-9)
+    assert predicted == pytest.approx(model(dx))
+    assert model(dx) <= ref.fun + 1e-8
+    if radius == 10.0:  # interior: the Newton step
+        assert np.allclose(dx, -np.linalg.solve(hessian, gradient))
+
+
+def test_trust_region_step_respects_bounds():
+    dx, _ = trust_region_step(np.array([-1.0, 1.0]), np.eye(2), 1.0,
+                              lower=np.array([-1.0, -0.1]), upper=np.array([0.2, 1.0]),
+                              x=np.zeros(2))
+    assert dx[0] <= 0.2 + 1e-12 and dx[1] >= -0.1 - 1e-12
