@@ -9,6 +9,7 @@ are interchangeable.
 
 from __future__ import annotations
 
+import copy
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -119,12 +120,20 @@ def build_network(model_type: str, config: dict, dtype: str = "float64") -> Atom
 
 
 class NetworkPotential(Potential):
-    """A native PyTorch network (ANI or SchNet) behind the :class:`Potential` interface."""
+    """A native PyTorch network (ANI or SchNet) behind the :class:`Potential` interface.
+
+    Predictions run in float64 whatever the training precision (a float32 network's weights
+    are exact in float64), so total energies of large molecules keep sub-meV resolution and
+    MD energy-conservation checks are not limited by float32 rounding.
+    """
 
     def __init__(self, model: AtomisticModel, metadata: dict | None = None) -> None:
         self.model = model.eval()
         self.model_type = model.model_type
         self.metadata = metadata or {}
+        self._inference = (
+            model if model.energy_shift.dtype == torch.float64 else copy.deepcopy(model).double()
+        ).eval()
 
     @property
     def elements(self) -> tuple[int, ...]:
@@ -133,7 +142,7 @@ class NetworkPotential(Potential):
     def predict_batch(
         self, batch: Batch, forces: bool = True, uncertainty: bool = False
     ) -> Prediction:
-        energy, force, atom_e = energy_and_forces(self.model, batch, forces=forces)
+        energy, force, atom_e = energy_and_forces(self._inference, batch, forces=forces)
         return Prediction(
             energy=energy.detach().double().numpy(),
             forces=None if force is None else force.detach().double().numpy(),
