@@ -121,3 +121,18 @@ def test_job_is_picklable_and_key_is_stable(ethanol):
     clone = pickle.loads(pickle.dumps(job))
     assert clone.key == job.key
     assert len(job.key) == 64
+
+
+@pytest.mark.parametrize("method", ["gfn2-xtb", "hf/sto-3g"])
+def test_broken_geometry_fails_alone_with_a_message(water, method):
+    """Two atoms on top of each other: that job is failed with the backend's message,
+    the other job of the same run completes."""
+    good = water.conformers[0]
+    bad = good.copy()
+    bad[1] = bad[0]
+    records, summary = run_jobs(
+        make_jobs(water, np.array([good, bad]), method, "gradient"), Store()
+    )
+    assert [r.status for r in records] == ["complete", "failed"]
+    assert records[1].error and records[1].energy is None and records[1].gradient is None
+    assert summary.n_failed == 1 and not summary.complete
