@@ -113,3 +113,5 @@ def test_bad_arguments_are_one_line_input_errors(tmp_path, capsys):
     assert main(["qm", "CC", "--method", "gfn9-xtb", "--store", str(tmp_path / "x.db")]) == 2
     assert "unknown method" in capsys.readouterr().err
     assert main(["sample", "CC", "--store", str(tmp_path / "x.db")]) == 2
+    assert main(["qm", "CC", "--task", "esp", "--store", str(tmp_path / "x.db")]) == 2
+    assert "no ESP" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import numpy as np
 from rich.progress import Progress
 
 from ffparam.chem import Molecule
-from ffparam.errors import CalculationError
+from ffparam.errors import CalculationError, InputError
 from ffparam.reference.executor import Executor, SerialExecutor
 from ffparam.reference.jobs import GEOMETRY_PRECISION, Job
 from ffparam.reference.methods import get_calculator
@@ -127,7 +127,9 @@ def make_jobs(
     species = molecule if isinstance(molecule, Species) else Species.from_molecule(molecule)
     method = MethodSpec.parse(method)
     task = Task.parse(task)
-    get_calculator(method, species)  # validate before anything is submitted
+    calculator = get_calculator(method, species)  # validate before anything is submitted
+    if task.kind == "esp" and not calculator.supports_esp:
+        raise InputError(f"{method.name} gives no ESP on points; use a PySCF method")
     geometries = np.asarray(geometries, dtype=np.float64).reshape(-1, species.n_atoms, 3)
     return [Job.create(species, method, task, g, precision) for g in geometries]
 
