@@ -10,14 +10,16 @@ from ffparam.units import KJ_PER_KCAL
 
 
 def _settings(n: int, ns: float, equil_ps: float, gas_ns: float, cutoff: float,
-              switch: float, save_ps: float, threads: int | None, platform: str, seed: int):
+              switch: float, save_ps: float, threads: int | None, platform: str, seed: int,
+              checkpoint_ps: float, timestep_fs: float):
     from ffparam.liquid.settings import LiquidSettings
 
     return LiquidSettings(
         n_molecules=n, production_ps=ns * 1000.0, equilibration_ps=equil_ps,
         gas_production_ps=gas_ns * 1000.0, cutoff_a=cutoff,
-        switch_a=switch if switch > 0 else None, save_interval_ps=save_ps, threads=threads,
-        platform=platform, seed=seed)
+        switch_a=switch if switch > 0 else None, save_interval_ps=save_ps,
+        gas_save_interval_ps=min(save_ps, 0.5), threads=threads, platform=platform,
+        seed=seed, checkpoint_interval_ps=checkpoint_ps, timestep_fs=timestep_fs)
 
 
 def register(app: typer.Typer) -> None:
@@ -40,6 +42,9 @@ def register(app: typer.Typer) -> None:
         cutoff: float = typer.Option(9.0, "--cutoff", help="LJ/PME cutoff, Angstrom"),
         switch: float = typer.Option(8.0, "--switch", help="LJ switch distance (0: none)"),
         save_ps: float = typer.Option(1.0, "--save-ps", help="ps between saved frames"),
+        checkpoint_ps: float = typer.Option(20.0, "--checkpoint-ps",
+                                            help="ps between checkpoints"),
+        timestep: float = typer.Option(2.0, "--timestep", help="fs (H bonds constrained)"),
         threads: int = typer.Option(0, "--threads", help="OpenMM CPU threads (0: default)"),
         platform: str = typer.Option("CPU", "--platform", help="OpenMM platform"),
         seed: int = typer.Option(2024, "--seed"),
@@ -52,7 +57,7 @@ def register(app: typer.Typer) -> None:
         from ffparam.liquid.run import run_liquid
 
         settings = _settings(n, ns, equil_ps, gas_ns, cutoff, switch, save_ps,
-                             threads or None, platform, seed)
+                             threads or None, platform, seed, checkpoint_ps, timestep)
         result = run_liquid(molecule, out, ff, charges, settings, temperature, pressure,
                             density_guess or None, name or None, progress=not quiet)
         typer.echo(f"{result.name} ({result.smiles}) at {result.temperature_k:g} K, "
@@ -84,6 +89,8 @@ def register(app: typer.Typer) -> None:
         cutoff: float = typer.Option(9.0, "--cutoff", help="Angstrom"),
         switch: float = typer.Option(8.0, "--switch", help="Angstrom (0: none)"),
         save_ps: float = typer.Option(1.0, "--save-ps", help="ps between saved frames"),
+        checkpoint_ps: float = typer.Option(20.0, "--checkpoint-ps",
+                                            help="ps between checkpoints"),
         trust_radius: float = typer.Option(0.3, "--trust-radius", help="first step radius"),
         prior_sigma: float = typer.Option(0.1, "--prior-sigma", help="Angstrom"),
         prior_epsilon: float = typer.Option(0.05, "--prior-epsilon", help="kcal/mol"),
@@ -101,7 +108,7 @@ def register(app: typer.Typer) -> None:
 
         references = read_liquids_csv(csv, liquids or None)
         settings = _settings(n, ns, equil_ps, gas_ns, cutoff, switch, save_ps, threads,
-                             platform, seed)
+                             platform, seed, checkpoint_ps, 2.0)
         options = LiquidFitOptions(
             forcefield=ff, charges=charges, params=tuple(params), iterations=iterations,
             trust_radius=trust_radius, prior_sigma_a=prior_sigma,

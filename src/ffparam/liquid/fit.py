@@ -132,16 +132,7 @@ def free_vdw_parameters(master: ParameterSet, entries: Sequence[str], used_ids: 
     section = master.sections.get("vdW", {})
     made: list[ParameterKey] = []
     for entry in entries:
-        text = entry.strip()
-        if not text.lower().startswith("vdw:"):
-            raise InputError(f"--params {entry!r}: only Lennard-Jones parameters are fitted to "
-                             "liquids; use vdw:PATTERN[:epsilon,sigma]")
-        pattern, fields = text[4:], list(VDW_FIELDS)
-        head, _, tail = pattern.rpartition(":")
-        if head and tail and all(t.strip() in (*VDW_FIELDS, "*") for t in tail.split(",")):
-            pattern = head
-            fields = [t.strip() for t in tail.split(",")]
-            fields = list(VDW_FIELDS) if "*" in fields else fields
+        pattern, fields = parse_vdw_entry(entry)
         if pattern in ("*", "all"):
             ids = [pid for pid in section if pid in used_ids]
         elif pattern in section:
@@ -164,6 +155,21 @@ def free_vdw_parameters(master: ParameterSet, entries: Sequence[str], used_ids: 
                 master.free[key] = spec
                 made.append(key)
     return made
+
+
+def parse_vdw_entry(entry: str) -> tuple[str, list[str]]:
+    """``vdw:PATTERN[:FIELDS]`` -> (PATTERN, fields); raises for anything but vdW."""
+    text = entry.strip()
+    if not text.lower().startswith("vdw:") or len(text) == 4:
+        raise InputError(f"--params {entry!r}: only Lennard-Jones parameters are fitted to "
+                         "liquids; use vdw:PATTERN[:epsilon,sigma]")
+    pattern, fields = text[4:], list(VDW_FIELDS)
+    head, _, tail = pattern.rpartition(":")
+    if head and tail and all(t.strip() in (*VDW_FIELDS, "*") for t in tail.split(",")):
+        pattern = head
+        fields = [t.strip() for t in tail.split(",")]
+        fields = list(VDW_FIELDS) if "*" in fields else list(dict.fromkeys(fields))
+    return pattern, fields
 
 
 def vdw_ids_used(system: ParameterizedSystem) -> set[str]:
@@ -224,7 +230,11 @@ class LiquidFit:
         self.holdout = [r for r in references if r.name.lower() in holdout]
         if not self.training:
             raise InputError("every liquid is held out; nothing to fit")
-        self.outdir.mkdir(parents=True, exist_ok=True)
+        if not options.params:
+            raise InputError("no --params given; use e.g. --params 'vdw:*' or "
+                             "'vdw:n16:sigma'")
+        for entry in options.params:
+            parse_vdw_entry(entry)
         self.state_path = self.outdir / STATE_FILE
         self.state = _load_state(self.state_path, _fingerprint(references, options))
         self.systems = self._systems(references)
@@ -243,6 +253,7 @@ class LiquidFit:
         self.fit.check_used([self.systems[r.slug] for r in self.training])
         self.labels = [str(g[0]) for g in self.fit.groups]
         self.lower, self.upper = self.fit.bounds_x()
+        self.outdir.mkdir(parents=True, exist_ok=True)
 
     def _systems(self, references: Sequence[LiquidReference]) -> dict[str, ParameterizedSystem]:
         cache = self.outdir / "molecules"
