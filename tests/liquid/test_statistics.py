@@ -96,3 +96,25 @@ def test_trust_region_step_respects_bounds():
                               lower=np.array([-1.0, -0.1]), upper=np.array([0.2, 1.0]),
                               x=np.zeros(2))
     assert dx[0] <= 0.2 + 1e-12 and dx[1] >= -0.1 - 1e-12
+
+
+def test_reweighting_to_the_same_parameters_reproduces_the_run(methanol_am1bcc, tmp_path):
+    """Reweighting a finished run to its own parameters gives back its own averages with
+    every frame counting (n_eff = n)."""
+    from ffparam.liquid.job import LiquidJob, simulate_liquid
+    from ffparam.liquid.reweight import reweight_liquid
+    from tests.liquid.conftest import tiny_settings
+
+    settings = tiny_settings(production_ps=6.0, gas_production_ps=20.0)
+    job = LiquidJob("methanol", methanol_am1bcc, 298.15, 1.0, tmp_path, settings, 0.79)
+    result = simulate_liquid(job)
+    same = reweight_liquid(tmp_path, methanol_am1bcc, methanol_am1bcc.parameters.vector(),
+                           settings, 298.15)
+    assert same["density"] == pytest.approx(result.density.value, rel=1e-10)
+    assert same["hvap"] == pytest.approx(result.hvap.value, rel=1e-10)
+    assert same["n_eff_liquid"] == pytest.approx(result.frames["liquid_used"])
+    moved = methanol_am1bcc.parameters.vector()
+    moved[methanol_am1bcc.parameters.index(("vdW", "[#6X4:1]", "epsilon"))] *= 1.3
+    far = reweight_liquid(tmp_path, methanol_am1bcc, moved, settings, 298.15)
+    assert far["n_eff_liquid"] < same["n_eff_liquid"]
+    assert far["hvap"] > same["hvap"]  # deeper methyl well, stronger cohesion

@@ -1,0 +1,306 @@
+"""Liquid densities and heats of vaporization: OpenFF Sage on the 10 liquids of
+``liquids_train.csv``, then a Lennard-Jones fit to the training liquids (held-out liquids
+simulated before and after, never fitted), and OpenMM speed on this CPU.
+
+Stages (all resumable: rerun the same command after a kill; finished work is reused):
+
+1. ``speed``: ns/day of a 256-molecule methanol box (1,536 atoms, PME, 9 A cutoff, 2 fs,
+   H bonds constrained, Monte Carlo barostat) on the OpenMM CPU platform with 1 and 2
+   threads, after minimization and a 2 ps warm-up.
+2. ``fit``: :func:`ffparam.liquid.fit_liquids` in ``OUT/fit``: round 0 simulates every
+   liquid with Sage (the baseline), each further round the training liquids at the
+   trust-region step; held-out liquids are simulated again at the best round.
+3. ``reweight``: the round-1 parameters predicted from the round-0 frames by exponential
+   reweighting (effective sample size) and by the linear (gradient) model, next to what
+   round 1 simulated.
+4. ``report``: Markdown tables for benchmarks/RESULTS.md (works on partial results).
+
+Usage (hours of CPU; run it in the background)::
+
+    nohup nice python benchmarks/bench_liquid.py --stage all > tmp/bench_liquid.log 2>&1 &
+    python benchmarks/bench_liquid.py --stage report      # any time, from what exists
+
+Defaults: 128 molecules, 50 ps equilibration, 200 ps production (1 ps frames), 5 ns gas,
+3 liquids held out (cyclohexane, pyridine, methyl acetate), 1 trust-region step over the
+sigma and epsilon of every heavy-atom and C-H hydrogen type the training liquids use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CSV = ROOT.parent / "shared" / "data" / "experiment" / "liquids_train.csv"
+DEFAULT_OUT = ROOT / "tmp" / "bench_liquid"
+HOLDOUT = ("Cyclohexane", "Pyridine", "Methyl acetate")
+SKIP_TYPES = ("n12",)  # hydroxyl H: epsilon ~1e-5 kcal/mol, sigma buried; not fitted
+GOAL_DENSITY_MAE = 0.02  # g/mL
+GOAL_HVAP_MAE = 0.6  # kcal/mol
+
+
+def load() -> str:
+    return open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')} load {load()}] {text}", flush=True)
+
+
+# ---------------------------------------------------------------------- stage 1
+def speed(out: Path) -> dict:
+    path = out / "speed.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    import openmm
+    from openmm import unit
+
+    from ffparam.liquid.box import pack_box
+    from ffparam.liquid.openmm_system import build_box_system
+    from ffparam.liquid.prepare import prepare_system
+    from ffparam.liquid.settings import LiquidSettings
+
+    system = prepare_system("CO", "sage", "am1bcc", name="methanol")
+    settings = LiquidSettings(n_molecules=256)
+    packed = pack_box(system.molecule, 256, 0.7866 * 0.95)
+    rows = {}
+    for threads in (1, 2):
+        omm = build_box_system(system, 256, packed.box_length_a, settings)
+        omm.addForce(openmm.MonteCarloBarostat(1 * unit.atmosphere, 298.15 * unit.kelvin, 25))
+        integrator = openmm.LangevinMiddleIntegrator(298.15 * unit.kelvin, 1 / unit.picosecond,
+                                                     2 * unit.femtosecond)
+        context = openmm.Context(omm, integrator, openmm.Platform.getPlatformByName("CPU"),
+                                 {"Threads": str(threads)})
+        context.setPositions(packed.positions * 0.1)
+        openmm.LocalEnergyMinimizer.minimize(context)
+        integrator.step(1000)
+        start, load_before = time.perf_counter(), load()
+        integrator.step(2500)
+        wall = time.perf_counter() - start
+        rows[f"threads_{threads}"] = {"ns_per_day": 5e-3 / wall * 86400, "wall_s": wall,
+                                      "load_before": load_before, "load_after": load()}
+        log(f"speed: methanol x256, {threads} thread(s): {rows[f'threads_{threads}']}")
+        del context, integrator
+    rows.update(atoms=omm.getNumParticles(), date=time.strftime("%Y-%m-%d %H:%M"),
+                cpu=_cpu())
+    path.write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+def _cpu() -> str:
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = next(line.split(":", 1)[1].strip() for line in text.splitlines()
+                     if line.startswith("Model name"))
+        return f"{model}, {os.cpu_count()} cores"
+    except Exception:  # lscpu missing: report the core count only
+        return f"{os.cpu_count()} cores"
+
+
+# ---------------------------------------------------------------------- stage 2
+def options(args):
+    from ffparam.liquid.fit import LiquidFitOptions
+    from ffparam.liquid.settings import LiquidSettings
+
+    settings = LiquidSettings(
+        n_molecules=args.n, equilibration_ps=args.equil_ps, production_ps=args.prod_ps,
+        save_interval_ps=1.0, checkpoint_interval_ps=25.0, gas_equilibration_ps=50.0,
+        gas_production_ps=args.gas_ns * 1000.0, gas_save_interval_ps=0.5,
+        pack_density_factor=0.9, threads=1)
+    return LiquidFitOptions(params=tuple(args.params), iterations=args.iterations,
+                            trust_radius=args.trust_radius, holdout=tuple(args.holdout),
+                            workers=args.workers, threads_per_worker=1, settings=settings)
+
+
+def training_params(references, holdout) -> list[str]:
+    from ffparam.assign.smirnoff import SmirnoffForceField
+    from ffparam.liquid.fit import vdw_ids_used
+    from ffparam.liquid.prepare import prepare_system
+
+    ff = SmirnoffForceField.load("sage")
+    ids = set()
+    for ref in references:
+        if ref.name in holdout:
+            continue
+        ids |= vdw_ids_used(prepare_system(ref.smiles, "sage", "gasteiger", name=ref.slug))
+    names = sorted({ff.offxml_id("vdW", i) for i in ids} - set(SKIP_TYPES),
+                   key=lambda s: int(s[1:]))
+    return [f"vdw:{n}" for n in names]
+
+
+def fit(args, out: Path):
+    from ffparam.liquid.data import read_liquids_csv
+    from ffparam.liquid.fit import fit_liquids
+
+    references = read_liquids_csv(args.csv)
+    if not args.params:
+        args.params = training_params(references, args.holdout)
+    log(f"fit: {len(references)} liquids, held out {list(args.holdout)}, params "
+        f"{args.params}")
+    return fit_liquids(references, options(args), out / "fit", log=log)
+
+
+# ---------------------------------------------------------------------- stage 3
+def reweight(args, out: Path) -> dict:
+    import torch
+
+    from ffparam.liquid.data import read_liquids_csv
+    from ffparam.liquid.fit import LiquidFit
+    from ffparam.liquid.properties import LiquidResult
+    from ffparam.liquid.reweight import reweight_liquid
+
+    state_path = out / "fit" / "fit_state.json"
+    if not state_path.exists():
+        return {}
+    state = json.loads(state_path.read_text())
+    rounds = state["rounds"]
+    if len(rounds) < 2:
+        return {}
+    references = read_liquids_csv(args.csv)
+    if not args.params:
+        args.params = training_params(references, args.holdout)
+    fit = LiquidFit(references, options(args), out / "fit")
+    x1 = torch.as_tensor(np.array(rounds[1]["x"]), dtype=torch.float64)
+    rows = {}
+    for ref in fit.training:
+        system = fit.systems[ref.slug]
+        directory = out / "fit" / "round_000" / ref.slug
+        if not (directory / "liquid_lj.npz").exists():
+            continue
+        new = fit.fit.system_values(system, x1).numpy()
+        rw = reweight_liquid(directory, system, new, fit.options.settings, ref.temperature_k)
+        start = LiquidResult.from_json(rounds[0]["results"][ref.slug])
+        p0 = system.parameters.vector()
+        dp = {str(k): new[i] - p0[i] for i, k in enumerate(system.parameters.keys())}
+        linear_rho = start.density.value + sum(
+            start.density_gradient[j] * dp[k] for j, k in enumerate(start.keys))
+        linear_h = start.hvap.value + sum(
+            start.hvap_gradient[j] * dp[k] for j, k in enumerate(start.keys))
+        row = {"reweighted": rw, "linear": {"density": linear_rho, "hvap": linear_h},
+               "start": {"density": start.density.value, "hvap": start.hvap.value}}
+        simulated = rounds[1].get("results", {}).get(ref.slug)
+        if simulated:
+            row["simulated"] = {"density": simulated["density_g_ml"]["value"],
+                                "density_error": simulated["density_g_ml"]["error"],
+                                "hvap": simulated["hvap_kcal_mol"]["value"],
+                                "hvap_error": simulated["hvap_kcal_mol"]["error"]}
+        rows[ref.name] = row
+    (out / "reweight.json").write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+# ---------------------------------------------------------------------- stage 4
+def report(args, out: Path) -> str:
+    from ffparam.liquid.data import read_liquids_csv
+
+    lines = []
+    speed_path = out / "speed.json"
+    if speed_path.exists():
+        s = json.loads(speed_path.read_text())
+        lines.append(f"Speed ({s['date']}, {s['cpu']}): methanol x256 ({s['atoms']} atoms) "
+                     f"{s['threads_1']['ns_per_day']:.1f} ns/day with 1 thread (load "
+                     f"{s['threads_1']['load_before']}), {s['threads_2']['ns_per_day']:.1f} "
+                     f"ns/day with 2 threads (load {s['threads_2']['load_before']}).")
+    state_path = out / "fit" / "fit_state.json"
+    if not state_path.exists():
+        return "\n".join(lines)
+    state = json.loads(state_path.read_text())
+    references = read_liquids_csv(args.csv)
+    holdout = {h.lower() for h in args.holdout}
+    rounds = [r for r in state["rounds"] if r.get("results")]
+    start = rounds[0]["results"] if rounds else {}
+    done = [r for r in state["rounds"] if r.get("status") == "done"]
+    best = state.get("centre", 0) if done else 0
+    after = state["rounds"][best].get("results", {}) if done else {}
+    validation = (state.get("validation") or {}).get("results", {})
+    lines.append("")
+    lines.append("| liquid | set | density exp | Sage | fitted | Hvap exp | Sage | fitted |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+
+    def cell(data, prop, digits):
+        if not data:
+            return "-"
+        key = "density_g_ml" if prop == "density" else "hvap_kcal_mol"
+        return f"{data[key]['value']:.{digits}f} ± {data[key]['error']:.{digits}f}"
+
+    errors = {}
+    for ref in references:
+        role = "held out" if ref.name.lower() in holdout else "train"
+        fitted = (validation.get(ref.slug) if role == "held out" else
+                  (after.get(ref.slug) if best > 0 else None))
+        s0 = start.get(ref.slug)
+        lines.append(f"| {ref.name} | {role} | {ref.density_g_ml:.4f} | "
+                     f"{cell(s0, 'density', 4)} | {cell(fitted, 'density', 4)} | "
+                     f"{ref.hvap_kcal_mol:.2f} | {cell(s0, 'hvap', 2)} | "
+                     f"{cell(fitted, 'hvap', 2)} |")
+        for tag, data in (("sage", s0), ("fitted", fitted)):
+            if data:
+                errors.setdefault((role, tag), []).append(
+                    (data["density_g_ml"]["value"] - ref.density_g_ml,
+                     data["hvap_kcal_mol"]["value"] - ref.hvap_kcal_mol))
+    lines.append("")
+    for (role, tag), values in sorted(errors.items()):
+        e = np.array(values)
+        lines.append(f"- {role}, {tag} ({len(e)} liquids): density MAE "
+                     f"{np.abs(e[:, 0]).mean():.4f} / RMSE {np.sqrt((e[:, 0]**2).mean()):.4f} "
+                     f"g/mL; Hvap MAE {np.abs(e[:, 1]).mean():.3f} / RMSE "
+                     f"{np.sqrt((e[:, 1]**2).mean()):.3f} kcal/mol")
+    for r in state["rounds"]:
+        if r.get("status") == "done":
+            lines.append(f"- round {r['index']}: objective {r.get('objective')} ± "
+                         f"{r.get('objective_error')}, accepted {r.get('accepted')}, "
+                         f"trust radius {r['trust_radius']}, step "
+                         f"{r.get('step_norm', 0):.3f}")
+    rw_path = out / "reweight.json"
+    if rw_path.exists():
+        lines.append("")
+        lines.append("| liquid | density start / linear / reweighted (n_eff) / simulated | "
+                     "Hvap start / linear / reweighted / simulated |")
+        lines.append("| --- | --- | --- |")
+        for name, row in json.loads(rw_path.read_text()).items():
+            rw, lin, st, sim = row["reweighted"], row["linear"], row["start"], row.get(
+                "simulated", {})
+            lines.append(
+                f"| {name} | {st['density']:.4f} / {lin['density']:.4f} / {rw['density']:.4f} "
+                f"({rw['n_eff_liquid']:.1f} of {rw['n_frames_liquid']}) / "
+                f"{sim.get('density', float('nan')):.4f} | {st['hvap']:.2f} / "
+                f"{lin['hvap']:.2f} / {rw['hvap']:.2f} / {sim.get('hvap', float('nan')):.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", default="all",
+                        choices=["all", "speed", "fit", "reweight", "report"])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    parser.add_argument("--n", type=int, default=128)
+    parser.add_argument("--equil-ps", type=float, default=50.0)
+    parser.add_argument("--prod-ps", type=float, default=200.0)
+    parser.add_argument("--gas-ns", type=float, default=5.0)
+    parser.add_argument("--iterations", type=int, default=1)
+    parser.add_argument("--trust-radius", type=float, default=0.4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--holdout", nargs="*", default=list(HOLDOUT))
+    parser.add_argument("--params", nargs="*", default=[])
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.stage in ("all", "speed"):
+        speed(args.out)
+    if args.stage in ("all", "fit"):
+        fit(args, args.out)
+    if args.stage in ("all", "reweight"):
+        reweight(args, args.out)
+    text = report(args, args.out)
+    (args.out / "report.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
