@@ -87,12 +87,19 @@ def restrained_energy_and_gradient(engine: MMEngine, positions: Tensor, values: 
 
 
 def relax(engine: MMEngine, values: Tensor, start: np.ndarray, spec: RestraintSpec,
-          gtol: float = 1e-5, max_iterations: int = 5000) -> np.ndarray:
-    """Minimize E_tot for all scan points at once (L-BFGS-B on the stacked coordinates).
+          gtol: float = 1e-5, max_iterations: int = 5000, backend: str = "openmm") -> np.ndarray:
+    """Minimize E_tot for every scan point; returns relaxed positions (P, N, 3) Angstrom.
 
-    Returns relaxed positions (P, N, 3) Angstrom. Raises CalculationError when the
-    minimizer fails to reach a finite energy.
+    ``backend="openmm"`` (default): OpenMM's L-BFGS minimizer on the Reference platform
+    (double precision) with the same restraints as OpenMM custom forces, one point after
+    another in one Context; an order of magnitude faster than driving the batched PyTorch
+    engine from scipy for molecules of drug size. ``"torch"``: scipy L-BFGS-B on the stacked
+    coordinates with the analytic PyTorch forces. Either way the implicit derivative
+    (:func:`linearized_relaxed_positions`) absorbs a residual gradient to first order.
+    Raises CalculationError when the minimizer fails to reach a finite energy.
     """
+    if backend == "openmm":
+        return relax_openmm(engine, values, start, spec)
     shape = start.shape
     values = values.detach()
 
@@ -110,34 +117,34 @@ def relax(engine: MMEngine, values: Tensor, start: np.ndarray, spec: RestraintSp
 
 
 def restrained_hessian_inverse(engine: MMEngine, positions: np.ndarray, values: Tensor,
-                               spec: RestraintSpec) -> Tensor:
+                               spec: RestraintSpec, step: float = 1e-4) -> Tensor:
     """Inverse Hessians of E_tot at each relaxed point, (P, 3N, 3N).
 
-    The Hessian is block-diagonal over scan points, so 3N batched backward passes give
-    every block at once.
+    The Hessian is the central difference of the analytic gradient
+    (:func:`restrained_energy_and_gradient`) with a ``step`` of 1e-4 Angstrom, all 2 x 3N
+    displaced copies of all P points in one batched evaluation (truncation error
+    ~step^2 x third derivative, far below what the Jacobian needs; double-backward autograd
+    gives the same matrix an order of magnitude slower).
     """
-    with torch.enable_grad():
-        return _hessian_inverse(engine, positions, values, spec)
-
-
-def _hessian_inverse(engine: MMEngine, positions: np.ndarray, values: Tensor,
-                     spec: RestraintSpec) -> Tensor:
-    pos = torch.as_tensor(positions).requires_grad_(True)
+    pos = np.asarray(positions, dtype=np.float64)
     n_points, n_atoms = pos.shape[:2]
-    energy = restrained_energy(engine, pos, values.detach(), spec).sum()
-    (grad,) = torch.autograd.grad(energy, pos, create_graph=True)
-    grad = grad.reshape(n_points, -1)
-    rows = []
-    for c in range(3 * n_atoms):
-        (col,) = torch.autograd.grad(grad[:, c].sum(), pos, retain_graph=True)
-        rows.append(col.reshape(n_points, -1))
-    hess = torch.stack(rows, dim=1)  # (P, 3N, 3N): d(grad_c)/dx
+    n3 = 3 * n_atoms
+    shifts = np.eye(n3).reshape(n3, n_atoms, 3) * step
+    displaced = np.concatenate([pos[:, None] + shifts[None], pos[:, None] - shifts[None]],
+                               axis=1)  # (P, 2*3N, N, 3)
+    repeat = lambda a: np.repeat(np.asarray(a), 2 * n3, axis=0)  # noqa: E731
+    expanded = RestraintSpec(spec.dihedrals, repeat(spec.target_angles),
+                             repeat(spec.reference), spec.k_dihedral, spec.k_position)
+    _, grad = restrained_energy_and_gradient(
+        engine, torch.as_tensor(displaced.reshape(-1, n_atoms, 3)), values.detach(), expanded)
+    grad = grad.reshape(n_points, 2, n3, n3)  # (P, +/-, displaced coordinate, gradient)
+    hess = (grad[:, 0] - grad[:, 1]) / (2.0 * step)
     hess = 0.5 * (hess + hess.transpose(1, 2))
     if spec.k_position > 0:
-        eye = torch.eye(3 * n_atoms, dtype=pos.dtype)
-        return torch.linalg.solve(hess, eye.expand(n_points, -1, -1)).detach()
+        eye = torch.eye(n3, dtype=hess.dtype)
+        return torch.linalg.solve(hess, eye.expand(n_points, -1, -1))
     # without tethers the six rigid-body modes have zero curvature: pseudo-inverse
-    return torch.linalg.pinv(hess.detach(), hermitian=True, rtol=1e-10)
+    return torch.linalg.pinv(hess, hermitian=True, rtol=1e-10)
 
 
 def linearized_relaxed_positions(engine: MMEngine, relaxed: np.ndarray, hessian_inverse: Tensor,
@@ -151,3 +158,59 @@ def linearized_relaxed_positions(engine: MMEngine, relaxed: np.ndarray, hessian_
         (grad,) = torch.autograd.grad(energy, pos, create_graph=differentiable)
     shift = (hessian_inverse @ grad.reshape(grad.shape[0], -1, 1)).reshape(grad.shape)
     return pos.detach() - shift
+
+
+def relax_openmm(engine: MMEngine, values: Tensor, start: np.ndarray, spec: RestraintSpec,
+                 tolerance_kj_mol_nm: float = 1e-3, max_iterations: int = 0) -> np.ndarray:
+    """:func:`relax` with OpenMM's minimizer (Reference platform, double precision).
+
+    Restraints: ``CustomTorsionForce`` 0.5 k wrap(theta - theta0)^2 per scanned dihedral and
+    ``CustomExternalForce`` 0.5 k |r - r0|^2 per atom, their per-point targets updated in
+    the Context between points (units converted at this edge: kcal -> kJ, A -> nm).
+    """
+    import openmm
+    from openmm import unit as omm_unit
+
+    from ffparam.mm.openmm_export import to_openmm
+    from ffparam.units import KCAL_MOL_A2_TO_KJ_MOL_NM2, KJ_PER_KCAL, NM_PER_ANGSTROM
+
+    system = to_openmm(engine.system, values.detach().numpy())
+    dihedral = openmm.CustomTorsionForce(
+        "0.5*k_dih*d^2; d = dt - 6.283185307179586*floor((dt + 3.141592653589793)"
+        "/6.283185307179586); dt = theta - theta0")
+    dihedral.addGlobalParameter("k_dih", spec.k_dihedral * KJ_PER_KCAL)
+    dihedral.addPerTorsionParameter("theta0")
+    quads = np.asarray(spec.dihedrals, dtype=int).reshape(-1, 4)
+    targets = np.asarray(spec.target_angles, dtype=float).reshape(len(start), -1)
+    for quad in quads:
+        dihedral.addTorsion(*map(int, quad), [0.0])
+    system.addForce(dihedral)
+    tether = openmm.CustomExternalForce("0.5*k_pos*((x-x0)^2 + (y-y0)^2 + (z-z0)^2)")
+    tether.addGlobalParameter("k_pos", spec.k_position * KCAL_MOL_A2_TO_KJ_MOL_NM2)
+    for name in ("x0", "y0", "z0"):
+        tether.addPerParticleParameter(name)
+    reference = np.asarray(spec.reference, dtype=float) * NM_PER_ANGSTROM
+    for atom in range(system.getNumParticles()):
+        tether.addParticle(atom, [0.0, 0.0, 0.0])
+    system.addForce(tether)
+    context = openmm.Context(system, openmm.VerletIntegrator(1.0 * omm_unit.femtoseconds),
+                             openmm.Platform.getPlatformByName("Reference"))
+    relaxed = np.empty_like(np.asarray(start, dtype=float))
+    for point, xyz in enumerate(np.asarray(start, dtype=float)):
+        for d in range(len(quads)):
+            dihedral.setTorsionParameters(d, *map(int, quads[d]), [float(targets[point, d])])
+        dihedral.updateParametersInContext(context)
+        for atom, r0 in enumerate(reference[point]):
+            tether.setParticleParameters(atom, atom, [float(v) for v in r0])
+        tether.updateParametersInContext(context)
+        context.setPositions(xyz * NM_PER_ANGSTROM)
+        openmm.LocalEnergyMinimizer.minimize(context, tolerance_kj_mol_nm, max_iterations)
+        state = context.getState(getPositions=True, getEnergy=True)
+        energy = state.getPotentialEnergy().value_in_unit(omm_unit.kilojoule_per_mole)
+        if not np.isfinite(energy):
+            raise CalculationError(f"restrained MM relaxation of scan point {point} produced a "
+                                   "non-finite energy")
+        relaxed[point] = state.getPositions(asNumpy=True).value_in_unit(omm_unit.nanometer) \
+            / NM_PER_ANGSTROM
+    del context
+    return relaxed
