@@ -52,6 +52,8 @@ def test_mace_round_trip_weights_only(mace_model, ethanol):
     np.testing.assert_array_equal(a.forces, b.forces)
     np.testing.assert_allclose(a.atom_energies.reshape(3, 9).sum(1), a.energy, atol=1e-9)
     assert pot.metadata["epochs"] == 2
+    train = ethanol.subset(np.arange(0, 12))
+    assert abs(np.mean(train.energies - pot.predict(train, forces=False).energy)) < 1e-6
 
 
 def test_mace_forces_are_gradient(mace_model, ethanol):

@@ -48,6 +48,9 @@ def test_loss_decreases_and_round_trip(name, sets, ethanol_refs, tmp_path):
     np.testing.assert_array_equal(a.forces, b.forces)
     best = min(h["loss"] for h in history)
     assert pot.metadata["summary"]["best_loss"] == best
+    # the closed-form energy-shift refit leaves no mean energy offset on the training set
+    assert abs(np.mean(train.energies - pot.predict(train).energy)) < 1e-6
+    assert set(pot.metadata["energy_shift_correction"]) == {"1", "6", "8"}
 
 
 def test_early_stopping_and_time_budget(sets, ethanol_refs, tmp_path):

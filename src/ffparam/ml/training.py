@@ -7,12 +7,15 @@ Loss per batch (s = the model's output scale in eV, so both terms are of order o
 
 Adam with a plateau learning-rate schedule on the validation loss, early stopping when the
 validation loss has not improved for ``early_stopping_patience`` epochs (the best weights are
-kept), and an optional budget of process CPU seconds. After every ``checkpoint_every``
-epochs the full state (model, best model, optimizer, scheduler, shuffling generator,
-history, CPU time used) is written to ``checkpoint.pt`` (tensors and plain containers only,
-read with ``weights_only=True``); rerunning the same training in the same directory resumes
-from it, and because the shuffling generator is restored the resumed run reproduces the
-uninterrupted one exactly.
+kept), and an optional budget of process CPU seconds. At the end the per-element energy
+shifts are refitted in closed form on the training set (:func:`shift_correction`), which
+removes the constant energy offset a force-dominated loss leaves behind.
+
+After every ``checkpoint_every`` epochs the full state (model, best model, optimizer,
+scheduler, shuffling generator, history, CPU time used) is written to ``checkpoint.pt``
+(tensors and plain containers only, read with ``weights_only=True``); rerunning the same
+training in the same directory resumes from it, and because the shuffling generator is
+restored the resumed run reproduces the uninterrupted one exactly.
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ import torch
 from ffparam.errors import InputError, NonFiniteError
 from ffparam.ml.batch import iterate_batches
 from ffparam.ml.checkpoint import atomic_torch_save, atomic_write_json
-from ffparam.ml.data import MLDataset, check_elements, reference_energy_per_frame
+from ffparam.ml.data import (
+    MLDataset,
+    check_elements,
+    element_counts,
+    reference_energy_per_frame,
+)
 from ffparam.ml.models.ani import ANIModel
 from ffparam.ml.models.base import AtomisticModel, energy_and_forces
 from ffparam.ml.potential import NetworkPotential, build_network, dtype_name
@@ -274,6 +282,7 @@ def train_network(
 
     model.load_state_dict(best_state)
     model.eval()
+    shift_correction = refit_energy_shift(model, train)
     metadata = {
         "reference_energies": {str(z): e for z, e in reference_energies.items()},
         "training": asdict(cfg),
@@ -284,10 +293,36 @@ def train_network(
         "train_source": train.source,
         "valid_source": valid.source,
         "dtype": dtype_name(dtype),
+        "energy_shift_correction": shift_correction,
     }
     potential = NetworkPotential(model, metadata)
     potential.save(out)
     return potential
+
+
+def shift_correction(predicted: np.ndarray, data: MLDataset, elements) -> np.ndarray:
+    """Per-element energy corrections (eV) that best fix E_ref - E_pred in least squares.
+
+    The energy loss term is small next to the force term (energies enter per atom), so a
+    trained network can carry a constant energy offset that forces never see. A per-element
+    shift is linear in the energy, so its optimal value is closed form: minimum-norm least
+    squares of the residuals on the element counts. Forces are unchanged.
+    """
+    counts = element_counts(data, elements)
+    delta, *_ = np.linalg.lstsq(counts, data.energies - predicted, rcond=None)
+    return delta
+
+
+def refit_energy_shift(model: AtomisticModel, train: MLDataset) -> dict[str, float]:
+    """Apply :func:`shift_correction` on ``train`` to ``model.energy_shift`` (in place)."""
+    predicted = []
+    inference = copy.deepcopy(model).double().eval()
+    for batch in iterate_batches(train, 256):
+        predicted.append(energy_and_forces(inference, batch, forces=False)[0].numpy())
+    delta = shift_correction(np.concatenate(predicted), train, model.element_list)
+    with torch.no_grad():
+        model.energy_shift += torch.as_tensor(delta, dtype=model.energy_shift.dtype)
+    return {str(z): float(d) for z, d in zip(model.element_list, delta)}
 
 
 def _stop_reason(state: _State, cfg: TrainingConfig, out_of_time: bool) -> str:

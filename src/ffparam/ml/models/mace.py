@@ -265,6 +265,7 @@ def train_mace(
         "reference_energies": {str(z): e for z, e in reference_energies.items()},
     }
     potential = MacePotential.from_mace_model(work / "mace.model", metadata)
+    potential.metadata["energy_shift_correction"] = potential.refit_energy_shift(train)
     potential.save(out)
     return potential
 
@@ -343,6 +344,19 @@ class MacePotential(Potential):
         if "error" in config:
             raise InputError(f"{path}: {config['error']}")
         return cls(model, _config_to_json(config), metadata)
+
+    def refit_energy_shift(self, train: MLDataset) -> dict[str, float]:
+        """Add the closed-form per-element energy correction (as for the native networks,
+        :func:`ffparam.ml.training.shift_correction`) to MACE's E0s; forces are unchanged."""
+        from ffparam.ml.training import shift_correction
+
+        predicted = self.predict(train, forces=False).energy
+        delta = shift_correction(predicted, train, self.elements)
+        buffer = self.model.atomic_energies_fn.atomic_energies
+        with torch.no_grad():
+            buffer += torch.as_tensor(delta, dtype=buffer.dtype)
+        self.config_json["atomic_energies"] = {"array": buffer.detach().cpu().numpy().tolist()}
+        return {str(z): float(d) for z, d in zip(self.elements, delta)}
 
     def save(self, directory: str | Path) -> Path:
         dtype = "float64" if self.dtype == torch.float64 else "float32"
