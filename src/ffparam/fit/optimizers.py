@@ -101,9 +101,14 @@ def _finish(objective: Objective, x0: np.ndarray, x: np.ndarray, recorder: _Reco
 
 
 def least_squares(objective: Objective, x0: np.ndarray | None = None, method: str = "trf",
-                  max_iterations: int = 100, tolerance: float = 1e-10,
+                  max_iterations: int = 100, tolerance: float = 1e-8,
                   progress: Callable[[int, float], None] | None = None) -> FitResult:
-    """Trust-region / Levenberg-Marquardt least squares with the autograd Jacobian."""
+    """Trust-region / Levenberg-Marquardt least squares with the autograd Jacobian.
+
+    ``tolerance`` is scipy's relative ``ftol``/``xtol`` (stop when an accepted step changes
+    the objective or the parameters by less than that fraction): 1e-8 stops a relaxed
+    torsion fit once the change is below what the MM relaxation itself resolves, and still
+    recovers noise-free synthetic parameters to better than 1e-6 relative."""
     start = time.perf_counter()
     x0 = np.zeros(objective.fit.size) if x0 is None else np.asarray(x0, float)
     lower, upper = objective.fit.bounds_x()
@@ -134,7 +139,7 @@ def least_squares(objective: Objective, x0: np.ndarray | None = None, method: st
         lambda x: evaluate(x)[0], x_start, jac=jac, method=method,
         bounds=(lower, upper) if method != "lm" else (-np.inf, np.inf),
         max_nfev=max_iterations * (1 if method != "lm" else 10), xtol=tolerance,
-        ftol=tolerance, gtol=tolerance, x_scale=1.0,
+        ftol=tolerance, gtol=tolerance * 1e-2, x_scale=1.0,
     )
     return _finish(objective, x0, result.x, recorder, f"least_squares/{method}",
                    result.message, start, before, value0)
