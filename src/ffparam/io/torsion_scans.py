@@ -124,9 +124,13 @@ def _read_extxyz(path: Path) -> ImportedScan:
     geometries = np.array(geoms)
     measured = measure_dihedrals(geometries, dihedrals)
     angle_table = np.array([measured[i] if a is None else a for i, a in enumerate(angles)])
+    provenance = {"format": "extxyz"}
+    for key in ("method", "basis", "program"):
+        if key in frames[0].info:
+            provenance[key] = str(frames[0].info[key])
     return ImportedScan(dihedrals, angle_table.reshape(len(frames), -1),
                         frames[0].get_chemical_symbols(), geometries, np.array(energies),
-                        str(path), {"format": "extxyz"})
+                        str(path), provenance)
 
 
 def _frame_energy(atoms, name: str, n: int) -> float:

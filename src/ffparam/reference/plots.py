@@ -55,6 +55,9 @@ def write_torsiondrive_extxyz(result: TorsionDriveResult, path: str | Path) -> i
     for atoms, angles, relative in zip(frames, result.angles, result.relative_energies):
         atoms.info["dihedrals"] = ";".join("-".join(map(str, d)) for d in result.dihedrals)
         atoms.info["angles_degrees"] = np.asarray(angles)
+        # the import format of `ffparam bespoke --reference` (ffparam.io.torsion_scans)
+        atoms.info["dihedral_atoms"] = " ".join(str(a) for d in result.dihedrals for a in d)
+        atoms.info["dihedral_angle"] = np.asarray(angles)
         atoms.info["relative_energy_kcal_mol"] = float(relative)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write(str(path), frames, format="extxyz")
