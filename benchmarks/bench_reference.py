@@ -74,6 +74,9 @@ def drive_benchmark(spacing: int, rounds: int) -> list[tuple[str, float, float]]
             f"E(90)-Emin={result.energy_at(90) - low:.2f} kcal/mol, load {load()}",
             flush=True,
         )
+        sizes = result.iteration_sizes
+        bound = sum(sizes) / sum(-(-n // 2) for n in sizes)
+        print(f"    optimizations per iteration {sizes}: 2-worker bound {bound:.2f}")
     return [(label, best[label], deviation[label]) for label in best]
 
 

@@ -64,6 +64,7 @@ class TorsionDriveResult:
         missing: grid points (tuples of degrees) without any successful optimization.
         summary: jobs run, taken from the Store, failed.
         n_iterations: wavefront iterations.
+        iteration_sizes: optimizations requested per iteration (the parallelism available).
     """
 
     molecule: Molecule
@@ -77,6 +78,7 @@ class TorsionDriveResult:
     missing: list[tuple[int, ...]] = field(default_factory=list)
     summary: RunSummary = field(default_factory=RunSummary)
     n_iterations: int = 0
+    iteration_sizes: list[int] = field(default_factory=list)
 
     @property
     def relative_energies(self) -> np.ndarray:
@@ -163,6 +165,7 @@ def run_torsiondrive(
     summary = RunSummary()
     iterations = 0
     submitted: set[str] = set()
+    sizes: list[int] = []
     label = f"torsion drive {molecule.name} {'/'.join('-'.join(map(str, d)) for d in dihedrals)}"
     try:
         with progress_task(progress, label, len(grid)) as (bar, task):
@@ -178,6 +181,7 @@ def run_torsiondrive(
                         f"torsiondrive asked again for {len(keys)} finished optimization(s)"
                     )
                 submitted |= keys
+                sizes.append(len(batch))
                 records, part = run_jobs(
                     [job for _, _, job in batch],
                     store,
@@ -192,7 +196,9 @@ def run_torsiondrive(
     finally:
         if own_store:
             store.close()
-    return drive.result(spacings, grid, summary, iterations)
+    result = drive.result(spacings, grid, summary, iterations)
+    result.iteration_sizes = sizes
+    return result
 
 
 class _Drive:
