@@ -85,28 +85,14 @@ def principal_moments(positions, masses) -> np.ndarray:
     return np.linalg.eigvalsh(inertia)
 
 
-BOND_LENGTH_FACTOR = 1.4
-"""Bonded atoms farther apart than this multiple of the sum of their covalent radii (RDKit)
-mean a geometry uses another atom order than the molecule."""
-
-
 def stretched_bond(topology, geometry) -> tuple[int, int, float] | None:
     """The bond of ``topology`` most stretched in ``geometry`` (N, 3) Angstrom beyond
-    :data:`BOND_LENGTH_FACTOR` x the covalent radii sum, as (i, j, length), or None."""
-    from rdkit import Chem
+    :data:`~ffparam.chem.geometry.BOND_LENGTH_FACTOR` x the covalent radii sum, as
+    (i, j, length), or None."""
+    from ffparam.chem.geometry import stretched_bond as worst_bond
 
-    bonds = topology.bonds
-    if not len(bonds):
-        return None
-    xyz = _as_numpy(geometry).reshape(-1, 3)
-    table = Chem.GetPeriodicTable()
-    radii = np.array([table.GetRcovalent(int(z)) for z in topology.molecule.atomic_numbers])
-    lengths = np.linalg.norm(xyz[bonds[:, 0]] - xyz[bonds[:, 1]], axis=-1)
-    ratio = lengths / (radii[bonds[:, 0]] + radii[bonds[:, 1]])
-    worst = int(np.argmax(ratio))
-    if ratio[worst] <= BOND_LENGTH_FACTOR:
-        return None
-    return int(bonds[worst, 0]), int(bonds[worst, 1]), float(lengths[worst])
+    bad = worst_bond(topology.molecule.atomic_numbers, topology.bonds, _as_numpy(geometry))
+    return None if bad is None else bad[1:]
 
 
 def is_linear(positions, masses) -> bool:

@@ -113,8 +113,6 @@ def master_parameters(systems: dict[str, ParameterizedSystem],
 def _frames(path: Path, symbols: list[str], bonds: np.ndarray, need_forces: bool):
     from ase.io import read
 
-    from ffparam.io.torsion_scans import ImportedScan
-
     try:
         frames = read(str(path), index=":")
     except Exception as exc:  # ASE raises parser-specific exceptions
@@ -131,8 +129,6 @@ def _frames(path: Path, symbols: list[str], bonds: np.ndarray, need_forces: bool
         except Exception:  # no calculator results in the frame
             raise InputError(f"{path.name} frame {n}: no energy"
                              f"{' and forces' if need_forces else ''}") from None
-    check_atom_order(ImportedScan(np.zeros((0, 4), int), np.zeros((len(geoms), 0)), symbols,
-                                  geoms, np.array(energies), str(path)), symbols, bonds)
     return geoms, np.array(energies), (np.array(forces) if need_forces else None)
 
 

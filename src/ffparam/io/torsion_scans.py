@@ -82,14 +82,21 @@ def check_atom_order(scan: ImportedScan, symbols: list[str], bonds: np.ndarray,
         raise InputError(f"{what}: atom order does not match the input molecule (atom {diff}: "
                          f"{_at(scan.symbols, diff)} in the scan, {_at(symbols, diff)} in the "
                          f"molecule; {len(scan.symbols)} vs {len(symbols)} atoms)")
-    if len(bonds):
-        lengths = np.linalg.norm(scan.geometries[:, bonds[:, 0]] - scan.geometries[:, bonds[:, 1]],
-                                 axis=-1)
-        if lengths.max() > 2.6:
-            p, b = np.unravel_index(np.argmax(lengths), lengths.shape)
-            raise InputError(f"{what}: atoms {bonds[b, 0]} and {bonds[b, 1]} are bonded in the "
-                             f"molecule but {lengths[p, b]:.2f} A apart in scan frame {p}; the "
-                             "atom order does not match the input molecule")
+    from ffparam.chem.geometry import stretched_bond
+
+    from_symbols = [_atomic_number(s) for s in symbols]
+    bad = stretched_bond(from_symbols, bonds, scan.geometries)
+    if bad is not None:
+        frame, a, b, length = bad
+        raise InputError(f"{what}: atoms {a} and {b} are bonded in the molecule but "
+                         f"{length:.2f} A apart in scan frame {frame}; the atom order does "
+                         "not match the input molecule")
+
+
+def _atomic_number(symbol: str) -> int:
+    from rdkit import Chem
+
+    return Chem.GetPeriodicTable().GetAtomicNumber(symbol)
 
 
 def _at(symbols: list[str], i: int) -> str:

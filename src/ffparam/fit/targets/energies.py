@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ffparam.chem.geometry import stretched_bond
 from ffparam.errors import InputError
 from ffparam.fit.parameters import FitParameters
 from ffparam.fit.targets.base import Target
@@ -25,17 +26,14 @@ def check_geometries(system: ParameterizedSystem, geometries: np.ndarray, what: 
                          f"{system.molecule.name} needs (n, {n_atoms}, 3)")
     if not np.all(np.isfinite(geometries)):
         raise InputError(f"{what}: non-finite reference geometry")
-    bonds = system.topology.bonds
-    if len(bonds):
-        lengths = np.linalg.norm(geometries[:, bonds[:, 0]] - geometries[:, bonds[:, 1]], axis=-1)
-        worst = np.unravel_index(np.argmax(lengths), lengths.shape)
-        if lengths[worst] > 2.6:
-            a, b = bonds[worst[1]]
-            raise InputError(
-                f"{what}: atoms {a} and {b} are bonded in the molecule but "
-                f"{lengths[worst]:.2f} A apart in reference frame {worst[0]}; the reference "
-                "atom order does not match the molecule"
-            )
+    bad = stretched_bond(system.molecule.atomic_numbers, system.topology.bonds, geometries)
+    if bad is not None:
+        frame, a, b, length = bad
+        raise InputError(
+            f"{what}: atoms {a} and {b} are bonded in the molecule but {length:.2f} A apart "
+            f"in reference frame {frame}; the reference atom order does not match the "
+            "molecule"
+        )
     return geometries
 
 
