@@ -91,7 +91,7 @@ def test_normal_modes_match_pyscf_harmonic_analysis(water):
     ours, modes, k = normal_modes(
         raw.transpose(0, 2, 1, 3).reshape(9, 9) * HARTREE_BOHR2_TO_KCAL_MOL_A2, water.masses, x0
     )
-    np.testing.assert_allclose(np.sort(ours), np.sort(np.real(ref)), atol=2.0)
+    np.testing.assert_allclose(np.sort(ours), np.sort(np.real(ref)), atol=0.01)
     assert modes.shape == (3, 3, 3) and np.all(k > 0)
 
 
