@@ -169,8 +169,10 @@ def start_system(molecule: Molecule, settings: BespokeSettings, store, executor
     return resp_system(system, settings.method, store, executor)
 
 
-def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
-                  ) -> tuple[list[RotorScan], list[str]]:
+def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor,
+                  imported: dict | None = None) -> tuple[list[RotorScan], list[str]]:
+    """Scans of every rotor to fit: ``imported`` (from :func:`match_imported_scans`) where
+    given, torsion drives otherwise; plus notes on skipped bonds."""
     bonds, notes = rotors_to_scan(molecule, settings.include_symmetric_rotors)
     if settings.bonds is not None:
         wanted = {tuple(sorted(map(int, b))) for b in settings.bonds}
@@ -181,7 +183,8 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
             raise InputError(f"--bond {sorted(unknown)[0]} is not a rotatable bond of "
                              f"{molecule.name}")
         bonds = [tuple(b) for b in sorted(wanted)]
-    imported = match_imported_scans(molecule, list(settings.references))
+    if imported is None:
+        imported = match_imported_scans(molecule, list(settings.references))
     rotors: list[RotorScan] = []
     fragmenter = _fragmenter(molecule, settings)
     for bond in bonds:
@@ -286,6 +289,7 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     molecule = prepare_molecule(input, settings.seed)
     precheck(molecule, settings)
     check_output_dir(outdir, molecule, settings.force)
+    imported = match_imported_scans(molecule, list(settings.references))  # atom order checked
     t = time.perf_counter()
     start = None
     if settings.charges != "resp":  # typing errors surface before anything is written
@@ -306,7 +310,7 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
             _say(settings, f"valence: {settings.method} Hessian, Seminario, frequency fit")
             base, valence_extra, valence_note = fit_valence(start, settings, store, executor)
             t = clock.lap("valence", t)
-        rotors, notes = collect_scans(molecule, settings, store, executor)
+        rotors, notes = collect_scans(molecule, settings, store, executor, imported)
         warnings += notes
         t = clock.lap("scans", t)
         for r in rotors:
