@@ -45,19 +45,31 @@ def run(name: str, smiles: str, out: Path, workers: int) -> dict:
 
     molecule = Molecule.from_smiles(smiles, name=name)
     start = time.perf_counter()
-    result = run_bespoke(molecule, out / name,
-                         BespokeSettings(workers=workers, spacing=15, progress=False))
+    result = run_bespoke(
+        molecule, out / name, BespokeSettings(workers=workers, spacing=15, progress=False)
+    )
     wall = time.perf_counter() - start
     metrics = result.metrics
     rotors = [r for r in metrics["rotors"] if r.get("rmse_fitted") is not None]
     conf = metrics["validation"].get("conformers", {})
     return {
-        "name": name, "smiles": smiles, "n_atoms": molecule.n_atoms,
-        "rotors": [{"bond": r["bond"], "start": r["rmse_start"], "fitted": r["rmse_fitted"],
-                    "n_points": r["n_points"]} for r in rotors],
-        "validation": conf, "geometry": metrics["validation"].get("geometry", {}),
+        "name": name,
+        "smiles": smiles,
+        "n_atoms": molecule.n_atoms,
+        "rotors": [
+            {
+                "bond": r["bond"],
+                "start": r["rmse_start"],
+                "fitted": r["rmse_fitted"],
+                "n_points": r["n_points"],
+            }
+            for r in rotors
+        ],
+        "validation": conf,
+        "geometry": metrics["validation"].get("geometry", {}),
         "md": metrics["validation"].get("md", {}),
-        "warnings": metrics["warnings"], "wall_s": wall,
+        "warnings": metrics["warnings"],
+        "wall_s": wall,
         "timings": metrics["provenance"]["timings"],
     }
 
@@ -76,13 +88,18 @@ def main() -> None:
         row = run(name, smiles, args.out, args.workers)
         rows.append(row)
         (args.out / "results.json").write_text(json.dumps(rows, indent=1, default=float))
-        print(json.dumps({k: row[k] for k in ("name", "rotors", "wall_s")}, default=float),
-              flush=True)
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, load "
-          f"{os.getloadavg()[0]:.2f}; reference GFN2-xTB (tblite), Sage 2.2.1 start, AM1-BCC")
-    print(f"{'molecule':20s} {'rotor':>7s} {'RMSE start':>10s} {'fitted':>7s} "
-          f"{'val E start':>11s} {'val E fit':>9s} {'val F start':>11s} {'val F fit':>9s} "
-          f"{'wall s':>7s}")
+        print(
+            json.dumps({k: row[k] for k in ("name", "rotors", "wall_s")}, default=float), flush=True
+        )
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, load "
+        f"{os.getloadavg()[0]:.2f}; reference GFN2-xTB (tblite), Sage 2.2.1 start, AM1-BCC"
+    )
+    print(
+        f"{'molecule':20s} {'rotor':>7s} {'RMSE start':>10s} {'fitted':>7s} "
+        f"{'val E start':>11s} {'val E fit':>9s} {'val F start':>11s} {'val F fit':>9s} "
+        f"{'wall s':>7s}"
+    )
     medians_fit, improved = [], 0
     for row in rows:
         scores = row["validation"].get("systems", {})
@@ -94,17 +111,26 @@ def main() -> None:
             improved += 1
         for n, rotor in enumerate(row["rotors"]):
             medians_fit.append(rotor["fitted"])
-            print(f"{row['name'] if n == 0 else '':20s} {'-'.join(map(str, rotor['bond'])):>7s} "
-                  f"{rotor['start']:10.3f} {rotor['fitted']:7.3f} "
-                  + (f"{e0:11.3f} {e1:9.3f} {f0:11.3f} {f1:9.3f} {row['wall_s']:7.0f}"
-                     if n == 0 and e0 is not None else ""))
+            print(
+                f"{row['name'] if n == 0 else '':20s} {'-'.join(map(str, rotor['bond'])):>7s} "
+                f"{rotor['start']:10.3f} {rotor['fitted']:7.3f} "
+                + (
+                    f"{e0:11.3f} {e1:9.3f} {f0:11.3f} {f1:9.3f} {row['wall_s']:7.0f}"
+                    if n == 0 and e0 is not None
+                    else ""
+                )
+            )
     if medians_fit:
         starts = [r["start"] for row in rows for r in row["rotors"]]
-        print(f"\nmedian torsion RMSE vs GFN2-xTB over {len(medians_fit)} rotors: "
-              f"{np.median(starts):.3f} -> {np.median(medians_fit):.3f} kcal/mol "
-              "(goal <= 0.3)")
-        print(f"held-out conformer energies improved on {improved} of {len(rows)} molecules "
-              "(goal >= 8 of 10)")
+        print(
+            f"\nmedian torsion RMSE vs GFN2-xTB over {len(medians_fit)} rotors: "
+            f"{np.median(starts):.3f} -> {np.median(medians_fit):.3f} kcal/mol "
+            "(goal <= 0.3)"
+        )
+        print(
+            f"held-out conformer energies improved on {improved} of {len(rows)} molecules "
+            "(goal >= 8 of 10)"
+        )
 
 
 if __name__ == "__main__":

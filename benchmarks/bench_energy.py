@@ -37,20 +37,26 @@ def main() -> None:
     parser.add_argument("--conformers", type=int, default=1000)
     parser.add_argument("--smiles", default=HALOPERIDOL)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--compile", action="store_true",
-                        help="also time torch.compile of the analytic path (compile time "
-                             "reported separately; minutes on this CPU)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile of the analytic path (compile time "
+        "reported separately; minutes on this CPU)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     mol = Molecule.from_smiles(args.smiles, name="haloperidol").generate_conformers(
-        50, seed=1, rms_threshold=0.3)
+        50, seed=1, rms_threshold=0.3
+    )
     rng = np.random.default_rng(0)
     picks = rng.integers(0, mol.n_conformers, args.conformers)
     coords = mol.conformers[picks] + rng.normal(0, 0.02, (args.conformers, mol.n_atoms, 3))
     system = assign_parameters(mol, "sage", charges="gasteiger")
-    print(f"molecule: {mol.formula}, {mol.n_atoms} atoms, {args.conformers} conformers, "
-          f"Sage (openff-2.2.1), gas phase, no cutoff")
+    print(
+        f"molecule: {mol.formula}, {mol.n_atoms} atoms, {args.conformers} conformers, "
+        f"Sage (openff-2.2.1), gas phase, no cutoff"
+    )
 
     engine = MMEngine(system)
     engine.compute(coords[:10])  # warm-up
@@ -58,8 +64,12 @@ def main() -> None:
 
     omm_system = to_openmm(system)
     platform_ = openmm.Platform.getPlatformByName("CPU")
-    context = openmm.Context(omm_system, openmm.VerletIntegrator(1.0 * unit.femtoseconds),
-                             platform_, {"Threads": str(args.threads)})
+    context = openmm.Context(
+        omm_system,
+        openmm.VerletIntegrator(1.0 * unit.femtoseconds),
+        platform_,
+        {"Threads": str(args.threads)},
+    )
     nm = coords * 0.1
 
     def openmm_loop() -> None:
@@ -81,7 +91,8 @@ def main() -> None:
             x = tuple(pos[..., c].contiguous() for c in range(3))
             energies, grads = engine._analytic_chunk(x, prepared, pairs)
             return sum(energies.values()), analytic.scatter_forces(
-                engine.n_atoms, pos.shape[0], grads, pos)
+                engine.n_atoms, pos.shape[0], grads, pos
+            )
 
         positions = torch.as_tensor(coords)
         fast = torch.compile(whole_batch, dynamic=False)
@@ -92,20 +103,33 @@ def main() -> None:
 
     result = engine.compute(coords[:5])
     context.setPositions(nm[0])
-    e_omm = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(
-        unit.kilocalorie_per_mole)
-    print(f"check: conformer 0 energy ffparam {result.energy[0]:.6f} vs OpenMM CPU {e_omm:.6f} "
-          "kcal/mol (CPU platform is mixed precision)")
-    print(f"ffparam batched (torch {torch.__version__}, {args.threads} threads): {ours:.3f} s "
-          f"= {1e3 * ours / args.conformers:.3f} ms/conformer")
-    print(f"OpenMM {openmm.__version__} CPU platform loop ({args.threads} threads): "
-          f"{theirs:.3f} s = {1e3 * theirs / args.conformers:.3f} ms/conformer")
+    e_omm = (
+        context.getState(getEnergy=True)
+        .getPotentialEnergy()
+        .value_in_unit(unit.kilocalorie_per_mole)
+    )
+    print(
+        f"check: conformer 0 energy ffparam {result.energy[0]:.6f} vs OpenMM CPU {e_omm:.6f} "
+        "kcal/mol (CPU platform is mixed precision)"
+    )
+    print(
+        f"ffparam batched (torch {torch.__version__}, {args.threads} threads): {ours:.3f} s "
+        f"= {1e3 * ours / args.conformers:.3f} ms/conformer"
+    )
+    print(
+        f"OpenMM {openmm.__version__} CPU platform loop ({args.threads} threads): "
+        f"{theirs:.3f} s = {1e3 * theirs / args.conformers:.3f} ms/conformer"
+    )
     print(f"speed-up ffparam / OpenMM: {theirs / ours:.2f}x")
     if compiled is not None:
-        print(f"ffparam analytic path under torch.compile: {compiled:.3f} s (compile "
-              f"{compile_time:.0f} s once); speed-up vs OpenMM {theirs / compiled:.2f}x")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.2f}")
+        print(
+            f"ffparam analytic path under torch.compile: {compiled:.3f} s (compile "
+            f"{compile_time:.0f} s once); speed-up vs OpenMM {theirs / compiled:.2f}x"
+        )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

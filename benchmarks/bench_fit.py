@@ -92,8 +92,12 @@ K_DIHEDRAL = 5000.0
 REFERENCE = {"single_point": "mean", "relaxed": "min"}
 SIDES = ("ffparam", "scipy_fd", "forcebalance")
 FB_TARGET = {"single_point": "AbInitio_OpenMM", "relaxed": "TorsionProfile_OpenMM"}
-SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                 "OPENMM_CPU_THREADS": "1"}
+SINGLE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OPENMM_CPU_THREADS": "1",
+}
 
 
 # --------------------------------------------------------------------------- reference data
@@ -120,9 +124,14 @@ def load_scan(cache: Path) -> Scan:
         data = np.load(path)
         if list(data["symbols"]) != molecule.symbols:
             raise SystemExit(f"{path}: atom order differs from {SMILES}; delete it and rerun")
-        return Scan(data["angles"], data["geometries"], data["energies"],
-                    tuple(int(a) for a in data["dihedral"]), list(data["symbols"]),
-                    float(data["seconds"]))
+        return Scan(
+            data["angles"],
+            data["geometries"],
+            data["energies"],
+            tuple(int(a) for a in data["dihedral"]),
+            list(data["symbols"]),
+            float(data["seconds"]),
+        )
     from ffparam.reference.torsiondrive import run_torsiondrive
 
     molecule = molecule.generate_conformers(1, seed=7)
@@ -138,9 +147,15 @@ def load_scan(cache: Path) -> Scan:
         raise SystemExit(f"torsion drive incomplete: {result.summary}")
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, angles=result.angles[:, 0], geometries=result.geometries,
-             energies=result.energies, dihedral=np.array(dihedral),
-             symbols=np.array(molecule.symbols), seconds=seconds)
+    np.savez(
+        tmp,
+        angles=result.angles[:, 0],
+        geometries=result.geometries,
+        energies=result.energies,
+        dihedral=np.array(dihedral),
+        symbols=np.array(molecule.symbols),
+        seconds=seconds,
+    )
     tmp.replace(path)
     return load_scan(cache)
 
@@ -177,15 +192,18 @@ def build_problem(scan: Scan, workdir: Path) -> Problem:
 
     anchor = int(np.argmin(scan.energies))
     molecule = Molecule.from_smiles(SMILES, name=NAME).with_conformers(
-        scan.geometries[anchor:anchor + 1])
+        scan.geometries[anchor : anchor + 1]
+    )
     sage = assign_parameters(molecule, "sage", charges="am1bcc")
     quad = scan.dihedral
-    bespoke = make_bespoke_torsions(sage, [quad[1:3]], max_periodicity=4,
-                                    prior_width=PRIOR_KCAL)
+    bespoke = make_bespoke_torsions(sage, [quad[1:3]], max_periodicity=4, prior_width=PRIOR_KCAL)
     system = bespoke.system
     group = system.term_group("ProperTorsions")
-    pid = next(p for a, p in zip(group.atoms.tolist(), group.parameter_ids)
-               if tuple(a) in (quad, quad[::-1]))
+    pid = next(
+        p
+        for a, p in zip(group.atoms.tolist(), group.parameter_ids)
+        if tuple(a) in (quad, quad[::-1])
+    )
     for key in list(system.parameters.free):
         if key.id != pid:
             del system.parameters.free[key]
@@ -197,14 +215,23 @@ def build_problem(scan: Scan, workdir: Path) -> Problem:
     parameter = system.parameters.get("ProperTorsions", pid)
     periodicities = [int(parameter.fixed[f"periodicity{g[0].field[1:]}"]) for g in fit.groups]
     start = fit.physical(torch.zeros(fit.size, dtype=torch.float64))
-    report = export_system(system, workdir / "export", formats=("ffxml",), basename="mol",
-                           positions=scan.geometries)
+    report = export_system(
+        system, workdir / "export", formats=("ffxml",), basename="mol", positions=scan.geometries
+    )
     names = atom_names(molecule)
-    profile = TorsionProfile([quad], scan.angles[:, None], scan.geometries, scan.energies,
-                             label=f"{quad[1]}-{quad[2]}")
-    return Problem(scan, system, profile, periodicities, start.numpy(),
-                   report.outdir / "mol.forcefield.xml", report.outdir / "mol.pdb",
-                   tuple(f"MOL-{names[a]}" for a in quad))
+    profile = TorsionProfile(
+        [quad], scan.angles[:, None], scan.geometries, scan.energies, label=f"{quad[1]}-{quad[2]}"
+    )
+    return Problem(
+        scan,
+        system,
+        profile,
+        periodicities,
+        start.numpy(),
+        report.outdir / "mol.forcefield.xml",
+        report.outdir / "mol.pdb",
+        tuple(f"MOL-{names[a]}" for a in quad),
+    )
 
 
 def proper_element(root: ET.Element, quad_types: tuple[str, ...]) -> ET.Element:
@@ -216,8 +243,9 @@ def proper_element(root: ET.Element, quad_types: tuple[str, ...]) -> ET.Element:
     raise SystemExit(f"no <Proper> for {quad_types} in the exported ffxml")
 
 
-def ffxml_with_k(problem: Problem, k_by_period: dict[int, float],
-                 parameterize: bool = False) -> str:
+def ffxml_with_k(
+    problem: Problem, k_by_period: dict[int, float], parameterize: bool = False
+) -> str:
     """The exported ffxml with the scanned torsion's k (kcal/mol) by periodicity written in
     (kJ/mol); with ``parameterize`` the k attributes are marked for ForceBalance."""
     from ffparam.units import KJ_PER_KCAL
@@ -259,8 +287,9 @@ class OpenMMEvaluator:
 
         text = ffxml_with_k(self.problem, k_by_period)
         forcefield = app.ForceField(io.StringIO(text))
-        return forcefield.createSystem(self.pdb.topology, nonbondedMethod=app.NoCutoff,
-                                       constraints=None, removeCMMotion=False)
+        return forcefield.createSystem(
+            self.pdb.topology, nonbondedMethod=app.NoCutoff, constraints=None, removeCMMotion=False
+        )
 
     def energies(self, k_by_period: dict[int, float], protocol: str) -> np.ndarray:
         """MM energies (P,) kcal/mol: ``single`` on the QM geometries; after minimizing with
@@ -287,7 +316,8 @@ class OpenMMEvaluator:
         if protocol == "restrained":
             dihedral = openmm.CustomTorsionForce(
                 "0.5*kd*d^2; d = dt - 2*pi*floor((dt + pi)/(2*pi)); dt = theta - theta0;"
-                " pi = 3.141592653589793")
+                " pi = 3.141592653589793"
+            )
             dihedral.addGlobalParameter("kd", K_DIHEDRAL * KJ_PER_KCAL)
             dihedral.addPerTorsionParameter("theta0")
             dihedral.addTorsion(*quad, [0.0])
@@ -298,8 +328,9 @@ class OpenMMEvaluator:
         for force in restraints:
             force.setForceGroup(31)
             system.addForce(force)
-        context = openmm.Context(system, openmm.VerletIntegrator(0.001),
-                                 openmm.Platform.getPlatformByName("Reference"))
+        context = openmm.Context(
+            system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference")
+        )
         out = []
         for xyz in self.problem.scan.geometries:
             nm = xyz * NM_PER_ANGSTROM
@@ -324,8 +355,10 @@ class OpenMMEvaluator:
         k_by_period = dict(zip(self.problem.periodicities, (float(v) for v in k)))
         qm = self.qm
         single = self.energies(k_by_period, "single")
-        out = {"single_point_mean": (single - single.mean()) - (qm - qm.mean()),
-               "single_point_min": (single - single[self.anchor]) - qm}
+        out = {
+            "single_point_mean": (single - single.mean()) - (qm - qm.mean()),
+            "single_point_min": (single - single[self.anchor]) - qm,
+        }
         for protocol in ("restrained", "frozen"):
             relaxed = self.energies(k_by_period, protocol)
             out[f"relaxed_{protocol}"] = (relaxed - relaxed[self.anchor]) - qm
@@ -386,9 +419,15 @@ def ffparam_fit(problem: Problem, mode: str, jacobian: str) -> FitRun:
     load0 = os.getloadavg()[0]
     try:
         start = time.perf_counter()
-        target = TorsionProfileTarget("torsion", problem.system, problem.profile, mode=mode,
-                                      reference=REFERENCE[mode], k_dihedral=K_DIHEDRAL,
-                                      k_position=K_POSITION)
+        target = TorsionProfileTarget(
+            "torsion",
+            problem.system,
+            problem.profile,
+            mode=mode,
+            reference=REFERENCE[mode],
+            k_dihedral=K_DIHEDRAL,
+            k_position=K_POSITION,
+        )
         fit = FitParameters.from_free(problem.system.parameters)
         objective = Objective([target], fit, use_priors=False)
         residuals = _Counter(objective.residuals)
@@ -405,16 +444,31 @@ def ffparam_fit(problem: Problem, mode: str, jacobian: str) -> FitRun:
                     return residuals(torch.as_tensor(x, dtype=torch.float64)).numpy()
 
             value0 = float(function(x0) @ function(x0))
-            out = scipy.optimize.least_squares(function, x0, jac="2-point", method="trf",
-                                               diff_step=FD_STEP, xtol=1e-10, ftol=1e-10,
-                                               gtol=1e-10)
+            out = scipy.optimize.least_squares(
+                function,
+                x0,
+                jac="2-point",
+                method="trf",
+                diff_step=FD_STEP,
+                xtol=1e-10,
+                ftol=1e-10,
+                gtol=1e-10,
+            )
             x, iterations, value = out.x, int(out.njev), float(2 * out.cost)
         seconds = time.perf_counter() - start
     finally:
         torsion_module.relax = relax
     k = fit.physical(torch.as_tensor(x, dtype=torch.float64)).numpy()
-    return FitRun(k, seconds, iterations, residuals.calls, relax_counter.calls, value0, value,
-                  (load0, os.getloadavg()[0]))
+    return FitRun(
+        k,
+        seconds,
+        iterations,
+        residuals.calls,
+        relax_counter.calls,
+        value0,
+        value,
+        (load0, os.getloadavg()[0]),
+    )
 
 
 # --------------------------------------------------------------------------- ForceBalance side
@@ -424,14 +478,28 @@ def forcebalance_shim(cache: Path) -> Path:
     shim = cache / "fb-shim"
     if not (shim / "pkg_resources" / "__init__.py").exists():
         shutil.rmtree(shim, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                        "-c", str(ROOT / "constraints.txt"), "--target", str(shim),
-                        "setuptools<81"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "-c",
+                str(ROOT / "constraints.txt"),
+                "--target",
+                str(shim),
+                "setuptools<81",
+            ],
+            check=True,
+        )
     return shim
 
 
-def write_forcebalance_project(problem: Problem, mode: str, directory: Path,
-                               platform_name: str = "Reference") -> None:
+def write_forcebalance_project(
+    problem: Problem, mode: str, directory: Path, platform_name: str = "Reference"
+) -> None:
     """ForceBalance input: optimize.in, forcefield/bench.xml, targets/profile/*."""
     from ffparam.units import KJ_PER_KCAL
 
@@ -440,7 +508,8 @@ def write_forcebalance_project(problem: Problem, mode: str, directory: Path,
     target.mkdir(parents=True)
     start = dict(zip(problem.periodicities, problem.start))
     (directory / "forcefield" / "bench.xml").write_text(
-        ffxml_with_k(problem, start, parameterize=True))
+        ffxml_with_k(problem, start, parameterize=True)
+    )
     shutil.copy(problem.pdb, target / "conf.pdb")
     scan = problem.scan
     with open(target / "scan.xyz", "w") as out:
@@ -454,14 +523,21 @@ def write_forcebalance_project(problem: Problem, mode: str, directory: Path,
     with open(target / "qdata.txt", "w") as out:
         for i, energy in enumerate(scan.energies - scan.energies.min()):
             out.write(f"JOB {i}\nENERGY {energy * KJ_PER_KCAL / au2kj:.16e}\n\n")
-    (target / "metadata.json").write_text(json.dumps({
-        "dihedrals": [list(scan.dihedral)], "grid_spacing": [SPACING],
-        "dihedral_ranges": None, "torsion_grid_ids": [[round(float(a))] for a in scan.angles]}))
+    (target / "metadata.json").write_text(
+        json.dumps(
+            {
+                "dihedrals": [list(scan.dihedral)],
+                "grid_spacing": [SPACING],
+                "dihedral_ranges": None,
+                "torsion_grid_ids": [[round(float(a))] for a in scan.angles],
+            }
+        )
+    )
     prior = PRIOR_KCAL * KJ_PER_KCAL
     priors = "\n".join(f"   Proper/k{m} : {prior!r}" for m in range(1, 9))
     target_options = {
         "single_point": "energy 1\nforce 0\nenergy_mode average\n"
-                        f"energy_rms_override {KJ_PER_KCAL!r}\n",
+        f"energy_rms_override {KJ_PER_KCAL!r}\n",
         "relaxed": f"restrain_k {K_POSITION!r}\nenergy_denom 1.0\nattenuate 0\n",
     }[mode]
     (directory / "optimize.in").write_text(f"""$options
@@ -490,19 +566,23 @@ writelevel 0
 """)
 
 
-def forcebalance_fit(problem: Problem, mode: str, shim: Path, workdir: Path,
-                     platform_name: str = "Reference") -> FitRun:
+def forcebalance_fit(
+    problem: Problem, mode: str, shim: Path, workdir: Path, platform_name: str = "Reference"
+) -> FitRun:
     """Run ForceBalance in a subprocess (see the module docstring) and read its result."""
     directory = Path(tempfile.mkdtemp(prefix=f"fb-{mode}-", dir=workdir))
     write_forcebalance_project(problem, mode, directory, platform_name)
     env = dict(os.environ, **SINGLE_THREAD)
-    env["PYTHONPATH"] = os.pathsep.join([str(shim), env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(shim), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     load0 = os.getloadavg()[0]
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--fb-worker",
-                           str(directory)], env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--fb-worker", str(directory)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
     process_seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"ForceBalance failed ({directory}):\n{done.stderr[-3000:]}")
@@ -516,13 +596,24 @@ def forcebalance_fit(problem: Problem, mode: str, shim: Path, workdir: Path,
         by_period[int(element.get(f"periodicity{m}"))] = value / 4.184
     k = np.array([by_period[n] for n in problem.periodicities])
     n_points = len(problem.scan.energies)
-    extra = {"setup_s": result["setup_s"], "run_s": result["run_s"],
-             "process_s": process_seconds, "directory": str(directory),
-             "objective_calls": result["objective_calls"]}
-    return FitRun(k, result["setup_s"] + result["run_s"], result["gradient_calls"],
-                  result["profile_evaluations"], result["minimizations"] // n_points,
-                  result["objective_start"], result["objective_final"],
-                  (load0, os.getloadavg()[0]), extra)
+    extra = {
+        "setup_s": result["setup_s"],
+        "run_s": result["run_s"],
+        "process_s": process_seconds,
+        "directory": str(directory),
+        "objective_calls": result["objective_calls"],
+    }
+    return FitRun(
+        k,
+        result["setup_s"] + result["run_s"],
+        result["gradient_calls"],
+        result["profile_evaluations"],
+        result["minimizations"] // n_points,
+        result["objective_start"],
+        result["objective_final"],
+        (load0, os.getloadavg()[0]),
+        extra,
+    )
 
 
 def forcebalance_worker(directory: Path) -> None:
@@ -534,13 +625,17 @@ def forcebalance_worker(directory: Path) -> None:
 
     minimize = app.Simulation.minimizeEnergy
 
-    def minimize_energy(self, tolerance=10 * unit.kilojoule_per_mole / unit.nanometer,
-                        *args, **kwargs):
+    def minimize_energy(
+        self, tolerance=10 * unit.kilojoule_per_mole / unit.nanometer, *args, **kwargs
+    ):
         # ForceBalance 1.9.5 passes kJ/mol; OpenMM >= 8 wants the same number (the RMS force
         # criterion it always was) in kJ/mol/nm and raises a TypeError otherwise
         if unit.is_quantity(tolerance) and tolerance.unit.is_compatible(unit.kilojoule_per_mole):
-            tolerance = (tolerance.value_in_unit(unit.kilojoule_per_mole)
-                         * unit.kilojoule_per_mole / unit.nanometer)
+            tolerance = (
+                tolerance.value_in_unit(unit.kilojoule_per_mole)
+                * unit.kilojoule_per_mole
+                / unit.nanometer
+            )
         return minimize(self, tolerance, *args, **kwargs)
 
     app.Simulation.minimizeEnergy = minimize_energy
@@ -595,13 +690,22 @@ def forcebalance_worker(directory: Path) -> None:
         counts["profiles"] = counts["minimizations"] // len(objective.Targets[0].eqm)
     fit_counts = dict(counts)  # the fit's own counts, before the evaluation below
     final = objective.Full(np.asarray(mvals, dtype=float), Order=0)["X"]
-    (directory / "fb_result.json").write_text(json.dumps({
-        "mvals": [float(v) for v in mvals],
-        "pvals": {name: float(pvals[i]) for name, i in forcefield.map.items()},
-        "setup_s": setup, "run_s": run, "objective_calls": fit_counts["objective"],
-        "gradient_calls": fit_counts["gradient"], "profile_evaluations": fit_counts["profiles"],
-        "minimizations": fit_counts["minimizations"], "objective_start": values[0],
-        "objective_final": float(final)}))
+    (directory / "fb_result.json").write_text(
+        json.dumps(
+            {
+                "mvals": [float(v) for v in mvals],
+                "pvals": {name: float(pvals[i]) for name, i in forcefield.map.items()},
+                "setup_s": setup,
+                "run_s": run,
+                "objective_calls": fit_counts["objective"],
+                "gradient_calls": fit_counts["gradient"],
+                "profile_evaluations": fit_counts["profiles"],
+                "minimizations": fit_counts["minimizations"],
+                "objective_start": values[0],
+                "objective_final": float(final),
+            }
+        )
+    )
 
 
 # --------------------------------------------------------------------------- driver
@@ -619,11 +723,20 @@ def reference_optimum(problem: Problem, evaluator: OpenMMEvaluator, protocol: st
         return diff / np.sqrt(len(diff))
 
     start = time.perf_counter()
-    fit = scipy.optimize.least_squares(residuals, np.zeros(len(problem.start)),
-                                       diff_step=FD_STEP, xtol=1e-10, ftol=1e-10, gtol=1e-10)
-    return {"objective": float(2 * fit.cost), "k": (problem.start + PRIOR_KCAL * fit.x).tolist(),
-            "evaluations": int(fit.nfev + fit.njev * len(problem.start)),
-            "seconds": time.perf_counter() - start}
+    fit = scipy.optimize.least_squares(
+        residuals,
+        np.zeros(len(problem.start)),
+        diff_step=FD_STEP,
+        xtol=1e-10,
+        ftol=1e-10,
+        gtol=1e-10,
+    )
+    return {
+        "objective": float(2 * fit.cost),
+        "k": (problem.start + PRIOR_KCAL * fit.x).tolist(),
+        "evaluations": int(fit.nfev + fit.njev * len(problem.start)),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def best(runs: list[FitRun]) -> FitRun:
@@ -638,12 +751,23 @@ def machine() -> dict:
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                    if line.startswith("model name")), cpu)
-    return {"cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "openmm": openmm.__version__, "scipy": scipy.__version__,
-            "date": time.strftime("%Y-%m-%d %H:%M")}
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            cpu,
+        )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "openmm": openmm.__version__,
+        "scipy": scipy.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -658,10 +782,18 @@ def run(args: argparse.Namespace) -> dict:
     evaluator = OpenMMEvaluator(problem)
     sides = [side for side in SIDES if side in args.sides]
     shim = forcebalance_shim(cache) if "forcebalance" in sides else None
-    out = {"machine": machine(), "molecule": NAME, "smiles": SMILES, "method": METHOD,
-           "scan_seconds": scan.seconds, "dihedral": list(scan.dihedral),
-           "periodicities": problem.periodicities, "k_start": problem.start.tolist(),
-           "rmse_start": evaluator.rmse(problem.start), "modes": {}}
+    out = {
+        "machine": machine(),
+        "molecule": NAME,
+        "smiles": SMILES,
+        "method": METHOD,
+        "scan_seconds": scan.seconds,
+        "dihedral": list(scan.dihedral),
+        "periodicities": problem.periodicities,
+        "k_start": problem.start.tolist(),
+        "rmse_start": evaluator.rmse(problem.start),
+        "modes": {},
+    }
     for mode in args.modes:
         runs: dict[str, list[FitRun]] = {side: [] for side in sides}
         for repeat in range(args.repeats):
@@ -671,88 +803,122 @@ def run(args: argparse.Namespace) -> dict:
                 else:
                     fit = ffparam_fit(problem, mode, "autograd" if side == "ffparam" else "fd")
                 runs[side].append(fit)
-                print(f"{mode:12s} {side:12s} repeat {repeat + 1}: {fit.seconds:8.2f} s, "
-                      f"objective {fit.objective_start:.4f} -> {fit.objective_final:.6f}, "
-                      f"k = {np.round(fit.k, 4).tolist()}, load {fit.load[0]:.2f}",
-                      flush=True)
+                print(
+                    f"{mode:12s} {side:12s} repeat {repeat + 1}: {fit.seconds:8.2f} s, "
+                    f"objective {fit.objective_start:.4f} -> {fit.objective_final:.6f}, "
+                    f"k = {np.round(fit.k, 4).tolist()}, load {fit.load[0]:.2f}",
+                    flush=True,
+                )
         result = {}
         for side, fits in runs.items():
             chosen = best(fits)
             result[side] = {
-                "seconds_best": chosen.seconds, "seconds_all": [f.seconds for f in fits],
-                "k": chosen.k.tolist(), "iterations": chosen.iterations,
+                "seconds_best": chosen.seconds,
+                "seconds_all": [f.seconds for f in fits],
+                "k": chosen.k.tolist(),
+                "iterations": chosen.iterations,
                 "profile_evaluations": chosen.profile_evaluations,
                 "relaxations": chosen.relaxations,
                 "objective_start": chosen.objective_start,
                 "objective_final": chosen.objective_final,
-                "load": [f.load for f in fits], "extra": chosen.extra,
+                "load": [f.load for f in fits],
+                "extra": chosen.extra,
                 "rmse": evaluator.rmse(chosen.k),
             }
         for side in sides[1:] if sides[0] == "ffparam" else []:
-            result[side]["time_ratio_vs_ffparam"] = (result[side]["seconds_best"]
-                                                     / result["ffparam"]["seconds_best"])
+            result[side]["time_ratio_vs_ffparam"] = (
+                result[side]["seconds_best"] / result["ffparam"]["seconds_best"]
+            )
         out["modes"][mode] = result
         if mode == "relaxed":
-            out["reference_optima"] = {protocol: reference_optimum(problem, evaluator, protocol)
-                                       for protocol in ("restrained", "frozen")}
+            out["reference_optima"] = {
+                protocol: reference_optimum(problem, evaluator, protocol)
+                for protocol in ("restrained", "frozen")
+            }
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return out
 
 
 def table(out: dict) -> str:
-    lines = [f"{out['molecule']} ({out['smiles']}), {out['method']} 15-degree drive, "
-             f"k(n=1..4) start {np.round(out['k_start'], 4).tolist()} kcal/mol; start RMSE "
-             + ", ".join(f"{k} {v:.3f}" for k, v in out["rmse_start"].items()), ""]
+    lines = [
+        f"{out['molecule']} ({out['smiles']}), {out['method']} 15-degree drive, "
+        f"k(n=1..4) start {np.round(out['k_start'], 4).tolist()} kcal/mol; start RMSE "
+        + ", ".join(f"{k} {v:.3f}" for k, v in out["rmse_start"].items()),
+        "",
+    ]
     for mode, result in out["modes"].items():
         lines.append(f"mode {mode}")
         lines.append("| | " + " | ".join(result) + " |")
         lines.append("| --- |" + " --- |" * len(result))
-        rows = [("wall s (best)", lambda r: f"{r['seconds_best']:.2f}"),
-                ("wall s (all)", lambda r: ", ".join(f"{s:.1f}" for s in r["seconds_all"])),
-                ("time / ffparam", lambda r: f"{r['time_ratio_vs_ffparam']:.2f}"
-                 if "time_ratio_vs_ffparam" in r else "-"),
-                ("iterations (Jacobians)", lambda r: str(r["iterations"])),
-                ("profile evaluations", lambda r: str(r["profile_evaluations"])),
-                ("relaxed profiles", lambda r: str(r["relaxations"])),
-                ("objective start -> final", lambda r: f"{r['objective_start']:.4f} -> "
-                                                       f"{r['objective_final']:.5f}"),
-                ("k1..k4 kcal/mol", lambda r: " ".join(f"{v:.3f}" for v in r["k"])),
-                ("RMSE single point (mean)", lambda r: f"{r['rmse']['single_point_mean']:.4f}"),
-                ("RMSE single point (min)", lambda r: f"{r['rmse']['single_point_min']:.4f}"),
-                ("RMSE relaxed, dihedral restrained (min)",
-                 lambda r: f"{r['rmse']['relaxed_restrained']:.4f}"),
-                ("RMSE relaxed, dihedral atoms frozen (min)",
-                 lambda r: f"{r['rmse']['relaxed_frozen']:.4f}"),
-                ("load avg (1 min)", lambda r: " ".join(f"{a:.1f}" for a, _ in r["load"]))]
+        rows = [
+            ("wall s (best)", lambda r: f"{r['seconds_best']:.2f}"),
+            ("wall s (all)", lambda r: ", ".join(f"{s:.1f}" for s in r["seconds_all"])),
+            (
+                "time / ffparam",
+                lambda r: (
+                    f"{r['time_ratio_vs_ffparam']:.2f}" if "time_ratio_vs_ffparam" in r else "-"
+                ),
+            ),
+            ("iterations (Jacobians)", lambda r: str(r["iterations"])),
+            ("profile evaluations", lambda r: str(r["profile_evaluations"])),
+            ("relaxed profiles", lambda r: str(r["relaxations"])),
+            (
+                "objective start -> final",
+                lambda r: f"{r['objective_start']:.4f} -> {r['objective_final']:.5f}",
+            ),
+            ("k1..k4 kcal/mol", lambda r: " ".join(f"{v:.3f}" for v in r["k"])),
+            ("RMSE single point (mean)", lambda r: f"{r['rmse']['single_point_mean']:.4f}"),
+            ("RMSE single point (min)", lambda r: f"{r['rmse']['single_point_min']:.4f}"),
+            (
+                "RMSE relaxed, dihedral restrained (min)",
+                lambda r: f"{r['rmse']['relaxed_restrained']:.4f}",
+            ),
+            (
+                "RMSE relaxed, dihedral atoms frozen (min)",
+                lambda r: f"{r['rmse']['relaxed_frozen']:.4f}",
+            ),
+            ("load avg (1 min)", lambda r: " ".join(f"{a:.1f}" for a, _ in r["load"])),
+        ]
         for label, cell in rows:
             lines.append(f"| {label} | " + " | ".join(cell(r) for r in result.values()) + " |")
         fb = result.get("forcebalance")
         if fb:
             extra = fb["extra"]
-            lines.append(f"\nForceBalance best run: setup {extra['setup_s']:.2f} s + optimizer "
-                         f"{extra['run_s']:.2f} s; whole subprocess incl. Python imports "
-                         f"{extra['process_s']:.2f} s")
+            lines.append(
+                f"\nForceBalance best run: setup {extra['setup_s']:.2f} s + optimizer "
+                f"{extra['run_s']:.2f} s; whole subprocess incl. Python imports "
+                f"{extra['process_s']:.2f} s"
+            )
         lines.append("")
     for protocol, optimum in out.get("reference_optima", {}).items():
-        lines.append(f"reference optimum, relaxed ({protocol}), scipy FD on OpenMM minimizations: "
-                     f"objective {optimum['objective']:.6f}, k "
-                     + " ".join(f"{v:.4f}" for v in optimum["k"])
-                     + f", {optimum['evaluations']} relaxed profiles, {optimum['seconds']:.1f} s")
+        lines.append(
+            f"reference optimum, relaxed ({protocol}), scipy FD on OpenMM minimizations: "
+            f"objective {optimum['objective']:.6f}, k "
+            + " ".join(f"{v:.4f}" for v in optimum["k"])
+            + f", {optimum['evaluations']} relaxed profiles, {optimum['seconds']:.1f} s"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--modes", nargs="+", default=["single_point", "relaxed"],
-                        choices=["single_point", "relaxed"])
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["single_point", "relaxed"],
+        choices=["single_point", "relaxed"],
+    )
     parser.add_argument("--sides", nargs="+", default=list(SIDES), choices=SIDES)
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir())
-                                               / "ffparam-bench-fit"))
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "ffparam-bench-fit"))
     parser.add_argument("--json", help="write all figures to this file")
-    parser.add_argument("--fb-platform", default="Reference", choices=["Reference", "CPU"],
-                        help="OpenMM platform of the ForceBalance side")
+    parser.add_argument(
+        "--fb-platform",
+        default="Reference",
+        choices=["Reference", "CPU"],
+        help="OpenMM platform of the ForceBalance side",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the ForceBalance runs")
     parser.add_argument("--fb-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -73,22 +73,27 @@ def speed(out: Path) -> dict:
     for threads in (1, 2):
         omm = build_box_system(system, 256, packed.box_length_a, settings)
         omm.addForce(openmm.MonteCarloBarostat(1 * unit.atmosphere, 298.15 * unit.kelvin, 25))
-        integrator = openmm.LangevinMiddleIntegrator(298.15 * unit.kelvin, 1 / unit.picosecond,
-                                                     2 * unit.femtosecond)
-        context = openmm.Context(omm, integrator, openmm.Platform.getPlatformByName("CPU"),
-                                 {"Threads": str(threads)})
+        integrator = openmm.LangevinMiddleIntegrator(
+            298.15 * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtosecond
+        )
+        context = openmm.Context(
+            omm, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": str(threads)}
+        )
         context.setPositions(packed.positions * 0.1)
         openmm.LocalEnergyMinimizer.minimize(context)
         integrator.step(1000)
         start, load_before = time.perf_counter(), load()
         integrator.step(2500)
         wall = time.perf_counter() - start
-        rows[f"threads_{threads}"] = {"ns_per_day": 5e-3 / wall * 86400, "wall_s": wall,
-                                      "load_before": load_before, "load_after": load()}
+        rows[f"threads_{threads}"] = {
+            "ns_per_day": 5e-3 / wall * 86400,
+            "wall_s": wall,
+            "load_before": load_before,
+            "load_after": load(),
+        }
         log(f"speed: methanol x256, {threads} thread(s): {rows[f'threads_{threads}']}")
         del context, integrator
-    rows.update(atoms=omm.getNumParticles(), date=time.strftime("%Y-%m-%d %H:%M"),
-                cpu=_cpu())
+    rows.update(atoms=omm.getNumParticles(), date=time.strftime("%Y-%m-%d %H:%M"), cpu=_cpu())
     path.write_text(json.dumps(rows, indent=1))
     return rows
 
@@ -96,8 +101,11 @@ def speed(out: Path) -> dict:
 def _cpu() -> str:
     try:
         text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in text.splitlines()
-                     if line.startswith("Model name"))
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in text.splitlines()
+            if line.startswith("Model name")
+        )
         return f"{model}, {os.cpu_count()} cores"
     except Exception:  # lscpu missing: report the core count only
         return f"{os.cpu_count()} cores"
@@ -109,13 +117,26 @@ def options(args):
     from ffparam.liquid.settings import LiquidSettings
 
     settings = LiquidSettings(
-        n_molecules=args.n, equilibration_ps=args.equil_ps, production_ps=args.prod_ps,
-        save_interval_ps=1.0, checkpoint_interval_ps=25.0, gas_equilibration_ps=50.0,
-        gas_production_ps=args.gas_ns * 1000.0, gas_save_interval_ps=0.5,
-        pack_density_factor=0.9, threads=1)
-    return LiquidFitOptions(params=tuple(args.params), iterations=args.iterations,
-                            trust_radius=args.trust_radius, holdout=tuple(args.holdout),
-                            workers=args.workers, threads_per_worker=1, settings=settings)
+        n_molecules=args.n,
+        equilibration_ps=args.equil_ps,
+        production_ps=args.prod_ps,
+        save_interval_ps=1.0,
+        checkpoint_interval_ps=25.0,
+        gas_equilibration_ps=50.0,
+        gas_production_ps=args.gas_ns * 1000.0,
+        gas_save_interval_ps=0.5,
+        pack_density_factor=0.9,
+        threads=1,
+    )
+    return LiquidFitOptions(
+        params=tuple(args.params),
+        iterations=args.iterations,
+        trust_radius=args.trust_radius,
+        holdout=tuple(args.holdout),
+        workers=args.workers,
+        threads_per_worker=1,
+        settings=settings,
+    )
 
 
 def training_params(references, holdout) -> list[str]:
@@ -129,8 +150,9 @@ def training_params(references, holdout) -> list[str]:
         if ref.name in holdout:
             continue
         ids |= vdw_ids_used(prepare_system(ref.smiles, "sage", "gasteiger", name=ref.slug))
-    names = sorted({ff.offxml_id("vdW", i) for i in ids} - set(SKIP_TYPES),
-                   key=lambda s: int(s[1:]))
+    names = sorted(
+        {ff.offxml_id("vdW", i) for i in ids} - set(SKIP_TYPES), key=lambda s: int(s[1:])
+    )
     return [f"vdw:{n}" for n in names]
 
 
@@ -141,8 +163,7 @@ def fit(args, out: Path):
     references = read_liquids_csv(args.csv)
     if not args.params:
         args.params = training_params(references, args.holdout)
-    log(f"fit: {len(references)} liquids, held out {list(args.holdout)}, params "
-        f"{args.params}")
+    log(f"fit: {len(references)} liquids, held out {list(args.holdout)}, params {args.params}")
     return fit_liquids(references, options(args), out / "fit", log=log)
 
 
@@ -179,17 +200,24 @@ def reweight(args, out: Path) -> dict:
         p0 = system.parameters.vector()
         dp = {str(k): new[i] - p0[i] for i, k in enumerate(system.parameters.keys())}
         linear_rho = start.density.value + sum(
-            start.density_gradient[j] * dp[k] for j, k in enumerate(start.keys))
+            start.density_gradient[j] * dp[k] for j, k in enumerate(start.keys)
+        )
         linear_h = start.hvap.value + sum(
-            start.hvap_gradient[j] * dp[k] for j, k in enumerate(start.keys))
-        row = {"reweighted": rw, "linear": {"density": linear_rho, "hvap": linear_h},
-               "start": {"density": start.density.value, "hvap": start.hvap.value}}
+            start.hvap_gradient[j] * dp[k] for j, k in enumerate(start.keys)
+        )
+        row = {
+            "reweighted": rw,
+            "linear": {"density": linear_rho, "hvap": linear_h},
+            "start": {"density": start.density.value, "hvap": start.hvap.value},
+        }
         simulated = rounds[1].get("results", {}).get(ref.slug)
         if simulated:
-            row["simulated"] = {"density": simulated["density_g_ml"]["value"],
-                                "density_error": simulated["density_g_ml"]["error"],
-                                "hvap": simulated["hvap_kcal_mol"]["value"],
-                                "hvap_error": simulated["hvap_kcal_mol"]["error"]}
+            row["simulated"] = {
+                "density": simulated["density_g_ml"]["value"],
+                "density_error": simulated["density_g_ml"]["error"],
+                "hvap": simulated["hvap_kcal_mol"]["value"],
+                "hvap_error": simulated["hvap_kcal_mol"]["error"],
+            }
         rows[ref.name] = row
     (out / "reweight.json").write_text(json.dumps(rows, indent=1))
     return rows
@@ -203,10 +231,12 @@ def report(args, out: Path) -> str:
     speed_path = out / "speed.json"
     if speed_path.exists():
         s = json.loads(speed_path.read_text())
-        lines.append(f"Speed ({s['date']}, {s['cpu']}): methanol x256 ({s['atoms']} atoms) "
-                     f"{s['threads_1']['ns_per_day']:.1f} ns/day with 1 thread (load "
-                     f"{s['threads_1']['load_before']}), {s['threads_2']['ns_per_day']:.1f} "
-                     f"ns/day with 2 threads (load {s['threads_2']['load_before']}).")
+        lines.append(
+            f"Speed ({s['date']}, {s['cpu']}): methanol x256 ({s['atoms']} atoms) "
+            f"{s['threads_1']['ns_per_day']:.1f} ns/day with 1 thread (load "
+            f"{s['threads_1']['load_before']}), {s['threads_2']['ns_per_day']:.1f} "
+            f"ns/day with 2 threads (load {s['threads_2']['load_before']})."
+        )
     state_path = out / "fit" / "fit_state.json"
     if not state_path.exists():
         return "\n".join(lines)
@@ -232,52 +262,72 @@ def report(args, out: Path) -> str:
     errors = {}
     for ref in references:
         role = "held out" if ref.name.lower() in holdout else "train"
-        fitted = (validation.get(ref.slug) if role == "held out" else
-                  (after.get(ref.slug) if best > 0 else None))
+        fitted = (
+            validation.get(ref.slug)
+            if role == "held out"
+            else (after.get(ref.slug) if best > 0 else None)
+        )
         s0 = start.get(ref.slug)
-        lines.append(f"| {ref.name} | {role} | {ref.density_g_ml:.4f} | "
-                     f"{cell(s0, 'density', 4)} | {cell(fitted, 'density', 4)} | "
-                     f"{ref.hvap_kcal_mol:.2f} | {cell(s0, 'hvap', 2)} | "
-                     f"{cell(fitted, 'hvap', 2)} |")
+        lines.append(
+            f"| {ref.name} | {role} | {ref.density_g_ml:.4f} | "
+            f"{cell(s0, 'density', 4)} | {cell(fitted, 'density', 4)} | "
+            f"{ref.hvap_kcal_mol:.2f} | {cell(s0, 'hvap', 2)} | "
+            f"{cell(fitted, 'hvap', 2)} |"
+        )
         for tag, data in (("sage", s0), ("fitted", fitted)):
             if data:
                 errors.setdefault((role, tag), []).append(
-                    (data["density_g_ml"]["value"] - ref.density_g_ml,
-                     data["hvap_kcal_mol"]["value"] - ref.hvap_kcal_mol))
+                    (
+                        data["density_g_ml"]["value"] - ref.density_g_ml,
+                        data["hvap_kcal_mol"]["value"] - ref.hvap_kcal_mol,
+                    )
+                )
     lines.append("")
     for (role, tag), values in sorted(errors.items()):
         e = np.array(values)
-        lines.append(f"- {role}, {tag} ({len(e)} liquids): density MAE "
-                     f"{np.abs(e[:, 0]).mean():.4f} / RMSE {np.sqrt((e[:, 0]**2).mean()):.4f} "
-                     f"g/mL; Hvap MAE {np.abs(e[:, 1]).mean():.3f} / RMSE "
-                     f"{np.sqrt((e[:, 1]**2).mean()):.3f} kcal/mol")
+        lines.append(
+            f"- {role}, {tag} ({len(e)} liquids): density MAE "
+            f"{np.abs(e[:, 0]).mean():.4f} / RMSE {np.sqrt((e[:, 0] ** 2).mean()):.4f} "
+            f"g/mL; Hvap MAE {np.abs(e[:, 1]).mean():.3f} / RMSE "
+            f"{np.sqrt((e[:, 1] ** 2).mean()):.3f} kcal/mol"
+        )
     for r in state["rounds"]:
         if r.get("status") == "done":
-            lines.append(f"- round {r['index']}: objective {r.get('objective')} ± "
-                         f"{r.get('objective_error')}, accepted {r.get('accepted')}, "
-                         f"trust radius {r['trust_radius']}, step "
-                         f"{r.get('step_norm', 0):.3f}")
+            lines.append(
+                f"- round {r['index']}: objective {r.get('objective')} ± "
+                f"{r.get('objective_error')}, accepted {r.get('accepted')}, "
+                f"trust radius {r['trust_radius']}, step "
+                f"{r.get('step_norm', 0):.3f}"
+            )
     rw_path = out / "reweight.json"
     if rw_path.exists():
         lines.append("")
-        lines.append("| liquid | density start / linear / reweighted (n_eff) / simulated | "
-                     "Hvap start / linear / reweighted / simulated |")
+        lines.append(
+            "| liquid | density start / linear / reweighted (n_eff) / simulated | "
+            "Hvap start / linear / reweighted / simulated |"
+        )
         lines.append("| --- | --- | --- |")
         for name, row in json.loads(rw_path.read_text()).items():
-            rw, lin, st, sim = row["reweighted"], row["linear"], row["start"], row.get(
-                "simulated", {})
+            rw, lin, st, sim = (
+                row["reweighted"],
+                row["linear"],
+                row["start"],
+                row.get("simulated", {}),
+            )
             lines.append(
                 f"| {name} | {st['density']:.4f} / {lin['density']:.4f} / {rw['density']:.4f} "
                 f"({rw['n_eff_liquid']:.1f} of {rw['n_frames_liquid']}) / "
                 f"{sim.get('density', float('nan')):.4f} | {st['hvap']:.2f} / "
-                f"{lin['hvap']:.2f} / {rw['hvap']:.2f} / {sim.get('hvap', float('nan')):.2f} |")
+                f"{lin['hvap']:.2f} / {rw['hvap']:.2f} / {sim.get('hvap', float('nan')):.2f} |"
+            )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stage", default="all",
-                        choices=["all", "speed", "fit", "reweight", "report"])
+    parser.add_argument(
+        "--stage", default="all", choices=["all", "speed", "fit", "reweight", "report"]
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     parser.add_argument("--n", type=int, default=128)

@@ -42,8 +42,10 @@ from ffparam.reference.records import Species
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "experiment" / "vib_frequencies_train.csv"
-LINEAR_START = {"C#N": [[0.0, 0, 0], [1.156, 0, 0], [-1.065, 0, 0]],
-                "O=C=O": [[-1.16, 0, 0], [0.0, 0, 0], [1.16, 0, 0]]}
+LINEAR_START = {
+    "C#N": [[0.0, 0, 0], [1.156, 0, 0], [-1.065, 0, 0]],
+    "O=C=O": [[-1.16, 0, 0], [0.0, 0, 0], [1.16, 0, 0]],
+}
 
 
 def mm_modes(system, start):
@@ -56,8 +58,11 @@ def mm_modes(system, start):
 def errors(qm, mm) -> dict:
     order = match_modes(qm.modes, mm.modes)
     diff = mm.frequencies.numpy()[order] - qm.frequencies.numpy()
-    return {"rms": float(np.sqrt(np.mean(diff**2))), "mae": float(np.mean(np.abs(diff))),
-            "max": float(np.abs(diff).max())}
+    return {
+        "rms": float(np.sqrt(np.mean(diff**2))),
+        "mae": float(np.mean(np.abs(diff))),
+        "max": float(np.abs(diff).max()),
+    }
 
 
 def seminario_figures(method: str) -> list[dict]:
@@ -75,12 +80,18 @@ def seminario_figures(method: str) -> list[dict]:
         result = modified_seminario(sage.topology, minimum, hess)
         bespoke = apply_seminario(sage, result)
         seminario_time = time.perf_counter() - start
-        rows.append({"molecule": name, "method": method, "qm_s": qm_time,
-                     "seminario_s": seminario_time,
-                     "seminario": errors(qm, mm_modes(bespoke, minimum)),
-                     "sage": errors(qm, mm_modes(sage, minimum)),
-                     "bond_k": result.bond_k.round(1).tolist(),
-                     "angle_k": result.angle_k.round(1).tolist()})
+        rows.append(
+            {
+                "molecule": name,
+                "method": method,
+                "qm_s": qm_time,
+                "seminario_s": seminario_time,
+                "seminario": errors(qm, mm_modes(bespoke, minimum)),
+                "sage": errors(qm, mm_modes(sage, minimum)),
+                "bond_k": result.bond_k.round(1).tolist(),
+                "angle_k": result.angle_k.round(1).tolist(),
+            }
+        )
     return rows
 
 
@@ -89,8 +100,11 @@ def experiment_fits(csv: Path, all_valence: bool) -> list[dict]:
     rows = []
     for smiles, frequencies in table.items():
         mol = Molecule.from_smiles(smiles)
-        mol = (mol.with_conformers(np.array([LINEAR_START[smiles]])) if smiles in LINEAR_START
-               else mol.generate_conformers(1, seed=1))
+        mol = (
+            mol.with_conformers(np.array([LINEAR_START[smiles]]))
+            if smiles in LINEAR_START
+            else mol.generate_conformers(1, seed=1)
+        )
         system = assign_parameters(mol, "sage", charges="am1bcc")
         params = system.parameters
         for section in ("Bonds", "Angles"):
@@ -100,15 +114,23 @@ def experiment_fits(csv: Path, all_valence: bool) -> list[dict]:
                 if params.sections.get(section):
                     params.set_free(section, "*", "k*", FreeSpec())
         fit = FitParameters.from_free(params)
-        target = FrequencyTarget.from_experiment(smiles, system, mol.conformers[0],
-                                                 frequencies, scale=1.0)
+        target = FrequencyTarget.from_experiment(
+            smiles, system, mol.conformers[0], frequencies, scale=1.0
+        )
         result = least_squares(Objective([target], fit, use_priors=False))
-        fitted = (target.residuals(fit, torch.as_tensor(result.x)) + target.reference)
-        rows.append({"smiles": smiles, "n_modes": len(frequencies), "n_free": fit.size,
-                     "rms_before": result.metrics_before[smiles]["rmse [cm^-1]"],
-                     "rms_after": result.metrics_after[smiles]["rmse [cm^-1]"],
-                     "wall_s": result.wall_time, "experiment": frequencies.tolist(),
-                     "fitted": fitted.detach().numpy().round(1).tolist()})
+        fitted = target.residuals(fit, torch.as_tensor(result.x)) + target.reference
+        rows.append(
+            {
+                "smiles": smiles,
+                "n_modes": len(frequencies),
+                "n_free": fit.size,
+                "rms_before": result.metrics_before[smiles]["rmse [cm^-1]"],
+                "rms_after": result.metrics_after[smiles]["rmse [cm^-1]"],
+                "wall_s": result.wall_time,
+                "experiment": frequencies.tolist(),
+                "fitted": fitted.detach().numpy().round(1).tolist(),
+            }
+        )
     return rows
 
 
@@ -128,8 +150,10 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     for row in out["seminario"]:
         s, b = row["seminario"], row["sage"]
-        print(f"| {row['molecule']} | {row['method']} | {s['rms']:.1f} / {s['mae']:.1f} / "
-              f"{s['max']:.1f} | {b['rms']:.1f} / {b['mae']:.1f} / {b['max']:.1f} |")
+        print(
+            f"| {row['molecule']} | {row['method']} | {s['rms']:.1f} / {s['mae']:.1f} / "
+            f"{s['max']:.1f} | {b['rms']:.1f} / {b['mae']:.1f} / {b['max']:.1f} |"
+        )
     for all_valence in (False, True):
         key = "experiment_all_valence" if all_valence else "experiment_bonds_angles"
         out[key] = experiment_fits(args.csv, all_valence)
@@ -138,14 +162,20 @@ def main() -> None:
         print("| molecule | modes | free | before | after | wall s |")
         print("| --- | --- | --- | --- | --- | --- |")
         for row in out[key]:
-            print(f"| {row['smiles']} | {row['n_modes']} | {row['n_free']} | "
-                  f"{row['rms_before']:.1f} | {row['rms_after']:.1f} | {row['wall_s']:.1f} |")
-        before = np.sqrt(np.mean(np.concatenate(
-            [np.full(r["n_modes"], r["rms_before"] ** 2) for r in out[key]])))
-        after = np.sqrt(np.mean(np.concatenate(
-            [np.full(r["n_modes"], r["rms_after"] ** 2) for r in out[key]])))
-        print(f"| all ({sum(r['n_modes'] for r in out[key])} modes) | | | {before:.1f} | "
-              f"{after:.1f} | |")
+            print(
+                f"| {row['smiles']} | {row['n_modes']} | {row['n_free']} | "
+                f"{row['rms_before']:.1f} | {row['rms_after']:.1f} | {row['wall_s']:.1f} |"
+            )
+        before = np.sqrt(
+            np.mean(np.concatenate([np.full(r["n_modes"], r["rms_before"] ** 2) for r in out[key]]))
+        )
+        after = np.sqrt(
+            np.mean(np.concatenate([np.full(r["n_modes"], r["rms_after"] ** 2) for r in out[key]]))
+        )
+        print(
+            f"| all ({sum(r['n_modes'] for r in out[key])} modes) | | | {before:.1f} | "
+            f"{after:.1f} | |"
+        )
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 

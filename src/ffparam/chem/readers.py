@@ -74,12 +74,10 @@ def molecule_from_smiles(smiles: str, name: str | None = None) -> Molecule:
     for atom in mol.GetAtoms():
         atom.SetAtomMapNum(0)
     Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
-    return Molecule(mol, name=name or _name_from_smiles(text))
-
-
-def _name_from_smiles(smiles: str) -> str:
-    safe = "".join(c if c.isalnum() else "_" for c in smiles)[:40].strip("_")
-    return safe or "molecule"
+    molecule = Molecule(mol, name=name or "molecule")
+    if not name:  # the molecular formula names files and reports (C8H9NO2.offxml)
+        molecule.name = molecule.formula.replace("+", "p").replace("-", "m")
+    return molecule
 
 
 def read_molecule(path: str | Path, charge: int | None = None) -> Molecule:

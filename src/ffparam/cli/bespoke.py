@@ -82,9 +82,12 @@ def register(app: typer.Typer) -> None:
                                           help="recompute QM jobs stored as failed"),
         force: bool = typer.Option(False, "--force", help="reuse an output dir of another "
                                                           "molecule"),
+        name: str = typer.Option(None, "--name", help="molecule name for files and report "
+                                                      "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
     ) -> None:
         """Fit bespoke torsions for a molecule, validate, export, and write a report."""
+        from ffparam.chem import Molecule
         from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
 
         settings = BespokeSettings(
@@ -95,7 +98,10 @@ def register(app: typer.Typer) -> None:
             validation_conformers=conformers, validate_geometry=validate_geometry, md_ps=md_ps,
             retry_failed=retry_failed,
             force=force, progress=not quiet)
-        _summary(run_bespoke(input, out, settings))
+        molecule = Molecule.from_input(input)
+        if name:
+            molecule.name = name
+        _summary(run_bespoke(molecule, out, settings))
 
     @app.command("demo")
     def demo_command(
@@ -109,4 +115,7 @@ def register(app: typer.Typer) -> None:
                    "(GFN2-xTB reference, Sage start, AM1-BCC charges)")
         settings = BespokeSettings(workers=workers, spacing=15, validation_conformers=10,
                                    md_ps=100.0)
-        _summary(run_bespoke(DEMO_SMILES, out, settings))
+        from ffparam.chem import Molecule
+
+        _summary(run_bespoke(Molecule.from_smiles(DEMO_SMILES, name="3-methoxybenzamide"), out,
+                             settings))
