@@ -1,8 +1,11 @@
 """Bespoke torsion fits for 10 drug-like molecules with 1-3 rotatable bonds (GFN2-xTB scans).
 
-Molecules: small-molecule drugs on the WHO Model List of Essential Medicines or approved by
-the FDA (structures as in DrugBank), chosen to have 1-3 scannable rotatable bonds after the
-symmetric rotors (methyl, NH2) are skipped. For each molecule the whole `ffparam bespoke`
+Molecules (1-3 scannable rotatable bonds once symmetric rotors such as methyl and NH2 are
+skipped; structures as in DrugBank/ChEMBL): WHO Model List of Essential Medicines:
+paracetamol, isoniazid, ethosuximide, propylthiouracil, nicotine (replacement therapy);
+approved drugs in DrugBank: antipyrine (phenazone), benzocaine, salicylamide; historical
+drug in DrugBank: acetanilide (Antifebrin); ChEMBL tool compound: 3-methoxybenzamide (PARP
+inhibitor, the `make demo` molecule). For each molecule the whole `ffparam bespoke`
 pipeline runs (Sage start, AM1-BCC, 15-degree GFN2-xTB torsion drives, relaxed-MM torsion
 fit, held-out conformer validation, 100 ps MD, exports); results are resumable (each
 molecule has its own Store under the output directory).
