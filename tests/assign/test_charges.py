@@ -115,7 +115,7 @@ def test_am1bcc_bad_input() -> None:
                                   [1.0])
     collapsed = Molecule.from_smiles("CO")
     collapsed = collapsed.with_conformers(np.zeros((1, collapsed.n_atoms, 3)))
-    with pytest.raises(ExternalProgramError, match="AM1-BCC for CO"):
+    with pytest.raises(ExternalProgramError, match="AM1-BCC for CH4O"):
         compute_partial_charges(collapsed, "am1bcc")
     with pytest.raises(InputError, match="unknown charge method 'resp2'"):
         compute_partial_charges(collapsed, "resp2")

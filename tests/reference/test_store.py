@@ -136,3 +136,17 @@ def test_broken_geometry_fails_alone_with_a_message(water, method):
     assert [r.status for r in records] == ["complete", "failed"]
     assert records[1].error and records[1].energy is None and records[1].gradient is None
     assert summary.n_failed == 1 and not summary.complete
+
+
+def test_readonly_open_refuses_another_programs_database(tmp_path):
+    """A reader that opens a database without ffparam's tables gets one clear error (a
+    store still being created, with no tables yet, is waited for instead)."""
+    import sqlite3
+
+    from ffparam.errors import InputError
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE x (a)")
+    with pytest.raises(InputError, match="not an ffparam store"):
+        Store(path, readonly=True)

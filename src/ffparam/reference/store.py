@@ -81,6 +81,7 @@ class Store:
                 raise InputError(f"store {self.path} does not exist")
             uri = f"file:{Path(self.path).resolve()}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, timeout=60.0)
+            self._wait_for_schema()
         else:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,22 @@ class Store:
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+
+    def _wait_for_schema(self, timeout: float = 10.0) -> None:
+        """A reader may open the file between its creation and the writer's schema commit:
+        an empty database gets up to ``timeout`` s for the records table; a database with
+        other tables, or still empty after that, is refused."""
+        deadline = time.monotonic() + timeout
+        while True:
+            tables = {row[0] for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+            if "records" in tables:
+                return
+            if tables or time.monotonic() > deadline:  # another program's database
+                self._db.close()
+                self._db = None
+                raise InputError(f"{self.path} is not an ffparam store (no records table)")
+            time.sleep(0.05)
 
     # ------------------------------------------------------------------ context
     def __enter__(self) -> Store:
