@@ -160,3 +160,38 @@ def test_fragment_scan_transfers_to_parent(tmp_path):
 def test_unknown_bond_rejected(tmp_path):
     with pytest.raises(InputError, match="not a rotatable bond"):
         run_bespoke("CCO", tmp_path / "x", BespokeSettings(bonds=[(0, 3)], **BARE))
+
+
+def test_gaff2_resp_valence_through_dask(tmp_path):
+    """The other pipeline options end to end on ethanol with HF/STO-3G (cheap enough for a
+    test): GAFF2 start, RESP charges from the method's own ESP, bonds/angles fitted to its
+    Hessian (`--fit-valence`), QM jobs through a Dask LocalCluster. Checked: RESP charges
+    equal a separate `resp()` on the stored ESP record, symmetry-equivalent methyl H share a
+    charge, the frequency RMSE against the Hessian goes down, and the GAFF2 exports are
+    verified (offxml is SMIRNOFF-only and skipped for GAFF2)."""
+    import re
+
+    from ffparam.fit.resp import resp
+    from ffparam.reference import Store
+
+    out = tmp_path / "ethanol"
+    settings = BespokeSettings(**{**BARE, "forcefield": "gaff2", "charges": "resp",
+                                  "method": "hf/sto-3g", "fit_valence": True,
+                                  "dask": "local"})
+    result = run_bespoke("CCO", out, settings)
+    charges = result.fitted.charges()
+    assert abs(charges.sum()) < 1e-8
+    np.testing.assert_allclose(charges[[3, 4, 5]], charges[3], atol=1e-10)
+    with Store(out / "ffparam.db", readonly=True) as store:
+        (record,) = [r for r in store.records() if r.esp is not None]
+    independent = resp(result.fitted.topology, record.geometry, record.esp_points, record.esp)
+    np.testing.assert_allclose(charges, independent.charges, atol=1e-8)
+    assert "resp" in result.fitted.parameters.settings["charge_method"]
+    note = result.metrics["valence"]["note"]
+    before, after = map(float, re.search(r"([\d.]+) -> ([\d.]+) cm", note).groups())
+    assert after < before
+    (rotor,) = result.metrics["rotors"]
+    assert rotor["rmse_fitted"] < rotor["rmse_start"]
+    checks = result.metrics["exports"]["verification"]
+    assert {"openmm", "amber", "gromacs"} <= set(checks)
+    assert all(v["max_abs_de_kcal_mol"] < 1e-4 for v in checks.values())
