@@ -143,6 +143,7 @@ def run_one(
     elif model == "gpr":
         row.update({k: meta.get(k) for k in ("n_basis", "sparse", "n_permutations")})
         row["length_scale"] = pot.length_scale
+        row["force_noise"] = pot.cfg.force_noise
     elif committee == 1:
         row["epochs"] = meta.get("summary", {}).get("epoch")
     return row

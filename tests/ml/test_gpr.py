@@ -150,16 +150,69 @@ def test_sparse_with_all_frames_inducing_equals_exact(ethanol, ethanol_refs):
 
 def test_length_scale_selection_and_round_trip(ethanol, ethanol_refs, tmp_path):
     train, valid = ethanol.subset(np.arange(0, 10)), ethanol.subset(np.arange(50, 55))
-    cfg = GPConfig(length_scales=(0.5, 2.0), n_select=10)
+    cfg = GPConfig(length_scales=(0.5, 2.0), force_noises=(1e-4, 1e-2), n_select=10)
     gp = fit_gp(train, ethanol_refs, valid, cfg)
-    scores = gp.metadata["length_scale_scores"]
-    assert set(scores) == {"0.5", "2.0"} and gp.length_scale == float(min(scores, key=scores.get))
+    scores = gp.metadata["selection_scores"]
+    assert set(scores) == {"0.5/0.0001", "0.5/0.01", "2/0.0001", "2/0.01"}
+    length, noise = min(scores, key=scores.get).split("/")
+    assert (gp.length_scale, gp.cfg.force_noise) == (float(length), float(noise))
     gp.save(tmp_path)
     loaded = load_potential(tmp_path)
     test = ethanol.subset(np.arange(20, 23))
     a, b = gp.predict(test, uncertainty=True), loaded.predict(test, uncertainty=True)
     np.testing.assert_allclose(b.energy, a.energy, rtol=0, atol=1e-12)
     np.testing.assert_allclose(b.forces_sigma, a.forces_sigma, rtol=1e-10)
+    assert loaded.cfg.force_noise == gp.cfg.force_noise
+
+
+def test_selection_scores_are_validation_errors_only(ethanol, ethanol_refs):
+    """Each grid score is the validation force MAE of a GP fitted on the training frames with
+    that (l, lambda_G); another validation set gives that set's errors, and no other frames
+    enter the choice."""
+    train = ethanol.subset(np.arange(0, 16, 2))
+    grid = dict(length_scales=(0.8, 3.2), force_noises=(1e-5, 1e-3), n_select=8)
+    for frames in (np.arange(40, 46), np.arange(50, 60, 2)):
+        valid = ethanol.subset(frames)
+        gp = fit_gp(train, ethanol_refs, valid, GPConfig(**grid, calibrate=False))
+        scores = gp.metadata["selection_scores"]
+        for length in grid["length_scales"]:
+            for noise in grid["force_noises"]:
+                fixed = GPConfig(length_scale=length, force_noise=noise, calibrate=False)
+                ref = fit_gp(train, ethanol_refs, config=fixed).predict(valid)
+                mae = np.abs(ref.forces - valid.forces).mean()
+                assert scores[f"{length:g}/{noise:g}"] == pytest.approx(mae, rel=1e-8)
+        best = min(scores, key=scores.get)
+        assert f"{gp.length_scale:g}/{gp.cfg.force_noise:g}" == best
+    with pytest.raises(InputError, match="validation set"):
+        fit_gp(train, ethanol_refs, None, GPConfig(**grid))
+
+
+def test_automorphisms_form_a_group_and_gp_is_invariant_under_all(small_gp, ethanol):
+    gp, _ = small_gp
+    perms = np.asarray(gp.permutations)
+    seen = {tuple(p) for p in perms}
+    assert len(seen) == 12
+    for p in perms:  # closed under composition and inverse
+        assert {tuple(p[q]) for q in perms} == seen
+        assert tuple(np.argsort(p)) in seen
+    batch = make_batch(ethanol, np.array([37]))
+    pred = gp.predict_batch(batch)
+    for p in perms:
+        moved = gp.predict_batch(make_batch_like(batch, batch.positions[torch.as_tensor(p)]))
+        assert moved.energy[0] == pytest.approx(pred.energy[0], abs=1e-9)
+        np.testing.assert_allclose(moved.forces, pred.forces[p], atol=1e-9)
+    # a permutation that is not an automorphism (swap a C-bound H with the hydroxyl H) changes
+    # the prediction, so the invariance above is not trivial
+    numbers = ethanol.frame_numbers(0)
+    h = np.flatnonzero(numbers == 1)
+    other = np.arange(9)
+    hydroxyl = next(
+        i for i in h if not any(tuple(p) != tuple(range(9)) and p[i] != i for p in perms)
+    )
+    methyl = next(i for i in h if i != hydroxyl)
+    other[[hydroxyl, methyl]] = other[[methyl, hydroxyl]]
+    swapped = gp.predict_batch(make_batch_like(batch, batch.positions[torch.as_tensor(other)]))
+    assert abs(swapped.energy[0] - pred.energy[0]) > 1e-3
 
 
 def test_gp_bad_input(small_gp, bpa, ethanol):

@@ -30,7 +30,7 @@ two atoms, plus the per-element reference energies; they sum to the total energy
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +58,18 @@ class GPConfig:
     """Hyperparameters and size limits of the GP (descriptor x in 1/Angstrom).
 
     Attributes:
-        length_scale: Matern length scale l; None selects it from ``length_scales`` by the
-            force MAE on the validation set (exact GP on ``n_select`` training frames).
+        length_scale: Matern length scale l; None selects it from ``length_scales`` (and,
+            with ``select_noise``, lambda_G from ``force_noises``) by the force MAE on the
+            validation set (exact GP on ``n_select`` training frames); the training data
+            enter only through the fit, the choice only through the validation frames.
         length_scales: candidates for l.
         energy_noise: relative noise lambda_E on energies (units of sigma_f).
-        force_noise: relative noise lambda_G on gradient components.
+        force_noise: relative noise lambda_G on gradient components (the selected one
+            when it is selected).
+        select_noise: select lambda_G jointly with l (only when l is selected). The
+            gradient prior variance scales as 1/l^2, so a fixed relative lambda_G means a
+            very different regularization at each l: they have to be chosen together.
+        force_noises: candidates for lambda_G.
         max_exact: largest training set fitted exactly; beyond it the sparse variant.
         n_inducing: number of inducing frames of the sparse variant (None: ``max_exact``).
         symmetrize: average the kernel over the molecule's graph automorphisms.
@@ -75,9 +82,11 @@ class GPConfig:
     """
 
     length_scale: float | None = None
-    length_scales: tuple[float, ...] = (0.4, 0.8, 1.6, 3.2, 6.4, 12.8)
+    length_scales: tuple[float, ...] = (0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6)
     energy_noise: float = 1e-3
     force_noise: float = 1e-3
+    select_noise: bool = True
+    force_noises: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
     max_exact: int = 200
     n_inducing: int | None = None
     symmetrize: bool = True
@@ -91,8 +100,9 @@ class GPConfig:
     @classmethod
     def from_dict(cls, values: dict) -> GPConfig:
         values = dict(values)
-        if "length_scales" in values:
-            values["length_scales"] = tuple(values["length_scales"])
+        for key in ("length_scales", "force_noises"):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
 
@@ -445,7 +455,12 @@ class _Fitter:
 
 def _solve_exact(positions, y, length, perms, cfg):
     k = symmetric_kernel(positions, positions, length, perms)
-    noise = _noise(positions.shape[0], 3 * positions.shape[1], cfg, k.dtype)
+    return _solve_kernel(k, y, positions.shape[0], 3 * positions.shape[1], cfg)
+
+
+def _solve_kernel(k, y, n_frames: int, n_grad: int, cfg):
+    """alpha = (K + Lambda)^-1 y, the ML signal variance and the Cholesky factor."""
+    noise = _noise(n_frames, n_grad, cfg, k.dtype)
     factor = _cholesky(k + torch.diag(noise), "training")
     alpha = torch.cholesky_solve(y.unsqueeze(1), factor).squeeze(1)
     signal = float(y @ alpha) / y.numel()
@@ -509,9 +524,10 @@ def fit_gp(
 
     length, scores = cfg.length_scale, {}
     if length is None:
-        length, scores = _select_length(
-            pos, y, residual, forces, perms_t, cfg, valid, reference_energies, numbers, mean_energy
+        length, force_noise, scores = _select_hyperparameters(
+            pos, y, perms_t, cfg, valid, reference_energies, numbers, mean_energy
         )
+        cfg = replace(cfg, force_noise=force_noise)
     n_frames = pos.shape[0]
     sparse = cfg.n_inducing is not None or n_frames > cfg.max_exact
     if sparse:
@@ -528,7 +544,8 @@ def fit_gp(
         "n_basis": int(basis.shape[0]),
         "sparse": sparse,
         "n_permutations": len(perms),
-        "length_scale_scores": scores,
+        "selection_scores": scores,
+        "force_noise": cfg.force_noise,
         "fit_wall_time_s": time.perf_counter() - t0,
         "fit_cpu_time_s": time.process_time() - c0,
         "train_source": train.source,
@@ -565,8 +582,13 @@ def _variance_scale(model: GaussianProcessPotential, valid: MLDataset) -> float:
     return float(z2)
 
 
-def _select_length(pos, y, residual, forces, perms, cfg, valid, refs, numbers, mean_energy):
-    """Pick l from ``cfg.length_scales`` by validation force MAE of an exact GP on a subset."""
+def _select_hyperparameters(pos, y, perms, cfg, valid, refs, numbers, mean_energy):
+    """Pick (l, lambda_G) on the grid ``length_scales`` x ``force_noises`` by the validation
+    force MAE of an exact GP on a seeded subset of ``n_select`` training frames.
+
+    Returns:
+        (l, lambda_G, scores) with scores {"l/lambda_G": MAE eV/Angstrom}.
+    """
     n = pos.shape[0]
     if valid is None or len(valid) == 0:
         raise InputError(
@@ -577,30 +599,36 @@ def _select_length(pos, y, residual, forces, perms, cfg, valid, refs, numbers, m
     g = 3 * pos.shape[1]
     y_sub = torch.cat([y[subset], y[n:].view(n, g)[subset].reshape(-1)])
     vpos, _, vforces = _frames(valid)
-    scores = {}
+    noises = cfg.force_noises if cfg.select_noise else (cfg.force_noise,)
+    scores, best, best_score = {}, None, float("inf")
     for length in cfg.length_scales:
-        try:
-            alpha, signal, _ = _solve_exact(pos[subset], y_sub, length, perms, cfg)
-        except CalculationError:
-            continue
-        model = GaussianProcessPotential(
-            numbers,
-            pos[subset],
-            alpha,
-            pos[subset],
-            perms.numpy(),
-            length,
-            signal,
-            mean_energy,
-            refs,
-            cfg,
-            False,
-        )
-        vx = vpos.clone().requires_grad_(True)
-        energy = model.energy_of_descriptor(inverse_distances(vx))
-        (grad,) = torch.autograd.grad(energy.sum(), vx)
-        scores[str(length)] = float((-grad - vforces).abs().mean())
-    if not scores:
+        kernel = symmetric_kernel(pos[subset], pos[subset], length, perms)
+        for noise in noises:
+            trial = replace(cfg, force_noise=noise)
+            try:
+                alpha, signal, _ = _solve_kernel(kernel, y_sub, len(subset), g, trial)
+            except CalculationError:
+                continue
+            model = GaussianProcessPotential(
+                numbers,
+                pos[subset],
+                alpha,
+                pos[subset],
+                perms.numpy(),
+                length,
+                signal,
+                mean_energy,
+                refs,
+                trial,
+                False,
+            )
+            vx = vpos.clone().requires_grad_(True)
+            energy = model.energy_of_descriptor(inverse_distances(vx))
+            (grad,) = torch.autograd.grad(energy.sum(), vx)
+            score = float((-grad - vforces).abs().mean())
+            scores[f"{length:g}/{noise:g}"] = score
+            if score < best_score:
+                best, best_score = (float(length), float(noise)), score
+    if best is None:
         raise CalculationError("no GP length scale gave a positive definite kernel")
-    best = min(scores, key=scores.get)
-    return float(best), scores
+    return best[0], best[1], scores
