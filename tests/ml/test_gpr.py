@@ -162,6 +162,7 @@ def test_length_scale_selection_and_round_trip(ethanol, ethanol_refs, tmp_path):
     a, b = gp.predict(test, uncertainty=True), loaded.predict(test, uncertainty=True)
     np.testing.assert_allclose(b.energy, a.energy, rtol=0, atol=1e-12)
     np.testing.assert_allclose(b.forces_sigma, a.forces_sigma, rtol=1e-10)
+    np.testing.assert_allclose(b.energy_sigma, a.energy_sigma, rtol=1e-10)
     assert loaded.cfg.force_noise == gp.cfg.force_noise
 
 
@@ -246,3 +247,6 @@ def test_variance_calibrated_on_validation(ethanol, ethanol_refs):
     pred = gp.predict(valid, uncertainty=True)
     z2 = np.mean(((pred.forces - valid.forces) / pred.forces_sigma) ** 2)
     assert z2 == pytest.approx(1.0, rel=1e-6)
+    z2_energy = np.mean(((pred.energy - valid.energies) / pred.energy_sigma) ** 2)
+    assert z2_energy == pytest.approx(1.0, rel=1e-6)
+    assert gp.metadata["energy_variance_scale"] > 0

@@ -16,7 +16,8 @@ positions and the forces are its negative gradient (autograd), so the model is
 energy-conserving. The signal variance sigma_f^2 is the maximum-likelihood value
 y^T (K + Lambda)^-1 y / N_obs (Woodbury form for the sparse variant), then (by default)
 rescaled so that validation force errors have unit variance in units of the predicted
-sigma; predictive variances
+sigma (and the energy variances by their own factor, so that validation energy errors do);
+predictive variances
 
     exact:  sigma_f^2 (k_** - k_*^T (K + Lambda)^-1 k_*)
     sparse: sigma_f^2 (k_** - k_*m^T K_mm^-1 k_m* + k_*m^T A^-1 k_m*)
@@ -211,6 +212,7 @@ class GaussianProcessPotential(Potential):
         self.cfg = cfg
         self.sparse = bool(sparse)
         self.metadata = metadata or {}
+        self.energy_variance_scale = float(self.metadata.get("energy_variance_scale", 1.0))
         self._factors: dict[str, torch.Tensor] | None = None
         self._prepare_mean()
 
@@ -351,6 +353,7 @@ class GaussianProcessPotential(Potential):
         latent_e = prior[:, 0] - explained[:n_frames]
         latent_g = prior[:, 1:] - explained[n_frames:].view(n_frames, g)
         var_e = self.signal_variance * (latent_e.clamp(min=0.0) + self.cfg.energy_noise**2)
+        var_e = var_e * self.energy_variance_scale
         var_g = self.signal_variance * (latent_g.clamp(min=0.0) + self.cfg.force_noise**2)
         return var_e, var_g
 
@@ -362,6 +365,7 @@ class GaussianProcessPotential(Potential):
             "numbers": self.numbers.tolist(),
             "length_scale": self.length_scale,
             "signal_variance": self.signal_variance,
+            "energy_variance_scale": self.energy_variance_scale,
             "mean_energy": self.mean_energy,
             "reference_energies": {str(z): e for z, e in self.reference_energies.items()},
             "sparse": self.sparse,
@@ -384,7 +388,7 @@ class GaussianProcessPotential(Potential):
                 f"weights in {directory} do not match a GP model "
                 f"(missing {', '.join(sorted(missing))})"
             )
-        return cls(
+        model = cls(
             np.asarray(cfg["numbers"]),
             state["basis_positions"],
             state["alpha"],
@@ -398,6 +402,8 @@ class GaussianProcessPotential(Potential):
             cfg["sparse"],
             info.get("metadata"),
         )
+        model.energy_variance_scale = float(cfg.get("energy_variance_scale", 1.0))
+        return model
 
 
 # --- fitting ------------------------------------------------------------------------------
@@ -569,7 +575,24 @@ def fit_gp(
         scale = _variance_scale(model, valid)
         model.signal_variance *= scale
         model.metadata["variance_scale"] = scale
+        if valid.has_energies:
+            energy_scale = _energy_variance_scale(model, valid)
+            model.energy_variance_scale = energy_scale
+            model.metadata["energy_variance_scale"] = energy_scale
     return model
+
+
+def _energy_variance_scale(model: GaussianProcessPotential, valid: MLDataset) -> float:
+    """mean((E_pred - E_ref)^2 / var_E) over the validation frames, after the force scaling.
+
+    Energies get their own factor: with the fixed relative energy noise lambda_E the fitted
+    noise sigma_f^2 lambda_E^2 dominates var_E when sigma_f is large (long l, tiny lambda_G).
+    """
+    vpos, venergies, _ = _frames(valid)
+    with torch.no_grad():
+        pred = model.energy_of_descriptor(inverse_distances(vpos))
+    var_e, _ = model.predictive_variance(vpos)
+    return float(((pred - venergies) ** 2 / var_e).mean())
 
 
 def _variance_scale(model: GaussianProcessPotential, valid: MLDataset) -> float:
