@@ -2,9 +2,11 @@
 of the fit.
 
 The scan (extended XYZ with ``dihedral_atoms`` and ``energy_hartree``, or QCFractal JSON)
-is split by grid point: every other point is fitted (relaxed-MM torsion target, Sage start,
-AM1-BCC), the others are only scored. Prints the RMSE (kcal/mol, vs the DFT scan) on the
-fitted and on the held-out points, before and after the fit.
+is split by grid point into ``--folds`` interleaved folds (default 2: every other point):
+each fold in turn is held out while the others are fitted (relaxed-MM torsion target, Sage
+start, AM1-BCC), so every point is scored once as a held-out point. Prints the RMSE
+(kcal/mol, vs the DFT scan) on the fitted and on the held-out points, before and after the
+fit, per fold and averaged.
 
 Usage: .venv/bin/python benchmarks/bench_bespoke_dft.py SCAN.xyz --smiles SMILES
 (the scan's atom order must be that of ``Molecule.from_smiles(SMILES)``; a scan made by
@@ -40,6 +42,9 @@ def main() -> None:
     parser.add_argument("scan")
     parser.add_argument("--smiles", required=True)
     parser.add_argument("--charges", default="am1bcc")
+    parser.add_argument("--folds", type=int, default=2,
+                        help="interleaved cross-validation folds (2 = fit even, score odd "
+                        "points, and the reverse)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     molecule = Molecule.from_smiles(args.smiles)
@@ -49,28 +54,42 @@ def main() -> None:
     order = np.argsort(scan.angles[:, 0])
     profile = TorsionProfile(scan.dihedrals, scan.angles[order], scan.geometries[order],
                              scan.energies[order], "scan")
-    fit_rows, held_rows = np.arange(0, len(order), 2), np.arange(1, len(order), 2)
     bond = tuple(int(a) for a in scan.dihedrals[0][1:3])
     start = assign_parameters(molecule, "sage", charges=args.charges)
     bespoke = make_bespoke_torsions(start, [bond])
-    fitted_target = TorsionProfileTarget("fit", bespoke.system, subset(profile, fit_rows, "fit"))
-    held_target = TorsionProfileTarget("held_out", bespoke.system,
-                                       subset(profile, held_rows, "held_out"))
-    fit = FitParameters.from_free(bespoke.system.parameters)
-    t0 = time.perf_counter()
-    result = optimize(Objective([fitted_target], fit), "least_squares")
-    wall = time.perf_counter() - t0
-    x0 = torch.zeros(fit.size, dtype=torch.float64)
-    x1 = torch.as_tensor(result.x)
     level = scan.provenance.get("method") or "the scan's level"
-    print(f"molecule {args.smiles}, bond {bond}, {len(order)} scan points ({len(fit_rows)} "
-          f"fitted, {len(held_rows)} held out), reference {level}")
-    for name, target in (("fitted points", fitted_target), ("held-out points", held_target)):
-        before = target.metrics(fit, x0)["rmse [kcal/mol]"]
-        after = target.metrics(fit, x1)["rmse [kcal/mol]"]
-        print(f"{name:16s} RMSE {before:.3f} -> {after:.3f} kcal/mol (relaxed MM, "
-              "energies relative to the mean)")
-    print(f"fit wall time {wall:.1f} s, load {os.getloadavg()[0]:.1f}")
+    print(f"molecule {args.smiles}, bond {bond}, {len(order)} scan points, {args.folds} "
+          f"interleaved folds, reference {level}; RMSE kcal/mol, relaxed MM, energies "
+          "relative to the mean of the scored points")
+    rows = np.arange(len(order))
+    scores = {"fitted": ([], []), "held-out": ([], [])}
+    wall = 0.0
+    for fold in range(args.folds):
+        held_rows, fit_rows = rows[rows % args.folds == fold], rows[rows % args.folds != fold]
+        targets = {
+            "fitted": TorsionProfileTarget("fit", bespoke.system,
+                                           subset(profile, fit_rows, "fit")),
+            "held-out": TorsionProfileTarget("held_out", bespoke.system,
+                                             subset(profile, held_rows, "held_out")),
+        }
+        fit = FitParameters.from_free(bespoke.system.parameters)
+        t0 = time.perf_counter()
+        result = optimize(Objective([targets["fitted"]], fit), "least_squares")
+        wall += time.perf_counter() - t0
+        x0 = torch.zeros(fit.size, dtype=torch.float64)
+        x1 = torch.as_tensor(result.x)
+        sizes = {"fitted": len(fit_rows), "held-out": len(held_rows)}
+        for name, target in targets.items():
+            before = target.metrics(fit, x0)["rmse [kcal/mol]"]
+            after = target.metrics(fit, x1)["rmse [kcal/mol]"]
+            scores[name][0].append(before)
+            scores[name][1].append(after)
+            print(f"fold {fold}: {name:8s} {sizes[name]:2d} points, RMSE {before:.3f} -> "
+                  f"{after:.3f}")
+    for name, (before, after) in scores.items():
+        print(f"{name:8s} points, mean over folds: RMSE {np.mean(before):.3f} -> "
+              f"{np.mean(after):.3f} kcal/mol")
+    print(f"fit wall time {wall:.1f} s for {args.folds} fits, load {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
