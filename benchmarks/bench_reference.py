@@ -181,6 +181,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="30-degree grid, fewer repeats")
     parser.add_argument("--rounds", type=int, default=2, help="alternating 1/2-worker drives")
     parser.add_argument("--skip-drive", action="store_true", help="sections 2 and 3 only")
+    parser.add_argument("--drive-only", action="store_true", help="section 1 only")
     args = parser.parse_args()
     print(
         f"# bench_reference  {time.strftime('%Y-%m-%d %H:%M')}  {platform.node()}  "
@@ -196,6 +197,9 @@ def main() -> None:
         for label, wall, dev in rows:
             print(f"| {label} | {wall:.1f} | {base / wall:.2f} | {dev:.1e} |")
 
+    if args.drive_only:
+        print(f"\nload at end: {load()}")
+        return
     print("\n## 2. B3LYP-D3BJ/DZVP gradient, ethanol (9 atoms)")
     timings = dft_gradient_benchmark(2 if args.quick else 4)
     peer = timings["PySCF directly (peer)"]
