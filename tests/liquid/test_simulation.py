@@ -64,6 +64,7 @@ def test_hvap_sign_magnitude_and_errors(methanol_run):
     assert 0 < result.hvap.error < 1.0
     assert result.hvap.error >= result.gas_energy.error
     assert result.frames["gas"] == 1000 and 0 < result.frames["liquid_used"] <= 100
+    assert result.frames["gas_used"] == 1000  # gas: every production frame, no detection
     data = json.loads(json.dumps(result.to_json(), allow_nan=False))
     assert data["density_g_ml"]["error"] > 0 and data["ns_per_day"] > 0
 

@@ -118,3 +118,24 @@ def test_reweighting_to_the_same_parameters_reproduces_the_run(methanol_am1bcc, 
     far = reweight_liquid(tmp_path, methanol_am1bcc, moved, settings, 298.15)
     assert far["n_eff_liquid"] < same["n_eff_liquid"]
     assert far["hvap"] > same["hvap"]  # deeper methyl well, stronger cohesion
+
+
+def test_gas_phase_keeps_every_frame_across_a_conformer_switch():
+    """A single gas molecule that switches conformer once (a step in its energy series, as
+    1,2-dichloroethane's trans/gauche did in the benchmark) is cut at the step by the
+    equilibration detector; the gas phase therefore keeps every production frame, and its
+    mean is that of the whole series."""
+    from ffparam.liquid.lj import FrameStatistics
+    from ffparam.liquid.properties import select_equilibrated
+    from ffparam.liquid.simulate import PhaseTrajectory
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    energies = np.where(np.arange(n) < n // 2, 6.0, 5.0) + rng.normal(0, 0.3, n)
+    trajectory = PhaseTrajectory(energies, None, np.zeros((n, 1, 3), np.float32),
+                                 np.arange(n), 1.0, 1.0)
+    stats = FrameStatistics(np.zeros((n, 1)), np.zeros((n, 1)), np.zeros(n), 1)
+    detected = select_equilibrated(trajectory, stats, None, np.zeros(0), [])
+    assert detected.discarded > n // 4 and detected.energies.mean() < 5.3
+    kept = select_equilibrated(trajectory, stats, None, np.zeros(0), [], detect=False)
+    assert kept.discarded == 0 and kept.energies.mean() == pytest.approx(energies.mean())

@@ -113,7 +113,7 @@ def simulate_liquid(job: LiquidJob, progress: Callable[[str, float, float], None
     mass = molar_mass(molecule)
     densities = box_density(mass, settings.n_molecules, liquid.volumes)
     liquid_data = select_equilibrated(liquid, liquid_stats, model, values, keys, densities)
-    gas_data = select_equilibrated(gas, gas_stats, model, values, keys)
+    gas_data = select_equilibrated(gas, gas_stats, model, values, keys, detect=False)
     props = liquid_properties(liquid_data, gas_data, settings.n_molecules, job.temperature_k)
     index = {k: i for i, k in enumerate(system.parameters.keys())}
     return LiquidResult(

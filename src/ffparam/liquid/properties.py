@@ -138,10 +138,17 @@ class PhaseData:
 
 def select_equilibrated(trajectory: PhaseTrajectory, stats: FrameStatistics, model: LJModel,
                         values: np.ndarray, keys: list[ParameterKey],
-                        densities: np.ndarray | None = None) -> PhaseData:
-    """Drop the frames before the detected equilibration and compute dU/dtheta."""
+                        densities: np.ndarray | None = None,
+                        detect: bool = True) -> PhaseData:
+    """Drop the frames before the detected equilibration and compute dU/dtheta.
+
+    ``detect=False`` keeps every production frame: the gas phase (one molecule, explicit
+    equilibration before production) must not be cut by the detector, which reads a rare
+    conformer switch (1,2-dichloroethane trans/gauche) as the end of equilibration and then
+    averages over one conformer only (measured: 1.0 kcal/mol Hvap swing between two runs
+    whose full gas series agree to 0.01)."""
     series = [trajectory.energies] + ([densities] if densities is not None else [])
-    t0 = equilibration_start(*series)
+    t0 = equilibration_start(*series) if detect else 0
     kept = FrameStatistics(stats.c12[t0:], stats.c6[t0:], stats.inverse_volume[t0:],
                            stats.n_molecules)
     du = model.gradients(kept, values, keys) if keys else np.zeros((len(kept), 0))

@@ -49,7 +49,7 @@ def reweight_liquid(directory: str | Path, system: ParameterizedSystem,
     for phase, trajectory, extra in (("liquid", liquid, densities), ("gas", gas, None)):
         stats = FrameStatistics.load(directory / f"{phase}_lj.npz")
         series = [trajectory.energies] + ([extra] if extra is not None else [])
-        t0 = equilibration_start(*series)
+        t0 = equilibration_start(*series) if phase == "liquid" else 0  # as in job.py
         kept = FrameStatistics(stats.c12[t0:], stats.c6[t0:], stats.inverse_volume[t0:],
                                stats.n_molecules)
         delta = (model.energies(kept, new_values) - model.energies(kept, old)).numpy()
