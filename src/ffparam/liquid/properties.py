@@ -136,19 +136,27 @@ class PhaseData:
     total: int
 
 
+def production_start(energies: np.ndarray, densities: np.ndarray | None = None,
+                     detect: bool = True) -> int:
+    """First frame to keep: the detected equilibration of the energy (and density) series,
+    or 0 with ``detect=False``.
+
+    The gas phase (one molecule, explicit equilibration before production) uses
+    ``detect=False``: the detector reads a rare conformer switch (1,2-dichloroethane
+    trans/gauche) as the end of equilibration and then averages over one conformer only
+    (measured: 1.0 kcal/mol Hvap swing between two runs whose full gas series agree to
+    0.01)."""
+    if not detect:
+        return 0
+    return equilibration_start(energies, *([densities] if densities is not None else []))
+
+
 def select_equilibrated(trajectory: PhaseTrajectory, stats: FrameStatistics, model: LJModel,
                         values: np.ndarray, keys: list[ParameterKey],
                         densities: np.ndarray | None = None,
                         detect: bool = True) -> PhaseData:
-    """Drop the frames before the detected equilibration and compute dU/dtheta.
-
-    ``detect=False`` keeps every production frame: the gas phase (one molecule, explicit
-    equilibration before production) must not be cut by the detector, which reads a rare
-    conformer switch (1,2-dichloroethane trans/gauche) as the end of equilibration and then
-    averages over one conformer only (measured: 1.0 kcal/mol Hvap swing between two runs
-    whose full gas series agree to 0.01)."""
-    series = [trajectory.energies] + ([densities] if densities is not None else [])
-    t0 = equilibration_start(*series) if detect else 0
+    """Drop the frames before :func:`production_start` and compute dU/dtheta."""
+    t0 = production_start(trajectory.energies, densities, detect)
     kept = FrameStatistics(stats.c12[t0:], stats.c6[t0:], stats.inverse_volume[t0:],
                            stats.n_molecules)
     du = model.gradients(kept, values, keys) if keys else np.zeros((len(kept), 0))

@@ -21,9 +21,10 @@ import numpy as np
 
 from ffparam.liquid.box import box_density, molar_mass
 from ffparam.liquid.lj import CutoffScheme, FrameStatistics, LJLayout, LJModel
+from ffparam.liquid.properties import production_start
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.liquid.simulate import load_trajectory
-from ffparam.liquid.statistics import equilibration_start, reweighting_weights
+from ffparam.liquid.statistics import reweighting_weights
 from ffparam.params.system import ParameterizedSystem
 from ffparam.units import GAS_CONSTANT_KCAL_MOL_K
 
@@ -48,8 +49,7 @@ def reweight_liquid(directory: str | Path, system: ParameterizedSystem,
     means = {}
     for phase, trajectory, extra in (("liquid", liquid, densities), ("gas", gas, None)):
         stats = FrameStatistics.load(directory / f"{phase}_lj.npz")
-        series = [trajectory.energies] + ([extra] if extra is not None else [])
-        t0 = equilibration_start(*series) if phase == "liquid" else 0  # as in job.py
+        t0 = production_start(trajectory.energies, extra, detect=phase == "liquid")
         kept = FrameStatistics(stats.c12[t0:], stats.c6[t0:], stats.inverse_volume[t0:],
                                stats.n_molecules)
         delta = (model.energies(kept, new_values) - model.energies(kept, old)).numpy()
