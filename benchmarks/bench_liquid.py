@@ -132,6 +132,8 @@ def options(args):
         params=tuple(args.params),
         iterations=args.iterations,
         trust_radius=args.trust_radius,
+        no_worse_margin=args.no_worse if args.no_worse >= 0 else None,
+        model_safety=args.model_safety,
         holdout=tuple(args.holdout),
         workers=args.workers,
         threads_per_worker=1,
@@ -337,6 +339,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=1)
     parser.add_argument("--trust-radius", type=float, default=0.4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-worse", type=float, default=-1.0,
+                        help="guard margin in error bars (negative: plain trust-region step)")
+    parser.add_argument("--model-safety", type=float, default=1.5)
     parser.add_argument("--holdout", nargs="*", default=list(HOLDOUT))
     parser.add_argument("--params", nargs="*", default=[])
     args = parser.parse_args()

@@ -103,3 +103,21 @@ def test_cli_bad_params_and_rows(tmp_path, capsys):
     assert rc == 2 and err == ["error: bad.csv row 2 (Benzene): hvap_298K_kJ_per_mol = -5 is "
                                "not physical (must lie between 0 and 300)"]
     assert not (tmp_path / "g").exists()
+
+
+def test_guarded_step_from_a_finished_fit(fitted):
+    """The no-worse guard changes how steps are proposed, not what the recorded rounds
+    mean: the same directory opens with it, and its proposal predicts no property moving
+    away from experiment beyond the margin (with the safety factor applied)."""
+    refs, out, _, _ = fitted
+    fit = LiquidFit(refs, _options(no_worse_margin=0.0, model_safety=1.5), out)
+    proposal = fit._propose()
+    centre = fit.state["rounds"][fit.state["centre"]]
+    terms = fit.objective(centre)
+    dx = np.array(proposal["x"]) - np.array(centre["x"])
+    moved = terms.deviations + 1.5 * terms.deviation_jacobian @ dx
+    assert np.all(np.abs(moved) <= np.abs(terms.deviations) + 1e-7)
+    assert proposal["predicted_change"] <= 1e-12
+    assert np.linalg.norm(dx) <= proposal["trust_radius"] + 1e-9
+    assert [label for label in terms.row_labels] == [("methanol", "density"),
+                                                      ("methanol", "hvap")]

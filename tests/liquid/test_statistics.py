@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from ffparam.liquid.objective import trust_region_step
+from ffparam.liquid.objective import ObjectiveTerms, no_worse_step, trust_region_step
 from ffparam.liquid.statistics import (
     derivative_estimate,
     equilibration_start,
@@ -96,6 +96,54 @@ def test_trust_region_step_respects_bounds():
                               lower=np.array([-1.0, -0.1]), upper=np.array([0.2, 1.0]),
                               x=np.zeros(2))
     assert dx[0] <= 0.2 + 1e-12 and dx[1] >= -0.1 - 1e-12
+
+
+def _two_liquids(d: np.ndarray, jac: np.ndarray, errors: np.ndarray) -> ObjectiveTerms:
+    """Objective sum (d + J dx)^2 of two property rows, in the layout evaluate_objective
+    fills."""
+    return ObjectiveTerms(float(d @ d), 0.0, float(d @ d), 0.0, 2 * jac.T @ d, 2 * jac.T @ jac,
+                          {}, d, jac, errors, [("a", "hvap"), ("b", "hvap")])
+
+
+def test_no_worse_step_keeps_every_row_within_its_bound():
+    """One parameter moves two liquids the same way; a is 1.0 from experiment, b 0.05.
+    The plain step (x = 0.525) fixes half of a and throws b to -0.475; the guarded step
+    stops where b reaches its bound |0.05 - s x| = 0.05 + margin * 0.05, i.e.
+    x = (0.1 + margin * 0.05) / s."""
+    d = np.array([1.0, 0.05])
+    jac = np.array([[-1.0], [-1.0]])
+    errors = np.array([0.05, 0.05])
+    terms = _two_liquids(d, jac, errors)
+    plain, _ = trust_region_step(terms.gradient, terms.hessian, 2.0)
+    assert plain[0] == pytest.approx(0.525)
+    for margin, safety in ((0.0, 1.0), (0.5, 1.0), (0.0, 1.5), (1.0, 2.0)):
+        dx, predicted = no_worse_step(terms, 2.0, margin, safety)
+        assert dx[0] == pytest.approx((0.1 + margin * 0.05) / safety, abs=1e-7)
+        assert predicted == pytest.approx(terms.gradient @ dx + 0.5 * dx @ terms.hessian @ dx)
+        assert predicted < 0.0
+    # the radius still binds, and a margin wide enough to allow anything gives the plain
+    # step back
+    assert no_worse_step(terms, 0.05, 0.0)[0][0] == pytest.approx(0.05, abs=1e-7)
+    assert no_worse_step(terms, 2.0, margin=1e3)[0][0] == pytest.approx(0.525, abs=1e-6)
+
+
+def test_no_worse_step_with_several_parameters_matches_a_reference_solver():
+    rng = np.random.default_rng(3)
+    d = rng.normal(size=6) * np.array([1, 1, 1, 0.05, 0.05, 0.05])
+    jac = rng.normal(size=(6, 4))
+    errors = np.full(6, 0.05)
+    terms = _two_liquids(d, jac, errors)
+    terms.row_labels = [("x", "hvap")] * 6
+    dx, predicted = no_worse_step(terms, 0.5, 0.5, 1.5)
+    bound = np.abs(d) + 0.5 * errors
+    assert np.all(np.abs(d + 1.5 * jac @ dx) <= bound + 1e-7)
+    assert np.linalg.norm(dx) <= 0.5 + 1e-9
+    model = lambda s: terms.gradient @ s + 0.5 * s @ terms.hessian @ s  # noqa: E731
+    ref = scipy.optimize.minimize(model, np.zeros(4), method="trust-constr", constraints=[
+        scipy.optimize.LinearConstraint(1.5 * jac, -bound - d, bound - d),
+        scipy.optimize.NonlinearConstraint(lambda s: s @ s, -np.inf, 0.25)])
+    assert predicted <= ref.fun + 1e-6
+    assert predicted < 0.0
 
 
 def test_reweighting_to_the_same_parameters_reproduces_the_run(methanol_am1bcc, tmp_path):

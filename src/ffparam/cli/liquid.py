@@ -92,6 +92,13 @@ def register(app: typer.Typer) -> None:
         checkpoint_ps: float = typer.Option(20.0, "--checkpoint-ps",
                                             help="ps between checkpoints"),
         trust_radius: float = typer.Option(0.3, "--trust-radius", help="first step radius"),
+        no_worse: float = typer.Option(
+            -1.0, "--no-worse",
+            help="guard each step: no training property may be predicted to move away "
+                 "from experiment by more than this many error bars (negative: no guard)"),
+        model_safety: float = typer.Option(
+            1.5, "--model-safety", help="the guard assumes changes this many times the "
+                                        "linear prediction"),
         prior_sigma: float = typer.Option(0.1, "--prior-sigma", help="Angstrom"),
         prior_epsilon: float = typer.Option(0.05, "--prior-epsilon", help="kcal/mol"),
         workers: int = typer.Option(1, "--workers", help="parallel simulations"),
@@ -112,6 +119,7 @@ def register(app: typer.Typer) -> None:
         options = LiquidFitOptions(
             forcefield=ff, charges=charges, params=tuple(params), iterations=iterations,
             trust_radius=trust_radius, prior_sigma_a=prior_sigma,
+            no_worse_margin=no_worse if no_worse >= 0 else None, model_safety=model_safety,
             prior_epsilon_kcal_mol=prior_epsilon, holdout=tuple(holdout), workers=workers,
             threads_per_worker=threads, dask=dask or None, settings=settings)
         outcome = fit_liquids(references, options, out, log=lambda text: typer.echo(text,

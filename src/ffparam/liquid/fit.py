@@ -44,6 +44,7 @@ from ffparam.liquid.objective import (
     HVAP_DENOMINATOR_KCAL_MOL,
     ObjectiveTerms,
     evaluate_objective,
+    no_worse_step,
     trust_region_step,
 )
 from ffparam.liquid.prepare import prepare_system
@@ -70,6 +71,11 @@ class LiquidFitOptions:
             objective weights and denominators.
         prior_sigma_a, prior_epsilon_kcal_mol: Gaussian prior widths (also the x scale of
             sigma). use_priors: include them.
+        no_worse_margin: when set, every step is guarded (:func:`no_worse_step`): no
+            training liquid's density or Hvap may be predicted to move away from
+            experiment by more than this many of its own error bars. None: plain step.
+        model_safety: the guard assumes the true change may be this many times the linear
+            prediction.
         holdout: liquid names simulated but not fitted.
         workers, threads_per_worker, dask: parallel execution.
         settings: the simulation settings of every liquid.
@@ -89,6 +95,8 @@ class LiquidFitOptions:
     prior_sigma_a: float = 0.1
     prior_epsilon_kcal_mol: float = 0.05
     use_priors: bool = True
+    no_worse_margin: float | None = None
+    model_safety: float = 1.5
     holdout: tuple[str, ...] = ()
     workers: int = 1
     threads_per_worker: int = 1
@@ -97,7 +105,9 @@ class LiquidFitOptions:
 
     def fingerprint_data(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("iterations", "workers", "threads_per_worker", "dask"):
+        # how later steps are proposed, not what the recorded rounds mean
+        for name in ("iterations", "workers", "threads_per_worker", "dask",
+                     "no_worse_margin", "model_safety"):
             data.pop(name)
         data["settings"].pop("threads")
         data["settings"].pop("platform")
@@ -316,8 +326,13 @@ class LiquidFit:
         terms = self.objective(centre)
         radius = rounds[-1]["next_trust_radius"]
         x0 = np.array(centre["x"])
-        dx, predicted = trust_region_step(terms.gradient, terms.hessian, radius, self.lower,
-                                          self.upper, x0)
+        o = self.options
+        if o.no_worse_margin is None:
+            dx, predicted = trust_region_step(terms.gradient, terms.hessian, radius,
+                                              self.lower, self.upper, x0)
+        else:
+            dx, predicted = no_worse_step(terms, radius, o.no_worse_margin, o.model_safety,
+                                          self.lower, self.upper, x0)
         return {"index": len(rounds), "x": (x0 + dx).tolist(), "trust_radius": radius,
                 "from_round": self.state["centre"], "step_norm": float(np.linalg.norm(dx)),
                 "predicted_change": predicted, "status": "pending"}
