@@ -156,3 +156,29 @@ def test_untypable_molecule_is_one_clear_error(tmp_path, capsys):
     assert rc == 2 and len(err) == 1
     assert "no Bonds parameter in openff-2.2.1 matches atoms 0-1 (C-Si)" in err[0]
     assert not (tmp_path / "si").exists()
+
+
+@pytest.mark.parametrize("how", ["pool", "dask"])
+def test_parallel_executors_return_every_outcome(methanol_am1bcc, tmp_path, how):
+    """Two liquids at once through the process pool and through a local Dask cluster: one
+    outcome per job, a good run gives its result (the same numbers as the serial run of the
+    same seeded job), a NaN run gives its one-line error and never stops the other."""
+    settings = tiny_settings(equilibration_ps=2.0, production_ps=6.0, gas_production_ps=40.0)
+    good = LiquidJob("methanol", methanol_am1bcc, 298.15, 1.0, tmp_path / "good", settings,
+                     density_guess_g_ml=0.79)
+    bad = LiquidJob("methanol-nan", methanol_am1bcc, 298.15, 1.0, tmp_path / "nan",
+                    tiny_settings(timestep_fs=60.0, equilibration_ps=30.0,
+                                  production_ps=60.0, save_interval_ps=1.2,
+                                  checkpoint_interval_ps=12.0), density_guess_g_ml=0.79)
+    kwargs = {"workers": 2, "dask": "local" if how == "dask" else None}
+    outcomes = {job.name: (result, error) for job, result, error in
+                run_liquid_jobs([good, bad], **kwargs)}
+    assert set(outcomes) == {"methanol", "methanol-nan"}
+    result, error = outcomes["methanol"]
+    assert error is None and 0.6 < result.density.value < 0.95 and result.hvap.error > 0
+    result_bad, error_bad = outcomes["methanol-nan"]
+    assert result_bad is None and error_bad.startswith("NonFiniteError: methanol-nan liquid")
+    serial = simulate_liquid(LiquidJob("methanol", methanol_am1bcc, 298.15, 1.0,
+                                       tmp_path / "serial", settings, density_guess_g_ml=0.79))
+    assert serial.density.value == pytest.approx(result.density.value, rel=1e-9)
+    assert serial.hvap.value == pytest.approx(result.hvap.value, rel=1e-9)
