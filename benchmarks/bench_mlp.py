@@ -144,6 +144,11 @@ def run_one(
         row.update({k: meta.get(k) for k in ("n_basis", "sparse", "n_permutations")})
         row["length_scale"] = pot.length_scale
         row["force_noise"] = pot.cfg.force_noise
+        learned = meta.get("weight_learning") or {}
+        if learned:
+            history = learned["valid_force_mae_ev_a"]
+            row["weights"] = (f"{len(history) - 1} steps, {learned['cpu_s']:.0f} s CPU, valid F "
+                              f"{1000 * history[0]:.1f} -> {1000 * min(history):.1f} meV/A")
     elif committee == 1:
         row["epochs"] = meta.get("summary", {}).get("epoch")
     return row

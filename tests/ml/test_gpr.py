@@ -13,6 +13,7 @@ from ffparam.ml.models.gp_kernel import (
     inverse_distances,
     joint_kernel,
     matern52,
+    pair_orbits,
     permuted_features,
     symmetric_kernel,
 )
@@ -150,7 +151,8 @@ def test_sparse_with_all_frames_inducing_equals_exact(ethanol, ethanol_refs):
 
 def test_length_scale_selection_and_round_trip(ethanol, ethanol_refs, tmp_path):
     train, valid = ethanol.subset(np.arange(0, 10)), ethanol.subset(np.arange(50, 55))
-    cfg = GPConfig(length_scales=(0.5, 2.0), force_noises=(1e-4, 1e-2), n_select=10)
+    cfg = GPConfig(length_scales=(0.5, 2.0), force_noises=(1e-4, 1e-2), n_select=10,
+                   learn_weights=False)
     gp = fit_gp(train, ethanol_refs, valid, cfg)
     scores = gp.metadata["selection_scores"]
     assert set(scores) == {"0.5/0.0001", "0.5/0.01", "2/0.0001", "2/0.01"}
@@ -174,7 +176,8 @@ def test_selection_scores_are_validation_errors_only(ethanol, ethanol_refs):
     grid = dict(length_scales=(0.8, 3.2), force_noises=(1e-5, 1e-3), n_select=8)
     for frames in (np.arange(40, 46), np.arange(50, 60, 2)):
         valid = ethanol.subset(frames)
-        gp = fit_gp(train, ethanol_refs, valid, GPConfig(**grid, calibrate=False))
+        gp = fit_gp(train, ethanol_refs, valid,
+                    GPConfig(**grid, calibrate=False, learn_weights=False))
         scores = gp.metadata["selection_scores"]
         for length in grid["length_scales"]:
             for noise in grid["force_noises"]:
@@ -250,3 +253,82 @@ def test_variance_calibrated_on_validation(ethanol, ethanol_refs):
     z2_energy = np.mean(((pred.energy - valid.energies) / pred.energy_sigma) ** 2)
     assert z2_energy == pytest.approx(1.0, rel=1e-6)
     assert gp.metadata["energy_variance_scale"] > 0
+
+
+def test_ethanol_pair_orbits():
+    """Ethanol C0 C1 O2 H3-H8 (methyl H 3,4,5 on C0; methylene H 6,7 on C1; hydroxyl H 8):
+    the 36 pairs fall into 17 orbits under the 12 automorphisms, e.g. the three C0-H(methyl)
+    bonds form one orbit, C1-H8 is alone."""
+    pos = torch.zeros(1, 9, 3)
+    numbers = np.array([6, 6, 8, 1, 1, 1, 1, 1, 1])
+    coords = np.array([[0, 0, 0], [1.5, 0, 0], [2, 1.3, 0], [-0.4, 1, 0], [-0.4, -0.5, 0.9],
+                       [-0.4, -0.5, -0.9], [1.9, -0.5, 0.9], [1.9, -0.5, -0.9], [2.9, 1.3, 0]])
+    perms = torch.as_tensor(molecule_automorphisms(numbers, coords))
+    orbits = pair_orbits(perms, 9)
+    assert int(orbits.max()) + 1 == 17 and len(perms) == 12 and pos.shape == (1, 9, 3)
+    i, j = np.triu_indices(9, 1)
+    col = {(a, b): k for k, (a, b) in enumerate(zip(i, j))}
+    assert len({int(orbits[col[(0, h)]]) for h in (3, 4, 5)}) == 1
+    assert int(orbits[col[(0, 3)]]) != int(orbits[col[(1, 6)]])
+    lone = int(orbits[col[(1, 8)]])
+    assert (orbits == lone).sum() == 1
+
+
+def test_descriptor_weights_learned_on_validation(ethanol, ethanol_refs, tmp_path):
+    """The learned weights are one value per pair orbit (so the model keeps every
+    automorphism invariance), the learning curve never ends above its start, the fitted
+    model (same frames, weights and noise) reproduces the best validation error recorded by
+    the learning loop through its own prediction path, and the weights survive save/load."""
+    train, valid = ethanol.subset(np.arange(0, 10)), ethanol.subset(np.arange(50, 56))
+    cfg = GPConfig(length_scales=(1.6, 6.4), force_noises=(1e-4, 1e-3), n_select=10,
+                   weight_steps=6, calibrate=False)
+    gp = fit_gp(train, ethanol_refs, valid, cfg)
+    w = gp.descriptor_weights
+    orbits = pair_orbits(gp.permutations, 9)
+    for k in range(int(orbits.max()) + 1):
+        assert torch.allclose(w[orbits == k], w[orbits == k][0])
+    assert not torch.allclose(w, torch.ones_like(w))  # they moved
+    history = gp.metadata["weight_learning"]["valid_force_mae_ev_a"]
+    best = gp.metadata["weight_learning"]["best_step"]
+    assert len(history) == 7 and history[best] == min(history) <= history[0]
+    pred = gp.predict(valid)
+    assert np.abs(pred.forces - valid.forces).mean() == pytest.approx(history[best], rel=1e-7)
+    # invariance under the automorphisms with the weights in place
+    batch = make_batch(ethanol, np.array([37]))
+    ref = gp.predict_batch(batch)
+    for p in np.asarray(gp.permutations):
+        moved = gp.predict_batch(make_batch_like(batch, batch.positions[torch.as_tensor(p)]))
+        np.testing.assert_allclose(moved.forces, ref.forces[p], atol=1e-9)
+    gp.save(tmp_path)
+    loaded = load_potential(tmp_path)
+    test = ethanol.subset(np.arange(20, 23))
+    np.testing.assert_allclose(loaded.predict(test).forces, gp.predict(test).forces, atol=1e-12)
+    assert torch.equal(loaded.descriptor_weights, w)
+
+
+def test_weighted_kernel_is_the_kernel_of_weighted_descriptors(ethanol):
+    """symmetric_kernel with weights w equals the unweighted kernel evaluated by hand on
+    w * x (energy block), and its derivative in w matches finite differences."""
+    a, b = _positions(ethanol, [0, 1]), _positions(ethanol, [5, 6, 7])
+    perms = torch.as_tensor(molecule_automorphisms(ethanol.frame_numbers(0), a[0].numpy()))
+    orbits = pair_orbits(perms, 9)
+    log_w = torch.linspace(-0.5, 0.5, int(orbits.max()) + 1, dtype=torch.float64)
+    w = torch.exp(log_w)[orbits]
+    k = symmetric_kernel(a, b, 0.7, perms, weights=w)
+    by_hand = 0.0
+    for p in perms:
+        xa, xb = inverse_distances(a) * w, inverse_distances(b[:, p]) * w
+        by_hand = by_hand + matern52(((xa[:, None] - xb[None]) ** 2).sum(-1) / 0.49)[0]
+    np.testing.assert_allclose(k[:2, :3].numpy(), (by_hand / len(perms)).numpy(), rtol=1e-12)
+
+    def total(lw):
+        return symmetric_kernel(a, b, 0.7, perms, weights=torch.exp(lw)[orbits]).sum()
+
+    lw = log_w.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(total(lw), lw)
+    h = 1e-6
+    for k_orbit in (0, 5, 16):
+        step = torch.zeros_like(log_w)
+        step[k_orbit] = h
+        fd = (total(log_w + step) - total(log_w - step)) / (2 * h)
+        assert float(grad[k_orbit]) == pytest.approx(float(fd), rel=1e-5, abs=1e-6)

@@ -55,8 +55,13 @@ def inverse_distance_jacobian(positions: torch.Tensor) -> torch.Tensor:
 
 
 def matern52(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """g(s), g'(s), g''(s) of the Matern-5/2 kernel in s = |x - x'|^2 / l^2."""
-    u = torch.sqrt(5.0 * torch.clamp(s, min=0.0))
+    """g(s), g'(s), g''(s) of the Matern-5/2 kernel in s = |x - x'|^2 / l^2.
+
+    u carries a 1e-30 floor under the square root so that derivatives of these values
+    with respect to descriptor weights stay finite at s = 0 (where ds/dw = 0 exactly);
+    the values change by < 1e-29.
+    """
+    u = torch.sqrt(5.0 * torch.clamp(s, min=0.0) + 1e-30)
     e = torch.exp(-u)
     return (1.0 + u + u * u / 3.0) * e, -(5.0 / 6.0) * (1.0 + u) * e, (25.0 / 12.0) * e
 
@@ -112,9 +117,17 @@ def joint_kernel(
     return _assemble(blocks)
 
 
-def _new_blocks(na: int, nb: int, n_grad: int, dtype: torch.dtype) -> list[torch.Tensor]:
-    """A zero kernel matrix and views of its EE, EG, GE, GG blocks (no copies later)."""
-    out = torch.zeros(na * (1 + n_grad), nb * (1 + n_grad), dtype=dtype)
+def _new_blocks(na: int, nb: int, n_grad: int, dtype: torch.dtype,
+                differentiable: bool = False) -> list[torch.Tensor]:
+    """A zero kernel matrix and views of its EE, EG, GE, GG blocks (no copies later).
+
+    ``differentiable``: the matrix is a non-leaf of the autograd graph, so that blocks
+    added in place stay differentiable (descriptor-weight learning).
+    """
+    out = torch.zeros(na * (1 + n_grad), nb * (1 + n_grad), dtype=dtype,
+                      requires_grad=differentiable)
+    if differentiable:
+        out = out.clone()
     ee = out[:na, :nb]
     eg = out[:na, nb:].unflatten(1, (nb, n_grad))
     ge = out[na:, :nb].unflatten(0, (na, n_grad))
@@ -148,16 +161,47 @@ def _add_joint_kernel(blocks, xa, ja, xb, jb, length: float, weight: float) -> N
     gg.addcmul_((ja_d * c2.unsqueeze(2)).permute(0, 2, 1).unsqueeze(3), jb_d.unsqueeze(1))
 
 
+def weighted_features(
+    positions: torch.Tensor, weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Descriptor w * x(R) (B, D) and its Jacobian (B, D, 3n); ``weights`` (D,) default 1.
+
+    The weights rescale each inverse distance (an automatic-relevance-determination
+    metric); they must be equal within each orbit of atom pairs under the permutation
+    group the kernel is averaged over (see :func:`pair_orbits`).
+    """
+    x, jac = inverse_distances(positions), inverse_distance_jacobian(positions)
+    if weights is None:
+        return x, jac
+    return x * weights, jac * weights.unsqueeze(1)
+
+
+def pair_orbits(permutations: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """(D,) orbit index 0..n_orbits-1 of each atom pair (descriptor order) under the group
+    of atom ``permutations`` (P, n): pairs mapped onto each other share an index."""
+    i, j = pair_indices(n_atoms)
+    column = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(i.tolist(), j.tolist()))}
+    orbit = [-1] * len(column)
+    n_orbits = 0
+    for k, (a, b) in enumerate(zip(i.tolist(), j.tolist())):
+        if orbit[k] >= 0:
+            continue
+        for perm in permutations.tolist():
+            low, high = sorted((perm[a], perm[b]))
+            orbit[column[(low, high)]] = n_orbits
+        n_orbits += 1
+    return torch.as_tensor(orbit, dtype=torch.int64)
+
+
 def permuted_features(
-    positions: torch.Tensor, permutation: torch.Tensor
+    positions: torch.Tensor, permutation: torch.Tensor, weights: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Descriptor and Jacobian of frames with atoms permuted, Jacobian in the original order.
 
     With R'_i = R_p[i], x' = x(R') and dx'/dR_k = dx/dR'_{p^-1[k]}.
     """
     moved = positions[:, permutation]
-    x = inverse_distances(moved)
-    jac = inverse_distance_jacobian(moved)
+    x, jac = weighted_features(moved, weights)
     n_frames, n_desc, n_grad = jac.shape
     inverse = torch.argsort(permutation)
     jac = jac.view(n_frames, n_desc, -1, 3)[:, :, inverse].reshape(n_frames, n_desc, n_grad)
@@ -170,18 +214,22 @@ def symmetric_kernel(
     length: float,
     permutations: torch.Tensor,
     features_a: tuple[torch.Tensor, torch.Tensor] | None = None,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Joint kernel of frames a and b averaged over atom permutations of b.
 
     Args:
         pos_a: (Na, n, 3), pos_b: (Nb, n, 3) Angstrom.
         permutations: (P, n) group of atom permutations (the first row the identity).
-        features_a: precomputed (x, J) of ``pos_a``.
+        features_a: precomputed (x, J) of ``pos_a`` (weighted if ``weights`` is given).
+        weights: (D,) descriptor weights (:func:`weighted_features`); differentiable.
     """
-    xa, ja = features_a or (inverse_distances(pos_a), inverse_distance_jacobian(pos_a))
-    blocks = _new_blocks(pos_a.shape[0], pos_b.shape[0], ja.shape[2], pos_a.dtype)
+    xa, ja = features_a or weighted_features(pos_a, weights)
+    differentiable = weights is not None and weights.requires_grad
+    blocks = _new_blocks(pos_a.shape[0], pos_b.shape[0], ja.shape[2], pos_a.dtype,
+                         differentiable)
     weight = 1.0 / permutations.shape[0]
     for perm in permutations:
-        xb, jb = permuted_features(pos_b, perm)
+        xb, jb = permuted_features(pos_b, perm, weights)
         _add_joint_kernel(blocks, xa, ja, xb, jb, length, weight)
     return _assemble(blocks)
