@@ -571,8 +571,13 @@ def fit_gp(
         cfg = replace(cfg, force_noise=force_noise)
     weights, weight_history = None, None
     if cfg.learn_weights and valid is not None and len(valid):
+        valid_targets = None
+        if valid.has_energies:  # validation energies on the scale of y's energy rows
+            refs_valid = reference_energy_per_frame(valid, reference_energies)
+            valid_targets = (torch.as_tensor(valid.energies) - torch.as_tensor(refs_valid)
+                             - mean_energy)
         weights, force_noise, weight_history = _learn_descriptor_weights(
-            pos, y, perms_t, cfg, valid, length)
+            pos, y, perms_t, cfg, valid, length, valid_targets)
         cfg = replace(cfg, force_noise=force_noise)
     n_frames = pos.shape[0]
     sparse = cfg.n_inducing is not None or n_frames > cfg.max_exact
@@ -700,16 +705,21 @@ def _select_hyperparameters(pos, y, perms, cfg, valid, refs, numbers, mean_energ
     return best[0], best[1], scores
 
 
-def _learn_descriptor_weights(pos, y, perms, cfg, valid, length):
-    """Per-orbit descriptor weights w (D,) and lambda_G that minimize the validation force
-    error (mean squared, eV^2/Angstrom^2) of an exact GP on ``weight_frames`` seeded
-    training frames; Adam in (log w, log lambda_G) from w = 1 and the grid's lambda_G.
+def _learn_descriptor_weights(pos, y, perms, cfg, valid, length, valid_targets=None):
+    """Per-orbit descriptor weights w (D,) and lambda_G that minimize the validation error
+    of an exact GP on ``weight_frames`` seeded training frames; Adam in (log w,
+    log lambda_G) from w = 1 and the grid's lambda_G.
+
+    The loss is the validation force mean squared error, plus, with ``valid_targets``
+    (validation energies, eV, on the scale of the energy rows of y), the energy mean squared
+    error, each divided by its step-0 value. A step is then only eligible if its validation
+    energy MAE stays within 10 % of step 0's, so forces are never bought with energies.
 
     Returns:
-        (w, lambda_G, history) with history {"valid_force_mae_ev_a": [...], "best_step": k};
-        the weights of the step with the lowest validation force MAE are returned (step 0 is
-        w = 1, so learning never returns something worse on the validation set than the
-        grid choice).
+        (w, lambda_G, history) with history {"valid_force_mae_ev_a": [...],
+        "valid_energy_mae_ev": [...], "best_step": k, "cpu_s": ...}; the eligible step with
+        the lowest validation force MAE is returned (step 0 is w = 1, so learning never
+        returns something worse on the validation set than the grid choice).
     """
     n, g = pos.shape[0], 3 * pos.shape[1]
     rng = np.random.default_rng(cfg.seed + 1)
@@ -724,7 +734,8 @@ def _learn_descriptor_weights(pos, y, perms, cfg, valid, length):
     log_noise = torch.tensor(float(np.log(cfg.force_noise)), dtype=torch.float64,
                              requires_grad=True)
     optimizer = torch.optim.Adam([log_w, log_noise], lr=cfg.weight_lr)
-    history, best = [], (float("inf"), None, None)
+    history, energy_history, best = [], [], (float("inf"), None, None, 0)
+    scale0 = None
     start = time.process_time()
     for _ in range(cfg.weight_steps + 1):
         if history and time.process_time() - start > cfg.weight_cpu_s:
@@ -744,12 +755,25 @@ def _learn_descriptor_weights(pos, y, perms, cfg, valid, length):
         error = pred_forces - vforces
         mae = float(error.detach().abs().mean())
         history.append(mae)
-        if mae < best[0]:
-            best = (mae, weights.detach().clone(), float(torch.exp(log_noise.detach())))
-        (error**2).mean().backward()
+        eligible = True
+        if valid_targets is not None:
+            energy_mae = float((cross[:nv] @ alpha - valid_targets).detach().abs().mean())
+            energy_history.append(energy_mae)
+            eligible = energy_mae <= 1.1 * energy_history[0]
+        if eligible and mae < best[0]:
+            best = (mae, weights.detach().clone(), float(torch.exp(log_noise.detach())),
+                    len(history) - 1)
+        # forces and energies, each relative to its step-0 mean squared error
+        loss = (error**2).mean()
+        if valid_targets is not None:
+            energy_mse = ((cross[:nv] @ alpha - valid_targets) ** 2).mean()
+            if scale0 is None:
+                scale0 = (float(loss.detach()), float(energy_mse.detach()))
+            loss = loss / scale0[0] + energy_mse / scale0[1]
+        loss.backward()
         optimizer.step()
     if best[1] is None:
         raise CalculationError("GP descriptor-weight learning failed at its first step")
     return best[1], best[2], {"valid_force_mae_ev_a": history,
-                              "best_step": int(np.argmin(history)),
+                              "valid_energy_mae_ev": energy_history, "best_step": best[3],
                               "cpu_s": time.process_time() - start}
