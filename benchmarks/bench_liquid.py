@@ -20,7 +20,7 @@ Usage (hours of CPU; run it in the background)::
     nohup nice python benchmarks/bench_liquid.py --stage all > tmp/bench_liquid.log 2>&1 &
     python benchmarks/bench_liquid.py --stage report      # any time, from what exists
 
-Defaults: 128 molecules, 50 ps equilibration, 200 ps production (1 ps frames), 5 ns gas,
+Defaults: 128 molecules, 50 ps equilibration, 200 ps production (1 ps frames), 25 ns gas,
 3 liquids held out (cyclohexane, pyridine, methyl acetate), 1 trust-region step over the
 sigma and epsilon of every heavy-atom and C-H hydrogen type the training liquids use.
 """
@@ -335,7 +335,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=128)
     parser.add_argument("--equil-ps", type=float, default=50.0)
     parser.add_argument("--prod-ps", type=float, default=200.0)
-    parser.add_argument("--gas-ns", type=float, default=5.0)
+    parser.add_argument("--gas-ns", type=float, default=25.0)
     parser.add_argument("--iterations", type=int, default=1)
     parser.add_argument("--trust-radius", type=float, default=0.4)
     parser.add_argument("--workers", type=int, default=2)
