@@ -146,9 +146,10 @@ def run_one(
         row["force_noise"] = pot.cfg.force_noise
         learned = meta.get("weight_learning") or {}
         if learned:
-            history = learned["valid_force_mae_ev_a"]
+            history, kept = learned["valid_force_mae_ev_a"], learned["best_step"]
             row["weights"] = (f"{len(history) - 1} steps, {learned['cpu_s']:.0f} s CPU, valid F "
-                              f"{1000 * history[0]:.1f} -> {1000 * min(history):.1f} meV/A")
+                              f"{1000 * history[0]:.1f} -> {1000 * history[kept]:.1f} meV/A "
+                              f"(step {kept} kept)")
     elif committee == 1:
         row["epochs"] = meta.get("summary", {}).get("epoch")
     return row

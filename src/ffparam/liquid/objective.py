@@ -174,14 +174,19 @@ def no_worse_step(terms: ObjectiveTerms, radius: float, margin: float = 0.0,
     ``margin`` of its own error bar (0: not at all), even if the true change is ``safety``
     times the linear prediction (the fluctuation-formula model underestimates large steps:
     the first Sage round moved benzene's Hvap 1.3x further than predicted; see
-    benchmarks/RESULTS.md). The constraints are linear pairs, so
-    the problem stays convex; it is solved with SLSQP from dx = 0 (always feasible).
+    benchmarks/RESULTS.md). The constraints are linear pairs, so the problem stays convex;
+    SLSQP is started from dx = 0 (always feasible), half the plain trust-region step and
+    the plain step, and the best feasible result is kept (dx = 0 if none is better).
     Returns (dx, predicted change of X).
     """
     from scipy.optimize import minimize
 
     g = np.asarray(terms.gradient, dtype=float)
     h = 0.5 * (terms.hessian + terms.hessian.T)
+
+    def model(dx: np.ndarray) -> float:
+        return float(g @ dx + 0.5 * dx @ h @ dx)
+
     d, jac = terms.deviations, safety * terms.deviation_jacobian
     bound = np.abs(d) + margin * terms.deviation_errors
     n = g.size
@@ -198,14 +203,14 @@ def no_worse_step(terms: ObjectiveTerms, radius: float, margin: float = 0.0,
     best = np.zeros(n)
     best_value = 0.0
     for guess in (np.zeros(n), 0.5 * start, start):
-        out = minimize(lambda dx: (g @ dx + 0.5 * dx @ h @ dx) / scale, guess,
+        out = minimize(lambda dx: model(dx) / scale, guess,
                        jac=lambda dx: (g + h @ dx) / scale, method="SLSQP",
                        bounds=list(zip(lo, hi)), constraints=constraints,
                        options={"maxiter": 500, "ftol": 1e-12})
         dx = out.x
         feasible = (np.all(np.abs(d + jac @ dx) <= bound + 1e-9)
                     and dx @ dx <= radius**2 * (1 + 1e-9))
-        value = float(g @ dx + 0.5 * dx @ h @ dx)
+        value = model(dx)
         if feasible and value < best_value:
             best, best_value = dx, value
     return best, best_value

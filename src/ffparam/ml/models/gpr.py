@@ -756,17 +756,17 @@ def _learn_descriptor_weights(pos, y, perms, cfg, valid, length, valid_targets=N
         mae = float(error.detach().abs().mean())
         history.append(mae)
         eligible = True
-        if valid_targets is not None:
-            energy_mae = float((cross[:nv] @ alpha - valid_targets).detach().abs().mean())
-            energy_history.append(energy_mae)
-            eligible = energy_mae <= 1.1 * energy_history[0]
+        energy_error = None if valid_targets is None else cross[:nv] @ alpha - valid_targets
+        if energy_error is not None:
+            energy_history.append(float(energy_error.detach().abs().mean()))
+            eligible = energy_history[-1] <= 1.1 * energy_history[0]
         if eligible and mae < best[0]:
             best = (mae, weights.detach().clone(), float(torch.exp(log_noise.detach())),
                     len(history) - 1)
         # forces and energies, each relative to its step-0 mean squared error
         loss = (error**2).mean()
-        if valid_targets is not None:
-            energy_mse = ((cross[:nv] @ alpha - valid_targets) ** 2).mean()
+        if energy_error is not None:
+            energy_mse = (energy_error**2).mean()
             if scale0 is None:
                 scale0 = (float(loss.detach()), float(energy_mse.detach()))
             loss = loss / scale0[0] + energy_mse / scale0[1]
