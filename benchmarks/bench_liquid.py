@@ -127,6 +127,9 @@ def options(args):
         gas_save_interval_ps=0.5,
         pack_density_factor=0.9,
         threads=1,
+        gas_replicas=getattr(args, "gas_replicas", 1),
+        gas_max_temperature_k=getattr(args, "gas_max_k", 1000.0),
+        box_conformers=getattr(args, "box_conformers", 0),
     )
     return LiquidFitOptions(
         params=tuple(args.params),
@@ -134,6 +137,8 @@ def options(args):
         trust_radius=args.trust_radius,
         no_worse_margin=args.no_worse if args.no_worse >= 0 else None,
         model_safety=args.model_safety,
+        step=getattr(args, "step", "linear"),
+        min_eff_fraction=getattr(args, "min_eff", 0.2),
         holdout=tuple(args.holdout),
         workers=args.workers,
         threads_per_worker=1,
@@ -337,11 +342,18 @@ def main() -> None:
     parser.add_argument("--prod-ps", type=float, default=200.0)
     parser.add_argument("--gas-ns", type=float, default=25.0)
     parser.add_argument("--iterations", type=int, default=1)
+    parser.add_argument("--gas-replicas", type=int, default=1,
+                        help="gas-phase tempering replicas (1: plain MD, as before 11-26)")
+    parser.add_argument("--gas-max-k", type=float, default=1000.0)
+    parser.add_argument("--box-conformers", type=int, default=0,
+                        help="pack boxes from this many gas-phase conformers (0: one)")
     parser.add_argument("--trust-radius", type=float, default=0.4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-worse", type=float, default=-1.0,
                         help="guard margin in error bars (negative: plain trust-region step)")
     parser.add_argument("--model-safety", type=float, default=1.5)
+    parser.add_argument("--step", default="linear", choices=["linear", "reweighted"])
+    parser.add_argument("--min-eff", type=float, default=0.2)
     parser.add_argument("--holdout", nargs="*", default=list(HOLDOUT))
     parser.add_argument("--params", nargs="*", default=[])
     args = parser.parse_args()

@@ -121,3 +121,29 @@ def test_guarded_step_from_a_finished_fit(fitted):
     assert np.linalg.norm(dx) <= proposal["trust_radius"] + 1e-9
     assert [label for label in terms.row_labels] == [("methanol", "density"),
                                                       ("methanol", "hvap")]
+
+
+def test_reweighted_step_from_a_finished_fit(fitted):
+    """The MBAR step opens the same directory, pools both finished rounds, and proposes
+    a step inside the trust radius whose predicted properties keep the no-worse guard and
+    the Kish floor."""
+    refs, out, _, _ = fitted
+    log: list[str] = []
+    fit = LiquidFit(refs, _options(step="reweighted", no_worse_margin=0.0,
+                                   min_eff_fraction=0.2), out, log=log.append)
+    proposal = fit._propose()
+    centre = np.array(fit.state["rounds"][fit.state["centre"]]["x"])
+    dx = np.array(proposal["x"]) - centre
+    assert np.linalg.norm(dx) <= proposal["trust_radius"] + 1e-6
+    assert proposal["predicted_change"] <= 1e-9
+    line = next(t for t in log if t.startswith("  reweighted prediction Methanol"))
+    first = fit.state["rounds"][0]["results"]["methanol"]
+    ref = refs[0]
+    hvap = float(line.split("Hvap ")[1].split(" ")[0])
+    density = float(line.split("density ")[1].split(",")[0])
+    assert abs(hvap - ref.hvap_kcal_mol) <= abs(first["hvap_kcal_mol"]["value"]
+                                                 - ref.hvap_kcal_mol) + 2e-3
+    assert abs(density - ref.density_g_ml) <= abs(first["density_g_ml"]["value"]
+                                                  - ref.density_g_ml) + 1e-4
+    with pytest.raises(InputError, match="unknown step"):
+        LiquidFit(refs, _options(step="newton"), out)

@@ -133,13 +133,30 @@ def test_nan_stops_the_run_and_stores_nothing(methanol_am1bcc, tmp_path, capsys)
                              save_interval_ps=1.2, checkpoint_interval_ps=12.0)
     job = LiquidJob("methanol", methanol_am1bcc, 298.15, 1.0, tmp_path / "nan", settings,
                     density_guess_g_ml=0.79)
-    with pytest.raises(NonFiniteError, match=r"methanol liquid: .*NaN"):
+    # the gas phase runs first (the box may be packed from its conformers) and a 60 fs
+    # step blows it up: the run stops there, the liquid is never started
+    with pytest.raises(NonFiniteError, match=r"methanol gas: .*NaN"):
         simulate_liquid(job)
-    assert (tmp_path / "nan" / "liquid" / "failed.json").exists()
-    assert not list((tmp_path / "nan" / "liquid").glob("frames_*.npz"))
+    assert (tmp_path / "nan" / "gas" / "failed.json").exists()
+    assert not list((tmp_path / "nan" / "gas").glob("frames_*.npz"))
+    assert not (tmp_path / "nan" / "liquid").exists()
+    # the liquid phase on its own stops the same way
+    from ffparam.liquid.box import pack_box
+    from ffparam.liquid.openmm_system import build_box_system
+    from ffparam.liquid.simulate import PhaseSpec, run_phase
+
+    box = pack_box(methanol_am1bcc.molecule, 40, 0.79 * 0.85, workdir=tmp_path)
+    spec = PhaseSpec(build_box_system(methanol_am1bcc, 40, box.box_length_a, settings,
+                                      methanol_am1bcc.parameters.vector()),
+                     box.positions, box.box_length_a, 298.15, 1.0, 30.0, 60.0, 1.2,
+                     "methanol liquid")
+    with pytest.raises(NonFiniteError, match=r"methanol liquid: .*NaN"):
+        run_phase(tmp_path / "liquid_only", spec, settings)
+    assert (tmp_path / "liquid_only" / "failed.json").exists()
+    assert not list((tmp_path / "liquid_only").glob("frames_*.npz"))
     # through the executor: an error message, no result
     ((_, result, error),) = list(run_liquid_jobs([job]))
-    assert result is None and error.startswith("NonFiniteError: methanol liquid")
+    assert result is None and error.startswith("NonFiniteError: methanol gas")
     # through the CLI: one line on stderr, exit code 1, no result.json
     rc = main(["liquid", "run", "CO", "--charges", "gasteiger", "--n", "40", "--cutoff", "6",
                "--switch", "5", "--timestep", "60", "--equil-ps", "30", "--ns", "0.06",
@@ -177,7 +194,7 @@ def test_parallel_executors_return_every_outcome(methanol_am1bcc, tmp_path, how)
     result, error = outcomes["methanol"]
     assert error is None and 0.6 < result.density.value < 0.95 and result.hvap.error > 0
     result_bad, error_bad = outcomes["methanol-nan"]
-    assert result_bad is None and error_bad.startswith("NonFiniteError: methanol-nan liquid")
+    assert result_bad is None and error_bad.startswith("NonFiniteError: methanol-nan gas")
     serial = simulate_liquid(LiquidJob("methanol", methanol_am1bcc, 298.15, 1.0,
                                        tmp_path / "serial", settings, density_guess_g_ml=0.79))
     assert serial.density.value == pytest.approx(result.density.value, rel=1e-9)

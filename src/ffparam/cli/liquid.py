@@ -11,7 +11,8 @@ from ffparam.units import KJ_PER_KCAL
 
 def _settings(n: int, ns: float, equil_ps: float, gas_ns: float, cutoff: float,
               switch: float, save_ps: float, threads: int | None, platform: str, seed: int,
-              checkpoint_ps: float, timestep_fs: float):
+              checkpoint_ps: float, timestep_fs: float, gas_replicas: int = 1,
+              gas_max_k: float = 1000.0, box_conformers: int = 0):
     from ffparam.liquid.settings import LiquidSettings
 
     return LiquidSettings(
@@ -19,7 +20,9 @@ def _settings(n: int, ns: float, equil_ps: float, gas_ns: float, cutoff: float,
         gas_production_ps=gas_ns * 1000.0, cutoff_a=cutoff,
         switch_a=switch if switch > 0 else None, save_interval_ps=save_ps,
         gas_save_interval_ps=min(save_ps, 0.5), threads=threads, platform=platform,
-        seed=seed, checkpoint_interval_ps=checkpoint_ps, timestep_fs=timestep_fs)
+        seed=seed, checkpoint_interval_ps=checkpoint_ps, timestep_fs=timestep_fs,
+        gas_replicas=gas_replicas, gas_max_temperature_k=gas_max_k,
+        box_conformers=box_conformers)
 
 
 def register(app: typer.Typer) -> None:
@@ -48,6 +51,14 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(0, "--threads", help="OpenMM CPU threads (0: default)"),
         platform: str = typer.Option("CPU", "--platform", help="OpenMM platform"),
         seed: int = typer.Option(2024, "--seed"),
+        gas_replicas: int = typer.Option(
+            6, "--gas-replicas", help="gas-phase replica exchange over temperatures (1: plain "
+                                      "MD; slow torsions need tempering)"),
+        gas_max_k: float = typer.Option(1000.0, "--gas-max-k",
+                                        help="top of the tempering ladder, K"),
+        box_conformers: int = typer.Option(
+            16, "--box-conformers", help="pack the box from this many gas-phase conformers "
+                                         "(0: copies of one conformer)"),
         name: str = typer.Option("", "--name", help="label of the run (default: MOLECULE)"),
         out: Path = typer.Option(Path("liquid_run"), "--out", "-o",
                                  help="run directory (rerun to resume)"),
@@ -57,7 +68,8 @@ def register(app: typer.Typer) -> None:
         from ffparam.liquid.run import run_liquid
 
         settings = _settings(n, ns, equil_ps, gas_ns, cutoff, switch, save_ps,
-                             threads or None, platform, seed, checkpoint_ps, timestep)
+                             threads or None, platform, seed, checkpoint_ps, timestep,
+                             gas_replicas, gas_max_k, box_conformers)
         result = run_liquid(molecule, out, ff, charges, settings, temperature, pressure,
                             density_guess or None, name or None, progress=not quiet)
         typer.echo(f"{result.name} ({result.smiles}) at {result.temperature_k:g} K, "
@@ -99,6 +111,13 @@ def register(app: typer.Typer) -> None:
         model_safety: float = typer.Option(
             1.5, "--model-safety", help="the guard assumes changes this many times the "
                                         "linear prediction"),
+        step: str = typer.Option(
+            "linear", "--step",
+            help="linear: trust-region step on the fluctuation-formula Jacobian; "
+                 "reweighted: minimize on MBAR estimates from every simulated round"),
+        min_eff: float = typer.Option(
+            0.2, "--min-eff", help="reweighted step: Kish size floor per phase, as a "
+                                   "fraction of one run's frames"),
         prior_sigma: float = typer.Option(0.1, "--prior-sigma", help="Angstrom"),
         prior_epsilon: float = typer.Option(0.05, "--prior-epsilon", help="kcal/mol"),
         workers: int = typer.Option(1, "--workers", help="parallel simulations"),
@@ -106,6 +125,14 @@ def register(app: typer.Typer) -> None:
         dask: str = typer.Option("", "--dask", help="Dask scheduler address or 'local'"),
         platform: str = typer.Option("CPU", "--platform"),
         seed: int = typer.Option(2024, "--seed"),
+        gas_replicas: int = typer.Option(
+            6, "--gas-replicas", help="gas-phase replica exchange over temperatures (1: plain "
+                                      "MD; slow torsions need tempering)"),
+        gas_max_k: float = typer.Option(1000.0, "--gas-max-k",
+                                        help="top of the tempering ladder, K"),
+        box_conformers: int = typer.Option(
+            16, "--box-conformers", help="pack the box from this many gas-phase conformers "
+                                         "(0: copies of one conformer)"),
         out: Path = typer.Option(Path("liquid_fit"), "--out", "-o",
                                  help="output directory (rerun to resume)"),
     ) -> None:
@@ -115,11 +142,13 @@ def register(app: typer.Typer) -> None:
 
         references = read_liquids_csv(csv, liquids or None)
         settings = _settings(n, ns, equil_ps, gas_ns, cutoff, switch, save_ps, threads,
-                             platform, seed, checkpoint_ps, 2.0)
+                             platform, seed, checkpoint_ps, 2.0, gas_replicas, gas_max_k,
+                             box_conformers)
         options = LiquidFitOptions(
             forcefield=ff, charges=charges, params=tuple(params), iterations=iterations,
             trust_radius=trust_radius, prior_sigma_a=prior_sigma,
             no_worse_margin=no_worse if no_worse >= 0 else None, model_safety=model_safety,
+            step=step, min_eff_fraction=min_eff,
             prior_epsilon_kcal_mol=prior_epsilon, holdout=tuple(holdout), workers=workers,
             threads_per_worker=threads, dask=dask or None, settings=settings)
         outcome = fit_liquids(references, options, out, log=lambda text: typer.echo(text,

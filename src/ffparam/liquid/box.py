@@ -1,10 +1,11 @@
 """A periodic box of N copies of one molecule, packed by packmol (the pip ``packmol``).
 
 The cubic box edge follows from a density guess: L = (N M / (rho N_A))^(1/3). Packmol
-places rigid copies of the molecule's first conformer with its periodic-boundary option
-(``pbc``), keeping every pair of atoms of different molecules at least ``tolerance``
-apart across the box faces too. Atom order of the result: molecule 0's atoms in the
-molecule's order, then molecule 1's, ... (each molecule whole, not wrapped).
+places rigid copies of the molecule's first conformer (or of several conformers) with
+its periodic-boundary option (``pbc``), keeping every pair of atoms of different
+molecules at least ``tolerance`` apart across the box faces too. Atom order of the
+result: molecule 0's atoms in the molecule's order, then molecule 1's, ... (each
+molecule whole, not wrapped).
 """
 
 from __future__ import annotations
@@ -70,29 +71,43 @@ def guess_density(molecule: Molecule, packing_fraction: float = 0.5) -> float:
     return float(molar_mass(molecule) * packing_fraction / (AVOGADRO * volume * CM3_PER_A3))
 
 
+def conformer_counts(n_molecules: int, n_conformers: int) -> list[int]:
+    """How many copies of each of ``n_conformers`` conformers fill ``n_molecules`` (as
+    even as possible, the first ones get the remainder)."""
+    base, extra = divmod(n_molecules, n_conformers)
+    return [base + (1 if k < extra else 0) for k in range(n_conformers) if base or k < extra]
+
+
 def pack_box(molecule: Molecule, n_molecules: int, density_g_ml: float,
              tolerance_a: float = 2.0, seed: int = 2024, timeout_s: float = 600.0,
-             workdir: str | Path | None = None) -> PackedBox:
-    """Pack ``n_molecules`` copies of ``molecule`` (first conformer) at ``density_g_ml``.
+             workdir: str | Path | None = None,
+             conformers: np.ndarray | None = None) -> PackedBox:
+    """Pack ``n_molecules`` copies of ``molecule`` at ``density_g_ml``: of its first
+    conformer, or, with ``conformers`` (M, n_atoms, 3) Angstrom, about n/M copies of each
+    (:func:`conformer_counts`; packmol writes them conformer by conformer).
 
     Raises :class:`ExternalProgramError` when packmol fails or does not report a
     perfect packing (lower the density guess).
     """
     molecule.require_conformers()
+    if conformers is None:
+        conformers = molecule.conformers[:1]
+    conformers = np.asarray(conformers, dtype=float).reshape(-1, molecule.n_atoms, 3)
     length = box_length_for_density(molar_mass(molecule), n_molecules, density_g_ml)
     exe = find_program("packmol")
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmpdir = Path(tmp)
-        _write_xyz(tmpdir / "molecule.xyz", molecule.symbols, molecule.conformers[0])
+        blocks = []
+        for k, count in enumerate(conformer_counts(n_molecules, len(conformers))):
+            _write_xyz(tmpdir / f"molecule_{k}.xyz", molecule.symbols, conformers[k])
+            blocks.append(f"structure molecule_{k}.xyz\n  number {count}\nend structure\n")
         (tmpdir / "pack.inp").write_text(
             f"tolerance {tolerance_a:.4f}\n"
             "filetype xyz\n"
             "output box.xyz\n"
             f"seed {int(seed)}\n"
             f"pbc 0. 0. 0. {length:.6f} {length:.6f} {length:.6f}\n"
-            "structure molecule.xyz\n"
-            f"  number {int(n_molecules)}\n"
-            "end structure\n"
+            + "".join(blocks)
         )
         try:
             with (tmpdir / "pack.inp").open() as stdin:

@@ -76,6 +76,12 @@ class LiquidFitOptions:
             experiment by more than this many of its own error bars. None: plain step.
         model_safety: the guard assumes the true change may be this many times the linear
             prediction.
+        step: ``linear`` (the trust-region or guarded step on the fluctuation-formula
+            Jacobian) or ``reweighted`` (:func:`~ffparam.liquid.mbar.reweighted_step`: the
+            objective minimized on MBAR estimates from the frames of every simulated
+            round, with the guard, if set, on those estimates).
+        min_eff_fraction: for ``reweighted``, each phase's Kish size must stay above this
+            fraction of one run's frames.
         holdout: liquid names simulated but not fitted.
         workers, threads_per_worker, dask: parallel execution.
         settings: the simulation settings of every liquid.
@@ -97,6 +103,8 @@ class LiquidFitOptions:
     use_priors: bool = True
     no_worse_margin: float | None = None
     model_safety: float = 1.5
+    step: str = "linear"
+    min_eff_fraction: float = 0.2
     holdout: tuple[str, ...] = ()
     workers: int = 1
     threads_per_worker: int = 1
@@ -107,10 +115,17 @@ class LiquidFitOptions:
         data = asdict(self)
         # how later steps are proposed, not what the recorded rounds mean
         for name in ("iterations", "workers", "threads_per_worker", "dask",
-                     "no_worse_margin", "model_safety"):
+                     "no_worse_margin", "model_safety", "step", "min_eff_fraction"):
             data.pop(name)
         data["settings"].pop("threads")
         data["settings"].pop("platform")
+        # sampling options at their plain values are left out, so stores written before
+        # they existed keep their fingerprint
+        for name, plain in (("gas_replicas", 1), ("box_conformers", 0)):
+            if data["settings"].get(name) == plain:
+                data["settings"].pop(name)
+        if "gas_replicas" not in data["settings"]:
+            data["settings"].pop("gas_max_temperature_k")
         return data
 
 
@@ -229,6 +244,8 @@ class LiquidFit:
                  outdir: str | Path, log: Callable[[str], None] | None = None) -> None:
         if options.iterations < 0:
             raise InputError("iterations must not be negative")
+        if options.step not in ("linear", "reweighted"):
+            raise InputError(f"unknown step {options.step!r}: use 'linear' or 'reweighted'")
         self.options = options
         self.outdir = Path(outdir)
         self.log = log or (lambda text: None)
@@ -327,7 +344,9 @@ class LiquidFit:
         radius = rounds[-1]["next_trust_radius"]
         x0 = np.array(centre["x"])
         o = self.options
-        if o.no_worse_margin is None:
+        if o.step == "reweighted":
+            dx, predicted = self._reweighted_step(x0, radius)
+        elif o.no_worse_margin is None:
             dx, predicted = trust_region_step(terms.gradient, terms.hessian, radius,
                                               self.lower, self.upper, x0)
         else:
@@ -336,6 +355,50 @@ class LiquidFit:
         return {"index": len(rounds), "x": (x0 + dx).tolist(), "trust_radius": radius,
                 "from_round": self.state["centre"], "step_norm": float(np.linalg.norm(dx)),
                 "predicted_change": predicted, "status": "pending"}
+
+    def _reweighted_step(self, x0: np.ndarray, radius: float) -> tuple[np.ndarray, float]:
+        """(dx, predicted change of the objective) from MBAR over every finished round."""
+        from ffparam.liquid.mbar import MultiStateReweighter, reweighted_step
+
+        o = self.options
+        done = [r for r in self.state["rounds"] if r["status"] == "done"
+                and all(ref.slug in r.get("results", {}) for ref in self.training)]
+        reweighters = {}
+        for ref in self.training:
+            system = self.systems[ref.slug]
+            runs = [(self.outdir / f"round_{r['index']:03d}" / ref.slug,
+                     self.fit.system_values(system, torch.as_tensor(np.array(r["x"])))
+                     .numpy()) for r in done]
+            reweighters[ref.slug] = MultiStateReweighter(system, o.settings, ref.temperature_k,
+                                                         runs)
+        start = None
+        if o.no_worse_margin is not None:
+            first = self.state["rounds"][0]["results"]
+            start = {}
+            for ref in self.training:
+                data = first[ref.slug]
+                start[(ref.slug, "density")] = (abs(data["density_g_ml"]["value"]
+                                                    - ref.density_g_ml),
+                                                data["density_g_ml"]["error"])
+                start[(ref.slug, "hvap")] = (abs(data["hvap_kcal_mol"]["value"]
+                                                 - ref.hvap_kcal_mol),
+                                             data["hvap_kcal_mol"]["error"])
+        kwargs = dict(density_weight=o.density_weight, hvap_weight=o.hvap_weight,
+                      density_denominator=o.density_denominator_g_ml,
+                      hvap_denominator=o.hvap_denominator_kcal_mol, use_priors=o.use_priors,
+                      min_eff_fraction=o.min_eff_fraction, start_deviations=start,
+                      margin=o.no_worse_margin or 0.0)
+        x, value, predictions = reweighted_step(self.fit, self.training, reweighters, x0,
+                                                radius, self.lower, self.upper, **kwargs)
+        _, at_centre, _ = reweighted_step(self.fit, self.training, reweighters, x0, 1e-12,
+                                          self.lower, self.upper,
+                                          **{**kwargs, "start_deviations": None})
+        for ref in self.training:
+            p = predictions[ref.slug]
+            self.log(f"  reweighted prediction {ref.name}: density {p['density']:.4f}, Hvap "
+                     f"{p['hvap']:.3f} (Kish {p['n_eff_liquid']:.0f} liquid, "
+                     f"{p['n_eff_gas']:.0f} gas frames)")
+        return x - x0, value - at_centre
 
     def run(self) -> LiquidFitOutcome:
         """All rounds, the held-out validation and the outputs."""

@@ -1,11 +1,12 @@
-"""One liquid estimate as a picklable job: pack, simulate both phases (resumable),
-compute the properties and their LJ-parameter derivatives.
+"""One liquid estimate as a picklable job: pack, simulate both phases (resumable), compute
+the properties and their LJ-parameter derivatives.
 
 :func:`simulate_liquid` runs in a worker process (or in the caller). It writes only its
-own run directory: ``box.npz`` (packmol box), ``liquid/`` and ``gas/`` (checkpointed
-frames, see :mod:`ffparam.liquid.simulate`) and ``liquid_lj.npz``/``gas_lj.npz``
-(cached frame sums). The :class:`~ffparam.liquid.properties.LiquidResult` it returns is
-recorded by the caller.
+own run directory: ``gas/`` (checkpointed frames of the one molecule, plain or tempered,
+see :mod:`ffparam.liquid.simulate` and :mod:`ffparam.liquid.tempering`; run first so the
+box can start from its conformers), ``box.npz`` (packmol box), ``liquid/`` and
+``liquid_lj.npz``/``gas_lj.npz`` (cached frame sums). The
+:class:`~ffparam.liquid.properties.LiquidResult` it returns is recorded by the caller.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ffparam.liquid.openmm_system import build_box_system, build_gas_system
 from ffparam.liquid.properties import LiquidResult, liquid_properties, select_equilibrated
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.liquid.simulate import PhaseSpec, PhaseTrajectory, run_phase
+from ffparam.liquid.tempering import run_tempering, temperature_ladder
 from ffparam.params.parameter_set import ParameterKey
 from ffparam.params.system import ParameterizedSystem
 
@@ -84,24 +86,30 @@ def simulate_liquid(job: LiquidJob, progress: Callable[[str, float, float], None
     directory.mkdir(parents=True, exist_ok=True)
     values = system.parameters.vector()
     keys = list(job.gradient_keys) or lj_keys(system)
-    box = _packed_box(job, directory)
-    box_system = build_box_system(system, settings.n_molecules, box["length"], settings, values)
-    label = f"{job.name} liquid"
-
     def report(stage: str, done: float, total: float, phase: str) -> None:
         if progress:
             progress(f"{phase} {stage}", done, total)
 
+    gas_settings = settings.with_options(platform=GAS_PLATFORM, threads=None)
+    gas_spec = PhaseSpec(
+        build_gas_system(system, settings, values), molecule.conformers[0], None,
+        job.temperature_k, None, settings.gas_equilibration_ps, settings.gas_production_ps,
+        settings.gas_save_interval_ps, f"{job.name} gas")
+    if settings.gas_replicas > 1:
+        ladder = temperature_ladder(job.temperature_k, settings.gas_max_temperature_k,
+                                    settings.gas_replicas)
+        gas = run_tempering(directory / "gas", gas_spec, gas_settings, ladder,
+                            lambda s, d, t: report(s, d, t, "gas"))
+    else:
+        gas = run_phase(directory / "gas", gas_spec, gas_settings,
+                        lambda s, d, t: report(s, d, t, "gas"))
+    box = _packed_box(job, directory, gas)
+    box_system = build_box_system(system, settings.n_molecules, box["length"], settings, values)
+    label = f"{job.name} liquid"
     liquid = run_phase(directory / "liquid", PhaseSpec(
         box_system, box["positions"], box["length"], job.temperature_k, job.pressure_atm,
         settings.equilibration_ps, settings.production_ps, settings.save_interval_ps, label),
         settings, lambda s, d, t: report(s, d, t, "liquid"))
-    gas_settings = settings.with_options(platform=GAS_PLATFORM, threads=None)
-    gas = run_phase(directory / "gas", PhaseSpec(
-        build_gas_system(system, settings, values), molecule.conformers[0], None,
-        job.temperature_k, None, settings.gas_equilibration_ps, settings.gas_production_ps,
-        settings.gas_save_interval_ps, f"{job.name} gas"), gas_settings,
-        lambda s, d, t: report(s, d, t, "gas"))
     layout = LJLayout.from_system(system)
     scheme = CutoffScheme(settings.cutoff_a, settings.switch_a, settings.dispersion_correction)
     model = LJModel(layout, scheme)
@@ -133,7 +141,17 @@ def simulate_liquid(job: LiquidJob, progress: Callable[[str, float, float], None
     )
 
 
-def _packed_box(job: LiquidJob, directory: Path) -> dict:
+def box_start_conformers(gas: PhaseTrajectory, n_conformers: int, seed: int) -> np.ndarray:
+    """``n_conformers`` gas-phase production frames (n, n_atoms, 3) Angstrom, drawn without
+    replacement (seeded) from the second half of the run (past any equilibration)."""
+    n = len(gas)
+    pool = np.arange(n // 2, n)
+    pick = np.random.default_rng(seed).choice(pool, size=min(n_conformers, len(pool)),
+                                              replace=False)
+    return np.asarray(gas.positions[np.sort(pick)], dtype=float)
+
+
+def _packed_box(job: LiquidJob, directory: Path, gas: PhaseTrajectory) -> dict:
     path = directory / "box.npz"
     if path.exists():
         with np.load(path) as data:
@@ -141,8 +159,11 @@ def _packed_box(job: LiquidJob, directory: Path) -> dict:
     settings = job.settings
     molecule = job.system.molecule
     guess = job.density_guess_g_ml or guess_density(molecule)
+    conformers = (box_start_conformers(gas, settings.box_conformers, settings.seed)
+                  if settings.box_conformers > 0 else None)
     packed = pack_box(molecule, settings.n_molecules, guess * settings.pack_density_factor,
-                      settings.pack_tolerance_a, settings.seed, workdir=directory)
+                      settings.pack_tolerance_a, settings.seed, workdir=directory,
+                      conformers=conformers)
     expected = packed.box_length_a * settings.pack_density_factor ** (1.0 / 3.0)
     if expected < 2.0 * settings.cutoff_a * 1.05:
         raise InputError(

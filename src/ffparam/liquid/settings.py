@@ -33,7 +33,15 @@ class LiquidSettings:
         save_interval_ps: time between saved liquid frames, ps.
         checkpoint_interval_ps: time between checkpoints (frames + state), ps.
         gas_equilibration_ps, gas_production_ps, gas_save_interval_ps: the single-molecule
-            gas-phase run (no cutoff), ps.
+            gas-phase run (no cutoff), ps; with tempering, per replica.
+        gas_replicas: replicas of the gas-phase run; more than 1 runs replica exchange
+            over a geometric temperature ladder (:mod:`ffparam.liquid.tempering`) so
+            torsions with ns barrier-crossing times are sampled; 1: plain Langevin.
+        gas_max_temperature_k: top of that ladder, K.
+        box_conformers: 0 packs copies of the molecule's first conformer; M > 0 packs the
+            box from M conformers drawn from the gas-phase production frames (run first),
+            so slow torsions start from the isolated molecule's Boltzmann populations
+            instead of all in one conformer.
         pack_density_factor: packmol packs at this fraction of the density guess.
         pack_tolerance_a: packmol minimum distance between molecules, Angstrom.
         seed: random seed of packmol and the Langevin integrators.
@@ -58,6 +66,9 @@ class LiquidSettings:
     gas_equilibration_ps: float = 100.0
     gas_production_ps: float = 10000.0
     gas_save_interval_ps: float = 0.5
+    gas_replicas: int = 1
+    gas_max_temperature_k: float = 600.0
+    box_conformers: int = 0
     pack_density_factor: float = 0.85
     pack_tolerance_a: float = 2.0
     seed: int = 2024
@@ -87,6 +98,10 @@ class LiquidSettings:
         if self.gas_production_ps < self.gas_save_interval_ps * 4:
             raise InputError(f"gas-phase production of {self.gas_production_ps} ps gives fewer "
                              f"than 4 frames at one per {self.gas_save_interval_ps} ps")
+        if self.gas_replicas < 1:
+            raise InputError(f"gas_replicas must be at least 1, got {self.gas_replicas}")
+        if self.box_conformers < 0:
+            raise InputError(f"box_conformers must not be negative, got {self.box_conformers}")
         if self.barostat_interval < 1:
             raise InputError("barostat interval must be at least 1 step")
 

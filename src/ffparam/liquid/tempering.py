@@ -1,0 +1,284 @@
+"""Replica exchange over temperatures (parallel tempering) for the one-molecule gas phase.
+
+Why: <E_pot,gas> in Hvap is an average over the molecule's conformers, and a torsion with
+a barrier of ~5 kcal/mol crosses only every few ns at 298 K. In plain Langevin dynamics
+1,2-dichloroethane (Sage) switched between trans and gauche 11-21 times in 25 ns and its
+gauche fraction over 2.5-ns blocks ranged from 0.00 to 0.93; three 25-ns runs gave
+<E_gas> 5.44, 5.07 and 5.08 kcal/mol, a spread three times the stated error. Tempering
+makes such a run ergodic at a cost of K times the plain run, which for one molecule
+without cutoff is small next to the liquid box.
+
+K replicas of the same System run Langevin dynamics at a geometric ladder
+T_k = T_0 (T_max / T_0)^(k / (K - 1)). After every saved interval, neighbouring pairs
+(even pairs and odd pairs on alternate attempts) exchange temperatures with probability
+
+    min(1, exp[(beta_i - beta_j) (U_i - U_j)]),
+
+which keeps the product of the K canonical ensembles invariant (detailed balance); the
+replica that takes a new temperature has its velocities scaled by sqrt(T_new / T_old)
+(Sugita & Okamoto, Chem. Phys. Lett. 1999). Only configurations at T_0 are saved, in the
+chunk format of :mod:`ffparam.liquid.simulate`, so everything downstream (frame sums,
+equilibration detection, errors, reweighting) reads them unchanged. Consecutive saved
+frames can come from different replicas; the statistical inefficiency of the T_0 series
+accounts for that.
+
+Resume: ``replicas.xml`` holds every replica's positions and velocities, ``progress.json``
+the stage, frame counts, the replica-to-temperature assignment and the exchange
+statistics; a killed run continues from its last checkpoint (new random streams, as
+:func:`~ffparam.liquid.simulate.run_phase` does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import openmm
+from openmm import unit
+
+from ffparam.errors import InputError, NonFiniteError
+from ffparam.liquid.settings import LiquidSettings
+from ffparam.liquid.simulate import (
+    FAILED_FILE,
+    PROGRESS_FILE,
+    PhaseSpec,
+    PhaseTrajectory,
+    _check_state,
+    _make_context,
+    _minimize,
+    _step,
+    _write_atomic,
+    _write_chunk,
+    fingerprint,
+    load_trajectory,
+)
+from ffparam.units import ANGSTROM_PER_NM, GAS_CONSTANT_KCAL_MOL_K, KCAL_PER_KJ
+
+REPLICAS_FILE = "replicas.xml"
+
+
+def temperature_ladder(t_min_k: float, t_max_k: float, n_replicas: int) -> np.ndarray:
+    """Geometric ladder of ``n_replicas`` temperatures from ``t_min_k`` to ``t_max_k`` (K)."""
+    if n_replicas < 1:
+        raise InputError(f"tempering needs at least one replica, got {n_replicas}")
+    if n_replicas == 1:
+        return np.array([float(t_min_k)])
+    if not t_max_k > t_min_k:
+        raise InputError(f"the highest tempering temperature {t_max_k} K must exceed the "
+                         f"simulation temperature {t_min_k} K")
+    return t_min_k * (t_max_k / t_min_k) ** (np.arange(n_replicas) / (n_replicas - 1))
+
+
+def exchange_probability(temperature_i_k: float, temperature_j_k: float,
+                         energy_i_kcal: float, energy_j_kcal: float) -> float:
+    """Metropolis probability of swapping the temperatures of two replicas with potential
+    energies U_i (now at T_i) and U_j (now at T_j), kcal/mol:
+    min(1, exp[(beta_i - beta_j)(U_i - U_j)])."""
+    beta_i = 1.0 / (GAS_CONSTANT_KCAL_MOL_K * temperature_i_k)
+    beta_j = 1.0 / (GAS_CONSTANT_KCAL_MOL_K * temperature_j_k)
+    exponent = (beta_i - beta_j) * (energy_i_kcal - energy_j_kcal)
+    return 1.0 if exponent >= 0 else math.exp(exponent)
+
+
+def _key(spec: PhaseSpec, settings: LiquidSettings, temperatures: np.ndarray) -> str:
+    digest = hashlib.sha256(fingerprint(spec, settings).encode())
+    digest.update(json.dumps([round(float(t), 6) for t in temperatures]).encode())
+    return digest.hexdigest()
+
+
+def run_tempering(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
+                  temperatures: Sequence[float],
+                  progress: Callable[[str, float, float], None] | None = None
+                  ) -> PhaseTrajectory:
+    """Replica-exchange run of the gas-phase ``spec`` (no box, no barostat) at the ladder
+    ``temperatures`` (K; the first is ``spec.temperature_k``), resuming from its last
+    checkpoint; returns the frames at ``spec.temperature_k``.
+
+    Equilibration and production lengths are per replica (ps of dynamics at each
+    temperature). ``progress(stage, done_ps, total_ps)`` is called after each checkpoint.
+    """
+    temps = np.asarray(temperatures, dtype=float)
+    if spec.box_length_a is not None or spec.pressure_atm is not None:
+        raise InputError("tempering is implemented for the gas phase (no box, no barostat)")
+    if not math.isclose(temps[0], spec.temperature_k):
+        raise InputError(f"the ladder starts at {temps[0]} K, the phase at "
+                         f"{spec.temperature_k} K")
+    if np.any(np.diff(temps) <= 0):
+        raise InputError("tempering temperatures must increase")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    key = _key(spec, settings, temps)
+    n_rep = len(temps)
+    state = _read_state(directory, key, spec.label, temps)
+    save_steps = settings.steps(spec.save_interval_ps)
+    chunk_frames = max(1, round(settings.checkpoint_interval_ps / spec.save_interval_ps))
+    eq_steps = settings.steps(spec.equilibration_ps)
+    n_frames_total = round(spec.production_ps / spec.save_interval_ps)
+    if state["stage"] == "done" and state["frames"] >= n_frames_total:
+        return load_trajectory(directory, spec.save_interval_ps, n_frames_total)
+    replicas = [_make_context(dataclasses.replace(spec, temperature_k=float(t)), settings,
+                              state["checkpoints"] * n_rep + r)
+                for r, t in enumerate(temps)]
+    # state["temperature_of"][r]: ladder index replica r runs at now
+    order = list(state["temperature_of"])
+    rng = np.random.default_rng(settings.seed + 104729 * (state["checkpoints"] + 1))
+    try:
+        saved = directory / REPLICAS_FILE
+        if saved.exists():
+            states = _deserialize_all(saved.read_text())
+            for (context, _), st in zip(replicas, states):
+                context.setState(st)
+            for r, (_, integrator) in enumerate(replicas):
+                integrator.setTemperature(temps[order[r]] * unit.kelvin)
+        else:
+            for context, _ in replicas:
+                _minimize(context, spec, settings)
+            for r, (context, _) in enumerate(replicas):
+                context.setVelocitiesToTemperature(temps[r] * unit.kelvin, settings.seed + r)
+            _write_atomic(saved, _serialize_all(replicas))
+
+        def sweep(n_steps: int) -> None:
+            for context, integrator in replicas:
+                _step(integrator, context, n_steps, spec.label)
+            _exchange(replicas, order, temps, state, rng, spec.label)
+
+        while state["equilibration_steps"] < eq_steps:
+            todo = min(eq_steps - state["equilibration_steps"], chunk_frames * save_steps)
+            done = 0
+            while done < todo:
+                n = min(save_steps, todo - done)
+                sweep(n)
+                done += n
+            state["equilibration_steps"] += todo
+            _checkpoint(directory, replicas, order, state, settings)
+            if progress:
+                progress("equilibration", state["equilibration_steps"] * settings.timestep_fs
+                         / 1000.0, spec.equilibration_ps)
+        state["stage"] = "production"
+        n_atoms = spec.system.getNumParticles()
+        while state["frames"] < n_frames_total:
+            n_chunk = min(chunk_frames, n_frames_total - state["frames"])
+            start = time.perf_counter()
+            energies = np.zeros(n_chunk)
+            positions = np.zeros((n_chunk, n_atoms, 3), dtype=np.float32)
+            steps = np.zeros(n_chunk, dtype=np.int64)
+            for k in range(n_chunk):
+                sweep(save_steps)
+                cold = order.index(0)
+                st = replicas[cold][0].getState(getEnergy=True, getPositions=True)
+                energy = st.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+                xyz = st.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+                if not np.isfinite(energy) or not np.all(np.isfinite(xyz)):
+                    raise NonFiniteError(f"{spec.label}: NaN/infinite energy or coordinate in "
+                                         "tempering production; stopped, nothing stored")
+                energies[k] = energy * KCAL_PER_KJ
+                positions[k] = xyz * ANGSTROM_PER_NM
+                steps[k] = (state["frames"] + k + 1) * save_steps
+            state["production_wall_s"] += time.perf_counter() - start
+            _write_chunk(directory / f"frames_{state['chunks']:05d}.npz",
+                         {"energies": energies, "positions": positions,
+                          "box_lengths": np.zeros((0, 3)), "steps": steps})
+            state["chunks"] += 1
+            state["frames"] += n_chunk
+            _checkpoint(directory, replicas, order, state, settings)
+            if progress:
+                progress("production", state["frames"] * spec.save_interval_ps,
+                         spec.production_ps)
+        state["stage"] = "done"
+        _write_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+    except NonFiniteError as exc:
+        _write_atomic(directory / FAILED_FILE, json.dumps({"error": str(exc)}))
+        raise
+    finally:
+        replicas.clear()
+    return load_trajectory(directory, spec.save_interval_ps, n_frames_total)
+
+
+def exchange_statistics(directory: str | Path) -> dict[str, list[float]]:
+    """Per neighbouring pair of the ladder: attempts, acceptances and acceptance rate."""
+    state = json.loads((Path(directory) / PROGRESS_FILE).read_text())
+    attempts = np.array(state["exchange_attempts"], dtype=float)
+    accepted = np.array(state["exchange_accepted"], dtype=float)
+    rate = np.divide(accepted, attempts, out=np.zeros_like(accepted), where=attempts > 0)
+    return {"temperatures_k": state["temperatures_k"], "attempts": attempts.tolist(),
+            "accepted": accepted.tolist(), "acceptance": rate.tolist()}
+
+
+# ---------------------------------------------------------------------- internals
+def _exchange(replicas, order: list[int], temps: np.ndarray, state: dict,
+              rng: np.random.Generator, label: str) -> None:
+    """One exchange attempt on even or odd neighbouring pairs of the ladder."""
+    if len(temps) < 2:
+        return
+    energies = []
+    for context, _ in replicas:
+        e = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(
+            unit.kilojoule_per_mole) * KCAL_PER_KJ
+        if not np.isfinite(e):
+            raise NonFiniteError(f"{label}: NaN/infinite energy in a tempering replica; "
+                                 "stopped, nothing stored")
+        energies.append(e)
+    parity = state["exchange_sweeps"] % 2
+    state["exchange_sweeps"] += 1
+    replica_at = {t: r for r, t in enumerate(order)}
+    for low in range(parity, len(temps) - 1, 2):
+        a, b = replica_at[low], replica_at[low + 1]
+        state["exchange_attempts"][low] += 1
+        p = exchange_probability(temps[low], temps[low + 1], energies[a], energies[b])
+        if rng.random() < p:
+            state["exchange_accepted"][low] += 1
+            order[a], order[b] = low + 1, low
+            for r, t_old, t_new in ((a, temps[low], temps[low + 1]),
+                                    (b, temps[low + 1], temps[low])):
+                context, integrator = replicas[r]
+                integrator.setTemperature(t_new * unit.kelvin)
+                v = context.getState(getVelocities=True).getVelocities(asNumpy=True)
+                context.setVelocities(v * math.sqrt(t_new / t_old))
+    state["temperature_of"] = list(order)
+
+
+def _read_state(directory: Path, key: str, label: str, temps: np.ndarray) -> dict:
+    n_rep = len(temps)
+    path = directory / PROGRESS_FILE
+    if not path.exists():
+        for stale in directory.glob("frames_*.npz"):
+            stale.unlink()
+        (directory / REPLICAS_FILE).unlink(missing_ok=True)
+        return {"stage": "equilibration", "fingerprint": key, "equilibration_steps": 0,
+                "frames": 0, "chunks": 0, "checkpoints": 0, "production_wall_s": 0.0,
+                "timestep_fs": None, "temperatures_k": [float(t) for t in temps],
+                "temperature_of": list(range(n_rep)),
+                "exchange_sweeps": 0, "exchange_attempts": [0] * max(n_rep - 1, 0),
+                "exchange_accepted": [0] * max(n_rep - 1, 0)}
+    state = json.loads(path.read_text())
+    if state.get("fingerprint") != key:
+        raise InputError(f"{directory} holds a different simulation than {label} "
+                         "(other system, temperatures or settings); use a new output directory")
+    (directory / FAILED_FILE).unlink(missing_ok=True)
+    return state
+
+
+def _checkpoint(directory: Path, replicas, order: list[int], state: dict,
+                settings: LiquidSettings) -> None:
+    for context, _ in replicas:
+        _check_state(context, "tempering replica", "run")
+    _write_atomic(directory / REPLICAS_FILE, _serialize_all(replicas))
+    state["checkpoints"] += 1
+    state["timestep_fs"] = settings.timestep_fs
+    state["temperature_of"] = list(order)
+    _write_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+
+
+def _serialize_all(replicas) -> str:
+    return json.dumps([openmm.XmlSerializer.serialize(
+        context.getState(getPositions=True, getVelocities=True)) for context, _ in replicas])
+
+
+def _deserialize_all(text: str) -> list:
+    return [openmm.XmlSerializer.deserialize(s) for s in json.loads(text)]
