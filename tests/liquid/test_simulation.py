@@ -199,3 +199,43 @@ def test_parallel_executors_return_every_outcome(methanol_am1bcc, tmp_path, how)
                                        tmp_path / "serial", settings, density_guess_g_ml=0.79))
     assert serial.density.value == pytest.approx(result.density.value, rel=1e-9)
     assert serial.hvap.value == pytest.approx(result.hvap.value, rel=1e-9)
+
+
+def test_pool_workers_exit_when_the_fit_is_killed(tmp_path):
+    """SIGKILL of the process that runs the pool: its spawned workers (mid-simulation)
+    exit within seconds instead of running their liquids to the end."""
+    import psutil
+
+    script = tmp_path / "pool.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from ffparam.liquid.executor import run_liquid_jobs\n"
+        "from ffparam.liquid.job import LiquidJob\n"
+        "from ffparam.liquid.prepare import prepare_system\n"
+        "from tests.liquid.conftest import tiny_settings\n"
+        "if __name__ == '__main__':\n"
+        "    system = prepare_system('CO', 'sage', 'gasteiger', name='methanol')\n"
+        "    settings = tiny_settings(production_ps=5000.0)\n"
+        f"    root = Path({str(tmp_path)!r})\n"
+        "    jobs = [LiquidJob(f'm{k}', system, 298.15, 1.0, root / f'm{k}', settings, 0.79)\n"
+        "            for k in range(2)]\n"
+        "    for outcome in run_liquid_jobs(jobs, workers=2):\n"
+        "        pass\n")
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT,
+                            env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(proc.pid)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if all((tmp_path / f"m{k}" / "liquid" / "progress.json").exists() for k in range(2)):
+            break
+        if proc.poll() is not None:
+            pytest.fail("the pool script ended before its workers started the liquids")
+        time.sleep(0.2)
+    workers = [c for c in parent.children(recursive=True)
+               if "spawn_main" in " ".join(c.cmdline())]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _gone, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, [p.pid for p in alive]

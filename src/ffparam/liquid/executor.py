@@ -4,7 +4,7 @@
 * ``workers > 1``: a pool of ``spawn``ed processes, each limited to ``threads_per_worker``
   math/OpenMM threads. A worker that dies (killed, out of memory) takes its job with it;
   the pool is rebuilt and the job resubmitted (up to ``max_retries`` times) — it resumes
-  from its last checkpoint.
+  from its last checkpoint. A worker whose parent dies exits within seconds.
 * ``dask``: a scheduler address (``tcp://host:8786``) or ``local`` for a LocalCluster.
 
 Workers only write their own run directories; :func:`run_liquid_jobs` yields
@@ -45,6 +45,26 @@ def _limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _orphan_watch(parent_pid: int, interval_s: float = 2.0) -> None:
+    """Exit this worker once its parent is gone (killed fits must not leave simulations
+    running: a spawned pool worker is otherwise re-parented and runs its job to the end)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="ffparam-orphan-watch", daemon=True).start()
+
+
+def _worker_init(threads: int, parent_pid: int) -> None:
+    _limit_threads(threads)
+    _orphan_watch(parent_pid)
+
+
 def run_liquid_jobs(jobs: Sequence[LiquidJob], workers: int = 1, threads_per_worker: int = 1,
                     dask: str | None = None, max_retries: int = 2) -> Iterator[Outcome]:
     """Yield one outcome per job, in completion order (see the module docstring)."""
@@ -71,7 +91,8 @@ def _run_pool(jobs: Sequence[LiquidJob], workers: int, threads: int,
     while queue:
         pool = ProcessPoolExecutor(max_workers=min(workers, len(queue)),
                                    mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_limit_threads, initargs=(threads,))
+                                   initializer=_worker_init,
+                                   initargs=(threads, os.getpid()))
         futures = {pool.submit(execute, job): job for job in queue}
         queue = []
         broken = False
