@@ -58,6 +58,10 @@ def test_outputs_and_history(fitted):
     assert metrics["best_round"] == outcome.best_round in (0, 1)
     assert "train_density_before_mae" in metrics["summary"]
     assert any("round 1" in line for line in log)
+    # methanol has no rotatable heavy-atom torsion: checked, nothing to report
+    assert metrics["conformers_not_equilibrated"] == []
+    state = json.loads((out / "fit_state.json").read_text())
+    assert state["rounds"][0]["conformer_drift"] == {"methanol": []}
 
 
 def test_fitted_offxml_reads_back(fitted):
