@@ -36,15 +36,10 @@ import bench_liquid as bl
 def gauche_fraction(positions: np.ndarray, n_atoms: int, quartet: list[int]) -> np.ndarray:
     """Per frame, the fraction of molecules whose dihedral ``quartet`` is within 120 degrees
     of cis (gauche or cis). positions (F, n_mol * n_atoms, 3)."""
-    p = positions.reshape(positions.shape[0], -1, n_atoms, 3)[:, :, quartet]
-    b0 = p[..., 0, :] - p[..., 1, :]
-    b1 = p[..., 2, :] - p[..., 1, :]
-    b2 = p[..., 3, :] - p[..., 2, :]
-    b1 = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
-    v = b0 - (b0 * b1).sum(-1, keepdims=True) * b1
-    w = b2 - (b2 * b1).sum(-1, keepdims=True) * b1
-    phi = np.degrees(np.arctan2((np.cross(b1, v) * w).sum(-1), (v * w).sum(-1)))
-    return (np.abs(phi) < 120.0).mean(axis=1)
+    from ffparam.liquid.conformers import dihedral_deg
+
+    p = positions.reshape(positions.shape[0], -1, n_atoms, 3)
+    return (np.abs(dihedral_deg(p, tuple(quartet))) < 120.0).mean(axis=1)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from ffparam.errors import InputError
 from ffparam.liquid.box import conformer_counts, pack_box
+from ffparam.liquid.conformers import dihedral_deg
 from ffparam.liquid.job import LiquidJob, box_start_conformers, simulate_liquid
 from ffparam.liquid.openmm_system import build_gas_system
 from ffparam.liquid.prepare import prepare_system
@@ -34,17 +35,6 @@ from tests.liquid.conftest import tiny_settings
 pytestmark = pytest.mark.xdist_group("tempering")
 
 
-def dihedral_deg(xyz: np.ndarray, quartet=(0, 1, 2, 3)) -> np.ndarray:
-    p = np.asarray(xyz)[..., list(quartet), :]
-    b0 = p[..., 0, :] - p[..., 1, :]
-    b1 = p[..., 2, :] - p[..., 1, :]
-    b2 = p[..., 3, :] - p[..., 2, :]
-    b1 = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
-    v = b0 - (b0 * b1).sum(-1, keepdims=True) * b1
-    w = b2 - (b2 * b1).sum(-1, keepdims=True) * b1
-    return np.degrees(np.arctan2((np.cross(b1, v) * w).sum(-1), (v * w).sum(-1)))
-
-
 def set_dihedral(molecule, xyz: np.ndarray, target_deg: float) -> np.ndarray:
     """Rotate atom 2's side of ClCCCl about the C1-C2 bond to Cl-C-C-Cl = target."""
     bonds = molecule.bonds
@@ -59,7 +49,7 @@ def set_dihedral(molecule, xyz: np.ndarray, target_deg: float) -> np.ndarray:
                     frontier.append(v)
     axis = xyz[2] - xyz[1]
     axis /= np.linalg.norm(axis)
-    angle = math.radians(target_deg - float(dihedral_deg(xyz)))
+    angle = math.radians(target_deg - float(dihedral_deg(xyz, (0, 1, 2, 3))))
     out = xyz.copy()
     for k in side - {2}:
         r = xyz[k] - xyz[2]
@@ -110,11 +100,12 @@ def test_tempering_samples_both_conformers_from_either_start(dichloroethane, tmp
     fractions = []
     for name, start in (("trans", 180.0), ("gauche", 65.0)):
         begin = set_dihedral(dichloroethane.molecule, xyz, start)
-        assert abs(abs(dihedral_deg(begin)) - start) < 1e-6
+        assert abs(abs(dihedral_deg(begin, (0, 1, 2, 3))) - start) < 1e-6
         run = run_tempering(tmp_path / name, gas_spec(dichloroethane, begin, 2000.0, settings),
                             settings, ladder)
         assert len(run) == 4000 and run.box_lengths is None
-        fractions.append(float(np.mean(np.abs(dihedral_deg(run.positions)) < 120.0)))
+        phi = dihedral_deg(run.positions, (0, 1, 2, 3))
+        fractions.append(float(np.mean(np.abs(phi) < 120.0)))
         stats = exchange_statistics(tmp_path / name)
         assert np.allclose(stats["temperatures_k"], ladder)
         assert min(stats["acceptance"]) > 0.3
@@ -154,7 +145,7 @@ def test_box_is_packed_from_the_given_conformers(dichloroethane, tmp_path):
     assert conformer_counts(10, 3) == [4, 3, 3] and conformer_counts(2, 5) == [1, 1]
     packed = pack_box(mol, 10, 0.9, conformers=np.stack([trans, gauche]), workdir=tmp_path)
     per_molecule = packed.positions.reshape(10, mol.n_atoms, 3)
-    angles = np.abs(dihedral_deg(per_molecule))
+    angles = np.abs(dihedral_deg(per_molecule, (0, 1, 2, 3)))
     # packmol moves molecules rigidly: the first five are trans, the last five gauche
     assert np.allclose(angles[:5], 180.0, atol=1e-3) and np.allclose(angles[5:], 65.0, atol=1e-3)
 
