@@ -231,6 +231,30 @@ def reweight(args, out: Path) -> dict:
 
 
 # ---------------------------------------------------------------------- stage 4
+def _drift_lines(references, state, out: Path, best: int, args) -> list[str]:
+    """The torsions whose populations drift over a liquid run (conformers not in
+    equilibrium), for the start round, the best round and the held-out validation."""
+    from ffparam.chem import Molecule
+    from ffparam.liquid.conformers import liquid_drift
+
+    lines = []
+    runs = [("start", out / "fit" / "round_000"), ("fitted", out / "fit" / f"round_{best:03d}")]
+    validation = state.get("validation") or {}
+    if validation.get("round") is not None:
+        runs.append(("fitted", out / "fit" / f"validation_round_{validation['round']:03d}"))
+    for ref in references:
+        for tag, root in runs:
+            directory = root / ref.slug
+            if not (directory / "result.json").exists() or (tag == "fitted" and best == 0):
+                continue
+            for d in liquid_drift(directory, Molecule.from_input(ref.smiles), 1.0):
+                if d.drifting:
+                    lines.append(f"- conformers not equilibrated: {ref.name} ({tag}) torsion "
+                                 f"{'-'.join(map(str, d.atoms))} trans {d.start:.2f} -> "
+                                 f"{d.end:.2f} over the production (z {d.z:.0f})")
+    return lines
+
+
 def report(args, out: Path) -> str:
     from ffparam.liquid.data import read_liquids_csv
 
@@ -298,6 +322,7 @@ def report(args, out: Path) -> str:
             f"g/mL; Hvap MAE {np.abs(e[:, 1]).mean():.3f} / RMSE "
             f"{np.sqrt((e[:, 1] ** 2).mean()):.3f} kcal/mol"
         )
+    lines.extend(_drift_lines(references, state, out, best, args))
     for r in state["rounds"]:
         if r.get("status") == "done":
             lines.append(
