@@ -152,8 +152,10 @@ def run_phase(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
         while state["frames"] < n_frames_total:
             n_chunk = min(chunk_frames, n_frames_total - state["frames"])
             start = time.perf_counter()
-            frames = _produce_chunk(context, integrator, n_chunk, save_steps,
-                                    state["frames"] * save_steps, spec)
+            frames = _produce_chunk(
+                lambda i=integrator, c=context: _step(i, c, save_steps, spec.label),
+                lambda c=context: c,
+                n_chunk, save_steps, state["frames"] * save_steps, spec, settings.timestep_fs)
             state["production_wall_s"] += time.perf_counter() - start
             _write_chunk(directory / f"frames_{state['chunks']:05d}.npz", frames)
             state["chunks"] += 1
@@ -200,15 +202,19 @@ def load_trajectory(directory: str | Path, save_interval_ps: float,
 
 
 # ---------------------------------------------------------------------- internals
-def _read_progress(directory: Path, key: str, label: str) -> dict:
+def _read_progress(directory: Path, key: str, label: str, state_file: str = STATE_FILE,
+                   fresh: dict | None = None) -> dict:
+    """The progress of the run in ``directory`` (refused if its fingerprint is not
+    ``key``), or a fresh one (``fresh`` adds fields) after removing stale frames and
+    ``state_file``."""
     path = directory / PROGRESS_FILE
     if not path.exists():
         for stale in directory.glob("frames_*.npz"):
             stale.unlink()
-        (directory / STATE_FILE).unlink(missing_ok=True)
+        (directory / state_file).unlink(missing_ok=True)
         return {"stage": "equilibration", "fingerprint": key, "equilibration_steps": 0,
                 "frames": 0, "chunks": 0, "checkpoints": 0, "production_wall_s": 0.0,
-                "timestep_fs": None}
+                "timestep_fs": None, **(fresh or {})}
     state = json.loads(path.read_text())
     if state.get("fingerprint") != key:
         raise InputError(f"{directory} holds a different simulation than {label} "
@@ -273,21 +279,24 @@ def _check_state(context: openmm.Context, label: str, stage: str) -> openmm.Stat
     return state
 
 
-def _produce_chunk(context, integrator, n_frames: int, save_steps: int, first_step: int,
-                   spec: PhaseSpec) -> dict[str, np.ndarray]:
+def _produce_chunk(advance: Callable[[], None], current: Callable[[], openmm.Context],
+                   n_frames: int, save_steps: int, first_step: int, spec: PhaseSpec,
+                   timestep_fs: float) -> dict[str, np.ndarray]:
+    """``n_frames`` production frames: ``advance()`` runs ``save_steps`` steps, then the
+    frame is read from ``current()`` (the one context, or the replica at T_0)."""
     n_atoms = spec.system.getNumParticles()
     energies = np.zeros(n_frames)
     positions = np.zeros((n_frames, n_atoms, 3), dtype=np.float32)
     boxes = np.zeros((n_frames, 3)) if spec.box_length_a is not None else np.zeros((0, 3))
     steps = np.zeros(n_frames, dtype=np.int64)
     for k in range(n_frames):
-        _step(integrator, context, save_steps, spec.label)
-        state = context.getState(getEnergy=True, getPositions=True, enforcePeriodicBox=False)
+        advance()
+        state = current().getState(getEnergy=True, getPositions=True,
+                                   enforcePeriodicBox=False)
         energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
         xyz = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
         if not np.isfinite(energy) or not np.all(np.isfinite(xyz)):
-            ps = (first_step + (k + 1) * save_steps) * integrator.getStepSize().value_in_unit(
-                unit.picosecond)
+            ps = (first_step + (k + 1) * save_steps) * timestep_fs / 1000.0
             raise NonFiniteError(f"{spec.label}: NaN/infinite energy or coordinate at "
                                  f"{ps:.1f} ps of production; stopped, nothing stored")
         energies[k] = energy * KCAL_PER_KJ
@@ -300,8 +309,12 @@ def _produce_chunk(context, integrator, n_frames: int, save_steps: int, first_st
             "steps": steps}
 
 
-def _checkpoint(directory: Path, context, state: dict, settings: LiquidSettings) -> None:
-    _write_atomic(directory / STATE_FILE, _serialize_state(context))
+def _checkpoint(directory: Path, context, state: dict, settings: LiquidSettings,
+                state_file: str = STATE_FILE, state_text: str | None = None) -> None:
+    """Write the OpenMM state (``state_text``, else ``context``'s) to ``state_file``, then
+    the progress file."""
+    _write_atomic(directory / state_file,
+                  _serialize_state(context) if state_text is None else state_text)
     state["checkpoints"] += 1
     state["timestep_fs"] = settings.timestep_fs
     _write_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))

@@ -52,13 +52,16 @@ from ffparam.liquid.simulate import (
     _check_state,
     _make_context,
     _minimize,
+    _produce_chunk,
+    _read_progress,
     _step,
     _write_atomic,
     _write_chunk,
     fingerprint,
     load_trajectory,
 )
-from ffparam.units import ANGSTROM_PER_NM, GAS_CONSTANT_KCAL_MOL_K, KCAL_PER_KJ
+from ffparam.liquid.simulate import _checkpoint as _simulate_checkpoint
+from ffparam.units import GAS_CONSTANT_KCAL_MOL_K, KCAL_PER_KJ
 
 REPLICAS_FILE = "replicas.xml"
 
@@ -161,29 +164,14 @@ def run_tempering(directory: str | Path, spec: PhaseSpec, settings: LiquidSettin
                 progress("equilibration", state["equilibration_steps"] * settings.timestep_fs
                          / 1000.0, spec.equilibration_ps)
         state["stage"] = "production"
-        n_atoms = spec.system.getNumParticles()
         while state["frames"] < n_frames_total:
             n_chunk = min(chunk_frames, n_frames_total - state["frames"])
             start = time.perf_counter()
-            energies = np.zeros(n_chunk)
-            positions = np.zeros((n_chunk, n_atoms, 3), dtype=np.float32)
-            steps = np.zeros(n_chunk, dtype=np.int64)
-            for k in range(n_chunk):
-                sweep(save_steps)
-                cold = order.index(0)
-                st = replicas[cold][0].getState(getEnergy=True, getPositions=True)
-                energy = st.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-                xyz = st.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-                if not np.isfinite(energy) or not np.all(np.isfinite(xyz)):
-                    raise NonFiniteError(f"{spec.label}: NaN/infinite energy or coordinate in "
-                                         "tempering production; stopped, nothing stored")
-                energies[k] = energy * KCAL_PER_KJ
-                positions[k] = xyz * ANGSTROM_PER_NM
-                steps[k] = (state["frames"] + k + 1) * save_steps
+            frames = _produce_chunk(lambda: sweep(save_steps),
+                                    lambda: replicas[order.index(0)][0], n_chunk, save_steps,
+                                    state["frames"] * save_steps, spec, settings.timestep_fs)
             state["production_wall_s"] += time.perf_counter() - start
-            _write_chunk(directory / f"frames_{state['chunks']:05d}.npz",
-                         {"energies": energies, "positions": positions,
-                          "box_lengths": np.zeros((0, 3)), "steps": steps})
+            _write_chunk(directory / f"frames_{state['chunks']:05d}.npz", frames)
             state["chunks"] += 1
             state["frames"] += n_chunk
             _checkpoint(directory, replicas, order, state, settings)
@@ -244,35 +232,20 @@ def _exchange(replicas, order: list[int], temps: np.ndarray, state: dict,
 
 
 def _read_state(directory: Path, key: str, label: str, temps: np.ndarray) -> dict:
-    n_rep = len(temps)
-    path = directory / PROGRESS_FILE
-    if not path.exists():
-        for stale in directory.glob("frames_*.npz"):
-            stale.unlink()
-        (directory / REPLICAS_FILE).unlink(missing_ok=True)
-        return {"stage": "equilibration", "fingerprint": key, "equilibration_steps": 0,
-                "frames": 0, "chunks": 0, "checkpoints": 0, "production_wall_s": 0.0,
-                "timestep_fs": None, "temperatures_k": [float(t) for t in temps],
-                "temperature_of": list(range(n_rep)),
-                "exchange_sweeps": 0, "exchange_attempts": [0] * max(n_rep - 1, 0),
-                "exchange_accepted": [0] * max(n_rep - 1, 0)}
-    state = json.loads(path.read_text())
-    if state.get("fingerprint") != key:
-        raise InputError(f"{directory} holds a different simulation than {label} "
-                         "(other system, temperatures or settings); use a new output directory")
-    (directory / FAILED_FILE).unlink(missing_ok=True)
-    return state
+    n_pairs = max(len(temps) - 1, 0)
+    return _read_progress(directory, key, label, REPLICAS_FILE, fresh={
+        "temperatures_k": [float(t) for t in temps], "temperature_of": list(range(len(temps))),
+        "exchange_sweeps": 0, "exchange_attempts": [0] * n_pairs,
+        "exchange_accepted": [0] * n_pairs})
 
 
 def _checkpoint(directory: Path, replicas, order: list[int], state: dict,
                 settings: LiquidSettings) -> None:
     for context, _ in replicas:
         _check_state(context, "tempering replica", "run")
-    _write_atomic(directory / REPLICAS_FILE, _serialize_all(replicas))
-    state["checkpoints"] += 1
-    state["timestep_fs"] = settings.timestep_fs
     state["temperature_of"] = list(order)
-    _write_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+    _simulate_checkpoint(directory, None, state, settings, REPLICAS_FILE,
+                         _serialize_all(replicas))
 
 
 def _serialize_all(replicas) -> str:
