@@ -61,7 +61,7 @@ def test_outputs_and_history(fitted):
     # methanol has no rotatable heavy-atom torsion: checked, nothing to report
     assert metrics["conformers_not_equilibrated"] == []
     state = json.loads((out / "fit_state.json").read_text())
-    assert state["rounds"][0]["conformer_drift"] == {"methanol": []}
+    assert state["rounds"][0]["results"]["methanol"]["torsion_drift"] == []
 
 
 def test_fitted_offxml_reads_back(fitted):

@@ -80,15 +80,10 @@ def register(app: typer.Typer) -> None:
                    f"{result.hvap.error * KJ_PER_KCAL:.2f} kJ/mol)")
         typer.echo(f"  {result.frames['liquid_used']} of {result.frames['liquid']} liquid "
                    f"frames after equilibration; {result.ns_per_day:.1f} ns/day")
-        import json
-
         from ffparam.liquid.conformers import TorsionDrift, drift_message
 
-        saved = json.loads((Path(out) / "result.json").read_text())
-        drifts = [TorsionDrift(tuple(d["atoms"]), d["trans_start"], d["trans_end"],
-                               d["trans_change"], d["z"], d["drifting"])
-                  for d in saved.get("torsion_drift", [])]
-        warning = drift_message(result.name, drifts)
+        warning = drift_message(result.name,
+                                [TorsionDrift.from_json(d) for d in result.torsion_drift])
         if warning:
             typer.echo(f"  WARNING {warning}")
         typer.echo(f"wrote {Path(out) / 'result.json'}")

@@ -1,14 +1,17 @@
-"""Are a liquid's slow torsions in equilibrium? Conformer populations per half of a run.
+"""Are a liquid's slow torsions in equilibrium? The trend of conformer populations over a run.
 
 A torsion whose barrier is crossed every few ns (1,2-dichloroethane's Cl-C-C-Cl) keeps
 the populations the box was packed with for the whole of a 0.2-1 ns liquid run, and the
 energy/density equilibration detector does not see it (the populations drift slowly, not
 in a transient). Here every rotatable bond gets one heavy-atom torsion; each molecule and
-frame is put in a well (trans |phi| > 120 deg, gauche+ 0-120, gauche- -120-0); the
-populations of the first and second half of the production are compared. Molecules in
-the box are nearly independent for this count, so the standard error of a population p
-over n molecules is about sqrt(p (1 - p) / n); a change beyond ``threshold`` of those
-(combined for both halves) is reported as drift.
+frame is put in the trans (|phi| > 120 deg) or the gauche well (gauche+ and gauche-
+together: mirror images, of equal energy in a liquid of achiral molecules, whose slow
+exchange changes nothing), and the fraction of trans molecules is followed frame by frame.
+A straight line through that series gives the change over the run; its slope's standard
+error comes from the residuals with pymbar's statistical inefficiency. A slope beyond
+``threshold`` errors that also moves the population by more than ``min_change`` over the
+run is drift: the conformers were not in equilibrium, and neither are the density and
+Hvap.
 
 Angles in degrees; positions in Angstrom.
 """
@@ -17,11 +20,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from rdkit import Chem
 
 from ffparam.chem import Molecule
+from ffparam.liquid.simulate import load_trajectory
 from ffparam.liquid.statistics import inefficiency
 
 ROTATABLE = Chem.MolFromSmarts("[!$([NH])&!$([NH2])&!$(C(F)(F)F)&!D1]-&!@[!D1&!$(C(F)(F)F)]")
@@ -81,6 +86,11 @@ class TorsionDrift:
                 "trans_end": round(self.end, 4), "trans_change": round(self.change, 4),
                 "z": round(self.z, 2), "drifting": self.drifting}
 
+    @classmethod
+    def from_json(cls, data: dict) -> TorsionDrift:
+        return cls(tuple(data["atoms"]), data["trans_start"], data["trans_end"],
+                   data["trans_change"], data["z"], data["drifting"])
+
 
 def _slope(series: np.ndarray) -> tuple[float, float]:
     """Least-squares slope per frame of a correlated series and its standard error."""
@@ -118,11 +128,8 @@ def torsion_drift(molecule: Molecule, positions: np.ndarray, threshold: float = 
 
 def liquid_drift(directory, molecule: Molecule, save_interval_ps: float
                  ) -> list[TorsionDrift]:
-    """:func:`torsion_drift` of the liquid production frames in run ``directory``."""
-    from pathlib import Path
-
-    from ffparam.liquid.simulate import load_trajectory
-
+    """:func:`torsion_drift` of the liquid production frames in run ``directory`` (for
+    runs stored before results carried it)."""
     trajectory = load_trajectory(Path(directory) / "liquid", save_interval_ps)
     return torsion_drift(molecule, trajectory.positions)
 

@@ -36,7 +36,7 @@ import torch
 
 from ffparam.errors import CalculationError, InputError
 from ffparam.fit.parameters import FitParameters
-from ffparam.liquid.conformers import drift_message, liquid_drift
+from ffparam.liquid.conformers import TorsionDrift, drift_message
 from ffparam.liquid.data import LiquidReference
 from ffparam.liquid.executor import run_liquid_jobs
 from ffparam.liquid.job import LiquidJob
@@ -327,11 +327,8 @@ class LiquidFit:
                          f"{result.density.error:.4f} g/mL (exp {ref.density_g_ml:.4f}), "
                          f"Hvap {result.hvap.value:.3f} +/- {result.hvap.error:.3f} kcal/mol "
                          f"(exp {ref.hvap_kcal_mol:.3f})")
-                drifts = liquid_drift(job.directory, job.system.molecule,
-                                      job.settings.save_interval_ps)
-                record.setdefault("conformer_drift", {})[ref.slug] = [
-                    d.to_json() for d in drifts]
-                warning = drift_message(ref.name, drifts)
+                warning = drift_message(ref.name, [TorsionDrift.from_json(d)
+                                                   for d in result.torsion_drift])
                 if warning:
                     self.log(f"  WARNING {warning}")
             _save_json(self.state_path, self.state)
@@ -572,8 +569,8 @@ class LiquidFit:
         drifting = []
         for label, record in (("start", self.state["rounds"][0]),
                               ("fitted", self.state["rounds"][best]), ("fitted", validation)):
-            for slug, drifts in (record.get("conformer_drift") or {}).items():
-                if any(d["drifting"] for d in drifts):
+            for slug, data in (record.get("results") or {}).items():
+                if any(d["drifting"] for d in data.get("torsion_drift", [])):
                     name = next(r.name for r in self.training + self.holdout if r.slug == slug)
                     drifting.append(f"{name} ({label})")
         return {"best_round": best, "rounds": len(self.state["rounds"]), "summary": summary,

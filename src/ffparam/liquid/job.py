@@ -19,6 +19,7 @@ import numpy as np
 
 from ffparam.errors import InputError
 from ffparam.liquid.box import box_density, guess_density, molar_mass, pack_box
+from ffparam.liquid.conformers import torsion_drift
 from ffparam.liquid.lj import (
     CutoffScheme,
     FrameStatistics,
@@ -137,6 +138,7 @@ def simulate_liquid(job: LiquidJob, progress: Callable[[str, float, float], None
         keys=[str(k) for k in keys],
         values=[float(values[index[k]]) if k in index else float("nan") for k in keys],
         settings=settings.to_json(),
+        torsion_drift=[d.to_json() for d in torsion_drift(molecule, liquid.positions)],
         **props,
     )
 

@@ -48,6 +48,8 @@ class LiquidResult:
         density_gradient, density_gradient_error: (len(keys),) g/mL per internal unit.
         hvap_gradient, hvap_gradient_error: (len(keys),) kcal/mol per internal unit.
         settings: the simulation settings (JSON form).
+        torsion_drift: per rotatable torsion, the trend of its trans fraction over the
+            liquid production (:meth:`ffparam.liquid.conformers.TorsionDrift.to_json`).
     """
 
     name: str
@@ -69,6 +71,7 @@ class LiquidResult:
     hvap_gradient: np.ndarray = field(default_factory=lambda: np.zeros(0))
     hvap_gradient_error: np.ndarray = field(default_factory=lambda: np.zeros(0))
     settings: dict[str, Any] = field(default_factory=dict)
+    torsion_drift: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class LiquidResult:
                 for i, (key, value) in enumerate(zip(self.keys, self.values))
             },
             "settings": dict(self.settings),
+            "torsion_drift": list(self.torsion_drift),
         }
 
     @classmethod
@@ -111,6 +115,7 @@ class LiquidResult:
             density_gradient_error=column("d_density_error"),
             hvap_gradient=column("d_hvap_kcal_mol"), hvap_gradient_error=column("d_hvap_error"),
             settings=dict(data.get("settings", {})),
+            torsion_drift=list(data.get("torsion_drift", [])),
         )
 
     def gradient_of(self, key: ParameterKey | str) -> tuple[float, float, float, float]:

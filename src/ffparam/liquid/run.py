@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ffparam.liquid.conformers import liquid_drift
 from ffparam.liquid.job import LiquidJob, simulate_liquid
 from ffparam.liquid.prepare import prepare_system
 from ffparam.liquid.properties import LiquidResult
@@ -18,7 +17,7 @@ def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
                density_guess_g_ml: float | None = None, name: str | None = None,
                progress: bool = True) -> LiquidResult:
     """Simulate ``text`` (SMILES or molecule file) as a liquid and a gas; write
-    ``<outdir>/result.json`` (with ``torsion_drift``: the trend of every rotatable
+    ``<outdir>/result.json`` (its ``torsion_drift``: the trend of every rotatable
     torsion's trans fraction over the liquid production, see
     :mod:`ffparam.liquid.conformers`) and return the result. Rerunning with the same ``outdir``
     resumes from the last checkpoint (a finished run returns at once)."""
@@ -44,10 +43,7 @@ def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
             result = simulate_liquid(job, report)
     else:
         result = simulate_liquid(job)
-    data = result.to_json()
-    data["torsion_drift"] = [d.to_json() for d in liquid_drift(outdir, system.molecule,
-                                                                settings.save_interval_ps)]
     tmp = outdir / "result.json.tmp"
-    tmp.write_text(json.dumps(data, indent=1))
+    tmp.write_text(json.dumps(result.to_json(), indent=1))
     tmp.replace(outdir / "result.json")
     return result
