@@ -393,11 +393,8 @@ class LiquidFit:
                       hvap_denominator=o.hvap_denominator_kcal_mol, use_priors=o.use_priors,
                       min_eff_fraction=o.min_eff_fraction, start_deviations=start,
                       margin=o.no_worse_margin or 0.0)
-        x, value, predictions = reweighted_step(self.fit, self.training, reweighters, x0,
-                                                radius, self.lower, self.upper, **kwargs)
-        _, at_centre, _ = reweighted_step(self.fit, self.training, reweighters, x0, 1e-12,
-                                          self.lower, self.upper,
-                                          **{**kwargs, "start_deviations": None})
+        x, value, at_centre, predictions = reweighted_step(
+            self.fit, self.training, reweighters, x0, radius, self.lower, self.upper, **kwargs)
         for ref in self.training:
             p = predictions[ref.slug]
             self.log(f"  reweighted prediction {ref.name}: density {p['density']:.4f}, Hvap "

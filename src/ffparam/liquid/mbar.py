@@ -54,7 +54,10 @@ class _Phase:
     own_lj: Tensor  # (N,) U_LJ at the frame's own parameters
     log_denominator: Tensor  # (N,) log sum_k N_k exp(f_k - u_kn)
     observable: Tensor | None  # (N,) density g/mL (liquid) or None
-    n_frames: int
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.energies)
 
 
 def _solve_mbar(u_kn: np.ndarray, n_k: np.ndarray) -> np.ndarray:
@@ -121,8 +124,7 @@ class MultiStateReweighter:
             self.phases[phase] = _Phase(
                 pooled, torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts]),
                 log_den - float(u_kn.min()),
-                None if parts[0][3] is None else torch.cat([p[3] for p in parts]),
-                int(n_k.sum()))
+                None if parts[0][3] is None else torch.cat([p[3] for p in parts]))
 
     def _weights(self, phase: _Phase, values: Tensor) -> tuple[Tensor, Tensor]:
         u_lj = self.model.energies(phase.stats, values)
@@ -151,7 +153,7 @@ def reweighted_step(fit, references, reweighters: dict[str, MultiStateReweighter
                     density_weight: float, hvap_weight: float, density_denominator: float,
                     hvap_denominator: float, use_priors: bool, min_eff_fraction: float,
                     start_deviations: dict[tuple[str, str], tuple[float, float]] | None = None,
-                    margin: float = 0.0) -> tuple[np.ndarray, float, dict]:
+                    margin: float = 0.0) -> tuple[np.ndarray, float, float, dict]:
     """Minimize the liquid objective on the MBAR estimates (see the module docstring).
 
     Args:
@@ -166,7 +168,8 @@ def reweighted_step(fit, references, reweighters: dict[str, MultiStateReweighter
             start + margin * error.
 
     Returns:
-        (x, predicted objective, per-liquid predictions at x).
+        (x, predicted objective at x, the same at ``x_centre``, per-liquid predictions at
+        x).
     """
     from scipy.optimize import minimize
 
@@ -222,5 +225,6 @@ def reweighted_step(fit, references, reweighters: dict[str, MultiStateReweighter
         x_best = np.asarray(x_centre, dtype=float)
     with torch.no_grad():
         _, value, _, preds = evaluate(x_best, False)
-    return x_best, float(value), {slug: {k: float(v) for k, v in p.items()}
-                                  for slug, p in preds.items()}
+        at_centre = float(evaluate(np.asarray(x_centre, dtype=float), False)[1])
+    return x_best, float(value), at_centre, {slug: {k: float(v) for k, v in p.items()}
+                                             for slug, p in preds.items()}
