@@ -25,6 +25,16 @@ def _settings(n: int, ns: float, equil_ps: float, gas_ns: float, cutoff: float,
         box_conformers=box_conformers)
 
 
+# sampling options shared by `liquid run` and `liquid fit`
+GAS_REPLICAS_OPTION = typer.Option(
+    6, "--gas-replicas", help="gas-phase replica exchange over temperatures (1: plain MD; "
+                              "slow torsions need tempering)")
+GAS_MAX_K_OPTION = typer.Option(1000.0, "--gas-max-k", help="top of the tempering ladder, K")
+BOX_CONFORMERS_OPTION = typer.Option(
+    16, "--box-conformers", help="pack the box from this many gas-phase conformers (0: "
+                                 "copies of one conformer)")
+
+
 def register(app: typer.Typer) -> None:
     liquid = typer.Typer(help="Liquid density and heat of vaporization (OpenMM) and "
                               "Lennard-Jones fits to them.", no_args_is_help=True)
@@ -51,14 +61,9 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(0, "--threads", help="OpenMM CPU threads (0: default)"),
         platform: str = typer.Option("CPU", "--platform", help="OpenMM platform"),
         seed: int = typer.Option(2024, "--seed"),
-        gas_replicas: int = typer.Option(
-            6, "--gas-replicas", help="gas-phase replica exchange over temperatures (1: plain "
-                                      "MD; slow torsions need tempering)"),
-        gas_max_k: float = typer.Option(1000.0, "--gas-max-k",
-                                        help="top of the tempering ladder, K"),
-        box_conformers: int = typer.Option(
-            16, "--box-conformers", help="pack the box from this many gas-phase conformers "
-                                         "(0: copies of one conformer)"),
+        gas_replicas: int = GAS_REPLICAS_OPTION,
+        gas_max_k: float = GAS_MAX_K_OPTION,
+        box_conformers: int = BOX_CONFORMERS_OPTION,
         name: str = typer.Option("", "--name", help="label of the run (default: MOLECULE)"),
         out: Path = typer.Option(Path("liquid_run"), "--out", "-o",
                                  help="run directory (rerun to resume)"),
@@ -131,14 +136,9 @@ def register(app: typer.Typer) -> None:
         dask: str = typer.Option("", "--dask", help="Dask scheduler address or 'local'"),
         platform: str = typer.Option("CPU", "--platform"),
         seed: int = typer.Option(2024, "--seed"),
-        gas_replicas: int = typer.Option(
-            6, "--gas-replicas", help="gas-phase replica exchange over temperatures (1: plain "
-                                      "MD; slow torsions need tempering)"),
-        gas_max_k: float = typer.Option(1000.0, "--gas-max-k",
-                                        help="top of the tempering ladder, K"),
-        box_conformers: int = typer.Option(
-            16, "--box-conformers", help="pack the box from this many gas-phase conformers "
-                                         "(0: copies of one conformer)"),
+        gas_replicas: int = GAS_REPLICAS_OPTION,
+        gas_max_k: float = GAS_MAX_K_OPTION,
+        box_conformers: int = BOX_CONFORMERS_OPTION,
         out: Path = typer.Option(Path("liquid_fit"), "--out", "-o",
                                  help="output directory (rerun to resume)"),
     ) -> None:
