@@ -146,6 +146,23 @@ def options(args):
     )
 
 
+def open_fit(fit_out: Path, gas_ns: float = 25.0, gas_replicas: int = 1,
+              box_conformers: int = 0):
+    """(LiquidFit of a finished ``--stage fit`` run in ``fit_out``, its options, the CSV
+    references), opened with this script's defaults and the given sampling settings."""
+    from ffparam.liquid.data import read_liquids_csv
+    from ffparam.liquid.fit import LiquidFit
+
+    references = read_liquids_csv(DEFAULT_CSV)
+    args = argparse.Namespace(
+        n=128, equil_ps=50.0, prod_ps=200.0, gas_ns=gas_ns, iterations=1, trust_radius=0.4,
+        no_worse=-1.0, model_safety=1.5, holdout=list(HOLDOUT), workers=2,
+        gas_replicas=gas_replicas, gas_max_k=1000.0, box_conformers=box_conformers)
+    args.params = training_params(references, args.holdout)
+    opts = options(args)
+    return LiquidFit(references, opts, fit_out / "fit"), opts, references
+
+
 def training_params(references, holdout) -> list[str]:
     from ffparam.assign.smirnoff import SmirnoffForceField
     from ffparam.liquid.fit import vdw_ids_used

@@ -31,21 +31,12 @@ def main() -> None:
     parser.add_argument("--box-conformers", type=int, default=0)
     args = parser.parse_args()
 
-    from ffparam.liquid.data import read_liquids_csv
-    from ffparam.liquid.fit import LiquidFit
     from ffparam.liquid.mbar import MultiStateReweighter
     from ffparam.liquid.properties import LiquidResult
     from ffparam.liquid.reweight import reweight_liquid
 
-    references = read_liquids_csv(bl.DEFAULT_CSV)
-    fit_args = argparse.Namespace(
-        n=128, equil_ps=50.0, prod_ps=200.0, gas_ns=args.gas_ns, iterations=1,
-        trust_radius=0.4, no_worse=-1.0, model_safety=1.5, holdout=list(bl.HOLDOUT),
-        workers=2, gas_replicas=args.gas_replicas, gas_max_k=1000.0,
-        box_conformers=args.box_conformers)
-    fit_args.params = bl.training_params(references, fit_args.holdout)
-    options = bl.options(fit_args)
-    fit = LiquidFit(references, options, args.fit_out / "fit")
+    fit, options, _ = bl.open_fit(args.fit_out, args.gas_ns, args.gas_replicas,
+                                  args.box_conformers)
     rounds = fit.state["rounds"]
     last = args.sources[-1]
     rows = []

@@ -59,17 +59,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    from ffparam.liquid.data import read_liquids_csv
     from ffparam.liquid.executor import run_liquid_jobs
-    from ffparam.liquid.fit import LiquidFit
     from ffparam.liquid.simulate import load_trajectory
 
-    references = read_liquids_csv(bl.DEFAULT_CSV)
-    fit_args = argparse.Namespace(n=128, equil_ps=50.0, prod_ps=200.0, gas_ns=25.0,
-                                  iterations=1, trust_radius=0.4, no_worse=-1.0,
-                                  model_safety=1.5, holdout=list(bl.HOLDOUT), workers=2)
-    fit_args.params = bl.training_params(references, fit_args.holdout)
-    fit = LiquidFit(references, bl.options(fit_args), args.fit_out / "fit")
+    fit, _, references = bl.open_fit(args.fit_out)
     rounds = fit.state["rounds"]
     wanted = {name.lower() for name in args.liquids}
     chosen = [r for r in references if r.name.lower() in wanted]
