@@ -252,19 +252,21 @@ def _drift_lines(references, state, out: Path, best: int, args) -> list[str]:
     """The torsions whose populations drift over a liquid run (conformers not in
     equilibrium), for the start round, the best round and the held-out validation."""
     from ffparam.chem import Molecule
-    from ffparam.liquid.conformers import liquid_drift
+    from ffparam.liquid.conformers import stored_drift
 
     lines = []
-    runs = [("start", out / "fit" / "round_000"), ("fitted", out / "fit" / f"round_{best:03d}")]
+    runs = [("start", state["rounds"][0], out / "fit" / "round_000")]
+    if best:
+        runs.append(("fitted", state["rounds"][best], out / "fit" / f"round_{best:03d}"))
     validation = state.get("validation") or {}
-    if validation.get("round") is not None:
-        runs.append(("fitted", out / "fit" / f"validation_round_{validation['round']:03d}"))
+    if best and validation.get("round") == best:
+        runs.append(("fitted", validation, out / "fit" / f"validation_round_{best:03d}"))
     for ref in references:
-        for tag, root in runs:
-            directory = root / ref.slug
-            if not (directory / "result.json").exists() or (tag == "fitted" and best == 0):
+        for tag, record, root in runs:
+            data = (record.get("results") or {}).get(ref.slug)
+            if data is None:
                 continue
-            for d in liquid_drift(directory, Molecule.from_input(ref.smiles), 1.0):
+            for d in stored_drift(data, root / ref.slug, Molecule.from_input(ref.smiles), 1.0):
                 if d.drifting:
                     lines.append(f"- conformers not equilibrated: {ref.name} ({tag}) torsion "
                                  f"{'-'.join(map(str, d.atoms))} trans {d.start:.2f} -> "

@@ -1,7 +1,10 @@
 """Torsion-population drift of liquid frames: rotatable torsions found on real molecules,
-angles against hand-built conformers, a drifting box flagged and a stationary one not."""
+angles against hand-built conformers, a drifting box flagged and a stationary one not;
+old results checked from their stored frames."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -10,9 +13,12 @@ from ffparam.chem import Molecule
 from ffparam.liquid.conformers import (
     dihedral_deg,
     drift_message,
+    liquid_drift,
     rotatable_torsions,
+    stored_drift,
     torsion_drift,
 )
+from ffparam.liquid.simulate import PROGRESS_FILE
 from tests.liquid.test_tempering import set_dihedral
 
 
@@ -54,3 +60,23 @@ def test_drift_is_flagged_and_stationary_boxes_are_not():
     (s,) = torsion_drift(molecule, steady)
     assert not s.drifting and abs(s.change) < 0.03
     assert drift_message("dce", [s]) is None
+
+
+def test_stored_drift_reads_old_results_from_their_frames(tmp_path):
+    """A result stored before results carried ``torsion_drift`` is checked from the frames
+    of its run directory; a result that carries it is taken as it is."""
+    molecule = Molecule.from_input("ClCCCl").generate_conformers(1)
+    positions = _box(molecule, np.linspace(0.2, 0.35, 200), 32, np.random.default_rng(5))
+    liquid = tmp_path / "liquid"
+    liquid.mkdir()
+    n = len(positions)
+    np.savez(liquid / "frames_00000.npz", energies=np.zeros(n), box_lengths=np.ones((n, 3)),
+             positions=positions, steps=np.arange(n) * 500)
+    (liquid / PROGRESS_FILE).write_text(json.dumps(
+        {"chunks": 1, "frames": n, "production_wall_s": 1.0, "timestep_fs": 2.0}))
+    (d,) = stored_drift({"density_g_ml": {}}, tmp_path, molecule, 1.0)
+    assert d.drifting and d.atoms == (0, 1, 2, 3)
+    assert d == liquid_drift(tmp_path, molecule, 1.0)[0]
+    assert stored_drift({"torsion_drift": []}, tmp_path, molecule, 1.0) == []
+    carried = stored_drift({"torsion_drift": [d.to_json()]}, tmp_path / "absent", molecule, 1.0)
+    assert carried[0].drifting and carried[0].atoms == (0, 1, 2, 3)

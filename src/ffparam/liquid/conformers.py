@@ -134,6 +134,16 @@ def liquid_drift(directory, molecule: Molecule, save_interval_ps: float
     return torsion_drift(molecule, trajectory.positions)
 
 
+def stored_drift(result: dict, directory, molecule: Molecule, save_interval_ps: float
+                 ) -> list[TorsionDrift]:
+    """The torsion drift of a finished liquid run: the ``torsion_drift`` its result
+    (``LiquidResult.to_json()``) carries, or, for a result stored before results carried
+    it, :func:`liquid_drift` of its frames in ``directory``."""
+    if "torsion_drift" in result:
+        return [TorsionDrift.from_json(d) for d in result["torsion_drift"]]
+    return liquid_drift(directory, molecule, save_interval_ps)
+
+
 def drift_message(name: str, drifts: list[TorsionDrift]) -> str | None:
     """One warning line naming the drifting torsions of ``name`` (None if none drift)."""
     bad = [d for d in drifts if d.drifting]

@@ -36,7 +36,7 @@ import torch
 
 from ffparam.errors import CalculationError, InputError
 from ffparam.fit.parameters import FitParameters
-from ffparam.liquid.conformers import TorsionDrift, drift_message
+from ffparam.liquid.conformers import TorsionDrift, drift_message, stored_drift
 from ffparam.liquid.data import LiquidReference
 from ffparam.liquid.executor import run_liquid_jobs
 from ffparam.liquid.job import LiquidJob
@@ -523,8 +523,10 @@ class LiquidFit:
                 "rounds": rounds}
 
     def metrics(self, best: int) -> dict[str, Any]:
-        """Per liquid before/after with errors, MAE/RMSE per set, and the liquids that got
-        worse by more than their combined error bar."""
+        """Per liquid before/after with errors, MAE/RMSE per set, the liquids that got
+        worse by more than their combined error bar, and the torsions whose populations
+        drift over the start, best and validation runs (``torsion_drift``; fractions of
+        molecules in the trans well)."""
         start = self.state["rounds"][0]["results"]
         after_train = self.state["rounds"][best]["results"]
         validation = self.state.get("validation") or {}
@@ -563,16 +565,28 @@ class LiquidFit:
                     bar = math.hypot(row[f"{prop}_before_error"], row[f"{prop}_after_error"])
                     if abs(row[a] - row[exp]) - abs(row[b] - row[exp]) > bar:
                         worse.append(f"{row['name']} {prop}")
-        drifting = []
-        for label, record in (("start", self.state["rounds"][0]),
-                              ("fitted", self.state["rounds"][best]), ("fitted", validation)):
+        drifting, details = [], []
+        runs = [("start", self.state["rounds"][0], self.outdir / "round_000")]
+        if best:
+            runs.append(("fitted", self.state["rounds"][best],
+                         self.outdir / f"round_{best:03d}"))
+            if validation.get("round") == best:
+                runs.append(("fitted", validation,
+                              self.outdir / f"validation_round_{validation['round']:03d}"))
+        names = {r.slug: r.name for r in self.training + self.holdout}
+        for label, record, root in runs:
             for slug, data in (record.get("results") or {}).items():
-                if any(d["drifting"] for d in data.get("torsion_drift", [])):
-                    name = next(r.name for r in self.training + self.holdout if r.slug == slug)
-                    drifting.append(f"{name} ({label})")
+                bad = [d for d in stored_drift(data, root / slug, self.systems[slug].molecule,
+                                               self.options.settings.save_interval_ps)
+                       if d.drifting]
+                if bad:
+                    drifting.append(f"{names[slug]} ({label})")
+                    details.extend({"liquid": names[slug], "round": label, **d.to_json()}
+                                   for d in bad)
         return {"best_round": best, "rounds": len(self.state["rounds"]), "summary": summary,
                 "worse_by_more_than_error_bar": worse, "liquids": liquids,
                 "conformers_not_equilibrated": sorted(set(drifting)),
+                "torsion_drift": details,
                 "units": {"density": "g/mL", "hvap": "kcal/mol"}}
 
 
