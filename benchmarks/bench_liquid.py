@@ -248,30 +248,21 @@ def reweight(args, out: Path) -> dict:
 
 
 # ---------------------------------------------------------------------- stage 4
-def _drift_lines(references, state, out: Path, best: int, args) -> list[str]:
+def _drift_lines(references, state, out: Path, best: int) -> list[str]:
     """The torsions whose populations drift over a liquid run (conformers not in
     equilibrium), for the start round, the best round and the held-out validation."""
     from ffparam.chem import Molecule
-    from ffparam.liquid.conformers import stored_drift
+    from ffparam.liquid.fit import drifting_torsions
 
-    lines = []
-    runs = [("start", state["rounds"][0], out / "fit" / "round_000")]
-    if best:
-        runs.append(("fitted", state["rounds"][best], out / "fit" / f"round_{best:03d}"))
-    validation = state.get("validation") or {}
-    if best and validation.get("round") == best:
-        runs.append(("fitted", validation, out / "fit" / f"validation_round_{best:03d}"))
-    for ref in references:
-        for tag, record, root in runs:
-            data = (record.get("results") or {}).get(ref.slug)
-            if data is None:
-                continue
-            for d in stored_drift(data, root / ref.slug, Molecule.from_input(ref.smiles), 1.0):
-                if d.drifting:
-                    lines.append(f"- conformers not equilibrated: {ref.name} ({tag}) torsion "
-                                 f"{'-'.join(map(str, d.atoms))} trans {d.start:.2f} -> "
-                                 f"{d.end:.2f} over the production (z {d.z:.0f})")
-    return lines
+    order = {ref.name: i for i, ref in enumerate(references)}
+    details = drifting_torsions(state, best, out / "fit",
+                                {ref.slug: ref.name for ref in references},
+                                {ref.slug: Molecule.from_input(ref.smiles) for ref in references},
+                                1.0)
+    return [f"- conformers not equilibrated: {d['liquid']} ({d['round']}) torsion "
+            f"{'-'.join(map(str, d['atoms']))} trans {d['trans_start']:.2f} -> "
+            f"{d['trans_end']:.2f} over the production (z {d['z']:.0f})"
+            for d in sorted(details, key=lambda d: order[d["liquid"]])]
 
 
 def report(args, out: Path) -> str:
@@ -341,7 +332,7 @@ def report(args, out: Path) -> str:
             f"g/mL; Hvap MAE {np.abs(e[:, 1]).mean():.3f} / RMSE "
             f"{np.sqrt((e[:, 1] ** 2).mean()):.3f} kcal/mol"
         )
-    lines.extend(_drift_lines(references, state, out, best, args))
+    lines.extend(_drift_lines(references, state, out, best))
     for r in state["rounds"]:
         if r.get("status") == "done":
             lines.append(

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ffparam.chem import Molecule
 from ffparam.errors import CalculationError, InputError
 from ffparam.fit.parameters import FitParameters
 from ffparam.liquid.conformers import TorsionDrift, drift_message, stored_drift
@@ -565,29 +566,40 @@ class LiquidFit:
                     bar = math.hypot(row[f"{prop}_before_error"], row[f"{prop}_after_error"])
                     if abs(row[a] - row[exp]) - abs(row[b] - row[exp]) > bar:
                         worse.append(f"{row['name']} {prop}")
-        drifting, details = [], []
-        runs = [("start", self.state["rounds"][0], self.outdir / "round_000")]
-        if best:
-            runs.append(("fitted", self.state["rounds"][best],
-                         self.outdir / f"round_{best:03d}"))
-            if validation.get("round") == best:
-                runs.append(("fitted", validation,
-                              self.outdir / f"validation_round_{validation['round']:03d}"))
-        names = {r.slug: r.name for r in self.training + self.holdout}
-        for label, record, root in runs:
-            for slug, data in (record.get("results") or {}).items():
-                bad = [d for d in stored_drift(data, root / slug, self.systems[slug].molecule,
-                                               self.options.settings.save_interval_ps)
-                       if d.drifting]
-                if bad:
-                    drifting.append(f"{names[slug]} ({label})")
-                    details.extend({"liquid": names[slug], "round": label, **d.to_json()}
-                                   for d in bad)
+        details = drifting_torsions(
+            self.state, best, self.outdir, {r.slug: r.name for r in self.training + self.holdout},
+            {slug: system.molecule for slug, system in self.systems.items()},
+            self.options.settings.save_interval_ps)
         return {"best_round": best, "rounds": len(self.state["rounds"]), "summary": summary,
                 "worse_by_more_than_error_bar": worse, "liquids": liquids,
-                "conformers_not_equilibrated": sorted(set(drifting)),
+                "conformers_not_equilibrated": sorted({f"{d['liquid']} ({d['round']})"
+                                                       for d in details}),
                 "torsion_drift": details,
                 "units": {"density": "g/mL", "hvap": "kcal/mol"}}
+
+
+def drifting_torsions(state: dict[str, Any], best: int, outdir: str | Path,
+                      names: dict[str, str], molecules: dict[str, Molecule],
+                      save_interval_ps: float) -> list[dict[str, Any]]:
+    """Every torsion whose trans fraction drifts (:mod:`ffparam.liquid.conformers`) in the
+    start round, the ``best`` round and its held-out validation of the fit stored in
+    ``outdir`` with ``state``: dicts with ``liquid`` (from ``names``, by slug), ``round``
+    ("start" or "fitted") and :meth:`TorsionDrift.to_json`'s fields. Results stored before
+    they carried the check are checked from their frames (``molecules``, by slug)."""
+    outdir = Path(outdir)
+    runs = [("start", state["rounds"][0], outdir / "round_000")]
+    if best:
+        runs.append(("fitted", state["rounds"][best], outdir / f"round_{best:03d}"))
+        validation = state.get("validation") or {}
+        if validation.get("round") == best:
+            runs.append(("fitted", validation, outdir / f"validation_round_{best:03d}"))
+    details = []
+    for label, record, root in runs:
+        for slug, data in (record.get("results") or {}).items():
+            details.extend({"liquid": names[slug], "round": label, **d.to_json()}
+                           for d in stored_drift(data, root / slug, molecules[slug],
+                                                 save_interval_ps) if d.drifting)
+    return details
 
 
 def fit_liquids(references: Sequence[LiquidReference], options: LiquidFitOptions,
