@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from rdkit import Chem
+from rdkit.Chem import rdMolTransforms
 from scipy.optimize import minimize
 
 from ffparam.chem import Molecule
@@ -28,24 +30,15 @@ TORSION = (0, 1, 2, 3)
 
 
 def rotate_to(molecule: Molecule, xyz: np.ndarray, target_deg: float) -> np.ndarray:
-    """Rotate the C2 side of butane about C1-C2 so that C0-C1-C2-C3 = target (deg)."""
-    side = {2}
-    frontier = [2]
-    while frontier:
-        a = frontier.pop()
-        for i, j in molecule.bonds:
-            for u, v in ((i, j), (j, i)):
-                if u == a and v != 1 and v not in side:
-                    side.add(v)
-                    frontier.append(v)
-    axis = (xyz[2] - xyz[1]) / np.linalg.norm(xyz[2] - xyz[1])
-    angle = np.radians(target_deg - float(dihedral_deg(xyz, TORSION)))
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    rot = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
-    out = xyz.copy()
-    idx = sorted(side)
-    out[idx] = (xyz[idx] - xyz[1]) @ rot.T + xyz[1]
-    return out
+    """``xyz`` with C0-C1-C2-C3 set to ``target_deg`` by rigid rotation (RDKit)."""
+    mol = Chem.Mol(molecule.rdmol)
+    mol.RemoveAllConformers()
+    conf = Chem.Conformer(mol.GetNumAtoms())
+    for index, position in enumerate(xyz):
+        conf.SetAtomPosition(index, position.tolist())
+    conf = mol.GetConformer(mol.AddConformer(conf, assignId=True))
+    rdMolTransforms.SetDihedralDeg(conf, *TORSION, float(target_deg))
+    return np.array(conf.GetPositions())
 
 
 def mm_minimum(engine: MMEngine, xyz: np.ndarray) -> tuple[float, float]:
