@@ -56,7 +56,9 @@ def test_killed_worker_job_is_retried_and_completes(tmp_path, phenacetin):
     jobs = make_jobs(phenacetin, perturbed(phenacetin, 2), "gfn2-xtb", "hessian")  # seconds
     killed: list[int] = []
     with Store(tmp_path / "k.db") as store, LocalExecutor(workers=1) as executor:
-        killer = threading.Thread(target=kill_first_worker_after, args=(executor, 1.5, killed))
+        # kill during the first job: one Hessian takes ~1.3 s on an idle machine, so a
+        # later kill lands in the second job and the first record carries the dead pid
+        killer = threading.Thread(target=kill_first_worker_after, args=(executor, 0.3, killed))
         killer.start()
         records, summary = run_jobs(jobs, store, executor)
         killer.join()
