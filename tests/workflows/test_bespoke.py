@@ -86,13 +86,20 @@ def test_no_rotatable_bonds_exports_start(tmp_path):
     assert (tmp_path / "benzene" / "C6H6.offxml").exists()
 
 
-def test_failed_scan_is_reported_not_fatal(tmp_path):
-    settings = BespokeSettings(method="gfn2-xtb[max_scf_cycles=1]", **BARE)
-    result = run_bespoke("CCO", tmp_path / "fail", settings)
-    (rotor,) = result.rotors
-    assert not rotor.usable and rotor.error
-    assert any("not fitted" in w for w in result.metrics["warnings"])
-    assert list((tmp_path / "fail").glob("*.offxml"))
+def test_no_fittable_rotor_exits_nonzero_with_the_reason(tmp_path, capsys):
+    """Every optimization of the only rotor fails: the run is an error (exit 1) naming the
+    rotor and why, and no force field is exported as if it were the bespoke result."""
+    from ffparam.cli.main import main
+
+    out = tmp_path / "fail"
+    code = main(["bespoke", "CCO", "--out", str(out), "--method", "gfn2-xtb[max_scf_cycles=1]",
+                 "--spacing", "60", "--md-ps", "0", "--validation-conformers", "0",
+                 "--no-validate-geometry", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("error: no rotor could be fitted")
+    assert "rotor 1-2: only 0 grid point(s) succeeded" in err[0]
+    assert not list(out.glob("*.offxml")) and not (out / "metrics.json").exists()
 
 
 @pytest.mark.parametrize("args,message", [

@@ -15,6 +15,17 @@ end point with the start geometry turned to the grid angle and a sentinel energy
 neither become a grid minimum when any real result exists, nor spawn new optimizations
 while any real result exists). Grid points with no successful optimization are reported
 in ``TorsionDriveResult.missing``.
+
+Geometry identity. torsiondrive recognises a finished optimization by its start geometry
+truncated to 0.001 Angstrom (``get_geo_key``), computed once from the Angstrom coordinates it
+holds (initial coordinates, or a finished optimization's end geometry) and once from the
+Bohr start geometry it handed out and got back, i.e. after an Angstrom -> Bohr -> Angstrom
+round trip. A coordinate that sits exactly on a 0.001 Angstrom multiple (every geometry read
+from a file written with 3-4 decimals has many) can lose its last bit in that trip and fall
+into the bin below: the finished job is then unknown to torsiondrive, which asks for it
+again, forever. Every geometry handed to torsiondrive therefore goes through
+:func:`torsiondrive_coordinates`, which moves such coordinates 1e-8 Angstrom into their bin
+(100 times below the Store's 1e-6 Angstrom key precision).
 """
 
 from __future__ import annotations
@@ -46,6 +57,8 @@ FAILED_ENERGY_HARTREE: float = 1.0e6
 """Sentinel energy reported to torsiondrive for a failed optimization (never a result)."""
 DEFAULT_SPACING: int = 15
 """Default grid spacing, degrees."""
+GEO_KEY_NUDGE_ANGSTROM: float = 1e-8
+"""How far a coordinate on a torsiondrive geometry-key bin edge is moved into its bin."""
 
 
 @dataclass
@@ -241,7 +254,7 @@ class _Drive:
             else:
                 start_angstrom = np.asarray(start).reshape(-1, 3) * BOHR_ANGSTROM
                 end, energy = self._turned(start_angstrom, angles), FAILED_ENERGY_HARTREE
-            item = (start, (np.asarray(end) / BOHR_ANGSTROM).reshape(-1).tolist(), energy)
+            item = (start, torsiondrive_coordinates(end), energy)
             job_results.setdefault(grid_id, []).append(item)
         return job_results
 
@@ -308,10 +321,38 @@ def _initial_state(species, dihedrals, spacings, starts, ranges, upper_limit) ->
         dihedrals=[list(d) for d in dihedrals],
         grid_spacing=list(spacings),
         elements=species.symbols,
-        init_coords=[(g / BOHR_ANGSTROM).reshape(-1).tolist() for g in starts],
+        init_coords=[torsiondrive_coordinates(g) for g in starts],
         dihedral_ranges=[list(r) for r in ranges] if ranges else None,
         energy_upper_limit=limit,
     )
+
+
+def torsiondrive_coordinates(geometry: np.ndarray) -> list[float]:
+    """Flat Bohr coordinates of ``geometry`` (n_atoms, 3) Angstrom whose torsiondrive
+    geometry key survives torsiondrive's Angstrom -> Bohr -> Angstrom round trip.
+
+    torsiondrive's key is ``trunc(1000 * x)`` of each Angstrom coordinate ``x``. A
+    coordinate whose key changes in the round trip lies within rounding error of a bin edge;
+    it is moved :data:`GEO_KEY_NUDGE_ANGSTROM` away from zero, deep enough into its bin that
+    no rounding crosses back (see the module docstring).
+    """
+    from geometric.nifty import ang2bohr, bohr2ang
+
+    bohr = np.asarray(geometry, dtype=np.float64).reshape(-1) / BOHR_ANGSTROM
+    for _ in range(3):
+        angstrom = bohr * bohr2ang  # what torsiondrive holds
+        round_trip = (angstrom * ang2bohr) * bohr2ang  # what it reads back from a result
+        unstable = _geo_key(angstrom) != _geo_key(round_trip)
+        if not unstable.any():
+            return bohr.tolist()
+        nudged = angstrom[unstable] + np.copysign(GEO_KEY_NUDGE_ANGSTROM, angstrom[unstable])
+        bohr[unstable] = nudged / bohr2ang
+    raise CalculationError("could not make a geometry's torsiondrive key stable")
+
+
+def _geo_key(angstrom: np.ndarray) -> np.ndarray:
+    """torsiondrive's per-coordinate geometry key (``dihedral_scanner.get_geo_key``)."""
+    return (angstrom * 1000).astype(int)
 
 
 def _next_jobs(state: dict) -> dict:

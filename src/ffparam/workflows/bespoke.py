@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ffparam.chem import Molecule, Topology
-from ffparam.errors import FFParamError, InputError
+from ffparam.errors import CalculationError, FFParamError, InputError
 from ffparam.fit.bespoke_torsions import BespokeTorsions, fitted_extra, make_bespoke_torsions
 from ffparam.fit.objective import Objective
 from ffparam.fit.optimizers import FitResult, optimize
@@ -277,6 +277,27 @@ def changed_parameter_rows(start: ParameterSet, fitted: ParameterSet, keys) -> l
     return rows
 
 
+def rotor_warnings(rotors: list[RotorScan]) -> list[str]:
+    """One warning per dropped rotor or missing grid points; raises
+    :class:`~ffparam.errors.CalculationError` naming every rotor's reason when there were
+    rotors to fit and none of them can be (a bespoke fit without its torsions is no result)."""
+    warnings = []
+    for r in rotors:
+        if r.error:
+            warnings.append(f"rotor {r.bond[0]}-{r.bond[1]}: {r.error}; not fitted")
+        if r.missing:
+            warnings.append(f"rotor {r.bond[0]}-{r.bond[1]}: no result at grid point(s) "
+                            f"{[list(m) for m in r.missing][:6]}")
+    if rotors and not any(r.usable for r in rotors):
+        reasons = "; ".join(
+            f"rotor {r.bond[0]}-{r.bond[1]}: "
+            f"{r.error or f'{0 if r.profile is None else len(r.profile.energies)} scan point(s)'}"
+            for r in rotors)
+        raise CalculationError(f"no rotor could be fitted ({reasons}); nothing exported, "
+                               "rerun to resume from the store")
+    return warnings
+
+
 def run_bespoke(input: str | Molecule, outdir: str | Path,
                 settings: BespokeSettings | None = None) -> BespokeResult:
     """Run the whole pipeline for ``input`` (SMILES, file or Molecule) into ``outdir``."""
@@ -298,8 +319,8 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     (outdir / STATE_FILE).write_text(json.dumps({"molecule_key": molecule.canonical_key(),
                                                  "smiles": molecule.to_smiles()}))
     warnings: list[str] = []
-    executor = make_executor(settings.workers, settings.dask)
-    with Store(outdir / STORE_FILE) as store:
+    with make_executor(settings.workers, settings.dask) as executor, \
+            Store(outdir / STORE_FILE) as store:
         if start is None:
             start = start_system(molecule, settings, store, executor)
         t = clock.lap("charges", t)
@@ -313,16 +334,10 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
         rotors, notes = collect_scans(molecule, settings, store, executor, imported)
         warnings += notes
         t = clock.lap("scans", t)
-        for r in rotors:
-            if r.error:
-                warnings.append(f"rotor {r.bond[0]}-{r.bond[1]}: {r.error}; not fitted")
-            if r.missing:
-                warnings.append(f"rotor {r.bond[0]}-{r.bond[1]}: no result at grid point(s) "
-                                f"{[list(m) for m in r.missing][:6]}")
-        if not any(r.usable for r in rotors):
-            warnings.append("no rotatable bond could be fitted; the starting force field is "
-                            "exported" if rotors else "the molecule has no rotatable bonds to "
-                            "scan; the starting force field is exported")
+        warnings += rotor_warnings(rotors)
+        if not rotors:
+            warnings.append("the molecule has no rotatable bonds to scan; the starting force "
+                            "field is exported")
             bespoke, targets, fit_result = None, [], None
             fitted, extra = base, ParameterSet()
         else:
@@ -346,8 +361,6 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     if valence_note:
         metrics["valence"] = {"note": valence_note, "n_parameters": len(valence_extra)}
     files = _write_outputs(outdir, metrics, settings)
-    if hasattr(executor, "close"):
-        executor.close()
     return BespokeResult(molecule, start, fitted, extra, rotors, metrics, files, fit_result)
 
 
