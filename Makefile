@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ffparam-installed
+BENCH_STAMP := $(VENV)/.ffparam-bench-installed
 
 .PHONY: venv demo test test-all bench lint clean
 
@@ -15,6 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# the benchmarks' peers (ForceBalance for bench_fit.py), on top of the test set-up
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -c constraints.txt -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/ffparam demo --out demo_out --workers 2
 
@@ -24,7 +30,7 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup -q -m "slow or not slow"
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: $(STAMP)

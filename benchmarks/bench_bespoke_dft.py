@@ -10,14 +10,18 @@ fit, per fold and averaged.
 
 Usage: .venv/bin/python benchmarks/bench_bespoke_dft.py SCAN.xyz --smiles SMILES
 (the scan's atom order must be that of ``Molecule.from_smiles(SMILES)``; a scan made by
-``ffparam torsiondrive ... --method b3lyp-d3bj/dzvp -o scan.xyz`` qualifies).
+``ffparam torsiondrive ... --method b3lyp-d3bj/dzvp -o scan.xyz`` qualifies). Without a
+scan it takes the first neutral public B3LYP-D3BJ/DZVP drive listed in
+``../shared/data/qm/torsions/index.csv`` (mapped SMILES in the file's atom order).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,15 +41,32 @@ def subset(profile: TorsionProfile, rows: np.ndarray, label: str) -> TorsionProf
                           profile.energies[rows], label)
 
 
+SHARED_SCANS = Path(__file__).resolve().parents[2] / "shared" / "data" / "qm" / "torsions"
+
+
+def default_scan() -> tuple[str, str]:
+    """(scan file, mapped SMILES) of the first neutral public DFT drive in the shared index."""
+    index = SHARED_SCANS / "index.csv"
+    if not index.exists():
+        raise SystemExit(f"no scan given and {index} not found: pass SCAN --smiles SMILES")
+    with open(index, newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if int(r["formal_charge"]) == 0)
+    return str(SHARED_SCANS / row["file"]), row["smiles"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("scan")
-    parser.add_argument("--smiles", required=True)
+    parser.add_argument("scan", nargs="?", help="default: a public DFT drive (see above)")
+    parser.add_argument("--smiles", help="required with SCAN")
     parser.add_argument("--charges", default="am1bcc")
     parser.add_argument("--folds", type=int, default=2,
                         help="interleaved cross-validation folds (2 = fit even, score odd "
                         "points, and the reverse)")
     args = parser.parse_args()
+    if args.scan is None:
+        args.scan, args.smiles = default_scan()
+    elif args.smiles is None:
+        parser.error("--smiles is required with SCAN")
     torch.set_num_threads(1)
     molecule = Molecule.from_smiles(args.smiles)
     (scan,) = read_torsion_scans(args.scan)

@@ -774,7 +774,7 @@ def run(args: argparse.Namespace) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    cache = Path(args.cache)
+    cache = Path(args.cache).resolve()  # the ForceBalance worker runs in its own folder
     cache.mkdir(parents=True, exist_ok=True)
     scan = load_scan(cache)
     workdir = Path(tempfile.mkdtemp(prefix="bench-fit-", dir=cache))
