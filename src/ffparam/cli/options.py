@@ -28,6 +28,8 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from ffparam.errors import InputError
+
 _EMPTY = object()
 
 
@@ -178,3 +180,34 @@ class PlainHelpGroup(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["rich_markup_mode"] = None
         super().__init__(*args, **kwargs)
+
+
+
+def _option_name(param: typer.CallbackParam) -> str:
+    longs = [o for o in param.opts if o.startswith("--")]
+    return (longs or list(param.opts) or [str(param.name)])[0]
+
+
+def at_least(low: int) -> Callable:
+    """Option callback: a count (if given) must be at least ``low``. Raises InputError (one
+    ``error:`` line, exit 2) naming the option."""
+    def check(param: typer.CallbackParam, value: Any) -> Any:
+        if value is not None and value < low:
+            raise InputError(f"{_option_name(param)} must be at least {low}, got {value}")
+        return value
+
+    return check
+
+
+def positive(param: typer.CallbackParam, value: float | None) -> float | None:
+    """Option callback: the value (if given) must be above 0."""
+    if value is not None and not value > 0:
+        raise InputError(f"{_option_name(param)} must be positive, got {value:g}")
+    return value
+
+
+def divides_180(param: typer.CallbackParam, value: int | None) -> int | None:
+    """Option callback: a torsion grid spacing (degrees) must divide 180."""
+    if value is not None and (not 0 < value <= 180 or 180 % value):
+        raise InputError(f"{_option_name(param)} must divide 180 (degrees), got {value}")
+    return value
