@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from ffparam.cli.options import ApiField, PlainHelpCommand, api_option, api_values, uses_api
+from ffparam.cli.options import (
+    ApiField,
+    PlainHelpCommand,
+    api_option,
+    api_values,
+    at_least,
+    uses_api,
+)
 
 DEMO_SMILES = "COc1cccc(c1)C(N)=O"
 """3-Methoxybenzamide (a PARP-inhibitor tool compound): two rotatable bonds to scan (aryl-O
@@ -122,7 +129,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo", cls=PlainHelpCommand)
     def demo_command(
         out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="output directory"),
-        workers: int = typer.Option(2, "--workers", min=1,
+        workers: int = typer.Option(2, "--workers", callback=at_least(1),
                                     help="local worker processes (the demo's own default)"),
     ) -> None:
         """The built-in example: bespoke torsions for 3-methoxybenzamide with GFN2-xTB."""
