@@ -83,7 +83,8 @@ def _metrics_table(metrics: dict) -> Table:
 
 def register(app: typer.Typer) -> None:
     mlp = typer.Typer(
-        help="Machine-learned potentials: train, evaluate, run MD.", no_args_is_help=True,
+        help="Machine-learned potentials: train, evaluate, run MD.",
+        no_args_is_help=True,
         cls=PlainHelpGroup,
     )
     app.add_typer(mlp, name="mlp")
@@ -102,16 +103,34 @@ def register(app: typer.Typer) -> None:
         isolated_atoms: Path = typer.Option(
             None, "--isolated-atoms", help="isolated-atom energies (default: linear regression)"
         ),
-        committee: int = api_option(TRAIN_FIELDS, "committee", "--committee",
-                                    callback=at_least(1),
-                                    help="train N members as a committee"),
-        time_budget: float = api_option(TRAIN_FIELDS, "time_budget", "--time-budget",
-                                        callback=positive, help="CPU seconds per model"),
-        max_epochs: int = api_option(TRAIN_FIELDS, "max_epochs", "--max-epochs",
-                                     callback=at_least(1),
-                                     help="epoch limit (networks, MACE)"),
-        seed: int = api_option(TRAIN_FIELDS, "seed", "--seed", callback=at_least(0),
-                               help="random seed (split, initial weights)"),
+        committee: int = api_option(
+            TRAIN_FIELDS,
+            "committee",
+            "--committee",
+            callback=at_least(1),
+            help="train N members as a committee",
+        ),
+        time_budget: float = api_option(
+            TRAIN_FIELDS,
+            "time_budget",
+            "--time-budget",
+            callback=positive,
+            help="CPU seconds per model",
+        ),
+        max_epochs: int = api_option(
+            TRAIN_FIELDS,
+            "max_epochs",
+            "--max-epochs",
+            callback=at_least(1),
+            help="epoch limit (networks, MACE)",
+        ),
+        seed: int = api_option(
+            TRAIN_FIELDS,
+            "seed",
+            "--seed",
+            callback=at_least(0),
+            help="random seed (split, initial weights)",
+        ),
         option: list[str] = typer.Option(
             None, "--option", help="KEY=VALUE model/training option, repeatable"
         ),
@@ -177,32 +196,43 @@ def register(app: typer.Typer) -> None:
     def md_command(
         model_dir: Path = typer.Argument(..., help="model directory"),
         start: Path = typer.Argument(..., help="starting structure (extended XYZ)"),
-        steps: int = typer.Option(..., "--steps", callback=at_least(1),
-                                  help="number of MD steps"),
+        steps: int = typer.Option(..., "--steps", callback=at_least(1), help="number of MD steps"),
         temperature: float = api_option(M, "temperature", "--temperature", help="K"),
         output: Path = typer.Option(..., "-o", "--output", help="trajectory (extended XYZ)"),
-        timestep: float = api_option(M, "timestep", "--timestep", callback=positive,
-                                     help="fs"),
+        timestep: float = api_option(M, "timestep", "--timestep", callback=positive, help="fs"),
         ensemble: str = api_option(M, "ensemble", "--ensemble", help="langevin | nve"),
-        interval: int = api_option(M, "interval", "--interval", callback=at_least(1),
-                                   help="write every N steps"),
-        max_force: float = api_option(M, "max_force", "--max-force", callback=positive,
-                                      help="stop above (eV/A)"),
+        interval: int = api_option(
+            M, "interval", "--interval", callback=at_least(1), help="write every N steps"
+        ),
+        max_force: float = api_option(
+            M, "max_force", "--max-force", callback=positive, help="stop above (eV/A)"
+        ),
         max_sigma: float = api_option(
-            M, "max_sigma", "--max-force-sigma", callback=positive,
-            help="stop when the model's force uncertainty exceeds this (eV/A)"),
-        frame: int = api_option(M, "frame", "--frame", callback=at_least(0),
-                                help="frame of START to begin from"),
-        seed: int = api_option(M, "seed", "--seed", callback=at_least(0),
-                               help="random seed (velocities, Langevin noise)"),
+            M,
+            "max_sigma",
+            "--max-force-sigma",
+            callback=positive,
+            help="stop when the model's force uncertainty exceeds this (eV/A)",
+        ),
+        frame: int = api_option(
+            M, "frame", "--frame", callback=at_least(0), help="frame of START to begin from"
+        ),
+        seed: int = api_option(
+            M,
+            "seed",
+            "--seed",
+            callback=at_least(0),
+            help="random seed (velocities, Langevin noise)",
+        ),
     ) -> None:
         """Molecular dynamics with a trained model (ASE Langevin or velocity Verlet)."""
         values = dict(locals())
         from ffparam.ml.workflow import md_from_files
 
         kwargs = api_values(MD_FIELDS, values, RUN_MD)
-        result = md_from_files(model_dir, start, steps, kwargs.pop("temperature_k"), output,
-                               frame=frame, **kwargs)
+        result = md_from_files(
+            model_dir, start, steps, kwargs.pop("temperature_k"), output, frame=frame, **kwargs
+        )
         if result.stopped:
             raise CalculationError(
                 f"MD stopped: {result.reason}; frames up to step "

@@ -71,9 +71,11 @@ def sample_md(
     Returns:
         A SampleResult with one gradient record per kept frame.
     """
-    check_sampling({"n_frames": n_frames, "stride": stride},
-                   {"temperature": temperature, "timestep": timestep, "friction": friction},
-                   seed)
+    check_sampling(
+        {"n_frames": n_frames, "stride": stride},
+        {"temperature": temperature, "timestep": timestep, "friction": friction},
+        seed,
+    )
     if equilibration_steps < 0:
         raise InputError(f"equilibration_steps must not be negative, got {equilibration_steps}")
     from ase import Atoms, units

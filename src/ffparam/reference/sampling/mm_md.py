@@ -94,8 +94,11 @@ def sample_mm_md(
 ) -> SampleResult:
     """Frames from OpenMM Langevin MD with ``forcefield``, labelled with the reference
     ``method`` (energy and gradient records in the Store)."""
-    check_sampling({"n_frames": n_frames, "stride": stride},
-                   {"temperature": temperature, "timestep": timestep}, seed)
+    check_sampling(
+        {"n_frames": n_frames, "stride": stride},
+        {"temperature": temperature, "timestep": timestep},
+        seed,
+    )
     if not molecule.n_conformers:
         molecule = molecule.generate_conformers(1, seed=seed)
     frames = mm_trajectory(
