@@ -21,10 +21,12 @@ def methyl_acetate_gasteiger():
 
 
 def tiny_settings(**changes) -> LiquidSettings:
-    """40-molecule boxes, 6 A cutoff (switch 5 A), short runs; 1 OpenMM thread."""
+    """40-molecule boxes, 6 A cutoff (switch 5 A), short runs; 1 OpenMM thread; a plain
+    (untempered) gas run and a box of copies of one conformer unless asked."""
     base = {"n_molecules": 40, "cutoff_a": 6.0, "switch_a": 5.0, "equilibration_ps": 4.0,
             "production_ps": 20.0, "save_interval_ps": 0.2, "checkpoint_interval_ps": 5.0,
             "gas_equilibration_ps": 2.0, "gas_production_ps": 200.0,
-            "gas_save_interval_ps": 0.2, "threads": 1}
+            "gas_save_interval_ps": 0.2, "threads": 1, "gas_replicas": 1,
+            "box_conformers": 0}
     base.update(changes)
     return LiquidSettings(**base)

@@ -6,6 +6,15 @@ from pathlib import Path
 
 import typer
 
+from ffparam.cli.options import (
+    ApiField,
+    PlainHelpCommand,
+    api_option,
+    api_values,
+    at_least,
+    uses_api,
+)
+
 DEMO_SMILES = "COc1cccc(c1)C(N)=O"
 """3-Methoxybenzamide (a PARP-inhibitor tool compound): two rotatable bonds to scan (aryl-O
 and aryl-C(=O)) besides the symmetric methyl and NH2 rotors; small enough for GFN2-xTB
@@ -49,72 +58,86 @@ def _parse_bonds(values: list[str] | None) -> list[tuple[int, int]] | None:
     return bonds
 
 
+SETTINGS = "ffparam.workflows.bespoke:BespokeSettings"
+FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
+    ("ff", "forcefield"), ("method", "method"), ("charges", "charges"),
+    ("spacing", "spacing"), ("workers", "workers"), ("dask", "dask"),
+    ("fit_valence", "fit_valence"), ("include_symmetric", "include_symmetric_rotors"),
+    ("fragment", "fragment"), ("mode", "mode"), ("conformers", "validation_conformers"),
+    ("validate_geometry", "validate_geometry"), ("md_ps", "md_ps"),
+    ("retry_failed", "retry_failed"), ("force", "force"))}
+"""`ffparam bespoke` option -> the BespokeSettings field it sets (and takes its default
+from)."""
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("bespoke")
+    B = FIELDS
+
+    @app.command("bespoke", cls=PlainHelpCommand)
+    @uses_api(FIELDS)
     def bespoke_command(
         input: str = typer.Argument(..., help="SMILES or molecule file (sdf, mol, pdb, xyz)"),
-        ff: str = typer.Option("sage", "--ff", help="sage | gaff2 | openff-X.Y.Z | PATH.offxml"),
-        method: str = typer.Option("gfn2-xtb", "--method",
-                                   help="reference method, e.g. gfn2-xtb, b3lyp-d3bj/dzvp"),
-        charges: str = typer.Option("am1bcc", "--charges", help="am1bcc | resp | gasteiger"),
+        ff: str = api_option(B, "ff", "--ff", help="sage | gaff2 | openff-X.Y.Z | PATH.offxml"),
+        method: str = api_option(B, "method", "--method",
+                                 help="reference method, e.g. gfn2-xtb, b3lyp-d3bj/dzvp"),
+        charges: str = api_option(B, "charges", "--charges", help="am1bcc | resp | gasteiger"),
         reference: list[Path] = typer.Option(None, "--reference",
                                              help="import torsion scans (extxyz or QCFractal "
                                                   "JSON[.xz]) instead of computing them"),
-        spacing: int = typer.Option(15, "--spacing", help="torsion grid spacing, degrees"),
+        spacing: int = api_option(B, "spacing", "--spacing",
+                                  help="torsion grid spacing, degrees (divides 180)"),
         bond: list[str] = typer.Option(None, "--bond",
                                        help="only these rotatable bonds, e.g. --bond 4,9"),
-        workers: int = typer.Option(1, "--workers", help="local worker processes"),
-        dask: str = typer.Option(None, "--dask", help="Dask scheduler address or 'local'"),
+        workers: int = api_option(B, "workers", "--workers", help="local worker processes"),
+        dask: str = api_option(B, "dask", "--dask", help="Dask scheduler address or 'local'"),
         out: Path = typer.Option(Path("bespoke_out"), "--out", "-o", help="output directory"),
-        fit_valence: bool = typer.Option(False, "--fit-valence",
-                                         help="also fit bonds/angles to the QM Hessian"),
-        include_symmetric: bool = typer.Option(False, "--include-symmetric-rotors",
-                                               help="also scan methyl-like rotors"),
-        fragment: bool = typer.Option(None, "--fragment/--no-fragment",
-                                      help="fragment around each bond (default: by size)"),
-        mode: str = typer.Option("relaxed", "--mode", help="relaxed | single_point"),
-        conformers: int = typer.Option(10, "--validation-conformers",
-                                       help="held-out conformers for validation"),
-        validate_geometry: bool = typer.Option(True, "--validate-geometry/--no-validate-geometry",
-                                               help="compare QM- and MM-optimized geometries"),
-        md_ps: float = typer.Option(100.0, "--md-ps", help="gas-phase MD length, ps"),
-        retry_failed: bool = typer.Option(False, "--retry-failed",
-                                          help="recompute QM jobs stored as failed"),
-        force: bool = typer.Option(False, "--force", help="reuse an output dir of another "
-                                                          "molecule"),
+        fit_valence: bool = api_option(B, "fit_valence", "--fit-valence",
+                                       help="also fit bonds/angles to the QM Hessian"),
+        include_symmetric: bool = api_option(B, "include_symmetric",
+                                             "--include-symmetric-rotors",
+                                             help="also scan methyl-like rotors"),
+        fragment: bool = api_option(B, "fragment", "--fragment/--no-fragment",
+                                    show_default=False,
+                                    help="fragment around each bond (default: by size)"),
+        mode: str = api_option(B, "mode", "--mode", help="relaxed | single_point"),
+        conformers: int = api_option(B, "conformers", "--validation-conformers",
+                                     help="held-out conformers for validation (0: none)"),
+        validate_geometry: bool = api_option(
+            B, "validate_geometry", "--validate-geometry/--no-validate-geometry",
+            help="compare QM- and MM-optimized geometries"),
+        md_ps: float = api_option(B, "md_ps", "--md-ps", help="gas-phase MD length, ps (0: none)"),
+        retry_failed: bool = api_option(B, "retry_failed", "--retry-failed",
+                                        help="recompute QM jobs stored as failed"),
+        force: bool = api_option(B, "force", "--force",
+                                 help="reuse an output dir of another molecule"),
         name: str = typer.Option(None, "--name", help="molecule name for files and report "
                                                       "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
     ) -> None:
         """Fit bespoke torsions for a molecule, validate, export, and write a report."""
+        values = dict(locals())
         from ffparam.chem import Molecule
         from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
 
-        settings = BespokeSettings(
-            forcefield=ff, method=method, charges=charges, spacing=spacing, workers=workers,
-            dask=dask, references=list(reference or []), include_symmetric_rotors=include_symmetric,
-            bonds=_parse_bonds(bond),
-            fragment=fragment, fit_valence=fit_valence, mode=mode,
-            validation_conformers=conformers, validate_geometry=validate_geometry, md_ps=md_ps,
-            retry_failed=retry_failed,
-            force=force, progress=not quiet)
+        settings = BespokeSettings(references=list(reference or []), bonds=_parse_bonds(bond),
+                                   progress=not quiet, **api_values(FIELDS, values, SETTINGS))
         molecule = Molecule.from_input(input)
         if name:
             molecule.name = name
         _summary(run_bespoke(molecule, out, settings))
 
-    @app.command("demo")
+    @app.command("demo", cls=PlainHelpCommand)
     def demo_command(
         out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="output directory"),
-        workers: int = typer.Option(2, "--workers", help="local worker processes"),
+        workers: int = typer.Option(2, "--workers", callback=at_least(1),
+                                    help="local worker processes (the demo's own default)"),
     ) -> None:
         """The built-in example: bespoke torsions for 3-methoxybenzamide with GFN2-xTB."""
         from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
 
         typer.echo(f"ffparam demo: bespoke force field for 3-methoxybenzamide {DEMO_SMILES} "
                    "(GFN2-xTB reference, Sage start, AM1-BCC charges)")
-        settings = BespokeSettings(workers=workers, spacing=15, validation_conformers=10,
-                                   md_ps=100.0)
+        settings = BespokeSettings(workers=workers)  # otherwise `ffparam bespoke`'s defaults
         from ffparam.chem import Molecule
 
         _summary(run_bespoke(Molecule.from_smiles(DEMO_SMILES, name="3-methoxybenzamide"), out,

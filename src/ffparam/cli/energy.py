@@ -11,9 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 from ffparam.chem.molecule import Molecule
+from ffparam.cli.options import ApiField, PlainHelpCommand, api_option, at_least, uses_api
 from ffparam.errors import InputError
 
 FF_HELP = "sage | gaff2 | mmff94 | uff | openff-X.Y.Z | PATH.offxml"
+ASSIGN = "ffparam.assign:assign_parameters"
+FIELDS = {"ff": ApiField(ASSIGN, "forcefield"), "charges": ApiField(ASSIGN, "charges")}
+"""`energy`/`assign` option -> the :func:`~ffparam.assign.assign_parameters` keyword."""
 
 
 def load_input_molecule(text: str, charge: int | None, conformers: int | None) -> Molecule:
@@ -48,12 +52,16 @@ def energy_table(molecule: Molecule, forcefield: str, charges: str | None
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("energy")
+    @app.command("energy", cls=PlainHelpCommand)
+    @uses_api(FIELDS)
     def energy_command(
         input: str = typer.Argument(..., help="SMILES or molecule file (sdf, mol, pdb, xyz)"),
-        ff: str = typer.Option("sage", "--ff", help=FF_HELP),
-        charges: str = typer.Option(None, "--charges", help="am1bcc | gasteiger | mmff94"),
-        conformers: int = typer.Option(None, "--conformers", help="generate N conformers"),
+        ff: str = api_option(FIELDS, "ff", "--ff", help=FF_HELP),
+        charges: str = api_option(FIELDS, "charges", "--charges",
+                                  help="am1bcc | gasteiger | mmff94 (default: the force "
+                                       "field's)"),
+        conformers: int = typer.Option(None, "--conformers", callback=at_least(1),
+                                       help="generate N conformers"),
         charge: int = typer.Option(None, "--charge", help="total charge (XYZ/PDB input)"),
         as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
     ) -> None:
@@ -82,12 +90,16 @@ def register(app: typer.Typer) -> None:
             table.add_row(str(c), *(f"{terms[n][c]:.4f}" for n in terms), f"{total[c]:.4f}")
         Console().print(table)
 
-    @app.command("assign")
+    @app.command("assign", cls=PlainHelpCommand)
+    @uses_api(FIELDS)
     def assign_command(
         input: str = typer.Argument(..., help="SMILES or molecule file"),
-        ff: str = typer.Option("sage", "--ff", help="sage | gaff2 | openff-X.Y.Z | PATH.offxml"),
+        ff: str = api_option(FIELDS, "ff", "--ff",
+                             help="sage | gaff2 | openff-X.Y.Z | PATH.offxml"),
         output: Path = typer.Option(..., "-o", "--output", help="parameters .yaml or .json"),
-        charges: str = typer.Option(None, "--charges", help="am1bcc | gasteiger | mmff94"),
+        charges: str = api_option(FIELDS, "charges", "--charges",
+                                  help="am1bcc | gasteiger | mmff94 (default: the force "
+                                       "field's)"),
         openmm_xml: Path = typer.Option(None, "--openmm", help="also write an OpenMM System XML"),
         charge: int = typer.Option(None, "--charge", help="total charge (XYZ/PDB input)"),
     ) -> None:

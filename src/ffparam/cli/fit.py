@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 
+from ffparam.cli.options import PlainHelpCommand
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("fit")
+    @app.command("fit", cls=PlainHelpCommand)
     def fit_command(
         spec: Path = typer.Argument(..., help="fit spec (YAML); see ffparam.fit.spec"),
         out: Path = typer.Option(Path("fit_out"), "--out", "-o", help="output directory"),

@@ -6,77 +6,143 @@ from pathlib import Path
 
 import typer
 
+from ffparam.cli.options import (
+    ApiField,
+    PlainHelpCommand,
+    PlainHelpGroup,
+    api_option,
+    api_values,
+    nested_values,
+    uses_api,
+)
 from ffparam.units import KJ_PER_KCAL
 
+SETTINGS = "ffparam.liquid.settings:LiquidSettings"
+RUN = "ffparam.liquid.run:run_liquid"
+FIT = "ffparam.liquid.fit:LiquidFitOptions"
 
-def _settings(n: int, ns: float, equil_ps: float, gas_ns: float, cutoff: float,
-              switch: float, save_ps: float, threads: int | None, platform: str, seed: int,
-              checkpoint_ps: float, timestep_fs: float, gas_replicas: int = 1,
-              gas_max_k: float = 1000.0, box_conformers: int = 0):
+
+def _sampling(target: str, prefix: str = "") -> dict[str, ApiField]:
+    """Options of the simulation settings shared by `liquid run` and `liquid fit` (the
+    fit's are fields of ``LiquidFitOptions.settings``)."""
+    def field(name: str, **kw) -> ApiField:
+        return ApiField(target, prefix + name, **kw)
+
+    return {
+        "n": field("n_molecules"),
+        "ns": field("production_ps", api_per_cli=1000.0),
+        "equil_ps": field("equilibration_ps"),
+        "gas_ns": field("gas_production_ps", api_per_cli=1000.0),
+        "cutoff": field("cutoff_a"),
+        "switch": field("switch_a", none_as=0.0),
+        "save_ps": field("save_interval_ps"),
+        "checkpoint_ps": field("checkpoint_interval_ps"),
+        "platform": field("platform"),
+        "seed": field("seed"),
+        "gas_replicas": field("gas_replicas"),
+        "gas_max_k": field("gas_max_temperature_k"),
+        "box_conformers": field("box_conformers"),
+    }
+
+
+RUN_FIELDS = {
+    **_sampling(SETTINGS),
+    "timestep": ApiField(SETTINGS, "timestep_fs"),
+    "threads": ApiField(SETTINGS, "threads", none_as=0),
+    "ff": ApiField(RUN, "forcefield"),
+    "charges": ApiField(RUN, "charges"),
+    "temperature": ApiField(RUN, "temperature_k"),
+    "pressure": ApiField(RUN, "pressure_atm"),
+    "density_guess": ApiField(RUN, "density_guess_g_ml", none_as=0.0),
+}
+"""`liquid run` option -> the API field it sets (and takes its default from)."""
+
+FIT_FIELDS = {
+    **_sampling(FIT, "settings."),
+    "ff": ApiField(FIT, "forcefield"),
+    "charges": ApiField(FIT, "charges"),
+    "iterations": ApiField(FIT, "iterations"),
+    "trust_radius": ApiField(FIT, "trust_radius"),
+    "no_worse": ApiField(FIT, "no_worse_margin", none_as=-1.0),
+    "model_safety": ApiField(FIT, "model_safety"),
+    "step": ApiField(FIT, "step"),
+    "min_eff": ApiField(FIT, "min_eff_fraction"),
+    "prior_sigma": ApiField(FIT, "prior_sigma_a"),
+    "prior_epsilon": ApiField(FIT, "prior_epsilon_kcal_mol"),
+    "workers": ApiField(FIT, "workers"),
+    "threads": ApiField(FIT, "threads_per_worker"),
+    "dask": ApiField(FIT, "dask", none_as=""),
+}
+"""`liquid fit` option -> the API field it sets (and takes its default from)."""
+
+
+def _gas_save_interval(save_ps: float) -> float:
+    """Gas frames at most as far apart as the settings' default gas save interval (ps)."""
+    from ffparam.cli.options import default_of
     from ffparam.liquid.settings import LiquidSettings
 
-    return LiquidSettings(
-        n_molecules=n, production_ps=ns * 1000.0, equilibration_ps=equil_ps,
-        gas_production_ps=gas_ns * 1000.0, cutoff_a=cutoff,
-        switch_a=switch if switch > 0 else None, save_interval_ps=save_ps,
-        gas_save_interval_ps=min(save_ps, 0.5), threads=threads, platform=platform,
-        seed=seed, checkpoint_interval_ps=checkpoint_ps, timestep_fs=timestep_fs,
-        gas_replicas=gas_replicas, gas_max_temperature_k=gas_max_k,
-        box_conformers=box_conformers)
-
-
-# sampling options shared by `liquid run` and `liquid fit`
-GAS_REPLICAS_OPTION = typer.Option(
-    6, "--gas-replicas", help="gas-phase replica exchange over temperatures (1: plain MD; "
-                              "slow torsions need tempering)")
-GAS_MAX_K_OPTION = typer.Option(1000.0, "--gas-max-k", help="top of the tempering ladder, K")
-BOX_CONFORMERS_OPTION = typer.Option(
-    16, "--box-conformers", help="pack the box from this many gas-phase conformers (0: "
-                                 "copies of one conformer)")
+    return min(save_ps, default_of(LiquidSettings, "gas_save_interval_ps"))
 
 
 def register(app: typer.Typer) -> None:
     liquid = typer.Typer(help="Liquid density and heat of vaporization (OpenMM) and "
-                              "Lennard-Jones fits to them.", no_args_is_help=True)
+                              "Lennard-Jones fits to them.", no_args_is_help=True,
+                         cls=PlainHelpGroup)
+    R = RUN_FIELDS
 
-    @liquid.command("run")
+    @liquid.command("run", cls=PlainHelpCommand)
+    @uses_api(RUN_FIELDS)
     def run_command(
         molecule: str = typer.Argument(..., help="SMILES or molecule file"),
-        ff: str = typer.Option("sage", "--ff", help="force field (sage, path.offxml, gaff2)"),
-        charges: str = typer.Option("am1bcc", "--charges", help="am1bcc | gasteiger | mmff94"),
-        n: int = typer.Option(256, "--n", help="molecules in the box"),
-        ns: float = typer.Option(2.0, "--ns", help="liquid production length, ns"),
-        equil_ps: float = typer.Option(200.0, "--equil-ps", help="liquid equilibration, ps"),
-        gas_ns: float = typer.Option(10.0, "--gas-ns", help="gas-phase production, ns"),
-        temperature: float = typer.Option(298.15, "--temperature", help="K"),
-        pressure: float = typer.Option(1.0, "--pressure", help="atm"),
-        density_guess: float = typer.Option(0.0, "--density-guess",
-                                            help="g/mL for packing (0: estimate)"),
-        cutoff: float = typer.Option(9.0, "--cutoff", help="LJ/PME cutoff, Angstrom"),
-        switch: float = typer.Option(8.0, "--switch", help="LJ switch distance (0: none)"),
-        save_ps: float = typer.Option(1.0, "--save-ps", help="ps between saved frames"),
-        checkpoint_ps: float = typer.Option(20.0, "--checkpoint-ps",
-                                            help="ps between checkpoints"),
-        timestep: float = typer.Option(2.0, "--timestep", help="fs (H bonds constrained)"),
-        threads: int = typer.Option(0, "--threads", help="OpenMM CPU threads (0: default)"),
-        platform: str = typer.Option("CPU", "--platform", help="OpenMM platform"),
-        seed: int = typer.Option(2024, "--seed"),
-        gas_replicas: int = GAS_REPLICAS_OPTION,
-        gas_max_k: float = GAS_MAX_K_OPTION,
-        box_conformers: int = BOX_CONFORMERS_OPTION,
+        ff: str = api_option(R, "ff", "--ff", help="force field (sage, path.offxml, gaff2)"),
+        charges: str = api_option(R, "charges", "--charges",
+                                  help="am1bcc | gasteiger | mmff94"),
+        n: int = api_option(R, "n", "--n", help="molecules in the box"),
+        ns: float = api_option(R, "ns", "--ns", help="liquid production length, ns"),
+        equil_ps: float = api_option(R, "equil_ps", "--equil-ps",
+                                     help="liquid equilibration, ps"),
+        gas_ns: float = api_option(R, "gas_ns", "--gas-ns",
+                                   help="gas-phase production (per replica), ns"),
+        temperature: float = api_option(R, "temperature", "--temperature", help="K"),
+        pressure: float = api_option(R, "pressure", "--pressure", help="atm"),
+        density_guess: float = api_option(R, "density_guess", "--density-guess",
+                                          help="g/mL for packing (0: estimate)"),
+        cutoff: float = api_option(R, "cutoff", "--cutoff", help="LJ/PME cutoff, Angstrom"),
+        switch: float = api_option(R, "switch", "--switch",
+                                   help="LJ switch distance, Angstrom (0: none)"),
+        save_ps: float = api_option(R, "save_ps", "--save-ps", help="ps between saved frames"),
+        checkpoint_ps: float = api_option(R, "checkpoint_ps", "--checkpoint-ps",
+                                          help="ps between checkpoints"),
+        timestep: float = api_option(R, "timestep", "--timestep",
+                                     help="fs (H bonds constrained)"),
+        threads: int = api_option(R, "threads", "--threads",
+                                  help="OpenMM CPU threads (0: OpenMM's default)"),
+        platform: str = api_option(R, "platform", "--platform", help="OpenMM platform"),
+        seed: int = api_option(R, "seed", "--seed", help="packmol and Langevin seed"),
+        gas_replicas: int = api_option(
+            R, "gas_replicas", "--gas-replicas",
+            help="gas-phase replica exchange over temperatures (1: plain MD; slow torsions "
+                 "need tempering)"),
+        gas_max_k: float = api_option(R, "gas_max_k", "--gas-max-k",
+                                      help="top of the tempering ladder, K"),
+        box_conformers: int = api_option(
+            R, "box_conformers", "--box-conformers",
+            help="pack the box from this many gas-phase conformers (0: copies of one "
+                 "conformer)"),
         name: str = typer.Option("", "--name", help="label of the run (default: MOLECULE)"),
         out: Path = typer.Option(Path("liquid_run"), "--out", "-o",
                                  help="run directory (rerun to resume)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
     ) -> None:
         """Estimate density and Hvap (with standard errors and LJ derivatives)."""
+        values = dict(locals())
         from ffparam.liquid.run import run_liquid
+        from ffparam.liquid.settings import LiquidSettings
 
-        settings = _settings(n, ns, equil_ps, gas_ns, cutoff, switch, save_ps,
-                             threads or None, platform, seed, checkpoint_ps, timestep,
-                             gas_replicas, gas_max_k, box_conformers)
-        result = run_liquid(molecule, out, ff, charges, settings, temperature, pressure,
-                            density_guess or None, name or None, progress=not quiet)
+        settings = LiquidSettings(**api_values(RUN_FIELDS, values, SETTINGS),
+                                  gas_save_interval_ps=_gas_save_interval(save_ps))
+        result = run_liquid(molecule, out, settings=settings, name=name or None,
+                            progress=not quiet, **api_values(RUN_FIELDS, values, RUN))
         typer.echo(f"{result.name} ({result.smiles}) at {result.temperature_k:g} K, "
                    f"{result.pressure_atm:g} atm, {result.n_molecules} molecules:")
         typer.echo(f"  density {result.density.value:.4f} +/- {result.density.error:.4f} g/mL")
@@ -93,70 +159,81 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  WARNING {warning}")
         typer.echo(f"wrote {Path(out) / 'result.json'}")
 
-    @liquid.command("fit")
+    F = FIT_FIELDS
+
+    @liquid.command("fit", cls=PlainHelpCommand)
+    @uses_api(FIT_FIELDS)
     def fit_command(
         csv: Path = typer.Argument(..., help="liquids CSV (like liquids_train.csv)"),
         params: list[str] = typer.Option(..., "--params",
                                          help="vdw:PATTERN[:epsilon,sigma] (repeatable); "
                                               "PATTERN = SMIRKS, file id (n16, globs) or *"),
-        iterations: int = typer.Option(3, "--iterations", help="trust-region steps"),
-        ff: str = typer.Option("sage", "--ff", help="start SMIRNOFF force field"),
-        charges: str = typer.Option("am1bcc", "--charges"),
+        iterations: int = api_option(F, "iterations", "--iterations",
+                                     help="trust-region steps"),
+        ff: str = api_option(F, "ff", "--ff", help="start SMIRNOFF force field"),
+        charges: str = api_option(F, "charges", "--charges",
+                                  help="am1bcc | gasteiger | mmff94"),
         liquids: list[str] = typer.Option([], "--liquid", help="use only these (repeatable)"),
         holdout: list[str] = typer.Option([], "--holdout",
                                           help="simulate but do not fit (repeatable)"),
-        n: int = typer.Option(256, "--n", help="molecules per box"),
-        ns: float = typer.Option(0.5, "--ns", help="liquid production per round, ns"),
-        equil_ps: float = typer.Option(100.0, "--equil-ps", help="equilibration, ps"),
-        gas_ns: float = typer.Option(5.0, "--gas-ns", help="gas-phase production, ns"),
-        cutoff: float = typer.Option(9.0, "--cutoff", help="Angstrom"),
-        switch: float = typer.Option(8.0, "--switch", help="Angstrom (0: none)"),
-        save_ps: float = typer.Option(1.0, "--save-ps", help="ps between saved frames"),
-        checkpoint_ps: float = typer.Option(20.0, "--checkpoint-ps",
-                                            help="ps between checkpoints"),
-        trust_radius: float = typer.Option(0.3, "--trust-radius", help="first step radius"),
-        no_worse: float = typer.Option(
-            -1.0, "--no-worse",
+        n: int = api_option(F, "n", "--n", help="molecules per box"),
+        ns: float = api_option(F, "ns", "--ns", help="liquid production per round, ns"),
+        equil_ps: float = api_option(F, "equil_ps", "--equil-ps", help="equilibration, ps"),
+        gas_ns: float = api_option(F, "gas_ns", "--gas-ns",
+                                   help="gas-phase production (per replica), ns"),
+        cutoff: float = api_option(F, "cutoff", "--cutoff", help="Angstrom"),
+        switch: float = api_option(F, "switch", "--switch", help="Angstrom (0: none)"),
+        save_ps: float = api_option(F, "save_ps", "--save-ps", help="ps between saved frames"),
+        checkpoint_ps: float = api_option(F, "checkpoint_ps", "--checkpoint-ps",
+                                          help="ps between checkpoints"),
+        trust_radius: float = api_option(F, "trust_radius", "--trust-radius",
+                                         help="first step radius"),
+        no_worse: float = api_option(
+            F, "no_worse", "--no-worse",
             help="guard each step: no training property may be predicted to move away "
                  "from experiment by more than this many error bars (negative: no guard)"),
-        model_safety: float = typer.Option(
-            1.5, "--model-safety", help="the guard assumes changes this many times the "
-                                        "linear prediction"),
-        step: str = typer.Option(
-            "linear", "--step",
+        model_safety: float = api_option(
+            F, "model_safety", "--model-safety",
+            help="the guard assumes changes this many times the linear prediction"),
+        step: str = api_option(
+            F, "step", "--step",
             help="linear: trust-region step on the fluctuation-formula Jacobian; "
                  "reweighted: minimize on MBAR estimates from every simulated round"),
-        min_eff: float = typer.Option(
-            0.2, "--min-eff", help="reweighted step: Kish size floor per phase, as a "
-                                   "fraction of one run's frames"),
-        prior_sigma: float = typer.Option(0.1, "--prior-sigma", help="Angstrom"),
-        prior_epsilon: float = typer.Option(0.05, "--prior-epsilon", help="kcal/mol"),
-        workers: int = typer.Option(1, "--workers", help="parallel simulations"),
-        threads: int = typer.Option(1, "--threads", help="OpenMM threads per simulation"),
-        dask: str = typer.Option("", "--dask", help="Dask scheduler address or 'local'"),
-        platform: str = typer.Option("CPU", "--platform"),
-        seed: int = typer.Option(2024, "--seed"),
-        gas_replicas: int = GAS_REPLICAS_OPTION,
-        gas_max_k: float = GAS_MAX_K_OPTION,
-        box_conformers: int = BOX_CONFORMERS_OPTION,
+        min_eff: float = api_option(
+            F, "min_eff", "--min-eff", help="reweighted step: Kish size floor per phase, as "
+                                            "a fraction of one run's frames"),
+        prior_sigma: float = api_option(F, "prior_sigma", "--prior-sigma", help="Angstrom"),
+        prior_epsilon: float = api_option(F, "prior_epsilon", "--prior-epsilon",
+                                          help="kcal/mol"),
+        workers: int = api_option(F, "workers", "--workers", help="parallel simulations"),
+        threads: int = api_option(F, "threads", "--threads",
+                                  help="OpenMM threads per simulation"),
+        dask: str = api_option(F, "dask", "--dask", help="Dask scheduler address or 'local'"),
+        platform: str = api_option(F, "platform", "--platform", help="OpenMM platform"),
+        seed: int = api_option(F, "seed", "--seed", help="packmol and Langevin seed"),
+        gas_replicas: int = api_option(
+            F, "gas_replicas", "--gas-replicas",
+            help="gas-phase replica exchange over temperatures (1: plain MD)"),
+        gas_max_k: float = api_option(F, "gas_max_k", "--gas-max-k",
+                                      help="top of the tempering ladder, K"),
+        box_conformers: int = api_option(
+            F, "box_conformers", "--box-conformers",
+            help="pack boxes from this many gas-phase conformers (0: one)"),
         out: Path = typer.Option(Path("liquid_fit"), "--out", "-o",
                                  help="output directory (rerun to resume)"),
     ) -> None:
         """Fit LJ parameters to liquid densities and heats of vaporization."""
+        values = dict(locals())
         from ffparam.liquid.data import read_liquids_csv
         from ffparam.liquid.fit import LiquidFitOptions, fit_liquids
+        from ffparam.liquid.settings import fit_round_settings
 
+        settings = fit_round_settings().with_options(
+            **nested_values(FIT_FIELDS, values, FIT, "settings"), threads=threads,
+            gas_save_interval_ps=_gas_save_interval(save_ps))
+        options = LiquidFitOptions(params=tuple(params), holdout=tuple(holdout),
+                                   settings=settings, **api_values(FIT_FIELDS, values, FIT))
         references = read_liquids_csv(csv, liquids or None)
-        settings = _settings(n, ns, equil_ps, gas_ns, cutoff, switch, save_ps, threads,
-                             platform, seed, checkpoint_ps, 2.0, gas_replicas, gas_max_k,
-                             box_conformers)
-        options = LiquidFitOptions(
-            forcefield=ff, charges=charges, params=tuple(params), iterations=iterations,
-            trust_radius=trust_radius, prior_sigma_a=prior_sigma,
-            no_worse_margin=no_worse if no_worse >= 0 else None, model_safety=model_safety,
-            step=step, min_eff_fraction=min_eff,
-            prior_epsilon_kcal_mol=prior_epsilon, holdout=tuple(holdout), workers=workers,
-            threads_per_worker=threads, dask=dask or None, settings=settings)
         outcome = fit_liquids(references, options, out, log=lambda text: typer.echo(text,
                                                                                      err=True))
         summary = outcome.metrics["summary"]

@@ -9,9 +9,42 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ffparam.cli.options import (
+    ApiField,
+    PlainHelpCommand,
+    PlainHelpGroup,
+    api_option,
+    api_values,
+    at_least,
+    positive,
+    uses_api,
+)
 from ffparam.errors import CalculationError, InputError
 
 MODEL_HELP = "ani | schnet | gpr | mace"
+
+
+TRAIN = "ffparam.ml.workflow:train_model"
+TRAIN_FIELDS = {
+    "committee": ApiField(TRAIN, "committee"),
+    "time_budget": ApiField(TRAIN, "time_budget_s"),
+    "max_epochs": ApiField(TRAIN, "max_epochs"),
+    "seed": ApiField(TRAIN, "seed"),
+}
+"""`mlp train` option -> the :func:`~ffparam.ml.workflow.train_model` keyword it sets."""
+
+RUN_MD = "ffparam.ml.md:run_md"
+MD_FIELDS = {
+    "temperature": ApiField(RUN_MD, "temperature_k"),
+    "timestep": ApiField(RUN_MD, "timestep_fs"),
+    "ensemble": ApiField(RUN_MD, "ensemble"),
+    "interval": ApiField(RUN_MD, "interval"),
+    "max_force": ApiField(RUN_MD, "max_force"),
+    "max_sigma": ApiField(RUN_MD, "max_force_sigma"),
+    "seed": ApiField(RUN_MD, "seed"),
+    "frame": ApiField("ffparam.ml.workflow:md_from_files", "frame"),
+}
+"""`mlp md` option -> the :func:`~ffparam.ml.md.run_md` keyword it sets."""
 
 
 def parse_options(pairs: list[str] | None) -> dict:
@@ -50,11 +83,14 @@ def _metrics_table(metrics: dict) -> Table:
 
 def register(app: typer.Typer) -> None:
     mlp = typer.Typer(
-        help="Machine-learned potentials: train, evaluate, run MD.", no_args_is_help=True
+        help="Machine-learned potentials: train, evaluate, run MD.",
+        no_args_is_help=True,
+        cls=PlainHelpGroup,
     )
     app.add_typer(mlp, name="mlp")
 
-    @mlp.command("train")
+    @mlp.command("train", cls=PlainHelpCommand)
+    @uses_api(TRAIN_FIELDS)
     def train_command(
         model: str = typer.Option(..., "--model", help=MODEL_HELP),
         train: Path = typer.Option(
@@ -67,10 +103,34 @@ def register(app: typer.Typer) -> None:
         isolated_atoms: Path = typer.Option(
             None, "--isolated-atoms", help="isolated-atom energies (default: linear regression)"
         ),
-        committee: int = typer.Option(1, "--committee", help="train N members as a committee"),
-        time_budget: float = typer.Option(None, "--time-budget", help="CPU seconds per model"),
-        max_epochs: int = typer.Option(None, "--max-epochs", help="epoch limit (networks, MACE)"),
-        seed: int = typer.Option(0, "--seed"),
+        committee: int = api_option(
+            TRAIN_FIELDS,
+            "committee",
+            "--committee",
+            callback=at_least(1),
+            help="train N members as a committee",
+        ),
+        time_budget: float = api_option(
+            TRAIN_FIELDS,
+            "time_budget",
+            "--time-budget",
+            callback=positive,
+            help="CPU seconds per model",
+        ),
+        max_epochs: int = api_option(
+            TRAIN_FIELDS,
+            "max_epochs",
+            "--max-epochs",
+            callback=at_least(1),
+            help="epoch limit (networks, MACE)",
+        ),
+        seed: int = api_option(
+            TRAIN_FIELDS,
+            "seed",
+            "--seed",
+            callback=at_least(0),
+            help="random seed (split, initial weights)",
+        ),
         option: list[str] = typer.Option(
             None, "--option", help="KEY=VALUE model/training option, repeatable"
         ),
@@ -79,6 +139,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Train a model; an interrupted run in --out resumes from its last checkpoint."""
+        values = dict(locals())
         from ffparam.ml.workflow import load_training_sets, reference_energies, train_model
 
         train_set, valid_set = load_training_sets(train, valid, seed=seed)
@@ -89,20 +150,17 @@ def register(app: typer.Typer) -> None:
             valid_set,
             out,
             refs,
-            committee=committee,
-            time_budget_s=time_budget,
-            max_epochs=max_epochs,
-            seed=seed,
             options=parse_options(option),
             resume=not restart,
             progress=True,
+            **api_values(TRAIN_FIELDS, values, TRAIN),
         )
         Console().print(
             f"{potential.model_type} model saved in {out} "
             f"({len(train_set)} training, {len(valid_set)} validation frames)"
         )
 
-    @mlp.command("eval")
+    @mlp.command("eval", cls=PlainHelpCommand)
     def eval_command(
         model_dir: Path = typer.Argument(..., help="model directory"),
         test: Path = typer.Argument(..., help="test frames (extended XYZ)"),
@@ -131,41 +189,49 @@ def register(app: typer.Typer) -> None:
                 )
         console.print(f"parity plot: {metrics['parity_plot']}")
 
-    @mlp.command("md")
+    M = MD_FIELDS
+
+    @mlp.command("md", cls=PlainHelpCommand)
+    @uses_api(MD_FIELDS)
     def md_command(
         model_dir: Path = typer.Argument(..., help="model directory"),
         start: Path = typer.Argument(..., help="starting structure (extended XYZ)"),
-        steps: int = typer.Option(..., "--steps", help="number of MD steps"),
-        temperature: float = typer.Option(300.0, "--temperature", help="K"),
+        steps: int = typer.Option(..., "--steps", callback=at_least(1), help="number of MD steps"),
+        temperature: float = api_option(M, "temperature", "--temperature", help="K"),
         output: Path = typer.Option(..., "-o", "--output", help="trajectory (extended XYZ)"),
-        timestep: float = typer.Option(0.5, "--timestep", help="fs"),
-        ensemble: str = typer.Option("langevin", "--ensemble", help="langevin | nve"),
-        interval: int = typer.Option(10, "--interval", help="write every N steps"),
-        max_force: float = typer.Option(20.0, "--max-force", help="stop above (eV/A)"),
-        max_sigma: float = typer.Option(
-            1.0,
+        timestep: float = api_option(M, "timestep", "--timestep", callback=positive, help="fs"),
+        ensemble: str = api_option(M, "ensemble", "--ensemble", help="langevin | nve"),
+        interval: int = api_option(
+            M, "interval", "--interval", callback=at_least(1), help="write every N steps"
+        ),
+        max_force: float = api_option(
+            M, "max_force", "--max-force", callback=positive, help="stop above (eV/A)"
+        ),
+        max_sigma: float = api_option(
+            M,
+            "max_sigma",
             "--max-force-sigma",
+            callback=positive,
             help="stop when the model's force uncertainty exceeds this (eV/A)",
         ),
-        frame: int = typer.Option(0, "--frame", help="frame of START to begin from"),
-        seed: int = typer.Option(0, "--seed"),
+        frame: int = api_option(
+            M, "frame", "--frame", callback=at_least(0), help="frame of START to begin from"
+        ),
+        seed: int = api_option(
+            M,
+            "seed",
+            "--seed",
+            callback=at_least(0),
+            help="random seed (velocities, Langevin noise)",
+        ),
     ) -> None:
         """Molecular dynamics with a trained model (ASE Langevin or velocity Verlet)."""
+        values = dict(locals())
         from ffparam.ml.workflow import md_from_files
 
+        kwargs = api_values(MD_FIELDS, values, RUN_MD)
         result = md_from_files(
-            model_dir,
-            start,
-            steps,
-            temperature,
-            output,
-            frame=frame,
-            timestep_fs=timestep,
-            ensemble=ensemble,
-            interval=interval,
-            max_force=max_force,
-            max_force_sigma=max_sigma,
-            seed=seed,
+            model_dir, start, steps, kwargs.pop("temperature_k"), output, frame=frame, **kwargs
         )
         if result.stopped:
             raise CalculationError(

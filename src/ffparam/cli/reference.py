@@ -12,6 +12,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ffparam.cli.options import (
+    ApiField,
+    PlainHelpCommand,
+    api_option,
+    at_least,
+    divides_180,
+    positive,
+    uses_api,
+)
 from ffparam.errors import InputError
 
 console = Console(stderr=True)
@@ -19,6 +28,37 @@ console = Console(stderr=True)
 METHOD_HELP = "reference method, e.g. gfn2-xtb, gfn1-xtb, b3lyp-d3bj/dzvp, hf/sto-3g"
 WORKERS_HELP = "local worker processes (0 = run in this process)"
 DASK_HELP = "Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster"
+
+
+COMPUTE = "ffparam.reference.compute:compute"
+QM_FIELDS = {
+    "method": ApiField(COMPUTE, "method"),
+    "task": ApiField(COMPUTE, "task"),
+    "retry_failed": ApiField(COMPUTE, "retry_failed"),
+}
+"""`ffparam qm` option -> the :func:`~ffparam.reference.compute` keyword it sets."""
+
+DRIVE = "ffparam.reference.torsiondrive:run_torsiondrive"
+TD_FIELDS = {
+    "spacing": ApiField(DRIVE, "spacing"),
+    "method": ApiField(DRIVE, "method"),
+    "retry_failed": ApiField(DRIVE, "retry_failed"),
+    "include_terminal": ApiField(
+        "ffparam.reference.torsiondrive:rotatable_dihedrals", "include_terminal_rotors"
+    ),
+}
+"""`ffparam torsiondrive` option -> the API keyword it sets."""
+
+MD = "ffparam.reference.sampling:sample_md"
+SAMPLE_FIELDS = {
+    "frames": ApiField(MD, "n_frames"),
+    "method": ApiField(MD, "method"),
+    "retry_failed": ApiField(MD, "retry_failed"),
+    "forcefield": ApiField("ffparam.reference.sampling:sample_mm_md", "forcefield"),
+    "temperature": ApiField("ffparam.reference.sampling:sample_normal_modes", "temperature"),
+}
+"""`ffparam sample` option -> the sampler keyword it sets (the samplers share these
+defaults; ``tests/cli/test_defaults.py`` checks that they do)."""
 
 
 def _method(method: str, solvent: str | None, max_scf_cycles: int | None, density_fit: bool):
@@ -58,20 +98,29 @@ def _finish(summary, complete: bool) -> None:
         raise typer.Exit(code=1)
 
 
+@uses_api(QM_FIELDS)
 def qm(
     input: str = typer.Argument(..., help="SMILES or molecule file (SDF, MOL, PDB, XYZ)"),
-    method: str = typer.Option("gfn2-xtb", help=METHOD_HELP),
-    task: str = typer.Option("energy", help="energy | gradient | hessian | optimize | esp"),
+    method: str = api_option(QM_FIELDS, "method", "--method", help=METHOD_HELP),
+    task: str = api_option(
+        QM_FIELDS, "task", "--task", help="energy | gradient | hessian | optimize | esp"
+    ),
     store: Path = typer.Option(Path("ffparam.db"), help="SQLite store of all calculations"),
     output: Path | None = typer.Option(None, "-o", "--output", help="write .xyz or .json"),
-    conformers: int = typer.Option(1, help="conformers to generate if INPUT has no 3-D"),
+    conformers: int = typer.Option(
+        1, callback=at_least(1), help="conformers to generate if INPUT has no 3-D"
+    ),
     charge: int | None = typer.Option(None, help="net charge (default: from the input)"),
     solvent: str | None = typer.Option(None, help="implicit solvent (xtb ALPB), e.g. water"),
-    max_scf_cycles: int | None = typer.Option(None, help="SCF iteration limit"),
+    max_scf_cycles: int | None = typer.Option(
+        None, callback=at_least(1), help="SCF iteration limit"
+    ),
     density_fit: bool = typer.Option(False, help="PySCF density fitting"),
-    workers: int = typer.Option(1, help=WORKERS_HELP),
+    workers: int = typer.Option(1, callback=at_least(0), help=WORKERS_HELP),
     dask: str | None = typer.Option(None, help=DASK_HELP),
-    retry_failed: bool = typer.Option(False, help="recompute jobs stored as failed"),
+    retry_failed: bool = api_option(
+        QM_FIELDS, "retry_failed", "--retry-failed", help="recompute jobs stored as failed"
+    ),
 ) -> None:
     """Run one reference calculation per conformer and record it in the store."""
     from ffparam.reference import Store, make_jobs, run_jobs
@@ -123,24 +172,42 @@ def _parse_dihedral(text: str) -> tuple[int, int, int, int]:
     return values
 
 
+@uses_api(TD_FIELDS)
 def torsiondrive(
     input: str = typer.Argument(..., help="SMILES or molecule file (SDF, MOL, PDB, XYZ)"),
     dihedral: list[str] = typer.Option(
         [], "--dihedral", help="i,j,k,l (0-based); give twice for a 2-D scan"
     ),
     all_rotatable: bool = typer.Option(False, help="one 1-D drive per rotatable bond"),
-    include_terminal: bool = typer.Option(False, help="with --all-rotatable: methyl, OH..."),
-    spacing: int = typer.Option(15, help="grid spacing in degrees (a divisor of 180)"),
-    method: str = typer.Option("gfn2-xtb", help=METHOD_HELP),
+    include_terminal: bool = api_option(
+        TD_FIELDS,
+        "include_terminal",
+        "--include-terminal",
+        help="with --all-rotatable: methyl, OH...",
+    ),
+    spacing: int = api_option(
+        TD_FIELDS,
+        "spacing",
+        "--spacing",
+        callback=divides_180,
+        help="grid spacing in degrees (a divisor of 180)",
+    ),
+    method: str = api_option(TD_FIELDS, "method", "--method", help=METHOD_HELP),
     store: Path = typer.Option(Path("ffparam.db"), help="SQLite store of all calculations"),
     output: Path = typer.Option(Path("scan.xyz"), "-o", "--output", help="extxyz of the profile"),
     charge: int | None = typer.Option(None, help="net charge (default: from the input)"),
-    conformers: int = typer.Option(1, help="starting conformers to generate if no 3-D"),
+    conformers: int = typer.Option(
+        1, callback=at_least(1), help="starting conformers to generate if no 3-D"
+    ),
     solvent: str | None = typer.Option(None, help="implicit solvent (xtb ALPB)"),
-    max_scf_cycles: int | None = typer.Option(None, help="SCF iteration limit"),
-    workers: int = typer.Option(1, help=WORKERS_HELP),
+    max_scf_cycles: int | None = typer.Option(
+        None, callback=at_least(1), help="SCF iteration limit"
+    ),
+    workers: int = typer.Option(1, callback=at_least(0), help=WORKERS_HELP),
     dask: str | None = typer.Option(None, help=DASK_HELP),
-    retry_failed: bool = typer.Option(False, help="recompute optimizations stored as failed"),
+    retry_failed: bool = api_option(
+        TD_FIELDS, "retry_failed", "--retry-failed", help="recompute optimizations stored as failed"
+    ),
 ) -> None:
     """Torsion drive(s) with torsiondrive + geomeTRIC; writes the profile (.xyz) and a PNG."""
     from ffparam.reference import Store
@@ -205,25 +272,49 @@ def _print_profile(result) -> None:
     Console().print(table)
 
 
+@uses_api(SAMPLE_FIELDS)
 def sample(
     input: str = typer.Argument(..., help="SMILES or molecule file (SDF, MOL, PDB, XYZ)"),
-    conformers: int | None = typer.Option(None, help="N: ETKDG + prune + optimize"),
-    md: float | None = typer.Option(None, help="TEMP (K): Langevin MD, frames labelled"),
+    conformers: int | None = typer.Option(
+        None, callback=at_least(1), help="N: ETKDG + prune + optimize"
+    ),
+    md: float | None = typer.Option(
+        None, callback=positive, help="TEMP (K): Langevin MD, frames labelled"
+    ),
     md_engine: str = typer.Option(
         "reference", help="--md dynamics: 'reference' (the method via ASE) or 'mm' (OpenMM)"
     ),
-    forcefield: str = typer.Option("sage", help="force field for --md-engine mm"),
-    frames: int = typer.Option(10, help="frames to keep (--md, --normal-modes)"),
-    normal_modes: int | None = typer.Option(None, help="N: normal-mode sampling frames"),
-    temperature: float = typer.Option(300.0, help="K, for --normal-modes"),
-    method: str = typer.Option("gfn2-xtb", help=METHOD_HELP),
+    forcefield: str = api_option(
+        SAMPLE_FIELDS, "forcefield", "--forcefield", help="force field for --md-engine mm"
+    ),
+    frames: int = api_option(
+        SAMPLE_FIELDS, "frames", "--frames", callback=at_least(1), help="frames to keep (--md)"
+    ),
+    normal_modes: int | None = typer.Option(
+        None, callback=at_least(1), help="N: normal-mode sampling frames"
+    ),
+    temperature: float = api_option(
+        SAMPLE_FIELDS,
+        "temperature",
+        "--temperature",
+        callback=positive,
+        help="K, for --normal-modes",
+    ),
+    method: str = api_option(SAMPLE_FIELDS, "method", "--method", help=METHOD_HELP),
     store: Path = typer.Option(Path("ffparam.db"), help="SQLite store of all calculations"),
     output: Path = typer.Option(Path("frames.xyz"), "-o", "--output", help="extxyz output"),
     charge: int | None = typer.Option(None, help="net charge (default: from the input)"),
-    seed: int = typer.Option(0, help="random seed (MD velocities and noise, normal modes)"),
-    workers: int = typer.Option(1, help=WORKERS_HELP),
+    seed: int | None = typer.Option(
+        None,
+        callback=at_least(0),
+        help="random seed (ETKDG, MD velocities and noise, normal modes; "
+        "default: each sampler's own)",
+    ),
+    workers: int = typer.Option(1, callback=at_least(0), help=WORKERS_HELP),
     dask: str | None = typer.Option(None, help=DASK_HELP),
-    retry_failed: bool = typer.Option(False, help="recompute jobs stored as failed"),
+    retry_failed: bool = api_option(
+        SAMPLE_FIELDS, "retry_failed", "--retry-failed", help="recompute jobs stored as failed"
+    ),
 ) -> None:
     """Sample geometries with reference energies and forces; writes extended XYZ (eV, A)."""
     from ffparam.reference import Store
@@ -240,6 +331,7 @@ def sample(
     if md_engine not in ("reference", "mm"):
         raise InputError(f"--md-engine must be 'reference' or 'mm', not {md_engine!r}")
     molecule = _molecule(input, charge)
+    seeded = {} if seed is None else {"seed": seed}
     with Store(store) as db, _executor(workers, dask) as executor:
         if conformers is not None:
             result = sample_conformers(
@@ -250,7 +342,7 @@ def sample(
                 executor,
                 retry_failed=retry_failed,
                 progress=True,
-                seed=seed or 0xF00D,
+                **seeded,
             )
         elif md is not None and md_engine == "mm":
             result = sample_mm_md(
@@ -261,7 +353,7 @@ def sample(
                 db,
                 executor,
                 forcefield=forcefield,
-                seed=seed,
+                **seeded,
                 retry_failed=retry_failed,
                 progress=True,
             )
@@ -273,7 +365,7 @@ def sample(
                 method,
                 db,
                 executor,
-                seed=seed,
+                **seeded,
                 retry_failed=retry_failed,
                 progress=True,
             )
@@ -285,7 +377,7 @@ def sample(
                 method,
                 db,
                 executor,
-                seed=seed,
+                **seeded,
                 retry_failed=retry_failed,
                 progress=True,
             )
@@ -296,6 +388,6 @@ def sample(
 
 def register(app: typer.Typer) -> None:
     """Add ``qm``, ``torsiondrive`` and ``sample`` to the ``ffparam`` command."""
-    app.command("qm")(qm)
-    app.command("torsiondrive")(torsiondrive)
-    app.command("sample")(sample)
+    app.command("qm", cls=PlainHelpCommand)(qm)
+    app.command("torsiondrive", cls=PlainHelpCommand)(torsiondrive)
+    app.command("sample", cls=PlainHelpCommand)(sample)

@@ -51,7 +51,7 @@ from ffparam.liquid.objective import (
 )
 from ffparam.liquid.prepare import prepare_system
 from ffparam.liquid.properties import LiquidResult
-from ffparam.liquid.settings import LiquidSettings
+from ffparam.liquid.settings import LiquidSettings, fit_round_settings
 from ffparam.params.parameter_set import FreeSpec, ParameterKey, ParameterSet
 from ffparam.params.system import ParameterizedSystem
 
@@ -86,7 +86,8 @@ class LiquidFitOptions:
             fraction of one run's frames.
         holdout: liquid names simulated but not fitted.
         workers, threads_per_worker, dask: parallel execution.
-        settings: the simulation settings of every liquid.
+        settings: the simulation settings of every liquid (default
+            :func:`~ffparam.liquid.settings.fit_round_settings`).
     """
 
     forcefield: str = "sage"
@@ -111,7 +112,30 @@ class LiquidFitOptions:
     workers: int = 1
     threads_per_worker: int = 1
     dask: str | None = None
-    settings: LiquidSettings = field(default_factory=LiquidSettings)
+    settings: LiquidSettings = field(default_factory=fit_round_settings)
+
+    def __post_init__(self) -> None:
+        if self.iterations < 0:
+            raise InputError(f"iterations must not be negative, got {self.iterations}")
+        for name in ("trust_radius", "min_trust_radius", "max_trust_radius", "prior_sigma_a",
+                     "prior_epsilon_kcal_mol", "model_safety", "density_denominator_g_ml",
+                     "hvap_denominator_kcal_mol"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("density_weight", "hvap_weight"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.no_worse_margin is not None and self.no_worse_margin < 0:
+            raise InputError(f"no_worse_margin must not be negative (None: no guard), got "
+                             f"{self.no_worse_margin}")
+        if not 0 < self.min_eff_fraction <= 1:
+            raise InputError(f"min_eff_fraction must lie in (0, 1], got "
+                             f"{self.min_eff_fraction}")
+        if self.step not in ("linear", "reweighted"):
+            raise InputError(f"unknown step {self.step!r}: use 'linear' or 'reweighted'")
+        if self.workers < 1 or self.threads_per_worker < 1:
+            raise InputError(f"workers and threads_per_worker must be at least 1, got "
+                             f"{self.workers} and {self.threads_per_worker}")
 
     def fingerprint_data(self) -> dict[str, Any]:
         data = asdict(self)
@@ -244,10 +268,6 @@ class LiquidFit:
 
     def __init__(self, references: Sequence[LiquidReference], options: LiquidFitOptions,
                  outdir: str | Path, log: Callable[[str], None] | None = None) -> None:
-        if options.iterations < 0:
-            raise InputError("iterations must not be negative")
-        if options.step not in ("linear", "reweighted"):
-            raise InputError(f"unknown step {options.step!r}: use 'linear' or 'reweighted'")
         self.options = options
         self.outdir = Path(outdir)
         self.log = log or (lambda text: None)

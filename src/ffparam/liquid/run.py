@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ffparam.errors import InputError
 from ffparam.liquid.job import LiquidJob, simulate_liquid
 from ffparam.liquid.prepare import prepare_system
 from ffparam.liquid.properties import LiquidResult
@@ -22,6 +23,9 @@ def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
     :mod:`ffparam.liquid.conformers`) and return the result. Rerunning with the same ``outdir``
     resumes from the last checkpoint (a finished run returns at once)."""
     settings = settings or LiquidSettings()
+    settings.check_state(temperature_k, pressure_atm)
+    if density_guess_g_ml is not None and not density_guess_g_ml > 0:
+        raise InputError(f"density guess must be positive, got {density_guess_g_ml} g/mL")
     outdir = Path(outdir)
     label = name or text
     system = prepare_system(text, forcefield, charges, name=label)

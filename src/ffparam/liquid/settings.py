@@ -3,7 +3,10 @@
 Defaults follow the OpenFF Sage protocol: 9 Angstrom Lennard-Jones cutoff with a switch
 from 8 Angstrom and the analytic long-range dispersion correction, PME electrostatics in
 the same real-space cutoff, bonds to hydrogen constrained, 2 fs Langevin middle
-integrator (1/ps friction), isotropic Monte Carlo barostat every 25 steps.
+integrator (1/ps friction), isotropic Monte Carlo barostat every 25 steps. The gas phase
+is tempered (6 replicas up to 1000 K) and the box is packed from 16 of its conformers: the
+protocol validated in benchmarks/RESULTS.md and docs/liquid.md (slow torsions are sampled).
+These are the defaults of ``ffparam liquid run`` too (the CLI reads them from here).
 """
 
 from __future__ import annotations
@@ -34,11 +37,12 @@ class LiquidSettings:
         checkpoint_interval_ps: time between checkpoints (frames + state), ps.
         gas_equilibration_ps, gas_production_ps, gas_save_interval_ps: the single-molecule
             gas-phase run (no cutoff), ps; with tempering, per replica.
-        gas_replicas: replicas of the gas-phase run; more than 1 runs replica exchange
-            over a geometric temperature ladder (:mod:`ffparam.liquid.tempering`) so
-            torsions with ns barrier-crossing times are sampled; 1: plain Langevin.
-        gas_max_temperature_k: top of that ladder, K.
-        box_conformers: 0 packs copies of the molecule's first conformer; M > 0 packs the
+        gas_replicas: replicas of the gas-phase run (default 6); more than 1 runs replica
+            exchange over a geometric temperature ladder (:mod:`ffparam.liquid.tempering`)
+            so torsions with ns barrier-crossing times are sampled; 1: plain Langevin.
+        gas_max_temperature_k: top of that ladder, K (default 1000).
+        box_conformers: 0 packs copies of the molecule's first conformer; M > 0 (default
+            16) packs the
             box from M conformers drawn from the gas-phase production frames (run first),
             so slow torsions start from the isolated molecule's Boltzmann populations
             instead of all in one conformer.
@@ -66,9 +70,9 @@ class LiquidSettings:
     gas_equilibration_ps: float = 100.0
     gas_production_ps: float = 10000.0
     gas_save_interval_ps: float = 0.5
-    gas_replicas: int = 1
-    gas_max_temperature_k: float = 600.0
-    box_conformers: int = 0
+    gas_replicas: int = 6
+    gas_max_temperature_k: float = 1000.0
+    box_conformers: int = 16
     pack_density_factor: float = 0.85
     pack_tolerance_a: float = 2.0
     seed: int = 2024
@@ -104,6 +108,27 @@ class LiquidSettings:
             raise InputError(f"box_conformers must not be negative, got {self.box_conformers}")
         if self.barostat_interval < 1:
             raise InputError("barostat interval must be at least 1 step")
+        if not self.gas_max_temperature_k > 0:
+            raise InputError(f"gas_max_temperature_k must be positive, got "
+                             f"{self.gas_max_temperature_k} K")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"threads must be at least 1 (or None), got {self.threads}")
+        if self.seed < 0:
+            raise InputError(f"seed must not be negative, got {self.seed}")
+        if not self.pack_tolerance_a > 0 or not self.ewald_tolerance > 0:
+            raise InputError("pack_tolerance_a and ewald_tolerance must be positive")
+        if self.max_minimize_iterations < 0:
+            raise InputError("max_minimize_iterations must not be negative")
+
+    def check_state(self, temperature_k: float, pressure_atm: float) -> None:
+        """Refuse a thermodynamic state these settings cannot simulate (K, atm)."""
+        if not temperature_k > 0:
+            raise InputError(f"temperature must be positive, got {temperature_k} K")
+        if not pressure_atm > 0:
+            raise InputError(f"pressure must be positive, got {pressure_atm} atm")
+        if self.gas_replicas > 1 and not self.gas_max_temperature_k > temperature_k:
+            raise InputError(f"the top of the tempering ladder ({self.gas_max_temperature_k} "
+                             f"K) must exceed the temperature {temperature_k} K")
 
     def steps(self, picoseconds: float) -> int:
         """Number of integration steps covering ``picoseconds``."""
@@ -115,3 +140,11 @@ class LiquidSettings:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def fit_round_settings() -> LiquidSettings:
+    """Settings of every simulation of a liquid fit (``LiquidFitOptions.settings``, ``ffparam
+    liquid fit``): shorter runs than one estimate (100 ps + 0.5 ns liquid, 5 ns gas per
+    replica), as each round simulates every liquid again."""
+    return LiquidSettings(equilibration_ps=100.0, production_ps=500.0,
+                          gas_production_ps=5000.0)

@@ -95,6 +95,20 @@ def run_md(
         raise InputError(f"unknown ensemble {ensemble!r} (choose {', '.join(ENSEMBLES)})")
     if steps < 1 or timestep_fs <= 0:
         raise InputError("MD needs steps >= 1 and a positive timestep")
+    for name, value, low in (
+        ("temperature_k", temperature_k, 0),
+        ("interval", interval, 1),
+        ("seed", seed, 0),
+    ):
+        if value < low:
+            raise InputError(f"MD needs {name} >= {low}, got {value}")
+    for name, value in (
+        ("friction_per_fs", friction_per_fs),
+        ("max_force", max_force),
+        ("max_force_sigma", max_force_sigma),
+    ):
+        if value is not None and not value > 0:
+            raise InputError(f"MD needs a positive {name}, got {value}")
     atoms = atoms.copy()
     watch = max_force_sigma is not None and potential.has_uncertainty
     atoms.calc = MLCalculator(potential, uncertainty=watch)

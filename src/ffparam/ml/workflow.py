@@ -103,6 +103,12 @@ def train_model(
         raise InputError(f"unknown model {model_type!r} (choose {', '.join(MODEL_TYPES)})")
     if committee < 1:
         raise InputError("--committee must be at least 1")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise InputError(f"--time-budget must be positive, got {time_budget_s}")
+    if max_epochs is not None and max_epochs < 1:
+        raise InputError(f"--max-epochs must be at least 1, got {max_epochs}")
+    if seed < 0:
+        raise InputError(f"--seed must not be negative, got {seed}")
     out = Path(out_dir)
     expected = "committee" if committee > 1 else model_type
     if (out / MODEL_JSON).is_file():

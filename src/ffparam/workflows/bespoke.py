@@ -74,6 +74,16 @@ class BespokeSettings:
     progress: bool = True
     seed: int = 20261125
 
+    def __post_init__(self) -> None:
+        if not 0 < self.spacing <= 180 or 180 % self.spacing:
+            raise InputError(f"spacing must divide 180 (degrees), got {self.spacing}")
+        if self.mode not in ("relaxed", "single_point"):
+            raise InputError(f"mode must be relaxed or single_point, got {self.mode!r}")
+        for name, low in (("workers", 0), ("validation_conformers", 0), ("md_ps", 0),
+                          ("max_iterations", 1), ("seed", 0)):
+            if getattr(self, name) < low:
+                raise InputError(f"{name} must be at least {low}, got {getattr(self, name)}")
+
 
 @dataclass
 class BespokeResult:
@@ -145,12 +155,8 @@ def precheck(molecule: Molecule, settings: BespokeSettings) -> None:
 
     molecule.require_closed_shell("ffparam bespoke")
     get_calculator(MethodSpec.parse(settings.method), Species.from_molecule(molecule))
-    if settings.mode not in ("relaxed", "single_point"):
-        raise InputError(f"mode must be relaxed or single_point, got {settings.mode!r}")
     if settings.charges not in ("am1bcc", "gasteiger", "mmff94", "resp"):
         raise InputError(f"unknown charge method {settings.charges!r}")
-    if not 0 < settings.spacing <= 180 or 360 % settings.spacing:
-        raise InputError(f"--spacing must divide 360, got {settings.spacing}")
     for path in settings.references:
         if not Path(path).exists():
             raise InputError(f"missing file: {path}")

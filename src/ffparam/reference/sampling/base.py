@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ffparam.chem import Molecule
+from ffparam.errors import InputError
 from ffparam.reference.compute import RunSummary
 from ffparam.reference.records import Record
 
@@ -60,3 +61,16 @@ class SampleResult:
         from ffparam.reference.export import write_extxyz
 
         return write_extxyz(self.complete_records, path)
+
+
+def check_sampling(counts: dict[str, int], positive: dict[str, float], seed: int) -> None:
+    """Refuse options no sampler can use: each of ``counts`` must be at least 1, each of
+    ``positive`` (temperatures K, time steps fs...) above 0, the seed not negative."""
+    for name, value in counts.items():
+        if value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}")
+    for name, value in positive.items():
+        if not value > 0:
+            raise InputError(f"{name} must be positive, got {value}")
+    if seed < 0:
+        raise InputError(f"seed must not be negative, got {seed}")

@@ -10,7 +10,7 @@ from ffparam.chem.molecule import prune_by_rmsd
 from ffparam.reference.compute import make_jobs, run_jobs
 from ffparam.reference.executor import Executor
 from ffparam.reference.records import Task
-from ffparam.reference.sampling.base import SampleResult
+from ffparam.reference.sampling.base import SampleResult, check_sampling
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
 
@@ -36,6 +36,7 @@ def sample_conformers(
     drops high-energy ones. Records come back sorted by energy; failed optimizations are
     kept as failed records at the end.
     """
+    check_sampling({"n_conformers": n_conformers}, {"rms_threshold": rms_threshold}, seed)
     start = molecule.generate_conformers(n_conformers, seed=seed, rms_threshold=rms_threshold)
     jobs = make_jobs(molecule, start.conformers, method, Task("optimize"))
     store_ = store if store is not None else Store(":memory:")

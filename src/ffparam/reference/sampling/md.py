@@ -17,12 +17,13 @@ from ase.calculators.calculator import all_changes
 from rich.progress import Progress
 
 from ffparam.chem import Molecule
+from ffparam.errors import InputError
 from ffparam.reference.compute import make_jobs, run_jobs
 from ffparam.reference.executor import Executor
 from ffparam.reference.methods import get_calculator
 from ffparam.reference.progress import progress_task
 from ffparam.reference.records import Species, Task
-from ffparam.reference.sampling.base import SampleResult
+from ffparam.reference.sampling.base import SampleResult, check_sampling
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
 from ffparam.units import KCAL_MOL_EV
@@ -70,6 +71,13 @@ def sample_md(
     Returns:
         A SampleResult with one gradient record per kept frame.
     """
+    check_sampling(
+        {"n_frames": n_frames, "stride": stride},
+        {"temperature": temperature, "timestep": timestep, "friction": friction},
+        seed,
+    )
+    if equilibration_steps < 0:
+        raise InputError(f"equilibration_steps must not be negative, got {equilibration_steps}")
     from ase import Atoms, units
     from ase.constraints import FixCom
     from ase.md.langevin import Langevin

@@ -17,7 +17,7 @@ from ffparam.reference.compute import make_jobs, run_jobs
 from ffparam.reference.executor import Executor
 from ffparam.reference.progress import progress_task
 from ffparam.reference.records import Task
-from ffparam.reference.sampling.base import SampleResult
+from ffparam.reference.sampling.base import SampleResult, check_sampling
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
 from ffparam.units import ANGSTROM_PER_NM, NM_PER_ANGSTROM
@@ -94,6 +94,11 @@ def sample_mm_md(
 ) -> SampleResult:
     """Frames from OpenMM Langevin MD with ``forcefield``, labelled with the reference
     ``method`` (energy and gradient records in the Store)."""
+    check_sampling(
+        {"n_frames": n_frames, "stride": stride},
+        {"temperature": temperature, "timestep": timestep},
+        seed,
+    )
     if not molecule.n_conformers:
         molecule = molecule.generate_conformers(1, seed=seed)
     frames = mm_trajectory(

@@ -23,7 +23,7 @@ from ffparam.errors import CalculationError
 from ffparam.reference.compute import RunSummary, make_jobs, run_jobs
 from ffparam.reference.executor import Executor
 from ffparam.reference.records import Task
-from ffparam.reference.sampling.base import SampleResult
+from ffparam.reference.sampling.base import SampleResult, check_sampling
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
 from ffparam.units import BOLTZMANN_KCAL_MOL_K, HESSIAN_EIGENVALUE_TO_WAVENUMBER
@@ -110,6 +110,7 @@ def sample_normal_modes(
     return ``n_frames`` normal-mode-sampled frames at ``temperature`` (K) with reference
     energies and gradients. ``info`` holds the minimum, wavenumbers and harmonic energies.
     """
+    check_sampling({"n_frames": n_frames}, {"temperature": temperature}, seed)
     if not molecule.n_conformers:
         molecule = molecule.generate_conformers(1, seed=seed)
     spec = MethodSpec.parse(method)
