@@ -91,7 +91,7 @@ SCRIPT = textwrap.dedent("""
     from ffparam.ml.data import read_extxyz, read_isolated_atoms, split_indices
     from ffparam.ml.training import TrainingConfig, train_network
     data = read_extxyz(sys.argv[1])
-    split = split_indices(len(data), 30, 10, 10, seed=2)
+    split = split_indices(len(data), 30, 10, 10, seed=int(sys.argv[5]))  # as `sets`
     cfg = TrainingConfig(max_epochs=int(sys.argv[4]), batch_size=6, dtype="float64")
     train_network("ani", data.subset(split.train), data.subset(split.valid), sys.argv[3],
                   read_isolated_atoms(sys.argv[2]), {"hidden": [16, 16]}, cfg)
@@ -105,12 +105,13 @@ def _checkpoint_epoch(path) -> int:
         return 0
 
 
-def test_sigkill_then_resume_reproduces_uninterrupted_run(sets, ethanol_refs, tmp_path):
+def test_sigkill_then_resume_reproduces_uninterrupted_run(sets, ethanol_refs, tmp_path, seed):
     epochs = 30
     run_dir = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(ETHANOL), str(ETHANOL_ATOMS), str(run_dir), str(epochs)],
+        [sys.executable, "-c", SCRIPT, str(ETHANOL), str(ETHANOL_ATOMS), str(run_dir), str(epochs),
+         str(seed)],
         env=env,
     )
     deadline = time.time() + 120
