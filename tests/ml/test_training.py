@@ -105,6 +105,7 @@ def _checkpoint_epoch(path) -> int:
         return 0
 
 
+@pytest.mark.stochastic
 def test_sigkill_then_resume_reproduces_uninterrupted_run(sets, ethanol_refs, tmp_path, seed):
     epochs = 30
     run_dir = tmp_path / "killed"
