@@ -140,7 +140,12 @@ def test_relaxed_jacobian_matches_finite_differences(butanol):
         np.testing.assert_allclose(jac[:, i], fd, atol=2e-5, rtol=1e-3)
 
 
-def test_optimizers_agree_on_small_problem(butanol):
+@pytest.mark.stochastic
+def test_optimizers_agree_on_small_problem(butanol, seed):
+    """L-BFGS recovers the true torsions exactly; CMA-ES (150 trials on 3 smooth,
+    well-conditioned dimensions: ~15 generations of 10, each shrinking the step) gets within
+    a fifth of the start for any seed; TPE starts from x0 (an enqueued trial), so its best is
+    never worse than the start, whatever it samples."""
     true_system = element_typed_system(butanol)
     keys = _torsion_keys(true_system, "C3-C3")
     energies = MMEngine(true_system).energy(butanol.conformers).numpy()
@@ -152,9 +157,9 @@ def test_optimizers_agree_on_small_problem(butanol):
     objective = Objective([RelativeEnergyTarget("pes", start, butanol.conformers, energies)], fit)
     lbfgs = optimize(objective, "lbfgs")
     assert lbfgs.objective_after < 1e-8
-    cma = optimize(objective, "cmaes", n_trials=150, search_radius=1.0)
+    cma = optimize(objective, "cmaes", n_trials=150, search_radius=1.0, seed=seed)
     assert cma.objective_after < 0.2 * cma.objective_before
-    tpe = optimize(objective, "tpe", n_trials=40, search_radius=1.0)
+    tpe = optimize(objective, "tpe", n_trials=40, search_radius=1.0, seed=seed)
     assert tpe.objective_after <= tpe.objective_before
     assert [h["iteration"] for h in lbfgs.history] == list(range(len(lbfgs.history)))
 

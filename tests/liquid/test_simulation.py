@@ -28,14 +28,17 @@ ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
-def methanol_run(methanol_am1bcc, tmp_path_factory):
+def methanol_run(methanol_am1bcc, tmp_path_factory, seed):
+    """40 methanol molecules, 20 ps (100 frames) of liquid and 200 ps of gas, seeded by
+    the session seed."""
     directory = tmp_path_factory.mktemp("methanol")
-    settings = tiny_settings()
+    settings = tiny_settings(seed=seed)
     job = LiquidJob("methanol", methanol_am1bcc, 298.15, 1.0, directory, settings,
                     density_guess_g_ml=0.79)
     return job, simulate_liquid(job)
 
 
+@pytest.mark.stochastic
 def test_density_is_mass_over_box_volume_in_g_per_ml(methanol_run):
     job, result = methanol_run
     frames = load_trajectory(job.directory / "liquid", job.settings.save_interval_ps)
@@ -49,10 +52,12 @@ def test_density_is_mass_over_box_volume_in_g_per_ml(methanol_run):
     volume_ml = np.prod(frames.box_lengths[-used:], axis=1) * 1e-24
     assert result.density.value == pytest.approx(np.mean(mass / AVOGADRO / volume_ml),
                                                  rel=2e-4)
-    assert 0.6 < result.density.value < 0.95  # experiment 0.787 g/mL
+    # experiment 0.787 g/mL; a 20-ps 40-molecule box fluctuates by ~0.02 g/mL (> 8 sigma)
+    assert 0.6 < result.density.value < 0.95
     assert 0 < result.density.error < 0.05
 
 
+@pytest.mark.stochastic
 def test_hvap_sign_magnitude_and_errors(methanol_run):
     _, result = methanol_run
     rt = GAS_CONSTANT_KCAL_MOL_K * 298.15
@@ -69,6 +74,7 @@ def test_hvap_sign_magnitude_and_errors(methanol_run):
     assert data["density_g_ml"]["error"] > 0 and data["ns_per_day"] > 0
 
 
+@pytest.mark.stochastic
 def test_gradients_cover_every_lj_parameter(methanol_run, methanol_am1bcc):
     _, result = methanol_run
     keys = [str(k) for k in lj_keys(methanol_am1bcc)]

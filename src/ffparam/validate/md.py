@@ -8,7 +8,8 @@ with ``LangevinMiddleIntegrator``. Every ``report_interval_ps`` the run is check
 * OpenMM raises (e.g. "Particle coordinate is NaN") or an energy or coordinate is not finite;
 * a bond is longer than ``max_bond_ratio`` (1.5) times its length in the start geometry, or
   longer than ``max_bond_length_a`` (2.5 A; start length + 0.5 A for bonds already longer
-  than 2 A);
+  than 2 A), or shorter than ``min_bond_ratio`` (0.5) times it (a bond that collapsed
+  onto itself: thermal compression of a bond is a few per cent);
 * two atoms that interact through the nonbonded terms (1-4 and beyond) come closer than
   ``min_pair_distance_a`` (0.5 A: collapsing charges);
 * the potential energy leaves a window of +/- ``energy_window_kcal_mol_per_atom`` (10) x
@@ -46,6 +47,7 @@ class MDLimits:
     """Thresholds of the stability checks (see the module docstring)."""
 
     max_bond_ratio: float = 1.5
+    min_bond_ratio: float = 0.5
     max_bond_length_a: float = 2.5
     min_pair_distance_a: float = 0.5
     energy_window_kcal_mol_per_atom: float = 10.0
@@ -134,12 +136,16 @@ class _Monitor:
             if ratio[worst] > self.max_ratio:
                 self.max_ratio = float(ratio[worst])
                 self.worst_bond = self.bonds[worst].tolist()
-            broken = np.flatnonzero(r > self.limit)
-            if broken.size:
-                b = broken[np.argmax(r[broken] / self.limit[broken])]
+            shortest = self.limits.min_bond_ratio * self.r0
+            # how far past its limit each bond is, >1 when broken either way
+            excess = np.maximum(r / self.limit, shortest / np.maximum(r, 1e-300))
+            b = int(np.argmax(excess))
+            if excess[b] > 1.0:
                 i, j = self.bonds[b]
-                return (f"bond {i}-{j} stretched to {r[b]:.3g} A ({ratio[b]:.3g} x its start "
-                        f"length {self.r0[b]:.2f} A; limit {self.limit[b]:.2f} A)")
+                how, limit = (("stretched", self.limit[b]) if r[b] > self.limit[b]
+                              else ("compressed", shortest[b]))
+                return (f"bond {i}-{j} {how} to {r[b]:.3g} A ({ratio[b]:.3g} x its start "
+                        f"length {self.r0[b]:.2f} A; limit {limit:.2f} A)")
         if len(self.pairs):
             d = _lengths(positions, self.pairs)
             k = int(np.argmin(d))
