@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ffparam-installed
 BENCH_STAMP := $(VENV)/.ffparam-bench-installed
 
-.PHONY: venv demo test test-all bench lint clean
+.PHONY: venv demo test test-all seed-sweep bench lint clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,11 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup -q -m "slow or not slow"
+	PY=$(PY) tests/seed_sweep.sh
+
+# every test marked `stochastic` once per seed (1-5): each must hold for any valid trajectory
+seed-sweep: $(STAMP)
+	PY=$(PY) tests/seed_sweep.sh
 
 bench: $(BENCH_STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
