@@ -111,12 +111,9 @@ def master_parameters(systems: dict[str, ParameterizedSystem],
 
 
 def _frames(path: Path, symbols: list[str], bonds: np.ndarray, need_forces: bool):
-    from ase.io import read
+    from ffparam.io.xyz import read_extxyz_frames
 
-    try:
-        frames = read(str(path), index=":")
-    except Exception as exc:  # ASE raises parser-specific exceptions
-        raise InputError(f"could not read {path.name}: {exc}") from None
+    frames = read_extxyz_frames(path)
     geoms = np.array([f.get_positions() for f in frames])
     energies, forces = [], []
     for n, atoms in enumerate(frames):

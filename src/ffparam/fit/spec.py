@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ffparam.errors import InputError, MissingFileError
+from ffparam.errors import InputError
+from ffparam.io.files import read_text
 
 
 class _Strict(BaseModel):
@@ -116,12 +117,13 @@ def load_fit_spec(path: str | Path) -> FitSpec:
     import yaml
 
     path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"missing file: {path}")
+    text = read_text(path, "fit spec (YAML)")
     try:
-        data: Any = yaml.safe_load(path.read_text())
+        data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputError(f"{path.name} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{path.name}: YAML nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(f"{path.name} must hold a mapping")
     try:

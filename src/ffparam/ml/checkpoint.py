@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ffparam.errors import InputError, MissingFileError
+from ffparam.io.files import read_text
 
 FORMAT = "ffparam-mlp"
 VERSION = 1
@@ -65,13 +66,16 @@ def read_model_json(directory: str | Path, expected_type: str | None = None) -> 
     """The parsed ``model.json`` of ``directory``; errors name what is wrong."""
     directory = Path(directory)
     path = directory / MODEL_JSON
+    if not directory.is_dir():
+        raise MissingFileError(f"{directory} is not an ffparam model directory (not a "
+                               "directory)")
     if not path.is_file():
         raise MissingFileError(f"{directory} is not an ffparam model directory (no {MODEL_JSON})")
     try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON: {exc}") from exc
-    if info.get("format") != FORMAT:
+        info = json.loads(read_text(path, "model file (JSON)"))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise InputError(f"{path} is not an ffparam ML model file")
     if expected_type is not None and info.get("model_type") != expected_type:
         raise InputError(f"{directory} holds a {info.get('model_type')} model, not {expected_type}")
