@@ -166,6 +166,24 @@ def outcome(case: Case, code: int | None, stderr: str, root: Path) -> str:
     return "hang" if code is None else check(case, code, stderr, root)
 
 
+PRELOAD = ("ffparam.cli.main", "ffparam.workflows.bespoke", "ffparam.reference",
+           "ffparam.fit.run", "ffparam.ml.workflow", "ffparam.ml.potential", "ffparam.liquid",
+           "ffparam.assign", "ffparam.mm", "ase.io")
+"""Modules the commands import lazily; imported once before forking so that each case
+does not pay for them again."""
+
+
+def preload() -> None:
+    """Import :data:`PRELOAD` (a module that is missing here is skipped)."""
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
 def sweep(cases: list[Case], in_subprocess: bool = False) -> Counter:
     """Run ``cases``; print each that misbehaves; return the count of each outcome."""
     counts: Counter = Counter()
@@ -190,5 +208,7 @@ if __name__ == "__main__":
     use_subprocess = "--subprocess" in args
     wanted = [a for a in args if not a.startswith("--")]
     selected = [c for c in all_cases() if not wanted or any(w in c.id for w in wanted)]
+    if not use_subprocess:
+        preload()
     result = sweep(selected, use_subprocess)
     print(f"{len(selected)} cases: " + ", ".join(f"{k} {v}" for k, v in result.most_common()))

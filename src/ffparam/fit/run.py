@@ -228,7 +228,9 @@ def _ties(entries: list[list[str]]) -> list[list[ParameterKey]]:
 def run_fit(spec: FitSpec, outdir: str | Path, progress: bool = True) -> FitOutcome:
     """Build systems and targets, optimize, and write fitted parameters, history, metrics
     and plots to ``outdir``."""
-    outdir = Path(outdir)
+    from ffparam.io.files import check_output_dir
+
+    outdir = check_output_dir(outdir)
     systems, extra = build_systems(spec)
     master = master_parameters(systems, spec.parameters)
     targets = [build_target(spec, t, systems[t.molecule]) for t in spec.targets]

@@ -62,6 +62,16 @@ class TargetSpec(_Strict):
     method: str | None = None
     scale: float = 1.0
 
+    @field_validator("name")
+    @classmethod
+    def _file_safe_name(cls, value: str) -> str:
+        from ffparam.io.files import check_file_name_part
+
+        try:  # the name becomes plots/<name>.png inside the output directory
+            return check_file_name_part(value, "target name")
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+
 
 class BespokeSpec(_Strict):
     molecule: str

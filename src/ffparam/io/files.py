@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import stat
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ffparam.errors import InputError, MissingFileError
@@ -87,9 +90,65 @@ def read_text(path: str | Path, what: str = "text file") -> str:
     return decode_text(read_bytes(path, what), path.name, what)
 
 
-def is_readable_file(path: str | Path) -> bool:
-    """Whether ``path`` is an existing regular file (no exception for odd names)."""
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """A temporary path next to ``path`` (same suffix, so writers that choose the format
+    by suffix behave the same) to write into; on leaving the block without an exception
+    it replaces ``path`` (:func:`os.replace`, atomic on one file system), otherwise it is
+    removed. A reader never sees a half-written file under the final name.
+
+    Raises:
+        InputError: ``path`` is a directory, or its folder does not exist.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"output {path} is a directory; give a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"cannot write {path}: folder {folder} does not exist")
+    tmp = folder / f".{path.stem[:80]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}"
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """``path`` after checking that it is, or can become, a directory: neither it nor a
+    folder above it is a file (the check comes before any work is done)."""
+    path = Path(path)
+    for candidate in (path, *path.parents):
+        if path_exists(candidate):
+            if not candidate.is_dir():
+                what = "is a file" if candidate == path else f"is under the file {candidate}"
+                raise InputError(f"output directory {path} {what}; give a directory")
+            break
+    if len(path.name.encode()) > 255:
+        raise InputError(f"output directory name too long ({len(path.name)} characters)")
+    return path
+
+
+def make_output_dir(path: str | Path) -> Path:
+    """:func:`check_output_dir`, then create it (with its parents)."""
+    path = check_output_dir(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+SAFE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+")
+"""Characters allowed in a user-chosen name that becomes part of a file name."""
+
+
+def check_file_name_part(name: str, what: str = "name") -> str:
+    """``name`` if it can safely become part of a file name inside an output directory:
+    1-100 characters from :data:`SAFE_NAME_CHARS`, not starting with ``.`` (so no ``..``,
+    ``/``, hidden or empty names); else :class:`InputError` saying why."""
+    bad = sorted({c for c in name if c not in SAFE_NAME_CHARS})
+    if not name or len(name) > 100 or name.startswith(".") or bad:
+        reason = (f"has {''.join(bad)!r}" if bad else "is empty" if not name
+                  else "is longer than 100 characters" if len(name) > 100
+                  else "starts with '.'")
+        raise InputError(f"{what} {name[:100]!r} {reason}; it names files, so use letters, "
+                         "digits, '-', '_', '+' and '.' (not first)")
+    return name

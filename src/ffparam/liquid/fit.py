@@ -249,7 +249,9 @@ class LiquidFit:
         if options.step not in ("linear", "reweighted"):
             raise InputError(f"unknown step {options.step!r}: use 'linear' or 'reweighted'")
         self.options = options
-        self.outdir = Path(outdir)
+        from ffparam.io.files import check_output_dir
+
+        self.outdir = check_output_dir(outdir)
         self.log = log or (lambda text: None)
         holdout = {h.strip().lower() for h in options.holdout}
         unknown = holdout - {r.name.lower() for r in references}

@@ -21,8 +21,10 @@ def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
     torsion's trans fraction over the liquid production, see
     :mod:`ffparam.liquid.conformers`) and return the result. Rerunning with the same ``outdir``
     resumes from the last checkpoint (a finished run returns at once)."""
+    from ffparam.io.files import check_output_dir
+
     settings = settings or LiquidSettings()
-    outdir = Path(outdir)
+    outdir = check_output_dir(outdir)
     label = name or text
     system = prepare_system(text, forcefield, charges, name=label)
     outdir.mkdir(parents=True, exist_ok=True)

@@ -103,7 +103,9 @@ def train_model(
         raise InputError(f"unknown model {model_type!r} (choose {', '.join(MODEL_TYPES)})")
     if committee < 1:
         raise InputError("--committee must be at least 1")
-    out = Path(out_dir)
+    from ffparam.io.files import check_output_dir
+
+    out = check_output_dir(out_dir)
     expected = "committee" if committee > 1 else model_type
     if (out / MODEL_JSON).is_file():
         info = read_model_json(out)

@@ -280,11 +280,12 @@ def changed_parameter_rows(start: ParameterSet, fitted: ParameterSet, keys) -> l
 def run_bespoke(input: str | Molecule, outdir: str | Path,
                 settings: BespokeSettings | None = None) -> BespokeResult:
     """Run the whole pipeline for ``input`` (SMILES, file or Molecule) into ``outdir``."""
+    from ffparam.io.files import check_output_dir as check_output_location
     from ffparam.reference.executor import make_executor
     from ffparam.reference.store import Store
 
     settings = settings or BespokeSettings()
-    outdir = Path(outdir)
+    outdir = check_output_location(outdir)
     clock = _Clock()
     molecule = prepare_molecule(input, settings.seed)
     precheck(molecule, settings)
