@@ -75,7 +75,8 @@ def read_model_json(directory: str | Path, expected_type: str | None = None) -> 
         info = json.loads(read_text(path, "model file (JSON)"))
     except (json.JSONDecodeError, RecursionError) as exc:
         raise InputError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(info, dict) or info.get("format") != FORMAT:
+    if not isinstance(info, dict) or info.get("format") != FORMAT \
+            or not isinstance(info.get("model_type"), str):
         raise InputError(f"{path} is not an ffparam ML model file")
     if expected_type is not None and info.get("model_type") != expected_type:
         raise InputError(f"{directory} holds a {info.get('model_type')} model, not {expected_type}")

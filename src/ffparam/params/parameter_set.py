@@ -303,9 +303,10 @@ class ParameterSet:
             text = json.dumps(data, indent=1)
         else:
             raise InputError(f"unknown parameter file type {path.suffix}; use .yaml or .json")
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        from ffparam.io.files import atomic_output
+
+        with atomic_output(path) as tmp:
+            tmp.write_text(text)
         return path
 
     @classmethod
