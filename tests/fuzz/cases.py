@@ -184,6 +184,27 @@ def pickle_payload(path: Path) -> None:
     torch.save({"w": torch.zeros(2), "evil": _Payload()}, path)
 
 
+ANI_WATER = {"format": "ffparam-mlp", "model_type": "ani",
+             "config": {"model": {"elements": [1, 8]}}}
+"""model.json of a small ANI network for H and O: it builds, so the weights are read."""
+
+
+def _foreign_weights(path: Path) -> None:
+    import torch
+
+    torch.save({"layer.weight": torch.zeros(3, 3)}, path)
+
+
+def _truncated_weights(path: Path) -> None:
+    import torch
+
+    from ffparam.ml.potential import build_network
+
+    torch.save(build_network("ani", ANI_WATER["config"]["model"]).state_dict(), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
 YAML_PAYLOADS = (
     "!!python/object/apply:builtins.open ['PWNED', 'w']\n",
     "x: !!python/object/apply:os.system ['touch PWNED']\n",
@@ -423,10 +444,12 @@ MODEL_DIRS: tuple[tuple[str, object], ...] = (
                                    "config": {"members": ["."]}})),
     ("committee-not-list", _model_dir({"format": "ffparam-mlp", "model_type": "committee",
                                        "config": {"members": 5}})),
-    ("weights-binary", _model_dir({"format": "ffparam-mlp", "model_type": "ani",
-                                   "config": {"model": {}}}, BINARY)),
-    ("weights-pickle", _model_dir({"format": "ffparam-mlp", "model_type": "ani",
-                                   "config": {"model": {}}}, pickle_payload)),
+    ("weights-missing", _model_dir(ANI_WATER)),
+    ("weights-empty", _model_dir(ANI_WATER, b"")),
+    ("weights-binary", _model_dir(ANI_WATER, BINARY)),
+    ("weights-pickle", _model_dir(ANI_WATER, pickle_payload)),
+    ("weights-mismatch", _model_dir(ANI_WATER, _foreign_weights)),
+    ("weights-truncated", _model_dir(ANI_WATER, _truncated_weights)),
 )
 
 

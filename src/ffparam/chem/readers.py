@@ -19,7 +19,7 @@ from ffparam.io.files import decode_text, path_exists, read_bytes, read_text, re
 
 MOLECULE_SUFFIXES = {".sdf", ".mol", ".sd", ".pdb", ".xyz"}
 
-MAX_ECHO_CHARS = 80
+MAX_ECHO_CHARS = 120
 """Longest piece of user input repeated in an error message."""
 
 
@@ -55,7 +55,7 @@ class _RDKitLog:
         lines = [ln.strip() for ln in self.stream.getvalue().splitlines() if ln.strip()]
         lines = [ln.split("] ", 1)[-1] if "] " in ln else ln for ln in lines]
         lines = [ln for ln in lines if not set(ln) <= {"^", " "}]
-        return "; ".join(ln.rstrip(":") for ln in lines[:2])
+        return "; ".join(_shorten(ln.rstrip(":")) for ln in lines[:2])
 
 
 def molecule_from_smiles(smiles: str, name: str | None = None) -> Molecule:

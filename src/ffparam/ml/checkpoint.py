@@ -91,4 +91,8 @@ def load_weights(directory: str | Path) -> dict[str, torch.Tensor]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling refuses anything but tensors and containers
-        raise InputError(f"{path} cannot be read as a weights-only state_dict: {exc}") from exc
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        if "Weights only load failed" in reason:
+            reason = "it holds pickled Python objects, not only tensors"
+        raise InputError(f"{path} cannot be read as a weights-only state_dict (tensors only; "
+                         f"pickled code is never run): {reason}") from None
