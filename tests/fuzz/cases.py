@@ -265,6 +265,12 @@ MOLECULE_FILES: tuple[tuple[str, str, object], ...] = (
     ("devzero-xyz", "x.xyz", _symlink_to("/dev/zero")),
     ("neg-count-xyz", "x.xyz", "-3\n\nO 0 0 0\nH 0 0 1\nH 0 1 0\n"),
     ("neg-one-xyz", "x.xyz", "-1\n\n"),
+    ("neg-two-xyz", "x.xyz", "-2\n"),
+    ("neg-two-comment-xyz", "x.xyz", "-2\nwater\n"),
+    ("neg-three-alone-xyz", "x.xyz", "-3\n"),
+    ("neg-count-water-xyz", "x.xyz", WATER_XYZ.replace("3\n", "-3\n", 1)),
+    ("trailing-neg-xyz", "x.xyz", WATER_XYZ + "-2\n"),
+    ("neg-count-blank-end-xyz", "x.xyz", WATER_XYZ.replace("3\n", "-3\n", 1) + "\n"),
     ("zero-count-xyz", "x.xyz", "0\n\n"),
     ("huge-count-xyz", "x.xyz", "999999999\n\nO 0 0 0\n"),
     ("float-count-xyz", "x.xyz", "3.0\n\nO 0 0 0\nH 0 0 1\nH 0 1 0\n"),
@@ -573,8 +579,8 @@ def _file_reader_cases() -> list[Case]:
                           outputs))
         cases.append(Case(f"mlp-md-{label}", ("mlp", "md", "model", "test.xyz", "--steps", "5",
                                               "-o", "t.xyz"), files, outputs))
-    for label, _name, content in MOLECULE_FILES[28:52]:
-        if callable(content) and label.startswith("fifo"):
+    for label, name, content in MOLECULE_FILES:
+        if not name.endswith(".xyz") or label.startswith("fifo"):
             continue
         cases.append(Case(f"mlp-train-{label}", ("mlp", "train", "--model", "gpr", "--train",
                                                  "t.xyz", "--out", "m"),
