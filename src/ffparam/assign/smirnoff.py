@@ -119,10 +119,14 @@ def available_forcefields() -> list[str]:
 def resolve_forcefield(name_or_path: str | Path) -> Path:
     """Path of an ``.offxml``: an existing path, an alias (``sage``), or an installed
     file name with or without ``.offxml`` (case-insensitive)."""
+    from ffparam.io.files import path_exists, require_file
+
     text = str(name_or_path).strip()
+    if not text:
+        raise InputError("empty force field name; give e.g. sage or a path to an .offxml")
     path = Path(text).expanduser()
-    if path.is_file():
-        return path
+    if path_exists(path):
+        return require_file(path, "force field (.offxml)")
     stem = ALIASES.get(text.lower(), text)
     stem = stem[:-7] if stem.lower().endswith(".offxml") else stem
     if "/" not in stem and "\\" not in stem:
@@ -130,7 +134,7 @@ def resolve_forcefield(name_or_path: str | Path) -> Path:
         for candidate in folder.glob("*.offxml"):
             if candidate.stem.lower() == stem.lower():
                 return candidate
-    if text.lower().endswith(".offxml") or "/" in text:
+    if text.lower().endswith(".offxml") or "/" in text or len(text) > 255:
         raise MissingFileError(f"missing force field file: {text}")
     close = [n for n in available_forcefields() if stem.lower().split("-")[0] in n.lower()]
     hint = ", ".join(close[:6]) or "sage, openff-2.1.0, openff_unconstrained-2.2.1, tip3p"

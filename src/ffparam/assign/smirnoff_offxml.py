@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ffparam.errors import InputError, MissingFileError
+from ffparam.errors import InputError
 from ffparam.units import KCAL_PER_KJ, RAD_PER_DEG
 
 # --------------------------------------------------------------------------- units
@@ -178,11 +178,12 @@ class OffxmlDocument:
 
 def read_offxml(path: str | Path) -> OffxmlDocument:
     """Parse an ``.offxml`` file into an :class:`OffxmlDocument`."""
+    from ffparam.io.files import read_bytes
+
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"missing file: {path}")
+    data = read_bytes(path, "force field (.offxml)")
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise InputError(f"{path.name} is not valid XML: {exc}") from None
     return _document_from_root(root, str(path))

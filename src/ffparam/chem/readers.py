@@ -14,9 +14,19 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import rdDetermineBonds
 
 from ffparam.chem.molecule import Molecule
-from ffparam.errors import InputError, MissingFileError
+from ffparam.errors import InputError
+from ffparam.io.files import decode_text, path_exists, read_bytes, read_text, require_file
 
 MOLECULE_SUFFIXES = {".sdf", ".mol", ".sd", ".pdb", ".xyz"}
+
+MAX_ECHO_CHARS = 120
+"""Longest piece of user input repeated in an error message."""
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= MAX_ECHO_CHARS:
+        return text
+    return f"{text[:MAX_ECHO_CHARS - 20]}...({len(text)} chars)"
 
 
 class _RDKitLog:
@@ -45,7 +55,7 @@ class _RDKitLog:
         lines = [ln.strip() for ln in self.stream.getvalue().splitlines() if ln.strip()]
         lines = [ln.split("] ", 1)[-1] if "] " in ln else ln for ln in lines]
         lines = [ln for ln in lines if not set(ln) <= {"^", " "}]
-        return "; ".join(ln.rstrip(":") for ln in lines[:2])
+        return "; ".join(_shorten(ln.rstrip(":")) for ln in lines[:2])
 
 
 def molecule_from_smiles(smiles: str, name: str | None = None) -> Molecule:
@@ -57,15 +67,22 @@ def molecule_from_smiles(smiles: str, name: str | None = None) -> Molecule:
     text = smiles.strip()
     if not text:
         raise InputError("empty SMILES")
+    odd = next((c for c in text if not (c.isascii() and c.isprintable()) or c.isspace()), None)
+    if odd is not None:  # RDKit would read "CC O" as ethane named "O"
+        raise InputError(f"SMILES {_shorten(text)!r} contains {odd!r} at position "
+                         f"{text.index(odd)}; SMILES is printable ASCII without spaces")
     with _RDKitLog() as log:
         raw = Chem.MolFromSmiles(text, sanitize=False)
     if raw is None:
-        raise InputError(f"unparsable SMILES {text!r}: {log.reason or 'syntax error'}")
+        raise InputError(f"unparsable SMILES {_shorten(text)!r}: "
+                         f"{log.reason or 'syntax error'}")
     try:
         with _RDKitLog():
             Chem.SanitizeMol(raw)
     except Exception as exc:  # RDKit raises several sanitization exception types
-        raise InputError(f"invalid SMILES {text!r}: {exc}") from None
+        raise InputError(f"invalid SMILES {_shorten(text)!r}: {exc}") from None
+    if raw.GetNumAtoms() == 0:
+        raise InputError(f"SMILES {_shorten(text)!r} has no atoms")
     mol = Chem.AddHs(raw)
     maps = [a.GetAtomMapNum() for a in mol.GetAtoms()]
     if all(maps) and sorted(maps) == list(range(1, mol.GetNumAtoms() + 1)):
@@ -87,9 +104,7 @@ def read_molecule(path: str | Path, charge: int | None = None) -> Molecule:
         path: file path.
         charge: total charge in e; needed for XYZ (default 0) and used to check PDB/SDF.
     """
-    path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"missing file: {path}")
+    path = require_file(path, "molecule file")
     suffix = path.suffix.lower()
     if suffix not in MOLECULE_SUFFIXES:
         raise InputError(
@@ -112,13 +127,13 @@ def molecule_from_input(text: str, charge: int | None = None) -> Molecule:
     """Interpret ``text`` as a path when it names an existing file or ends like a molecule
     file, else as SMILES."""
     path = Path(text)
-    looks_like_file = path.suffix.lower() in MOLECULE_SUFFIXES or path.exists()
+    looks_like_file = path.suffix.lower() in MOLECULE_SUFFIXES or path_exists(path)
     if looks_like_file or ("/" in text and "." in path.name):
         return read_molecule(path, charge=charge)
     if path.suffix and path.suffix.lower() not in MOLECULE_SUFFIXES and len(path.suffix) <= 5 \
             and path.suffix[1:].isalpha() and path.suffix[1:].islower():
         raise InputError(
-            f"unknown file type {path.suffix} for {text}; supported: "
+            f"unknown file type {path.suffix} for {_shorten(text)}; supported: "
             f"{', '.join(sorted(MOLECULE_SUFFIXES))} or a SMILES string"
         )
     molecule = molecule_from_smiles(text)
@@ -128,12 +143,18 @@ def molecule_from_input(text: str, charge: int | None = None) -> Molecule:
 
 
 def _read_sdf(path: Path, charge: int | None) -> Molecule:
+    text = decode_text(read_bytes(path, "molecule file"), path.name, "molecule file")
+    if not text.strip():
+        raise InputError(f"{path.name} is empty")
     with _RDKitLog() as log:
-        supplier = Chem.SDMolSupplier(str(path), removeHs=False, sanitize=True)
+        supplier = Chem.SDMolSupplier()
+        supplier.SetData(text, removeHs=False, sanitize=True)
         records = list(supplier)
     if not records or any(r is None for r in records):
         raise InputError(f"could not parse {path.name}: {log.reason or 'invalid MOL block'}")
     first = records[0]
+    if first.GetNumAtoms() == 0:
+        raise InputError(f"{path.name} holds a molecule with no atoms")
     if any(a.GetAtomicNum() > 1 and a.GetTotalNumHs() > a.GetNumExplicitHs()
            for a in first.GetAtoms()) and first.GetNumAtoms() == Chem.RemoveHs(first).GetNumAtoms():
         first = Chem.AddHs(first, addCoords=True)
@@ -150,7 +171,7 @@ def _read_sdf(path: Path, charge: int | None) -> Molecule:
 
 
 def _read_pdb(path: Path, charge: int | None) -> Molecule:
-    text = path.read_text()
+    text = read_text(path, "PDB file")
     if "CONECT" not in text:
         raise InputError(
             f"{path.name} has no CONECT records; bonds of a small molecule need CONECT "
@@ -158,8 +179,8 @@ def _read_pdb(path: Path, charge: int | None) -> Molecule:
         )
     with _RDKitLog() as log:
         mol = Chem.MolFromPDBBlock(text, removeHs=False, sanitize=False, proximityBonding=False)
-    if mol is None:
-        raise InputError(f"could not parse {path.name}: {log.reason}")
+    if mol is None or mol.GetNumAtoms() == 0:
+        raise InputError(f"could not parse {path.name}: {log.reason or 'no atoms'}")
     # PDB has connectivity but no bond orders: perceive them from geometry + charge.
     for bond in mol.GetBonds():
         bond.SetBondType(Chem.BondType.SINGLE)
@@ -192,7 +213,7 @@ def _read_xyz(path: Path, charge: int | None) -> Molecule:
 
 
 def _split_xyz(path: Path) -> list[str]:
-    lines = path.read_text().splitlines()
+    lines = read_text(path, "XYZ file").splitlines()
     frames, i = [], 0
     while i < len(lines):
         if not lines[i].strip():
@@ -202,6 +223,11 @@ def _split_xyz(path: Path) -> list[str]:
             n = int(lines[i].split()[0])
         except ValueError:
             raise InputError(f"{path.name}: line {i + 1} should hold an atom count") from None
+        if n < 1:
+            raise InputError(f"{path.name}: line {i + 1}: atom count {n} must be positive")
+        if n + 2 > len(lines) - i:  # checked before slicing: a count is not trusted
+            raise InputError(f"{path.name}: line {i + 1} announces {n} atoms but only "
+                             f"{max(len(lines) - i - 2, 0)} lines follow")
         block = lines[i : i + n + 2]
         if len(block) < n + 2:
             raise InputError(f"{path.name}: truncated frame at line {i + 1}")

@@ -111,12 +111,9 @@ def master_parameters(systems: dict[str, ParameterizedSystem],
 
 
 def _frames(path: Path, symbols: list[str], bonds: np.ndarray, need_forces: bool):
-    from ase.io import read
+    from ffparam.io.xyz import read_extxyz_frames
 
-    try:
-        frames = read(str(path), index=":")
-    except Exception as exc:  # ASE raises parser-specific exceptions
-        raise InputError(f"could not read {path.name}: {exc}") from None
+    frames = read_extxyz_frames(path)
     geoms = np.array([f.get_positions() for f in frames])
     energies, forces = [], []
     for n, atoms in enumerate(frames):
@@ -231,7 +228,9 @@ def _ties(entries: list[list[str]]) -> list[list[ParameterKey]]:
 def run_fit(spec: FitSpec, outdir: str | Path, progress: bool = True) -> FitOutcome:
     """Build systems and targets, optimize, and write fitted parameters, history, metrics
     and plots to ``outdir``."""
-    outdir = Path(outdir)
+    from ffparam.io.files import check_output_dir
+
+    outdir = check_output_dir(outdir)
     systems, extra = build_systems(spec)
     master = master_parameters(systems, spec.parameters)
     targets = [build_target(spec, t, systems[t.molecule]) for t in spec.targets]

@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ffparam.errors import InputError, MissingFileError
+from ffparam.errors import InputError
+from ffparam.io.files import read_text
 
 
 class _Strict(BaseModel):
@@ -60,6 +61,16 @@ class TargetSpec(_Strict):
     remove_net_force: bool = False
     method: str | None = None
     scale: float = 1.0
+
+    @field_validator("name")
+    @classmethod
+    def _file_safe_name(cls, value: str) -> str:
+        from ffparam.io.files import check_file_name_part
+
+        try:  # the name becomes plots/<name>.png inside the output directory
+            return check_file_name_part(value, "target name")
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class BespokeSpec(_Strict):
@@ -116,12 +127,13 @@ def load_fit_spec(path: str | Path) -> FitSpec:
     import yaml
 
     path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"missing file: {path}")
+    text = read_text(path, "fit spec (YAML)")
     try:
-        data: Any = yaml.safe_load(path.read_text())
+        data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputError(f"{path.name} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{path.name}: YAML nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(f"{path.name} must hold a mapping")
     try:

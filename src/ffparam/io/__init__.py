@@ -1,1 +1,2 @@
-"""File formats shared by several boxes (torsion-scan imports)."""
+"""File formats shared by several boxes (torsion-scan imports) and checked reading of
+user-supplied files."""

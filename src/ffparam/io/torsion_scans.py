@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ffparam.errors import InputError, MissingFileError
+from ffparam.errors import InputError
+from ffparam.io.files import MAX_TEXT_BYTES, decode_text, read_bytes, require_file
 from ffparam.units import BOHR_ANGSTROM, EV_KCAL_MOL, HARTREE_KCAL_MOL
 
 MAPPED_SMILES_KEYS = ("canonical_isomeric_explicit_hydrogen_mapped_smiles",
@@ -59,9 +60,7 @@ class ImportedScan:
 
 def read_torsion_scans(path: str | Path) -> list[ImportedScan]:
     """Read every scan in ``path`` (.xyz/.extxyz, .json, .json.xz)."""
-    path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"missing file: {path}")
+    path = require_file(path, "torsion scan file")
     name = path.name.lower()
     if name.endswith((".xyz", ".extxyz")):
         return [_read_extxyz(path)]
@@ -104,12 +103,9 @@ def _at(symbols: list[str], i: int) -> str:
 
 
 def _read_extxyz(path: Path) -> ImportedScan:
-    from ase.io import read
+    from ffparam.io.xyz import read_extxyz_frames
 
-    try:
-        frames = read(str(path), index=":", format="extxyz")
-    except Exception as exc:  # ASE raises many parser exception types
-        raise InputError(f"could not read {path.name} as extended XYZ: {exc}") from None
+    frames = read_extxyz_frames(path, what="torsion scan (extended XYZ)")
     if not frames:
         raise InputError(f"{path.name} holds no frames")
     energies, dihedrals, angles, geoms = [], None, [], []
@@ -171,13 +167,27 @@ def measure_dihedrals(geometries: np.ndarray, dihedrals: np.ndarray) -> np.ndarr
 
 
 def _load_json(path: Path):
+    data = read_bytes(path, "torsion scan file")
     try:
         if path.name.lower().endswith(".xz"):
-            with lzma.open(path, "rt") as handle:
-                return json.load(handle)
-        return json.loads(path.read_text())
-    except (OSError, lzma.LZMAError, json.JSONDecodeError) as exc:
+            data = _decompress_xz(data, path.name)
+        return json.loads(decode_text(data, path.name, "JSON file"))
+    except (lzma.LZMAError, json.JSONDecodeError, EOFError) as exc:
         raise InputError(f"could not read {path.name} as JSON: {exc}") from None
+    except RecursionError:
+        raise InputError(f"could not read {path.name} as JSON: nested too deeply") from None
+
+
+def _decompress_xz(data: bytes, name: str) -> bytes:
+    """``data`` xz-decompressed, refusing truncated streams and more than
+    :data:`~ffparam.io.files.MAX_TEXT_BYTES` of output (a decompression bomb)."""
+    decompressor = lzma.LZMADecompressor()
+    out = decompressor.decompress(data, max_length=MAX_TEXT_BYTES)
+    if not decompressor.eof:
+        if decompressor.needs_input:
+            raise InputError(f"{name}: truncated xz stream")
+        raise InputError(f"{name} decompresses to more than {MAX_TEXT_BYTES / 1024**3:.0f} GiB")
+    return out
 
 
 def _read_qcfractal_json(path: Path) -> list[ImportedScan]:
@@ -187,7 +197,17 @@ def _read_qcfractal_json(path: Path) -> list[ImportedScan]:
         records = [records]
     if not isinstance(records, list) or not records:
         raise InputError(f"{path.name}: no TorsionDrive records found")
-    return [_qcfractal_record(r, path, i) for i, r in enumerate(records)]
+    scans = []
+    for i, record in enumerate(records):
+        try:
+            scans.append(_qcfractal_record(record, path, i))
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            # any other type or shape mismatch in the untrusted record
+            raise InputError(f"{path.name} record {i}: not a TorsionDrive record "
+                             f"({type(exc).__name__}: {exc})") from None
+    return scans
 
 
 def _first(mapping: dict, *keys):

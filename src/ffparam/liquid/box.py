@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ffparam.assign.programs import find_program
+from ffparam.assign.programs import find_program, run_guarded
 from ffparam.chem import Molecule
 from ffparam.errors import ExternalProgramError, InputError
 from ffparam.units import AVOGADRO
@@ -111,8 +111,7 @@ def pack_box(molecule: Molecule, n_molecules: int, density_g_ml: float,
         )
         try:
             with (tmpdir / "pack.inp").open() as stdin:
-                proc = subprocess.run([str(exe)], stdin=stdin, cwd=tmpdir, capture_output=True,
-                                      text=True, timeout=timeout_s)
+                proc = run_guarded([str(exe)], stdin=stdin, cwd=tmpdir, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise ExternalProgramError(
                 f"packmol did not pack {n_molecules} {molecule.name} at {density_g_ml:.3f} g/mL "

@@ -16,11 +16,13 @@ excluded) and the liquid.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ffparam.errors import FFParamError, InputError, MissingFileError
+from ffparam.errors import FFParamError, InputError
+from ffparam.io.files import read_text
 from ffparam.units import KCAL_PER_KJ
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -78,14 +80,15 @@ def read_liquids_csv(path: str | Path, names: list[str] | None = None) -> list[L
             an error.
     """
     path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"missing file: {path}")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+    text = read_text(path, "liquids CSV")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise InputError(f"{path.name}: missing column(s) {', '.join(missing)}")
         rows = [_parse_row(path.name, n, row) for n, row in enumerate(reader, start=1)]
+    except csv.Error as exc:
+        raise InputError(f"{path.name} line {reader.line_num}: not valid CSV: {exc}") from None
     if not rows:
         raise InputError(f"{path.name}: no liquids")
     seen: set[str] = set()

@@ -269,7 +269,9 @@ class LiquidFit:
     def __init__(self, references: Sequence[LiquidReference], options: LiquidFitOptions,
                  outdir: str | Path, log: Callable[[str], None] | None = None) -> None:
         self.options = options
-        self.outdir = Path(outdir)
+        from ffparam.io.files import check_output_dir
+
+        self.outdir = check_output_dir(outdir)
         self.log = log or (lambda text: None)
         holdout = {h.strip().lower() for h in options.holdout}
         unknown = holdout - {r.name.lower() for r in references}

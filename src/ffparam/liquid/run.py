@@ -22,11 +22,13 @@ def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
     torsion's trans fraction over the liquid production, see
     :mod:`ffparam.liquid.conformers`) and return the result. Rerunning with the same ``outdir``
     resumes from the last checkpoint (a finished run returns at once)."""
+    from ffparam.io.files import check_output_dir
+
     settings = settings or LiquidSettings()
     settings.check_state(temperature_k, pressure_atm)
     if density_guess_g_ml is not None and not density_guess_g_ml > 0:
         raise InputError(f"density guess must be positive, got {density_guess_g_ml} g/mL")
-    outdir = Path(outdir)
+    outdir = check_output_dir(outdir)
     label = name or text
     system = prepare_system(text, forcefield, charges, name=label)
     outdir.mkdir(parents=True, exist_ok=True)

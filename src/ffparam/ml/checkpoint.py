@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ffparam.errors import InputError, MissingFileError
+from ffparam.io.files import read_text
 
 FORMAT = "ffparam-mlp"
 VERSION = 1
@@ -65,13 +66,17 @@ def read_model_json(directory: str | Path, expected_type: str | None = None) -> 
     """The parsed ``model.json`` of ``directory``; errors name what is wrong."""
     directory = Path(directory)
     path = directory / MODEL_JSON
+    if not directory.is_dir():
+        raise MissingFileError(f"{directory} is not an ffparam model directory (not a "
+                               "directory)")
     if not path.is_file():
         raise MissingFileError(f"{directory} is not an ffparam model directory (no {MODEL_JSON})")
     try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON: {exc}") from exc
-    if info.get("format") != FORMAT:
+        info = json.loads(read_text(path, "model file (JSON)"))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT \
+            or not isinstance(info.get("model_type"), str):
         raise InputError(f"{path} is not an ffparam ML model file")
     if expected_type is not None and info.get("model_type") != expected_type:
         raise InputError(f"{directory} holds a {info.get('model_type')} model, not {expected_type}")
@@ -86,4 +91,8 @@ def load_weights(directory: str | Path) -> dict[str, torch.Tensor]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling refuses anything but tensors and containers
-        raise InputError(f"{path} cannot be read as a weights-only state_dict: {exc}") from exc
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        if "Weights only load failed" in reason:
+            reason = "it holds pickled Python objects, not only tensors"
+        raise InputError(f"{path} cannot be read as a weights-only state_dict (tensors only; "
+                         f"pickled code is never run): {reason}") from None

@@ -68,7 +68,13 @@ class Committee(Potential):
     @classmethod
     def load(cls, directory: str | Path, expected_type: str | None = None) -> Committee:
         info = read_model_json(directory, expected_type or cls.model_type)
-        members = [load_potential(Path(directory) / name) for name in info["config"]["members"]]
+        names = (info.get("config") or {}).get("members")
+        if not isinstance(names, list) or not names or not all(
+                isinstance(n, str) and n not in ("", ".", "..") and Path(n).name == n
+                for n in names):  # members live in the directory itself, nowhere else
+            raise InputError(f"{directory}: committee members must be a list of "
+                             f"sub-directory names, got {names!r}")
+        members = [load_potential(Path(directory) / name) for name in names]
         return cls(members, info.get("metadata"))
 
 

@@ -241,17 +241,10 @@ def read_extxyz(
     forces_key: str = "forces",
 ) -> MLDataset:
     """Read an extended XYZ file (eV, Angstrom, eV/Angstrom) into a :class:`MLDataset`."""
-    from ase.io import read
+    from ffparam.io.xyz import read_extxyz_frames
 
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"no such file: {path}")
-    try:
-        frames = read(str(path), index=index, format="extxyz")
-    except Exception as exc:  # ASE raises assorted parser errors
-        raise InputError(f"cannot parse {path} as extended XYZ: {exc}") from exc
-    if not isinstance(frames, list):
-        frames = [frames]
+    frames = read_extxyz_frames(path, index)
     return dataset_from_atoms(
         frames, source=str(path), energy_key=energy_key, forces_key=forces_key
     )

@@ -195,4 +195,11 @@ def load_potential(directory: str | Path, expected_type: str | None = None) -> P
         raise InputError(f"{directory}: unknown model type {model_type!r}")
     module_name, class_name = _LOADERS[model_type].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls.load(directory)
+    try:
+        return cls.load(directory)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        # a model.json that names a known type but whose config does not fit it
+        raise InputError(f"{directory}: malformed {model_type} model configuration "
+                         f"({type(exc).__name__}: {exc})") from None

@@ -109,7 +109,9 @@ def train_model(
         raise InputError(f"--max-epochs must be at least 1, got {max_epochs}")
     if seed < 0:
         raise InputError(f"--seed must not be negative, got {seed}")
-    out = Path(out_dir)
+    from ffparam.io.files import check_output_dir
+
+    out = check_output_dir(out_dir)
     expected = "committee" if committee > 1 else model_type
     if (out / MODEL_JSON).is_file():
         info = read_model_json(out)

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ffparam.errors import InputError, MissingFileError
+from ffparam.errors import InputError
 
 FORMAT_TAG = "ffparam-parameters/1"
 
@@ -303,24 +303,31 @@ class ParameterSet:
             text = json.dumps(data, indent=1)
         else:
             raise InputError(f"unknown parameter file type {path.suffix}; use .yaml or .json")
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        from ffparam.io.files import atomic_output
+
+        with atomic_output(path) as tmp:
+            tmp.write_text(text)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> ParameterSet:
-        path = Path(path)
-        if not path.exists():
-            raise MissingFileError(f"missing file: {path}")
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+        import yaml
 
-            data = yaml.safe_load(path.read_text())
-        elif path.suffix.lower() == ".json":
-            data = json.loads(path.read_text())
-        else:
+        from ffparam.io.files import read_text
+
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".yaml", ".yml", ".json"):
             raise InputError(f"unknown parameter file type {path.suffix}; use .yaml or .json")
+        text = read_text(path, "parameter file")
+        try:
+            data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+        except RecursionError:
+            raise InputError(f"{path.name}: nested too deeply") from None
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise InputError(f"{path.name} is not valid {suffix[1:].upper()}: {exc}") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{path.name} must hold a mapping of parameters")
         return cls.from_dict(data)
 
 

@@ -59,6 +59,21 @@ CREATE INDEX IF NOT EXISTS records_status ON records (status);
 """
 
 
+def _check_store_path(path: Path, readonly: bool) -> None:
+    """A store is a regular file (or, unless ``readonly``, a path not there yet) in a
+    directory (or one that can be made); SQLite would block on a FIFO."""
+    from ffparam.io.files import path_exists, require_file
+
+    if path_exists(path) or readonly:
+        require_file(path, "store (SQLite database)")
+        return
+    for parent in path.parents:
+        if path_exists(parent):
+            if not parent.is_dir():
+                raise InputError(f"cannot create store {path}: {parent} is not a directory")
+            return
+
+
 class Store:
     """SQLite store of :class:`Record` objects (``path`` may be ``:memory:``).
 
@@ -76,9 +91,22 @@ class Store:
         self.commit_interval = commit_interval
         self._pending: list[tuple] = []
         self._last_commit = time.monotonic()
-        if readonly:
-            if not Path(self.path).exists():
-                raise InputError(f"store {self.path} does not exist")
+        self._db = None
+        if self.path != ":memory:":
+            _check_store_path(Path(self.path), readonly)
+        try:
+            self._open()
+        except (sqlite3.DatabaseError, InputError) as exc:  # another program's file, damaged
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"{self.path} is not a usable ffparam store (SQLite: {exc})") \
+                from None
+
+    def _open(self) -> None:
+        if self.readonly:
             uri = f"file:{Path(self.path).resolve()}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, timeout=60.0)
             self._wait_for_schema()
@@ -86,6 +114,11 @@ class Store:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            tables = {row[0] for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "records" not in tables:  # never add our tables to another's file
+                raise InputError(f"{self.path} is another program's SQLite database, not an "
+                                 "ffparam store (no records table)")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)

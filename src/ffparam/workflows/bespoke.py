@@ -307,11 +307,12 @@ def rotor_warnings(rotors: list[RotorScan]) -> list[str]:
 def run_bespoke(input: str | Molecule, outdir: str | Path,
                 settings: BespokeSettings | None = None) -> BespokeResult:
     """Run the whole pipeline for ``input`` (SMILES, file or Molecule) into ``outdir``."""
+    from ffparam.io.files import check_output_dir as check_output_location
     from ffparam.reference.executor import make_executor
     from ffparam.reference.store import Store
 
     settings = settings or BespokeSettings()
-    outdir = Path(outdir)
+    outdir = check_output_location(outdir)
     clock = _Clock()
     molecule = prepare_molecule(input, settings.seed)
     precheck(molecule, settings)

@@ -180,9 +180,11 @@ def _run_mace(work: Path, args: list[str], threads: int) -> float:
         "MKL_NUM_THREADS": str(threads),
         "PYTHONWARNINGS": "ignore",
     }
+    from ffparam.assign.programs import run_guarded
+
     before = os.times()
     with open(work / "mace.log", "a") as log:
-        proc = subprocess.run(
+        proc = run_guarded(
             [sys.executable, "-m", "mace.cli.run_train", *args],
             cwd=work,
             stdout=log,
