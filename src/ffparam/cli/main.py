@@ -26,7 +26,11 @@ import re
 import sys
 
 import typer
-from typer._click import exceptions as click_exceptions
+
+try:  # typer >= 0.25 vendors click; its exceptions are not click's own
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses the installed click
+    from click import exceptions as click_exceptions
 
 from ffparam.errors import FFParamError
 
