@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     except FFParamError as exc:
         print_error(str(exc))
         return exc.exit_code
-    except click_exceptions.NoArgsIsHelpError as exc:
-        exc.show()
+    except click_exceptions.NoArgsIsHelpError as exc:  # help on stdout, as for `ffparam`
+        print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
         return exc.exit_code
     except click_exceptions.UsageError as exc:
         print_error(_usage_message(exc))
