@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ffparam.io.atomic import atomic_output, savefig_atomic
 from ffparam.reference.torsiondrive import TorsionDriveResult
 
 
@@ -39,7 +40,7 @@ def plot_torsion_profile(result: TorsionDriveResult, path: str | Path) -> Path:
         ax.set_ylabel(f"dihedral {names[1]} (degrees)")
     ax.set_title(f"{result.molecule.name}: {result.method}")
     fig.tight_layout()
-    fig.savefig(path)
+    savefig_atomic(fig, path)
     plt.close(fig)
     return path
 
@@ -59,6 +60,6 @@ def write_torsiondrive_extxyz(result: TorsionDriveResult, path: str | Path) -> i
         atoms.info["dihedral_atoms"] = " ".join(str(a) for d in result.dihedrals for a in d)
         atoms.info["dihedral_angle"] = np.asarray(angles)
         atoms.info["relative_energy_kcal_mol"] = float(relative)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write(str(path), frames, format="extxyz")
+    with atomic_output(path) as tmp:
+        write(str(tmp), frames, format="extxyz")
     return len(frames)
