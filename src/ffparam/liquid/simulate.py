@@ -9,9 +9,12 @@ A run directory holds
 * ``frames_00000.npz``, ... — one file per production chunk: potential energies
   (kcal/mol), box edges (Angstrom), positions (float32 Angstrom, molecules whole), steps.
 
-A checkpoint writes the chunk, then the state, then the progress file, each atomically
-(temporary file + rename), so a run killed at any moment continues from its last
-checkpoint: frames the progress file does not count are overwritten. Equilibration is
+A checkpoint writes the chunk, then the new state as ``state.xml.next``, then the progress
+file (with the SHA-256 of that state), then renames the new state over ``state.xml``; each
+write is atomic (temporary file + rename). A run killed at any moment continues from its
+last checkpoint, the one the progress file counts: frames it does not count are
+overwritten, and a ``state.xml.next`` it does not name is discarded (one it names is moved
+into place), so the state always belongs to the counted checkpoint. Equilibration is
 checkpointed the same way (without frames). A resumed run restarts the Langevin and
 barostat random streams with ``settings.seed`` plus the checkpoint number: statistically
 the same ensemble, not bit-for-bit the trajectory an uninterrupted run would have made.
@@ -41,6 +44,7 @@ from ffparam.units import ANGSTROM_PER_NM, KCAL_PER_KJ, NM_PER_ANGSTROM
 PROGRESS_FILE = "progress.json"
 STATE_FILE = "state.xml"
 FAILED_FILE = "failed.json"
+NEXT_SUFFIX = ".next"
 
 
 @dataclass
@@ -212,6 +216,7 @@ def _read_progress(directory: Path, key: str, label: str, state_file: str = STAT
         for stale in directory.glob("frames_*.npz"):
             stale.unlink()
         (directory / state_file).unlink(missing_ok=True)
+        (directory / (state_file + NEXT_SUFFIX)).unlink(missing_ok=True)
         return {"stage": "equilibration", "fingerprint": key, "equilibration_steps": 0,
                 "frames": 0, "chunks": 0, "checkpoints": 0, "production_wall_s": 0.0,
                 "timestep_fs": None, **(fresh or {})}
@@ -221,7 +226,21 @@ def _read_progress(directory: Path, key: str, label: str, state_file: str = STAT
                          "(other system, temperature, pressure or settings); use a new "
                          "output directory")
     (directory / FAILED_FILE).unlink(missing_ok=True)
+    _settle_state_file(directory, state_file, state)
     return state
+
+
+def _settle_state_file(directory: Path, state_file: str, state: dict) -> None:
+    """Finish or undo a checkpoint killed between its state and progress writes: the
+    ``.next`` state becomes ``state_file`` if the progress file names its hash, else it
+    is dropped (the progress file then names the current ``state_file``)."""
+    pending = directory / (state_file + NEXT_SUFFIX)
+    if not pending.exists():
+        return
+    if _sha256(pending.read_bytes()) == state.get("state_sha256"):
+        pending.replace(directory / state_file)
+    else:
+        pending.unlink()
 
 
 def _make_context(spec: PhaseSpec, settings: LiquidSettings, checkpoint: int):
@@ -311,13 +330,21 @@ def _produce_chunk(advance: Callable[[], None], current: Callable[[], openmm.Con
 
 def _checkpoint(directory: Path, context, state: dict, settings: LiquidSettings,
                 state_file: str = STATE_FILE, state_text: str | None = None) -> None:
-    """Write the OpenMM state (``state_text``, else ``context``'s) to ``state_file``, then
-    the progress file."""
-    _write_atomic(directory / state_file,
-                  _serialize_state(context) if state_text is None else state_text)
+    """Write the OpenMM state (``state_text``, else ``context``'s) to ``state_file`` and
+    count the checkpoint in the progress file, as one step for a killed process (see the
+    module docstring)."""
+    text = _serialize_state(context) if state_text is None else state_text
+    pending = directory / (state_file + NEXT_SUFFIX)
+    _write_atomic(pending, text)
     state["checkpoints"] += 1
     state["timestep_fs"] = settings.timestep_fs
+    state["state_sha256"] = _sha256(text.encode())
     _write_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+    pending.replace(directory / state_file)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _serialize_state(context: openmm.Context) -> str:
@@ -333,5 +360,5 @@ def _write_chunk(path: Path, frames: dict[str, np.ndarray]) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    tmp.write_bytes(text.encode())
     tmp.replace(path)
