@@ -121,6 +121,15 @@ def test_torsion_profile_killed_mid_write_leaves_no_partial_xyz_or_png(tmp_path)
     assert visible_files(tmp_path) == []
 
 
+def test_ml_dataset_killed_mid_write_leaves_no_partial_xyz(tmp_path):
+    code = f"""
+        from ffparam.ml.data import read_frames
+        read_frames({str(ROOT / "tests/data/ml/ethanol_60.xyz")!r}).write_extxyz("train.xyz")
+    """
+    run_killed(code, "train.xyz", tmp_path)
+    assert visible_files(tmp_path) == []
+
+
 def test_bespoke_killed_while_writing_its_state_file_can_be_rerun(tmp_path):
     """The state file names the molecule of an output folder; a truncated one made the
     rerun refuse the folder as another molecule's."""
