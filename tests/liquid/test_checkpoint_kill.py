@@ -1,6 +1,7 @@
 """A run killed inside a checkpoint, after the new OpenMM state is on disk but before the
 progress file counts it: the resumed run must start from the state of the checkpoint the
-progress file counts (plain MD and replica exchange), and still finish the run."""
+progress file counts (plain MD and replica exchange), and make the same trajectory as an
+uninterrupted run, bit for bit (OpenMM's Reference platform is deterministic)."""
 
 from __future__ import annotations
 
@@ -32,10 +33,27 @@ class Killed(BaseException):
 def gas():
     """Methanol in the gas phase: 0.2 ps equilibration, 10 frames in 5 checkpointed chunks."""
     system = prepare_system("CO", "sage", "gasteiger", name="methanol")
-    settings = tiny_settings(checkpoint_interval_ps=0.2)
+    settings = tiny_settings(checkpoint_interval_ps=0.2, platform="Reference")
     spec = PhaseSpec(build_gas_system(system, settings), system.molecule.conformers[0], None,
                      298.15, None, 0.2, 1.0, 0.1, "methanol gas")
     return spec, settings
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(gas, tmp_path_factory):
+    spec, settings = gas
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    return (run_phase(folder / "plain", spec, settings),
+            run_tempering(folder / "tempered", spec, settings, LADDER))
+
+
+LADDER = [298.15, 400.0]
+
+
+def assert_same_frames(a, b) -> None:
+    np.testing.assert_array_equal(a.energies, b.energies)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.steps, b.steps)
 
 
 def kill_at_progress_write(monkeypatch, n: int) -> dict:
@@ -58,7 +76,8 @@ def kill_at_progress_write(monkeypatch, n: int) -> dict:
     return seen
 
 
-def test_plain_md_resumes_from_the_counted_checkpoint_state(gas, tmp_path, monkeypatch):
+def test_plain_md_resumes_from_the_counted_checkpoint_state(gas, uninterrupted, tmp_path,
+                                                            monkeypatch):
     spec, settings = gas
     directory = tmp_path / "gas"
     seen = kill_at_progress_write(monkeypatch, 3)
@@ -73,16 +92,17 @@ def test_plain_md_resumes_from_the_counted_checkpoint_state(gas, tmp_path, monke
     frames = run_phase(directory, spec, settings)
     assert len(frames) == 10
     assert json.loads((directory / PROGRESS_FILE).read_text())["stage"] == "done"
+    assert_same_frames(frames, uninterrupted[0])
 
 
-def test_replica_exchange_resumes_from_the_counted_checkpoint_state(gas, tmp_path,
-                                                                     monkeypatch):
+def test_replica_exchange_resumes_from_the_counted_checkpoint_state(gas, uninterrupted,
+                                                                     tmp_path, monkeypatch):
     """For tempering the progress file also holds which replica runs at which
     temperature: replicas.xml of a later checkpoint would pair velocities with the
     wrong temperatures."""
     spec, settings = gas
     directory = tmp_path / "tempered"
-    ladder = [298.15, 400.0]
+    ladder = LADDER
     seen = kill_at_progress_write(monkeypatch, 4)
     with pytest.raises(Killed):
         run_tempering(directory, spec, settings, ladder)
@@ -92,6 +112,7 @@ def test_replica_exchange_resumes_from_the_counted_checkpoint_state(gas, tmp_pat
     assert (directory / REPLICAS_FILE).read_text() == seen["counted"]
     frames = run_tempering(directory, spec, settings, ladder)
     assert len(frames) == 10
+    assert_same_frames(frames, uninterrupted[1])
 
 
 def test_a_state_the_progress_file_names_is_moved_into_place(gas, tmp_path):

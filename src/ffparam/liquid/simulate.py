@@ -15,9 +15,11 @@ write is atomic (temporary file + rename). A run killed at any moment continues 
 last checkpoint, the one the progress file counts: frames it does not count are
 overwritten, and a ``state.xml.next`` it does not name is discarded (one it names is moved
 into place), so the state always belongs to the counted checkpoint. Equilibration is
-checkpointed the same way (without frames). A resumed run restarts the Langevin and
-barostat random streams with ``settings.seed`` plus the checkpoint number: statistically
-the same ensemble, not bit-for-bit the trajectory an uninterrupted run would have made.
+checkpointed the same way (without frames). After every checkpoint the run continues as a
+resumed run would: from the state just written, read back, with the Langevin and barostat
+random streams restarted from ``settings.seed`` plus the checkpoint number. A killed and
+resumed run therefore makes the same trajectory as an uninterrupted one, bit for bit on a
+deterministic platform (Reference; CPU with a fixed thread count).
 
 A NaN or infinite energy or coordinate (or OpenMM's own NaN exception) stops the run with
 :class:`~ffparam.errors.NonFiniteError`; the frames of the failing chunk are never written,
@@ -136,11 +138,12 @@ def run_phase(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
     n_frames_total = round(spec.production_ps / spec.save_interval_ps)
     if state["stage"] == "done" and state["frames"] >= n_frames_total:
         return load_trajectory(directory, spec.save_interval_ps, n_frames_total)
-    context, integrator = _make_context(spec, settings, state["checkpoints"])
+    if (directory / STATE_FILE).exists():
+        context, integrator = _restart(spec, settings, state, (directory / STATE_FILE).read_text())
+    else:
+        context, integrator = _make_context(spec, settings, state["checkpoints"])
     try:
-        if (directory / STATE_FILE).exists():
-            context.setState(openmm.XmlSerializer.deserialize((directory / STATE_FILE).read_text()))
-        else:
+        if not (directory / STATE_FILE).exists():
             _minimize(context, spec, settings)
             _write_atomic(directory / STATE_FILE, _serialize_state(context))
         while state["equilibration_steps"] < eq_steps:
@@ -148,7 +151,8 @@ def run_phase(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
             _step(integrator, context, todo, spec.label)
             _check_state(context, spec.label, "equilibration")
             state["equilibration_steps"] += todo
-            _checkpoint(directory, context, state, settings)
+            text = _checkpoint(directory, context, state, settings)
+            context, integrator = _restart(spec, settings, state, text)
             if progress:
                 progress("equilibration", state["equilibration_steps"] * settings.timestep_fs
                          / 1000.0, spec.equilibration_ps)
@@ -164,7 +168,8 @@ def run_phase(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
             _write_chunk(directory / f"frames_{state['chunks']:05d}.npz", frames)
             state["chunks"] += 1
             state["frames"] += n_chunk
-            _checkpoint(directory, context, state, settings)
+            text = _checkpoint(directory, context, state, settings)
+            context, integrator = _restart(spec, settings, state, text)
             if progress:
                 progress("production", state["frames"] * spec.save_interval_ps,
                          spec.production_ps)
@@ -243,6 +248,16 @@ def _settle_state_file(directory: Path, state_file: str, state: dict) -> None:
         pending.unlink()
 
 
+def _restart(spec: PhaseSpec, settings: LiquidSettings, state: dict, state_text: str):
+    """The context a run resumed at the checkpoint ``state`` counts starts from: the
+    saved OpenMM state with random streams seeded by the checkpoint number. An
+    uninterrupted run passes through it at every checkpoint too, so a killed and resumed
+    run reproduces the uninterrupted trajectory (on a deterministic platform)."""
+    context, integrator = _make_context(spec, settings, state["checkpoints"])
+    context.setState(openmm.XmlSerializer.deserialize(state_text))
+    return context, integrator
+
+
 def _make_context(spec: PhaseSpec, settings: LiquidSettings, checkpoint: int):
     system = openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(spec.system))
     temperature = spec.temperature_k * unit.kelvin
@@ -258,8 +273,12 @@ def _make_context(spec: PhaseSpec, settings: LiquidSettings, checkpoint: int):
     integrator.setConstraintTolerance(1e-6)
     platform = openmm.Platform.getPlatformByName(settings.platform)
     properties = {}
-    if settings.threads and settings.platform == "CPU":
-        properties["Threads"] = str(settings.threads)
+    if settings.platform == "CPU":
+        # same forces bit for bit on every evaluation (else the summation order varies):
+        # a killed and resumed run then reproduces the uninterrupted trajectory
+        properties["DeterministicForces"] = "true"
+        if settings.threads:
+            properties["Threads"] = str(settings.threads)
     context = openmm.Context(system, integrator, platform, properties)
     if spec.box_length_a is not None:
         edge = spec.box_length_a * NM_PER_ANGSTROM
@@ -329,10 +348,10 @@ def _produce_chunk(advance: Callable[[], None], current: Callable[[], openmm.Con
 
 
 def _checkpoint(directory: Path, context, state: dict, settings: LiquidSettings,
-                state_file: str = STATE_FILE, state_text: str | None = None) -> None:
+                state_file: str = STATE_FILE, state_text: str | None = None) -> str:
     """Write the OpenMM state (``state_text``, else ``context``'s) to ``state_file`` and
     count the checkpoint in the progress file, as one step for a killed process (see the
-    module docstring)."""
+    module docstring); returns the state text."""
     text = _serialize_state(context) if state_text is None else state_text
     pending = directory / (state_file + NEXT_SUFFIX)
     _write_atomic(pending, text)
@@ -341,6 +360,7 @@ def _checkpoint(directory: Path, context, state: dict, settings: LiquidSettings,
     state["state_sha256"] = _sha256(text.encode())
     _write_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
     pending.replace(directory / state_file)
+    return text
 
 
 def _sha256(data: bytes) -> str:
