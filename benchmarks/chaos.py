@@ -91,7 +91,7 @@ def torsiondrive_argv(d: Path, extra: tuple[str, ...] = ()) -> list[str]:
 
 
 def bespoke_argv(d: Path) -> list[str]:
-    return [*ffparam_argv(), "bespoke", "CCCC", "--spacing", "30", "--workers", "2",
+    return [*ffparam_argv(), "bespoke", "CCCC", "--spacing", "15", "--workers", "2",
             "--charges", "gasteiger", "--md-ps", "1", "--validation-conformers", "2",
             "-o", str(d / "out"), "--quiet"]
 
@@ -115,7 +115,7 @@ def mlp_prepare(d: Path) -> None:
 
 def mlp_argv(d: Path) -> list[str]:
     return [*ffparam_argv(), "mlp", "train", "--model", "ani", "--train",
-            str(d.parent / "train.xyz"), "--out", str(d / "model"), "--max-epochs", "150"]
+            str(d.parent / "train.xyz"), "--out", str(d / "model"), "--max-epochs", "300"]
 
 
 def read_extxyz(path: Path) -> list:
