@@ -6,6 +6,7 @@ uninterrupted profile bit for bit."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ ROOT = Path(__file__).parents[2]
 def test_chaos_benchmark_smoke(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("chaos", ROOT / "benchmarks" / "chaos.py")
     chaos = importlib.util.module_from_spec(spec)
+    sys.modules["chaos"] = chaos  # its dataclasses look their module up there
     spec.loader.exec_module(chaos)
     rc = chaos.main(["--kills", "1", "--seed", "0", "--workdir", str(tmp_path),
                      "--commands", "torsiondrive"])
