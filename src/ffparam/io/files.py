@@ -9,11 +9,7 @@ regular file: not a directory, FIFO or device, whose reading would fail or never
 
 from __future__ import annotations
 
-import os
 import stat
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from ffparam.errors import InputError, MissingFileError
@@ -88,30 +84,6 @@ def read_text(path: str | Path, what: str = "text file") -> str:
     """The UTF-8 text of a regular file (see :func:`require_file`, :func:`decode_text`)."""
     path = Path(path)
     return decode_text(read_bytes(path, what), path.name, what)
-
-
-@contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """A temporary path next to ``path`` (same suffix, so writers that choose the format
-    by suffix behave the same) to write into; on leaving the block without an exception
-    it replaces ``path`` (:func:`os.replace`, atomic on one file system), otherwise it is
-    removed. A reader never sees a half-written file under the final name.
-
-    Raises:
-        InputError: ``path`` is a directory, or its folder does not exist.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"output {path} is a directory; give a file name")
-    folder = path.parent
-    if not folder.is_dir():
-        raise InputError(f"cannot write {path}: folder {folder} does not exist")
-    tmp = folder / f".{path.stem[:80]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}"
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def check_output_dir(path: str | Path) -> Path:

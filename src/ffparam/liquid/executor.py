@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from ffparam.errors import FFParamError, InputError
 from ffparam.liquid.job import LiquidJob, simulate_liquid
 from ffparam.liquid.properties import LiquidResult
+from ffparam.reference.executor import exit_with_parent
 
 Outcome = tuple[LiquidJob, LiquidResult | None, str | None]
 
@@ -45,24 +46,9 @@ def _limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _orphan_watch(parent_pid: int, interval_s: float = 2.0) -> None:
-    """Exit this worker once its parent is gone (killed fits must not leave simulations
-    running: a spawned pool worker is otherwise re-parented and runs its job to the end)."""
-    import threading
-    import time
-
-    def watch() -> None:
-        while True:
-            time.sleep(interval_s)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="ffparam-orphan-watch", daemon=True).start()
-
-
 def _worker_init(threads: int, parent_pid: int) -> None:
     _limit_threads(threads)
-    _orphan_watch(parent_pid)
+    exit_with_parent(parent_pid)
 
 
 def run_liquid_jobs(jobs: Sequence[LiquidJob], workers: int = 1, threads_per_worker: int = 1,

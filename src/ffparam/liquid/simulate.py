@@ -9,12 +9,17 @@ A run directory holds
 * ``frames_00000.npz``, ... — one file per production chunk: potential energies
   (kcal/mol), box edges (Angstrom), positions (float32 Angstrom, molecules whole), steps.
 
-A checkpoint writes the chunk, then the state, then the progress file, each atomically
-(temporary file + rename), so a run killed at any moment continues from its last
-checkpoint: frames the progress file does not count are overwritten. Equilibration is
-checkpointed the same way (without frames). A resumed run restarts the Langevin and
-barostat random streams with ``settings.seed`` plus the checkpoint number: statistically
-the same ensemble, not bit-for-bit the trajectory an uninterrupted run would have made.
+A checkpoint writes the chunk, then the new state as ``state.xml.next``, then the progress
+file (with the SHA-256 of that state), then renames the new state over ``state.xml``; each
+write is atomic (temporary file + rename). A run killed at any moment continues from its
+last checkpoint, the one the progress file counts: frames it does not count are
+overwritten, and a ``state.xml.next`` it does not name is discarded (one it names is moved
+into place), so the state always belongs to the counted checkpoint. Equilibration is
+checkpointed the same way (without frames). After every checkpoint the run continues as a
+resumed run would: from the state just written, read back, with the Langevin and barostat
+random streams restarted from ``settings.seed`` plus the checkpoint number. A killed and
+resumed run therefore makes the same trajectory as an uninterrupted one, bit for bit on a
+deterministic platform (Reference; CPU with a fixed thread count).
 
 A NaN or infinite energy or coordinate (or OpenMM's own NaN exception) stops the run with
 :class:`~ffparam.errors.NonFiniteError`; the frames of the failing chunk are never written,
@@ -41,6 +46,7 @@ from ffparam.units import ANGSTROM_PER_NM, KCAL_PER_KJ, NM_PER_ANGSTROM
 PROGRESS_FILE = "progress.json"
 STATE_FILE = "state.xml"
 FAILED_FILE = "failed.json"
+NEXT_SUFFIX = ".next"
 
 
 @dataclass
@@ -132,11 +138,12 @@ def run_phase(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
     n_frames_total = round(spec.production_ps / spec.save_interval_ps)
     if state["stage"] == "done" and state["frames"] >= n_frames_total:
         return load_trajectory(directory, spec.save_interval_ps, n_frames_total)
-    context, integrator = _make_context(spec, settings, state["checkpoints"])
+    if (directory / STATE_FILE).exists():
+        context, integrator = _restart(spec, settings, state, (directory / STATE_FILE).read_text())
+    else:
+        context, integrator = _make_context(spec, settings, state["checkpoints"])
     try:
-        if (directory / STATE_FILE).exists():
-            context.setState(openmm.XmlSerializer.deserialize((directory / STATE_FILE).read_text()))
-        else:
+        if not (directory / STATE_FILE).exists():
             _minimize(context, spec, settings)
             _write_atomic(directory / STATE_FILE, _serialize_state(context))
         while state["equilibration_steps"] < eq_steps:
@@ -144,7 +151,8 @@ def run_phase(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
             _step(integrator, context, todo, spec.label)
             _check_state(context, spec.label, "equilibration")
             state["equilibration_steps"] += todo
-            _checkpoint(directory, context, state, settings)
+            text = _checkpoint(directory, context, state, settings)
+            context, integrator = _restart(spec, settings, state, text)
             if progress:
                 progress("equilibration", state["equilibration_steps"] * settings.timestep_fs
                          / 1000.0, spec.equilibration_ps)
@@ -160,7 +168,8 @@ def run_phase(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
             _write_chunk(directory / f"frames_{state['chunks']:05d}.npz", frames)
             state["chunks"] += 1
             state["frames"] += n_chunk
-            _checkpoint(directory, context, state, settings)
+            text = _checkpoint(directory, context, state, settings)
+            context, integrator = _restart(spec, settings, state, text)
             if progress:
                 progress("production", state["frames"] * spec.save_interval_ps,
                          spec.production_ps)
@@ -212,6 +221,7 @@ def _read_progress(directory: Path, key: str, label: str, state_file: str = STAT
         for stale in directory.glob("frames_*.npz"):
             stale.unlink()
         (directory / state_file).unlink(missing_ok=True)
+        (directory / (state_file + NEXT_SUFFIX)).unlink(missing_ok=True)
         return {"stage": "equilibration", "fingerprint": key, "equilibration_steps": 0,
                 "frames": 0, "chunks": 0, "checkpoints": 0, "production_wall_s": 0.0,
                 "timestep_fs": None, **(fresh or {})}
@@ -221,7 +231,31 @@ def _read_progress(directory: Path, key: str, label: str, state_file: str = STAT
                          "(other system, temperature, pressure or settings); use a new "
                          "output directory")
     (directory / FAILED_FILE).unlink(missing_ok=True)
+    _settle_state_file(directory, state_file, state)
     return state
+
+
+def _settle_state_file(directory: Path, state_file: str, state: dict) -> None:
+    """Finish or undo a checkpoint killed between its state and progress writes: the
+    ``.next`` state becomes ``state_file`` if the progress file names its hash, else it
+    is dropped (the progress file then names the current ``state_file``)."""
+    pending = directory / (state_file + NEXT_SUFFIX)
+    if not pending.exists():
+        return
+    if _sha256(pending.read_bytes()) == state.get("state_sha256"):
+        pending.replace(directory / state_file)
+    else:
+        pending.unlink()
+
+
+def _restart(spec: PhaseSpec, settings: LiquidSettings, state: dict, state_text: str):
+    """The context a run resumed at the checkpoint ``state`` counts starts from: the
+    saved OpenMM state with random streams seeded by the checkpoint number. An
+    uninterrupted run passes through it at every checkpoint too, so a killed and resumed
+    run reproduces the uninterrupted trajectory (on a deterministic platform)."""
+    context, integrator = _make_context(spec, settings, state["checkpoints"])
+    context.setState(openmm.XmlSerializer.deserialize(state_text))
+    return context, integrator
 
 
 def _make_context(spec: PhaseSpec, settings: LiquidSettings, checkpoint: int):
@@ -239,8 +273,12 @@ def _make_context(spec: PhaseSpec, settings: LiquidSettings, checkpoint: int):
     integrator.setConstraintTolerance(1e-6)
     platform = openmm.Platform.getPlatformByName(settings.platform)
     properties = {}
-    if settings.threads and settings.platform == "CPU":
-        properties["Threads"] = str(settings.threads)
+    if settings.platform == "CPU":
+        # same forces bit for bit on every evaluation (else the summation order varies):
+        # a killed and resumed run then reproduces the uninterrupted trajectory
+        properties["DeterministicForces"] = "true"
+        if settings.threads:
+            properties["Threads"] = str(settings.threads)
     context = openmm.Context(system, integrator, platform, properties)
     if spec.box_length_a is not None:
         edge = spec.box_length_a * NM_PER_ANGSTROM
@@ -310,14 +348,23 @@ def _produce_chunk(advance: Callable[[], None], current: Callable[[], openmm.Con
 
 
 def _checkpoint(directory: Path, context, state: dict, settings: LiquidSettings,
-                state_file: str = STATE_FILE, state_text: str | None = None) -> None:
-    """Write the OpenMM state (``state_text``, else ``context``'s) to ``state_file``, then
-    the progress file."""
-    _write_atomic(directory / state_file,
-                  _serialize_state(context) if state_text is None else state_text)
+                state_file: str = STATE_FILE, state_text: str | None = None) -> str:
+    """Write the OpenMM state (``state_text``, else ``context``'s) to ``state_file`` and
+    count the checkpoint in the progress file, as one step for a killed process (see the
+    module docstring); returns the state text."""
+    text = _serialize_state(context) if state_text is None else state_text
+    pending = directory / (state_file + NEXT_SUFFIX)
+    _write_atomic(pending, text)
     state["checkpoints"] += 1
     state["timestep_fs"] = settings.timestep_fs
+    state["state_sha256"] = _sha256(text.encode())
     _write_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+    pending.replace(directory / state_file)
+    return text
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _serialize_state(context: openmm.Context) -> str:
@@ -333,5 +380,5 @@ def _write_chunk(path: Path, frames: dict[str, np.ndarray]) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    tmp.write_bytes(text.encode())
     tmp.replace(path)

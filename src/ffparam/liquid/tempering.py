@@ -24,8 +24,10 @@ accounts for that.
 
 Resume: ``replicas.xml`` holds every replica's positions and velocities, ``progress.json``
 the stage, frame counts, the replica-to-temperature assignment and the exchange
-statistics; a killed run continues from its last checkpoint (new random streams, as
-:func:`~ffparam.liquid.simulate.run_phase` does).
+statistics; a killed run continues from its last checkpoint, and an uninterrupted run
+restarts its contexts from each checkpoint the same way (random streams seeded by the
+checkpoint number), so a resumed run reproduces the uninterrupted one, as
+:func:`~ffparam.liquid.simulate.run_phase` does.
 """
 
 from __future__ import annotations
@@ -117,7 +119,6 @@ def run_tempering(directory: str | Path, spec: PhaseSpec, settings: LiquidSettin
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     key = _key(spec, settings, temps)
-    n_rep = len(temps)
     state = _read_state(directory, key, spec.label, temps)
     save_steps = settings.steps(spec.save_interval_ps)
     chunk_frames = max(1, round(settings.checkpoint_interval_ps / spec.save_interval_ps))
@@ -125,21 +126,13 @@ def run_tempering(directory: str | Path, spec: PhaseSpec, settings: LiquidSettin
     n_frames_total = round(spec.production_ps / spec.save_interval_ps)
     if state["stage"] == "done" and state["frames"] >= n_frames_total:
         return load_trajectory(directory, spec.save_interval_ps, n_frames_total)
-    replicas = [_make_context(dataclasses.replace(spec, temperature_k=float(t)), settings,
-                              state["checkpoints"] * n_rep + r)
-                for r, t in enumerate(temps)]
     # state["temperature_of"][r]: ladder index replica r runs at now
     order = list(state["temperature_of"])
-    rng = np.random.default_rng(settings.seed + 104729 * (state["checkpoints"] + 1))
+    saved = directory / REPLICAS_FILE
+    replicas, rng = _restart(spec, settings, temps, state,
+                             saved.read_text() if saved.exists() else None)
     try:
-        saved = directory / REPLICAS_FILE
-        if saved.exists():
-            states = _deserialize_all(saved.read_text())
-            for (context, _), st in zip(replicas, states):
-                context.setState(st)
-            for r, (_, integrator) in enumerate(replicas):
-                integrator.setTemperature(temps[order[r]] * unit.kelvin)
-        else:
+        if not saved.exists():
             for context, _ in replicas:
                 _minimize(context, spec, settings)
             for r, (context, _) in enumerate(replicas):
@@ -159,7 +152,8 @@ def run_tempering(directory: str | Path, spec: PhaseSpec, settings: LiquidSettin
                 sweep(n)
                 done += n
             state["equilibration_steps"] += todo
-            _checkpoint(directory, replicas, order, state, settings)
+            text = _checkpoint(directory, replicas, order, state, settings)
+            replicas, rng = _restart(spec, settings, temps, state, text)
             if progress:
                 progress("equilibration", state["equilibration_steps"] * settings.timestep_fs
                          / 1000.0, spec.equilibration_ps)
@@ -168,13 +162,15 @@ def run_tempering(directory: str | Path, spec: PhaseSpec, settings: LiquidSettin
             n_chunk = min(chunk_frames, n_frames_total - state["frames"])
             start = time.perf_counter()
             frames = _produce_chunk(lambda: sweep(save_steps),
-                                    lambda: replicas[order.index(0)][0], n_chunk, save_steps,
+                                    lambda reps=replicas: reps[order.index(0)][0], n_chunk,
+                                    save_steps,
                                     state["frames"] * save_steps, spec, settings.timestep_fs)
             state["production_wall_s"] += time.perf_counter() - start
             _write_chunk(directory / f"frames_{state['chunks']:05d}.npz", frames)
             state["chunks"] += 1
             state["frames"] += n_chunk
-            _checkpoint(directory, replicas, order, state, settings)
+            text = _checkpoint(directory, replicas, order, state, settings)
+            replicas, rng = _restart(spec, settings, temps, state, text)
             if progress:
                 progress("production", state["frames"] * spec.save_interval_ps,
                          spec.production_ps)
@@ -240,12 +236,32 @@ def _read_state(directory: Path, key: str, label: str, temps: np.ndarray) -> dic
 
 
 def _checkpoint(directory: Path, replicas, order: list[int], state: dict,
-                settings: LiquidSettings) -> None:
+                settings: LiquidSettings) -> str:
     for context, _ in replicas:
         _check_state(context, "tempering replica", "run")
     state["temperature_of"] = list(order)
-    _simulate_checkpoint(directory, None, state, settings, REPLICAS_FILE,
-                         _serialize_all(replicas))
+    return _simulate_checkpoint(directory, None, state, settings, REPLICAS_FILE,
+                                _serialize_all(replicas))
+
+
+def _restart(spec: PhaseSpec, settings: LiquidSettings, temps: np.ndarray, state: dict,
+             replicas_text: str | None) -> tuple[list, np.random.Generator]:
+    """Replica contexts and exchange generator as a run resumed at the checkpoint
+    ``state`` counts starts them (random streams seeded by the checkpoint number, the
+    saved states at their current temperatures; new contexts if ``replicas_text`` is
+    None). An uninterrupted run restarts this way after every checkpoint as well, so a
+    killed and resumed run reproduces it."""
+    n_rep = len(temps)
+    replicas = [_make_context(dataclasses.replace(spec, temperature_k=float(t)), settings,
+                              state["checkpoints"] * n_rep + r)
+                for r, t in enumerate(temps)]
+    if replicas_text is not None:
+        for r, ((context, integrator), saved) in enumerate(
+                zip(replicas, _deserialize_all(replicas_text))):
+            context.setState(saved)
+            integrator.setTemperature(temps[state["temperature_of"][r]] * unit.kelvin)
+    rng = np.random.default_rng(settings.seed + 104729 * (state["checkpoints"] + 1))
+    return replicas, rng
 
 
 def _serialize_all(replicas) -> str:

@@ -142,9 +142,12 @@ class MLDataset:
     def write_extxyz(
         self, path: str | Path, energy_key: str = "energy", forces_key: str = "forces"
     ) -> None:
-        """Write the frames as extended XYZ (eV, Angstrom) under the given property keys."""
+        """Write the frames as extended XYZ (eV, Angstrom) under the given property keys
+        (atomically: never a half-written file under ``path``)."""
         from ase import Atoms
         from ase.io import write
+
+        from ffparam.io.atomic import atomic_output
 
         frames = []
         for i in range(len(self)):
@@ -154,7 +157,8 @@ class MLDataset:
             if self.forces is not None:
                 atoms.arrays[forces_key] = self.frame_forces(i).copy()
             frames.append(atoms)
-        write(str(path), frames, format="extxyz")
+        with atomic_output(path) as tmp:
+            write(str(tmp), frames, format="extxyz")
 
 
 def _atom_indices(offsets: np.ndarray, frames: np.ndarray) -> np.ndarray:

@@ -303,7 +303,7 @@ class ParameterSet:
             text = json.dumps(data, indent=1)
         else:
             raise InputError(f"unknown parameter file type {path.suffix}; use .yaml or .json")
-        from ffparam.io.files import atomic_output
+        from ffparam.io.atomic import atomic_output
 
         with atomic_output(path) as tmp:
             tmp.write_text(text)

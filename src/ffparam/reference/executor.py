@@ -3,7 +3,8 @@
 * :class:`SerialExecutor` — in this process, one job after another (API default).
 * :class:`LocalExecutor` — a pool of ``workers`` processes (``spawn`` start method). If a
   worker process dies (killed, out of memory, segfault), the pool is rebuilt and the jobs
-  that were in flight are resubmitted, up to ``max_retries`` times each.
+  that were in flight are resubmitted, up to ``max_retries`` times each. A worker whose
+  parent dies (kill -9 of the command) exits within seconds instead of waiting forever.
 * :class:`~ffparam.reference.dask_executor.DaskExecutor` — a Dask ``distributed``
   cluster: a scheduler ``address`` (``tcp://host:8786``, e.g. from dask-jobqueue on
   SLURM) or a ``LocalCluster``. Dask reschedules the task of a worker that dies on
@@ -37,6 +38,27 @@ def limit_threads(threads: int) -> None:
         from pyscf import lib
 
         lib.num_threads(threads)
+
+
+def exit_with_parent(parent_pid: int, interval_s: float = 2.0) -> None:
+    """Exit this worker once its parent is gone: a spawned pool worker is otherwise
+    re-parented when the client is killed, finishes its job for nobody and then waits
+    for work forever."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="ffparam-orphan-watch", daemon=True).start()
+
+
+def _worker_init(threads: int, parent_pid: int) -> None:
+    limit_threads(threads)
+    exit_with_parent(parent_pid)
 
 
 class Executor(ABC):
@@ -92,8 +114,8 @@ class LocalExecutor(Executor):
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=limit_threads,
-                initargs=(self.threads_per_worker,),
+                initializer=_worker_init,
+                initargs=(self.threads_per_worker, os.getpid()),
             )
         return self._pool
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ffparam.io.files import atomic_output
+from ffparam.io.atomic import atomic_output, write_text_atomic
 from ffparam.reference.records import Record
 from ffparam.units import KCAL_MOL_EV
 
@@ -62,7 +62,6 @@ def write_extxyz(records: Iterable[Record], path: str | Path) -> int:
     from ase.io import write
 
     frames = records_to_atoms(records)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:
         write(str(tmp), frames, format="extxyz")
     return len(frames)
@@ -93,7 +92,5 @@ def record_to_dict(record: Record) -> dict:
 def write_json(records: Iterable[Record], path: str | Path) -> int:
     """Write records (any status) to ``path`` as JSON; returns the number of records."""
     items = [record_to_dict(r) for r in records]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps({"units": JSON_UNITS, "records": items}, indent=1))
+    write_text_atomic(path, json.dumps({"units": JSON_UNITS, "records": items}, indent=1))
     return len(items)

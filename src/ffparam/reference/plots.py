@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ffparam.io.files import atomic_output
+from ffparam.io.atomic import atomic_output, savefig_atomic
 from ffparam.reference.torsiondrive import TorsionDriveResult
 
 
@@ -40,9 +40,7 @@ def plot_torsion_profile(result: TorsionDriveResult, path: str | Path) -> Path:
         ax.set_ylabel(f"dihedral {names[1]} (degrees)")
     ax.set_title(f"{result.molecule.name}: {result.method}")
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp)
+    savefig_atomic(fig, path)
     plt.close(fig)
     return path
 
@@ -62,7 +60,6 @@ def write_torsiondrive_extxyz(result: TorsionDriveResult, path: str | Path) -> i
         atoms.info["dihedral_atoms"] = " ".join(str(a) for d in result.dihedrals for a in d)
         atoms.info["dihedral_angle"] = np.asarray(angles)
         atoms.info["relative_energy_kcal_mol"] = float(relative)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:
         write(str(tmp), frames, format="extxyz")
     return len(frames)

@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ffparam.io.atomic import savefig_atomic
+
 STYLES = {
     "reference": {"color": "black", "marker": "o", "linestyle": "-", "linewidth": 1.5},
     "start": {"color": "tab:blue", "marker": "s", "linestyle": "--", "linewidth": 1.2},
@@ -42,7 +44,7 @@ def torsion_profile_plot(path: str | Path, angles: np.ndarray,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    savefig_atomic(fig, path)
     plt.close(fig)
     return path
 
@@ -71,7 +73,7 @@ def parity_plot(path: str | Path, reference: np.ndarray, predictions: Mapping[st
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    savefig_atomic(fig, path)
     plt.close(fig)
     return path
 
@@ -87,6 +89,6 @@ def history_plot(path: str | Path, objective: np.ndarray, title: str) -> Path:
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    savefig_atomic(fig, path)
     plt.close(fig)
     return path

@@ -31,6 +31,7 @@ from ffparam.fit.objective import Objective
 from ffparam.fit.optimizers import FitResult, optimize
 from ffparam.fit.parameters import FitParameters
 from ffparam.fit.targets.torsion import TorsionProfileTarget
+from ffparam.io.atomic import write_text_atomic
 from ffparam.params.parameter_set import ParameterSet, field_unit
 from ffparam.params.system import ParameterizedSystem
 from ffparam.workflows.bespoke_scans import (
@@ -323,8 +324,8 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     if settings.charges != "resp":  # typing errors surface before anything is written
         start = start_system(molecule, settings, None, None)
     outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / STATE_FILE).write_text(json.dumps({"molecule_key": molecule.canonical_key(),
-                                                 "smiles": molecule.to_smiles()}))
+    write_text_atomic(outdir / STATE_FILE, json.dumps({"molecule_key": molecule.canonical_key(),
+                                                       "smiles": molecule.to_smiles()}))
     warnings: list[str] = []
     with make_executor(settings.workers, settings.dask) as executor, \
             Store(outdir / STORE_FILE) as store:
@@ -520,10 +521,8 @@ def _metrics(molecule, settings, start, fitted, bespoke, rotors, targets, fit_re
 
 def _write_outputs(outdir: Path, metrics: dict, settings: BespokeSettings) -> dict[str, Path]:
     files = {}
-    path = outdir / "metrics.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(metrics, indent=1, default=_json_default))
-    tmp.replace(path)
+    path = write_text_atomic(outdir / "metrics.json",
+                             json.dumps(metrics, indent=1, default=_json_default))
     files["metrics"] = path
     try:
         from ffparam.report.html import write_report

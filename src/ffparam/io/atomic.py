@@ -1,0 +1,57 @@
+"""Output files that are either absent, the old version or complete, never half-written.
+
+:func:`atomic_output` hands out a hidden temporary path in the target's folder; when the
+``with`` block ends without an exception the file is flushed to disk and renamed over the
+target with :func:`os.replace` (atomic on one file system), otherwise it is removed. A
+process killed at any moment (SIGKILL, out of memory, power loss after the rename) leaves
+at most a hidden ``.NAME.*.tmp.SUFFIX`` file beside the target, never a truncated file under the
+target's name.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ffparam.errors import InputError
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write; it becomes ``path`` when the block
+    succeeds. The temporary name keeps ``path``'s suffix, so writers that choose the format
+    by suffix behave the same. Missing parent folders are created.
+
+    Raises:
+        InputError: ``path`` is a directory.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"output {path} is a directory; give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem[:80]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding=encoding)
+    return Path(path)
+
+
+def savefig_atomic(fig, path: str | Path, **kwargs) -> Path:
+    """``fig.savefig`` to ``path`` atomically; the format comes from ``path``'s suffix."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", **kwargs)
+    return path
