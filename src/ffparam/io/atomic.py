@@ -26,13 +26,16 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     by suffix behave the same. Missing parent folders are created.
 
     Raises:
-        InputError: ``path`` is a directory.
+        InputError: ``path`` is a directory, or a file stands where a parent folder goes.
     """
     path = Path(path)
     if path.is_dir():
         raise InputError(f"output {path} is a directory; give a file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem[:80]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise InputError(f"cannot write {path}: a file stands where a folder is needed") from exc
+    tmp = path.with_name(f".{path.name[:80]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
