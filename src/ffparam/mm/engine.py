@@ -16,12 +16,22 @@ import torch
 
 from ffparam.errors import InputError, NonFiniteError
 from ffparam.mm import analytic as A
+from ffparam.mm import kernel as K
 from ffparam.mm import terms as F
 from ffparam.params.system import ParameterizedSystem
 
 Tensor = torch.Tensor
 
 NONBONDED_TERMS = ("vdW", "Electrostatics")
+
+
+def _concat_rows(parts: list[tuple[Tensor, Tensor, Tensor]], width: int
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+    """Concatenate (index, slot, parameter columns) of several groups (contiguous)."""
+    if not parts:
+        return (torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long),
+                torch.zeros((0, width), dtype=torch.float64))
+    return tuple(torch.cat([part[k] for part in parts]).contiguous() for k in range(3))
 
 
 @dataclass
@@ -125,14 +135,21 @@ class MMEngine:
                 terms: bool = True, check_finite: bool = True) -> EnergyResult:
         """Energies, forces = -dE/dx and per-term energies.
 
-        Without parameter gradients (``values`` None or not requiring grad) forces come from
-        the analytic derivatives of :mod:`ffparam.mm.analytic`, evaluated in chunks of
-        :attr:`chunk_size` conformers so the working set stays in cache; with
+        Without parameter gradients (``values`` None or not requiring grad) energies and
+        forces come from the closed-form derivatives: the compiled kernel of
+        :mod:`ffparam.mm.kernel` when :attr:`use_kernel` and it is available (CPU float64),
+        else the pure-PyTorch :mod:`ffparam.mm.analytic` in chunks of :attr:`chunk_size`
+        conformers so the working set stays in cache (the two agree to 1e-10). With
         ``values.requires_grad`` everything goes through autograd (create_graph) so that
         energies and forces can be differentiated with respect to the parameters.
         """
         pos = self._positions(positions)
         if forces and (values is None or not values.requires_grad):
+            if pos.requires_grad:
+                pos = pos.detach()
+            lib = self._kernel()
+            if lib is not None:
+                return self._compute_kernel(lib, pos, values, terms, check_finite)
             return self._compute_analytic(pos, values, terms, check_finite)
         if forces:
             pos = pos.detach().requires_grad_(True)
@@ -172,6 +189,104 @@ class MMEngine:
         pos = self._positions(positions)
         p = (self.parameter_vector() if values is None else values).detach()
         return torch.func.jacrev(lambda v: self.energy(pos, v))(p)
+
+    use_kernel: bool = True
+    """Use the compiled kernel (:mod:`ffparam.mm.kernel`) for the no-gradient call when it
+    is available; False forces the pure-PyTorch path."""
+
+    def _kernel(self):
+        if not self.use_kernel or self.device.type != "cpu" or self.dtype != torch.float64:
+            return None
+        pairs = self._nb["pairs"]
+        if len(pairs) and bool((pairs[:, 0] == pairs[:, 1]).any()):
+            return None  # the kernel's dense pair triangle has no diagonal
+        return K.load()
+
+    def _compute_kernel(self, lib, pos: Tensor, values: Tensor | None, terms: bool,
+                        check_finite: bool) -> EnergyResult:
+        p = (self.parameter_vector() if values is None else values).detach()
+        flat, names = self._kernel_terms(p)
+        slots, grad = K.evaluate(lib, flat, pos)
+        total = slots.sum(-1)
+        if check_finite:
+            self._check_finite(total)
+        per_term: dict[str, Tensor] = {}
+        if terms:
+            per_term = {name: slots[:, k] for k, name in enumerate(names)}
+        return EnergyResult(total, grad.neg_(), per_term)
+
+    @staticmethod
+    def _check_finite(total: Tensor) -> None:
+        if not torch.all(torch.isfinite(total)):
+            bad = torch.nonzero(~torch.isfinite(total)).flatten().tolist()
+            raise NonFiniteError(f"non-finite MM energy for conformer(s) {bad[:10]} "
+                                 "(overlapping atoms?)")
+
+    def _kernel_terms(self, p: Tensor) -> tuple[K.KernelTerms, list[str]]:
+        """All terms flattened per kind with their parameters (cached for the last
+        parameter vector: a fit or a scan calls with the same values many times)."""
+        cached = getattr(self, "_kernel_cache", None)
+        if cached is not None and cached[0].shape == p.shape and torch.equal(cached[0], p):
+            return cached[1], cached[2]
+        flat, names = self._build_kernel_terms(p)
+        self._kernel_cache = (p.clone(), flat, names)
+        return flat, names
+
+    def _build_kernel_terms(self, p: Tensor) -> tuple[K.KernelTerms, list[str]]:
+        names = list(dict.fromkeys([g["name"] for g in self._groups] + list(NONBONDED_TERMS)))
+        slot = {name: k for k, name in enumerate(names)}
+        kinds: dict[str, list] = {"bond": [], "morse": [], "angle": [], "tors": []}
+        _, quad_of = self._dihedral_layout()
+        for gi, (form, name, atoms, par, periodicity) in enumerate(self._prepared_terms(p)):
+            k = par.get("k")
+            if form in ("harmonic_bond", "urey_bradley"):
+                kind, index, columns = "bond", atoms, (k, par["length"])
+            elif form == "morse_bond":
+                kind, index, columns = "morse", atoms, (par["well_depth"], par["a"],
+                                                        par["length"])
+            elif form == "harmonic_angle":
+                kind, index, columns = "angle", atoms, (k, par["angle"])
+            elif form == "periodic_torsion":  # kind 2 for integer n (no trig), else 0
+                whole = (periodicity == torch.round(periodicity)) & (periodicity >= 0)
+                kind, index, columns = "tors", quad_of[gi], (
+                    k, periodicity, par["phase"], torch.cos(par["phase"]),
+                    torch.sin(par["phase"]), 2.0 * whole)
+            else:  # harmonic improper, kind 1
+                kind, index, columns = "tors", quad_of[gi], (k, 0 * k, par["angle"], 0 * k,
+                                                             0 * k, 0 * k + 1)
+            rows = torch.full((len(index),), slot[name], dtype=torch.long)
+            kinds[kind].append((index, rows, torch.stack(columns, dim=1)))
+        bond, morse, angle, tors = (_concat_rows(kinds[kind], width) for kind, width in
+                                    (("bond", 2), ("morse", 3), ("angle", 2), ("tors", 6)))
+        qq, a, b, on = self._dense_pairs(p)
+        quads = self._dihedral_layout()[0]
+        kind = tors[2][:, 5].to(torch.long).contiguous()
+        quad_phi = torch.zeros(len(quads), dtype=torch.long).index_fill_(0, tors[0][kind != 2], 1)
+        flat = K.KernelTerms(
+            n_atoms=self.n_atoms, n_slots=len(names),
+            bond_idx=bond[0].reshape(-1, 2), bond_slot=bond[1], bond_par=bond[2],
+            morse_idx=morse[0].reshape(-1, 2), morse_slot=morse[1], morse_par=morse[2],
+            angle_idx=angle[0].reshape(-1, 3), angle_slot=angle[1], angle_par=angle[2],
+            quad_idx=quads.contiguous(), quad_phi=quad_phi, tors_quad=tors[0],
+            tors_slot=tors[1], tors_kind=kind, tors_par=tors[2][:, :5].contiguous(),
+            pair_qq=qq, pair_a=a, pair_b=b, pair_on=on,
+            vdw_slot=slot["vdW"], elec_slot=slot["Electrostatics"])
+        return flat, names
+
+    def _dense_pairs(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(N, N) upper-triangle matrices of 332.0637 qq scale, A = 4 eps sigma^12 and
+        B = 4 eps sigma^6 (kcal/mol, Angstrom) and the 0/1 pair mask for the kernel."""
+        qq, eps, sigma_sq = self._pair_parameters(p)
+        sigma6 = sigma_sq**3
+        pairs = self._nb["pairs"]
+        lo, hi = pairs.min(dim=1).values, pairs.max(dim=1).values
+        out = []
+        for value in (F.COULOMB_CONSTANT_KCAL_MOL_A_E2 * qq, 4.0 * eps * sigma6 * sigma6,
+                      4.0 * eps * sigma6, torch.ones_like(qq)):
+            dense = torch.zeros((self.n_atoms, self.n_atoms), dtype=torch.float64)
+            out.append(dense.index_put_((lo, hi), value.to(torch.float64), accumulate=True))
+        out[3].clamp_(max=1.0)
+        return tuple(out)
 
     chunk_size: int = 64
     """Conformers per chunk of the analytic path (keeps (chunk, n_pairs) arrays in cache)."""

@@ -1,0 +1,426 @@
+"""Optional compiled kernel for the no-gradient energies + forces call of the MM engine.
+
+The C source below (one fused loop per conformer over every term: bonds, Morse bonds,
+angles, torsions, nonbonded pairs) is compiled once with the system C compiler (``$CC``,
+else ``cc``/``gcc``) into a shared library cached under ``$FFPARAM_CACHE`` (default
+``~/.cache/ffparam``) keyed by the hash of the source, and called through ctypes with the
+GIL released, conformer slices in parallel over ``torch.get_num_threads()`` threads. It is
+plain C99 without torch headers (compiles in about a second) and without ``-ffast-math``
+(IEEE double arithmetic). If no compiler is found or compilation fails, :func:`load` returns
+None and the engine uses its pure-PyTorch path, which is the reference: the two agree to
+1e-10 (tests/mm/test_engine_kernel.py). ``FFPARAM_MM_KERNEL=0`` disables the kernel.
+
+Units: Angstrom, radians, kcal/mol, e.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+
+Tensor = torch.Tensor
+
+SOURCE = r"""
+/* Fused energies + forces of every MM term form for a range of conformers (the optional
+ * compiled fast path of ffparam.mm.engine; the pure-PyTorch path in analytic.py is the
+ * reference and the two agree to 1e-10).
+ *
+ * One loop over the terms of each conformer: no intermediate (conformers x terms) arrays,
+ * no separate gather and scatter passes. Units as in the engine: Angstrom, radians,
+ * kcal/mol, e. Formulas are those of analytic.py (closed-form derivatives). Plain C99 in
+ * double precision, compiled without -ffast-math so that the arithmetic is IEEE.
+ *
+ * Layout: pos (C, N, 3), grad (C, N, 3) = dE/dx (zeroed here), energy (C, n_slots) per-term
+ * energies (zeroed here). Index arrays are int64, parameters double; each term row carries
+ * the slot (column of energy) of the term it belongs to.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int64_t n_atoms, n_slots;
+    int64_t n_bond; const int64_t *bond_idx, *bond_slot; const double *bond_par;   /* k, r0 */
+    int64_t n_morse; const int64_t *morse_idx, *morse_slot; const double *morse_par; /* D, a, r0 */
+    int64_t n_angle; const int64_t *angle_idx, *angle_slot; const double *angle_par; /* k, t0 */
+    /* quads: 4 atoms each; quad_phi 1 where a row of the quad needs phi itself */
+    int64_t n_quad; const int64_t *quad_idx, *quad_phi;
+    /* torsion rows: quad, slot, kind, 5 parameters (see torsions()) */
+    int64_t n_tors; const int64_t *tors_quad, *tors_slot, *tors_kind; const double *tors_par;
+    /* pairs (N, N) row-major, upper triangle (i < j) used: qq * Coulomb constant * scale,
+     * A = 4 eps sigma^12, B = 4 eps sigma^6, on = 1 where the pair interacts, else 0 */
+    int64_t has_pairs; const double *pair_qq, *pair_a, *pair_b, *pair_on;
+    int64_t vdw_slot, elec_slot;
+} ffp_terms;
+
+static inline void add3(double *g, int64_t a, double s, const double *v) {
+    g[3 * a] += s * v[0]; g[3 * a + 1] += s * v[1]; g[3 * a + 2] += s * v[2];
+}
+
+static inline void cross(const double *a, const double *b, double *out) {
+    out[0] = a[1] * b[2] - a[2] * b[1];
+    out[1] = a[2] * b[0] - a[0] * b[2];
+    out[2] = a[0] * b[1] - a[1] * b[0];
+}
+
+static inline double dot(const double *a, const double *b) {
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+
+static inline void diff(const double *x, int64_t i, int64_t j, double *d) { /* x_j - x_i */
+    d[0] = x[3 * j] - x[3 * i]; d[1] = x[3 * j + 1] - x[3 * i + 1];
+    d[2] = x[3 * j + 2] - x[3 * i + 2];
+}
+
+static void bonds(const ffp_terms *t, const double *x, double *g, double *e) {
+    double d[3];
+    for (int64_t b = 0; b < t->n_bond; b++) {
+        int64_t i = t->bond_idx[2 * b], j = t->bond_idx[2 * b + 1];
+        double k = t->bond_par[2 * b], r0 = t->bond_par[2 * b + 1];
+        diff(x, i, j, d);
+        double r = sqrt(dot(d, d)), dr = r - r0;
+        e[t->bond_slot[b]] += 0.5 * (k * dr * dr);
+        double c = k * dr / r;
+        add3(g, j, c, d); add3(g, i, -c, d);
+    }
+    for (int64_t b = 0; b < t->n_morse; b++) {
+        int64_t i = t->morse_idx[2 * b], j = t->morse_idx[2 * b + 1];
+        const double *p = t->morse_par + 3 * b;
+        diff(x, i, j, d);
+        double r = sqrt(dot(d, d)), ex = exp(-p[1] * (r - p[2]));
+        e[t->morse_slot[b]] += p[0] * (1.0 - ex) * (1.0 - ex);
+        double c = 2.0 * p[0] * p[1] * ex * (1.0 - ex) / r;
+        add3(g, j, c, d); add3(g, i, -c, d);
+    }
+}
+
+static void angles(const ffp_terms *t, const double *x, double *g, double *e) {
+    double u[3], v[3], n[3], gi[3], gk[3], gj[3], w[3];
+    for (int64_t a = 0; a < t->n_angle; a++) {
+        const int64_t *idx = t->angle_idx + 3 * a;
+        double k = t->angle_par[2 * a], t0 = t->angle_par[2 * a + 1];
+        diff(x, idx[1], idx[0], u);
+        diff(x, idx[1], idx[2], v);
+        cross(u, v, n);
+        double n_len = sqrt(dot(n, n));
+        double dtheta = atan2(n_len, dot(u, v)) - t0;
+        e[t->angle_slot[a]] += 0.5 * (k * dtheta * dtheta);
+        if (n_len <= 1e-12) continue; /* linear: gradient direction undefined, taken as 0 */
+        double coef = k * dtheta / n_len;
+        cross(u, n, w);
+        double su = coef / dot(u, u);
+        for (int c = 0; c < 3; c++) gi[c] = su * w[c];
+        cross(n, v, w);
+        double sv = coef / dot(v, v);
+        for (int c = 0; c < 3; c++) { gk[c] = sv * w[c]; gj[c] = -(gi[c] + gk[c]); }
+        add3(g, idx[0], 1.0, gi); add3(g, idx[2], 1.0, gk); add3(g, idx[1], 1.0, gj);
+    }
+}
+
+/* Per unique quad, in one pass: dphi/dx_i and dphi/dx_l (Blondel & Karplus), the p and q
+ * coefficients of the middle atoms, cos phi and sin phi (from the two atan2 arguments) and,
+ * only where a row needs the angle itself (quad_phi), phi = atan2. Layout of q's record:
+ * gi[3], gl[3], p, q, cos, sin, phi, dE/dphi (QUAD doubles). */
+#define QUAD 12
+static void dihedral_geometry(const ffp_terms *t, const double *x, double *rec) {
+    double b1[3], b2[3], b3[3], m[3], n[3];
+    for (int64_t q = 0; q < t->n_quad; q++, rec += QUAD) {
+        const int64_t *idx = t->quad_idx + 4 * q;
+        diff(x, idx[0], idx[1], b1); diff(x, idx[1], idx[2], b2); diff(x, idx[2], idx[3], b3);
+        cross(b1, b2, m); cross(b2, b3, n);
+        double b2_sq = dot(b2, b2), b2_len = sqrt(b2_sq);
+        double mm = dot(m, m), nn = dot(n, n);
+        double si = -b2_len / (mm > 1e-24 ? mm : 1e-24);
+        double sl = b2_len / (nn > 1e-24 ? nn : 1e-24);
+        for (int c = 0; c < 3; c++) { rec[c] = si * m[c]; rec[3 + c] = sl * n[c]; }
+        rec[6] = dot(b1, b2) / b2_sq;
+        rec[7] = dot(b3, b2) / b2_sq;
+        double py = b2_len * dot(b1, n), px = dot(m, n), h = sqrt(px * px + py * py);
+        rec[8] = h > 0.0 ? px / h : 1.0;
+        rec[9] = h > 0.0 ? py / h : 0.0;
+        rec[10] = t->quad_phi[q] ? atan2(py, px) : 0.0;
+        rec[11] = 0.0;
+    }
+}
+
+static void dihedral_forces(const ffp_terms *t, const double *rec, double *g) {
+    double gj[3], gk[3];
+    for (int64_t q = 0; q < t->n_quad; q++, rec += QUAD) {
+        double s = rec[11], p = rec[6], r = rec[7];
+        if (s == 0.0) continue;
+        const int64_t *idx = t->quad_idx + 4 * q;
+        for (int c = 0; c < 3; c++) {
+            gj[c] = -(1.0 + p) * rec[c] + r * rec[3 + c];
+            gk[c] = p * rec[c] - (1.0 + r) * rec[3 + c];
+        }
+        add3(g, idx[0], s, rec); add3(g, idx[1], s, gj); add3(g, idx[2], s, gk);
+        add3(g, idx[3], s, rec + 3);
+    }
+}
+
+/* Torsion rows. Kind 0: k (1 + cos(n phi - phase)); kind 2: the same for integer n >= 0,
+ * with cos(n phi), sin(n phi) from cos phi, sin phi by the Chebyshev recurrence (no trig
+ * calls); kind 1: harmonic improper k/2 wrap(phi - phi0)^2 with wrap into [-pi, pi) as
+ * torch.remainder does. par: k, n, phase (phi0), cos(phase), sin(phase). */
+static void torsions(const ffp_terms *t, const double *x, double *g, double *e, double *rec) {
+    const double pi = 3.14159265358979323846;
+    dihedral_geometry(t, x, rec);
+    for (int64_t row = 0; row < t->n_tors; row++) {
+        double *qr = rec + QUAD * t->tors_quad[row];
+        const double *p = t->tors_par + 5 * row;
+        double energy, de;
+        if (t->tors_kind[row] == 2) {
+            double c1 = qr[8], s1 = qr[9], cn = 1.0, sn = 0.0, cp = 1.0, sp = 0.0;
+            for (int64_t k = 0; k < (int64_t)p[1]; k++) {
+                double c2 = k == 0 ? c1 : 2.0 * c1 * cn - cp, s2 = k == 0 ? s1 : 2.0 * c1 * sn - sp;
+                cp = cn; sp = sn; cn = c2; sn = s2;
+            }
+            energy = p[0] * (1.0 + (cn * p[3] + sn * p[4]));
+            de = -p[0] * p[1] * (sn * p[3] - cn * p[4]);
+        } else if (t->tors_kind[row] == 0) {
+            double arg = p[1] * qr[10] - p[2];
+            energy = p[0] * (1.0 + cos(arg));
+            de = -p[0] * p[1] * sin(arg);
+        } else {
+            double w = fmod(qr[10] - p[2] + pi, 2.0 * pi);
+            if (w < 0.0) w += 2.0 * pi;
+            double dphi = w - pi;
+            energy = 0.5 * p[0] * dphi * dphi;
+            de = p[0] * dphi;
+        }
+        e[t->tors_slot[row]] += energy;
+        qr[11] += de;
+    }
+    dihedral_forces(t, rec, g);
+}
+
+/* Nonbonded pairs as a dense upper triangle: row i against atoms j > i held as components
+ * (xs, ys, zs), parameters in (N, N) matrices that are zero for pairs not interacting
+ * (``on`` 0 there, so their distance is replaced by 1 and nothing is added). The inner loop
+ * is branch-free and contiguous, so the compiler vectorizes it (omp simd reductions). */
+static void pairs(const ffp_terms *t, const double *x, double *g, double *e, double *soa) {
+    int64_t n = t->n_atoms;
+    double *xs = soa, *ys = soa + n, *zs = soa + 2 * n;
+    double *gx = soa + 3 * n, *gy = soa + 4 * n, *gz = soa + 5 * n;
+    for (int64_t a = 0; a < n; a++) {
+        xs[a] = x[3 * a]; ys[a] = x[3 * a + 1]; zs[a] = x[3 * a + 2];
+        gx[a] = gy[a] = gz[a] = 0.0;
+    }
+    double e_vdw = 0.0, e_el = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double *qq = t->pair_qq + i * n, *pa = t->pair_a + i * n;
+        const double *pb = t->pair_b + i * n, *on = t->pair_on + i * n;
+        double xi = xs[i], yi = ys[i], zi = zs[i], fx = 0.0, fy = 0.0, fz = 0.0;
+        double ev = 0.0, ee = 0.0;
+#pragma omp simd reduction(+:fx, fy, fz, ev, ee)
+        for (int64_t j = i + 1; j < n; j++) {
+            double dx = xs[j] - xi, dy = ys[j] - yi, dz = zs[j] - zi;
+            double r2 = on[j] * (dx * dx + dy * dy + dz * dz) + (1.0 - on[j]);
+            double inv_r2 = 1.0 / r2;
+            double inv_r6 = inv_r2 * inv_r2 * inv_r2;
+            double el = qq[j] * sqrt(inv_r2);
+            ev += inv_r6 * (pa[j] * inv_r6 - pb[j]);
+            ee += el;
+            double c = -(inv_r6 * (12.0 * pa[j] * inv_r6 - 6.0 * pb[j]) + el) * inv_r2;
+            gx[j] += c * dx; gy[j] += c * dy; gz[j] += c * dz;
+            fx += c * dx; fy += c * dy; fz += c * dz;
+        }
+        gx[i] -= fx; gy[i] -= fy; gz[i] -= fz;
+        e_vdw += ev; e_el += ee;
+    }
+    for (int64_t a = 0; a < n; a++) {
+        g[3 * a] += gx[a]; g[3 * a + 1] += gy[a]; g[3 * a + 2] += gz[a];
+    }
+    e[t->vdw_slot] += e_vdw;
+    e[t->elec_slot] += e_el;
+}
+
+/* Conformers [c0, c1) of pos; returns 0, or 1 if scratch memory could not be allocated. */
+int ffp_evaluate(const ffp_terms *t, int64_t c0, int64_t c1, const double *pos,
+                 double *grad, double *energy) {
+    size_t n_quad = QUAD * (size_t)(t->n_quad > 0 ? t->n_quad : 1);
+    double *scratch = malloc((n_quad + 6 * (size_t)t->n_atoms) * sizeof(double));
+    if (scratch == NULL) return 1;
+    int64_t stride = 3 * t->n_atoms;
+    for (int64_t c = c0; c < c1; c++) {
+        const double *x = pos + c * stride;
+        double *g = grad + c * stride, *e = energy + c * t->n_slots;
+        memset(g, 0, sizeof(double) * (size_t)stride);
+        memset(e, 0, sizeof(double) * (size_t)t->n_slots);
+        bonds(t, x, g, e);
+        angles(t, x, g, e);
+        torsions(t, x, g, e, scratch);
+        if (t->has_pairs) pairs(t, x, g, e, scratch + n_quad);
+    }
+    free(scratch);
+    return 0;
+}
+"""
+
+# -fopenmp-simd: only the `omp simd` pragmas (no OpenMP runtime); -fno-math-errno lets sqrt
+# vectorize (errno is never read). No -ffast-math: IEEE double arithmetic.
+FLAGS = ["-O3", "-std=c99", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno"]
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+@dataclass
+class KernelTerms:
+    """Every term of a system with its parameters, flattened per kind (int64 / float64,
+    contiguous, CPU). ``*_slot`` is the column of the per-term energy each row adds to.
+
+    bond_par: (k, r0); morse_par: (D, a, r0); angle_par: (k, theta0); tors_par: (k, n,
+    phase, cos phase, sin phase) for kinds 0 (periodic) and 2 (periodic, integer n), (k,
+    unused, phi0, unused, unused) for kind 1 (harmonic improper); quad_phi: 1 for quads
+    with a row of kind 0 or 1 (they need phi itself, the others only cos and sin phi);
+    pair_qq, pair_a, pair_b: (N, N) matrices, entry (i, j) with i < j: 332.0637 q_i q_j
+    scale, A = 4 eps sigma^12, B = 4 eps sigma^6 (mixed, scaled eps and sigma; summed over
+    repeated pairs), zero elsewhere; pair_on: 1.0 where (i, j), i < j, is a pair, else 0.
+    """
+
+    n_atoms: int
+    n_slots: int
+    bond_idx: Tensor
+    bond_slot: Tensor
+    bond_par: Tensor
+    morse_idx: Tensor
+    morse_slot: Tensor
+    morse_par: Tensor
+    angle_idx: Tensor
+    angle_slot: Tensor
+    angle_par: Tensor
+    quad_idx: Tensor
+    quad_phi: Tensor
+    tors_quad: Tensor
+    tors_slot: Tensor
+    tors_kind: Tensor
+    tors_par: Tensor
+    pair_qq: Tensor
+    pair_a: Tensor
+    pair_b: Tensor
+    pair_on: Tensor
+    vdw_slot: int
+    elec_slot: int
+
+    def struct(self) -> ctypes.Structure:
+        """The ``ffp_terms`` C struct pointing into these tensors (keep self alive)."""
+        values = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Tensor):
+                value = ctypes.c_void_p(value.data_ptr())
+            values[f.name] = value
+        counts = {"n_bond": len(self.bond_slot), "n_morse": len(self.morse_slot),
+                  "n_angle": len(self.angle_slot), "n_quad": len(self.quad_idx),
+                  "n_tors": len(self.tors_slot), "has_pairs": int(self.pair_on.any())}
+        return _Struct(**values, **counts)
+
+
+class _Struct(ctypes.Structure):
+    _fields_ = [  # the layout of ffp_terms in SOURCE, in order
+        ("n_atoms", ctypes.c_int64), ("n_slots", ctypes.c_int64),
+        ("n_bond", ctypes.c_int64), ("bond_idx", ctypes.c_void_p),
+        ("bond_slot", ctypes.c_void_p), ("bond_par", ctypes.c_void_p),
+        ("n_morse", ctypes.c_int64), ("morse_idx", ctypes.c_void_p),
+        ("morse_slot", ctypes.c_void_p), ("morse_par", ctypes.c_void_p),
+        ("n_angle", ctypes.c_int64), ("angle_idx", ctypes.c_void_p),
+        ("angle_slot", ctypes.c_void_p), ("angle_par", ctypes.c_void_p),
+        ("n_quad", ctypes.c_int64), ("quad_idx", ctypes.c_void_p),
+        ("quad_phi", ctypes.c_void_p),
+        ("n_tors", ctypes.c_int64), ("tors_quad", ctypes.c_void_p),
+        ("tors_slot", ctypes.c_void_p), ("tors_kind", ctypes.c_void_p),
+        ("tors_par", ctypes.c_void_p),
+        ("has_pairs", ctypes.c_int64), ("pair_qq", ctypes.c_void_p),
+        ("pair_a", ctypes.c_void_p), ("pair_b", ctypes.c_void_p), ("pair_on", ctypes.c_void_p),
+        ("vdw_slot", ctypes.c_int64), ("elec_slot", ctypes.c_int64),
+    ]
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("FFPARAM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ffparam")
+    return Path(root) / "mm_kernel"
+
+
+def _compile(target: Path) -> None:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (set $CC)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        source = Path(tmp) / "kernel.c"
+        source.write_text(SOURCE)
+        built = Path(tmp) / target.name
+        subprocess.run([compiler, "-O3", "-std=c99", "-fPIC", "-shared", "-o", str(built),
+                        str(source), "-lm"], check=True, capture_output=True, timeout=300)
+        os.replace(built, target)  # atomic: concurrent processes never see a partial file
+
+
+def load() -> ctypes.CDLL | None:
+    """The compiled kernel (compiled on first use), or None if disabled or unavailable
+    (one warning says why; the engine then uses its pure-PyTorch path)."""
+    if os.environ.get("FFPARAM_MM_KERNEL", "1") == "0":
+        return None
+    with _lock:
+        if "lib" not in _state:
+            _state["lib"] = _load_or_compile()
+        return _state["lib"]  # type: ignore[return-value]
+
+
+def _load_or_compile() -> ctypes.CDLL | None:
+    digest = hashlib.sha256((SOURCE + " ".join(FLAGS)).encode()).hexdigest()[:16]
+    target = _cache_dir() / f"ffparam_mm_{digest}.so"
+    try:
+        if not target.exists():
+            _compile(target)
+        lib = ctypes.CDLL(str(target))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        warnings.warn(f"MM kernel unavailable, using the pure-PyTorch path: {exc} "
+                      f"{detail.decode(errors='replace')[:500]}", RuntimeWarning, stacklevel=3)
+        return None
+    lib.ffp_evaluate.restype = ctypes.c_int
+    lib.ffp_evaluate.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                 ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    return lib
+
+
+def evaluate(lib: ctypes.CDLL, terms: KernelTerms, pos: Tensor,
+             threads: int | None = None) -> tuple[Tensor, Tensor]:
+    """Per-term energies (C, n_slots) kcal/mol and dE/dx (C, N, 3) kcal/mol/Angstrom of
+    float64 CPU positions (C, N, 3) Angstrom. Conformer slices run in ``threads`` threads
+    (default ``torch.get_num_threads()``); ctypes releases the GIL during each call."""
+    pos = pos.detach().to(torch.float64).contiguous()
+    n_conf = pos.shape[0]
+    grad = torch.empty_like(pos)
+    energy = pos.new_empty((n_conf, terms.n_slots))
+    struct = terms.struct()
+    ref = ctypes.byref(struct)
+
+    def run(c0: int, c1: int) -> int:
+        return lib.ffp_evaluate(ref, c0, c1, pos.data_ptr(), grad.data_ptr(),
+                                energy.data_ptr())
+
+    threads = max(1, min(threads or torch.get_num_threads(), n_conf))
+    if threads == 1:
+        codes = [run(0, n_conf)]
+    else:
+        bounds = [n_conf * k // threads for k in range(threads + 1)]
+        with ThreadPoolExecutor(threads) as pool:
+            codes = list(pool.map(run, bounds[:-1], bounds[1:]))
+    if any(codes):
+        raise MemoryError("MM kernel could not allocate its scratch memory")
+    return energy, grad
