@@ -136,3 +136,23 @@ def test_missing_compiler_falls_back_to_pure_path(haloperidol_sage, monkeypatch,
     pure.use_kernel = False
     np.testing.assert_array_equal(result.forces.numpy(),
                                   pure.compute(coords[:3]).forces.numpy())
+
+
+def test_dihedral_gradients_match_autograd(haloperidol_sage):
+    """analytic.dihedrals_with_gradients (used by the relaxation restraints) against
+    autograd of terms.dihedrals."""
+    from ffparam.mm import analytic
+    from ffparam.mm import terms as F
+
+    system, coords = haloperidol_sage
+    quads = MMEngine(system)._dihedral_layout()[0]
+    pos = torch.as_tensor(coords[:3]).requires_grad_(True)
+    weights = torch.linspace(-1.0, 1.0, len(quads), dtype=torch.float64)
+    (expected,) = torch.autograd.grad((F.dihedrals(pos, quads) * weights).sum(), pos)
+    x = tuple(pos.detach()[..., c].contiguous() for c in range(3))
+    phi, dphi_dx = analytic.dihedrals_with_gradients(x, quads)
+    grad = torch.zeros_like(expected)
+    for atoms, g in analytic.dihedral_gradients(quads, weights.expand_as(phi), dphi_dx):
+        grad.index_add_(1, atoms, torch.stack(g, dim=-1))
+    np.testing.assert_allclose(phi.numpy(), F.dihedrals(pos.detach(), quads).numpy(), **TOL)
+    np.testing.assert_allclose(grad.numpy(), expected.numpy(), **TOL)

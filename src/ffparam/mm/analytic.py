@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import torch
 
 Tensor = torch.Tensor
+Vec = tuple[Tensor, Tensor, Tensor]
+Gradients = list[tuple[Tensor, Vec]]
 
 
 @dataclass
@@ -205,3 +207,36 @@ def _pairs(x: Tensor, grad: Tensor, energy: Tensor, packed: Packed) -> None:
     e_el = torch.mul(inv_r2.sqrt(), packed.pair_qq, out=energy[rows["Electrostatics"]])
     coef = (12.0 * a_r6).sub_(6.0 * packed.pair_b).mul_(inv_r6).add_(e_el).mul_(inv_r2)
     _pair_gradient(grad, packed.pair_slots, coef.neg_(), d)
+
+
+# ------------------------------------------------------------------------------------------
+# Dihedrals with gradients on (x, y, z) component tuples of (C, N) arrays, for callers that
+# add their own dihedral terms (the restraints of ffparam.fit.relax).
+
+
+def _components(x: Vec, atoms: Tensor) -> Vec:
+    return (x[0][:, atoms], x[1][:, atoms], x[2][:, atoms])
+
+
+def dihedrals_with_gradients(x: Vec, quads: Tensor) -> tuple[Tensor, list[Vec]]:
+    """phi (C, Q) radians and dphi/dx of the four atoms (each a Vec of (C, Q)) from
+    positions as components ``x = (x, y, z)``, each (C, N) Angstrom."""
+    stacked = [torch.stack(_components(x, quads[:, a])) for a in range(4)]  # (3, C, Q)
+    b1, b2, b3 = stacked[1] - stacked[0], stacked[2] - stacked[1], stacked[3] - stacked[2]
+    vecdot = lambda a, b: torch.linalg.vecdot(a, b, dim=0)  # noqa: E731
+    m, n = torch.linalg.cross(b1, b2, dim=0), torch.linalg.cross(b2, b3, dim=0)
+    b2_sq = vecdot(b2, b2)
+    b2_len = torch.sqrt(b2_sq)
+    phi = torch.atan2(b2_len * vecdot(b1, n), vecdot(m, n))
+    g_i = m * (-b2_len / vecdot(m, m).clamp_min(1e-24))
+    g_l = n * (b2_len / vecdot(n, n).clamp_min(1e-24))
+    p = vecdot(b1, b2) / b2_sq
+    q = vecdot(b3, b2) / b2_sq
+    g_j = -(1.0 + p) * g_i + q * g_l
+    g_k = p * g_i - (1.0 + q) * g_l
+    return phi, [tuple(g.unbind(0)) for g in (g_i, g_j, g_k, g_l)]
+
+
+def dihedral_gradients(quads: Tensor, de_dphi: Tensor, grads: list[Vec]) -> Gradients:
+    """(atom indices, dE/dx contribution) per quad column, given dE/dphi (C, Q)."""
+    return [(quads[:, a], tuple(de_dphi * c for c in grads[a])) for a in range(4)]
