@@ -201,7 +201,7 @@ class MMEngine:
             return None
         pairs = self._nb["pairs"]
         if len(pairs) and bool((pairs[:, 0] == pairs[:, 1]).any()):
-            return None  # the kernel's dense pair triangle has no diagonal
+            return None  # the kernel's pair loop assumes two distinct atoms per pair
         return K.load()
 
     def _compute_kernel(self, lib, pos: Tensor, values: Tensor | None, terms: bool,
@@ -265,7 +265,10 @@ class MMEngine:
             kinds[kind].append((index, rows, torch.stack(columns, dim=1)))
         bond, morse, angle, tors = (_concat_rows(kinds[kind], width, p) for kind, width in
                                     (("bond", 2), ("morse", 3), ("angle", 2), ("tors", 6)))
-        qq, a, b, on = self._dense_pairs(p)
+        qq, eps, sigma_sq = self._pair_parameters(p)
+        sigma6 = sigma_sq**3
+        pair_par = torch.stack([F.COULOMB_CONSTANT_KCAL_MOL_A_E2 * qq,
+                                4.0 * eps * sigma6 * sigma6, 4.0 * eps * sigma6], dim=1)
         quads = self._dihedral_layout()[0]
         kind = tors[2][:, 5].to(torch.long).contiguous()
         quad_phi = torch.zeros(len(quads), dtype=torch.long, device=self.device)
@@ -277,24 +280,9 @@ class MMEngine:
             angle_idx=angle[0].reshape(-1, 3), angle_slot=angle[1], angle_par=angle[2],
             quad_idx=quads.contiguous(), quad_phi=quad_phi, tors_quad=tors[0],
             tors_slot=tors[1], tors_kind=kind, tors_par=tors[2][:, :5].contiguous(),
-            pair_qq=qq, pair_a=a, pair_b=b, pair_on=on,
+            pair_idx=self._nb["pairs"].contiguous(), pair_par=pair_par.contiguous(),
             vdw_slot=slot["vdW"], elec_slot=slot["Electrostatics"])
         return flat, names
-
-    def _dense_pairs(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(N, N) upper-triangle matrices of 332.0637 qq scale, A = 4 eps sigma^12 and
-        B = 4 eps sigma^6 (kcal/mol, Angstrom) and the 0/1 pair mask for the kernel."""
-        qq, eps, sigma_sq = self._pair_parameters(p)
-        sigma6 = sigma_sq**3
-        pairs = self._nb["pairs"]
-        lo, hi = pairs.min(dim=1).values, pairs.max(dim=1).values
-        out = []
-        for value in (F.COULOMB_CONSTANT_KCAL_MOL_A_E2 * qq, 4.0 * eps * sigma6 * sigma6,
-                      4.0 * eps * sigma6, torch.ones_like(qq)):
-            dense = value.new_zeros((self.n_atoms, self.n_atoms))
-            out.append(dense.index_put_((lo, hi), value, accumulate=True))
-        out[3].clamp_(max=1.0)
-        return tuple(out)
 
     chunk_size: int = 128
     """Conformers per chunk of the pure-PyTorch path (64: 69 ms, 128: 62, 256: 60 CPU ms for

@@ -1,14 +1,16 @@
 """Optional compiled kernel for the no-gradient energies + forces call of the MM engine.
 
-The C source below (one fused loop per conformer over every term: bonds, Morse bonds,
-angles, torsions, nonbonded pairs) is compiled once with the system C compiler (``$CC``,
-else ``cc``/``gcc``) into a shared library cached under ``$FFPARAM_CACHE`` (default
-``~/.cache/ffparam``) keyed by the hash of the source, and called through ctypes with the
-GIL released, conformer slices in parallel over ``torch.get_num_threads()`` threads. It is
-plain C99 without torch headers (compiles in about a second) and without ``-ffast-math``
-(IEEE double arithmetic). If no compiler is found or compilation fails, :func:`load` returns
-None and the engine uses its pure-PyTorch path, which is the reference: the two agree to
-1e-10 (tests/mm/test_engine_kernel.py). ``FFPARAM_MM_KERNEL=0`` disables the kernel.
+The C source below (one fused loop per conformer over the bonded terms; the nonbonded pairs
+vectorized across blocks of 16 conformers, with AVX2/AVX-512 clones picked at load time on
+x86-64) is compiled once with the system C compiler (``$CC``, else ``cc``/``gcc``) into a
+shared library cached under ``$FFPARAM_CACHE`` (default ``~/.cache/ffparam``) keyed by the
+hash of the source and flags, and called through ctypes with the GIL released, conformer
+slices in parallel over ``torch.get_num_threads()`` threads. It is plain C99 without torch
+headers (compiles in about a second) and without ``-ffast-math`` (IEEE double arithmetic;
+FMA contraction in the AVX clones changes results in the last bits only). If no compiler is
+found or compilation fails, :func:`load` returns None and the engine uses its pure-PyTorch
+path, which is the reference: the two agree to 1e-10 (tests/mm/test_engine_kernel.py).
+``FFPARAM_MM_KERNEL=0`` disables the kernel.
 
 Units: Angstrom, radians, kcal/mol, e.
 """
@@ -59,9 +61,8 @@ typedef struct {
     int64_t n_quad; const int64_t *quad_idx, *quad_phi;
     /* torsion rows: quad, slot, kind, 5 parameters (see torsions()) */
     int64_t n_tors; const int64_t *tors_quad, *tors_slot, *tors_kind; const double *tors_par;
-    /* pairs (N, N) row-major, upper triangle (i < j) used: qq * Coulomb constant * scale,
-     * A = 4 eps sigma^12, B = 4 eps sigma^6, on = 1 where the pair interacts, else 0 */
-    int64_t has_pairs; const double *pair_qq, *pair_a, *pair_b, *pair_on;
+    /* pairs: par qq * Coulomb constant * scale, A = 4 eps sigma^12, B = 4 eps sigma^6 */
+    int64_t n_pair; const int64_t *pair_idx; const double *pair_par;
     int64_t vdw_slot, elec_slot;
 } ffp_terms;
 
@@ -206,63 +207,88 @@ static void torsions(const ffp_terms *t, const double *x, double *g, double *e, 
     dihedral_forces(t, rec, g);
 }
 
-/* Nonbonded pairs as a dense upper triangle: row i against atoms j > i held as components
- * (xs, ys, zs), parameters in (N, N) matrices that are zero for pairs not interacting
- * (``on`` 0 there, so their distance is replaced by 1 and nothing is added). The inner loop
- * is branch-free and contiguous, so the compiler vectorizes it (omp simd reductions). */
-static void pairs(const ffp_terms *t, const double *x, double *g, double *e, double *soa) {
-    int64_t n = t->n_atoms;
-    double *xs = soa, *ys = soa + n, *zs = soa + 2 * n;
-    double *gx = soa + 3 * n, *gy = soa + 4 * n, *gz = soa + 5 * n;
-    for (int64_t a = 0; a < n; a++) {
-        xs[a] = x[3 * a]; ys[a] = x[3 * a + 1]; zs[a] = x[3 * a + 2];
-        gx[a] = gy[a] = gz[a] = 0.0;
-    }
-    double e_vdw = 0.0, e_el = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const double *qq = t->pair_qq + i * n, *pa = t->pair_a + i * n;
-        const double *pb = t->pair_b + i * n, *on = t->pair_on + i * n;
-        double xi = xs[i], yi = ys[i], zi = zs[i], fx = 0.0, fy = 0.0, fz = 0.0;
-        double ev = 0.0, ee = 0.0;
-#pragma omp simd reduction(+:fx, fy, fz, ev, ee)
-        for (int64_t j = i + 1; j < n; j++) {
-            double dx = xs[j] - xi, dy = ys[j] - yi, dz = zs[j] - zi;
-            double r2 = on[j] * (dx * dx + dy * dy + dz * dz) + (1.0 - on[j]);
-            double inv_r2 = 1.0 / r2;
+/* Nonbonded pairs for a block of BLOCK conformers, vectorized across the conformers: the
+ * block's positions as xs[(3 a + k) BLOCK + c] (atom a, component k, conformer c),
+ * gradients gs likewise, per-conformer energies ev, ee. No branches, no reductions, fixed
+ * trip count: the compiler vectorizes the inner loop (omp simd) with IEEE arithmetic. */
+#ifndef BLOCK
+#define BLOCK 16
+#endif
+/* x86-64 builds get AVX2 and AVX-512 versions of the pair loop, picked at load time for
+ * the CPU at hand (GCC/Clang target_clones); other targets build only the baseline. */
+#if defined(FFP_CLONES)
+#define FFP_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", \
+                                                     "default")))
+#else
+#define FFP_SIMD_CLONES
+#endif
+FFP_SIMD_CLONES static void pairs_block(const ffp_terms *t, const double *xs, double *gs,
+                                        double *restrict ev, double *restrict ee) {
+    for (int64_t k = 0; k < t->n_pair; k++) {
+        const double *p = t->pair_par + 3 * k;
+        const double qq = p[0], a = p[1], b = p[2], a12 = 12.0 * p[1], b6 = 6.0 * p[2];
+        /* i != j (checked by the engine), so the rows do not overlap */
+        const double *restrict xi = xs + 3 * BLOCK * t->pair_idx[2 * k];
+        const double *restrict xj = xs + 3 * BLOCK * t->pair_idx[2 * k + 1];
+        double *restrict gi = gs + 3 * BLOCK * t->pair_idx[2 * k];
+        double *restrict gj = gs + 3 * BLOCK * t->pair_idx[2 * k + 1];
+#pragma omp simd
+        for (int c = 0; c < BLOCK; c++) {
+            double dx = xj[c] - xi[c], dy = xj[BLOCK + c] - xi[BLOCK + c];
+            double dz = xj[2 * BLOCK + c] - xi[2 * BLOCK + c];
+            double inv_r2 = 1.0 / (dx * dx + dy * dy + dz * dz);
             double inv_r6 = inv_r2 * inv_r2 * inv_r2;
-            double el = qq[j] * sqrt(inv_r2);
-            ev += inv_r6 * (pa[j] * inv_r6 - pb[j]);
-            ee += el;
-            double c = -(inv_r6 * (12.0 * pa[j] * inv_r6 - 6.0 * pb[j]) + el) * inv_r2;
-            gx[j] += c * dx; gy[j] += c * dy; gz[j] += c * dz;
-            fx += c * dx; fy += c * dy; fz += c * dz;
+            double el = qq * sqrt(inv_r2);
+            ev[c] += inv_r6 * (a * inv_r6 - b);
+            ee[c] += el;
+            double f = -(inv_r6 * (a12 * inv_r6 - b6) + el) * inv_r2;
+            gj[c] += f * dx; gj[BLOCK + c] += f * dy; gj[2 * BLOCK + c] += f * dz;
+            gi[c] -= f * dx; gi[BLOCK + c] -= f * dy; gi[2 * BLOCK + c] -= f * dz;
         }
-        gx[i] -= fx; gy[i] -= fy; gz[i] -= fz;
-        e_vdw += ev; e_el += ee;
     }
-    for (int64_t a = 0; a < n; a++) {
-        g[3 * a] += gx[a]; g[3 * a + 1] += gy[a]; g[3 * a + 2] += gz[a];
+}
+
+/* Pairs of conformers [b0, b0 + nb), nb <= BLOCK (a short block repeats its last
+ * conformer in the unused lanes, whose results are dropped). */
+static void pairs(const ffp_terms *t, int64_t b0, int64_t nb, const double *pos,
+                  double *grad, double *energy, double *work) {
+    int64_t stride = 3 * t->n_atoms;
+    double *xs = work, *gs = work + stride * BLOCK, *ev = gs + stride * BLOCK;
+    double *ee = ev + BLOCK;
+    for (int c = 0; c < BLOCK; c++) {
+        const double *x = pos + (b0 + (c < nb ? c : nb - 1)) * stride;
+        for (int64_t s = 0; s < stride; s++) xs[s * BLOCK + c] = x[s];
+        ev[c] = ee[c] = 0.0;
     }
-    e[t->vdw_slot] += e_vdw;
-    e[t->elec_slot] += e_el;
+    memset(gs, 0, sizeof(double) * (size_t)(stride * BLOCK));
+    pairs_block(t, xs, gs, ev, ee);
+    for (int64_t c = 0; c < nb; c++) {
+        double *g = grad + (b0 + c) * stride, *e = energy + (b0 + c) * t->n_slots;
+        for (int64_t s = 0; s < stride; s++) g[s] += gs[s * BLOCK + c];
+        e[t->vdw_slot] += ev[c];
+        e[t->elec_slot] += ee[c];
+    }
 }
 
 /* Conformers [c0, c1) of pos; returns 0, or 1 if scratch memory could not be allocated. */
 int ffp_evaluate(const ffp_terms *t, int64_t c0, int64_t c1, const double *pos,
                  double *grad, double *energy) {
     size_t n_quad = QUAD * (size_t)(t->n_quad > 0 ? t->n_quad : 1);
-    double *scratch = malloc((n_quad + 6 * (size_t)t->n_atoms) * sizeof(double));
-    if (scratch == NULL) return 1;
     int64_t stride = 3 * t->n_atoms;
-    for (int64_t c = c0; c < c1; c++) {
-        const double *x = pos + c * stride;
-        double *g = grad + c * stride, *e = energy + c * t->n_slots;
-        memset(g, 0, sizeof(double) * (size_t)stride);
-        memset(e, 0, sizeof(double) * (size_t)t->n_slots);
-        bonds(t, x, g, e);
-        angles(t, x, g, e);
-        torsions(t, x, g, e, scratch);
-        if (t->has_pairs) pairs(t, x, g, e, scratch + n_quad);
+    double *scratch = malloc((n_quad + (size_t)(2 * stride + 2) * BLOCK) * sizeof(double));
+    if (scratch == NULL) return 1;
+    for (int64_t b0 = c0; b0 < c1; b0 += BLOCK) {
+        int64_t nb = c1 - b0 < BLOCK ? c1 - b0 : BLOCK;
+        for (int64_t c = b0; c < b0 + nb; c++) {
+            const double *x = pos + c * stride;
+            double *g = grad + c * stride, *e = energy + c * t->n_slots;
+            memset(g, 0, sizeof(double) * (size_t)stride);
+            memset(e, 0, sizeof(double) * (size_t)t->n_slots);
+            bonds(t, x, g, e);
+            angles(t, x, g, e);
+            torsions(t, x, g, e, scratch);
+        }
+        if (t->n_pair) pairs(t, b0, nb, pos, grad, energy, scratch + n_quad);
     }
     free(scratch);
     return 0;
@@ -286,9 +312,8 @@ class KernelTerms:
     phase, cos phase, sin phase) for kinds 0 (periodic) and 2 (periodic, integer n), (k,
     unused, phi0, unused, unused) for kind 1 (harmonic improper); quad_phi: 1 for quads
     with a row of kind 0 or 1 (they need phi itself, the others only cos and sin phi);
-    pair_qq, pair_a, pair_b: (N, N) matrices, entry (i, j) with i < j: 332.0637 q_i q_j
-    scale, A = 4 eps sigma^12, B = 4 eps sigma^6 (mixed, scaled eps and sigma; summed over
-    repeated pairs), zero elsewhere; pair_on: 1.0 where (i, j), i < j, is a pair, else 0.
+    pair_par: (332.0637 q_i q_j scale, A = 4 eps sigma^12, B = 4 eps sigma^6) per pair with
+    its mixed, scaled eps and sigma (kcal/mol, Angstrom); pair_idx (n_pairs, 2) with i != j.
     """
 
     n_atoms: int
@@ -308,10 +333,8 @@ class KernelTerms:
     tors_slot: Tensor
     tors_kind: Tensor
     tors_par: Tensor
-    pair_qq: Tensor
-    pair_a: Tensor
-    pair_b: Tensor
-    pair_on: Tensor
+    pair_idx: Tensor
+    pair_par: Tensor
     vdw_slot: int
     elec_slot: int
 
@@ -325,7 +348,7 @@ class KernelTerms:
             values[f.name] = value
         counts = {"n_bond": len(self.bond_slot), "n_morse": len(self.morse_slot),
                   "n_angle": len(self.angle_slot), "n_quad": len(self.quad_idx),
-                  "n_tors": len(self.tors_slot), "has_pairs": int(self.pair_on.any())}
+                  "n_tors": len(self.tors_slot), "n_pair": len(self.pair_par)}
         return _Struct(**values, **counts)
 
 
@@ -343,8 +366,8 @@ class _Struct(ctypes.Structure):
         ("n_tors", ctypes.c_int64), ("tors_quad", ctypes.c_void_p),
         ("tors_slot", ctypes.c_void_p), ("tors_kind", ctypes.c_void_p),
         ("tors_par", ctypes.c_void_p),
-        ("has_pairs", ctypes.c_int64), ("pair_qq", ctypes.c_void_p),
-        ("pair_a", ctypes.c_void_p), ("pair_b", ctypes.c_void_p), ("pair_on", ctypes.c_void_p),
+        ("n_pair", ctypes.c_int64), ("pair_idx", ctypes.c_void_p),
+        ("pair_par", ctypes.c_void_p),
         ("vdw_slot", ctypes.c_int64), ("elec_slot", ctypes.c_int64),
     ]
 
@@ -364,8 +387,12 @@ def _compile(target: Path) -> None:
         source = Path(tmp) / "kernel.c"
         source.write_text(SOURCE)
         built = Path(tmp) / target.name
-        subprocess.run([compiler, "-O3", "-std=c99", "-fPIC", "-shared", "-o", str(built),
-                        str(source), "-lm"], check=True, capture_output=True, timeout=300)
+        command = [compiler, *FLAGS, "-o", str(built), str(source), "-lm"]
+        try:  # with CPU-specific clones of the pair loop where the compiler supports them
+            subprocess.run([*command, "-DFFP_CLONES"], check=True, capture_output=True,
+                           timeout=300)
+        except subprocess.CalledProcessError:
+            subprocess.run(command, check=True, capture_output=True, timeout=300)
         os.replace(built, target)  # atomic: concurrent processes never see a partial file
 
 
@@ -381,7 +408,7 @@ def load() -> ctypes.CDLL | None:
 
 
 def _load_or_compile() -> ctypes.CDLL | None:
-    digest = hashlib.sha256((SOURCE + " ".join(FLAGS)).encode()).hexdigest()[:16]
+    digest = hashlib.sha256((SOURCE + " ".join(FLAGS) + "clones").encode()).hexdigest()[:16]
     target = _cache_dir() / f"ffparam_mm_{digest}.so"
     try:
         if not target.exists():
