@@ -270,15 +270,20 @@ class MMEngine:
         pair_par = torch.stack([F.COULOMB_CONSTANT_KCAL_MOL_A_E2 * qq,
                                 4.0 * eps * sigma6 * sigma6, 4.0 * eps * sigma6], dim=1)
         quads = self._dihedral_layout()[0]
+        order = torch.sort(tors[0], stable=True).indices  # the kernel walks rows by quad
+        tors = tuple(part[order] for part in tors)
         kind = tors[2][:, 5].to(torch.long).contiguous()
         quad_phi = torch.zeros(len(quads), dtype=torch.long, device=self.device)
         quad_phi.index_fill_(0, tors[0][kind != 2], 1)
+        quad_start = torch.zeros(len(quads) + 1, dtype=torch.long, device=self.device)
+        torch.cumsum(torch.bincount(tors[0], minlength=len(quads)), 0, out=quad_start[1:])
         flat = K.KernelTerms(
             n_atoms=self.n_atoms, n_slots=len(names),
             bond_idx=bond[0].reshape(-1, 2), bond_slot=bond[1], bond_par=bond[2],
             morse_idx=morse[0].reshape(-1, 2), morse_slot=morse[1], morse_par=morse[2],
             angle_idx=angle[0].reshape(-1, 3), angle_slot=angle[1], angle_par=angle[2],
-            quad_idx=quads.contiguous(), quad_phi=quad_phi, tors_quad=tors[0],
+            quad_idx=quads.contiguous(), quad_phi=quad_phi, quad_start=quad_start,
+            tors_quad=tors[0],
             tors_slot=tors[1], tors_kind=kind, tors_par=tors[2][:, :5].contiguous(),
             pair_idx=self._nb["pairs"].contiguous(), pair_par=pair_par.contiguous(),
             vdw_slot=slot["vdW"], elec_slot=slot["Electrostatics"])

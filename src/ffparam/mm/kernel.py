@@ -57,9 +57,10 @@ typedef struct {
     int64_t n_bond; const int64_t *bond_idx, *bond_slot; const double *bond_par;   /* k, r0 */
     int64_t n_morse; const int64_t *morse_idx, *morse_slot; const double *morse_par; /* D, a, r0 */
     int64_t n_angle; const int64_t *angle_idx, *angle_slot; const double *angle_par; /* k, t0 */
-    /* quads: 4 atoms each; quad_phi 1 where a row of the quad needs phi itself */
-    int64_t n_quad; const int64_t *quad_idx, *quad_phi;
-    /* torsion rows: quad, slot, kind, 5 parameters (see torsions()) */
+    /* quads: 4 atoms each; quad_phi 1 where a row of the quad needs phi itself; the rows
+     * of quad q are quad_start[q] .. quad_start[q + 1] - 1 */
+    int64_t n_quad; const int64_t *quad_idx, *quad_phi, *quad_start;
+    /* torsion rows, sorted by quad: quad, slot, kind, 5 parameters (see torsions_block) */
     int64_t n_tors; const int64_t *tors_quad, *tors_slot, *tors_kind; const double *tors_par;
     /* pairs: par qq * Coulomb constant * scale, A = 4 eps sigma^12, B = 4 eps sigma^6 */
     int64_t n_pair; const int64_t *pair_idx; const double *pair_par;
@@ -130,83 +131,6 @@ static void angles(const ffp_terms *t, const double *x, double *g, double *e) {
     }
 }
 
-/* Per unique quad, in one pass: dphi/dx_i and dphi/dx_l (Blondel & Karplus), the p and q
- * coefficients of the middle atoms, cos phi and sin phi (from the two atan2 arguments) and,
- * only where a row needs the angle itself (quad_phi), phi = atan2. Layout of q's record:
- * gi[3], gl[3], p, q, cos, sin, phi, dE/dphi (QUAD doubles). */
-#define QUAD 12
-static void dihedral_geometry(const ffp_terms *t, const double *x, double *rec) {
-    double b1[3], b2[3], b3[3], m[3], n[3];
-    for (int64_t q = 0; q < t->n_quad; q++, rec += QUAD) {
-        const int64_t *idx = t->quad_idx + 4 * q;
-        diff(x, idx[0], idx[1], b1); diff(x, idx[1], idx[2], b2); diff(x, idx[2], idx[3], b3);
-        cross(b1, b2, m); cross(b2, b3, n);
-        double b2_sq = dot(b2, b2), b2_len = sqrt(b2_sq);
-        double mm = dot(m, m), nn = dot(n, n);
-        double si = -b2_len / (mm > 1e-24 ? mm : 1e-24);
-        double sl = b2_len / (nn > 1e-24 ? nn : 1e-24);
-        for (int c = 0; c < 3; c++) { rec[c] = si * m[c]; rec[3 + c] = sl * n[c]; }
-        rec[6] = dot(b1, b2) / b2_sq;
-        rec[7] = dot(b3, b2) / b2_sq;
-        double py = b2_len * dot(b1, n), px = dot(m, n), h = sqrt(px * px + py * py);
-        rec[8] = h > 0.0 ? px / h : 1.0;
-        rec[9] = h > 0.0 ? py / h : 0.0;
-        rec[10] = t->quad_phi[q] ? atan2(py, px) : 0.0;
-        rec[11] = 0.0;
-    }
-}
-
-static void dihedral_forces(const ffp_terms *t, const double *rec, double *g) {
-    double gj[3], gk[3];
-    for (int64_t q = 0; q < t->n_quad; q++, rec += QUAD) {
-        double s = rec[11], p = rec[6], r = rec[7];
-        if (s == 0.0) continue;
-        const int64_t *idx = t->quad_idx + 4 * q;
-        for (int c = 0; c < 3; c++) {
-            gj[c] = -(1.0 + p) * rec[c] + r * rec[3 + c];
-            gk[c] = p * rec[c] - (1.0 + r) * rec[3 + c];
-        }
-        add3(g, idx[0], s, rec); add3(g, idx[1], s, gj); add3(g, idx[2], s, gk);
-        add3(g, idx[3], s, rec + 3);
-    }
-}
-
-/* Torsion rows. Kind 0: k (1 + cos(n phi - phase)); kind 2: the same for integer n >= 0,
- * with cos(n phi), sin(n phi) from cos phi, sin phi by the Chebyshev recurrence (no trig
- * calls); kind 1: harmonic improper k/2 wrap(phi - phi0)^2 with wrap into [-pi, pi) as
- * torch.remainder does. par: k, n, phase (phi0), cos(phase), sin(phase). */
-static void torsions(const ffp_terms *t, const double *x, double *g, double *e, double *rec) {
-    const double pi = 3.14159265358979323846;
-    dihedral_geometry(t, x, rec);
-    for (int64_t row = 0; row < t->n_tors; row++) {
-        double *qr = rec + QUAD * t->tors_quad[row];
-        const double *p = t->tors_par + 5 * row;
-        double energy, de;
-        if (t->tors_kind[row] == 2) {
-            double c1 = qr[8], s1 = qr[9], cn = 1.0, sn = 0.0, cp = 1.0, sp = 0.0;
-            for (int64_t k = 0; k < (int64_t)p[1]; k++) {
-                double c2 = k == 0 ? c1 : 2.0 * c1 * cn - cp, s2 = k == 0 ? s1 : 2.0 * c1 * sn - sp;
-                cp = cn; sp = sn; cn = c2; sn = s2;
-            }
-            energy = p[0] * (1.0 + (cn * p[3] + sn * p[4]));
-            de = -p[0] * p[1] * (sn * p[3] - cn * p[4]);
-        } else if (t->tors_kind[row] == 0) {
-            double arg = p[1] * qr[10] - p[2];
-            energy = p[0] * (1.0 + cos(arg));
-            de = -p[0] * p[1] * sin(arg);
-        } else {
-            double w = fmod(qr[10] - p[2] + pi, 2.0 * pi);
-            if (w < 0.0) w += 2.0 * pi;
-            double dphi = w - pi;
-            energy = 0.5 * p[0] * dphi * dphi;
-            de = p[0] * dphi;
-        }
-        e[t->tors_slot[row]] += energy;
-        qr[11] += de;
-    }
-    dihedral_forces(t, rec, g);
-}
-
 /* Nonbonded pairs for a block of BLOCK conformers, vectorized across the conformers: the
  * block's positions as xs[(3 a + k) BLOCK + c] (atom a, component k, conformer c),
  * gradients gs likewise, per-conformer energies ev, ee. No branches, no reductions, fixed
@@ -248,35 +172,141 @@ FFP_SIMD_CLONES static void pairs_block(const ffp_terms *t, const double *xs, do
     }
 }
 
-/* Pairs of conformers [b0, b0 + nb), nb <= BLOCK (a short block repeats its last
- * conformer in the unused lanes, whose results are dropped). */
-static void pairs(const ffp_terms *t, int64_t b0, int64_t nb, const double *pos,
+/* Torsions of a block of BLOCK conformers (layout of pairs_block; es: per-term energies
+ * (n_slots, BLOCK)). Rows are grouped by quad (quad_start, CSR). Per quad, vectorized over
+ * the conformers: dphi/dx_i and dphi/dx_l (Blondel & Karplus), the p and q coefficients of
+ * the middle atoms, and cos phi, sin phi from the two atan2 arguments; phi itself (atan2)
+ * only where a row needs it (quad_phi). Row kinds: 2, k (1 + cos(n phi - phase)) for
+ * integer n >= 0 with cos(n phi), sin(n phi) by the Chebyshev recurrence (no trig calls);
+ * 0, the same for any n through cos/sin; 1, harmonic improper k/2 wrap(phi - phi0)^2 with
+ * the wrap into [-pi, pi) of torch.remainder. par: k, n, phase (phi0), cos(phase),
+ * sin(phase). */
+FFP_SIMD_CLONES static void torsions_block(const ffp_terms *t, const double *xs, double *gs,
+                                           double *es) {
+    const double pi = 3.14159265358979323846;
+    double gi[3][BLOCK], gl[3][BLOCK], pp[BLOCK], qq[BLOCK], cs[BLOCK], sn[BLOCK];
+    double phi[BLOCK], px[BLOCK], py[BLOCK], de[BLOCK], cn[BLOCK], sn_n[BLOCK];
+    double cp[BLOCK], sp[BLOCK];
+    for (int64_t q = 0; q < t->n_quad; q++) {
+        int64_t r0 = t->quad_start[q], r1 = t->quad_start[q + 1];
+        if (r0 == r1) continue;
+        const double *x0 = xs + 3 * BLOCK * t->quad_idx[4 * q];
+        const double *x1 = xs + 3 * BLOCK * t->quad_idx[4 * q + 1];
+        const double *x2 = xs + 3 * BLOCK * t->quad_idx[4 * q + 2];
+        const double *x3 = xs + 3 * BLOCK * t->quad_idx[4 * q + 3];
+#pragma omp simd
+        for (int c = 0; c < BLOCK; c++) {  /* written out, no branches: vectorizes */
+            double b1x = x1[c] - x0[c], b1y = x1[BLOCK + c] - x0[BLOCK + c];
+            double b1z = x1[2 * BLOCK + c] - x0[2 * BLOCK + c];
+            double b2x = x2[c] - x1[c], b2y = x2[BLOCK + c] - x1[BLOCK + c];
+            double b2z = x2[2 * BLOCK + c] - x1[2 * BLOCK + c];
+            double b3x = x3[c] - x2[c], b3y = x3[BLOCK + c] - x2[BLOCK + c];
+            double b3z = x3[2 * BLOCK + c] - x2[2 * BLOCK + c];
+            double mx = b1y * b2z - b1z * b2y, my = b1z * b2x - b1x * b2z;
+            double mz = b1x * b2y - b1y * b2x;
+            double nx = b2y * b3z - b2z * b3y, ny = b2z * b3x - b2x * b3z;
+            double nz = b2x * b3y - b2y * b3x;
+            double b2_sq = b2x * b2x + b2y * b2y + b2z * b2z, b2_len = sqrt(b2_sq);
+            double mm = mx * mx + my * my + mz * mz, nn = nx * nx + ny * ny + nz * nz;
+            double si = -b2_len / (mm > 1e-24 ? mm : 1e-24);
+            double sl = b2_len / (nn > 1e-24 ? nn : 1e-24);
+            gi[0][c] = si * mx; gi[1][c] = si * my; gi[2][c] = si * mz;
+            gl[0][c] = sl * nx; gl[1][c] = sl * ny; gl[2][c] = sl * nz;
+            pp[c] = (b1x * b2x + b1y * b2y + b1z * b2z) / b2_sq;
+            qq[c] = (b3x * b2x + b3y * b2y + b3z * b2z) / b2_sq;
+            py[c] = b2_len * (b1x * nx + b1y * ny + b1z * nz);
+            px[c] = mx * nx + my * ny + mz * nz;
+            double h = sqrt(px[c] * px[c] + py[c] * py[c]);
+            double inv_h = 1.0 / (h > 0.0 ? h : 1.0);
+            cs[c] = h > 0.0 ? px[c] * inv_h : 1.0;
+            sn[c] = py[c] * inv_h;
+            de[c] = 0.0;
+        }
+        if (t->quad_phi[q])
+            for (int c = 0; c < BLOCK; c++) phi[c] = atan2(py[c], px[c]);
+        for (int64_t row = r0; row < r1; row++) {
+            const double *p = t->tors_par + 5 * row;
+            double *e = es + BLOCK * t->tors_slot[row];
+            int64_t kind = t->tors_kind[row], n = (int64_t)p[1];
+            if (kind == 2) {  /* cos(k phi), sin(k phi) for k = 1 .. n, lanes inside */
+                for (int c = 0; c < BLOCK; c++) {
+                    cn[c] = n ? cs[c] : 1.0; sn_n[c] = n ? sn[c] : 0.0;
+                    cp[c] = 1.0; sp[c] = 0.0;
+                }
+                for (int64_t k = 1; k < n; k++) {
+#pragma omp simd
+                    for (int c = 0; c < BLOCK; c++) {
+                        double c2 = 2.0 * cs[c] * cn[c] - cp[c];
+                        double s2 = 2.0 * cs[c] * sn_n[c] - sp[c];
+                        cp[c] = cn[c]; sp[c] = sn_n[c]; cn[c] = c2; sn_n[c] = s2;
+                    }
+                }
+#pragma omp simd
+                for (int c = 0; c < BLOCK; c++) {
+                    e[c] += p[0] * (1.0 + (cn[c] * p[3] + sn_n[c] * p[4]));
+                    de[c] += -p[0] * p[1] * (sn_n[c] * p[3] - cn[c] * p[4]);
+                }
+            } else if (kind == 0) {
+                for (int c = 0; c < BLOCK; c++) {
+                    double arg = p[1] * phi[c] - p[2];
+                    e[c] += p[0] * (1.0 + cos(arg));
+                    de[c] += -p[0] * p[1] * sin(arg);
+                }
+            } else {
+                for (int c = 0; c < BLOCK; c++) {
+                    double w = fmod(phi[c] - p[2] + pi, 2.0 * pi);
+                    if (w < 0.0) w += 2.0 * pi;
+                    double dphi = w - pi;
+                    e[c] += 0.5 * p[0] * dphi * dphi;
+                    de[c] += p[0] * dphi;
+                }
+            }
+        }
+        double *g0 = gs + 3 * BLOCK * t->quad_idx[4 * q];
+        double *g1 = gs + 3 * BLOCK * t->quad_idx[4 * q + 1];
+        double *g2 = gs + 3 * BLOCK * t->quad_idx[4 * q + 2];
+        double *g3 = gs + 3 * BLOCK * t->quad_idx[4 * q + 3];
+        for (int k = 0; k < 3; k++) {
+#pragma omp simd
+            for (int c = 0; c < BLOCK; c++) {
+                double a = gi[k][c], b = gl[k][c], s = de[c];
+                g0[k * BLOCK + c] += s * a;
+                g1[k * BLOCK + c] += s * (-(1.0 + pp[c]) * a + qq[c] * b);
+                g2[k * BLOCK + c] += s * (pp[c] * a - (1.0 + qq[c]) * b);
+                g3[k * BLOCK + c] += s * b;
+            }
+        }
+    }
+}
+
+/* Torsions and pairs of conformers [b0, b0 + nb), nb <= BLOCK, vectorized across the
+ * conformers (a short block repeats its last conformer in the unused lanes, whose results
+ * are dropped). work: 2 (3 N + n_slots) BLOCK doubles. */
+static void block(const ffp_terms *t, int64_t b0, int64_t nb, const double *pos,
                   double *grad, double *energy, double *work) {
     int64_t stride = 3 * t->n_atoms;
-    double *xs = work, *gs = work + stride * BLOCK, *ev = gs + stride * BLOCK;
-    double *ee = ev + BLOCK;
+    double *xs = work, *gs = work + stride * BLOCK, *es = gs + stride * BLOCK;
     for (int c = 0; c < BLOCK; c++) {
         const double *x = pos + (b0 + (c < nb ? c : nb - 1)) * stride;
         for (int64_t s = 0; s < stride; s++) xs[s * BLOCK + c] = x[s];
-        ev[c] = ee[c] = 0.0;
     }
     memset(gs, 0, sizeof(double) * (size_t)(stride * BLOCK));
-    pairs_block(t, xs, gs, ev, ee);
+    memset(es, 0, sizeof(double) * (size_t)(t->n_slots * BLOCK));
+    torsions_block(t, xs, gs, es);
+    pairs_block(t, xs, gs, es + BLOCK * t->vdw_slot, es + BLOCK * t->elec_slot);
     for (int64_t c = 0; c < nb; c++) {
         double *g = grad + (b0 + c) * stride, *e = energy + (b0 + c) * t->n_slots;
         for (int64_t s = 0; s < stride; s++) g[s] += gs[s * BLOCK + c];
-        e[t->vdw_slot] += ev[c];
-        e[t->elec_slot] += ee[c];
+        for (int64_t k = 0; k < t->n_slots; k++) e[k] += es[k * BLOCK + c];
     }
 }
 
 /* Conformers [c0, c1) of pos; returns 0, or 1 if scratch memory could not be allocated. */
 int ffp_evaluate(const ffp_terms *t, int64_t c0, int64_t c1, const double *pos,
                  double *grad, double *energy) {
-    size_t n_quad = QUAD * (size_t)(t->n_quad > 0 ? t->n_quad : 1);
     int64_t stride = 3 * t->n_atoms;
-    double *scratch = malloc((n_quad + (size_t)(2 * stride + 2) * BLOCK) * sizeof(double));
-    if (scratch == NULL) return 1;
+    double *work = malloc((size_t)(2 * stride + t->n_slots) * BLOCK * sizeof(double));
+    if (work == NULL) return 1;
     for (int64_t b0 = c0; b0 < c1; b0 += BLOCK) {
         int64_t nb = c1 - b0 < BLOCK ? c1 - b0 : BLOCK;
         for (int64_t c = b0; c < b0 + nb; c++) {
@@ -286,18 +316,19 @@ int ffp_evaluate(const ffp_terms *t, int64_t c0, int64_t c1, const double *pos,
             memset(e, 0, sizeof(double) * (size_t)t->n_slots);
             bonds(t, x, g, e);
             angles(t, x, g, e);
-            torsions(t, x, g, e, scratch);
         }
-        if (t->n_pair) pairs(t, b0, nb, pos, grad, energy, scratch + n_quad);
+        block(t, b0, nb, pos, grad, energy, work);
     }
-    free(scratch);
+    free(work);
     return 0;
 }
 """
 
 # -fopenmp-simd: only the `omp simd` pragmas (no OpenMP runtime); -fno-math-errno lets sqrt
-# vectorize (errno is never read). No -ffast-math: IEEE double arithmetic.
-FLAGS = ["-O3", "-std=c99", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno"]
+# vectorize (errno is never read); -fno-trapping-math lets branch-free selects vectorize (no
+# FP traps are enabled; results unchanged). No -ffast-math: IEEE double arithmetic.
+FLAGS = ["-O3", "-std=c99", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno",
+         "-fno-trapping-math"]
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
@@ -310,8 +341,9 @@ class KernelTerms:
 
     bond_par: (k, r0); morse_par: (D, a, r0); angle_par: (k, theta0); tors_par: (k, n,
     phase, cos phase, sin phase) for kinds 0 (periodic) and 2 (periodic, integer n), (k,
-    unused, phi0, unused, unused) for kind 1 (harmonic improper); quad_phi: 1 for quads
-    with a row of kind 0 or 1 (they need phi itself, the others only cos and sin phi);
+    unused, phi0, unused, unused) for kind 1 (harmonic improper), rows sorted by quad;
+    quad_phi: 1 for quads with a row of kind 0 or 1 (they need phi itself, the others only
+    cos and sin phi); quad_start (n_quad + 1,): first row of each quad;
     pair_par: (332.0637 q_i q_j scale, A = 4 eps sigma^12, B = 4 eps sigma^6) per pair with
     its mixed, scaled eps and sigma (kcal/mol, Angstrom); pair_idx (n_pairs, 2) with i != j.
     """
@@ -329,6 +361,7 @@ class KernelTerms:
     angle_par: Tensor
     quad_idx: Tensor
     quad_phi: Tensor
+    quad_start: Tensor
     tors_quad: Tensor
     tors_slot: Tensor
     tors_kind: Tensor
@@ -362,7 +395,7 @@ class _Struct(ctypes.Structure):
         ("n_angle", ctypes.c_int64), ("angle_idx", ctypes.c_void_p),
         ("angle_slot", ctypes.c_void_p), ("angle_par", ctypes.c_void_p),
         ("n_quad", ctypes.c_int64), ("quad_idx", ctypes.c_void_p),
-        ("quad_phi", ctypes.c_void_p),
+        ("quad_phi", ctypes.c_void_p), ("quad_start", ctypes.c_void_p),
         ("n_tors", ctypes.c_int64), ("tors_quad", ctypes.c_void_p),
         ("tors_slot", ctypes.c_void_p), ("tors_kind", ctypes.c_void_p),
         ("tors_par", ctypes.c_void_p),
