@@ -100,7 +100,7 @@ def test_threads_split_conformers_without_changing_results(haloperidol_sage):
     system, coords = haloperidol_sage
     engine = MMEngine(system)
     flat, _ = engine._kernel_terms(engine.parameter_vector())
-    pos = torch.as_tensor(coords)
+    pos = torch.as_tensor(coords[np.arange(200) % len(coords)])  # > 3 x MIN_PER_THREAD
     one = K.evaluate(K.load(), flat, pos, threads=1)
     three = K.evaluate(K.load(), flat, pos, threads=3)
     for a, b in zip(one, three):

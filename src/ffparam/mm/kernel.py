@@ -330,6 +330,9 @@ int ffp_evaluate(const ffp_terms *t, int64_t c0, int64_t c1, const double *pos,
 FLAGS = ["-O3", "-std=c99", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno",
          "-fno-trapping-math"]
 
+MIN_PER_THREAD = 64
+"""Conformers per thread below which :func:`evaluate` does not split a call."""
+
 _lock = threading.Lock()
 _state: dict[str, object] = {}
 
@@ -474,7 +477,9 @@ def evaluate(lib: ctypes.CDLL, terms: KernelTerms, pos: Tensor,
         return lib.ffp_evaluate(ref, c0, c1, pos.data_ptr(), grad.data_ptr(),
                                 energy.data_ptr())
 
-    threads = max(1, min(threads or torch.get_num_threads(), n_conf))
+    # a thread per at least MIN_PER_THREAD conformers: small calls (an optimizer's inner
+    # loop) would spend more on starting threads than on the evaluation (~6 us/conformer)
+    threads = max(1, min(threads or torch.get_num_threads(), n_conf // MIN_PER_THREAD))
     if threads == 1:
         codes = [run(0, n_conf)]
     else:
