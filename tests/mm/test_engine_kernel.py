@@ -156,3 +156,20 @@ def test_dihedral_gradients_match_autograd(haloperidol_sage):
         grad.index_add_(1, atoms, torch.stack(g, dim=-1))
     np.testing.assert_allclose(phi.numpy(), F.dihedrals(pos.detach(), quads).numpy(), **TOL)
     np.testing.assert_allclose(grad.numpy(), expected.numpy(), **TOL)
+
+
+def test_exactly_linear_angle_gets_no_force_in_both_paths():
+    """C-C#N of acetonitrile on one line: |u x v| = 0, both paths drop the angle's force."""
+    _require_kernel()
+    mol = Molecule.from_smiles("CC#N").generate_conformers(1, seed=1)
+    coords = mol.conformers[:1].copy()
+    heavy = [a for a, s in enumerate(mol.symbols) if s != "H"]
+    coords[0, heavy] = [[0.0, 0.0, 0.0], [1.46, 0.0, 0.0], [2.62, 0.0, 0.0]]
+    system = element_typed_system(mol)
+    pure = MMEngine(system)
+    pure.use_kernel = False
+    expected = pure.compute(coords)
+    result = MMEngine(system).compute(coords)
+    assert np.isfinite(expected.forces.numpy()).all()
+    np.testing.assert_allclose(result.forces.numpy(), expected.forces.numpy(), **TOL)
+    np.testing.assert_allclose(result.energy.numpy(), expected.energy.numpy(), **TOL)

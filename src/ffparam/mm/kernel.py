@@ -108,29 +108,6 @@ static void bonds(const ffp_terms *t, const double *x, double *g, double *e) {
     }
 }
 
-static void angles(const ffp_terms *t, const double *x, double *g, double *e) {
-    double u[3], v[3], n[3], gi[3], gk[3], gj[3], w[3];
-    for (int64_t a = 0; a < t->n_angle; a++) {
-        const int64_t *idx = t->angle_idx + 3 * a;
-        double k = t->angle_par[2 * a], t0 = t->angle_par[2 * a + 1];
-        diff(x, idx[1], idx[0], u);
-        diff(x, idx[1], idx[2], v);
-        cross(u, v, n);
-        double n_len = sqrt(dot(n, n));
-        double dtheta = atan2(n_len, dot(u, v)) - t0;
-        e[t->angle_slot[a]] += 0.5 * (k * dtheta * dtheta);
-        if (n_len <= 1e-12) continue; /* linear: gradient direction undefined, taken as 0 */
-        double coef = k * dtheta / n_len;
-        cross(u, n, w);
-        double su = coef / dot(u, u);
-        for (int c = 0; c < 3; c++) gi[c] = su * w[c];
-        cross(n, v, w);
-        double sv = coef / dot(v, v);
-        for (int c = 0; c < 3; c++) { gk[c] = sv * w[c]; gj[c] = -(gi[c] + gk[c]); }
-        add3(g, idx[0], 1.0, gi); add3(g, idx[2], 1.0, gk); add3(g, idx[1], 1.0, gj);
-    }
-}
-
 /* Nonbonded pairs for a block of BLOCK conformers, vectorized across the conformers: the
  * block's positions as xs[(3 a + k) BLOCK + c] (atom a, component k, conformer c),
  * gradients gs likewise, per-conformer energies ev, ee. No branches, no reductions, fixed
@@ -279,7 +256,56 @@ FFP_SIMD_CLONES static void torsions_block(const ffp_terms *t, const double *xs,
     }
 }
 
-/* Torsions and pairs of conformers [b0, b0 + nb), nb <= BLOCK, vectorized across the
+/* Harmonic angles k/2 (theta - theta0)^2 of a block of BLOCK conformers (layout of
+ * pairs_block), theta = atan2(|u x v|, u.v) with u = x_i - x_j, v = x_k - x_j; a linear
+ * angle (|u x v| <= 1e-12) gets no force. Geometry and forces vectorized over the block,
+ * atan2 per conformer. */
+FFP_SIMD_CLONES static void angles_block(const ffp_terms *t, const double *xs, double *gs,
+                                         double *es) {
+    double n_len[BLOCK], uv[BLOCK], theta[BLOCK];
+    for (int64_t a = 0; a < t->n_angle; a++) {
+        const int64_t *idx = t->angle_idx + 3 * a;
+        const double k = t->angle_par[2 * a], t0 = t->angle_par[2 * a + 1];
+        const double *xi = xs + 3 * BLOCK * idx[0], *xj = xs + 3 * BLOCK * idx[1];
+        const double *xk = xs + 3 * BLOCK * idx[2];
+        double *gi = gs + 3 * BLOCK * idx[0], *gj = gs + 3 * BLOCK * idx[1];
+        double *gk = gs + 3 * BLOCK * idx[2], *e = es + BLOCK * t->angle_slot[a];
+#pragma omp simd
+        for (int c = 0; c < BLOCK; c++) {
+            double ux = xi[c] - xj[c], uy = xi[BLOCK + c] - xj[BLOCK + c];
+            double uz = xi[2 * BLOCK + c] - xj[2 * BLOCK + c];
+            double vx = xk[c] - xj[c], vy = xk[BLOCK + c] - xj[BLOCK + c];
+            double vz = xk[2 * BLOCK + c] - xj[2 * BLOCK + c];
+            double nx = uy * vz - uz * vy, ny = uz * vx - ux * vz, nz = ux * vy - uy * vx;
+            n_len[c] = sqrt(nx * nx + ny * ny + nz * nz);
+            uv[c] = ux * vx + uy * vy + uz * vz;
+        }
+        for (int c = 0; c < BLOCK; c++) theta[c] = atan2(n_len[c], uv[c]);
+#pragma omp simd
+        for (int c = 0; c < BLOCK; c++) {
+            double ux = xi[c] - xj[c], uy = xi[BLOCK + c] - xj[BLOCK + c];
+            double uz = xi[2 * BLOCK + c] - xj[2 * BLOCK + c];
+            double vx = xk[c] - xj[c], vy = xk[BLOCK + c] - xj[BLOCK + c];
+            double vz = xk[2 * BLOCK + c] - xj[2 * BLOCK + c];
+            double nx = uy * vz - uz * vy, ny = uz * vx - ux * vz, nz = ux * vy - uy * vx;
+            double dtheta = theta[c] - t0;
+            e[c] += 0.5 * (k * dtheta * dtheta);
+            int bent = n_len[c] > 1e-12;
+            double coef = bent ? k * dtheta / (bent ? n_len[c] : 1.0) : 0.0;
+            double su = coef / (ux * ux + uy * uy + uz * uz);
+            double sv = coef / (vx * vx + vy * vy + vz * vz);
+            double ix = su * (uy * nz - uz * ny), iy = su * (uz * nx - ux * nz);
+            double iz = su * (ux * ny - uy * nx);
+            double kx = sv * (ny * vz - nz * vy), ky = sv * (nz * vx - nx * vz);
+            double kz = sv * (nx * vy - ny * vx);
+            gi[c] += ix; gi[BLOCK + c] += iy; gi[2 * BLOCK + c] += iz;
+            gk[c] += kx; gk[BLOCK + c] += ky; gk[2 * BLOCK + c] += kz;
+            gj[c] -= ix + kx; gj[BLOCK + c] -= iy + ky; gj[2 * BLOCK + c] -= iz + kz;
+        }
+    }
+}
+
+/* Angles, torsions and pairs of conformers [b0, b0 + nb), nb <= BLOCK, vectorized across the
  * conformers (a short block repeats its last conformer in the unused lanes, whose results
  * are dropped). work: 2 (3 N + n_slots) BLOCK doubles. */
 static void block(const ffp_terms *t, int64_t b0, int64_t nb, const double *pos,
@@ -292,6 +318,7 @@ static void block(const ffp_terms *t, int64_t b0, int64_t nb, const double *pos,
     }
     memset(gs, 0, sizeof(double) * (size_t)(stride * BLOCK));
     memset(es, 0, sizeof(double) * (size_t)(t->n_slots * BLOCK));
+    angles_block(t, xs, gs, es);
     torsions_block(t, xs, gs, es);
     pairs_block(t, xs, gs, es + BLOCK * t->vdw_slot, es + BLOCK * t->elec_slot);
     for (int64_t c = 0; c < nb; c++) {
@@ -315,7 +342,6 @@ int ffp_evaluate(const ffp_terms *t, int64_t c0, int64_t c1, const double *pos,
             memset(g, 0, sizeof(double) * (size_t)stride);
             memset(e, 0, sizeof(double) * (size_t)t->n_slots);
             bonds(t, x, g, e);
-            angles(t, x, g, e);
         }
         block(t, b0, nb, pos, grad, energy, work);
     }
