@@ -33,6 +33,21 @@ def best_of(fn, repeats: int = 3) -> float:
     return min(times)
 
 
+def time_ffparam(engine: MMEngine, coords: np.ndarray) -> tuple[bool, float, float, float]:
+    """(kernel available, seconds with the default path, seconds with the pure-PyTorch
+    path, largest energy/force difference between the two in kcal/mol(/Angstrom))."""
+    engine.compute(coords[:10])  # warm-up (compiles the kernel on first use)
+    ours = best_of(lambda: engine.compute(coords, terms=False))
+    pure_engine = MMEngine(engine.system)
+    pure_engine.use_kernel = False
+    pure_engine.compute(coords[:10])
+    pure = best_of(lambda: pure_engine.compute(coords, terms=False))
+    check, fast = pure_engine.compute(coords[:50]), engine.compute(coords[:50])
+    agreement = max(float((fast.energy - check.energy).abs().max()),
+                    float((fast.forces - check.forces).abs().max()))
+    return engine._kernel() is not None, ours, pure, agreement
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conformers", type=int, default=1000)
@@ -61,17 +76,7 @@ def main() -> None:
     )
 
     engine = MMEngine(system)
-    engine.compute(coords[:10])  # warm-up (compiles the kernel on first use)
-    kernel_used = engine._kernel() is not None
-    ours = best_of(lambda: engine.compute(coords, terms=False))
-    pure_engine = MMEngine(system)
-    pure_engine.use_kernel = False
-    pure_engine.compute(coords[:10])
-    pure = best_of(lambda: pure_engine.compute(coords, terms=False))
-    check = pure_engine.compute(coords[:50])
-    fast = engine.compute(coords[:50])
-    agreement = max(float((fast.energy - check.energy).abs().max()),
-                    float((fast.forces - check.forces).abs().max()))
+    kernel_used, ours, pure, agreement = time_ffparam(engine, coords)
 
     omm_system = to_openmm(system)
     platform_ = openmm.Platform.getPlatformByName("CPU")
