@@ -1,11 +1,17 @@
-"""Analytic energies and forces for every term form (the fast path of
-:meth:`MMEngine.compute`).
+"""Closed-form energies and forces for every term form: the pure-PyTorch fast path of
+:meth:`MMEngine.compute` (and the reference of the optional compiled kernel,
+:mod:`ffparam.mm.kernel`).
 
-Coordinates are held as components, ``x = (x, y, z)`` each (C, N) (structure of arrays), so
-dot and cross products are plain elementwise arithmetic on (C, T) arrays. Each function
-returns the per-conformer energy (C,) kcal/mol and a list of (atom indices (T,),
-dE/dx contribution as a 3-tuple of (C, T)) that the caller scatters into the forces in one
-pass. Closed forms (tested against autograd, finite differences and OpenMM):
+All terms of a system are packed once per parameter vector (:class:`Packed`): one index of
+every atom slot that any term reads (bond ends, angle atoms, dihedral quads, nonbonded
+pairs). Positions are laid out (N, 3, C), conformers last, so one gather of whole rows per
+chunk gives the coordinates of every slot as an (S, 3, C) tensor, each term's slots are a
+contiguous block of it, and every vector operation is one kernel over the three
+components. Each term kind writes its dE/dx contributions into its own block of one (S, 3,
+C) buffer and its per-row energies into rows of one (R, C) buffer; one ``index_add_`` turns
+the gradient buffer into dE/dx per atom and another the row energies into per-term
+energies.
+Closed forms (tested against autograd, finite differences and OpenMM):
 
 * distance r = |x_j - x_i|: dr/dx_j = (x_j - x_i)/r = -dr/dx_i.
 * angle theta between u = x_i - x_j and v = x_k - x_j, n = u x v:
@@ -15,145 +21,222 @@ pass. Closed forms (tested against autograd, finite differences and OpenMM):
   dphi/dx_i = -|b2| m/|m|^2, dphi/dx_l = |b2| n/|n|^2, and with p = b1.b2/|b2|^2,
   q = b3.b2/|b2|^2: dphi/dx_j = -(1 + p) dphi/dx_i + q dphi/dx_l,
   dphi/dx_k = p dphi/dx_i - (1 + q) dphi/dx_l (the four sum to zero).
+* Lennard-Jones 4 eps [(s/r)^12 - (s/r)^6] = A r^-12 - B r^-6 with A = 4 eps s^12,
+  B = 4 eps s^6, and Coulomb qq/r, in powers of r^-2: (dE/dr)/r = -(r^-6 (12 A r^-6 - 6 B)
+  + qq/r) r^-2.
+
+Units: Angstrom, radians, kcal/mol, e.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
-
-from ffparam.units import COULOMB_CONSTANT_KCAL_MOL_A_E2
 
 Tensor = torch.Tensor
 Vec = tuple[Tensor, Tensor, Tensor]
 Gradients = list[tuple[Tensor, Vec]]
 
 
-def gather(x: Vec, atoms: Tensor) -> Vec:
+@dataclass
+class Packed:
+    """Every term of a system with its parameters, laid out for :func:`evaluate`.
+
+    ``index`` (S,) is the atom of every gathered slot; the ``*_slots`` are slices of it
+    (e.g. ``bond_slots = (i, j)``: slot ranges of the first and second atoms of all bonds).
+    Parameters are (rows, 1) columns, energy multipliers folded in (k, D); ``pair_a``,
+    ``pair_b`` are A = 4 eps sigma^12, B = 4 eps sigma^6 (kcal/mol Angstrom^12, ^6) and
+    ``pair_qq`` 332.0637 q_i q_j scale (kcal/mol Angstrom). ``torsion_rows`` / ``improper_rows``
+    give the quad of each periodic / harmonic-improper row. Energy rows (columns of the
+    (R, C) buffer) are in ``energy_slices`` order; ``row_term`` (R,) is the term (column
+    of the per-term energies) each row adds to.
+    """
+
+    index: Tensor
+    bond_slots: tuple[slice, slice]
+    bond_k: Tensor
+    bond_r0: Tensor
+    morse_slots: tuple[slice, slice]
+    morse_depth: Tensor
+    morse_a: Tensor
+    morse_r0: Tensor
+    angle_slots: tuple[slice, slice, slice]
+    angle_k: Tensor
+    angle_theta0: Tensor
+    quad_slots: tuple[slice, slice, slice, slice]
+    torsion_rows: Tensor
+    torsion_k: Tensor
+    torsion_n: Tensor
+    torsion_phase: Tensor
+    improper_rows: Tensor
+    improper_k: Tensor
+    improper_phi0: Tensor
+    pair_slots: tuple[slice, slice]
+    pair_qq: Tensor
+    pair_a: Tensor
+    pair_b: Tensor
+    energy_slices: dict[str, slice]
+    row_term: Tensor
+
+
+def evaluate(packed: Packed, pos: Tensor, n_terms: int) -> tuple[Tensor, Tensor]:
+    """Per-term energies (n_terms, C) kcal/mol and dE/dx (N, 3, C) kcal/mol/Angstrom of a
+    chunk of positions ``pos`` (N, 3, C) Angstrom (conformers last)."""
+    x = pos.index_select(0, packed.index)  # (S, 3, C): every slot's coordinates at once
+    grad = torch.empty_like(x)
+    energy = x.new_empty((len(packed.row_term), x.shape[2]))
+    rows = packed.energy_slices
+    _bonds(x, grad, energy[rows["bond"]], packed.bond_slots, packed.bond_k, packed.bond_r0)
+    _morse(x, grad, energy[rows["morse"]], packed)
+    _angles(x, grad, energy[rows["angle"]], packed)
+    _torsions(x, grad, energy, packed)
+    _pairs(x, grad, energy, packed)
+    slots = energy.new_zeros((n_terms, x.shape[2])).index_add_(0, packed.row_term, energy)
+    return slots, pos.new_zeros(pos.shape).index_add_(0, packed.index, grad)
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    return torch.linalg.vecdot(a, b, dim=1)
+
+
+def _cross(a: Tensor, b: Tensor) -> Tensor:
+    return torch.linalg.cross(a, b, dim=1)
+
+
+def _pair_vectors(x: Tensor, slots: tuple[slice, slice]) -> Tensor:
+    return x[slots[1]] - x[slots[0]]
+
+
+def _pair_gradient(grad: Tensor, slots: tuple[slice, slice], coef: Tensor, d: Tensor) -> None:
+    """dE/dx_j = coef d, dE/dx_i = -coef d, written into the slots' gradient columns."""
+    torch.mul(d, coef.unsqueeze(1), out=grad[slots[1]])
+    torch.neg(grad[slots[1]], out=grad[slots[0]])
+
+
+def _bonds(x: Tensor, grad: Tensor, energy: Tensor, slots: tuple[slice, slice], k: Tensor,
+           r0: Tensor) -> None:
+    """E = k/2 (r - r0)^2 per bond (harmonic bonds and Urey-Bradley 1-3 terms)."""
+    if not len(k):
+        return
+    d = _pair_vectors(x, slots)
+    r = _dot(d, d).sqrt_()
+    dr = r - r0
+    k_dr = k * dr
+    torch.mul(k_dr, dr, out=energy).mul_(0.5)
+    _pair_gradient(grad, slots, k_dr.div_(r), d)
+
+
+def _morse(x: Tensor, grad: Tensor, energy: Tensor, packed: Packed) -> None:
+    """E = D [1 - exp(-a (r - r0))]^2."""
+    if not len(packed.morse_depth):
+        return
+    d = _pair_vectors(x, packed.morse_slots)
+    r = _dot(d, d).sqrt_()
+    e = torch.exp(-packed.morse_a * (r - packed.morse_r0))
+    one_minus = 1.0 - e
+    torch.mul(packed.morse_depth * one_minus, one_minus, out=energy)
+    coef = (2.0 * packed.morse_depth * packed.morse_a) * e * one_minus / r
+    _pair_gradient(grad, packed.morse_slots, coef, d)
+
+
+def _angles(x: Tensor, grad: Tensor, energy: Tensor, packed: Packed) -> None:
+    """E = k/2 (theta - theta0)^2; a linear angle (|u x v| = 0) gets no force."""
+    if not len(packed.angle_k):
+        return
+    si, sj, sk = packed.angle_slots
+    centre = x[sj]
+    u, v = x[si] - centre, x[sk] - centre
+    n = _cross(u, v)
+    n_len = _dot(n, n).sqrt_()
+    dtheta = torch.atan2(n_len, _dot(u, v)).sub_(packed.angle_theta0)
+    k_dt = packed.angle_k * dtheta
+    torch.mul(k_dt, dtheta, out=energy).mul_(0.5)
+    linear = n_len <= 1e-12
+    coef = torch.where(linear, 0.0, k_dt / torch.where(linear, 1.0, n_len))
+    torch.mul(_cross(u, n), (coef / _dot(u, u)).unsqueeze(1), out=grad[si])
+    torch.mul(_cross(n, v), (coef / _dot(v, v)).unsqueeze(1), out=grad[sk])
+    torch.add(grad[si], grad[sk], out=grad[sj]).neg_()
+
+
+def _torsions(x: Tensor, grad: Tensor, energy: Tensor, packed: Packed) -> None:
+    """Periodic rows E = k (1 + cos(n phi - phase)) and harmonic impropers E = k/2 dphi^2,
+    dphi = phi - phi0 wrapped into [-pi, pi), on the unique quads (phi computed once)."""
+    s0, s1, s2, s3 = packed.quad_slots
+    if s0.stop == s0.start:
+        return
+    p0, p1, p2, p3 = x[s0], x[s1], x[s2], x[s3]
+    b1, b2, b3 = p1 - p0, p2 - p1, p3 - p2
+    m, n = _cross(b1, b2), _cross(b2, b3)
+    b2_sq = _dot(b2, b2)
+    b2_len = b2_sq.sqrt()
+    phi = torch.atan2(b2_len * _dot(b1, n), _dot(m, n))
+    de_dphi = torch.zeros_like(phi)
+    rows = packed.energy_slices
+    if len(packed.torsion_rows):
+        arg = phi[packed.torsion_rows].mul_(packed.torsion_n).sub_(packed.torsion_phase)
+        torch.add(torch.cos(arg), 1.0, out=energy[rows["torsion"]]).mul_(packed.torsion_k)
+        de_dphi.index_add_(0, packed.torsion_rows,
+                           arg.sin_().mul_(-packed.torsion_k * packed.torsion_n))
+    if len(packed.improper_rows):
+        dphi = torch.remainder(phi[packed.improper_rows] - packed.improper_phi0 + math.pi,
+                               2.0 * math.pi) - math.pi
+        k_dphi = packed.improper_k * dphi
+        torch.mul(k_dphi, dphi, out=energy[rows["improper"]]).mul_(0.5)
+        de_dphi.index_add_(0, packed.improper_rows, k_dphi)
+    g_i, g_l = grad[s0], grad[s3]
+    torch.mul(m, (de_dphi * -b2_len / _dot(m, m).clamp_min(1e-24)).unsqueeze(1), out=g_i)
+    torch.mul(n, (de_dphi * b2_len / _dot(n, n).clamp_min(1e-24)).unsqueeze(1), out=g_l)
+    p = _dot(b1, b2).div_(b2_sq).unsqueeze(1)
+    q = _dot(b3, b2).div_(b2_sq).unsqueeze(1)
+    torch.mul(g_i, -(1.0 + p), out=grad[s1]).addcmul_(g_l, q)
+    torch.mul(g_i, p, out=grad[s2]).addcmul_(g_l, -(1.0 + q))
+
+
+def _pairs(x: Tensor, grad: Tensor, energy: Tensor, packed: Packed) -> None:
+    """Lennard-Jones A r^-12 - B r^-6 and Coulomb qq/r per pair, in powers of r^-2."""
+    if not len(packed.pair_qq):
+        return
+    d = _pair_vectors(x, packed.pair_slots)
+    inv_r2 = _dot(d, d).reciprocal_()
+    inv_r6 = inv_r2 * inv_r2 * inv_r2
+    rows = packed.energy_slices
+    a_r6 = packed.pair_a * inv_r6
+    torch.mul(inv_r6, a_r6 - packed.pair_b, out=energy[rows["vdW"]])
+    e_el = torch.mul(inv_r2.sqrt(), packed.pair_qq, out=energy[rows["Electrostatics"]])
+    coef = (12.0 * a_r6).sub_(6.0 * packed.pair_b).mul_(inv_r6).add_(e_el).mul_(inv_r2)
+    _pair_gradient(grad, packed.pair_slots, coef.neg_(), d)
+
+
+# ------------------------------------------------------------------------------------------
+# Dihedrals with gradients on (x, y, z) component tuples of (C, N) arrays, for callers that
+# add their own dihedral terms (the restraints of ffparam.fit.relax).
+
+
+def _components(x: Vec, atoms: Tensor) -> Vec:
     return (x[0][:, atoms], x[1][:, atoms], x[2][:, atoms])
 
 
-def sub(a: Vec, b: Vec) -> Vec:
-    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
-
-
-def dot(a: Vec, b: Vec) -> Tensor:
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-
-
-def cross(a: Vec, b: Vec) -> Vec:
-    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
-
-
-def scale(s: Tensor, a: Vec) -> Vec:
-    return (s * a[0], s * a[1], s * a[2])
-
-
-def _pair_gradient(pairs: Tensor, d: Vec, de_dr_over_r: Tensor) -> Gradients:
-    g = scale(de_dr_over_r, d)  # dE/dx_j
-    return [(pairs[:, 1], g), (pairs[:, 0], (-g[0], -g[1], -g[2]))]
-
-
-def harmonic_bonds(x: Vec, pairs: Tensor, k: Tensor, r0: Tensor,
-                   s: Tensor) -> tuple[Tensor, Gradients]:
-    """E = k/2 (r - r0)^2."""
-    d = sub(gather(x, pairs[:, 1]), gather(x, pairs[:, 0]))
-    r = torch.sqrt(dot(d, d))
-    ks = k * s
-    dr = r - r0
-    return 0.5 * (ks * dr * dr).sum(-1), _pair_gradient(pairs, d, ks * dr / r)
-
-
-def morse_bonds(x: Vec, pairs: Tensor, depth: Tensor, a: Tensor, r0: Tensor,
-                s: Tensor) -> tuple[Tensor, Gradients]:
-    """E = D [1 - exp(-a (r - r0))]^2."""
-    d = sub(gather(x, pairs[:, 1]), gather(x, pairs[:, 0]))
-    r = torch.sqrt(dot(d, d))
-    e = torch.exp(-a * (r - r0))
-    ds = depth * s
-    return (ds * (1.0 - e) ** 2).sum(-1), _pair_gradient(pairs, d, 2.0 * ds * a * e * (1.0 - e)
-                                                          / r)
-
-
-def harmonic_angles(x: Vec, triples: Tensor, k: Tensor, theta0: Tensor,
-                    s: Tensor) -> tuple[Tensor, Gradients]:
-    """E = k/2 (theta - theta0)^2."""
-    centre = gather(x, triples[:, 1])
-    u = sub(gather(x, triples[:, 0]), centre)
-    v = sub(gather(x, triples[:, 2]), centre)
-    n = cross(u, v)
-    n_len = torch.sqrt(dot(n, n))
-    theta = torch.atan2(n_len, dot(u, v))
-    ks = k * s
-    dtheta = theta - theta0
-    linear = n_len <= 1e-12
-    coef = torch.where(linear, torch.zeros_like(n_len),
-                       ks * dtheta / torch.where(linear, torch.ones_like(n_len), n_len))
-    g_i = scale(coef / dot(u, u), cross(u, n))
-    g_k = scale(coef / dot(v, v), cross(n, v))
-    g_j = (-(g_i[0] + g_k[0]), -(g_i[1] + g_k[1]), -(g_i[2] + g_k[2]))
-    energy = 0.5 * (ks * dtheta * dtheta).sum(-1)
-    return energy, [(triples[:, 0], g_i), (triples[:, 2], g_k), (triples[:, 1], g_j)]
-
-
 def dihedrals_with_gradients(x: Vec, quads: Tensor) -> tuple[Tensor, list[Vec]]:
-    """phi (C, Q) radians and dphi/dx of the four atoms (each a Vec of (C, Q))."""
-    p0, p1, p2, p3 = (gather(x, quads[:, a]) for a in range(4))
-    b1, b2, b3 = sub(p1, p0), sub(p2, p1), sub(p3, p2)
-    m = cross(b1, b2)
-    n = cross(b2, b3)
-    b2_sq = dot(b2, b2)
+    """phi (C, Q) radians and dphi/dx of the four atoms (each a Vec of (C, Q)) from
+    positions as components ``x = (x, y, z)``, each (C, N) Angstrom."""
+    stacked = [torch.stack(_components(x, quads[:, a])) for a in range(4)]  # (3, C, Q)
+    b1, b2, b3 = stacked[1] - stacked[0], stacked[2] - stacked[1], stacked[3] - stacked[2]
+    vecdot = lambda a, b: torch.linalg.vecdot(a, b, dim=0)  # noqa: E731
+    m, n = torch.linalg.cross(b1, b2, dim=0), torch.linalg.cross(b2, b3, dim=0)
+    b2_sq = vecdot(b2, b2)
     b2_len = torch.sqrt(b2_sq)
-    phi = torch.atan2(b2_len * dot(b1, n), dot(m, n))
-    g_i = scale(-b2_len / dot(m, m).clamp_min(1e-24), m)
-    g_l = scale(b2_len / dot(n, n).clamp_min(1e-24), n)
-    p = dot(b1, b2) / b2_sq
-    q = dot(b3, b2) / b2_sq
-    g_j = tuple(-(1.0 + p) * gi + q * gl for gi, gl in zip(g_i, g_l))
-    g_k = tuple(p * gi - (1.0 + q) * gl for gi, gl in zip(g_i, g_l))
-    return phi, [g_i, g_j, g_k, g_l]
+    phi = torch.atan2(b2_len * vecdot(b1, n), vecdot(m, n))
+    g_i = m * (-b2_len / vecdot(m, m).clamp_min(1e-24))
+    g_l = n * (b2_len / vecdot(n, n).clamp_min(1e-24))
+    p = vecdot(b1, b2) / b2_sq
+    q = vecdot(b3, b2) / b2_sq
+    g_j = -(1.0 + p) * g_i + q * g_l
+    g_k = p * g_i - (1.0 + q) * g_l
+    return phi, [tuple(g.unbind(0)) for g in (g_i, g_j, g_k, g_l)]
 
 
 def dihedral_gradients(quads: Tensor, de_dphi: Tensor, grads: list[Vec]) -> Gradients:
-    return [(quads[:, a], scale(de_dphi, grads[a])) for a in range(4)]
-
-
-def periodic_energy(phi: Tensor, k: Tensor, periodicity: Tensor, phase: Tensor
-                    ) -> tuple[Tensor, Tensor]:
-    """E = k (1 + cos(n phi - phase)) per row and dE/dphi, rows (C, R)."""
-    arg = periodicity * phi - phase
-    return k * (1.0 + torch.cos(arg)), -k * periodicity * torch.sin(arg)
-
-
-def harmonic_improper_energy(phi: Tensor, k: Tensor, phi0: Tensor) -> tuple[Tensor, Tensor]:
-    """E = k/2 dphi^2 with dphi wrapped into (-pi, pi], and dE/dphi."""
-    dphi = torch.remainder(phi - phi0 + math.pi, 2.0 * math.pi) - math.pi
-    return 0.5 * k * dphi * dphi, k * dphi
-
-
-def nonbonded(x: Vec, pairs: Tensor, charge_product: Tensor, epsilon: Tensor,
-              sigma_sq: Tensor) -> tuple[Tensor, Tensor, Gradients]:
-    """Coulomb 332.0637 qq/r and LJ 4 eps [(s/r)^12 - (s/r)^6] with per-pair (mixed,
-    scaled) parameters; ``sigma_sq`` = sigma^2. Returns (E_vdW, E_elec, gradients)."""
-    d = sub(gather(x, pairs[:, 1]), gather(x, pairs[:, 0]))
-    inv_r2 = 1.0 / dot(d, d)
-    s6 = (sigma_sq * inv_r2) ** 3
-    s12 = s6 * s6
-    e_lj = (4.0 * epsilon) * (s12 - s6)
-    e_el = (COULOMB_CONSTANT_KCAL_MOL_A_E2 * charge_product) * torch.sqrt(inv_r2)
-    de_dr_over_r = -((24.0 * epsilon) * (2.0 * s12 - s6) + e_el) * inv_r2
-    return e_lj.sum(-1), e_el.sum(-1), _pair_gradient(pairs, d, de_dr_over_r)
-
-
-def scatter_forces(n_atoms: int, n_conformers: int, gradients: Gradients,
-                   like: Tensor) -> Tensor:
-    """Sum dE/dx contributions per atom in one pass; returns forces (C, N, 3) = -dE/dx."""
-    if not gradients:
-        return like.new_zeros((n_conformers, n_atoms, 3))
-    atoms = torch.cat([a for a, _ in gradients])
-    comps = [torch.cat([g[c] for _, g in gradients], dim=1) for c in range(3)]
-    stacked = torch.stack(comps)  # (3, C, S)
-    out = like.new_zeros((3, n_conformers, n_atoms))
-    out.index_add_(2, atoms, stacked)
-    return -out.permute(1, 2, 0)
+    """(atom indices, dE/dx contribution) per quad column, given dE/dphi (C, Q)."""
+    return [(quads[:, a], tuple(de_dphi * c for c in grads[a])) for a in range(4)]
