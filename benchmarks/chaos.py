@@ -114,8 +114,10 @@ def mlp_prepare(d: Path) -> None:
 
 
 def mlp_argv(d: Path) -> list[str]:
+    # 2000 epochs: long enough that each of 10 kills on the cumulative time axis lands after
+    # a rerun's start-up (imports), so epochs finish between kills (300 left none)
     return [*ffparam_argv(), "mlp", "train", "--model", "ani", "--train",
-            str(d.parent / "train.xyz"), "--out", str(d / "model"), "--max-epochs", "300"]
+            str(d.parent / "train.xyz"), "--out", str(d / "model"), "--max-epochs", "2000"]
 
 
 def read_extxyz(path: Path) -> list:
@@ -493,13 +495,16 @@ def _stored(directory: Path) -> int:
 LIQUID_ON_DASK = """
 import json, sys
 from pathlib import Path
-from ffparam.cli.liquid import _settings
 from ffparam.liquid.executor import run_liquid_jobs
 from ffparam.liquid.job import LiquidJob
 from ffparam.liquid.prepare import prepare_system
 out = Path(sys.argv[1])
 # the settings `liquid_argv` gives `ffparam liquid run`
-settings = _settings(32, 0.04, 4.0, 0.04, 7.0, 6.0, 0.1, 1, "CPU", 2024, 1.0, 2.0, 2, 1000.0, 0)
+from ffparam.liquid.settings import LiquidSettings
+settings = LiquidSettings(n_molecules=32, production_ps=40.0, equilibration_ps=4.0,
+                          gas_production_ps=40.0, gas_replicas=2, box_conformers=0,
+                          save_interval_ps=0.1, gas_save_interval_ps=0.1,
+                          checkpoint_interval_ps=1.0, threads=1, cutoff_a=7.0, switch_a=6.0)
 job = LiquidJob("CCO", prepare_system("CCO", "sage", "gasteiger", name="CCO"), 298.15, 1.0,
                 out, settings)
 for _, result, error in run_liquid_jobs([job], workers=2, dask="local"):
