@@ -119,5 +119,7 @@ def register(app: typer.Typer) -> None:
             xml = openmm.XmlSerializer.serialize(to_openmm(system))
         system.parameters.save(output)
         if xml is not None:
-            openmm_xml.write_text(xml)
+            from ffparam.io.atomic import write_text_atomic
+
+            write_text_atomic(openmm_xml, xml)
         typer.echo(f"wrote {len(system.parameters)} parameters ({system.source}) to {output}")
