@@ -69,6 +69,23 @@ def test_early_stopping_and_time_budget(sets, ethanol_refs, tmp_path):
     assert "CPU-time budget" in summary["stop_reason"] and summary["epoch"] < 100000
 
 
+def test_checkpoint_is_not_resumed_on_other_frames(sets, ethanol_refs, tmp_path):
+    """A checkpoint records the fingerprint of its training and validation frames; resuming
+    it on a different split is refused (it used to continue silently on the new data)."""
+    train, valid, _ = sets
+    cfg = TrainingConfig(max_epochs=2, batch_size=8)
+    train_network("ani", train, valid, tmp_path, ethanol_refs, TINY["ani"], cfg)
+    assert (tmp_path / "checkpoint.pt").is_file()
+    other_train = train.subset(np.arange(len(train) - 1))
+    with pytest.raises(InputError, match="different data"):
+        train_network("ani", other_train, valid, tmp_path, ethanol_refs, TINY["ani"], cfg)
+    with pytest.raises(InputError, match="different data"):
+        train_network("ani", valid, train, tmp_path, ethanol_refs, TINY["ani"], cfg)
+    more = TrainingConfig(max_epochs=3, batch_size=8)  # same frames: resumes and extends
+    pot = train_network("ani", train, valid, tmp_path, ethanol_refs, TINY["ani"], more)
+    assert pot.metadata["summary"]["epoch"] == 3
+
+
 def test_other_model_type_checkpoint_is_an_error(sets, ethanol_refs, tmp_path):
     train, valid, _ = sets
     cfg = TrainingConfig(max_epochs=2, batch_size=8)

@@ -176,6 +176,7 @@ def train_network(
         "model_config": model_config or {},
         "training": asdict(cfg),
         "elements": list(train.elements),
+        "data": {"train": dataset_fingerprint(train), "valid": dataset_fingerprint(valid)},
     }
     _check_resumable(out, run_info, resume)
     atomic_write_json(out / RUN_JSON, run_info)
@@ -335,6 +336,20 @@ def _stop_reason(state: _State, cfg: TrainingConfig, out_of_time: bool) -> str:
     return ""
 
 
+def dataset_fingerprint(dataset: MLDataset | None) -> str | None:
+    """SHA-256 of a dataset's frames (atoms, positions, energies, forces): a checkpoint is
+    only resumed on the same training and validation frames (None for no dataset)."""
+    if dataset is None:
+        return None
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in (dataset.n_atoms, dataset.numbers, dataset.positions, dataset.energies,
+                  dataset.forces):
+        digest.update(b"-" if array is None else np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 def _check_resumable(out: Path, run_info: dict, resume: bool) -> None:
     import json
 
@@ -351,7 +366,8 @@ def _check_resumable(out: Path, run_info: dict, resume: bool) -> None:
             f"{run_info['model_type']}; use another --out directory"
         )
     extendable = {"max_epochs", "time_budget_s", "checkpoint_every"}
-    for key in ("model_config", "elements", "training"):
+    keys = ("model_config", "elements", "training", "data")
+    for key in keys if "data" in previous else keys[:-1]:  # runs before the data check
         old, new = previous.get(key), run_info[key]
         if key == "training":
             old = {k: v for k, v in old.items() if k not in extendable}
