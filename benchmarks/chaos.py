@@ -45,7 +45,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -366,11 +365,9 @@ def kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the run's process group; wait until every member is gone."""
     import psutil
 
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    from ffparam.assign.programs import kill_group as kill_and_reap
+
+    kill_and_reap(proc)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         alive = [p for p in psutil.process_iter(["pid"]) if _group(p) == proc.pid]

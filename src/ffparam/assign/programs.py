@@ -83,7 +83,9 @@ def guarded_command(args: list[str]) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", _GUARD, str(os.getpid()), *args]
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group led by ``proc`` (started with ``start_new_session``) and
+    reap ``proc``."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -102,7 +104,7 @@ def run_guarded(args: list[str], cwd: str | Path, timeout: float | None = None,
     try:
         out, err = proc.communicate(timeout=timeout)
     except BaseException:  # the time limit, Ctrl-C, an exit: no program outlives us
-        _kill_group(proc)
+        kill_group(proc)
         raise
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 

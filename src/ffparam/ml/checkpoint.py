@@ -9,12 +9,12 @@ half-written model behind.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from ffparam.errors import InputError, MissingFileError
+from ffparam.io.atomic import atomic_output, write_text_atomic
 from ffparam.io.files import read_text
 
 FORMAT = "ffparam-mlp"
@@ -24,17 +24,14 @@ WEIGHTS = "weights.pt"
 
 
 def atomic_write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON to ``path`` via a temporary file and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    """Write ``data`` as JSON to ``path`` atomically (:func:`ffparam.io.atomic.atomic_output`)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def atomic_torch_save(path: Path, obj) -> None:
-    """``torch.save`` to ``path`` via a temporary file and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` to ``path`` atomically (:func:`ffparam.io.atomic.atomic_output`)."""
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def write_model_dir(
