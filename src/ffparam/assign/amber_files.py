@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ffparam.errors import ConventionError, InputError, MissingFileError
+from ffparam.io.atomic import write_text_atomic
 from ffparam.params.conventions import (
     harmonic_from_internal,
     harmonic_to_internal,
@@ -478,11 +479,7 @@ def _torsion_terms(par: Parameter) -> list[tuple[float, float, int]]:
 def write_frcmod(params: ParameterSet, path: str | Path, masses: dict[str, float] | None = None,
                  title: str = "ffparam parameters") -> Path:
     """Write :func:`frcmod_text` to ``path`` (atomically) and return the path."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(frcmod_text(params, masses, title))
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, frcmod_text(params, masses, title))
 
 
 def read_frcmod_parameters(path: str | Path) -> ParameterSet:

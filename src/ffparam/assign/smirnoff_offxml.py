@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ffparam.errors import InputError
+from ffparam.io.atomic import write_text_atomic
 from ffparam.units import KCAL_PER_KJ, RAD_PER_DEG
 
 # --------------------------------------------------------------------------- units
@@ -227,11 +228,7 @@ def write_offxml(document: OffxmlDocument, path: str | Path) -> Path:
     ET.indent(root, space="    ")
     text = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode",
                                                             short_empty_elements=False)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, text + "\n")
 
 
 __all__ = [

@@ -9,7 +9,6 @@ after) and ``plots/`` (torsion profiles, energy parity, objective history).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from ffparam.fit.spec import FitSpec, ParameterSpec, TargetSpec
 from ffparam.fit.targets.base import Target
 from ffparam.fit.targets.energies import ForceTarget, RelativeEnergyTarget
 from ffparam.fit.targets.torsion import TorsionProfile, TorsionProfileTarget
+from ffparam.io.atomic import write_json_atomic
 from ffparam.io.torsion_scans import check_atom_order, read_torsion_scans
 from ffparam.params.parameter_set import FreeSpec, ParameterKey, ParameterSet
 from ffparam.params.system import ParameterizedSystem
@@ -318,7 +318,4 @@ def write_fit_outputs(outcome: FitOutcome, spec: FitSpec, outdir: Path) -> dict[
 
 
 def _write_json(path: Path, data) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=float))
-    tmp.replace(path)
-    return path
+    return write_json_atomic(path, data)

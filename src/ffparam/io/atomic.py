@@ -10,11 +10,13 @@ target's name.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ffparam.errors import InputError
 
@@ -58,3 +60,28 @@ def savefig_atomic(fig, path: str | Path, **kwargs) -> Path:
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", **kwargs)
     return path
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(default=...)`` for what results hold besides plain data: numpy scalars
+    and arrays (as numbers and lists), paths (as strings) and settings/dataclasses with a
+    ``to_dict`` (as their dict)."""
+    import numpy as np
+
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "tolist"):  # torch tensors and other array types
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def write_json_atomic(path: str | Path, data: Any, indent: int | None = 1) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically (numpy values and paths converted by
+    :func:`json_default`; a value that cannot be written raises before anything is)."""
+    return write_text_atomic(path, json.dumps(data, indent=indent, default=json_default))

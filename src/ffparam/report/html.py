@@ -35,6 +35,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from ffparam.io.atomic import write_text_atomic
 from ffparam.report.validation_plots import conformer_parity_plots, torsion_parity_plot
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -58,10 +59,7 @@ def write_report(path: str | Path, metrics: Mapping[str, Any],
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(plots_dir) if plots_dir is not None else Path(scratch)
         html = render_report(metrics, folder, path.parent)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, html)
 
 
 def render_report(metrics: Mapping[str, Any], plots_dir: Path, base_dir: Path) -> str:

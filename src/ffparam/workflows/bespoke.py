@@ -31,7 +31,7 @@ from ffparam.fit.objective import Objective
 from ffparam.fit.optimizers import FitResult, optimize
 from ffparam.fit.parameters import FitParameters
 from ffparam.fit.targets.torsion import TorsionProfileTarget
-from ffparam.io.atomic import write_text_atomic
+from ffparam.io.atomic import write_json_atomic, write_text_atomic
 from ffparam.params.parameter_set import ParameterSet, field_unit
 from ffparam.params.system import ParameterizedSystem
 from ffparam.workflows.bespoke_scans import (
@@ -521,8 +521,7 @@ def _metrics(molecule, settings, start, fitted, bespoke, rotors, targets, fit_re
 
 def _write_outputs(outdir: Path, metrics: dict, settings: BespokeSettings) -> dict[str, Path]:
     files = {}
-    path = write_text_atomic(outdir / "metrics.json",
-                             json.dumps(metrics, indent=1, default=_json_default))
+    path = write_json_atomic(outdir / "metrics.json", metrics)
     files["metrics"] = path
     try:
         from ffparam.report.html import write_report
@@ -531,13 +530,4 @@ def _write_outputs(outdir: Path, metrics: dict, settings: BespokeSettings) -> di
     files["report"] = write_report(outdir / "report.html", metrics, outdir / "plots")
     return files
 
-
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
