@@ -40,7 +40,6 @@ EV_J: float = ELEMENTARY_CHARGE_C
 EV_KCAL_MOL: float = EV_J * AVOGADRO / 1000.0 / KJ_PER_KCAL
 """1 eV in kcal/mol (= 23.060547830619, CODATA 2018)."""
 KCAL_MOL_EV: float = 1.0 / EV_KCAL_MOL
-HARTREE_EV: float = HARTREE_J / EV_J
 GAS_CONSTANT_KCAL_MOL_K: float = BOLTZMANN_J_PER_K * AVOGADRO / 1000.0 / KJ_PER_KCAL
 """Molar gas constant R in kcal/(mol K) (= 1.987204e-3)."""
 BOLTZMANN_KCAL_MOL_K: float = GAS_CONSTANT_KCAL_MOL_K
@@ -48,10 +47,8 @@ BOLTZMANN_KCAL_MOL_K: float = GAS_CONSTANT_KCAL_MOL_K
 # --- length ---
 NM_PER_ANGSTROM: float = 0.1
 ANGSTROM_PER_NM: float = 10.0
-ANGSTROM_PER_BOHR: float = BOHR_ANGSTROM
 
 # --- angle ---
-DEG_PER_RAD: float = 180.0 / math.pi
 RAD_PER_DEG: float = math.pi / 180.0
 
 # --- electrostatics ---
@@ -62,15 +59,10 @@ The value used by AMBER/OpenFF-style force fields (DESIGN.md); OpenMM's ONE_4PI_
 138.935456 kJ/mol nm / e^2 corresponds to 332.0637133 in these units. One constant,
 used everywhere in ffparam.
 """
-OPENMM_ONE_4PI_EPS0: float = 138.935456
-"""OpenMM's 1/(4 pi eps0) in kJ/mol nm / e^2 (openmm/reference SimTKOpenMMRealType.h)."""
 
 # --- mixed ---
 KCAL_MOL_A2_TO_KJ_MOL_NM2: float = KJ_PER_KCAL * 100.0
 """Force constant kcal/mol/A^2 -> kJ/mol/nm^2."""
-KCAL_MOL_A_TO_KJ_MOL_NM: float = KJ_PER_KCAL * 10.0
-"""Force kcal/mol/A -> kJ/mol/nm."""
-KCAL_MOL_A_TO_EV_A: float = KCAL_MOL_EV
 HARTREE_BOHR_TO_KCAL_MOL_A: float = HARTREE_KCAL_MOL / BOHR_ANGSTROM
 """Gradient Hartree/Bohr -> kcal/mol/Angstrom."""
 HARTREE_BOHR2_TO_KCAL_MOL_A2: float = HARTREE_KCAL_MOL / BOHR_ANGSTROM**2
@@ -92,12 +84,3 @@ HESSIAN_EIGENVALUE_TO_WAVENUMBER: float = math.sqrt(
 RMIN_PER_SIGMA: float = 2.0 ** (1.0 / 6.0)
 """rmin = 2^(1/6) sigma: position of the LJ minimum for E = 4 eps[(s/r)^12 - (s/r)^6]."""
 
-
-def kcal_to_kj(value: float) -> float:
-    """Energy kcal/mol -> kJ/mol."""
-    return value * KJ_PER_KCAL
-
-
-def kj_to_kcal(value: float) -> float:
-    """Energy kJ/mol -> kcal/mol."""
-    return value / KJ_PER_KCAL

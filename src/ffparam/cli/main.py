@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - older typer uses the installed click
 from ffparam.errors import FFParamError
 
 COMMAND_MODULES = ("energy", "reference", "fit", "bespoke", "mlp", "liquid")
-"""Modules of ``ffparam.cli`` that add commands; a module that does not exist yet is skipped."""
+"""Modules of ``ffparam.cli`` that add commands (each exposes ``register(app)``)."""
 
 MAX_MESSAGE_CHARS = 600
 """Longest error line printed; longer messages keep their start and end."""
@@ -51,13 +51,7 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"ffparam.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"ffparam.cli.{name}":
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(f"ffparam.cli.{name}").register(app)
 
 
 _register_commands()

@@ -30,8 +30,6 @@ from typer.core import TyperCommand, TyperGroup
 
 from ffparam.errors import InputError
 
-_EMPTY = object()
-
 
 @dataclass(frozen=True)
 class ApiField:
