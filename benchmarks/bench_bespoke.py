@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ffparam.io.atomic import write_json_atomic
+
 MOLECULES = {
     "nicotine": "CN1CCC[C@H]1c1cccnc1",
     "antipyrine": "CC1=CC(=O)N(N1C)c1ccccc1",
@@ -90,7 +92,7 @@ def main() -> None:
             continue
         row = run(name, smiles, args.out, args.workers)
         rows.append(row)
-        (args.out / "results.json").write_text(json.dumps(rows, indent=1, default=float))
+        write_json_atomic(args.out / "results.json", rows)
         print(
             json.dumps({k: row[k] for k in ("name", "rotors", "wall_s")}, default=float), flush=True
         )

@@ -18,7 +18,6 @@ Usage: ``python benchmarks/bench_valence.py [--dft] [--csv PATH] [--json OUT]``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from ffparam.fit.optimizers import least_squares
 from ffparam.fit.parameters import FitParameters
 from ffparam.fit.seminario import apply_seminario, modified_seminario
 from ffparam.fit.targets.vibrations import FrequencyTarget, read_experimental_frequencies
+from ffparam.io.atomic import write_json_atomic
 from ffparam.mm import MMEngine
 from ffparam.params import FreeSpec
 from ffparam.reference.methods import get_calculator
@@ -177,7 +177,7 @@ def main() -> None:
             f"{after:.1f} | |"
         )
     if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+        write_json_atomic(args.json, out)
 
 
 if __name__ == "__main__":

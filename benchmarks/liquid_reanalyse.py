@@ -42,6 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     args.iterations, args.workers, args.params = 1, 2, []
 
+    from ffparam.io.atomic import write_json_atomic
     from ffparam.liquid.data import read_liquids_csv
     from ffparam.liquid.fit import STATE_FILE, _fingerprint
 
@@ -60,7 +61,7 @@ def main() -> None:
     if state.get("validation"):
         state["validation"] = {"round": state["validation"]["round"], "results": {},
                                "errors": {}}
-    state_path.write_text(json.dumps(state, indent=1))
+    write_json_atomic(state_path, state)
     for name in ("fit_history.json", "metrics.json"):
         (args.target / "fit" / name).unlink(missing_ok=True)
     print(f"{args.target}: {len(state['rounds'])} round(s) to re-analyse")

@@ -46,6 +46,8 @@ def written(positions: np.ndarray, decimals: int | None) -> np.ndarray:
 def main() -> None:
     frames = [atoms.positions for path in sorted(SCANS.glob("*.xyz"))
               for atoms in read(path, index=":")]
+    if not frames:
+        raise SystemExit(f"no torsion drives (*.xyz) in {SCANS}")
     print(f"{len(frames)} geometries from {len(list(SCANS.glob('*.xyz')))} public DFT drives")
     print("| written as | key unstable before the fix | after the fix | largest move, A |")
     print("| --- | --- | --- | --- |")

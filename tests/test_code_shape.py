@@ -406,16 +406,21 @@ def test_every_allowed_lazy_upward_import_exists_and_is_lazy():
         assert reason
 
 
+def _write_packages(package: Path, inits: dict[str, str]) -> Path:
+    """Subpackages of ``package`` with the given ``__init__.py`` texts."""
+    for name, text in inits.items():
+        (package / name).mkdir(parents=True)
+        (package / name / "__init__.py").write_text(text)
+    return package
+
+
 def test_layering_check_catches_upward_and_unknown_boxes(tmp_path: Path):
-    package = tmp_path / "ffparam"
-    for box, text in {
+    package = _write_packages(tmp_path / "ffparam", {
         "chem": "from ffparam.io import x\n",
         "io": "def f():\n    from ffparam.chem.geometry import g\n",
         "mm": "def f():\n    from ..fit import h\n",
         "newbox": "from ffparam import chem\n",
-    }.items():
-        (package / box).mkdir(parents=True)
-        (package / box / "__init__.py").write_text(text)
+    })
     edges = import_edges(package)
     assert {(e.module, e.imported, e.lazy) for e in edges} == {
         ("ffparam.chem", "ffparam.io", False),
@@ -437,15 +442,12 @@ def test_every_subpackage_has_a_curated_all_that_imports(name: str):
 
 
 def test_export_check_catches_computed_and_broken_all(tmp_path: Path, monkeypatch):
-    package = tmp_path / "shapepkg"
-    for name, text in {
+    package = _write_packages(tmp_path / "shapepkg", {
         "good": "from math import pi\n__all__ = ['pi']\n",
         "computed": "__all__ = [n for n in dir() if n[0] != '_']\n",
         "broken": "__all__ = ['absent', 'absent']\n",
         "none": "x = 1\n",
-    }.items():
-        (package / name).mkdir(parents=True)
-        (package / name / "__init__.py").write_text(text)
+    })
     (package / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert export_problems("good", package) == []
