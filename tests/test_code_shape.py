@@ -54,12 +54,13 @@ BOX_ORDER = (
     "runtime",  # the execution layer (executors, thread limits, progress)
     "energy",  # the energy protocol (positions -> energies, forces)
     "chem",
+    "forms",  # the registry of functional forms (energy, derivatives, export), used by params
     "params",
     "assign",
     "mm",
     "reference",
-    "fragment",
     "fit",
+    "fragment",  # fragmentation (Wiberg bond orders via reference, SMIRKS from fit.smirks)
     "ml",
     "liquid",
     "validate",
@@ -353,6 +354,13 @@ FILES = [_relative(p) for p in source_files()]
 def test_no_function_over_80_lines(relative: str):
     offenders = long_functions([ROOT / relative])
     assert not offenders, "split by job:\n" + "\n".join(map(str, offenders))
+
+
+def test_every_known_offender_still_exists():
+    """A file or package listed as a known offender that was moved or removed: drop it
+    from the list (its new place is checked like any other)."""
+    assert not set(KNOWN_LONG) - set(FILES), set(KNOWN_LONG) - set(FILES)
+    assert not set(KNOWN_EXPORTS) - set(subpackages()), set(KNOWN_EXPORTS) - set(subpackages())
 
 
 def _body(lines: int, indent: str = "    ") -> str:
