@@ -333,8 +333,6 @@ named; the lead removes an entry when the merge makes its test pass (strict xfai
 KNOWN_EXPORTS = {
     "fit": "workflows helper: curated exports of fit (issue 19 point 3)",
     "workflows": "workflows helper: curated exports of workflows (issue 19 point 3)",
-    "io": "io/__init__.py has no owner tonight; the lead adds __all__",
-    "report": "report/__init__.py has no owner tonight; the lead adds __all__",
 }
 """Subpackages without a curated ``__all__`` on the i19-shape branch (strict xfail)."""
 
