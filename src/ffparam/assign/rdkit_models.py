@@ -33,6 +33,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import rdForceFieldHelpers as ffh
 
 from ffparam.chem.molecule import Molecule
+from ffparam.energy import ModelOutput
 from ffparam.errors import InputError, NonFiniteError, ParameterAssignmentError
 
 RDKIT_MODELS: tuple[str, ...] = ("mmff94", "mmff94s", "uff")
@@ -106,7 +107,8 @@ class _RDKitLogCapture:
 
 
 class RDKitEnergyModel:
-    """MMFF94 (``mmff94``, ``mmff94s``) or UFF (``uff``) energies through RDKit.
+    """MMFF94 (``mmff94``, ``mmff94s``) or UFF (``uff``) energies through RDKit; an
+    :class:`~ffparam.energy.EnergyModel` (:meth:`evaluate`).
 
     Args:
         molecule: the molecule (atom order kept; conformers are not needed).
@@ -141,6 +143,16 @@ class RDKitEnergyModel:
             self._fields = {"total": self._mmff_field(props)}
             for term in MMFF_TERMS:
                 self._fields[term] = self._mmff_field(self._mmff_properties(only=term))
+
+    @property
+    def atomic_numbers(self) -> tuple[int, ...]:
+        """Atomic numbers of the molecule, in its atom order."""
+        return tuple(int(z) for z in self.molecule.atomic_numbers)
+
+    @property
+    def name(self) -> str:
+        """The model name (``mmff94``, ``mmff94s`` or ``uff``)."""
+        return self.model
 
     @property
     def term_names(self) -> tuple[str, ...]:
@@ -224,6 +236,15 @@ class RDKitEnergyModel:
         if not (np.all(np.isfinite(energy)) and np.all(np.isfinite(forces))):
             raise NonFiniteError(f"{self.model} gave a non-finite energy or force")
         return RDKitEnergyResult(energy, forces, out)
+
+    def evaluate(self, positions, forces: bool = True) -> ModelOutput:
+        """:class:`~ffparam.energy.EnergyModel` protocol: energies (n_conf,) kcal/mol and,
+        with ``forces``, forces (n_conf, n_atoms, 3) kcal/mol/Angstrom of ``positions``
+        (n_conf, n_atoms, 3) or (n_atoms, 3) Angstrom."""
+        if forces:
+            result = self.compute(positions, terms=False)
+            return ModelOutput(result.energy, result.forces)
+        return ModelOutput(self.energy(positions))
 
     def _energies(self, name: str, pos: np.ndarray) -> np.ndarray:
         ff = self._fields[name]
