@@ -14,7 +14,8 @@ ML_DATA = Path(__file__).resolve().parents[1] / "data" / "ml"
 
 @pytest.fixture(scope="session")
 def ethanol() -> Molecule:
-    return Molecule.from_smiles("CCO", name="ethanol").generate_conformers(3, seed=5, rms_threshold=0.0)
+    molecule = Molecule.from_smiles("CCO", name="ethanol")
+    return molecule.generate_conformers(3, seed=5, rms_threshold=0.0)
 
 
 @pytest.fixture(scope="session")
