@@ -33,7 +33,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import rdForceFieldHelpers as ffh
 
 from ffparam.chem.molecule import Molecule
-from ffparam.energy import ModelOutput
+from ffparam.energy import BoundModel, ModelOutput
 from ffparam.errors import InputError, NonFiniteError, ParameterAssignmentError
 
 RDKIT_MODELS: tuple[str, ...] = ("mmff94", "mmff94s", "uff")
@@ -106,7 +106,7 @@ class _RDKitLogCapture:
         return self.stream.getvalue()
 
 
-class RDKitEnergyModel:
+class RDKitEnergyModel(BoundModel):
     """MMFF94 (``mmff94``, ``mmff94s``) or UFF (``uff``) energies through RDKit; an
     :class:`~ffparam.energy.EnergyModel` (:meth:`evaluate`).
 
@@ -124,6 +124,7 @@ class RDKitEnergyModel:
         if name not in RDKIT_MODELS:
             raise InputError(f"unknown RDKit energy model {model!r}; use one of "
                              f"{', '.join(RDKIT_MODELS)}")
+        super().__init__(molecule.atomic_numbers, name)
         self.molecule = molecule
         self.model = name
         self._mol = Chem.Mol(molecule.rdmol)
@@ -143,16 +144,6 @@ class RDKitEnergyModel:
             self._fields = {"total": self._mmff_field(props)}
             for term in MMFF_TERMS:
                 self._fields[term] = self._mmff_field(self._mmff_properties(only=term))
-
-    @property
-    def atomic_numbers(self) -> tuple[int, ...]:
-        """Atomic numbers of the molecule, in its atom order."""
-        return tuple(int(z) for z in self.molecule.atomic_numbers)
-
-    @property
-    def name(self) -> str:
-        """The model name (``mmff94``, ``mmff94s`` or ``uff``)."""
-        return self.model
 
     @property
     def term_names(self) -> tuple[str, ...]:
@@ -204,21 +195,10 @@ class RDKitEnergyModel:
                                             ignoreInterfragInteractions=False)
 
     # ------------------------------------------------------------------ evaluation
-    def _batch(self, positions) -> np.ndarray:
-        pos = np.asarray(positions, dtype=np.float64)
-        if pos.ndim == 2:
-            pos = pos[None]
-        if pos.ndim != 3 or pos.shape[1:] != (self.molecule.n_atoms, 3):
-            raise InputError(f"positions must have shape (n_conformers, "
-                             f"{self.molecule.n_atoms}, 3), got {pos.shape}")
-        if not np.all(np.isfinite(pos)):
-            raise InputError("non-finite coordinates")
-        return pos
-
     def compute(self, positions, terms: bool = True) -> RDKitEnergyResult:
         """Energies (n_conf,) kcal/mol, forces (n_conf, n_atoms, 3) kcal/mol/A and, with
         ``terms``, per-term energies for ``positions`` (n_conf, n_atoms, 3) Angstrom."""
-        pos = self._batch(positions)
+        pos = self.batch(positions)
         total = self._fields["total"]
         energy = np.empty(len(pos))
         forces = np.empty_like(pos)
@@ -252,13 +232,13 @@ class RDKitEnergyModel:
 
     def energy(self, positions) -> np.ndarray:
         """Total energies (n_conf,) in kcal/mol."""
-        pos = self._batch(positions)
+        pos = self.batch(positions)
         return self._energies("total", pos)
 
     def optimize(self, positions, max_iterations: int = 2000) -> RDKitOptimizeResult:
         """Minimize every conformer of ``positions`` (n_conf, n_atoms, 3) Angstrom with this
         force field (RDKit BFGS); returns the minimized positions, energies and flags."""
-        pos = self._batch(positions)
+        pos = self.batch(positions)
         mol = Chem.Mol(self._mol)
         mol.RemoveAllConformers()
         for xyz in pos:

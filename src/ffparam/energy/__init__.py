@@ -14,7 +14,13 @@ imports nothing from other ffparam boxes (only ``errors`` and ``units``).
 """
 
 from ffparam.energy.combine import DeltaModel, SumModel
-from ffparam.energy.model import EnergyModel, ModelOutput, check_model, conformer_batch
+from ffparam.energy.model import (
+    BoundModel,
+    EnergyModel,
+    ModelOutput,
+    check_model,
+    conformer_batch,
+)
 
-__all__ = ["DeltaModel", "EnergyModel", "ModelOutput", "SumModel", "check_model",
+__all__ = ["BoundModel", "DeltaModel", "EnergyModel", "ModelOutput", "SumModel", "check_model",
            "conformer_batch"]

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ffparam.energy.model import EnergyModel, ModelOutput, check_model, conformer_batch
+from ffparam.energy.model import BoundModel, EnergyModel, ModelOutput, check_model
 from ffparam.errors import InputError
 
 
-class SumModel:
+class SumModel(BoundModel):
     """E = sum_i E_i and F = sum_i F_i of ``models`` (all of the same molecule).
 
     Args:
@@ -37,21 +37,12 @@ class SumModel:
                 raise InputError(f"cannot add {model.name!r} to {self.models[0].name!r}: "
                                  "their atomic numbers differ (another molecule or atom "
                                  "order)")
-        self._numbers = numbers
-        self._name = name or "+".join(m.name for m in self.models)
-
-    @property
-    def atomic_numbers(self) -> tuple[int, ...]:
-        return self._numbers
-
-    @property
-    def name(self) -> str:
-        return self._name
+        super().__init__(numbers, name or "+".join(m.name for m in self.models))
 
     def evaluate(self, positions: np.ndarray, forces: bool = True) -> ModelOutput:
         """Sum of the parts' outputs for ``positions`` (n_conf, n_atoms, 3) Angstrom;
         energies kcal/mol, forces kcal/mol/Angstrom."""
-        pos = conformer_batch(positions, len(self._numbers))
+        pos = self.batch(positions)
         parts = [m.evaluate(pos, forces=forces) for m in self.models]
         return ModelOutput(
             energy_kcal_mol=np.sum([p.energy_kcal_mol for p in parts], axis=0),

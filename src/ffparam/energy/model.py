@@ -113,6 +113,27 @@ class EnergyModel(Protocol):
         ...
 
 
+class BoundModel:
+    """Base of adapters bound to one molecule: holds :attr:`atomic_numbers` and :attr:`name`
+    and checks positions; a subclass implements ``evaluate`` (the EnergyModel protocol)."""
+
+    def __init__(self, atomic_numbers, name: str) -> None:
+        self._numbers = tuple(int(z) for z in atomic_numbers)
+        self._name = str(name)
+
+    @property
+    def atomic_numbers(self) -> tuple[int, ...]:
+        return self._numbers
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def batch(self, positions) -> np.ndarray:
+        """``positions`` as (n_conformers, n_atoms, 3) Angstrom for this molecule."""
+        return conformer_batch(positions, len(self._numbers))
+
+
 def conformer_batch(positions, n_atoms: int) -> np.ndarray:
     """``positions`` as a float64 (n_conformers, n_atoms, 3) Angstrom array.
 

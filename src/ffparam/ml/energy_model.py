@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ffparam.energy import ModelOutput, conformer_batch
+from ffparam.energy import BoundModel, ModelOutput
 from ffparam.errors import UnsupportedChemistryError
 from ffparam.ml.batch import Batch
 from ffparam.ml.potential import Potential, Prediction
@@ -33,7 +33,7 @@ def conformers_batch(numbers: Sequence[int], positions: np.ndarray) -> Batch:
     )
 
 
-class PotentialEnergyModel:
+class PotentialEnergyModel(BoundModel):
     """``potential`` for the molecule with ``atomic_numbers``.
 
     Args:
@@ -50,30 +50,21 @@ class PotentialEnergyModel:
     def __init__(self, potential: Potential, atomic_numbers: Sequence[int],
                  uncertainty: bool = True, name: str | None = None,
                  batch_size: int = 64) -> None:
+        super().__init__(atomic_numbers, name or potential.model_type or "ml")
         self.potential = potential
-        self._numbers = tuple(int(z) for z in atomic_numbers)
-        unknown = sorted(set(self._numbers) - {int(z) for z in potential.elements})
+        unknown = sorted(set(self.atomic_numbers) - {int(z) for z in potential.elements})
         if unknown:
             raise UnsupportedChemistryError(
                 f"the {potential.model_type or 'ML'} potential was not trained on atomic "
                 f"number(s) {unknown} (it knows {sorted(potential.elements)})")
         self.uncertainty = bool(uncertainty and potential.has_uncertainty)
-        self._name = name or potential.model_type or "ml"
         self.batch_size = max(1, int(batch_size))
-
-    @property
-    def atomic_numbers(self) -> tuple[int, ...]:
-        return self._numbers
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     def predict(self, positions: np.ndarray, forces: bool = True) -> Prediction:
         """The potential's own :class:`Prediction` (eV, eV/Angstrom) for ``positions``
         (n_conf, n_atoms, 3) or (n_atoms, 3) Angstrom, in batches of ``batch_size``."""
-        pos = conformer_batch(positions, len(self._numbers))
-        parts = [self.potential.predict_batch(conformers_batch(self._numbers, chunk),
+        pos = self.batch(positions)
+        parts = [self.potential.predict_batch(conformers_batch(self.atomic_numbers, chunk),
                                               forces=forces, uncertainty=self.uncertainty)
                  for chunk in np.array_split(pos, -(-len(pos) // self.batch_size))]
         return Prediction.concatenate(parts)
@@ -81,7 +72,7 @@ class PotentialEnergyModel:
     def evaluate(self, positions: np.ndarray, forces: bool = True) -> ModelOutput:
         """Energies (n_conf,) kcal/mol, forces (n_conf, n_atoms, 3) kcal/mol/Angstrom,
         per-atom energies and, where the potential has them, standard deviations."""
-        pos = conformer_batch(positions, len(self._numbers))
+        pos = self.batch(positions)
         pred = self.predict(pos, forces=forces)
         shape = pos.shape
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ffparam.energy import ModelOutput, conformer_batch
+from ffparam.energy import BoundModel, ModelOutput
 from ffparam.mm.engine import MMEngine
 from ffparam.params.system import ParameterizedSystem
 
 
-class MMEnergyModel:
+class MMEnergyModel(BoundModel):
     """``system`` (or an existing ``MMEngine``) behind the EnergyModel protocol.
 
     Args:
@@ -26,22 +26,13 @@ class MMEnergyModel:
     def __init__(self, system: ParameterizedSystem | MMEngine, name: str | None = None
                  ) -> None:
         self.engine = system if isinstance(system, MMEngine) else MMEngine(system)
-        molecule = self.engine.system.molecule
-        self._numbers = tuple(int(z) for z in molecule.atomic_numbers)
-        self._name = name or self.engine.system.source or "mm"
-
-    @property
-    def atomic_numbers(self) -> tuple[int, ...]:
-        return self._numbers
-
-    @property
-    def name(self) -> str:
-        return self._name
+        super().__init__(self.engine.system.molecule.atomic_numbers,
+                         name or self.engine.system.source or "mm")
 
     def evaluate(self, positions: np.ndarray, forces: bool = True) -> ModelOutput:
         """Energies (n_conf,) kcal/mol and forces (n_conf, n_atoms, 3) kcal/mol/Angstrom of
         ``positions`` (n_conf, n_atoms, 3) or (n_atoms, 3) Angstrom."""
-        pos = conformer_batch(positions, len(self._numbers))
+        pos = self.batch(positions)
         result = self.engine.compute(pos, forces=forces, terms=False)
         energy = result.energy.detach().cpu().numpy()
         force = None if result.forces is None else result.forces.detach().cpu().numpy()

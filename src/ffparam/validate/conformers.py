@@ -25,7 +25,7 @@ from ffparam.params.system import ParameterizedSystem
 from ffparam.validate.geometry import check_systems
 from ffparam.validate.models import ConformerScores, ModelComparison, score_models
 from ffparam.validate.results import json_safe, summarize_failures
-from ffparam.validate.sampling import VALIDATION_SEED, held_out_geometries
+from ffparam.validate.sampling import VALIDATION_SEED, HeldOutGeometries, held_out_geometries
 
 MIN_INFORMATIVE_RANGE: float = 0.5
 """Reference energy span (kcal/mol) below which relative-energy errors are flagged."""
@@ -105,28 +105,26 @@ class HeldOutReference:
     """Reference energies and forces on held-out conformers (failed points left out).
 
     Attributes:
-        method, seed, relax: as passed to :func:`held_out_reference`.
-        n_requested, n_generated, n_excluded, n_high_energy, n_failed: as in
-            :class:`ConformerValidation`; n_used = ``len(geometries)``.
-        failures: distinct failure messages.
         geometries: (n_used, n_atoms, 3) Angstrom.
         energy_kcal_mol: (n_used,) absolute reference energies.
         forces_kcal_mol_a: (n_used, n_atoms, 3).
+        method, seed, relax, n_requested: as passed to :func:`held_out_reference`.
+        sampled: the held-out geometries before the reference ran, with the numbers of
+            candidates dropped where (:class:`~ffparam.validate.sampling.HeldOutGeometries`).
+        n_failed: reference calculations that failed; failures: their distinct messages.
         warnings: things the report should say.
     """
 
+    geometries: np.ndarray
+    energy_kcal_mol: np.ndarray
+    forces_kcal_mol_a: np.ndarray
     method: str
     seed: int
     relax: str
     n_requested: int
-    n_generated: int
-    n_excluded: int
-    n_high_energy: int
+    sampled: HeldOutGeometries
     n_failed: int
-    failures: list[str]
-    geometries: np.ndarray
-    energy_kcal_mol: np.ndarray
-    forces_kcal_mol_a: np.ndarray
+    failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -153,17 +151,16 @@ def held_out_reference(molecule: Molecule, method: str = "gfn2-xtb", store=None,
     n_failed = len(records) - len(good)
     n_atoms = molecule.n_atoms
     return HeldOutReference(
-        str(method), int(seed), relax, int(n_conformers), len(held.geometries),
-        held.n_excluded, held.n_high_energy, n_failed,
-        summarize_failures([r.error or "failed" for r in records if not r.ok]),
         np.array([r.result_geometry for r in good]).reshape(-1, n_atoms, 3),
         np.array([r.energy for r in good], dtype=np.float64),
         np.array([r.forces for r in good], dtype=np.float64).reshape(-1, n_atoms, 3),
+        str(method), int(seed), relax, int(n_conformers), held, n_failed,
+        summarize_failures([r.error or "failed" for r in records if not r.ok]),
         _reference_warnings(good, n_failed, len(records), n_conformers, held))
 
 
 def _reference_warnings(good: list, n_failed: int, n_records: int, n_conformers: int,
-                        held) -> list[str]:
+                        held: HeldOutGeometries) -> list[str]:
     warnings: list[str] = []
     if n_failed:
         warnings.append(f"{n_failed} of {n_records} reference calculation(s) on held-out "
@@ -225,9 +222,10 @@ def held_out_conformers(molecule: Molecule, systems: Mapping[str, ParameterizedS
     else:
         scores = {name: ConformerScores(error="no reference data") for name in systems}
         ref_energy, energy, forces = ref.energy_kcal_mol, {}, {}
+    held = ref.sampled
     return ConformerValidation(
-        ref.method, ref.seed, relax, ref.n_requested, ref.n_generated, ref.n_excluded,
-        ref.n_high_energy, ref.n_failed, ref.n_used, ref.failures, scores, ref.geometries,
+        ref.method, ref.seed, relax, ref.n_requested, len(held.geometries), held.n_excluded,
+        held.n_high_energy, ref.n_failed, ref.n_used, ref.failures, scores, ref.geometries,
         ref_energy, ref.forces_kcal_mol_a, energy, forces, warnings)
 
 

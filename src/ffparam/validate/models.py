@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ffparam.chem import Molecule
-from ffparam.energy import EnergyModel, ModelOutput, check_model, conformer_batch
+from ffparam.energy import BoundModel, EnergyModel, ModelOutput, check_model, conformer_batch
 from ffparam.errors import CalculationError, FFParamError, InputError
 from ffparam.validate.results import json_safe, mae, rmse
 
@@ -149,7 +149,7 @@ def score(energy: np.ndarray, forces: np.ndarray, ref_energy: np.ndarray,
     return scores
 
 
-class ReferenceModel:
+class ReferenceModel(BoundModel):
     """A reference method through the Store (cached) and Executor, as an EnergyModel.
 
     Unlike the in-process :class:`~ffparam.reference.methods.base.Calculator`, every point
@@ -168,23 +168,16 @@ class ReferenceModel:
 
     def __init__(self, molecule: Molecule, method: str = "gfn2-xtb", store=None,
                  executor=None) -> None:
+        super().__init__(molecule.atomic_numbers, str(method))
         self.molecule, self.method = molecule, str(method)
         self.store, self.executor = store, executor
-
-    @property
-    def atomic_numbers(self) -> tuple[int, ...]:
-        return tuple(int(z) for z in self.molecule.atomic_numbers)
-
-    @property
-    def name(self) -> str:
-        return self.method
 
     def evaluate(self, positions: np.ndarray, forces: bool = True) -> ModelOutput:
         """Energies kcal/mol and forces kcal/mol/Angstrom of ``positions`` (n, n_atoms, 3)
         Angstrom, from the Store or computed into it (``gradient`` tasks)."""
         from ffparam.reference import compute
 
-        pos = conformer_batch(positions, self.molecule.n_atoms)
+        pos = self.batch(positions)
         records = compute(self.molecule, pos, self.method, task="gradient",
                           store=self.store, executor=self.executor)
         failed = [r for r in records if not r.ok]
