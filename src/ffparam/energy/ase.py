@@ -5,7 +5,8 @@ kcal/mol/Angstrom to eV/Angstrom) and fills ``energy``, ``free_energy`` (the sam
 no electronic entropy) and ``forces``; when the model decomposes its energy, ``energies``
 (per atom, eV); when it has an uncertainty, ``energy_sigma`` (eV) and ``forces_sigma``
 (n_atoms, 3) (eV/Angstrom), which MD drivers use to stop a run that leaves the model's
-training data. ASE is imported here only, so the rest of the box does not need it.
+training data. :func:`thermalize` and :func:`langevin` are the MD set-up every ASE driver
+shares. ASE is imported here only, so the rest of the box does not need it.
 """
 
 from __future__ import annotations
@@ -48,3 +49,31 @@ class EnergyModelCalculator(Calculator):
         if out.forces_sigma_kcal_mol_a is not None:
             self.results["forces_sigma"] = np.asarray(out.forces_sigma_kcal_mol_a[0]
                                                       * KCAL_MOL_EV)
+
+
+def thermalize(atoms, temperature_k: float, rng: np.random.Generator) -> None:
+    """Maxwell-Boltzmann velocities at ``temperature_k`` (K) from ``rng``, with zero total
+    linear and angular momentum."""
+    from ase.md.velocitydistribution import (
+        MaxwellBoltzmannDistribution,
+        Stationary,
+        ZeroRotation,
+    )
+
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
+    Stationary(atoms)
+    ZeroRotation(atoms)
+
+
+def langevin(atoms, temperature_k: float, timestep_fs: float, friction_per_fs: float,
+             rng: np.random.Generator):
+    """ASE Langevin dynamics of ``atoms`` at ``temperature_k`` (K), step ``timestep_fs``
+    (fs), friction ``friction_per_fs`` (1/fs), noise from ``rng``; the centre of mass is
+    held fixed (an isolated molecule must not drift)."""
+    from ase import units
+    from ase.constraints import FixCom
+    from ase.md.langevin import Langevin
+
+    atoms.set_constraint(FixCom())
+    return Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_k,
+                    friction=friction_per_fs / units.fs, fixcm=False, rng=rng)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from ase import units
 
-from ffparam.energy.ase import EnergyModelCalculator
+from ffparam.energy.ase import EnergyModelCalculator, langevin, thermalize
 from ffparam.errors import InputError
 from ffparam.ml.energy_model import PotentialEnergyModel
 from ffparam.ml.potential import Potential
@@ -97,15 +97,7 @@ def run_md(
     atoms.calc = EnergyModelCalculator(model)
     rng = np.random.default_rng(seed)
     if initialize_velocities:
-        from ase.md.velocitydistribution import (
-            MaxwellBoltzmannDistribution,
-            Stationary,
-            ZeroRotation,
-        )
-
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
-        Stationary(atoms)
-        ZeroRotation(atoms)
+        thermalize(atoms, temperature_k, rng)
     dyn = _integrator(atoms, ensemble, temperature_k, timestep_fs, friction_per_fs, rng)
     if trajectory is not None:
         Path(trajectory).unlink(missing_ok=True)
@@ -152,17 +144,11 @@ def _check_md_input(ensemble: str, steps: int, timestep_fs: float, temperature_k
 def _integrator(atoms, ensemble: str, temperature_k: float, timestep_fs: float,
                 friction_per_fs: float, rng: np.random.Generator):
     """ASE Langevin (centre of mass fixed) or velocity-Verlet dynamics of ``atoms``."""
-    dt = timestep_fs * units.fs
     if ensemble == "nve":
         from ase.md.verlet import VelocityVerlet
 
-        return VelocityVerlet(atoms, dt)
-    from ase.constraints import FixCom
-    from ase.md.langevin import Langevin
-
-    atoms.set_constraint(FixCom())
-    return Langevin(atoms, dt, temperature_K=temperature_k,
-                    friction=friction_per_fs / units.fs, fixcm=False, rng=rng)
+        return VelocityVerlet(atoms, timestep_fs * units.fs)
+    return langevin(atoms, temperature_k, timestep_fs, friction_per_fs, rng)
 
 
 class _Observer:

@@ -15,7 +15,7 @@ import numpy as np
 from rich.progress import Progress
 
 from ffparam.chem import Molecule
-from ffparam.energy.ase import EnergyModelCalculator
+from ffparam.energy.ase import EnergyModelCalculator, langevin, thermalize
 from ffparam.errors import InputError
 from ffparam.reference.compute import make_jobs, run_jobs
 from ffparam.reference.executor import Executor
@@ -61,14 +61,7 @@ def sample_md(
     )
     if equilibration_steps < 0:
         raise InputError(f"equilibration_steps must not be negative, got {equilibration_steps}")
-    from ase import Atoms, units
-    from ase.constraints import FixCom
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import (
-        MaxwellBoltzmannDistribution,
-        Stationary,
-        ZeroRotation,
-    )
+    from ase import Atoms
 
     if not molecule.n_conformers:
         molecule = molecule.generate_conformers(1, seed=seed)
@@ -77,19 +70,9 @@ def sample_md(
     atoms = Atoms(numbers=list(species.numbers), positions=molecule.conformers[0].copy())
     atoms.set_masses(molecule.masses)
     atoms.calc = EnergyModelCalculator(get_calculator(spec, species))
-    atoms.set_constraint(FixCom())
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-    Stationary(atoms)
-    ZeroRotation(atoms)
-    dynamics = Langevin(
-        atoms,
-        timestep * units.fs,
-        temperature_K=temperature,
-        friction=friction / units.fs,
-        fixcm=False,
-        rng=rng,
-    )
+    thermalize(atoms, temperature, rng)
+    dynamics = langevin(atoms, temperature, timestep, friction, rng)
     frames = []
     total = equilibration_steps + n_frames * stride
     with progress_task(progress, f"MD {molecule.name} {temperature:g} K", total) as (bar, task):
