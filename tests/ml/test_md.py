@@ -7,8 +7,9 @@ import pytest
 from ase.calculators.fd import calculate_numerical_forces
 from ase.io import read
 
+from ffparam.energy.ase import EnergyModelCalculator
 from ffparam.errors import InputError
-from ffparam.ml.calculator import MLCalculator
+from ffparam.ml.energy_model import PotentialEnergyModel
 from ffparam.ml.md import run_md
 
 
@@ -16,7 +17,7 @@ from ffparam.ml.md import run_md
 def test_calculator_forces_match_ase_numerical_forces(which, ethanol, request):
     potential = request.getfixturevalue(which)
     atoms = ethanol.to_atoms()[45]
-    atoms.calc = MLCalculator(potential)
+    atoms.calc = EnergyModelCalculator(PotentialEnergyModel(potential, atoms.numbers))
     forces = atoms.get_forces()
     numeric = calculate_numerical_forces(atoms, eps=1e-4, iatoms=[0, 3, 8])
     np.testing.assert_allclose(forces[[0, 3, 8]], numeric, atol=1e-5)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ffparam.chem import Molecule
+from ffparam.energy.ase import EnergyModelCalculator
 from ffparam.reference import Species, Store, get_calculator
 from ffparam.reference.sampling import (
-    ReferenceCalculator,
     normal_modes,
     sample_conformers,
     sample_md,
@@ -34,7 +34,7 @@ def test_conformers_are_distinct_minima_sorted_by_energy(tmp_path):
 
 @pytest.mark.stochastic
 def test_ase_calculator_conserves_energy_in_nve(ethanol, seed):
-    """Velocity-Verlet with the ReferenceCalculator conserves total energy: the forces
+    """Velocity-Verlet with the reference Calculator in ASE conserves total energy: the forces
     are the gradient of the energies (units eV, eV/A consistent)."""
     from ase import Atoms, units
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
@@ -42,7 +42,7 @@ def test_ase_calculator_conserves_energy_in_nve(ethanol, seed):
 
     species = Species.from_molecule(ethanol)
     atoms = Atoms(numbers=list(species.numbers), positions=ethanol.conformers[0])
-    atoms.calc = ReferenceCalculator("gfn2-xtb[scf_tolerance=1e-9]", species)
+    atoms.calc = EnergyModelCalculator(get_calculator("gfn2-xtb[scf_tolerance=1e-9]", species))
     MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(seed))
     dynamics = VelocityVerlet(atoms, 0.25 * units.fs)
     totals = []

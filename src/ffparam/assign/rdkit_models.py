@@ -33,6 +33,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import rdForceFieldHelpers as ffh
 
 from ffparam.chem.molecule import Molecule
+from ffparam.energy import BoundModel, ModelOutput
 from ffparam.errors import InputError, NonFiniteError, ParameterAssignmentError
 
 RDKIT_MODELS: tuple[str, ...] = ("mmff94", "mmff94s", "uff")
@@ -105,8 +106,9 @@ class _RDKitLogCapture:
         return self.stream.getvalue()
 
 
-class RDKitEnergyModel:
-    """MMFF94 (``mmff94``, ``mmff94s``) or UFF (``uff``) energies through RDKit.
+class RDKitEnergyModel(BoundModel):
+    """MMFF94 (``mmff94``, ``mmff94s``) or UFF (``uff``) energies through RDKit; an
+    :class:`~ffparam.energy.EnergyModel` (:meth:`evaluate`).
 
     Args:
         molecule: the molecule (atom order kept; conformers are not needed).
@@ -122,6 +124,7 @@ class RDKitEnergyModel:
         if name not in RDKIT_MODELS:
             raise InputError(f"unknown RDKit energy model {model!r}; use one of "
                              f"{', '.join(RDKIT_MODELS)}")
+        super().__init__(molecule.atomic_numbers, name)
         self.molecule = molecule
         self.model = name
         self._mol = Chem.Mol(molecule.rdmol)
@@ -192,21 +195,10 @@ class RDKitEnergyModel:
                                             ignoreInterfragInteractions=False)
 
     # ------------------------------------------------------------------ evaluation
-    def _batch(self, positions) -> np.ndarray:
-        pos = np.asarray(positions, dtype=np.float64)
-        if pos.ndim == 2:
-            pos = pos[None]
-        if pos.ndim != 3 or pos.shape[1:] != (self.molecule.n_atoms, 3):
-            raise InputError(f"positions must have shape (n_conformers, "
-                             f"{self.molecule.n_atoms}, 3), got {pos.shape}")
-        if not np.all(np.isfinite(pos)):
-            raise InputError("non-finite coordinates")
-        return pos
-
     def compute(self, positions, terms: bool = True) -> RDKitEnergyResult:
         """Energies (n_conf,) kcal/mol, forces (n_conf, n_atoms, 3) kcal/mol/A and, with
         ``terms``, per-term energies for ``positions`` (n_conf, n_atoms, 3) Angstrom."""
-        pos = self._batch(positions)
+        pos = self.batch(positions)
         total = self._fields["total"]
         energy = np.empty(len(pos))
         forces = np.empty_like(pos)
@@ -225,19 +217,28 @@ class RDKitEnergyModel:
             raise NonFiniteError(f"{self.model} gave a non-finite energy or force")
         return RDKitEnergyResult(energy, forces, out)
 
+    def evaluate(self, positions, forces: bool = True) -> ModelOutput:
+        """:class:`~ffparam.energy.EnergyModel` protocol: energies (n_conf,) kcal/mol and,
+        with ``forces``, forces (n_conf, n_atoms, 3) kcal/mol/Angstrom of ``positions``
+        (n_conf, n_atoms, 3) or (n_atoms, 3) Angstrom."""
+        if forces:
+            result = self.compute(positions, terms=False)
+            return ModelOutput(result.energy, result.forces)
+        return ModelOutput(self.energy(positions))
+
     def _energies(self, name: str, pos: np.ndarray) -> np.ndarray:
         ff = self._fields[name]
         return np.array([ff.CalcEnergy(xyz.ravel().tolist()) for xyz in pos])
 
     def energy(self, positions) -> np.ndarray:
         """Total energies (n_conf,) in kcal/mol."""
-        pos = self._batch(positions)
+        pos = self.batch(positions)
         return self._energies("total", pos)
 
     def optimize(self, positions, max_iterations: int = 2000) -> RDKitOptimizeResult:
         """Minimize every conformer of ``positions`` (n_conf, n_atoms, 3) Angstrom with this
         force field (RDKit BFGS); returns the minimized positions, energies and flags."""
-        pos = self._batch(positions)
+        pos = self.batch(positions)
         mol = Chem.Mol(self._mol)
         mol.RemoveAllConformers()
         for xyz in pos:

@@ -1,5 +1,8 @@
 """Molecular dynamics with an ML potential through ASE, with safety stops and drift checks.
 
+The potential runs as a :class:`~ffparam.ml.energy_model.PotentialEnergyModel` inside the
+one ASE calculator, :class:`~ffparam.energy.ase.EnergyModelCalculator` (eV at that edge).
+
 ``run_md`` integrates with ASE's Langevin thermostat (NVT) or velocity Verlet (NVE). After
 every step it stops the run, with a one-line reason, when
 
@@ -20,8 +23,9 @@ from pathlib import Path
 import numpy as np
 from ase import units
 
+from ffparam.energy.ase import EnergyModelCalculator, langevin, thermalize
 from ffparam.errors import InputError
-from ffparam.ml.calculator import MLCalculator
+from ffparam.ml.energy_model import PotentialEnergyModel
 from ffparam.ml.potential import Potential
 
 ENSEMBLES = ("langevin", "nve")
@@ -85,12 +89,38 @@ def run_md(
         drift_tolerance: NVE drift (eV/atom/ps) below which ``drift_ok`` is True.
         seed: seeds the initial velocities and the Langevin noise.
     """
-    from ase.constraints import FixCom
-    from ase.io import write
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
-    from ase.md.verlet import VelocityVerlet
+    _check_md_input(ensemble, steps, timestep_fs, temperature_k, interval, seed,
+                    friction_per_fs, max_force, max_force_sigma)
+    atoms = atoms.copy()
+    watch = max_force_sigma is not None and potential.has_uncertainty
+    model = PotentialEnergyModel(potential, atoms.numbers, uncertainty=watch)
+    atoms.calc = EnergyModelCalculator(model)
+    rng = np.random.default_rng(seed)
+    if initialize_velocities:
+        thermalize(atoms, temperature_k, rng)
+    dyn = _integrator(atoms, ensemble, temperature_k, timestep_fs, friction_per_fs, rng)
+    if trajectory is not None:
+        Path(trajectory).unlink(missing_ok=True)
+    observer = _Observer(atoms, dyn, timestep_fs, trajectory, interval, max_force,
+                         max_force_sigma if watch else None)
+    stopped, reason = False, ""
+    try:
+        dyn.attach(observer, interval=1)  # ASE calls observers at step 0 too
+        dyn.run(steps)
+    except _Stop as stop:
+        stopped, reason = True, str(stop)
+    result = observer.result(stopped, reason, ensemble)
+    if ensemble == "nve" and len(result.time_ps) > 2:
+        drift, fluct = energy_drift(result.time_ps, result.total_energy, len(atoms))
+        result.drift_ev_per_atom_ps, result.fluctuation_ev_per_atom = drift, fluct
+        result.drift_ok = abs(drift) <= drift_tolerance
+    return result
 
+
+def _check_md_input(ensemble: str, steps: int, timestep_fs: float, temperature_k: float,
+                    interval: int, seed: int, friction_per_fs: float, max_force: float,
+                    max_force_sigma: float | None) -> None:
+    """One :class:`InputError` for the first bad MD setting."""
     if ensemble not in ENSEMBLES:
         raise InputError(f"unknown ensemble {ensemble!r} (choose {', '.join(ENSEMBLES)})")
     if steps < 1 or timestep_fs <= 0:
@@ -109,83 +139,69 @@ def run_md(
     ):
         if value is not None and not value > 0:
             raise InputError(f"MD needs a positive {name}, got {value}")
-    atoms = atoms.copy()
-    watch = max_force_sigma is not None and potential.has_uncertainty
-    atoms.calc = MLCalculator(potential, uncertainty=watch)
-    rng = np.random.default_rng(seed)
-    if initialize_velocities:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
-        Stationary(atoms)
-        ZeroRotation(atoms)
-    dt = timestep_fs * units.fs
-    if ensemble == "langevin":
-        atoms.set_constraint(FixCom())
-        dyn = Langevin(
-            atoms,
-            dt,
-            temperature_K=temperature_k,
-            friction=friction_per_fs / units.fs,
-            fixcm=False,
-            rng=rng,
-        )
-    else:
-        dyn = VelocityVerlet(atoms, dt)
-    if trajectory is not None:
-        Path(trajectory).unlink(missing_ok=True)
 
-    record: dict[str, list] = {"t": [], "epot": [], "ekin": [], "temp": []}
-    sigma_max = [0.0]
 
-    def observe() -> None:
+def _integrator(atoms, ensemble: str, temperature_k: float, timestep_fs: float,
+                friction_per_fs: float, rng: np.random.Generator):
+    """ASE Langevin (centre of mass fixed) or velocity-Verlet dynamics of ``atoms``."""
+    if ensemble == "nve":
+        from ase.md.verlet import VelocityVerlet
+
+        return VelocityVerlet(atoms, timestep_fs * units.fs)
+    return langevin(atoms, temperature_k, timestep_fs, friction_per_fs, rng)
+
+
+class _Observer:
+    """Called by ASE after every step: records energies, writes the trajectory and raises
+    :class:`_Stop` on non-finite or exploding forces or too high a force sigma."""
+
+    def __init__(self, atoms, dyn, timestep_fs: float, trajectory, interval: int,
+                 max_force: float, max_force_sigma: float | None) -> None:
+        self.atoms, self.dyn, self.timestep_fs = atoms, dyn, timestep_fs
+        self.trajectory, self.interval = trajectory, interval
+        self.max_force, self.max_force_sigma = max_force, max_force_sigma
+        self.record: dict[str, list] = {"t": [], "epot": [], "ekin": [], "temp": []}
+        self.sigma_max = 0.0
+
+    def __call__(self) -> None:
+        atoms, step = self.atoms, self.dyn.nsteps
         forces = atoms.calc.results["forces"]
         epot = atoms.calc.results["energy"]
-        record["t"].append(dyn.nsteps * timestep_fs / 1000.0)
-        record["epot"].append(epot)
-        record["ekin"].append(atoms.get_kinetic_energy())
-        record["temp"].append(atoms.get_temperature())
-        if trajectory is not None and dyn.nsteps % interval == 0:
-            write(str(trajectory), atoms, format="extxyz", append=True)
-        if not np.all(np.isfinite(forces)) or not np.isfinite(epot):
-            raise _Stop(f"non-finite energy or forces at step {dyn.nsteps}")
-        worst = float(np.linalg.norm(forces, axis=1).max())
-        if worst > max_force:
-            raise _Stop(
-                f"forces exploded at step {dyn.nsteps}: {worst:.3g} eV/A > "
-                f"max_force {max_force:g} eV/A"
-            )
-        if watch and "forces_sigma" in atoms.calc.results:
-            sigma = float(np.max(atoms.calc.results["forces_sigma"]))
-            sigma_max[0] = max(sigma_max[0], sigma)
-            if sigma > max_force_sigma:
-                raise _Stop(
-                    f"model uncertainty too high at step {dyn.nsteps}: force sigma "
-                    f"{sigma:.3g} eV/A > {max_force_sigma:g} eV/A (committee "
-                    "disagrees / outside the training data)"
-                )
+        self.record["t"].append(step * self.timestep_fs / 1000.0)
+        self.record["epot"].append(epot)
+        self.record["ekin"].append(atoms.get_kinetic_energy())
+        self.record["temp"].append(atoms.get_temperature())
+        if self.trajectory is not None and step % self.interval == 0:
+            from ase.io import write
 
-    stopped, reason = False, ""
-    try:
-        dyn.attach(observe, interval=1)  # ASE calls observers at step 0 too
-        dyn.run(steps)
-    except _Stop as stop:
-        stopped, reason = True, str(stop)
-    result = MDResult(
-        steps_done=int(dyn.nsteps),
-        stopped=stopped,
-        reason=reason,
-        ensemble=ensemble,
-        time_ps=np.asarray(record["t"]),
-        potential_energy=np.asarray(record["epot"]),
-        kinetic_energy=np.asarray(record["ekin"]),
-        temperature=np.asarray(record["temp"]),
-        max_force_sigma=sigma_max[0] if watch else float("nan"),
-        trajectory=None if trajectory is None else str(trajectory),
-    )
-    if ensemble == "nve" and len(result.time_ps) > 2:
-        drift, fluct = energy_drift(result.time_ps, result.total_energy, len(atoms))
-        result.drift_ev_per_atom_ps, result.fluctuation_ev_per_atom = drift, fluct
-        result.drift_ok = abs(drift) <= drift_tolerance
-    return result
+            write(str(self.trajectory), atoms, format="extxyz", append=True)
+        if not np.all(np.isfinite(forces)) or not np.isfinite(epot):
+            raise _Stop(f"non-finite energy or forces at step {step}")
+        worst = float(np.linalg.norm(forces, axis=1).max())
+        if worst > self.max_force:
+            raise _Stop(f"forces exploded at step {step}: {worst:.3g} eV/A > "
+                        f"max_force {self.max_force:g} eV/A")
+        if self.max_force_sigma is not None and "forces_sigma" in atoms.calc.results:
+            sigma = float(np.max(atoms.calc.results["forces_sigma"]))
+            self.sigma_max = max(self.sigma_max, sigma)
+            if sigma > self.max_force_sigma:
+                raise _Stop(f"model uncertainty too high at step {step}: force sigma "
+                            f"{sigma:.3g} eV/A > {self.max_force_sigma:g} eV/A (committee "
+                            "disagrees / outside the training data)")
+
+    def result(self, stopped: bool, reason: str, ensemble: str) -> MDResult:
+        return MDResult(
+            steps_done=int(self.dyn.nsteps),
+            stopped=stopped,
+            reason=reason,
+            ensemble=ensemble,
+            time_ps=np.asarray(self.record["t"]),
+            potential_energy=np.asarray(self.record["epot"]),
+            kinetic_energy=np.asarray(self.record["ekin"]),
+            temperature=np.asarray(self.record["temp"]),
+            max_force_sigma=self.sigma_max if self.max_force_sigma is not None else float("nan"),
+            trajectory=None if self.trajectory is None else str(self.trajectory),
+        )
 
 
 def energy_drift(

@@ -2,14 +2,12 @@
 
 Conformers are generated independently of the fit (own ETKDG seed, see
 :mod:`ffparam.validate.sampling`), the reference method computes energies and gradients on
-them through the Store and Executor (failed points are skipped and counted, never used),
-and every system is scored on the same points:
-
-* relative energy error: (E_MM,i - <E_MM>) - (E_ref,i - <E_ref>), means over the conformers
-  used, kcal/mol -> RMSE and MAE (the RMSE is the standard deviation of E_MM - E_ref);
-* force error: F_MM - F_ref per Cartesian component of every atom of every conformer,
-  kcal/mol/A -> RMSE and MAE. Both models' forces are internal (zero net force and torque),
-  so no projection is applied.
+them through the Store and Executor (:func:`held_out_reference`; failed points are skipped
+and counted, never used), and every model is scored on the same points by
+:func:`~ffparam.validate.models.score_models` (relative-energy and force RMSE/MAE):
+:func:`held_out_conformers` for parameterized systems (through
+:class:`~ffparam.mm.energy_model.MMEnergyModel`), :func:`compare_models` for any
+:class:`~ffparam.energy.EnergyModel` (force fields, ML potentials, cheaper methods).
 """
 
 from __future__ import annotations
@@ -21,33 +19,16 @@ from typing import Any
 import numpy as np
 
 from ffparam.chem import Molecule
-from ffparam.errors import FFParamError
+from ffparam.energy import EnergyModel
+from ffparam.errors import CalculationError
 from ffparam.params.system import ParameterizedSystem
 from ffparam.validate.geometry import check_systems
-from ffparam.validate.results import json_safe, mae, rmse, summarize_failures
-from ffparam.validate.sampling import VALIDATION_SEED, held_out_geometries
+from ffparam.validate.models import ConformerScores, ModelComparison, score_models
+from ffparam.validate.results import json_safe, summarize_failures
+from ffparam.validate.sampling import VALIDATION_SEED, HeldOutGeometries, held_out_geometries
 
 MIN_INFORMATIVE_RANGE: float = 0.5
 """Reference energy span (kcal/mol) below which relative-energy errors are flagged."""
-
-
-@dataclass
-class ConformerScores:
-    """One system's errors on the held-out conformers (None where there is no data).
-
-    Attributes:
-        energy_rmse_kcal_mol, energy_mae_kcal_mol: relative (mean-subtracted) energies.
-        energy_max_abs_error_kcal_mol: largest |relative energy error|.
-        force_rmse_kcal_mol_a, force_mae_kcal_mol_a: over all force components.
-        error: one-line message if the system could not be evaluated.
-    """
-
-    energy_rmse_kcal_mol: float | None = None
-    energy_mae_kcal_mol: float | None = None
-    energy_max_abs_error_kcal_mol: float | None = None
-    force_rmse_kcal_mol_a: float | None = None
-    force_mae_kcal_mol_a: float | None = None
-    error: str | None = None
 
 
 @dataclass
@@ -119,6 +100,87 @@ class ConformerValidation:
         return out
 
 
+@dataclass
+class HeldOutReference:
+    """Reference energies and forces on held-out conformers (failed points left out).
+
+    Attributes:
+        geometries: (n_used, n_atoms, 3) Angstrom.
+        energy_kcal_mol: (n_used,) absolute reference energies.
+        forces_kcal_mol_a: (n_used, n_atoms, 3).
+        method, seed, relax, n_requested: as passed to :func:`held_out_reference`.
+        sampled: the held-out geometries before the reference ran, with the numbers of
+            candidates dropped where (:class:`~ffparam.validate.sampling.HeldOutGeometries`).
+        n_failed: reference calculations that failed; failures: their distinct messages.
+        warnings: things the report should say.
+    """
+
+    geometries: np.ndarray
+    energy_kcal_mol: np.ndarray
+    forces_kcal_mol_a: np.ndarray
+    method: str
+    seed: int
+    relax: str
+    n_requested: int
+    sampled: HeldOutGeometries
+    n_failed: int
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_used(self) -> int:
+        return len(self.geometries)
+
+
+def held_out_reference(molecule: Molecule, method: str = "gfn2-xtb", store=None,
+                       executor=None, n_conformers: int = 10, seed: int = VALIDATION_SEED,
+                       relax: str = "mmff94-torsions", rms_threshold: float = 0.25,
+                       exclude_geometries: np.ndarray | None = None,
+                       progress: bool = False) -> HeldOutReference:
+    """Conformers that no fit used, with reference energies and gradients computed through
+    the Store (arguments as in :func:`held_out_conformers`); failed points are skipped and
+    counted."""
+    from ffparam.reference import compute
+
+    held = held_out_geometries(molecule, n_conformers, seed, rms_threshold, relax,
+                               exclude_geometries)
+    task = "optimize" if relax == "reference" else "gradient"
+    records = compute(molecule, held.geometries, method, task=task, store=store,
+                      executor=executor, progress=progress) if len(held.geometries) else []
+    good = [r for r in records if r.ok and r.energy is not None and r.gradient is not None]
+    n_failed = len(records) - len(good)
+    n_atoms = molecule.n_atoms
+    return HeldOutReference(
+        np.array([r.result_geometry for r in good]).reshape(-1, n_atoms, 3),
+        np.array([r.energy for r in good], dtype=np.float64),
+        np.array([r.forces for r in good], dtype=np.float64).reshape(-1, n_atoms, 3),
+        str(method), int(seed), relax, int(n_conformers), held, n_failed,
+        summarize_failures([r.error or "failed" for r in records if not r.ok]),
+        _reference_warnings(good, n_failed, len(records), n_conformers, held))
+
+
+def _reference_warnings(good: list, n_failed: int, n_records: int, n_conformers: int,
+                        held: HeldOutGeometries) -> list[str]:
+    warnings: list[str] = []
+    if n_failed:
+        warnings.append(f"{n_failed} of {n_records} reference calculation(s) on held-out "
+                        "conformers failed and were skipped")
+    if len(good) < n_conformers:
+        warnings.append(f"{len(good)} of {n_conformers} requested held-out conformers scored "
+                        f"({held.n_pruned} pruned as duplicates, {held.n_excluded} too close "
+                        f"to fit geometries, {held.n_high_energy} too high in MMFF94 energy, "
+                        f"{n_failed} failed)")
+    if len(good) < 2:
+        warnings.append("relative energies need at least 2 conformers; energy errors left "
+                        "empty")
+    else:
+        span = float(np.ptp([r.energy for r in good]))
+        if span < MIN_INFORMATIVE_RANGE:
+            warnings.append(f"held-out reference energies span only {span:.2g} kcal/mol; "
+                            "their relative-energy errors carry little information")
+    return warnings
+
+
 def held_out_conformers(molecule: Molecule, systems: Mapping[str, ParameterizedSystem],
                         method: str = "gfn2-xtb", store=None, executor=None,
                         n_conformers: int = 10, seed: int = VALIDATION_SEED,
@@ -144,80 +206,53 @@ def held_out_conformers(molecule: Molecule, systems: Mapping[str, ParameterizedS
         exclude_geometries: (n, n_atoms, 3) Angstrom geometries used in the fit (e.g. scan
             points); held-out conformers within ``rms_threshold`` of one are dropped.
     """
-    from ffparam.reference import compute
-
     check_systems(molecule, systems)
-    held = held_out_geometries(molecule, n_conformers, seed, rms_threshold, relax,
-                               exclude_geometries)
-    task = "optimize" if relax == "reference" else "gradient"
-    records = compute(molecule, held.geometries, method, task=task, store=store,
-                      executor=executor, progress=progress) if len(held.geometries) else []
-    good = [r for r in records if r.ok and r.energy is not None and r.gradient is not None]
-    n_failed = len(records) - len(good)
-    warnings: list[str] = []
-    if n_failed:
-        warnings.append(f"{n_failed} of {len(records)} reference calculation(s) on held-out "
-                        "conformers failed and were skipped")
-    if len(good) < n_conformers:
-        warnings.append(f"{len(good)} of {n_conformers} requested held-out conformers scored "
-                        f"({held.n_pruned} pruned as duplicates, {held.n_excluded} too close "
-                        f"to fit geometries, {held.n_high_energy} too high in MMFF94 energy, "
-                        f"{n_failed} failed)")
-    if len(good) < 2:
-        warnings.append("relative energies need at least 2 conformers; energy errors left "
-                        "empty")
+    ref = held_out_reference(molecule, method, store, executor, n_conformers, seed, relax,
+                             rms_threshold, exclude_geometries, progress)
+    warnings = list(ref.warnings)
+    if ref.n_used:
+        models = {name: _mm_model(system, name) for name, system in systems.items()}
+        comparison = score_models(models, ref.geometries, ref.energy_kcal_mol,
+                                  ref.forces_kcal_mol_a)
+        scores = comparison.models
+        warnings += [f"conformer validation of {name}: {s.error}"
+                     for name, s in scores.items() if s.error]
+        ref_energy = comparison.reference_energy_kcal_mol
+        energy, forces = comparison.energy_kcal_mol, comparison.forces_kcal_mol_a
     else:
-        span = float(np.ptp([r.energy for r in good]))
-        if span < MIN_INFORMATIVE_RANGE:
-            warnings.append(f"held-out reference energies span only {span:.2g} kcal/mol; "
-                            "their relative-energy errors carry little information")
-    n_atoms = molecule.n_atoms
-    geometries = np.array([r.result_geometry for r in good]).reshape(-1, n_atoms, 3)
-    ref_energy = np.array([r.energy for r in good], dtype=np.float64)
-    ref_energy = ref_energy - ref_energy.mean() if len(ref_energy) else ref_energy
-    ref_forces = np.array([r.forces for r in good], dtype=np.float64).reshape(-1, n_atoms, 3)
-    scores: dict[str, ConformerScores] = {}
-    mm_energy: dict[str, np.ndarray] = {}
-    mm_forces: dict[str, np.ndarray] = {}
-    for name, system in systems.items():
-        if not len(good):
-            scores[name] = ConformerScores(error="no reference data")
-            continue
-        try:
-            energy, forces = _mm_energies_forces(system, geometries)
-        except FFParamError as exc:
-            scores[name] = ConformerScores(error=str(exc))
-            warnings.append(f"conformer validation of {name}: {exc}")
-            continue
-        energy = energy - energy.mean()
-        mm_energy[name], mm_forces[name] = energy, forces
-        scores[name] = score(energy, forces, ref_energy, ref_forces)
+        scores = {name: ConformerScores(error="no reference data") for name in systems}
+        ref_energy, energy, forces = ref.energy_kcal_mol, {}, {}
+    held = ref.sampled
     return ConformerValidation(
-        str(method), int(seed), relax, int(n_conformers), len(held.geometries),
-        held.n_excluded, held.n_high_energy, n_failed, len(good),
-        summarize_failures([r.error or "failed" for r in records if not r.ok]),
-        scores, geometries, ref_energy, ref_forces, mm_energy, mm_forces, warnings)
+        ref.method, ref.seed, relax, ref.n_requested, len(held.geometries), held.n_excluded,
+        held.n_high_energy, ref.n_failed, ref.n_used, ref.failures, scores, ref.geometries,
+        ref_energy, ref.forces_kcal_mol_a, energy, forces, warnings)
 
 
-def score(energy: np.ndarray, forces: np.ndarray, ref_energy: np.ndarray,
-          ref_forces: np.ndarray) -> ConformerScores:
-    """Errors of relative energies (n,) kcal/mol and forces (n, N, 3) kcal/mol/A against the
-    reference; energies are mean-subtracted here, so absolute offsets do not matter."""
-    scores = ConformerScores()
-    if len(energy) >= 2:
-        error = (energy - energy.mean()) - (ref_energy - ref_energy.mean())
-        scores.energy_rmse_kcal_mol = rmse(error)
-        scores.energy_mae_kcal_mol = mae(error)
-        scores.energy_max_abs_error_kcal_mol = float(np.abs(error).max())
-    if forces.size:
-        scores.force_rmse_kcal_mol_a = rmse(forces - ref_forces)
-        scores.force_mae_kcal_mol_a = mae(forces - ref_forces)
-    return scores
+def compare_models(molecule: Molecule, models: Mapping[str, EnergyModel],
+                   method: str = "gfn2-xtb", store=None, executor=None,
+                   n_conformers: int = 10, seed: int = VALIDATION_SEED,
+                   relax: str = "mmff94-torsions", rms_threshold: float = 0.25,
+                   exclude_geometries: np.ndarray | None = None,
+                   progress: bool = False) -> tuple[HeldOutReference, ModelComparison]:
+    """Any energy models (force fields, ML potentials, cheaper methods) scored on the same
+    held-out conformers against ``method`` (arguments as in :func:`held_out_conformers`).
+
+    Raises:
+        CalculationError: fewer than 2 conformers have reference data.
+    """
+    ref = held_out_reference(molecule, method, store, executor, n_conformers, seed, relax,
+                             rms_threshold, exclude_geometries, progress)
+    if ref.n_used < 2:
+        raise CalculationError(f"only {ref.n_used} held-out conformer(s) of {molecule.name} "
+                               f"have {method} data; {'; '.join(ref.warnings)}")
+    comparison = score_models(models, ref.geometries, ref.energy_kcal_mol,
+                              ref.forces_kcal_mol_a)
+    comparison.warnings[:0] = ref.warnings
+    return ref, comparison
 
 
-def _mm_energies_forces(system: ParameterizedSystem, geometries: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    from ffparam.mm.engine import MMEngine
+def _mm_model(system: ParameterizedSystem, name: str):
+    from ffparam.mm.energy_model import MMEnergyModel
 
-    result = MMEngine(system).compute(geometries, terms=False)
-    return result.energy.numpy().copy(), result.forces.numpy().copy()
+    return MMEnergyModel(system, name=name)

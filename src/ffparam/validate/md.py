@@ -203,79 +203,114 @@ def md_stability(system: ParameterizedSystem, molecule: Molecule | None = None,
         progress: show a progress bar (stderr).
     """
     import openmm
-    from openmm import unit
 
     limits = limits or MDLimits()
     seed = int(seed) % 2**31 or 1
     t_start = time.perf_counter()
+    start = _start_geometry(system, molecule, positions, seed)
+    result = MDValidation(False, None, None, float(length_ps), 0.0, float(temperature),
+                          float(timestep_fs), float(friction_per_ps), seed, platform,
+                          limits=limits)
+    run = _Run(result, _Monitor(system, start, limits), t_start)
+    try:
+        context, integrator, result.platform = _simulation(
+            system, temperature, friction_per_ps, timestep_fs, seed, platform, threads)
+    except (FFParamError, openmm.OpenMMException) as exc:
+        return _stop(run, _first_line(exc))
+    context.setPositions(start * NM_PER_ANGSTROM)
+    try:
+        if minimize:
+            run.stage = "minimization"
+            openmm.LocalEnergyMinimizer.minimize(context, 1.0, 2000)
+        return _dynamics(context, integrator, run, report_interval_ps, progress)
+    except openmm.OpenMMException as exc:
+        where = ""
+        if run.stage == "md":
+            run.md_time = time.perf_counter() - run.t_md
+            where = f" at t <= {result.simulated_ps + report_interval_ps:g} ps"
+        return _stop(run, f"OpenMM: {_first_line(exc)}{where}")
+    finally:
+        del context
+
+
+@dataclass
+class _Run:
+    """What one md_stability call has gathered so far."""
+
+    result: MDValidation
+    monitor: _Monitor
+    t_start: float
+    stage: str = "setup"
+    energies: list[float] = field(default_factory=list)
+    kinetic: list[float] = field(default_factory=list)
+    t_md: float = 0.0
+    md_time: float = 0.0
+
+
+def _start_geometry(system: ParameterizedSystem, molecule: Molecule | None,
+                    positions: np.ndarray | None, seed: int) -> np.ndarray:
+    """(n_atoms, 3) Angstrom start geometry, shape-checked (InputError)."""
     start = np.asarray(positions if positions is not None
                        else start_positions(system, molecule, seed), dtype=np.float64)
     if start.shape not in ((system.n_atoms, 3), (1, system.n_atoms, 3)):
         raise InputError(f"MD start positions must have shape ({system.n_atoms}, 3), got "
                          f"{start.shape}")
-    start = start.reshape(system.n_atoms, 3)
-    result = MDValidation(False, None, None, float(length_ps), 0.0, float(temperature),
-                          float(timestep_fs), float(friction_per_ps), seed, platform,
-                          limits=limits)
-    monitor = _Monitor(system, start, limits)
-    try:
-        from ffparam.mm import to_openmm
+    return start.reshape(system.n_atoms, 3)
 
-        omm_system = to_openmm(system)
-        integrator = openmm.LangevinMiddleIntegrator(
-            temperature * unit.kelvin, friction_per_ps / unit.picosecond,
-            timestep_fs * unit.femtosecond)
-        integrator.setRandomNumberSeed(seed)
-        context, result.platform = _context(omm_system, integrator, platform, threads)
-    except (FFParamError, openmm.OpenMMException) as exc:
-        return _stop(result, "setup", _first_line(exc), monitor, [], [], t_start, 0.0)
-    context.setPositions(start * NM_PER_ANGSTROM)
-    stage = "minimization"
-    energies: list[float] = []
-    kinetic: list[float] = []
-    md_time = 0.0
-    t_md = time.perf_counter()
-    try:
-        if minimize:
-            openmm.LocalEnergyMinimizer.minimize(context, 1.0, 2000)
-        pos, energy, _ = _state(context)
-        reason = monitor.check(pos, energy)
-        if reason:
-            return _stop(result, stage, reason, monitor, [], [], t_start, 0.0)
-        result.minimized_energy_kcal_mol = energy
-        monitor.reference_energy = energy
-        stage = "md"
-        context.setVelocitiesToTemperature(temperature * unit.kelvin, seed)
-        steps_per_report = max(1, round(report_interval_ps * 1000.0 / timestep_fs))
-        n_steps = max(1, round(length_ps * 1000.0 / timestep_fs))
-        t_md = time.perf_counter()
-        done = 0
-        with progress_task(progress, "MD (ps)", round(length_ps, 3)) as (bar, task):
-            while done < n_steps:
-                chunk = min(steps_per_report, n_steps - done)
-                integrator.step(chunk)
-                done += chunk
-                result.simulated_ps = done * timestep_fs / 1000.0
-                bar.update(task, completed=result.simulated_ps)
-                pos, energy, ke = _state(context)
-                reason = monitor.check(pos, energy)
-                if reason:
-                    md_time = time.perf_counter() - t_md
-                    return _stop(result, stage, f"{reason} at t = {result.simulated_ps:g} ps",
-                                 monitor, energies, kinetic, t_start, md_time)
-                energies.append(energy)
-                kinetic.append(ke)
-        md_time = time.perf_counter() - t_md
-    except openmm.OpenMMException as exc:
-        md_time = time.perf_counter() - t_md if stage == "md" else 0.0
-        where = f" at t <= {result.simulated_ps + report_interval_ps:g} ps" if stage == "md" \
-            else ""
-        return _stop(result, stage, f"OpenMM: {_first_line(exc)}{where}", monitor, energies,
-                     kinetic, t_start, md_time)
-    finally:
-        del context
+
+def _simulation(system: ParameterizedSystem, temperature: float, friction_per_ps: float,
+                timestep_fs: float, seed: int, platform: str, threads: int | None):
+    """OpenMM context, Langevin integrator and the platform name used."""
+    import openmm
+    from openmm import unit
+
+    from ffparam.mm import to_openmm
+
+    omm_system = to_openmm(system)
+    integrator = openmm.LangevinMiddleIntegrator(
+        temperature * unit.kelvin, friction_per_ps / unit.picosecond,
+        timestep_fs * unit.femtosecond)
+    integrator.setRandomNumberSeed(seed)
+    context, name = _context(omm_system, integrator, platform, threads)
+    return context, integrator, name
+
+
+def _dynamics(context, integrator, run: _Run, report_interval_ps: float,
+              progress: bool) -> MDValidation:
+    """Check the (minimized) start, then integrate in report intervals, checking each."""
+    from openmm import unit
+
+    result = run.result
+    run.stage = "minimization"
+    pos, energy, _ = _state(context)
+    reason = run.monitor.check(pos, energy)
+    if reason:
+        return _stop(run, reason)
+    result.minimized_energy_kcal_mol = energy
+    run.monitor.reference_energy = energy
+    run.stage = "md"
+    context.setVelocitiesToTemperature(result.temperature_k * unit.kelvin, result.seed)
+    steps_per_report = max(1, round(report_interval_ps * 1000.0 / result.timestep_fs))
+    n_steps = max(1, round(result.length_ps * 1000.0 / result.timestep_fs))
+    run.t_md = time.perf_counter()
+    done = 0
+    with progress_task(progress, "MD (ps)", round(result.length_ps, 3)) as (bar, task):
+        while done < n_steps:
+            chunk = min(steps_per_report, n_steps - done)
+            integrator.step(chunk)
+            done += chunk
+            result.simulated_ps = done * result.timestep_fs / 1000.0
+            bar.update(task, completed=result.simulated_ps)
+            pos, energy, ke = _state(context)
+            reason = run.monitor.check(pos, energy)
+            if reason:
+                run.md_time = time.perf_counter() - run.t_md
+                return _stop(run, f"{reason} at t = {result.simulated_ps:g} ps")
+            run.energies.append(energy)
+            run.kinetic.append(ke)
+    run.md_time = time.perf_counter() - run.t_md
     result.stable = True
-    return _finish(result, monitor, energies, kinetic, t_start, md_time)
+    return _finish(run)
 
 
 def _context(omm_system, integrator, platform: str, threads: int | None):
@@ -300,19 +335,17 @@ def _state(context) -> tuple[np.ndarray, float, float]:
     return pos * ANGSTROM_PER_NM, float(pe), float(ke)
 
 
-def _stop(result: MDValidation, stage: str, reason: str, monitor: _Monitor,
-          energies: list[float], kinetic: list[float], t_start: float,
-          md_time: float) -> MDValidation:
-    result.stable = False
-    result.stage = stage
-    result.reason = reason
-    return _finish(result, monitor, energies, kinetic, t_start, md_time)
+def _stop(run: _Run, reason: str) -> MDValidation:
+    run.result.stable = False
+    run.result.stage = run.stage
+    run.result.reason = reason
+    return _finish(run)
 
 
-def _finish(result: MDValidation, monitor: _Monitor, energies: list[float],
-            kinetic: list[float], t_start: float, md_time: float) -> MDValidation:
-    e = np.array([x for x in energies if np.isfinite(x)])
-    ke = np.array([x for x in kinetic if np.isfinite(x)])
+def _finish(run: _Run) -> MDValidation:
+    result, monitor = run.result, run.monitor
+    e = np.array([x for x in run.energies if np.isfinite(x)])
+    ke = np.array([x for x in run.kinetic if np.isfinite(x)])
     result.n_frames = len(e)
     if len(e):
         result.potential_energy_mean_kcal_mol = float(e.mean())
@@ -327,10 +360,10 @@ def _finish(result: MDValidation, monitor: _Monitor, energies: list[float],
     result.max_bond_ratio = finite_or_none(monitor.max_ratio)
     result.worst_bond = monitor.worst_bond
     result.min_pair_distance_a = finite_or_none(monitor.min_pair)
-    result.wall_time_s = time.perf_counter() - t_start
-    result.md_wall_time_s = md_time
-    if md_time > 0 and result.simulated_ps > 0:
-        result.ns_per_day = result.simulated_ps / 1000.0 / (md_time / 86400.0)
+    result.wall_time_s = time.perf_counter() - run.t_start
+    result.md_wall_time_s = run.md_time
+    if run.md_time > 0 and result.simulated_ps > 0:
+        result.ns_per_day = result.simulated_ps / 1000.0 / (run.md_time / 86400.0)
     return result
 
 

@@ -11,7 +11,7 @@ Each returns a :class:`SampleResult` whose records are in the Store.
 
 from ffparam.reference.sampling.base import SampleResult
 from ffparam.reference.sampling.conformers import sample_conformers
-from ffparam.reference.sampling.md import ReferenceCalculator, sample_md
+from ffparam.reference.sampling.md import sample_md
 from ffparam.reference.sampling.mm_md import mm_trajectory, sample_mm_md
 from ffparam.reference.sampling.normal_modes import (
     normal_mode_displacements,
@@ -20,7 +20,6 @@ from ffparam.reference.sampling.normal_modes import (
 )
 
 __all__ = [
-    "ReferenceCalculator",
     "SampleResult",
     "mm_trajectory",
     "normal_mode_displacements",

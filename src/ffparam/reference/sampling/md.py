@@ -1,8 +1,8 @@
 """MD sampling: Langevin dynamics with the reference method through ASE.
 
-:class:`ReferenceCalculator` is an ASE calculator around a reference
-:class:`~ffparam.reference.methods.base.Calculator` (ASE units: eV and eV/Angstrom,
-converted from kcal/mol here); successive steps restart the SCF from the previous one.
+The reference :class:`~ffparam.reference.methods.base.Calculator` drives ASE through the
+one ASE calculator, :class:`~ffparam.energy.ase.EnergyModelCalculator` (eV and
+eV/Angstrom at that edge); successive steps restart the SCF from the previous one.
 :func:`sample_md` runs the dynamics in this process, keeps every ``stride``-th frame, and
 records energies and gradients of the kept frames through the Store (a rerun with the
 same seed reproduces the trajectory and finds the frames there). The MM-MD path (OpenMM
@@ -12,11 +12,10 @@ dynamics, then reference single points) is left for when a force field is at han
 from __future__ import annotations
 
 import numpy as np
-from ase.calculators.calculator import Calculator as ASECalculator
-from ase.calculators.calculator import all_changes
 from rich.progress import Progress
 
 from ffparam.chem import Molecule
+from ffparam.energy.ase import EnergyModelCalculator, langevin, thermalize
 from ffparam.errors import InputError
 from ffparam.reference.compute import make_jobs, run_jobs
 from ffparam.reference.executor import Executor
@@ -26,22 +25,6 @@ from ffparam.reference.records import Species, Task
 from ffparam.reference.sampling.base import SampleResult, check_sampling
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
-from ffparam.units import KCAL_MOL_EV
-
-
-class ReferenceCalculator(ASECalculator):
-    """ASE calculator for a reference method: energy (eV) and forces (eV/Angstrom)."""
-
-    implemented_properties = ("energy", "forces")
-
-    def __init__(self, method: MethodSpec | str, species: Species, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.reference = get_calculator(method, species)
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
-        super().calculate(atoms, properties, system_changes)
-        energy, gradient = self.reference.energy_and_gradient(self.atoms.positions)
-        self.results = {"energy": energy * KCAL_MOL_EV, "forces": -gradient * KCAL_MOL_EV}
 
 
 def sample_md(
@@ -78,14 +61,7 @@ def sample_md(
     )
     if equilibration_steps < 0:
         raise InputError(f"equilibration_steps must not be negative, got {equilibration_steps}")
-    from ase import Atoms, units
-    from ase.constraints import FixCom
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import (
-        MaxwellBoltzmannDistribution,
-        Stationary,
-        ZeroRotation,
-    )
+    from ase import Atoms
 
     if not molecule.n_conformers:
         molecule = molecule.generate_conformers(1, seed=seed)
@@ -93,20 +69,10 @@ def sample_md(
     spec = MethodSpec.parse(method)
     atoms = Atoms(numbers=list(species.numbers), positions=molecule.conformers[0].copy())
     atoms.set_masses(molecule.masses)
-    atoms.calc = ReferenceCalculator(spec, species)
-    atoms.set_constraint(FixCom())
+    atoms.calc = EnergyModelCalculator(get_calculator(spec, species))
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-    Stationary(atoms)
-    ZeroRotation(atoms)
-    dynamics = Langevin(
-        atoms,
-        timestep * units.fs,
-        temperature_K=temperature,
-        friction=friction / units.fs,
-        fixcm=False,
-        rng=rng,
-    )
+    thermalize(atoms, temperature, rng)
+    dynamics = langevin(atoms, temperature, timestep, friction, rng)
     frames = []
     total = equilibration_steps + n_frames * stride
     with progress_task(progress, f"MD {molecule.name} {temperature:g} K", total) as (bar, task):
