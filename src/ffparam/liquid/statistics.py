@@ -44,6 +44,12 @@ class Estimate:
         return {"value": self.value, "error": self.error, "n_samples": self.n_samples,
                 "statistical_inefficiency": self.inefficiency}
 
+    @classmethod
+    def from_json(cls, data: dict) -> Estimate:
+        """The inverse of :meth:`to_json` (every field required)."""
+        return cls(data["value"], data["error"], data["n_samples"],
+                   data["statistical_inefficiency"])
+
 
 def _timeseries():
     from pymbar import timeseries
