@@ -124,11 +124,11 @@ class FitRound(_Outcomes):
         return data
 
     def summary(self) -> dict[str, Any]:
-        """The round without its results and without fields it has no value for (the
-        rows of ``fit_history.json``)."""
+        """The round without its results and without the fields it has no value for,
+        except ``from_round`` (None for round 0): the rows of ``fit_history.json``."""
         data = self.to_dict()
         data.pop("results")
-        return {k: v for k, v in data.items() if v is not None}
+        return {k: v for k, v in data.items() if v is not None or k == "from_round"}
 
 
 @dataclass(frozen=True, eq=False)
