@@ -41,27 +41,22 @@ def main() -> None:
     args = parser.parse_args()
     args.iterations, args.workers, args.params = 1, 2, []
 
+    from ffparam.liquid import fit_state as fs
     from ffparam.liquid.data import read_liquids_csv
-    from ffparam.liquid.fit_state import (
-        STATE_FILE,
-        FitRound,
-        FitValidation,
-        LiquidFitState,
-        fit_fingerprint,
-        read_fit_state,
-    )
 
     if args.target.exists():
         sys.exit(f"{args.target} exists; choose a new directory")
     references = read_liquids_csv(args.csv)
     args.params = bl.training_params(references, args.holdout)
     shutil.copytree(args.source, args.target)
-    state_path = args.target / "fit" / STATE_FILE
-    old = read_fit_state(state_path)
-    rounds = tuple(FitRound(r.index, r.x, r.trust_radius, r.from_round, step_norm=r.step_norm,
-                            predicted_change=r.predicted_change) for r in old.rounds)
-    validation = None if old.validation is None else FitValidation(old.validation.round)
-    state = LiquidFitState(fit_fingerprint(references, bl.options(args)), rounds, 0, validation)
+    state_path = args.target / "fit" / fs.STATE_FILE
+    old = fs.read_fit_state(state_path)
+    rounds = tuple(fs.FitRound(r.index, r.x, r.trust_radius, r.from_round,
+                               step_norm=r.step_norm, predicted_change=r.predicted_change)
+                   for r in old.rounds)
+    validation = None if old.validation is None else fs.FitValidation(old.validation.round)
+    state = fs.LiquidFitState(fs.fit_fingerprint(references, bl.options(args)), rounds, 0,
+                              validation)
     state.save(state_path)
     for name in ("fit_history.json", "metrics.json"):
         (args.target / "fit" / name).unlink(missing_ok=True)

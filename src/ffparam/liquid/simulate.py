@@ -175,10 +175,9 @@ def run_phase(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
             if progress:
                 progress("production", state["frames"] * spec.save_interval_ps,
                          spec.production_ps)
-        state["stage"] = "done"
-        write_text_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+        _finish(directory, state)
     except NonFiniteError as exc:
-        write_text_atomic(directory / FAILED_FILE, json.dumps({"error": str(exc)}))
+        _record_failure(directory, exc)
         raise
     finally:
         del context, integrator
@@ -364,6 +363,17 @@ def _checkpoint(directory: Path, context, state: dict, settings: LiquidSettings,
     write_text_atomic(directory / state_file, text)
     pending.unlink()
     return text
+
+
+def _finish(directory: Path, state: dict) -> None:
+    """Mark the run in ``directory`` done in its progress file."""
+    state["stage"] = "done"
+    write_text_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+
+
+def _record_failure(directory: Path, exc: NonFiniteError) -> None:
+    """Write why the run stopped (``failed.json``; removed when the run is resumed)."""
+    write_text_atomic(directory / FAILED_FILE, json.dumps({"error": str(exc)}))
 
 
 def _sha256(data: bytes) -> str:

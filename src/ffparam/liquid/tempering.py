@@ -48,15 +48,16 @@ from ffparam.errors import InputError, NonFiniteError
 from ffparam.io.atomic import write_text_atomic
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.liquid.simulate import (
-    FAILED_FILE,
     PROGRESS_FILE,
     PhaseSpec,
     PhaseTrajectory,
     _check_state,
+    _finish,
     _make_context,
     _minimize,
     _produce_chunk,
     _read_progress,
+    _record_failure,
     _step,
     _write_chunk,
     fingerprint,
@@ -121,10 +122,9 @@ def run_tempering(directory: str | Path, spec: PhaseSpec, settings: LiquidSettin
         run.start()
         run.equilibrate(progress)
         run.produce(n_frames_total, progress)
-        state["stage"] = "done"
-        write_text_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+        _finish(directory, state)
     except NonFiniteError as exc:
-        write_text_atomic(directory / FAILED_FILE, json.dumps({"error": str(exc)}))
+        _record_failure(directory, exc)
         raise
     finally:
         run.replicas.clear()
