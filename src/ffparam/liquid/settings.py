@@ -143,9 +143,9 @@ class LiquidSettings(Settings):
             raise InputError(f"the top of the tempering ladder ({self.gas_max_temperature_k} "
                              f"K) must exceed the temperature {temperature_k} K")
 
-    def steps(self, picoseconds: float) -> int:
-        """Number of integration steps covering ``picoseconds``."""
-        return round(picoseconds * 1000.0 / self.timestep_fs)
+    def steps(self, time_ps: float) -> int:
+        """Number of integration steps covering ``time_ps`` (ps)."""
+        return round(time_ps * 1000.0 / self.timestep_fs)
 
 
 

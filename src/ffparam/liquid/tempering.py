@@ -92,24 +92,24 @@ def exchange_probability(temperature_i_k: float, temperature_j_k: float,
     return 1.0 if exponent >= 0 else math.exp(exponent)
 
 
-def _key(spec: PhaseSpec, settings: LiquidSettings, temperatures: np.ndarray) -> str:
+def _key(spec: PhaseSpec, settings: LiquidSettings, temperatures_k: np.ndarray) -> str:
     digest = hashlib.sha256(fingerprint(spec, settings).encode())
-    digest.update(json.dumps([round(float(t), 6) for t in temperatures]).encode())
+    digest.update(json.dumps([round(float(t), 6) for t in temperatures_k]).encode())
     return digest.hexdigest()
 
 
 def run_tempering(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
-                  temperatures: Sequence[float],
+                  temperatures_k: Sequence[float],
                   progress: Callable[[str, float, float], None] | None = None
                   ) -> PhaseTrajectory:
     """Replica-exchange run of the gas-phase ``spec`` (no box, no barostat) at the ladder
-    ``temperatures`` (K; the first is ``spec.temperature_k``), resuming from its last
+    ``temperatures_k`` (K; the first is ``spec.temperature_k``), resuming from its last
     checkpoint; returns the frames at ``spec.temperature_k``.
 
     Equilibration and production lengths are per replica (ps of dynamics at each
     temperature). ``progress(stage, done_ps, total_ps)`` is called after each checkpoint.
     """
-    temps = np.asarray(temperatures, dtype=float)
+    temps = np.asarray(temperatures_k, dtype=float)
     _check_ladder(spec, temps)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
