@@ -154,3 +154,22 @@ def test_rounds_are_frozen_and_replaced_whole():
     with pytest.raises(InputError, match="numbered"):
         LiquidFitState.from_dict({**done.to_dict(), "rounds": [
             {**done.rounds[0].to_dict(), "index": 1}]})
+
+
+def test_fit_settings_are_settings():
+    """LiquidFitSettings: validated on construction, plain data round trip with the nested
+    simulation settings, copies through replace."""
+    settings = LiquidFitSettings(params=["vdw:n16"], holdout=["Benzene"],
+                                 simulation=tiny_settings())
+    assert settings.params == ("vdw:n16",) and settings.holdout == ("Benzene",)
+    again = LiquidFitSettings.from_dict(json.loads(json.dumps(settings.to_dict())))
+    assert again == settings and again.simulation.n_molecules == 40
+    assert settings.replace(workers=2).parallel and not settings.parallel
+    for bad, match in (({"iterations": -1}, "iterations"), ({"workers": 0}, "workers"),
+                       ({"trust_radius": 0.0}, "trust_radius"),
+                       ({"no_worse_margin": -1.0}, "no_worse_margin"),
+                       ({"step": "newton"}, "step")):
+        with pytest.raises(InputError, match=match):
+            LiquidFitSettings(**bad)
+    with pytest.raises(InputError, match="unknown option"):
+        LiquidFitSettings.from_dict({"simulation": {"n_molecules": 40, "cutoff": 6.0}})

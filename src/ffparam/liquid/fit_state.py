@@ -75,8 +75,6 @@ class _Outcomes:
         kwargs["results"] = {slug: LiquidResult.from_json(r, f"{where}.results.{slug}")
                              for slug, r in _mapping(kwargs["results"], where).items()}
         kwargs["errors"] = dict(_mapping(kwargs["errors"], where))
-        if "x" in kwargs:
-            kwargs["x"] = tuple(float(v) for v in kwargs["x"])
         return cls(**kwargs)
 
 
@@ -117,6 +115,9 @@ class FitRound(_Outcomes):
     actual_change: float | None = None
     model_ratio: float | None = None
     next_trust_radius: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "x", tuple(float(v) for v in self.x))
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()

@@ -29,11 +29,3 @@ def schema_version(data: Any, current: int, what: str) -> int:
         raise InputError(f"{what} has schema version {version}, newer than this ffparam "
                          f"reads (up to {current}); update ffparam to read it")
     return version
-
-
-def field(data: dict[str, Any], key: str, what: str) -> Any:
-    """``data[key]``, or one :class:`InputError` naming the missing field."""
-    try:
-        return data[key]
-    except KeyError:
-        raise InputError(f"{what}: missing field {key!r}") from None
