@@ -7,9 +7,9 @@ Stages (all resumable: rerun the same command after a kill; finished work is reu
 1. ``speed``: ns/day of a 256-molecule methanol box (1,536 atoms, PME, 9 A cutoff, 2 fs,
    H bonds constrained, Monte Carlo barostat) on the OpenMM CPU platform with 1 and 2
    threads, after minimization and a 2 ps warm-up.
-2. ``fit``: :func:`ffparam.liquid.fit_liquids` in ``OUT/fit``: round 0 simulates every
-   liquid with Sage (the baseline), each further round the training liquids at the
-   trust-region step; held-out liquids are simulated again at the best round.
+2. ``fit``: :func:`ffparam.workflows.liquid_fit.fit_liquids` in ``OUT/fit``: round 0
+   simulates every liquid with Sage (the baseline), each further round the training liquids
+   at the trust-region step; held-out liquids are simulated again at the best round.
 3. ``reweight``: the round-1 parameters predicted from the round-0 frames by exponential
    reweighting (effective sample size) and by the linear (gradient) model, next to what
    round 1 simulated.
@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from ffparam.io.atomic import write_json_atomic, write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "experiment" / "liquids_train.csv"
@@ -94,7 +96,7 @@ def speed(out: Path) -> dict:
         log(f"speed: methanol x256, {threads} thread(s): {rows[f'threads_{threads}']}")
         del context, integrator
     rows.update(atoms=omm.getNumParticles(), date=time.strftime("%Y-%m-%d %H:%M"), cpu=_cpu())
-    path.write_text(json.dumps(rows, indent=1))
+    write_json_atomic(path, rows)
     return rows
 
 
@@ -113,10 +115,10 @@ def _cpu() -> str:
 
 # ---------------------------------------------------------------------- stage 2
 def options(args):
-    from ffparam.liquid.fit import LiquidFitOptions
-    from ffparam.liquid.settings import LiquidSettings
+    """The :class:`LiquidFitSettings` of this benchmark's arguments."""
+    from ffparam.liquid.settings import LiquidFitSettings, LiquidSettings
 
-    settings = LiquidSettings(
+    simulation = LiquidSettings(
         n_molecules=args.n,
         equilibration_ps=args.equil_ps,
         production_ps=args.prod_ps,
@@ -131,7 +133,7 @@ def options(args):
         gas_max_temperature_k=getattr(args, "gas_max_k", 1000.0),
         box_conformers=getattr(args, "box_conformers", 0),
     )
-    return LiquidFitOptions(
+    return LiquidFitSettings(
         params=tuple(args.params),
         iterations=args.iterations,
         trust_radius=args.trust_radius,
@@ -142,16 +144,16 @@ def options(args):
         holdout=tuple(args.holdout),
         workers=args.workers,
         threads_per_worker=1,
-        settings=settings,
+        simulation=simulation,
     )
 
 
 def open_fit(fit_out: Path, gas_ns: float = 25.0, gas_replicas: int = 1,
-              box_conformers: int = 0):
-    """(LiquidFit of a finished ``--stage fit`` run in ``fit_out``, its options, the CSV
+             box_conformers: int = 0):
+    """(LiquidFit of a finished ``--stage fit`` run in ``fit_out``, its settings, the CSV
     references), opened with this script's defaults and the given sampling settings."""
     from ffparam.liquid.data import read_liquids_csv
-    from ffparam.liquid.fit import LiquidFit
+    from ffparam.workflows.liquid_fit import LiquidFit
 
     references = read_liquids_csv(DEFAULT_CSV)
     args = argparse.Namespace(
@@ -165,7 +167,7 @@ def open_fit(fit_out: Path, gas_ns: float = 25.0, gas_replicas: int = 1,
 
 def training_params(references, holdout) -> list[str]:
     from ffparam.assign.smirnoff import SmirnoffForceField
-    from ffparam.liquid.fit import vdw_ids_used
+    from ffparam.liquid.parameters import vdw_ids_used
     from ffparam.liquid.prepare import prepare_system
 
     ff = SmirnoffForceField.load("sage")
@@ -182,7 +184,7 @@ def training_params(references, holdout) -> list[str]:
 
 def fit(args, out: Path):
     from ffparam.liquid.data import read_liquids_csv
-    from ffparam.liquid.fit import fit_liquids
+    from ffparam.workflows.liquid_fit import fit_liquids
 
     references = read_liquids_csv(args.csv)
     if not args.params:
@@ -192,26 +194,41 @@ def fit(args, out: Path):
 
 
 # ---------------------------------------------------------------------- stage 3
+def _stored_state(out: Path):
+    """The fit state in ``out/fit`` (None before the fit stage wrote one)."""
+    from ffparam.liquid.fit_state import STATE_FILE, read_fit_state
+
+    path = out / "fit" / STATE_FILE
+    return read_fit_state(path) if path.exists() else None
+
+
+def _linear_prediction(start, new: np.ndarray, system) -> dict:
+    """Density and Hvap at parameter vector ``new`` from the start result's gradients."""
+    p0 = system.parameters.vector()
+    dp = {str(k): new[i] - p0[i] for i, k in enumerate(system.parameters.keys())}
+    return {"density": start.density.value + sum(start.density_gradient[j] * dp[k]
+                                                 for j, k in enumerate(start.keys)),
+            "hvap": start.hvap.value + sum(start.hvap_gradient[j] * dp[k]
+                                           for j, k in enumerate(start.keys))}
+
+
 def reweight(args, out: Path) -> dict:
     import torch
 
+    from ffparam.io.atomic import write_json_atomic
     from ffparam.liquid.data import read_liquids_csv
-    from ffparam.liquid.fit import LiquidFit
-    from ffparam.liquid.properties import LiquidResult
     from ffparam.liquid.reweight import reweight_liquid
+    from ffparam.workflows.liquid_fit import LiquidFit
 
-    state_path = out / "fit" / "fit_state.json"
-    if not state_path.exists():
+    state = _stored_state(out)
+    if state is None or len(state.rounds) < 2:
         return {}
-    state = json.loads(state_path.read_text())
-    rounds = state["rounds"]
-    if len(rounds) < 2:
-        return {}
+    rounds = state.rounds
     references = read_liquids_csv(args.csv)
     if not args.params:
         args.params = training_params(references, args.holdout)
     fit = LiquidFit(references, options(args), out / "fit")
-    x1 = torch.as_tensor(np.array(rounds[1]["x"]), dtype=torch.float64)
+    x1 = torch.as_tensor(np.array(rounds[1].x), dtype=torch.float64)
     rows = {}
     for ref in fit.training:
         system = fit.systems[ref.slug]
@@ -219,31 +236,21 @@ def reweight(args, out: Path) -> dict:
         if not (directory / "liquid_lj.npz").exists():
             continue
         new = fit.fit.system_values(system, x1).numpy()
-        rw = reweight_liquid(directory, system, new, fit.options.settings, ref.temperature_k)
-        start = LiquidResult.from_json(rounds[0]["results"][ref.slug])
-        p0 = system.parameters.vector()
-        dp = {str(k): new[i] - p0[i] for i, k in enumerate(system.parameters.keys())}
-        linear_rho = start.density.value + sum(
-            start.density_gradient[j] * dp[k] for j, k in enumerate(start.keys)
-        )
-        linear_h = start.hvap.value + sum(
-            start.hvap_gradient[j] * dp[k] for j, k in enumerate(start.keys)
-        )
+        rw = reweight_liquid(directory, system, new, fit.settings.simulation, ref.temperature_k)
+        start = rounds[0].results[ref.slug]
         row = {
             "reweighted": rw,
-            "linear": {"density": linear_rho, "hvap": linear_h},
+            "linear": _linear_prediction(start, new, system),
             "start": {"density": start.density.value, "hvap": start.hvap.value},
         }
-        simulated = rounds[1].get("results", {}).get(ref.slug)
+        simulated = rounds[1].results.get(ref.slug)
         if simulated:
             row["simulated"] = {
-                "density": simulated["density_g_ml"]["value"],
-                "density_error": simulated["density_g_ml"]["error"],
-                "hvap": simulated["hvap_kcal_mol"]["value"],
-                "hvap_error": simulated["hvap_kcal_mol"]["error"],
+                "density": simulated.density.value, "density_error": simulated.density.error,
+                "hvap": simulated.hvap.value, "hvap_error": simulated.hvap.error,
             }
         rows[ref.name] = row
-    (out / "reweight.json").write_text(json.dumps(rows, indent=1))
+    write_json_atomic(out / "reweight.json", rows)
     return rows
 
 
@@ -252,7 +259,7 @@ def _drift_lines(references, state, out: Path, best: int) -> list[str]:
     """The torsions whose populations drift over a liquid run (conformers not in
     equilibrium), for the start round, the best round and the held-out validation."""
     from ffparam.chem import Molecule
-    from ffparam.liquid.fit import drifting_torsions
+    from ffparam.liquid.fit_metrics import drifting_torsions
 
     order = {ref.name: i for i, ref in enumerate(references)}
     details = drifting_torsions(state, best, out / "fit",
@@ -265,65 +272,53 @@ def _drift_lines(references, state, out: Path, best: int) -> list[str]:
             for d in sorted(details, key=lambda d: order[d["liquid"]])]
 
 
-def report(args, out: Path) -> str:
-    from ffparam.liquid.data import read_liquids_csv
-
-    lines = []
-    speed_path = out / "speed.json"
-    if speed_path.exists():
-        s = json.loads(speed_path.read_text())
-        lines.append(
-            f"Speed ({s['date']}, {s['cpu']}): methanol x256 ({s['atoms']} atoms) "
+def _speed_line(out: Path) -> list[str]:
+    path = out / "speed.json"
+    if not path.exists():
+        return []
+    s = json.loads(path.read_text())
+    return [f"Speed ({s['date']}, {s['cpu']}): methanol x256 ({s['atoms']} atoms) "
             f"{s['threads_1']['ns_per_day']:.1f} ns/day with 1 thread (load "
             f"{s['threads_1']['load_before']}), {s['threads_2']['ns_per_day']:.1f} "
-            f"ns/day with 2 threads (load {s['threads_2']['load_before']})."
-        )
-    state_path = out / "fit" / "fit_state.json"
-    if not state_path.exists():
-        return "\n".join(lines)
-    state = json.loads(state_path.read_text())
-    references = read_liquids_csv(args.csv)
-    holdout = {h.lower() for h in args.holdout}
-    rounds = [r for r in state["rounds"] if r.get("results")]
-    start = rounds[0]["results"] if rounds else {}
-    done = [r for r in state["rounds"] if r.get("status") == "done"]
-    best = state.get("centre", 0) if done else 0
-    after = state["rounds"][best].get("results", {}) if done else {}
-    validation = (state.get("validation") or {}).get("results", {})
-    lines.append("")
-    lines.append("| liquid | set | density exp | Sage | fitted | Hvap exp | Sage | fitted |")
-    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+            f"ns/day with 2 threads (load {s['threads_2']['load_before']})."]
 
-    def cell(data, prop, digits):
-        if not data:
-            return "-"
-        key = "density_g_ml" if prop == "density" else "hvap_kcal_mol"
-        return f"{data[key]['value']:.{digits}f} ± {data[key]['error']:.{digits}f}"
 
-    errors = {}
+def _cell(result, prop: str, digits: int) -> str:
+    if result is None:
+        return "-"
+    estimate = result.density if prop == "density" else result.hvap
+    return f"{estimate.value:.{digits}f} ± {estimate.error:.{digits}f}"
+
+
+def _liquid_table(references, holdout: set[str], state, best: int) -> tuple[list[str], dict]:
+    """Per liquid: experiment, Sage (round 0) and fitted values; and the (density, Hvap)
+    errors per (set, force field)."""
+    start = state.rounds[0].results if state.rounds else {}
+    done = any(r.status == "done" for r in state.rounds)
+    after = state.rounds[best].results if done else {}
+    validation = state.validation.results if state.validation is not None else {}
+    lines = ["", "| liquid | set | density exp | Sage | fitted | Hvap exp | Sage | fitted |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    errors: dict = {}
     for ref in references:
         role = "held out" if ref.name.lower() in holdout else "train"
-        fitted = (
-            validation.get(ref.slug)
-            if role == "held out"
-            else (after.get(ref.slug) if best > 0 else None)
-        )
+        fitted = (validation.get(ref.slug) if role == "held out"
+                  else (after.get(ref.slug) if best > 0 else None))
         s0 = start.get(ref.slug)
-        lines.append(
-            f"| {ref.name} | {role} | {ref.density_g_ml:.4f} | "
-            f"{cell(s0, 'density', 4)} | {cell(fitted, 'density', 4)} | "
-            f"{ref.hvap_kcal_mol:.2f} | {cell(s0, 'hvap', 2)} | "
-            f"{cell(fitted, 'hvap', 2)} |"
-        )
-        for tag, data in (("sage", s0), ("fitted", fitted)):
-            if data:
+        lines.append(f"| {ref.name} | {role} | {ref.density_g_ml:.4f} | "
+                     f"{_cell(s0, 'density', 4)} | {_cell(fitted, 'density', 4)} | "
+                     f"{ref.hvap_kcal_mol:.2f} | {_cell(s0, 'hvap', 2)} | "
+                     f"{_cell(fitted, 'hvap', 2)} |")
+        for tag, result in (("sage", s0), ("fitted", fitted)):
+            if result is not None:
                 errors.setdefault((role, tag), []).append(
-                    (
-                        data["density_g_ml"]["value"] - ref.density_g_ml,
-                        data["hvap_kcal_mol"]["value"] - ref.hvap_kcal_mol,
-                    )
-                )
-    lines.append("")
+                    (result.density.value - ref.density_g_ml,
+                     result.hvap.value - ref.hvap_kcal_mol))
+    return lines, errors
+
+
+def _error_lines(errors: dict) -> list[str]:
+    lines = [""]
     for (role, tag), values in sorted(errors.items()):
         e = np.array(values)
         lines.append(
@@ -332,36 +327,47 @@ def report(args, out: Path) -> str:
             f"g/mL; Hvap MAE {np.abs(e[:, 1]).mean():.3f} / RMSE "
             f"{np.sqrt((e[:, 1] ** 2).mean()):.3f} kcal/mol"
         )
-    lines.extend(_drift_lines(references, state, out, best))
-    for r in state["rounds"]:
-        if r.get("status") == "done":
-            lines.append(
-                f"- round {r['index']}: objective {r.get('objective')} ± "
-                f"{r.get('objective_error')}, accepted {r.get('accepted')}, "
-                f"trust radius {r['trust_radius']}, step "
-                f"{r.get('step_norm', 0):.3f}"
-            )
-    rw_path = out / "reweight.json"
-    if rw_path.exists():
-        lines.append("")
+    return lines
+
+
+def _round_lines(state) -> list[str]:
+    return [f"- round {r.index}: objective {r.objective} ± {r.objective_error}, accepted "
+            f"{r.accepted}, trust radius {r.trust_radius}, step {r.step_norm or 0:.3f}"
+            for r in state.rounds if r.status == "done"]
+
+
+def _reweight_lines(out: Path) -> list[str]:
+    path = out / "reweight.json"
+    if not path.exists():
+        return []
+    lines = ["", "| liquid | density start / linear / reweighted (n_eff) / simulated | "
+                 "Hvap start / linear / reweighted / simulated |", "| --- | --- | --- |"]
+    for name, row in json.loads(path.read_text()).items():
+        rw, lin, st = row["reweighted"], row["linear"], row["start"]
+        sim = row.get("simulated", {})
         lines.append(
-            "| liquid | density start / linear / reweighted (n_eff) / simulated | "
-            "Hvap start / linear / reweighted / simulated |"
+            f"| {name} | {st['density']:.4f} / {lin['density']:.4f} / {rw['density']:.4f} "
+            f"({rw['n_eff_liquid']:.1f} of {rw['n_frames_liquid']}) / "
+            f"{sim.get('density', float('nan')):.4f} | {st['hvap']:.2f} / "
+            f"{lin['hvap']:.2f} / {rw['hvap']:.2f} / {sim.get('hvap', float('nan')):.2f} |"
         )
-        lines.append("| --- | --- | --- |")
-        for name, row in json.loads(rw_path.read_text()).items():
-            rw, lin, st, sim = (
-                row["reweighted"],
-                row["linear"],
-                row["start"],
-                row.get("simulated", {}),
-            )
-            lines.append(
-                f"| {name} | {st['density']:.4f} / {lin['density']:.4f} / {rw['density']:.4f} "
-                f"({rw['n_eff_liquid']:.1f} of {rw['n_frames_liquid']}) / "
-                f"{sim.get('density', float('nan')):.4f} | {st['hvap']:.2f} / "
-                f"{lin['hvap']:.2f} / {rw['hvap']:.2f} / {sim.get('hvap', float('nan')):.2f} |"
-            )
+    return lines
+
+
+def report(args, out: Path) -> str:
+    """Markdown for benchmarks/RESULTS.md from whatever the stages wrote so far."""
+    from ffparam.liquid.data import read_liquids_csv
+
+    lines = _speed_line(out)
+    state = _stored_state(out)
+    if state is None:
+        return "\n".join(lines)
+    references = read_liquids_csv(args.csv)
+    best = state.centre if any(r.status == "done" for r in state.rounds) else 0
+    table, errors = _liquid_table(references, {h.lower() for h in args.holdout}, state, best)
+    lines += table + _error_lines(errors)
+    lines += _drift_lines(references, state, out, best)
+    lines += _round_lines(state) + _reweight_lines(out)
     return "\n".join(lines)
 
 
@@ -400,7 +406,7 @@ def main() -> None:
     if args.stage in ("all", "reweight"):
         reweight(args, args.out)
     text = report(args, args.out)
-    (args.out / "report.md").write_text(text + "\n")
+    write_text_atomic(args.out / "report.md", text + "\n")
     print(text)
 
 

@@ -32,12 +32,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from ffparam.liquid.mbar import MultiStateReweighter
-    from ffparam.liquid.properties import LiquidResult
     from ffparam.liquid.reweight import reweight_liquid
 
     fit, options, _ = bl.open_fit(args.fit_out, args.gas_ns, args.gas_replicas,
                                   args.box_conformers)
-    rounds = fit.state["rounds"]
+    rounds = fit.state.rounds
     last = args.sources[-1]
     rows = []
     print(f"predicting round {args.target} from rounds {args.sources} ({args.fit_out})\n")
@@ -45,31 +44,31 @@ def main() -> None:
           "| MBAR | exp. reweighting | linear |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for ref in fit.training:
-        sim = rounds[args.target].get("results", {}).get(ref.slug)
+        sim = rounds[args.target].results.get(ref.slug)
         if sim is None:
             continue
         system = fit.systems[ref.slug]
 
         def values(k: int, system=system) -> np.ndarray:
-            return fit.fit.system_values(system, torch.as_tensor(np.array(rounds[k]["x"]))
+            return fit.fit.system_values(system, torch.as_tensor(np.array(rounds[k].x))
                                          ).numpy()
 
         runs = [(args.fit_out / "fit" / f"round_{k:03d}" / ref.slug, values(k))
                 for k in args.sources]
-        mbar = {k: float(v) for k, v in MultiStateReweighter(
-            system, options.settings, ref.temperature_k, runs).predict(values(args.target)).items()}
+        reweighter = MultiStateReweighter(system, options.simulation, ref.temperature_k, runs)
+        mbar = {k: float(v) for k, v in reweighter.predict(values(args.target)).items()}
         base = system.with_parameters(system.parameters.with_vector(values(last)))
-        single = reweight_liquid(runs[-1][0], base, values(args.target), options.settings,
+        single = reweight_liquid(runs[-1][0], base, values(args.target), options.simulation,
                                  ref.temperature_k)
-        res = LiquidResult.from_json(rounds[last]["results"][ref.slug])
+        res = rounds[last].results[ref.slug]
         index = {str(k): i for i, k in enumerate(system.parameters.keys())}
         delta = np.array([values(args.target)[index[k]] - values(last)[index[k]]
                           for k in res.keys])
         linear = {"density": res.density.value + res.density_gradient @ delta,
                   "hvap": res.hvap.value + res.hvap_gradient @ delta}
         row = {"liquid": ref.name}
-        for prop, key in (("density", "density_g_ml"), ("hvap", "hvap_kcal_mol")):
-            value, error = sim[key]["value"], sim[key]["error"]
+        for prop, estimate in (("density", sim.density), ("hvap", sim.hvap)):
+            value, error = estimate.value, estimate.error
             row[prop] = (value, error, mbar[prop], single[prop], linear[prop])
         rows.append(row)
         d, h = row["density"], row["hvap"]

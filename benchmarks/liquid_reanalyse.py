@@ -16,7 +16,6 @@ objective and acceptance. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -42,29 +41,26 @@ def main() -> None:
     args = parser.parse_args()
     args.iterations, args.workers, args.params = 1, 2, []
 
-    from ffparam.io.atomic import write_json_atomic
+    from ffparam.liquid import fit_state as fs
     from ffparam.liquid.data import read_liquids_csv
-    from ffparam.liquid.fit import STATE_FILE, _fingerprint
 
     if args.target.exists():
         sys.exit(f"{args.target} exists; choose a new directory")
     references = read_liquids_csv(args.csv)
     args.params = bl.training_params(references, args.holdout)
     shutil.copytree(args.source, args.target)
-    state_path = args.target / "fit" / STATE_FILE
-    state = json.loads(state_path.read_text())
-    state["fingerprint"] = _fingerprint(references, bl.options(args))
-    keep = ("index", "x", "trust_radius", "from_round", "step_norm", "predicted_change")
-    state["rounds"] = [{**{k: r[k] for k in keep if k in r}, "status": "pending"}
-                       for r in state["rounds"]]
-    state["centre"] = 0
-    if state.get("validation"):
-        state["validation"] = {"round": state["validation"]["round"], "results": {},
-                               "errors": {}}
-    write_json_atomic(state_path, state)
+    state_path = args.target / "fit" / fs.STATE_FILE
+    old = fs.read_fit_state(state_path)
+    rounds = tuple(fs.FitRound(r.index, r.x, r.trust_radius, r.from_round,
+                               step_norm=r.step_norm, predicted_change=r.predicted_change)
+                   for r in old.rounds)
+    validation = None if old.validation is None else fs.FitValidation(old.validation.round)
+    state = fs.LiquidFitState(fs.fit_fingerprint(references, bl.options(args)), rounds, 0,
+                              validation)
+    state.save(state_path)
     for name in ("fit_history.json", "metrics.json"):
         (args.target / "fit" / name).unlink(missing_ok=True)
-    print(f"{args.target}: {len(state['rounds'])} round(s) to re-analyse")
+    print(f"{args.target}: {len(state.rounds)} round(s) to re-analyse")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -42,7 +41,7 @@ def gauche_fraction(positions: np.ndarray, n_atoms: int, quartet: list[int]) -> 
     return (np.abs(dihedral_deg(p, tuple(quartet))) < 120.0).mean(axis=1)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("fit_out", type=Path, help="bench_liquid.py --out directory")
     parser.add_argument("--liquids", nargs="+", required=True)
@@ -57,13 +56,13 @@ def main() -> None:
                         help="atom indices of a slow torsion to report (gauche fraction)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    from ffparam.liquid.executor import run_liquid_jobs
-    from ffparam.liquid.simulate import load_trajectory
 
-    fit, _, references = bl.open_fit(args.fit_out)
-    rounds = fit.state["rounds"]
+def make_jobs(args, fit, references) -> list[tuple]:
+    """(liquid, round, seed, job) for every chosen liquid, round and seed: the fit's job at
+    that round's parameters with the requested sampling settings and seed."""
+    rounds = fit.state.rounds
     wanted = {name.lower() for name in args.liquids}
     chosen = [r for r in references if r.name.lower() in wanted]
     if len(chosen) != len(wanted):
@@ -72,17 +71,24 @@ def main() -> None:
     for ref in chosen:
         for k in args.rounds:
             for seed in args.seeds:
-                job = fit.job(ref, np.array(rounds[k]["x"]),
+                job = fit.job(ref, np.array(rounds[k].x),
                               args.out / f"{ref.slug}_round{k}_seed{seed}")
-                settings = job.settings.with_options(
+                settings = job.settings.replace(
                     gas_replicas=args.gas_replicas, gas_max_temperature_k=args.gas_max_k,
                     gas_production_ps=args.gas_ns * 1000.0,
                     box_conformers=args.box_conformers, equilibration_ps=args.equil_ps,
                     seed=seed, threads=1)
                 jobs.append((ref, k, seed, dataclasses.replace(job, settings=settings)))
+    return jobs
+
+
+def run_jobs(jobs: list[tuple], workers: int) -> dict:
+    """The results of the jobs by (slug, round, seed), printed as they finish."""
+    from ffparam.liquid.executor import run_liquid_jobs
+
     start = time.time()
     results = {}
-    for job, result, error in run_liquid_jobs([j for *_, j in jobs], args.workers, 1):
+    for job, result, error in run_liquid_jobs([j for *_, j in jobs], workers, 1):
         key = next((r.slug, k, s) for r, k, s, j in jobs if j.directory == job.directory)
         if result is None:
             print(f"{key}: FAILED {error}", flush=True)
@@ -91,42 +97,52 @@ def main() -> None:
         print(f"[{time.time() - start:6.0f} s] {key}: density {result.density.value:.4f} +/- "
               f"{result.density.error:.4f}, Hvap {result.hvap.value:.3f} +/- "
               f"{result.hvap.error:.3f}", flush=True)
+    return results
 
+
+def _pair(estimate) -> list[float]:
+    return [estimate.value, estimate.error]
+
+
+def gauche_summary(job, dihedral: list[int]) -> dict:
+    """Gauche fraction of torsion ``dihedral`` in the job's gas run and in the halves of
+    its liquid run."""
+    from ffparam.liquid.simulate import load_trajectory
+
+    n_atoms = job.system.molecule.n_atoms
+    liquid = load_trajectory(Path(job.directory) / "liquid", job.settings.save_interval_ps)
+    gas = load_trajectory(Path(job.directory) / "gas", job.settings.gas_save_interval_ps)
+    lg = gauche_fraction(liquid.positions, n_atoms, dihedral)
+    gg = gauche_fraction(gas.positions, n_atoms, dihedral)
+    half = len(lg) // 2
+    return {"gas": float(gg.mean()),
+            "gas_halves": [float(gg[:len(gg) // 2].mean()), float(gg[len(gg) // 2:].mean())],
+            "liquid_halves": [float(lg[:half].mean()), float(lg[half:].mean())]}
+
+
+def summary_rows(args, fit, jobs: list[tuple], results: dict) -> list[dict]:
+    """One row per finished job, next to what the fit's own run of it gave."""
     summary = []
     for ref, k, seed, job in jobs:
         res = results.get((ref.slug, k, seed))
         if res is None:
             continue
-        old = rounds[k]["results"].get(ref.slug)
         row = {"liquid": ref.name, "round": k, "seed": seed,
-               "density": [res.density.value, res.density.error],
-               "hvap": [res.hvap.value, res.hvap.error],
-               "gas_energy": [res.gas_energy.value, res.gas_energy.error],
-               "liquid_energy_per_molecule": [res.liquid_energy_per_molecule.value,
-                                              res.liquid_energy_per_molecule.error],
+               "density": _pair(res.density), "hvap": _pair(res.hvap),
+               "gas_energy": _pair(res.gas_energy),
+               "liquid_energy_per_molecule": _pair(res.liquid_energy_per_molecule),
                "exp": [ref.density_g_ml, ref.hvap_kcal_mol]}
-        if old:
-            row["fit_run"] = {"density": [old["density_g_ml"]["value"],
-                                          old["density_g_ml"]["error"]],
-                              "hvap": [old["hvap_kcal_mol"]["value"],
-                                       old["hvap_kcal_mol"]["error"]],
-                              "gas_energy": [old["gas_energy_kcal_mol"]["value"],
-                                             old["gas_energy_kcal_mol"]["error"]]}
+        old = fit.state.rounds[k].results.get(ref.slug)
+        if old is not None:
+            row["fit_run"] = {"density": _pair(old.density), "hvap": _pair(old.hvap),
+                              "gas_energy": _pair(old.gas_energy)}
         if args.dihedral:
-            n_atoms = job.system.molecule.n_atoms
-            liquid = load_trajectory(Path(job.directory) / "liquid",
-                                     job.settings.save_interval_ps)
-            gas = load_trajectory(Path(job.directory) / "gas", job.settings.gas_save_interval_ps)
-            lg = gauche_fraction(liquid.positions, n_atoms, args.dihedral)
-            gg = gauche_fraction(gas.positions, n_atoms, args.dihedral)
-            half = len(lg) // 2
-            row["gauche"] = {"gas": float(gg.mean()),
-                             "gas_halves": [float(gg[:len(gg) // 2].mean()),
-                                            float(gg[len(gg) // 2:].mean())],
-                             "liquid_halves": [float(lg[:half].mean()), float(lg[half:].mean())]}
+            row["gauche"] = gauche_summary(job, args.dihedral)
         summary.append(row)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def print_table(summary: list[dict]) -> None:
     print("\n| liquid | round | seed | density | Hvap | fit run Hvap | gas E | gauche gas / "
           "liquid (1st, 2nd half) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -140,42 +156,64 @@ def main() -> None:
               f"{row['hvap'][0]:.3f} ± {row['hvap'][1]:.3f} | "
               + (f"{fr['hvap'][0]:.3f} ± {fr['hvap'][1]:.3f}" if fr else "-")
               + f" | {row['gas_energy'][0]:.3f} ± {row['gas_energy'][1]:.3f} | {gtext} |")
+
+
+def training_rows(fit, summary: list[dict], k: int) -> dict:
+    """Per training liquid, (density, error, Hvap, error, reference) before (round 0) and
+    after (round ``k``): the seed average of the re-runs where there are any, else the
+    fit's own result."""
+    rows = {}
+    for tag, rk in (("before", 0), ("after", k)):
+        for ref in fit.training:
+            mine = [r for r in summary if r["liquid"] == ref.name and r["round"] == rk]
+            if mine:
+                d = np.mean([r["density"][0] for r in mine])
+                h = np.mean([r["hvap"][0] for r in mine])
+                de = math.sqrt(sum(r["density"][1] ** 2 for r in mine)) / len(mine)
+                he = math.sqrt(sum(r["hvap"][1] ** 2 for r in mine)) / len(mine)
+            else:
+                data = fit.state.rounds[rk].results[ref.slug]
+                (d, de), (h, he) = _pair(data.density), _pair(data.hvap)
+            rows.setdefault(ref.name, {})[tag] = (d, de, h, he, ref)
+    return rows
+
+
+def print_verdict(fit, summary: list[dict], k: int) -> None:
+    """The fit's before/after verdict of round ``k`` with the re-sampled rows."""
+    train_rows = training_rows(fit, summary, k)
+    mae = {}
+    for tag in ("before", "after"):
+        dev_d = [v[tag][0] - v[tag][4].density_g_ml for v in train_rows.values()]
+        dev_h = [v[tag][2] - v[tag][4].hvap_kcal_mol for v in train_rows.values()]
+        mae[tag] = (float(np.mean(np.abs(dev_d))), float(np.mean(np.abs(dev_h))))
+    worse = []
+    for name, v in train_rows.items():
+        (db, dbe, hb, hbe, ref), (da, dae, ha, hae, _) = v["before"], v["after"]
+        if abs(da - ref.density_g_ml) - abs(db - ref.density_g_ml) > math.hypot(dbe, dae):
+            worse.append(f"{name} density")
+        if abs(ha - ref.hvap_kcal_mol) - abs(hb - ref.hvap_kcal_mol) > math.hypot(hbe, hae):
+            worse.append(f"{name} Hvap")
+    print(f"\nround {k} vs round 0 (fit centre: round {fit.state.centre}), training set with "
+          f"the re-sampled rows: density MAE {mae['before'][0]:.4f} -> {mae['after'][0]:.4f} "
+          f"g/mL, Hvap MAE {mae['before'][1]:.3f} -> {mae['after'][1]:.3f} kcal/mol; "
+          f"worse beyond the combined error bar: {worse or 'none'}")
+
+
+def main() -> None:
+    from ffparam.io.atomic import write_json_atomic
+
+    args = parse_args()
+    fit, _, references = bl.open_fit(args.fit_out)
+    jobs = make_jobs(args, fit, references)
+    results = run_jobs(jobs, args.workers)
+    summary = summary_rows(args, fit, jobs, results)
+    write_json_atomic(args.out / "summary.json", summary)
+    print_table(summary)
     # the fit's verdict with these liquids' rows replaced by the seed-averaged re-runs
     if {0} <= set(args.rounds) and len(args.rounds) > 1:
-        best = fit.state["centre"]
         for k in args.rounds:
-            if k == 0:
-                continue
-            train_rows = {}
-            for tag, rk in (("before", 0), ("after", k)):
-                for ref in fit.training:
-                    mine = [r for r in summary if r["liquid"] == ref.name and r["round"] == rk]
-                    if mine:
-                        d = np.mean([r["density"][0] for r in mine])
-                        h = np.mean([r["hvap"][0] for r in mine])
-                        de = math.sqrt(sum(r["density"][1] ** 2 for r in mine)) / len(mine)
-                        he = math.sqrt(sum(r["hvap"][1] ** 2 for r in mine)) / len(mine)
-                    else:
-                        data = rounds[rk]["results"][ref.slug]
-                        d, de = data["density_g_ml"]["value"], data["density_g_ml"]["error"]
-                        h, he = data["hvap_kcal_mol"]["value"], data["hvap_kcal_mol"]["error"]
-                    train_rows.setdefault(ref.name, {})[tag] = (d, de, h, he, ref)
-            worse = []
-            mae = {}
-            for tag in ("before", "after"):
-                dev_d = [v[tag][0] - v[tag][4].density_g_ml for v in train_rows.values()]
-                dev_h = [v[tag][2] - v[tag][4].hvap_kcal_mol for v in train_rows.values()]
-                mae[tag] = (float(np.mean(np.abs(dev_d))), float(np.mean(np.abs(dev_h))))
-            for name, v in train_rows.items():
-                (db, dbe, hb, hbe, ref), (da, dae, ha, hae, _) = v["before"], v["after"]
-                if abs(da - ref.density_g_ml) - abs(db - ref.density_g_ml) > math.hypot(dbe, dae):
-                    worse.append(f"{name} density")
-                if abs(ha - ref.hvap_kcal_mol) - abs(hb - ref.hvap_kcal_mol) > math.hypot(hbe, hae):
-                    worse.append(f"{name} Hvap")
-            print(f"\nround {k} vs round 0 (fit centre: round {best}), training set with the "
-                  f"re-sampled rows: density MAE {mae['before'][0]:.4f} -> {mae['after'][0]:.4f} "
-                  f"g/mL, Hvap MAE {mae['before'][1]:.3f} -> {mae['after'][1]:.3f} kcal/mol; "
-                  f"worse beyond the combined error bar: {worse or 'none'}")
+            if k != 0:
+                print_verdict(fit, summary, k)
 
 
 if __name__ == "__main__":

@@ -90,8 +90,7 @@ def test_cli_defaults_are_the_api_defaults(path):
 def test_liquid_cli_runs_the_validated_protocol():
     """`ffparam liquid run` and `LiquidSettings()` both temper the gas phase (6 replicas to
     1000 K) and pack the box from 16 gas conformers (benchmarks/RESULTS.md, docs/liquid.md)."""
-    from ffparam.liquid.fit import LiquidFitOptions
-    from ffparam.liquid.settings import LiquidSettings
+    from ffparam.liquid.settings import LiquidFitSettings, LiquidSettings
 
     ctx = COMMANDS["liquid run"].make_context("run", [], resilient_parsing=True)
     settings = LiquidSettings()
@@ -99,7 +98,7 @@ def test_liquid_cli_runs_the_validated_protocol():
             settings.box_conformers) == (6, 1000.0, 16)
     assert (ctx.params["gas_replicas"], ctx.params["gas_max_k"],
             ctx.params["box_conformers"]) == (6, 1000.0, 16)
-    fit = LiquidFitOptions().settings
+    fit = LiquidFitSettings().simulation
     assert (fit.gas_replicas, fit.box_conformers) == (6, 16)
     assert (fit.production_ps, fit.gas_production_ps) == (500.0, 5000.0)
 
@@ -126,5 +125,5 @@ def test_option_table_conversions():
     assert ns.cli_default() == 2.0 and ns.to_api(0.5) == 500.0
     threads = ApiField("ffparam.liquid.settings:LiquidSettings", "threads", none_as=0)
     assert threads.cli_default() == 0 and threads.to_api(0) is None and threads.to_api(3) == 3
-    nested = ApiField("ffparam.liquid.fit:LiquidFitOptions", "settings.gas_production_ps")
+    nested = ApiField("ffparam.liquid.settings:LiquidFitSettings", "simulation.gas_production_ps")
     assert nested.api_default() == 5000.0

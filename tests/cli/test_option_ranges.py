@@ -103,8 +103,7 @@ def test_samplers_refuse_out_of_range_values_from_the_api():
 
 
 def test_settings_refuse_out_of_range_values():
-    from ffparam.liquid.fit import LiquidFitOptions
-    from ffparam.liquid.settings import LiquidSettings
+    from ffparam.liquid.settings import LiquidFitSettings, LiquidSettings
     from ffparam.workflows.bespoke import BespokeSettings
 
     with pytest.raises(InputError, match="validation_conformers"):
@@ -117,4 +116,4 @@ def test_settings_refuse_out_of_range_values():
         LiquidSettings().check_state(1200.0, 1.0)
     LiquidSettings(gas_replicas=1).check_state(1200.0, 1.0)  # no ladder without tempering
     with pytest.raises(InputError, match="min_eff_fraction"):
-        LiquidFitOptions(min_eff_fraction=0.0)
+        LiquidFitSettings(min_eff_fraction=0.0)

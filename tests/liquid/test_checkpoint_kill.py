@@ -60,7 +60,7 @@ def kill_at_progress_write(monkeypatch, n: int) -> dict:
     """Make the ``n``-th progress-file write die before it happens; returns a dict whose
     ``"counted"`` is the state text of the last checkpoint the progress file counts."""
     seen = {"progress": 0, "last_state": None, "counted": None}
-    write = simulate._write_atomic
+    write = simulate.write_text_atomic
 
     def dying_write(path, text):
         if path.name == PROGRESS_FILE:
@@ -72,7 +72,7 @@ def kill_at_progress_write(monkeypatch, n: int) -> dict:
             seen["last_state"] = text
         write(path, text)
 
-    monkeypatch.setattr(simulate, "_write_atomic", dying_write)
+    monkeypatch.setattr(simulate, "write_text_atomic", dying_write)
     return seen
 
 

@@ -80,9 +80,9 @@ def test_stored_drift_reads_old_results_from_their_frames(tmp_path):
              positions=positions, steps=np.arange(n) * 500)
     (liquid / PROGRESS_FILE).write_text(json.dumps(
         {"chunks": 1, "frames": n, "production_wall_s": 1.0, "timestep_fs": 2.0}))
-    (d,) = stored_drift({"density_g_ml": {}}, tmp_path, molecule, 1.0)
+    (d,) = stored_drift(None, tmp_path, molecule, 1.0)
     assert d.drifting and d.atoms == (0, 1, 2, 3)
     assert d == liquid_drift(tmp_path, molecule, 1.0)[0]
-    assert stored_drift({"torsion_drift": []}, tmp_path, molecule, 1.0) == []
-    carried = stored_drift({"torsion_drift": [d.to_json()]}, tmp_path / "absent", molecule, 1.0)
+    assert stored_drift([], tmp_path, molecule, 1.0) == []
+    carried = stored_drift([d.to_json()], tmp_path / "absent", molecule, 1.0)
     assert carried[0].drifting and carried[0].atoms == (0, 1, 2, 3)

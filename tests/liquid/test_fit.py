@@ -15,18 +15,19 @@ from ffparam.assign.smirnoff import SmirnoffForceField
 from ffparam.cli.main import main
 from ffparam.errors import InputError
 from ffparam.liquid.data import read_liquids_csv
-from ffparam.liquid.fit import LiquidFit, LiquidFitOptions, fit_liquids
+from ffparam.liquid.settings import LiquidFitSettings
+from ffparam.workflows.liquid_fit import LiquidFit, fit_liquids
 from tests.liquid.conftest import tiny_settings
 
 DATA = Path(__file__).parents[1] / "data" / "liquid" / "liquids_subset.csv"
 
 
-def _options(**changes) -> LiquidFitOptions:
+def _options(**changes) -> LiquidFitSettings:
     base = {"params": ("vdw:n16", "vdw:[#8X2H1+0:1]:sigma"), "iterations": 1,
             "charges": "gasteiger",
-            "settings": tiny_settings(production_ps=12.0, gas_production_ps=40.0)}
+            "simulation": tiny_settings(production_ps=12.0, gas_production_ps=40.0)}
     base.update(changes)
-    return LiquidFitOptions(**base)
+    return LiquidFitSettings(**base)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,7 @@ def test_outputs_and_history(fitted):
     # methanol has no rotatable heavy-atom torsion: checked, nothing to report
     assert metrics["conformers_not_equilibrated"] == []
     state = json.loads((out / "fit_state.json").read_text())
+    assert state["schema_version"] == 1
     assert state["rounds"][0]["results"]["methanol"]["torsion_drift"] == []
 
 
@@ -69,7 +71,7 @@ def test_fitted_offxml_reads_back(fitted):
     best = outcome.best_round
     fit = LiquidFit(refs, _options(), out)
     physical = fit.fit.physical(torch.as_tensor(
-        np.array(outcome.state["rounds"][best]["x"]), dtype=torch.float64)).numpy()
+        np.array(outcome.state.rounds[best].x), dtype=torch.float64)).numpy()
     loaded = SmirnoffForceField.load(out / "fitted.offxml").parameters
     for label, value in zip(fit.labels, physical):
         _, pid, name = label.split("/", 2)
@@ -94,6 +96,28 @@ def test_rerun_resumes_without_simulating(fitted):
         fit_liquids(refs, _options(params=("vdw:n16",)), out)
 
 
+def test_a_state_written_before_schema_versions_resumes(fitted, tmp_path):
+    """A fit directory whose fit_state.json was written by the code before the typed state
+    (data/fit_state_v0.json: same liquids and settings, so the same fingerprint) resumes
+    through the migration without simulating, and reports what that state recorded."""
+    import shutil
+
+    refs, out, _, _ = fitted
+    copy = tmp_path / "fit"
+    shutil.copytree(out, copy)
+    v0 = Path(__file__).parent / "data" / "fit_state_v0.json"
+    (copy / "fit_state.json").write_text(v0.read_text())
+    stamps = {p: p.stat().st_mtime_ns for p in copy.glob("round_*/methanol/*/progress.json")}
+    outcome = fit_liquids(refs, _options(), copy)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    recorded = json.loads(v0.read_text())
+    assert outcome.best_round == recorded["centre"]
+    row = outcome.metrics["liquids"][0]
+    start = recorded["rounds"][0]["results"]["methanol"]
+    assert row["density_before"] == start["density_g_ml"]["value"]
+    assert row["hvap_before_error"] == start["hvap_kcal_mol"]["error"]
+
+
 def test_cli_bad_params_and_rows(tmp_path, capsys):
     rc = main(["liquid", "fit", str(DATA), "--params", "bonds:[#6:1]", "--out",
                str(tmp_path / "f")])
@@ -116,13 +140,13 @@ def test_guarded_step_from_a_finished_fit(fitted):
     refs, out, _, _ = fitted
     fit = LiquidFit(refs, _options(no_worse_margin=0.0, model_safety=1.5), out)
     proposal = fit._propose()
-    centre = fit.state["rounds"][fit.state["centre"]]
+    centre = fit.state.rounds[fit.state.centre]
     terms = fit.objective(centre)
-    dx = np.array(proposal["x"]) - np.array(centre["x"])
+    dx = np.array(proposal.x) - np.array(centre.x)
     moved = terms.deviations + 1.5 * terms.deviation_jacobian @ dx
     assert np.all(np.abs(moved) <= np.abs(terms.deviations) + 1e-7)
-    assert proposal["predicted_change"] <= 1e-12
-    assert np.linalg.norm(dx) <= proposal["trust_radius"] + 1e-9
+    assert proposal.predicted_change <= 1e-12
+    assert np.linalg.norm(dx) <= proposal.trust_radius + 1e-9
     assert [label for label in terms.row_labels] == [("methanol", "density"),
                                                       ("methanol", "hvap")]
 
@@ -136,18 +160,17 @@ def test_reweighted_step_from_a_finished_fit(fitted):
     fit = LiquidFit(refs, _options(step="reweighted", no_worse_margin=0.0,
                                    min_eff_fraction=0.2), out, log=log.append)
     proposal = fit._propose()
-    centre = np.array(fit.state["rounds"][fit.state["centre"]]["x"])
-    dx = np.array(proposal["x"]) - centre
-    assert np.linalg.norm(dx) <= proposal["trust_radius"] + 1e-6
-    assert proposal["predicted_change"] <= 1e-9
+    centre = np.array(fit.state.rounds[fit.state.centre].x)
+    dx = np.array(proposal.x) - centre
+    assert np.linalg.norm(dx) <= proposal.trust_radius + 1e-6
+    assert proposal.predicted_change <= 1e-9
     line = next(t for t in log if t.startswith("  reweighted prediction Methanol"))
-    first = fit.state["rounds"][0]["results"]["methanol"]
+    first = fit.state.rounds[0].results["methanol"]
     ref = refs[0]
     hvap = float(line.split("Hvap ")[1].split(" ")[0])
     density = float(line.split("density ")[1].split(",")[0])
-    assert abs(hvap - ref.hvap_kcal_mol) <= abs(first["hvap_kcal_mol"]["value"]
-                                                 - ref.hvap_kcal_mol) + 2e-3
-    assert abs(density - ref.density_g_ml) <= abs(first["density_g_ml"]["value"]
+    assert abs(hvap - ref.hvap_kcal_mol) <= abs(first.hvap.value - ref.hvap_kcal_mol) + 2e-3
+    assert abs(density - ref.density_g_ml) <= abs(first.density.value
                                                   - ref.density_g_ml) + 1e-4
     with pytest.raises(InputError, match="unknown step"):
         LiquidFit(refs, _options(step="newton"), out)

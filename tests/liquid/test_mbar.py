@@ -14,9 +14,9 @@ from ffparam.assign.smirnoff import SmirnoffForceField
 from ffparam.fit.parameters import FitParameters
 from ffparam.liquid.box import molar_mass
 from ffparam.liquid.data import LiquidReference
-from ffparam.liquid.fit import free_vdw_parameters
 from ffparam.liquid.job import LiquidJob, simulate_liquid
 from ffparam.liquid.mbar import MultiStateReweighter, reweighted_step
+from ffparam.liquid.parameters import free_vdw_parameters
 from ffparam.liquid.prepare import prepare_system
 from ffparam.liquid.reweight import reweight_liquid
 from ffparam.params.parameter_set import ParameterKey
@@ -130,8 +130,8 @@ def test_two_runs_cover_both_states_and_between(ccl4_runs):
 def test_reweighted_step_lowers_the_objective_inside_its_limits(ccl4_runs):
     system, settings, runs = ccl4_runs
     master = SmirnoffForceField.load("sage").parameters.copy()
-    free_vdw_parameters(master, ["vdw:[#17:1]"], {"[#17:1]"}, prior_sigma=0.1,
-                        prior_epsilon=0.05)
+    free_vdw_parameters(master, ["vdw:[#17:1]"], {"[#17:1]"}, prior_sigma_a=0.1,
+                        prior_epsilon_kcal_mol=0.05)
     fit = FitParameters.from_free(master)
     # runs[0] is Sage itself: its x is 0; an "experiment" a little denser than Sage
     first = runs[0][2]
@@ -141,8 +141,8 @@ def test_reweighted_step_lowers_the_objective_inside_its_limits(ccl4_runs):
     rw = MultiStateReweighter(system, settings, 298.15, [(d, v) for d, v, _ in runs])
     lower, upper = fit.bounds_x()
     x0 = np.zeros(fit.size)
-    kwargs = dict(density_weight=1.0, hvap_weight=1.0, density_denominator=0.03,
-                  hvap_denominator=0.717, use_priors=True, min_eff_fraction=0.3)
+    kwargs = dict(density_weight=1.0, hvap_weight=1.0, density_denominator_g_ml=0.03,
+                  hvap_denominator_kcal_mol=0.717, use_priors=True, min_eff_fraction=0.3)
     x, value, start_value, preds = reweighted_step(fit, [ref], {ref_slug: rw}, x0, 0.5,
                                                    lower, upper, **kwargs)
     assert value < start_value

@@ -12,13 +12,10 @@ from ffparam.assign.smirnoff import SmirnoffForceField
 from ffparam.errors import InputError
 from ffparam.fit.parameters import FitParameters
 from ffparam.liquid.data import LiquidReference
-from ffparam.liquid.fit import free_vdw_parameters
-from ffparam.liquid.objective import (
-    DENSITY_DENOMINATOR_G_ML,
-    HVAP_DENOMINATOR_KCAL_MOL,
-    evaluate_objective,
-)
+from ffparam.liquid.objective import evaluate_objective
+from ffparam.liquid.parameters import free_vdw_parameters
 from ffparam.liquid.properties import LiquidResult
+from ffparam.liquid.settings import DENSITY_DENOMINATOR_G_ML, HVAP_DENOMINATOR_KCAL_MOL
 from ffparam.liquid.statistics import Estimate
 
 IDS = {"C": "[#6X4:1]", "O": "[#8X2H1+0:1]"}
@@ -27,7 +24,7 @@ IDS = {"C": "[#6X4:1]", "O": "[#8X2H1+0:1]"}
 def _master():
     master = SmirnoffForceField.load("sage").parameters.copy()
     free_vdw_parameters(master, ["vdw:n16", "vdw:[#8X2H1+0:1]:sigma"],
-                        set(IDS.values()), prior_sigma=0.1, prior_epsilon=0.05)
+                        set(IDS.values()), prior_sigma_a=0.1, prior_epsilon_kcal_mol=0.05)
     return master
 
 

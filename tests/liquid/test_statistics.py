@@ -78,9 +78,9 @@ def test_fluctuation_formula_on_a_gaussian_ensemble(seed):
 
 
 def test_reweighting_weights():
-    w, n_eff = reweighting_weights(np.full(10, 3.0), beta=1.0)
+    w, n_eff = reweighting_weights(np.full(10, 3.0), beta_mol_kcal=1.0)
     assert np.allclose(w, 0.1) and n_eff == pytest.approx(10)
-    w, n_eff = reweighting_weights(np.array([0.0, 50.0, 50.0]), beta=1.0)
+    w, n_eff = reweighting_weights(np.array([0.0, 50.0, 50.0]), beta_mol_kcal=1.0)
     assert n_eff == pytest.approx(1.0, abs=1e-6) and w[0] == pytest.approx(1.0)
 
 

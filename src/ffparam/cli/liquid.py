@@ -19,12 +19,12 @@ from ffparam.units import KJ_PER_KCAL
 
 SETTINGS = "ffparam.liquid.settings:LiquidSettings"
 RUN = "ffparam.liquid.run:run_liquid"
-FIT = "ffparam.liquid.fit:LiquidFitOptions"
+FIT = "ffparam.liquid.settings:LiquidFitSettings"
 
 
 def _sampling(target: str, prefix: str = "") -> dict[str, ApiField]:
     """Options of the simulation settings shared by `liquid run` and `liquid fit` (the
-    fit's are fields of ``LiquidFitOptions.settings``)."""
+    fit's are fields of ``LiquidFitSettings.simulation``)."""
     def field(name: str, **kw) -> ApiField:
         return ApiField(target, prefix + name, **kw)
 
@@ -33,8 +33,8 @@ def _sampling(target: str, prefix: str = "") -> dict[str, ApiField]:
         "ns": field("production_ps", api_per_cli=1000.0),
         "equil_ps": field("equilibration_ps"),
         "gas_ns": field("gas_production_ps", api_per_cli=1000.0),
-        "cutoff": field("cutoff_a"),
-        "switch": field("switch_a", none_as=0.0),
+        "cutoff_a": field("cutoff_a"),
+        "switch_a": field("switch_a", none_as=0.0),
         "save_ps": field("save_interval_ps"),
         "checkpoint_ps": field("checkpoint_interval_ps"),
         "platform": field("platform"),
@@ -47,18 +47,18 @@ def _sampling(target: str, prefix: str = "") -> dict[str, ApiField]:
 
 RUN_FIELDS = {
     **_sampling(SETTINGS),
-    "timestep": ApiField(SETTINGS, "timestep_fs"),
+    "timestep_fs": ApiField(SETTINGS, "timestep_fs"),
     "threads": ApiField(SETTINGS, "threads", none_as=0),
     "ff": ApiField(RUN, "forcefield"),
     "charges": ApiField(RUN, "charges"),
-    "temperature": ApiField(RUN, "temperature_k"),
-    "pressure": ApiField(RUN, "pressure_atm"),
-    "density_guess": ApiField(RUN, "density_guess_g_ml", none_as=0.0),
+    "temperature_k": ApiField(RUN, "temperature_k"),
+    "pressure_atm": ApiField(RUN, "pressure_atm"),
+    "density_guess_g_ml": ApiField(RUN, "density_guess_g_ml", none_as=0.0),
 }
 """`liquid run` option -> the API field it sets (and takes its default from)."""
 
 FIT_FIELDS = {
-    **_sampling(FIT, "settings."),
+    **_sampling(FIT, "simulation."),
     "ff": ApiField(FIT, "forcefield"),
     "charges": ApiField(FIT, "charges"),
     "iterations": ApiField(FIT, "iterations"),
@@ -67,13 +67,14 @@ FIT_FIELDS = {
     "model_safety": ApiField(FIT, "model_safety"),
     "step": ApiField(FIT, "step"),
     "min_eff": ApiField(FIT, "min_eff_fraction"),
-    "prior_sigma": ApiField(FIT, "prior_sigma_a"),
-    "prior_epsilon": ApiField(FIT, "prior_epsilon_kcal_mol"),
+    "prior_sigma_a": ApiField(FIT, "prior_sigma_a"),
+    "prior_epsilon_kcal_mol": ApiField(FIT, "prior_epsilon_kcal_mol"),
     "workers": ApiField(FIT, "workers"),
     "threads": ApiField(FIT, "threads_per_worker"),
     "dask": ApiField(FIT, "dask", none_as=""),
 }
 """`liquid fit` option -> the API field it sets (and takes its default from)."""
+R, F = RUN_FIELDS, FIT_FIELDS  # short names for the option declarations below
 
 
 def _gas_save_interval(save_ps: float) -> float:
@@ -84,170 +85,186 @@ def _gas_save_interval(save_ps: float) -> float:
     return min(save_ps, default_of(LiquidSettings, "gas_save_interval_ps"))
 
 
+@uses_api(RUN_FIELDS)
+def run_command(
+    molecule: str = typer.Argument(..., help="SMILES or molecule file"),
+    ff: str = api_option(R, "ff", "--ff", help="force field (sage, path.offxml, gaff2)"),
+    charges: str = api_option(R, "charges", "--charges",
+                              help="am1bcc | gasteiger | mmff94"),
+    n: int = api_option(R, "n", "--n", help="molecules in the box"),
+    ns: float = api_option(R, "ns", "--ns", help="liquid production length, ns"),
+    equil_ps: float = api_option(R, "equil_ps", "--equil-ps",
+                                 help="liquid equilibration, ps"),
+    gas_ns: float = api_option(R, "gas_ns", "--gas-ns",
+                               help="gas-phase production (per replica), ns"),
+    temperature_k: float = api_option(R, "temperature_k", "--temperature", help="K"),
+    pressure_atm: float = api_option(R, "pressure_atm", "--pressure", help="atm"),
+    density_guess_g_ml: float = api_option(R, "density_guess_g_ml", "--density-guess",
+                                      help="g/mL for packing (0: estimate)"),
+    cutoff_a: float = api_option(R, "cutoff_a", "--cutoff", help="LJ/PME cutoff, Angstrom"),
+    switch_a: float = api_option(R, "switch_a", "--switch",
+                               help="LJ switch distance, Angstrom (0: none)"),
+    save_ps: float = api_option(R, "save_ps", "--save-ps", help="ps between saved frames"),
+    checkpoint_ps: float = api_option(R, "checkpoint_ps", "--checkpoint-ps",
+                                      help="ps between checkpoints"),
+    timestep_fs: float = api_option(R, "timestep_fs", "--timestep",
+                                 help="fs (H bonds constrained)"),
+    threads: int = api_option(R, "threads", "--threads",
+                              help="OpenMM CPU threads (0: OpenMM's default)"),
+    platform: str = api_option(R, "platform", "--platform", help="OpenMM platform"),
+    seed: int = api_option(R, "seed", "--seed", help="packmol and Langevin seed"),
+    gas_replicas: int = api_option(
+        R, "gas_replicas", "--gas-replicas",
+        help="gas-phase replica exchange over temperatures (1: plain MD; slow torsions "
+             "need tempering)"),
+    gas_max_k: float = api_option(R, "gas_max_k", "--gas-max-k",
+                                  help="top of the tempering ladder, K"),
+    box_conformers: int = api_option(
+        R, "box_conformers", "--box-conformers",
+        help="pack the box from this many gas-phase conformers (0: copies of one "
+             "conformer)"),
+    name: str = typer.Option("", "--name", help="label of the run (default: MOLECULE)"),
+    out: Path = typer.Option(Path("liquid_run"), "--out", "-o",
+                             help="run directory (rerun to resume)"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+) -> None:
+    """Estimate density and Hvap (with standard errors and LJ derivatives)."""
+    values = dict(locals())
+    from ffparam.liquid.run import run_liquid
+    from ffparam.liquid.settings import LiquidSettings
+
+    settings = LiquidSettings(**api_values(RUN_FIELDS, values, SETTINGS),
+                              gas_save_interval_ps=_gas_save_interval(save_ps))
+    result = run_liquid(molecule, out, settings=settings, name=name or None,
+                        progress=not quiet, **api_values(RUN_FIELDS, values, RUN))
+    _print_run(result)
+    typer.echo(f"wrote {Path(out) / 'result.json'}")
+
+
+def _print_run(result) -> None:
+    """The estimate of `liquid run` (kcal/mol and kJ/mol) and its drifting torsions."""
+    from ffparam.liquid.conformers import TorsionDrift, drift_message
+
+    typer.echo(f"{result.name} ({result.smiles}) at {result.temperature_k:g} K, "
+               f"{result.pressure_atm:g} atm, {result.n_molecules} molecules:")
+    typer.echo(f"  density {result.density.value:.4f} +/- {result.density.error:.4f} g/mL")
+    typer.echo(f"  Hvap    {result.hvap.value:.3f} +/- {result.hvap.error:.3f} kcal/mol "
+               f"({result.hvap.value * KJ_PER_KCAL:.2f} +/- "
+               f"{result.hvap.error * KJ_PER_KCAL:.2f} kJ/mol)")
+    typer.echo(f"  {result.frames['liquid_used']} of {result.frames['liquid']} liquid "
+               f"frames after equilibration; {result.ns_per_day:.1f} ns/day")
+    warning = drift_message(result.name, [TorsionDrift.from_json(d)
+                                          for d in result.torsion_drift or []])
+    if warning:
+        typer.echo(f"  WARNING {warning}")
+
+
+@uses_api(FIT_FIELDS)
+def fit_command(
+    csv: Path = typer.Argument(..., help="liquids CSV (like liquids_train.csv)"),
+    params: list[str] = typer.Option(..., "--params",
+                                     help="vdw:PATTERN[:epsilon,sigma] (repeatable); "
+                                          "PATTERN = SMIRKS, file id (n16, globs) or *"),
+    iterations: int = api_option(F, "iterations", "--iterations",
+                                 help="trust-region steps"),
+    ff: str = api_option(F, "ff", "--ff", help="start SMIRNOFF force field"),
+    charges: str = api_option(F, "charges", "--charges",
+                              help="am1bcc | gasteiger | mmff94"),
+    liquids: list[str] = typer.Option([], "--liquid", help="use only these (repeatable)"),
+    holdout: list[str] = typer.Option([], "--holdout",
+                                      help="simulate but do not fit (repeatable)"),
+    n: int = api_option(F, "n", "--n", help="molecules per box"),
+    ns: float = api_option(F, "ns", "--ns", help="liquid production per round, ns"),
+    equil_ps: float = api_option(F, "equil_ps", "--equil-ps", help="equilibration, ps"),
+    gas_ns: float = api_option(F, "gas_ns", "--gas-ns",
+                               help="gas-phase production (per replica), ns"),
+    cutoff_a: float = api_option(F, "cutoff_a", "--cutoff", help="Angstrom"),
+    switch_a: float = api_option(F, "switch_a", "--switch", help="Angstrom (0: none)"),
+    save_ps: float = api_option(F, "save_ps", "--save-ps", help="ps between saved frames"),
+    checkpoint_ps: float = api_option(F, "checkpoint_ps", "--checkpoint-ps",
+                                      help="ps between checkpoints"),
+    trust_radius: float = api_option(F, "trust_radius", "--trust-radius",
+                                     help="first step radius"),
+    no_worse: float = api_option(
+        F, "no_worse", "--no-worse",
+        help="guard each step: no training property may be predicted to move away "
+             "from experiment by more than this many error bars (negative: no guard)"),
+    model_safety: float = api_option(
+        F, "model_safety", "--model-safety",
+        help="the guard assumes changes this many times the linear prediction"),
+    step: str = api_option(
+        F, "step", "--step",
+        help="linear: trust-region step on the fluctuation-formula Jacobian; "
+             "reweighted: minimize on MBAR estimates from every simulated round"),
+    min_eff: float = api_option(
+        F, "min_eff", "--min-eff", help="reweighted step: Kish size floor per phase, as "
+                                        "a fraction of one run's frames"),
+    prior_sigma_a: float = api_option(F, "prior_sigma_a", "--prior-sigma", help="Angstrom"),
+    prior_epsilon_kcal_mol: float = api_option(F, "prior_epsilon_kcal_mol", "--prior-epsilon",
+                                      help="kcal/mol"),
+    workers: int = api_option(F, "workers", "--workers", help="parallel simulations"),
+    threads: int = api_option(F, "threads", "--threads",
+                              help="OpenMM threads per simulation"),
+    dask: str = api_option(F, "dask", "--dask", help="Dask scheduler address or 'local'"),
+    platform: str = api_option(F, "platform", "--platform", help="OpenMM platform"),
+    seed: int = api_option(F, "seed", "--seed", help="packmol and Langevin seed"),
+    gas_replicas: int = api_option(
+        F, "gas_replicas", "--gas-replicas",
+        help="gas-phase replica exchange over temperatures (1: plain MD)"),
+    gas_max_k: float = api_option(F, "gas_max_k", "--gas-max-k",
+                                  help="top of the tempering ladder, K"),
+    box_conformers: int = api_option(
+        F, "box_conformers", "--box-conformers",
+        help="pack boxes from this many gas-phase conformers (0: one)"),
+    out: Path = typer.Option(Path("liquid_fit"), "--out", "-o",
+                             help="output directory (rerun to resume)"),
+) -> None:
+    """Fit LJ parameters to liquid densities and heats of vaporization."""
+    values = dict(locals())
+    from ffparam.liquid.data import read_liquids_csv
+    from ffparam.workflows.liquid_fit import fit_liquids
+
+    settings = fit_settings(values, params, holdout)
+    references = read_liquids_csv(csv, liquids or None)
+    outcome = fit_liquids(references, settings, out,
+                          log=lambda text: typer.echo(text, err=True))
+    _print_fit(outcome)
+
+
+def fit_settings(values: dict, params: list[str], holdout: list[str]):
+    """The :class:`~ffparam.liquid.settings.LiquidFitSettings` of `liquid fit`'s option
+    ``values`` (by keyword from :data:`FIT_FIELDS`)."""
+    from ffparam.liquid.settings import LiquidFitSettings, fit_round_settings
+
+    simulation = fit_round_settings().replace(
+        **nested_values(FIT_FIELDS, values, FIT, "simulation"), threads=values["threads"],
+        gas_save_interval_ps=_gas_save_interval(values["save_ps"]))
+    return LiquidFitSettings(params=tuple(params), holdout=tuple(holdout),
+                             simulation=simulation, **api_values(FIT_FIELDS, values, FIT))
+
+
+def _print_fit(outcome) -> None:
+    """MAE before -> after per set and property, the best round and the files."""
+    summary = outcome.metrics["summary"]
+    for role in ("train", "holdout"):
+        for prop, unit in (("density", "g/mL"), ("hvap", "kcal/mol")):
+            before = summary.get(f"{role}_{prop}_before_mae")
+            after = summary.get(f"{role}_{prop}_after_mae")
+            if before is not None:
+                shown = f"{after:.4f}" if after is not None else "not simulated"
+                typer.echo(f"{role} {prop} MAE {before:.4f} -> {shown} {unit}")
+    worse = outcome.metrics["worse_by_more_than_error_bar"]
+    typer.echo(f"best round {outcome.best_round}; worse by more than the error bar: "
+               f"{', '.join(worse) if worse else 'none'}")
+    for label, path in outcome.files.items():
+        typer.echo(f"wrote {path}" if label != "plot" else f"plot {path}")
+
+
 def register(app: typer.Typer) -> None:
+    """Add the `liquid` group (`run`, `fit`) to ``app``."""
     liquid = typer.Typer(help="Liquid density and heat of vaporization (OpenMM) and "
                               "Lennard-Jones fits to them.", no_args_is_help=True,
                          cls=PlainHelpGroup)
-    R = RUN_FIELDS
-
-    @liquid.command("run", cls=PlainHelpCommand)
-    @uses_api(RUN_FIELDS)
-    def run_command(
-        molecule: str = typer.Argument(..., help="SMILES or molecule file"),
-        ff: str = api_option(R, "ff", "--ff", help="force field (sage, path.offxml, gaff2)"),
-        charges: str = api_option(R, "charges", "--charges",
-                                  help="am1bcc | gasteiger | mmff94"),
-        n: int = api_option(R, "n", "--n", help="molecules in the box"),
-        ns: float = api_option(R, "ns", "--ns", help="liquid production length, ns"),
-        equil_ps: float = api_option(R, "equil_ps", "--equil-ps",
-                                     help="liquid equilibration, ps"),
-        gas_ns: float = api_option(R, "gas_ns", "--gas-ns",
-                                   help="gas-phase production (per replica), ns"),
-        temperature: float = api_option(R, "temperature", "--temperature", help="K"),
-        pressure: float = api_option(R, "pressure", "--pressure", help="atm"),
-        density_guess: float = api_option(R, "density_guess", "--density-guess",
-                                          help="g/mL for packing (0: estimate)"),
-        cutoff: float = api_option(R, "cutoff", "--cutoff", help="LJ/PME cutoff, Angstrom"),
-        switch: float = api_option(R, "switch", "--switch",
-                                   help="LJ switch distance, Angstrom (0: none)"),
-        save_ps: float = api_option(R, "save_ps", "--save-ps", help="ps between saved frames"),
-        checkpoint_ps: float = api_option(R, "checkpoint_ps", "--checkpoint-ps",
-                                          help="ps between checkpoints"),
-        timestep: float = api_option(R, "timestep", "--timestep",
-                                     help="fs (H bonds constrained)"),
-        threads: int = api_option(R, "threads", "--threads",
-                                  help="OpenMM CPU threads (0: OpenMM's default)"),
-        platform: str = api_option(R, "platform", "--platform", help="OpenMM platform"),
-        seed: int = api_option(R, "seed", "--seed", help="packmol and Langevin seed"),
-        gas_replicas: int = api_option(
-            R, "gas_replicas", "--gas-replicas",
-            help="gas-phase replica exchange over temperatures (1: plain MD; slow torsions "
-                 "need tempering)"),
-        gas_max_k: float = api_option(R, "gas_max_k", "--gas-max-k",
-                                      help="top of the tempering ladder, K"),
-        box_conformers: int = api_option(
-            R, "box_conformers", "--box-conformers",
-            help="pack the box from this many gas-phase conformers (0: copies of one "
-                 "conformer)"),
-        name: str = typer.Option("", "--name", help="label of the run (default: MOLECULE)"),
-        out: Path = typer.Option(Path("liquid_run"), "--out", "-o",
-                                 help="run directory (rerun to resume)"),
-        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
-    ) -> None:
-        """Estimate density and Hvap (with standard errors and LJ derivatives)."""
-        values = dict(locals())
-        from ffparam.liquid.run import run_liquid
-        from ffparam.liquid.settings import LiquidSettings
-
-        settings = LiquidSettings(**api_values(RUN_FIELDS, values, SETTINGS),
-                                  gas_save_interval_ps=_gas_save_interval(save_ps))
-        result = run_liquid(molecule, out, settings=settings, name=name or None,
-                            progress=not quiet, **api_values(RUN_FIELDS, values, RUN))
-        typer.echo(f"{result.name} ({result.smiles}) at {result.temperature_k:g} K, "
-                   f"{result.pressure_atm:g} atm, {result.n_molecules} molecules:")
-        typer.echo(f"  density {result.density.value:.4f} +/- {result.density.error:.4f} g/mL")
-        typer.echo(f"  Hvap    {result.hvap.value:.3f} +/- {result.hvap.error:.3f} kcal/mol "
-                   f"({result.hvap.value * KJ_PER_KCAL:.2f} +/- "
-                   f"{result.hvap.error * KJ_PER_KCAL:.2f} kJ/mol)")
-        typer.echo(f"  {result.frames['liquid_used']} of {result.frames['liquid']} liquid "
-                   f"frames after equilibration; {result.ns_per_day:.1f} ns/day")
-        from ffparam.liquid.conformers import TorsionDrift, drift_message
-
-        warning = drift_message(result.name,
-                                [TorsionDrift.from_json(d) for d in result.torsion_drift])
-        if warning:
-            typer.echo(f"  WARNING {warning}")
-        typer.echo(f"wrote {Path(out) / 'result.json'}")
-
-    F = FIT_FIELDS
-
-    @liquid.command("fit", cls=PlainHelpCommand)
-    @uses_api(FIT_FIELDS)
-    def fit_command(
-        csv: Path = typer.Argument(..., help="liquids CSV (like liquids_train.csv)"),
-        params: list[str] = typer.Option(..., "--params",
-                                         help="vdw:PATTERN[:epsilon,sigma] (repeatable); "
-                                              "PATTERN = SMIRKS, file id (n16, globs) or *"),
-        iterations: int = api_option(F, "iterations", "--iterations",
-                                     help="trust-region steps"),
-        ff: str = api_option(F, "ff", "--ff", help="start SMIRNOFF force field"),
-        charges: str = api_option(F, "charges", "--charges",
-                                  help="am1bcc | gasteiger | mmff94"),
-        liquids: list[str] = typer.Option([], "--liquid", help="use only these (repeatable)"),
-        holdout: list[str] = typer.Option([], "--holdout",
-                                          help="simulate but do not fit (repeatable)"),
-        n: int = api_option(F, "n", "--n", help="molecules per box"),
-        ns: float = api_option(F, "ns", "--ns", help="liquid production per round, ns"),
-        equil_ps: float = api_option(F, "equil_ps", "--equil-ps", help="equilibration, ps"),
-        gas_ns: float = api_option(F, "gas_ns", "--gas-ns",
-                                   help="gas-phase production (per replica), ns"),
-        cutoff: float = api_option(F, "cutoff", "--cutoff", help="Angstrom"),
-        switch: float = api_option(F, "switch", "--switch", help="Angstrom (0: none)"),
-        save_ps: float = api_option(F, "save_ps", "--save-ps", help="ps between saved frames"),
-        checkpoint_ps: float = api_option(F, "checkpoint_ps", "--checkpoint-ps",
-                                          help="ps between checkpoints"),
-        trust_radius: float = api_option(F, "trust_radius", "--trust-radius",
-                                         help="first step radius"),
-        no_worse: float = api_option(
-            F, "no_worse", "--no-worse",
-            help="guard each step: no training property may be predicted to move away "
-                 "from experiment by more than this many error bars (negative: no guard)"),
-        model_safety: float = api_option(
-            F, "model_safety", "--model-safety",
-            help="the guard assumes changes this many times the linear prediction"),
-        step: str = api_option(
-            F, "step", "--step",
-            help="linear: trust-region step on the fluctuation-formula Jacobian; "
-                 "reweighted: minimize on MBAR estimates from every simulated round"),
-        min_eff: float = api_option(
-            F, "min_eff", "--min-eff", help="reweighted step: Kish size floor per phase, as "
-                                            "a fraction of one run's frames"),
-        prior_sigma: float = api_option(F, "prior_sigma", "--prior-sigma", help="Angstrom"),
-        prior_epsilon: float = api_option(F, "prior_epsilon", "--prior-epsilon",
-                                          help="kcal/mol"),
-        workers: int = api_option(F, "workers", "--workers", help="parallel simulations"),
-        threads: int = api_option(F, "threads", "--threads",
-                                  help="OpenMM threads per simulation"),
-        dask: str = api_option(F, "dask", "--dask", help="Dask scheduler address or 'local'"),
-        platform: str = api_option(F, "platform", "--platform", help="OpenMM platform"),
-        seed: int = api_option(F, "seed", "--seed", help="packmol and Langevin seed"),
-        gas_replicas: int = api_option(
-            F, "gas_replicas", "--gas-replicas",
-            help="gas-phase replica exchange over temperatures (1: plain MD)"),
-        gas_max_k: float = api_option(F, "gas_max_k", "--gas-max-k",
-                                      help="top of the tempering ladder, K"),
-        box_conformers: int = api_option(
-            F, "box_conformers", "--box-conformers",
-            help="pack boxes from this many gas-phase conformers (0: one)"),
-        out: Path = typer.Option(Path("liquid_fit"), "--out", "-o",
-                                 help="output directory (rerun to resume)"),
-    ) -> None:
-        """Fit LJ parameters to liquid densities and heats of vaporization."""
-        values = dict(locals())
-        from ffparam.liquid.data import read_liquids_csv
-        from ffparam.liquid.fit import LiquidFitOptions, fit_liquids
-        from ffparam.liquid.settings import fit_round_settings
-
-        settings = fit_round_settings().with_options(
-            **nested_values(FIT_FIELDS, values, FIT, "settings"), threads=threads,
-            gas_save_interval_ps=_gas_save_interval(save_ps))
-        options = LiquidFitOptions(params=tuple(params), holdout=tuple(holdout),
-                                   settings=settings, **api_values(FIT_FIELDS, values, FIT))
-        references = read_liquids_csv(csv, liquids or None)
-        outcome = fit_liquids(references, options, out, log=lambda text: typer.echo(text,
-                                                                                     err=True))
-        summary = outcome.metrics["summary"]
-        for role in ("train", "holdout"):
-            for prop, unit in (("density", "g/mL"), ("hvap", "kcal/mol")):
-                before = summary.get(f"{role}_{prop}_before_mae")
-                after = summary.get(f"{role}_{prop}_after_mae")
-                if before is not None:
-                    shown = f"{after:.4f}" if after is not None else "not simulated"
-                    typer.echo(f"{role} {prop} MAE {before:.4f} -> {shown} {unit}")
-        worse = outcome.metrics["worse_by_more_than_error_bar"]
-        typer.echo(f"best round {outcome.best_round}; worse by more than the error bar: "
-                   f"{', '.join(worse) if worse else 'none'}")
-        for label, path in outcome.files.items():
-            typer.echo(f"wrote {path}" if label != "plot" else f"plot {path}")
-
+    liquid.command("run", cls=PlainHelpCommand)(run_command)
+    liquid.command("fit", cls=PlainHelpCommand)(fit_command)
     app.add_typer(liquid, name="liquid")

@@ -134,13 +134,13 @@ def liquid_drift(directory, molecule: Molecule, save_interval_ps: float
     return torsion_drift(molecule, trajectory.positions)
 
 
-def stored_drift(result: dict, directory, molecule: Molecule, save_interval_ps: float
-                 ) -> list[TorsionDrift]:
+def stored_drift(torsion_drift: list[dict] | None, directory, molecule: Molecule,
+                 save_interval_ps: float) -> list[TorsionDrift]:
     """The torsion drift of a finished liquid run: the ``torsion_drift`` its result
-    (``LiquidResult.to_json()``) carries, or, for a result stored before results carried
-    it, :func:`liquid_drift` of its frames in ``directory``."""
-    if "torsion_drift" in result:
-        return [TorsionDrift.from_json(d) for d in result["torsion_drift"]]
+    (:attr:`LiquidResult.torsion_drift`) carries, or, when it is None (a result stored
+    before results carried it), :func:`liquid_drift` of its frames in ``directory``."""
+    if torsion_drift is not None:
+        return [TorsionDrift.from_json(d) for d in torsion_drift]
     return liquid_drift(directory, molecule, save_interval_ps)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ffparam.errors import InputError
+from ffparam.io.atomic import atomic_output
 from ffparam.liquid.box import box_density, guess_density, molar_mass, pack_box
 from ffparam.liquid.conformers import torsion_drift
 from ffparam.liquid.lj import (
@@ -91,7 +92,7 @@ def simulate_liquid(job: LiquidJob, progress: Callable[[str, float, float], None
         if progress:
             progress(f"{phase} {stage}", done, total)
 
-    gas_settings = settings.with_options(platform=GAS_PLATFORM, threads=None)
+    gas_settings = settings.replace(platform=GAS_PLATFORM, threads=None)
     gas_spec = PhaseSpec(
         build_gas_system(system, settings, values), molecule.conformers[0], None,
         job.temperature_k, None, settings.gas_equilibration_ps, settings.gas_production_ps,
@@ -137,7 +138,7 @@ def simulate_liquid(job: LiquidJob, progress: Callable[[str, float, float], None
         ns_per_day=liquid.ns_per_day,
         keys=[str(k) for k in keys],
         values=[float(values[index[k]]) if k in index else float("nan") for k in keys],
-        settings=settings.to_json(),
+        settings=settings.to_dict(),
         torsion_drift=[d.to_json() for d in torsion_drift(molecule, liquid.positions)],
         **props,
     )
@@ -172,11 +173,10 @@ def _packed_box(job: LiquidJob, directory: Path, gas: PhaseTrajectory) -> dict:
             f"{job.name}: a box of {settings.n_molecules} molecules is about {expected:.1f} A "
             f"wide at the density guess, too small for a {settings.cutoff_a} A cutoff (needs "
             f"> {2.1 * settings.cutoff_a:.1f} A); use more molecules or a shorter cutoff")
-    tmp = directory / "box.tmp.npz"
-    np.savez(tmp, positions=packed.positions, length=packed.box_length_a,
-             density=box_density(molar_mass(molecule), settings.n_molecules,
-                                 packed.box_length_a**3))
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        np.savez(tmp, positions=packed.positions, length=packed.box_length_a,
+                 density=box_density(molar_mass(molecule), settings.n_molecules,
+                                     packed.box_length_a**3))
     return {"positions": packed.positions, "length": packed.box_length_a}
 
 
@@ -187,7 +187,6 @@ def _cached(path: Path, trajectory: PhaseTrajectory,
         if len(stats) == len(trajectory):
             return stats
     stats = compute(trajectory)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    stats.save(tmp)
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        stats.save(tmp)
     return stats

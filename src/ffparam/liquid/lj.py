@@ -125,28 +125,28 @@ class LJLayout:
 
 @dataclass
 class CutoffScheme:
-    """Cutoff treatment, Angstrom: ``cutoff``, ``switch`` (None = none), ``lrc`` (on/off)."""
+    """Cutoff treatment, Angstrom: ``cutoff_a``, ``switch_a`` (None = none), ``lrc`` (on/off)."""
 
-    cutoff: float
-    switch: float | None
+    cutoff_a: float
+    switch_a: float | None
     lrc: bool = True
 
     def switch_function(self, r: Tensor) -> Tensor:
         """S(r) (dimensionless), 1 below the switch, 0 beyond the cutoff."""
-        inside = (r < self.cutoff).to(r.dtype)
-        if self.switch is None:
+        inside = (r < self.cutoff_a).to(r.dtype)
+        if self.switch_a is None:
             return inside
-        x = ((r - self.switch) / (self.cutoff - self.switch)).clamp(0.0, 1.0)
+        x = ((r - self.switch_a) / (self.cutoff_a - self.switch_a)).clamp(0.0, 1.0)
         return (1.0 - 10.0 * x**3 + 15.0 * x**4 - 6.0 * x**5) * inside
 
     def tail_integrals(self) -> tuple[float, float]:
         """(A12, A6) of the module docstring, Angstrom^-9 and Angstrom^-3."""
-        rc = self.cutoff
+        rc = self.cutoff_a
         a12, a6 = 1.0 / (9.0 * rc**9), 1.0 / (3.0 * rc**3)
-        if self.switch is not None:
+        if self.switch_a is not None:
             nodes, weights = np.polynomial.legendre.leggauss(64)
-            half = 0.5 * (rc - self.switch)
-            r = torch.as_tensor(self.switch + half * (nodes + 1.0), dtype=torch.float64)
+            half = 0.5 * (rc - self.switch_a)
+            r = torch.as_tensor(self.switch_a + half * (nodes + 1.0), dtype=torch.float64)
             w = torch.as_tensor(weights * half, dtype=torch.float64)
             one_minus_s = 1.0 - self.switch_function(r)
             a12 += float((w * one_minus_s * r**-10).sum())
@@ -211,7 +211,7 @@ def box_frame_statistics(layout: LJLayout, positions: np.ndarray, box_lengths: n
     n = layout.n_atoms
     if n_total % n:
         raise InputError(f"{n_total} atoms is not a whole number of {n}-atom molecules")
-    if np.any(box_lengths < 2.0 * scheme.cutoff):
+    if np.any(box_lengths < 2.0 * scheme.cutoff_a):
         raise InputError("a box edge is shorter than twice the cutoff")
     n_mol = n_total // n
     types = np.tile(layout.atom_type, n_mol)
@@ -223,7 +223,7 @@ def box_frame_statistics(layout: LJLayout, positions: np.ndarray, box_lengths: n
         lengths = box_lengths[f]
         wrapped = np.mod(positions[f], lengths)
         wrapped[wrapped >= lengths] = 0.0  # guard the half-open interval against rounding
-        pairs = cKDTree(wrapped, boxsize=lengths).query_pairs(scheme.cutoff,
+        pairs = cKDTree(wrapped, boxsize=lengths).query_pairs(scheme.cutoff_a,
                                                               output_type="ndarray")
         i, j = pairs[:, 0], pairs[:, 1]
         same = (i // n) == (j // n)

@@ -150,8 +150,8 @@ class MultiStateReweighter:
 
 def reweighted_step(fit, references, reweighters: dict[str, MultiStateReweighter],
                     x_centre: np.ndarray, radius: float, lower: np.ndarray, upper: np.ndarray,
-                    density_weight: float, hvap_weight: float, density_denominator: float,
-                    hvap_denominator: float, use_priors: bool, min_eff_fraction: float,
+                    density_weight: float, hvap_weight: float, density_denominator_g_ml: float,
+                    hvap_denominator_kcal_mol: float, use_priors: bool, min_eff_fraction: float,
                     start_deviations: dict[tuple[str, str], tuple[float, float]] | None = None,
                     margin: float = 0.0) -> tuple[np.ndarray, float, float, dict]:
     """Minimize the liquid objective on the MBAR estimates (see the module docstring).
@@ -184,8 +184,8 @@ def reweighted_step(fit, references, reweighters: dict[str, MultiStateReweighter
             p = rw.predict(values)
             preds[ref.slug] = p
             for prop, exp, weight, denom in (
-                    ("density", ref.density_g_ml, density_weight, density_denominator),
-                    ("hvap", ref.hvap_kcal_mol, hvap_weight, hvap_denominator)):
+                    ("density", ref.density_g_ml, density_weight, density_denominator_g_ml),
+                    ("hvap", ref.hvap_kcal_mol, hvap_weight, hvap_denominator_kcal_mol)):
                 rows.append(math.sqrt(weight / n) / denom * (p[prop] - exp))
                 if start_deviations is not None:
                     start, error = start_deviations[(ref.slug, prop)]

@@ -16,6 +16,8 @@ s_X^2 = sum (2 r_i s_r,i)^2.
 The step minimizes the quadratic model G.dx + dx.H.dx/2 inside a ball of radius R
 (the trust region, in x units) and inside the bounds of x: the exact trust-region
 subproblem via the eigen-decomposition of H and a bisection on the Levenberg shift.
+A simulated step is judged by :func:`judge_step`: accepted when X did not rise, and the
+radius resized by how well the model predicted the change.
 """
 
 from __future__ import annotations
@@ -30,12 +32,7 @@ import torch
 from ffparam.fit.parameters import FitParameters
 from ffparam.liquid.data import LiquidReference
 from ffparam.liquid.properties import LiquidResult
-from ffparam.units import KCAL_PER_KJ
-
-DENSITY_DENOMINATOR_G_ML: float = 0.03
-"""ForceBalance's default density denominator, 30 kg/m^3."""
-HVAP_DENOMINATOR_KCAL_MOL: float = 3.0 * KCAL_PER_KJ
-"""ForceBalance's default heat-of-vaporization denominator, 3 kJ/mol."""
+from ffparam.liquid.settings import DENSITY_DENOMINATOR_G_ML, HVAP_DENOMINATOR_KCAL_MOL
 
 
 @dataclass
@@ -77,8 +74,8 @@ def physical_jacobian(fit: FitParameters, x: np.ndarray) -> np.ndarray:
 def evaluate_objective(fit: FitParameters, x: np.ndarray, references: Sequence[LiquidReference],
                        results: dict[str, LiquidResult], density_weight: float = 1.0,
                        hvap_weight: float = 1.0,
-                       density_denominator: float = DENSITY_DENOMINATOR_G_ML,
-                       hvap_denominator: float = HVAP_DENOMINATOR_KCAL_MOL,
+                       density_denominator_g_ml: float = DENSITY_DENOMINATOR_G_ML,
+                       hvap_denominator_kcal_mol: float = HVAP_DENOMINATOR_KCAL_MOL,
                        use_priors: bool = True) -> ObjectiveTerms:
     """X, G, H at ``x`` from the results of ``references`` (keyed by slug)."""
     n = len(references)
@@ -92,9 +89,9 @@ def evaluate_objective(fit: FitParameters, x: np.ndarray, references: Sequence[L
         pair = []
         for prop, value, error, exp, weight, denom, gradient in (
                 ("density", res.density.value, res.density.error, ref.density_g_ml,
-                 density_weight, density_denominator, res.density_gradient),
+                 density_weight, density_denominator_g_ml, res.density_gradient),
                 ("hvap", res.hvap.value, res.hvap.error, ref.hvap_kcal_mol, hvap_weight,
-                 hvap_denominator, res.hvap_gradient)):
+                 hvap_denominator_kcal_mol, res.hvap_gradient)):
             scale = math.sqrt(weight / n) / denom
             grad = np.array([gradient[res.keys.index(k)] if k in res.keys else 0.0
                              for k in labels])
@@ -214,3 +211,35 @@ def no_worse_step(terms: ObjectiveTerms, radius: float, margin: float = 0.0,
         if feasible and value < best_value:
             best, best_value = dx, value
     return best, best_value
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    """How a simulated trust-region step went.
+
+    Attributes:
+        accepted: the objective did not rise (the step becomes the new centre).
+        actual_change: simulated X minus the centre's X.
+        model_ratio: actual / predicted change (0 when nothing was predicted).
+        next_trust_radius: radius of the next step, x units.
+    """
+
+    accepted: bool
+    actual_change: float
+    model_ratio: float
+    next_trust_radius: float
+
+
+def judge_step(actual_change: float, predicted_change: float, step_norm: float,
+               radius: float, min_radius: float, max_radius: float) -> StepVerdict:
+    """Accept a step whose simulated objective did not rise; halve the radius after a
+    rejected step or a poor model (ratio below 0.25), grow it 1.5x after a good model
+    (ratio above 0.5) on a step that reached the radius; radii stay in
+    [``min_radius``, ``max_radius``]."""
+    accepted = actual_change <= 0.0
+    ratio = actual_change / predicted_change if predicted_change else 0.0
+    if not accepted or ratio < 0.25:
+        radius = max(radius / 2, min_radius)
+    elif ratio > 0.5 and step_norm >= 0.9 * radius:
+        radius = min(radius * 1.5, max_radius)
+    return StepVerdict(accepted, actual_change, ratio, radius)

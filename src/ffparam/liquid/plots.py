@@ -11,7 +11,7 @@ def liquids_plot(path: str | Path, liquids: Sequence[dict[str, Any]]) -> Path:
     """Two panels (density g/mL, Hvap kcal/mol): computed (with standard errors) against
     experiment, start force field and fitted, training and held-out liquids marked.
 
-    ``liquids``: rows of :meth:`ffparam.liquid.fit.LiquidFit.metrics` (``liquids``)."""
+    ``liquids``: rows of :func:`ffparam.liquid.fit_metrics.fit_metrics` (``liquids``)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -10,6 +10,7 @@ import numpy as np
 from ffparam.assign import assign_parameters
 from ffparam.chem import Molecule
 from ffparam.errors import FFParamError
+from ffparam.io.atomic import write_json_atomic
 from ffparam.params.system import ParameterizedSystem
 
 
@@ -42,13 +43,10 @@ def prepare_system(text: str, forcefield: str = "sage", charges: str = "am1bcc",
     except FFParamError as exc:
         raise type(exc)(f"{label}: {exc}") from None
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp")
-        tmp.write_text(json.dumps({
+        write_json_atomic(cache, {
             "input": text, "forcefield": forcefield, "charge_method": charges,
             "conformer": system.molecule.conformers[0].tolist(),
-            "charges": system.charges().tolist()}))
-        tmp.replace(cache)
+            "charges": system.charges().tolist()}, indent=None)
     return system
 
 

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from ffparam.errors import InputError
 from ffparam.liquid.lj import FrameStatistics, LJModel
+from ffparam.liquid.schema import schema_version
 from ffparam.liquid.simulate import PhaseTrajectory
 from ffparam.liquid.statistics import (
     Estimate,
@@ -29,6 +31,9 @@ from ffparam.liquid.statistics import (
 from ffparam.params.parameter_set import ParameterKey
 from ffparam.units import GAS_CONSTANT_KCAL_MOL_K
 
+RESULT_SCHEMA_VERSION = 1
+"""Version of :meth:`LiquidResult.to_json` (``result.json`` and the results in a liquid
+fit's state). 0: written before the field existed (:func:`migrate_result_v0`)."""
 
 @dataclass
 class LiquidResult:
@@ -49,7 +54,9 @@ class LiquidResult:
         hvap_gradient, hvap_gradient_error: (len(keys),) kcal/mol per internal unit.
         settings: the simulation settings (JSON form).
         torsion_drift: per rotatable torsion, the trend of its trans fraction over the
-            liquid production (:meth:`ffparam.liquid.conformers.TorsionDrift.to_json`).
+            liquid production (:meth:`ffparam.liquid.conformers.TorsionDrift.to_json`);
+            None for a result stored before results carried it (then computed from the
+            run's frames, :func:`ffparam.liquid.conformers.stored_drift`).
     """
 
     name: str
@@ -71,11 +78,13 @@ class LiquidResult:
     hvap_gradient: np.ndarray = field(default_factory=lambda: np.zeros(0))
     hvap_gradient_error: np.ndarray = field(default_factory=lambda: np.zeros(0))
     settings: dict[str, Any] = field(default_factory=dict)
-    torsion_drift: list[dict[str, Any]] = field(default_factory=list)
+    torsion_drift: list[dict[str, Any]] | None = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        """Plain data (:data:`RESULT_SCHEMA_VERSION`); read back by :meth:`from_json`."""
         return {
-            "name": self.name, "smiles": self.smiles, "temperature_k": self.temperature_k,
+            "schema_version": RESULT_SCHEMA_VERSION, "name": self.name, "smiles": self.smiles,
+            "temperature_k": self.temperature_k,
             "pressure_atm": self.pressure_atm, "n_molecules": self.n_molecules,
             "density_g_ml": self.density.to_json(), "hvap_kcal_mol": self.hvap.to_json(),
             "liquid_energy_per_molecule_kcal_mol": self.liquid_energy_per_molecule.to_json(),
@@ -91,31 +100,46 @@ class LiquidResult:
                 for i, (key, value) in enumerate(zip(self.keys, self.values))
             },
             "settings": dict(self.settings),
-            "torsion_drift": list(self.torsion_drift),
+            "torsion_drift": None if self.torsion_drift is None else list(self.torsion_drift),
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LiquidResult:
-        def est(d: dict) -> Estimate:
-            return Estimate(d["value"], d["error"], d.get("n_samples", 0),
-                            d.get("statistical_inefficiency", 1.0))
+    def from_json(cls, data: dict[str, Any], where: str = "liquid result") -> LiquidResult:
+        """Read :meth:`to_json`'s data of any schema version up to the current one (older
+        ones through :func:`migrate_result_v0`).
 
-        grads = data.get("gradients", {})
+        Raises:
+            InputError: a newer schema version, or a missing or malformed field.
+        """
+        if schema_version(data, RESULT_SCHEMA_VERSION, where) == 0:
+            data = migrate_result_v0(data)
+        try:
+            return cls._from_current(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{where}: malformed result ({type(exc).__name__}: {exc})"
+                             ) from None
+
+    @classmethod
+    def _from_current(cls, data: dict[str, Any]) -> LiquidResult:
+        grads = data["gradients"]
         keys = list(grads)
         column = lambda name: np.array([grads[k][name] for k in keys])  # noqa: E731
+        drift = data["torsion_drift"]
         return cls(
             name=data["name"], smiles=data["smiles"], temperature_k=data["temperature_k"],
             pressure_atm=data["pressure_atm"], n_molecules=data["n_molecules"],
-            density=est(data["density_g_ml"]), hvap=est(data["hvap_kcal_mol"]),
-            liquid_energy_per_molecule=est(data["liquid_energy_per_molecule_kcal_mol"]),
-            gas_energy=est(data["gas_energy_kcal_mol"]), frames=dict(data.get("frames", {})),
-            lengths_ps=dict(data.get("lengths_ps", {})), ns_per_day=data.get("ns_per_day", 0.0),
-            keys=keys, values=[grads[k]["value"] for k in keys],
+            density=Estimate.from_json(data["density_g_ml"]),
+            hvap=Estimate.from_json(data["hvap_kcal_mol"]),
+            liquid_energy_per_molecule=Estimate.from_json(
+                data["liquid_energy_per_molecule_kcal_mol"]),
+            gas_energy=Estimate.from_json(data["gas_energy_kcal_mol"]),
+            frames=dict(data["frames"]), lengths_ps=dict(data["lengths_ps"]),
+            ns_per_day=data["ns_per_day"], keys=keys, values=[grads[k]["value"] for k in keys],
             density_gradient=column("d_density_g_ml"),
             density_gradient_error=column("d_density_error"),
             hvap_gradient=column("d_hvap_kcal_mol"), hvap_gradient_error=column("d_hvap_error"),
-            settings=dict(data.get("settings", {})),
-            torsion_drift=list(data.get("torsion_drift", [])),
+            settings=dict(data["settings"]),
+            torsion_drift=None if drift is None else list(drift),
         )
 
     def gradient_of(self, key: ParameterKey | str) -> tuple[float, float, float, float]:
@@ -126,6 +150,23 @@ class LiquidResult:
         i = self.keys.index(text)
         return (float(self.density_gradient[i]), float(self.density_gradient_error[i]),
                 float(self.hvap_gradient[i]), float(self.hvap_gradient_error[i]))
+
+
+def migrate_result_v0(data: dict[str, Any]) -> dict[str, Any]:
+    """A result written before ``schema_version`` (version 0) as version 1: the fields
+    that early results lacked get the values readers assumed for them (estimates: 0
+    samples, inefficiency 1; no frame counts, run lengths, speed, gradients or settings;
+    ``torsion_drift`` None: not recorded, computed from the frames when needed)."""
+    def estimate(value: dict[str, Any]) -> dict[str, Any]:
+        return {"n_samples": 0, "statistical_inefficiency": 1.0, **value}
+
+    out = {"frames": {}, "lengths_ps": {}, "ns_per_day": 0.0, "gradients": {},
+           "settings": {}, "torsion_drift": None, **data, "schema_version": 1}
+    for key in ("density_g_ml", "hvap_kcal_mol", "liquid_energy_per_molecule_kcal_mol",
+                "gas_energy_kcal_mol"):
+        if isinstance(out.get(key), dict):
+            out[key] = estimate(out[key])
+    return out
 
 
 @dataclass

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ffparam.errors import InputError
+from ffparam.io.atomic import write_json_atomic
 from ffparam.liquid.job import LiquidJob, simulate_liquid
 from ffparam.liquid.prepare import prepare_system
 from ffparam.liquid.properties import LiquidResult
@@ -49,7 +49,5 @@ def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
             result = simulate_liquid(job, report)
     else:
         result = simulate_liquid(job)
-    tmp = outdir / "result.json.tmp"
-    tmp.write_text(json.dumps(result.to_json(), indent=1))
-    tmp.replace(outdir / "result.json")
+    write_json_atomic(outdir / "result.json", result.to_json())
     return result

@@ -7,18 +7,29 @@ integrator (1/ps friction), isotropic Monte Carlo barostat every 25 steps. The g
 is tempered (6 replicas up to 1000 K) and the box is packed from 16 of its conformers: the
 protocol validated in benchmarks/RESULTS.md and docs/liquid.md (slow torsions are sampled).
 These are the defaults of ``ffparam liquid run`` too (the CLI reads them from here).
+
+:class:`LiquidFitSettings` configures a liquid fit (``ffparam liquid fit``,
+:mod:`ffparam.workflows.liquid_fit`): the objective, the trust region, the priors, the
+parallel execution and, nested, the :class:`LiquidSettings` of every round's simulations.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 from ffparam.errors import InputError
+from ffparam.settings import Settings, require_at_least, require_positive
+from ffparam.units import KCAL_PER_KJ
+
+DENSITY_DENOMINATOR_G_ML: float = 0.03
+"""ForceBalance's default density denominator, 30 kg/m^3."""
+HVAP_DENOMINATOR_KCAL_MOL: float = 3.0 * KCAL_PER_KJ
+"""ForceBalance's default heat-of-vaporization denominator, 3 kJ/mol."""
 
 
 @dataclass(frozen=True)
-class LiquidSettings:
+class LiquidSettings(Settings):
     """How to simulate one liquid and its gas phase.
 
     Attributes:
@@ -80,6 +91,8 @@ class LiquidSettings:
     threads: int | None = None
     max_minimize_iterations: int = 0
 
+    what: ClassVar[str] = "liquid settings"
+
     def __post_init__(self) -> None:
         if self.n_molecules < 2:
             raise InputError(f"a liquid box needs at least 2 molecules, got {self.n_molecules}")
@@ -130,21 +143,119 @@ class LiquidSettings:
             raise InputError(f"the top of the tempering ladder ({self.gas_max_temperature_k} "
                              f"K) must exceed the temperature {temperature_k} K")
 
-    def steps(self, picoseconds: float) -> int:
-        """Number of integration steps covering ``picoseconds``."""
-        return round(picoseconds * 1000.0 / self.timestep_fs)
+    def steps(self, time_ps: float) -> int:
+        """Number of integration steps covering ``time_ps`` (ps)."""
+        return round(time_ps * 1000.0 / self.timestep_fs)
 
-    def with_options(self, **changes: Any) -> LiquidSettings:
-        """A copy with some fields changed (validated again)."""
-        return replace(self, **changes)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def fit_round_settings() -> LiquidSettings:
-    """Settings of every simulation of a liquid fit (``LiquidFitOptions.settings``, ``ffparam
+    """Settings of every simulation of a liquid fit (``LiquidFitSettings.simulation``, ``ffparam
     liquid fit``): shorter runs than one estimate (100 ps + 0.5 ns liquid, 5 ns gas per
     replica), as each round simulates every liquid again."""
     return LiquidSettings(equilibration_ps=100.0, production_ps=500.0,
                           gas_production_ps=5000.0)
+
+
+@dataclass(frozen=True)
+class LiquidFitSettings(Settings):
+    """How to fit Lennard-Jones parameters to liquids (units: g/mL, kcal/mol, Angstrom;
+    trust radii in units of the mathematical parameters x).
+
+    Attributes:
+        forcefield: start SMIRNOFF force field (name or .offxml path).
+        charges: charge method of every molecule.
+        params: ``vdw:PATTERN[:FIELDS]`` entries
+            (:func:`ffparam.liquid.parameters.free_vdw_parameters`).
+        iterations: trust-region steps (rounds = iterations + 1).
+        trust_radius, min_trust_radius, max_trust_radius: radius of the step in x.
+        density_weight, hvap_weight, density_denominator_g_ml, hvap_denominator_kcal_mol:
+            objective weights and denominators.
+        prior_sigma_a, prior_epsilon_kcal_mol: Gaussian prior widths (also the x scale of
+            sigma). use_priors: include them.
+        no_worse_margin: when set, every step is guarded
+            (:func:`~ffparam.liquid.objective.no_worse_step`): no training liquid's
+            density or Hvap may be predicted to move away from experiment by more than
+            this many of its own error bars. None: plain step.
+        model_safety: the guard assumes the true change may be this many times the linear
+            prediction.
+        step: ``linear`` (the trust-region or guarded step on the fluctuation-formula
+            Jacobian) or ``reweighted`` (:func:`~ffparam.liquid.mbar.reweighted_step`: the
+            objective minimized on MBAR estimates from the frames of every simulated
+            round, with the guard, if set, on those estimates).
+        min_eff_fraction: for ``reweighted``, each phase's Kish size must stay above this
+            fraction of one run's frames.
+        holdout: liquid names simulated but not fitted.
+        workers, threads_per_worker, dask: parallel execution.
+        simulation: the simulation settings of every liquid (default
+            :func:`fit_round_settings`).
+    """
+
+    forcefield: str = "sage"
+    charges: str = "am1bcc"
+    params: tuple[str, ...] = ("vdw:*",)
+    iterations: int = 3
+    trust_radius: float = 0.3
+    min_trust_radius: float = 0.02
+    max_trust_radius: float = 1.0
+    density_weight: float = 1.0
+    hvap_weight: float = 1.0
+    density_denominator_g_ml: float = DENSITY_DENOMINATOR_G_ML
+    hvap_denominator_kcal_mol: float = HVAP_DENOMINATOR_KCAL_MOL
+    prior_sigma_a: float = 0.1
+    prior_epsilon_kcal_mol: float = 0.05
+    use_priors: bool = True
+    no_worse_margin: float | None = None
+    model_safety: float = 1.5
+    step: Literal["linear", "reweighted"] = "linear"
+    min_eff_fraction: float = 0.2
+    holdout: tuple[str, ...] = ()
+    workers: int = 1
+    threads_per_worker: int = 1
+    dask: str | None = None
+    simulation: LiquidSettings = field(default_factory=fit_round_settings)
+
+    what: ClassVar[str] = "liquid fit settings"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", tuple(self.params))
+        object.__setattr__(self, "holdout", tuple(self.holdout))
+        require_at_least(self, 0, "iterations", "density_weight", "hvap_weight",
+                         "no_worse_margin")
+        require_positive(self, "trust_radius", "min_trust_radius", "max_trust_radius",
+                         "prior_sigma_a", "prior_epsilon_kcal_mol", "model_safety",
+                         "density_denominator_g_ml", "hvap_denominator_kcal_mol")
+        if not 0 < self.min_eff_fraction <= 1:
+            raise InputError(f"min_eff_fraction must lie in (0, 1], got "
+                             f"{self.min_eff_fraction}")
+        if self.step not in ("linear", "reweighted"):
+            raise InputError(f"unknown step {self.step!r}: use 'linear' or 'reweighted'")
+        require_at_least(self, 1, "workers", "threads_per_worker")
+        if not isinstance(self.simulation, LiquidSettings):
+            raise InputError(f"{self.what}: simulation must be LiquidSettings, got "
+                             f"{type(self.simulation).__name__}")
+
+    @property
+    def parallel(self) -> bool:
+        """Whether simulations run in worker processes (more than one, or Dask)."""
+        return self.workers > 1 or bool(self.dask)
+
+    def fingerprint_data(self) -> dict[str, Any]:
+        """What the recorded rounds of a fit depend on (the fit directory's fingerprint):
+        not how later steps are proposed nor where simulations run. Keys as the first
+        stored fits wrote them (``settings`` for :attr:`simulation`), and the sampling
+        options at their plain values left out, so those fits keep their fingerprint."""
+        data = self.to_dict()
+        for name in ("iterations", "workers", "threads_per_worker", "dask",
+                     "no_worse_margin", "model_safety", "step", "min_eff_fraction"):
+            data.pop(name)
+        simulation = data.pop("simulation")
+        simulation.pop("threads")
+        simulation.pop("platform")
+        for name, plain in (("gas_replicas", 1), ("box_conformers", 0)):
+            if simulation.get(name) == plain:
+                simulation.pop(name)
+        if "gas_replicas" not in simulation:
+            simulation.pop("gas_max_temperature_k")
+        data["settings"] = simulation
+        return data

@@ -10,11 +10,12 @@ A run directory holds
   (kcal/mol), box edges (Angstrom), positions (float32 Angstrom, molecules whole), steps.
 
 A checkpoint writes the chunk, then the new state as ``state.xml.next``, then the progress
-file (with the SHA-256 of that state), then renames the new state over ``state.xml``; each
-write is atomic (temporary file + rename). A run killed at any moment continues from its
-last checkpoint, the one the progress file counts: frames it does not count are
-overwritten, and a ``state.xml.next`` it does not name is discarded (one it names is moved
-into place), so the state always belongs to the counted checkpoint. Equilibration is
+file (with the SHA-256 of that state), then the new state as ``state.xml`` (and drops the
+``.next`` file); each write is atomic (:mod:`ffparam.io.atomic`). A run killed at any
+moment continues from its last checkpoint, the one the progress file counts: frames it
+does not count are overwritten, and a ``state.xml.next`` it does not name is discarded
+(one it names becomes ``state.xml``), so the state always belongs to the counted
+checkpoint. Equilibration is
 checkpointed the same way (without frames). After every checkpoint the run continues as a
 resumed run would: from the state just written, read back, with the Langevin and barostat
 random streams restarted from ``settings.seed`` plus the checkpoint number. A killed and
@@ -40,6 +41,7 @@ import openmm
 from openmm import unit
 
 from ffparam.errors import InputError, NonFiniteError
+from ffparam.io.atomic import atomic_output, write_text_atomic
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.units import ANGSTROM_PER_NM, KCAL_PER_KJ, NM_PER_ANGSTROM
 
@@ -145,7 +147,7 @@ def run_phase(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
     try:
         if not (directory / STATE_FILE).exists():
             _minimize(context, spec, settings)
-            _write_atomic(directory / STATE_FILE, _serialize_state(context))
+            write_text_atomic(directory / STATE_FILE, _serialize_state(context))
         while state["equilibration_steps"] < eq_steps:
             todo = min(eq_steps - state["equilibration_steps"], chunk_frames * save_steps)
             _step(integrator, context, todo, spec.label)
@@ -173,10 +175,9 @@ def run_phase(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
             if progress:
                 progress("production", state["frames"] * spec.save_interval_ps,
                          spec.production_ps)
-        state["stage"] = "done"
-        _write_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+        _finish(directory, state)
     except NonFiniteError as exc:
-        _write_atomic(directory / FAILED_FILE, json.dumps({"error": str(exc)}))
+        _record_failure(directory, exc)
         raise
     finally:
         del context, integrator
@@ -242,10 +243,10 @@ def _settle_state_file(directory: Path, state_file: str, state: dict) -> None:
     pending = directory / (state_file + NEXT_SUFFIX)
     if not pending.exists():
         return
-    if _sha256(pending.read_bytes()) == state.get("state_sha256"):
-        pending.replace(directory / state_file)
-    else:
-        pending.unlink()
+    text = pending.read_bytes()
+    if _sha256(text) == state.get("state_sha256"):
+        write_text_atomic(directory / state_file, text.decode())
+    pending.unlink()
 
 
 def _restart(spec: PhaseSpec, settings: LiquidSettings, state: dict, state_text: str):
@@ -354,13 +355,25 @@ def _checkpoint(directory: Path, context, state: dict, settings: LiquidSettings,
     module docstring); returns the state text."""
     text = _serialize_state(context) if state_text is None else state_text
     pending = directory / (state_file + NEXT_SUFFIX)
-    _write_atomic(pending, text)
+    write_text_atomic(pending, text)
     state["checkpoints"] += 1
     state["timestep_fs"] = settings.timestep_fs
     state["state_sha256"] = _sha256(text.encode())
-    _write_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
-    pending.replace(directory / state_file)
+    write_text_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+    write_text_atomic(directory / state_file, text)
+    pending.unlink()
     return text
+
+
+def _finish(directory: Path, state: dict) -> None:
+    """Mark the run in ``directory`` done in its progress file."""
+    state["stage"] = "done"
+    write_text_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
+
+
+def _record_failure(directory: Path, exc: NonFiniteError) -> None:
+    """Write why the run stopped (``failed.json``; removed when the run is resumed)."""
+    write_text_atomic(directory / FAILED_FILE, json.dumps({"error": str(exc)}))
 
 
 def _sha256(data: bytes) -> str:
@@ -373,12 +386,5 @@ def _serialize_state(context: openmm.Context) -> str:
 
 
 def _write_chunk(path: Path, frames: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **frames)
-    tmp.replace(path)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(text.encode())
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        np.savez(tmp, **frames)

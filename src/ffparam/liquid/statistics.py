@@ -44,6 +44,12 @@ class Estimate:
         return {"value": self.value, "error": self.error, "n_samples": self.n_samples,
                 "statistical_inefficiency": self.inefficiency}
 
+    @classmethod
+    def from_json(cls, data: dict) -> Estimate:
+        """The inverse of :meth:`to_json` (every field required)."""
+        return cls(data["value"], data["error"], data["n_samples"],
+                   data["statistical_inefficiency"])
+
 
 def _timeseries():
     from pymbar import timeseries
@@ -91,7 +97,7 @@ def mean_estimate(values: np.ndarray) -> Estimate:
     return Estimate(float(values.mean()), error, n, g)
 
 
-def fluctuation_derivative(observable: np.ndarray, du_dtheta: np.ndarray, beta: float,
+def fluctuation_derivative(observable: np.ndarray, du_dtheta: np.ndarray, beta_mol_kcal: float,
                            da_dtheta: np.ndarray | None = None) -> np.ndarray:
     """d<A>/dtheta (P,) from samples A (n,), dU/dtheta (n, P) and optionally dA/dtheta
     (n, P), by the fluctuation formula of the module docstring."""
@@ -99,7 +105,7 @@ def fluctuation_derivative(observable: np.ndarray, du_dtheta: np.ndarray, beta: 
     du = np.asarray(du_dtheta, dtype=np.float64)
     covariance = ((a - a.mean())[:, None] * (du - du.mean(axis=0))).mean(axis=0)
     explicit = 0.0 if da_dtheta is None else np.asarray(da_dtheta).mean(axis=0)
-    return explicit - beta * covariance
+    return explicit - beta_mol_kcal * covariance
 
 
 def jackknife_error(estimator, arrays: tuple[np.ndarray, ...], n_blocks: int = 10
@@ -120,26 +126,26 @@ def jackknife_error(estimator, arrays: tuple[np.ndarray, ...], n_blocks: int = 1
     return np.sqrt((blocks - 1) / blocks * ((estimates - estimates.mean(axis=0)) ** 2).sum(0))
 
 
-def derivative_estimate(observable: np.ndarray, du_dtheta: np.ndarray, beta: float,
+def derivative_estimate(observable: np.ndarray, du_dtheta: np.ndarray, beta_mol_kcal: float,
                         da_dtheta: np.ndarray | None = None, n_blocks: int = 10
                         ) -> tuple[np.ndarray, np.ndarray]:
     """(d<A>/dtheta, standard error), both (P,), see :func:`fluctuation_derivative`."""
-    value = fluctuation_derivative(observable, du_dtheta, beta, da_dtheta)
+    value = fluctuation_derivative(observable, du_dtheta, beta_mol_kcal, da_dtheta)
     if da_dtheta is None:
-        error = jackknife_error(lambda a, du: fluctuation_derivative(a, du, beta),
+        error = jackknife_error(lambda a, du: fluctuation_derivative(a, du, beta_mol_kcal),
                                 (np.asarray(observable), np.asarray(du_dtheta)), n_blocks)
     else:
-        error = jackknife_error(lambda a, du, da: fluctuation_derivative(a, du, beta, da),
+        error = jackknife_error(lambda a, du, da: fluctuation_derivative(a, du, beta_mol_kcal, da),
                                 (np.asarray(observable), np.asarray(du_dtheta),
                                  np.asarray(da_dtheta)), n_blocks)
     return value, error
 
 
-def reweighting_weights(delta_u: np.ndarray, beta: float) -> tuple[np.ndarray, float]:
+def reweighting_weights(delta_u: np.ndarray, beta_mol_kcal: float) -> tuple[np.ndarray, float]:
     """Normalized exponential-reweighting weights w_f ~ exp(-beta dU_f) for frames of one
     state moved to new parameters (dU_f = U_new - U_old, kcal/mol) and the effective
     sample size (sum w)^2 / sum w^2 (Kish)."""
-    x = -beta * np.asarray(delta_u, dtype=np.float64)
+    x = -beta_mol_kcal * np.asarray(delta_u, dtype=np.float64)
     w = np.exp(x - x.max())
     w /= w.sum()
     return w, float(1.0 / np.sum(w**2))

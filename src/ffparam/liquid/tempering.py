@@ -45,19 +45,20 @@ import openmm
 from openmm import unit
 
 from ffparam.errors import InputError, NonFiniteError
+from ffparam.io.atomic import write_text_atomic
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.liquid.simulate import (
-    FAILED_FILE,
     PROGRESS_FILE,
     PhaseSpec,
     PhaseTrajectory,
     _check_state,
+    _finish,
     _make_context,
     _minimize,
     _produce_chunk,
     _read_progress,
+    _record_failure,
     _step,
-    _write_atomic,
     _write_chunk,
     fingerprint,
     load_trajectory,
@@ -91,24 +92,46 @@ def exchange_probability(temperature_i_k: float, temperature_j_k: float,
     return 1.0 if exponent >= 0 else math.exp(exponent)
 
 
-def _key(spec: PhaseSpec, settings: LiquidSettings, temperatures: np.ndarray) -> str:
+def _key(spec: PhaseSpec, settings: LiquidSettings, temperatures_k: np.ndarray) -> str:
     digest = hashlib.sha256(fingerprint(spec, settings).encode())
-    digest.update(json.dumps([round(float(t), 6) for t in temperatures]).encode())
+    digest.update(json.dumps([round(float(t), 6) for t in temperatures_k]).encode())
     return digest.hexdigest()
 
 
 def run_tempering(directory: str | Path, spec: PhaseSpec, settings: LiquidSettings,
-                  temperatures: Sequence[float],
+                  temperatures_k: Sequence[float],
                   progress: Callable[[str, float, float], None] | None = None
                   ) -> PhaseTrajectory:
     """Replica-exchange run of the gas-phase ``spec`` (no box, no barostat) at the ladder
-    ``temperatures`` (K; the first is ``spec.temperature_k``), resuming from its last
+    ``temperatures_k`` (K; the first is ``spec.temperature_k``), resuming from its last
     checkpoint; returns the frames at ``spec.temperature_k``.
 
     Equilibration and production lengths are per replica (ps of dynamics at each
     temperature). ``progress(stage, done_ps, total_ps)`` is called after each checkpoint.
     """
-    temps = np.asarray(temperatures, dtype=float)
+    temps = np.asarray(temperatures_k, dtype=float)
+    _check_ladder(spec, temps)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = _read_state(directory, _key(spec, settings, temps), spec.label, temps)
+    n_frames_total = round(spec.production_ps / spec.save_interval_ps)
+    if state["stage"] == "done" and state["frames"] >= n_frames_total:
+        return load_trajectory(directory, spec.save_interval_ps, n_frames_total)
+    run = _Ladder(directory, spec, settings, temps, state)
+    try:
+        run.start()
+        run.equilibrate(progress)
+        run.produce(n_frames_total, progress)
+        _finish(directory, state)
+    except NonFiniteError as exc:
+        _record_failure(directory, exc)
+        raise
+    finally:
+        run.replicas.clear()
+    return load_trajectory(directory, spec.save_interval_ps, n_frames_total)
+
+
+def _check_ladder(spec: PhaseSpec, temps: np.ndarray) -> None:
     if spec.box_length_a is not None or spec.pressure_atm is not None:
         raise InputError("tempering is implemented for the gas phase (no box, no barostat)")
     if not math.isclose(temps[0], spec.temperature_k):
@@ -116,72 +139,85 @@ def run_tempering(directory: str | Path, spec: PhaseSpec, settings: LiquidSettin
                          f"{spec.temperature_k} K")
     if np.any(np.diff(temps) <= 0):
         raise InputError("tempering temperatures must increase")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    key = _key(spec, settings, temps)
-    state = _read_state(directory, key, spec.label, temps)
-    save_steps = settings.steps(spec.save_interval_ps)
-    chunk_frames = max(1, round(settings.checkpoint_interval_ps / spec.save_interval_ps))
-    eq_steps = settings.steps(spec.equilibration_ps)
-    n_frames_total = round(spec.production_ps / spec.save_interval_ps)
-    if state["stage"] == "done" and state["frames"] >= n_frames_total:
-        return load_trajectory(directory, spec.save_interval_ps, n_frames_total)
-    # state["temperature_of"][r]: ladder index replica r runs at now
-    order = list(state["temperature_of"])
-    saved = directory / REPLICAS_FILE
-    replicas, rng = _restart(spec, settings, temps, state,
-                             saved.read_text() if saved.exists() else None)
-    try:
-        if not saved.exists():
-            for context, _ in replicas:
-                _minimize(context, spec, settings)
-            for r, (context, _) in enumerate(replicas):
-                context.setVelocitiesToTemperature(temps[r] * unit.kelvin, settings.seed + r)
-            _write_atomic(saved, _serialize_all(replicas))
 
-        def sweep(n_steps: int) -> None:
-            for context, integrator in replicas:
-                _step(integrator, context, n_steps, spec.label)
-            _exchange(replicas, order, temps, state, rng, spec.label)
 
+class _Ladder:
+    """The replicas of one tempering run between checkpoints (contexts, the replica to
+    temperature assignment ``order`` and the exchange generator), restarted from every
+    checkpoint as a resumed run would be."""
+
+    def __init__(self, directory: Path, spec: PhaseSpec, settings: LiquidSettings,
+                 temps: np.ndarray, state: dict) -> None:
+        self.directory, self.spec, self.settings = directory, spec, settings
+        self.temps, self.state = temps, state
+        # order[r]: ladder index replica r runs at now
+        self.order = list(state["temperature_of"])
+        self.save_steps = settings.steps(spec.save_interval_ps)
+        self.chunk_frames = max(1, round(settings.checkpoint_interval_ps
+                                         / spec.save_interval_ps))
+        saved = directory / REPLICAS_FILE
+        self.replicas, self.rng = _restart(spec, settings, temps, state,
+                                           saved.read_text() if saved.exists() else None)
+
+    def start(self) -> None:
+        """Minimize and thermalize new replicas (a resumed run has saved ones)."""
+        saved = self.directory / REPLICAS_FILE
+        if saved.exists():
+            return
+        for context, _ in self.replicas:
+            _minimize(context, self.spec, self.settings)
+        for r, (context, _) in enumerate(self.replicas):
+            context.setVelocitiesToTemperature(self.temps[r] * unit.kelvin,
+                                               self.settings.seed + r)
+        write_text_atomic(saved, _serialize_all(self.replicas))
+
+    def sweep(self, n_steps: int) -> None:
+        """``n_steps`` of every replica, then one exchange attempt."""
+        for context, integrator in self.replicas:
+            _step(integrator, context, n_steps, self.spec.label)
+        _exchange(self.replicas, self.order, self.temps, self.state, self.rng, self.spec.label)
+
+    def checkpoint(self) -> None:
+        text = _checkpoint(self.directory, self.replicas, self.order, self.state, self.settings)
+        self.replicas, self.rng = _restart(self.spec, self.settings, self.temps, self.state,
+                                           text)
+
+    def equilibrate(self, progress: Callable[[str, float, float], None] | None) -> None:
+        state, spec = self.state, self.spec
+        eq_steps = self.settings.steps(spec.equilibration_ps)
         while state["equilibration_steps"] < eq_steps:
-            todo = min(eq_steps - state["equilibration_steps"], chunk_frames * save_steps)
+            todo = min(eq_steps - state["equilibration_steps"],
+                       self.chunk_frames * self.save_steps)
             done = 0
             while done < todo:
-                n = min(save_steps, todo - done)
-                sweep(n)
+                n = min(self.save_steps, todo - done)
+                self.sweep(n)
                 done += n
             state["equilibration_steps"] += todo
-            text = _checkpoint(directory, replicas, order, state, settings)
-            replicas, rng = _restart(spec, settings, temps, state, text)
+            self.checkpoint()
             if progress:
-                progress("equilibration", state["equilibration_steps"] * settings.timestep_fs
-                         / 1000.0, spec.equilibration_ps)
+                progress("equilibration", state["equilibration_steps"]
+                         * self.settings.timestep_fs / 1000.0, spec.equilibration_ps)
         state["stage"] = "production"
+
+    def produce(self, n_frames_total: int,
+                progress: Callable[[str, float, float], None] | None) -> None:
+        state, spec = self.state, self.spec
         while state["frames"] < n_frames_total:
-            n_chunk = min(chunk_frames, n_frames_total - state["frames"])
+            n_chunk = min(self.chunk_frames, n_frames_total - state["frames"])
             start = time.perf_counter()
-            frames = _produce_chunk(lambda: sweep(save_steps),
-                                    lambda reps=replicas: reps[order.index(0)][0], n_chunk,
-                                    save_steps,
-                                    state["frames"] * save_steps, spec, settings.timestep_fs)
+            frames = _produce_chunk(lambda: self.sweep(self.save_steps),
+                                    lambda: self.replicas[self.order.index(0)][0], n_chunk,
+                                    self.save_steps, state["frames"] * self.save_steps, spec,
+                                    self.settings.timestep_fs)
             state["production_wall_s"] += time.perf_counter() - start
-            _write_chunk(directory / f"frames_{state['chunks']:05d}.npz", frames)
+            _write_chunk(self.directory / f"frames_{state['chunks']:05d}.npz", frames)
             state["chunks"] += 1
             state["frames"] += n_chunk
-            text = _checkpoint(directory, replicas, order, state, settings)
-            replicas, rng = _restart(spec, settings, temps, state, text)
+            self.checkpoint()
             if progress:
                 progress("production", state["frames"] * spec.save_interval_ps,
                          spec.production_ps)
-        state["stage"] = "done"
-        _write_atomic(directory / PROGRESS_FILE, json.dumps(state, indent=1))
-    except NonFiniteError as exc:
-        _write_atomic(directory / FAILED_FILE, json.dumps({"error": str(exc)}))
-        raise
-    finally:
-        replicas.clear()
-    return load_trajectory(directory, spec.save_interval_ps, n_frames_total)
 
 
 def exchange_statistics(directory: str | Path) -> dict[str, list[float]]:
