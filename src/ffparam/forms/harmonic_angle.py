@@ -1,0 +1,36 @@
+"""Harmonic angle E = k/2 (theta - theta0)^2: k kcal/mol/rad^2, theta0 (``angle``) rad."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ffparam.forms.base import Form, register
+from ffparam.units import KJ_PER_KCAL
+
+
+@dataclass(frozen=True)
+class HarmonicAngle(Form):
+    def energy(self, x, p):
+        return 0.5 * p["k"] * (x - p["angle"]) ** 2
+
+    def derivative(self, x, p):
+        return p["k"] * (x - p["angle"])
+
+    def energy_and_derivative(self, x, p):
+        dx = x - p["angle"]
+        k_dx = p["k"] * dx
+        return 0.5 * k_dx * dx, k_dx
+
+    def openmm_force(self, atoms, p):
+        import openmm
+
+        force = openmm.HarmonicAngleForce()
+        for (i, j, m), k, theta in zip(atoms, p["k"] * KJ_PER_KCAL, p["angle"]):
+            force.addAngle(i, j, m, float(theta), float(k))
+        return force
+
+
+HARMONIC_ANGLE = register(HarmonicAngle(
+    name="harmonic_angle", geometry="angle", fields={"k": "kcal/mol/rad^2", "angle": "rad"},
+    sections=("Angles",), label="harmonic angles", category="angles", standard="angle",
+    kernel="angle"))
