@@ -74,8 +74,8 @@ def flat_terms(system: ParameterizedSystem) -> FlatTerms:
                 unsupported.append(f"{form.label} ({g.name}, {len(g)} terms, e.g. atoms "
                                    f"{'-'.join(map(str, g.atoms[0].tolist()))})")
             continue
-        values = [p[g.param_index[f]] for f in form.fields]  # the table's fields, in order
-        values[list(form.fields).index(form.scaled_field)] *= g.scale
+        scaled = form.scaled({f: p[g.param_index[f]] for f in form.fields}, g.scale)
+        values = [scaled[f] for f in form.fields]  # the table's fields, in order
         extra = (g.periodicity, [g.name] * len(g)) if form.standard == "torsion" else ()
         rows[form.standard].append((g.atoms, *values, *extra))
     bonds = _stack(rows["bond"], (2, 1, 1))

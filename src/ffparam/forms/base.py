@@ -59,7 +59,8 @@ class Form:
         sections: parameter sections (``ParameterSet``) whose terms use this form.
         label: plural noun for messages (``"Morse bonds"``).
         category: energy category of export checks (``bonds``, ``angles``, ``torsions``).
-        scaled_field: the field a term's energy scale multiplies (the form is linear in it).
+        scaled_fields: fields the energy is jointly proportional to (E(s f) = s E(f) for
+            these fields f), so a term's energy scale is folded into them (k; D of Morse).
         periodic: fields are numbered per term (``k1``, ``phase1``, ...) with an integer
             ``periodicity#`` in ``Parameter.fixed``; one term row per number, and the
             energy methods get ``periodicity`` as a parameter.
@@ -73,7 +74,7 @@ class Form:
     sections: tuple[str, ...]
     label: str
     category: str
-    scaled_field: str = "k"
+    scaled_fields: tuple[str, ...] = ("k",)
     periodic: bool = False
     standard: str | None = None
     kernel: str | None = None
@@ -86,9 +87,9 @@ class Form:
         if self.category not in CATEGORIES:
             raise InputError(f"form {self.name}: category {self.category!r} is not one of "
                              f"{', '.join(CATEGORIES)}")
-        if self.scaled_field not in self.fields:
-            raise InputError(f"form {self.name}: scaled field {self.scaled_field!r} is not "
-                             "one of its fields")
+        if not self.scaled_fields or not set(self.scaled_fields) <= set(self.fields):
+            raise InputError(f"form {self.name}: scaled fields {self.scaled_fields} must be "
+                             "some of its fields")
         if self.standard is not None and \
                 tuple(STANDARD_TABLES.get(self.standard, ())) != tuple(self.fields):
             raise InputError(f"form {self.name}: standard table {self.standard!r} needs "
@@ -106,6 +107,11 @@ class Form:
     def parameters(self) -> tuple[str, ...]:
         """Names of the energy methods' parameters: the fields, plus ``periodicity``."""
         return (*self.fields, "periodicity") if self.periodic else tuple(self.fields)
+
+    def scaled(self, p: dict[str, Any], scale: Any) -> dict[str, Any]:
+        """``p`` with the energy ``scale`` (per term) folded into :attr:`scaled_fields`."""
+        return {name: value * scale if name in self.scaled_fields else value
+                for name, value in p.items()}
 
     def energy(self, x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
         """Energy kcal/mol of every term at coordinate ``x`` (any shape broadcasting with

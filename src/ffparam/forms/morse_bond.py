@@ -42,4 +42,4 @@ class MorseBond(Form):
 MORSE_BOND = register(MorseBond(
     name="morse_bond", geometry="distance",
     fields={"well_depth": "kcal/mol", "a": "1/A", "length": "A"}, sections=("MorseBonds",),
-    label="Morse bonds", category="bonds", scaled_field="well_depth", kernel="morse"))
+    label="Morse bonds", category="bonds", scaled_fields=("well_depth",), kernel="morse"))

@@ -390,12 +390,11 @@ class MMEngine:
 
     def _prepared_terms(self, p: Tensor) -> list[tuple[Form, str, Tensor, dict[str, Tensor]]]:
         """(form, term name, atoms, parameters) per group: the form's fields gathered from
-        ``p`` with the energy scale folded into its scaled field, plus ``periodicity``."""
+        ``p`` with the energy scale folded into its scaled fields, plus ``periodicity``."""
         out = []
         for g in self._groups:
             form = g["form"]
-            params = self._group_parameters(g, p)
-            params[form.scaled_field] = params[form.scaled_field] * g["scale"]
+            params = form.scaled(self._group_parameters(g, p), g["scale"])
             out.append((form, g["name"], g["atoms"], params))
         return out
 

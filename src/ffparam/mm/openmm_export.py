@@ -61,8 +61,7 @@ def _bonded_force(g: TermGroup, p: np.ndarray) -> openmm.Force:
     """The group's terms as its form's OpenMM Force (:meth:`ffparam.forms.Form.openmm_force`),
     parameters in internal units with the energy scale applied."""
     form = FORMS.get(g.form)
-    params = {name: p[index] for name, index in g.param_index.items()}
-    params[form.scaled_field] = params[form.scaled_field] * g.scale
+    params = form.scaled({name: p[index] for name, index in g.param_index.items()}, g.scale)
     if form.periodic:
         params["periodicity"] = g.periodicity
     return form.openmm_force(g.atoms.tolist(), params)
