@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ffparam.forms.base import Form, register
+from ffparam.forms.base import register
+from ffparam.forms.harmonic import Harmonic
 from ffparam.units import KJ_PER_KCAL
 
 
 @dataclass(frozen=True)
-class HarmonicAngle(Form):
-    def energy(self, x, p):
-        return 0.5 * p["k"] * (x - p["angle"]) ** 2
-
-    def derivative(self, x, p):
-        return p["k"] * (x - p["angle"])
-
-    def energy_and_derivative(self, x, p):
-        dx = x - p["angle"]
-        k_dx = p["k"] * dx
-        return 0.5 * k_dx * dx, k_dx
-
+class HarmonicAngle(Harmonic):
     def openmm_force(self, atoms, p):
         import openmm
 

@@ -8,23 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ffparam.forms.base import Form, register
+from ffparam.forms.base import register
+from ffparam.forms.harmonic import Harmonic
 from ffparam.units import KCAL_MOL_A2_TO_KJ_MOL_NM2, NM_PER_ANGSTROM
 
 
 @dataclass(frozen=True)
-class HarmonicBond(Form):
-    def energy(self, x, p):
-        return 0.5 * p["k"] * (x - p["length"]) ** 2
-
-    def derivative(self, x, p):
-        return p["k"] * (x - p["length"])
-
-    def energy_and_derivative(self, x, p):
-        dx = x - p["length"]
-        k_dx = p["k"] * dx
-        return 0.5 * k_dx * dx, k_dx
-
+class HarmonicBond(Harmonic):
     def openmm_force(self, atoms, p):
         import openmm
 

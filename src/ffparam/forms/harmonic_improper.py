@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ffparam.forms.base import Form, register
+from ffparam.forms.base import register
+from ffparam.forms.harmonic import Harmonic
 from ffparam.units import KJ_PER_KCAL
 
 HARMONIC_IMPROPER_EXPRESSION = (
@@ -17,22 +18,10 @@ HARMONIC_IMPROPER_EXPRESSION = (
 
 
 @dataclass(frozen=True)
-class HarmonicImproper(Form):
-    @staticmethod
-    def wrapped(x, p):
+class HarmonicImproper(Harmonic):
+    def displacement(self, x, p):
         """phi - phi0 wrapped into [-pi, pi) (radians)."""
         return (x - p["angle"] + math.pi) % (2.0 * math.pi) - math.pi
-
-    def energy(self, x, p):
-        return 0.5 * p["k"] * self.wrapped(x, p) ** 2
-
-    def derivative(self, x, p):
-        return p["k"] * self.wrapped(x, p)
-
-    def energy_and_derivative(self, x, p):
-        dphi = self.wrapped(x, p)
-        k_dphi = p["k"] * dphi
-        return 0.5 * k_dphi * dphi, k_dphi
 
     def openmm_force(self, atoms, p):
         import openmm
