@@ -3,17 +3,20 @@ fast path of :meth:`MMEngine.compute` (and the reference of the optional compile
 :mod:`ffparam.mm.kernel`).
 
 All terms of a system are packed once per parameter vector (:class:`Packed`): one index of
-every atom slot that any term reads (distance ends, angle atoms, unique dihedral quads,
-nonbonded pairs). Positions are laid out (N, 3, C), conformers last, so one gather of whole
-rows per chunk gives the coordinates of every slot as an (S, 3, C) tensor, and each
-internal coordinate is computed once for every term that reads it, whatever its form:
-one pass for all distances (bonds, Morse, Urey-Bradley, ...), one for all angles, one for
-all unique dihedrals. Each form (:mod:`ffparam.forms`) then turns its rows of the
-coordinate into energies and dE/d(coordinate) (:meth:`Form.energy_and_derivative`); the
-chain rule through the coordinate's gradient is again one pass per coordinate kind. Each
-kind writes its dE/dx contributions into its own block of one (S, 3, C) buffer and its
-per-row energies into rows of one (R, C) buffer; one ``index_add_`` turns the gradient
-buffer into dE/dx per atom and another the row energies into per-term energies.
+every atom slot that any term reads (angle atoms, unique dihedral quads, then the second
+and first atoms of every distance term and nonbonded pair). Positions are laid out
+(N, 3, C), conformers last, so one gather of whole rows per chunk gives the coordinates of
+every slot as an (S, 3, C) tensor, and each internal coordinate is computed once for every
+term that reads it, whatever its form: one pass for the vectors and squared lengths of all
+two-atom rows (distances of bonds, Morse, Urey-Bradley, ... and nonbonded pairs), one for
+all angles, one for all unique dihedrals. Each form (:mod:`ffparam.forms`) then turns its
+rows of the coordinate into energies and dE/d(coordinate)
+(:meth:`Form.energy_and_derivative`); the chain rule through the coordinate's gradient is
+again one pass per coordinate kind. Each kind writes its dE/dx contributions into its own
+block of one gradient buffer and its per-row energies into rows of one (R, C) buffer; one
+``index_add_`` turns the gradient buffer into dE/dx per atom (a second one, with factor
+-1, adds the first atoms of two-atom rows: dE/dx_i = -dE/dx_j, never written out) and
+another the row energies into per-term energies.
 Closed forms (tested against autograd, finite differences and OpenMM):
 
 * distance r = |x_j - x_i|: dr/dx_j = (x_j - x_i)/r = -dr/dx_i.
@@ -65,20 +68,22 @@ class Packed:
     """Every term of a system with its parameters, laid out for :func:`evaluate`.
 
     ``index`` (S,) is the atom of every gathered slot; the ``*_slots`` are slices of it
-    (e.g. ``distance_slots = (i, j)``: slot ranges of the first and second atoms of all
-    distance terms). ``forms``: coordinate (``distance``, ``angle``, ``dihedral``) -> the
-    :class:`FormRows` reading it. ``pair_a``, ``pair_b`` are A = 4 eps sigma^12,
-    B = 4 eps sigma^6 (kcal/mol Angstrom^12, ^6) and ``pair_qq`` 332.0637 q_i q_j scale
-    (kcal/mol Angstrom), (n_pairs, 1); ``pair_rows``: the vdW and electrostatics rows of
-    the energy buffer. ``row_term`` (R,) is the term (column of the per-term energies)
-    each energy row adds to.
+    (e.g. ``angle_slots = (i, j, k)``). The last slots are the two-atom rows: ``n_distance``
+    distance terms then the nonbonded pairs, their second atoms ``two_atom_j`` then, in the
+    same order, their first atoms ``index[two_atom_j.stop:]``; the gradient buffer has
+    ``two_atom_j.stop`` rows (none for first atoms). ``forms``: coordinate (``distance``,
+    ``angle``, ``dihedral``) -> the :class:`FormRows` reading it. ``pair_a``, ``pair_b``
+    are A = 4 eps sigma^12, B = 4 eps sigma^6 (kcal/mol Angstrom^12, ^6) and ``pair_qq``
+    332.0637 q_i q_j scale (kcal/mol Angstrom), (n_pairs, 1); ``pair_rows``: the vdW and
+    electrostatics rows of the energy buffer. ``row_term`` (R,) is the term (column of the
+    per-term energies) each energy row adds to.
     """
 
     index: Tensor
-    distance_slots: tuple[slice, slice]
     angle_slots: tuple[slice, slice, slice]
     quad_slots: tuple[slice, slice, slice, slice]
-    pair_slots: tuple[slice, slice]
+    two_atom_j: slice
+    n_distance: int
     pair_qq: Tensor
     pair_a: Tensor
     pair_b: Tensor
@@ -91,14 +96,20 @@ def evaluate(packed: Packed, pos: Tensor, n_terms: int) -> tuple[Tensor, Tensor]
     """Per-term energies (n_terms, C) kcal/mol and dE/dx (N, 3, C) kcal/mol/Angstrom of a
     chunk of positions ``pos`` (N, 3, C) Angstrom (conformers last)."""
     x = pos.index_select(0, packed.index)  # (S, 3, C): every slot's coordinates at once
-    grad = torch.empty_like(x)
+    j = packed.two_atom_j
+    rows = j.stop  # slots with a gradient row; the first atoms of two-atom rows follow
+    grad = x.new_empty((rows, 3, x.shape[2]))
     energy = x.new_empty((len(packed.row_term), x.shape[2]))
-    _distances(x, grad, energy, packed)
+    d = x[j] - x[rows:]  # x_j - x_i of every distance term and pair
+    r_sq = _dot(d, d)
+    n = packed.n_distance
+    _distances(d[:n], r_sq[:n], grad[j.start:j.start + n], energy, packed)
     _angles(x, grad, energy, packed)
     _dihedrals(x, grad, energy, packed)
-    _pairs(x, grad, energy, packed)
+    _pairs(d[n:], r_sq[n:], grad[j.start + n:rows], energy, packed)
     slots = energy.new_zeros((n_terms, x.shape[2])).index_add_(0, packed.row_term, energy)
-    return slots, pos.new_zeros(pos.shape).index_add_(0, packed.index, grad)
+    forces = pos.new_zeros(pos.shape).index_add_(0, packed.index[:rows], grad)
+    return slots, forces.index_add_(0, packed.index[rows:], grad[j], alpha=-1.0)
 
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
@@ -141,21 +152,15 @@ def _form_derivatives(coordinate: Tensor, blocks: list[FormRows], energy: Tensor
     return derivative
 
 
-def _pair_gradient(grad: Tensor, slots: tuple[slice, slice], coef: Tensor, d: Tensor) -> None:
-    """dE/dx_j = coef d, dE/dx_i = -coef d, written into the slots' gradient columns."""
-    torch.mul(d, coef.unsqueeze(1), out=grad[slots[1]])
-    torch.neg(grad[slots[1]], out=grad[slots[0]])
-
-
-def _distances(x: Tensor, grad: Tensor, energy: Tensor, packed: Packed) -> None:
-    """Every distance form at once: r = |x_j - x_i|, dE/dx_j = dE/dr (x_j - x_i)/r."""
-    slots = packed.distance_slots
-    if _empty(slots):
+def _distances(d: Tensor, r_sq: Tensor, grad_j: Tensor, energy: Tensor,
+               packed: Packed) -> None:
+    """Every distance form at once from d = x_j - x_i and |d|^2: r = |d|,
+    dE/dx_j = dE/dr d/r written into ``grad_j`` (dE/dx_i = -dE/dx_j)."""
+    if not len(d):
         return
-    d = x[slots[1]] - x[slots[0]]
-    r = _dot(d, d).sqrt_()
+    r = r_sq.sqrt()
     de_dr = _form_derivatives(r, packed.forms["distance"], energy)
-    _pair_gradient(grad, slots, de_dr / r, d)
+    torch.mul(d, (de_dr / r).unsqueeze(1), out=grad_j)
 
 
 def _angles(x: Tensor, grad: Tensor, energy: Tensor, packed: Packed) -> None:
@@ -197,19 +202,19 @@ def _dihedrals(x: Tensor, grad: Tensor, energy: Tensor, packed: Packed) -> None:
     torch.mul(g_i, p, out=grad[s2]).addcmul_(g_l, -(1.0 + q))
 
 
-def _pairs(x: Tensor, grad: Tensor, energy: Tensor, packed: Packed) -> None:
-    """Lennard-Jones A r^-12 - B r^-6 and Coulomb qq/r per pair, in powers of r^-2."""
-    if not len(packed.pair_qq):
+def _pairs(d: Tensor, r_sq: Tensor, grad_j: Tensor, energy: Tensor, packed: Packed) -> None:
+    """Lennard-Jones A r^-12 - B r^-6 and Coulomb qq/r per pair, in powers of r^-2, from
+    d = x_j - x_i and |d|^2; dE/dx_j into ``grad_j``."""
+    if not len(d):
         return
-    d = x[packed.pair_slots[1]] - x[packed.pair_slots[0]]
-    inv_r2 = _dot(d, d).reciprocal_()
+    inv_r2 = r_sq.reciprocal()
     inv_r6 = inv_r2 * inv_r2 * inv_r2
     vdw_rows, elec_rows = packed.pair_rows
     a_r6 = packed.pair_a * inv_r6
     torch.mul(inv_r6, a_r6 - packed.pair_b, out=energy[vdw_rows])
     e_el = torch.mul(inv_r2.sqrt(), packed.pair_qq, out=energy[elec_rows])
     coef = (12.0 * a_r6).sub_(6.0 * packed.pair_b).mul_(inv_r6).add_(e_el).mul_(inv_r2)
-    _pair_gradient(grad, packed.pair_slots, coef.neg_(), d)
+    torch.mul(d, coef.neg_().unsqueeze(1), out=grad_j)
 
 
 # ------------------------------------------------------------------------------------------

@@ -395,7 +395,8 @@ class MMEngine:
         like = torch.zeros(0, dtype=torch.long, device=self.device)
         distance = torch.cat(atoms["distance"]) if atoms["distance"] else like.reshape(0, 2)
         angle = torch.cat(atoms["angle"]) if atoms["angle"] else like.reshape(0, 3)
-        columns = [*distance.T, *angle.T, *quads.T, pairs[:, 0], pairs[:, 1]]
+        columns = [*angle.T, *quads.T, distance[:, 1], pairs[:, 1], distance[:, 0],
+                   pairs[:, 0]]  # two-atom rows last, second atoms before first atoms
         bounds = np.cumsum([0] + [len(c) for c in columns]).tolist()
         cut = [slice(a, b) for a, b in itertools.pairwise(bounds)]
         first_pair = sum(len(r) for r in row_term)
@@ -405,9 +406,9 @@ class MMEngine:
         qq, eps, sigma = self._pair_parameters(p)
         sigma6 = (sigma**2)**3  # as (sigma^2)^3: the kernel's rounding
         return A.Packed(
-            index=torch.cat(columns), distance_slots=(cut[0], cut[1]),
-            angle_slots=(cut[2], cut[3], cut[4]), quad_slots=(cut[5], cut[6], cut[7], cut[8]),
-            pair_slots=(cut[9], cut[10]),
+            index=torch.cat(columns), angle_slots=(cut[0], cut[1], cut[2]),
+            quad_slots=(cut[3], cut[4], cut[5], cut[6]),
+            two_atom_j=slice(cut[7].start, cut[8].stop), n_distance=len(distance),
             pair_qq=(F.COULOMB_CONSTANT_KCAL_MOL_A_E2 * qq).unsqueeze(1).contiguous(),
             pair_a=(4.0 * eps * sigma6 * sigma6).unsqueeze(1).contiguous(),
             pair_b=(4.0 * eps * sigma6).unsqueeze(1).contiguous(),
