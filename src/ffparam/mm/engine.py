@@ -184,8 +184,10 @@ class MMEngine:
         Without parameter gradients (``values`` None or not requiring grad) energies and
         forces come from the closed-form derivatives: the compiled kernel of
         :mod:`ffparam.mm.kernel` when :attr:`use_kernel` and it is available (CPU float64),
-        else the pure-PyTorch :mod:`ffparam.mm.analytic` in chunks of :attr:`chunk_size`
-        conformers so the working set stays in cache (the two agree to 1e-10). With
+        else the pure-PyTorch :mod:`ffparam.mm.analytic` in conformer chunks of about
+        :attr:`chunk_bytes` so the working set stays in cache, chunks in parallel threads
+        (the two agree to 1e-10). Systems with a functional form that the kernel has no
+        code for (:attr:`ffparam.forms.Form.kernel` None) use the pure-PyTorch path. With
         ``values.requires_grad`` everything goes through autograd (create_graph) so that
         energies and forces can be differentiated with respect to the parameters.
         """
@@ -327,9 +329,22 @@ class MMEngine:
             vdw_slot=slot["vdW"], elec_slot=slot["Electrostatics"])
         return flat, names
 
-    chunk_size: int = 128
-    """Conformers per chunk of the pure-PyTorch path (64: 69 ms, 128: 62, 256: 60 CPU ms for
-    haloperidol x 1000; 128 keeps the (slots, 3, chunk) working set smaller)."""
+    chunk_bytes: int = 3 << 20
+    """Size of the gathered (slots, 3, chunk) float64 coordinates per chunk of the
+    pure-PyTorch path, which sets the conformers per chunk (haloperidol x 1000, 1 thread,
+    CPU ms by chunk of 16/32/64/128/256 conformers: 67/51/53/56/64; 3 MiB is ~40)."""
+
+    def _chunks(self, n_conformers: int, n_slots: int) -> list[slice]:
+        """Conformer chunks of about :attr:`chunk_bytes`, as many as a multiple of the
+        thread count (so the threads get equal work), at least 8 conformers each."""
+        if n_conformers == 0:
+            return []
+        size = max(8, self.chunk_bytes // (24 * max(n_slots, 1)))
+        threads = max(1, torch.get_num_threads())
+        count = -(-n_conformers // size)
+        count = min(-(-count // threads) * threads, -(-n_conformers // 8))
+        size = -(-n_conformers // max(count, 1))
+        return [slice(start, start + size) for start in range(0, n_conformers, size)]
 
     def _compute_analytic(self, pos: Tensor, values: Tensor | None, terms: bool,
                           check_finite: bool) -> EnergyResult:
@@ -346,9 +361,7 @@ class MMEngine:
             slots[chunk] = energy.T
             torch.neg(grad.permute(2, 0, 1), out=forces[chunk])
 
-        chunks = [slice(start, start + self.chunk_size)
-                  for start in range(0, pos.shape[0], self.chunk_size)]
-        _run_chunks(run, chunks)
+        _run_chunks(run, self._chunks(pos.shape[0], len(packed.index)))
         total = slots.sum(-1)
         if check_finite:
             self._check_finite(total)
