@@ -24,7 +24,7 @@ from ffparam.mm import MMEngine, to_openmm
 HALOPERIDOL = "OC1(CCN(CCCC(=O)c2ccc(F)cc2)CC1)c1ccc(Cl)cc1"
 
 
-def best_of(fn, repeats: int = 3) -> float:
+def best_of(fn, repeats: int = 5) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

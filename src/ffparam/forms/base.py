@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ffparam.errors import InputError
+from ffparam.errors import ConventionError, InputError
 
 if TYPE_CHECKING:
     import openmm
@@ -131,7 +131,6 @@ class Form:
                      ) -> openmm.Force:
         """An OpenMM Force holding the terms on ``atoms`` with parameters ``p`` (field ->
         (n_terms,) in internal units, energy scale applied; kJ/mol and nm inside)."""
-        from ffparam.errors import ConventionError
         raise ConventionError(f"{self.label} cannot be exported to OpenMM")
 
 
