@@ -361,7 +361,12 @@ class MMEngine:
             slots[chunk] = energy.T
             torch.neg(grad.permute(2, 0, 1), out=forces[chunk])
 
-        _run_chunks(run, self._chunks(pos.shape[0], len(packed.index)))
+        chunks = self._chunks(pos.shape[0], len(packed.index))
+        if pos.device.type == "cpu":
+            _run_chunks(run, chunks)
+        else:  # one stream: threads would only serialize
+            for chunk in chunks:
+                run(chunk)
         total = slots.sum(-1)
         if check_finite:
             self._check_finite(total)
