@@ -335,15 +335,16 @@ class MMEngine:
     CPU ms by chunk of 16/32/64/128/256 conformers: 67/51/53/56/64; 3 MiB is ~40)."""
 
     def _chunks(self, n_conformers: int, n_slots: int) -> list[slice]:
-        """Conformer chunks of about :attr:`chunk_bytes`, as many as a multiple of the
-        thread count (so the threads get equal work), at least 8 conformers each."""
+        """Conformer chunks of about :attr:`chunk_bytes`; when there are several, as many as
+        a multiple of the thread count (so the threads get equal work)."""
         if n_conformers == 0:
             return []
-        size = max(8, self.chunk_bytes // (24 * max(n_slots, 1)))
-        threads = max(1, torch.get_num_threads())
+        size = max(1, self.chunk_bytes // (24 * max(n_slots, 1)))
         count = -(-n_conformers // size)
-        count = min(-(-count // threads) * threads, -(-n_conformers // 8))
-        size = -(-n_conformers // max(count, 1))
+        if count > 1:
+            threads = max(1, torch.get_num_threads())
+            count = -(-count // threads) * threads
+        size = -(-n_conformers // count)
         return [slice(start, start + size) for start in range(0, n_conformers, size)]
 
     def _compute_analytic(self, pos: Tensor, values: Tensor | None, terms: bool,
