@@ -107,6 +107,29 @@ def test_threads_split_conformers_without_changing_results(haloperidol_sage):
         assert torch.equal(a, b)
 
 
+def test_pure_path_threads_split_chunks_without_changing_results(haloperidol_sage):
+    """The pure-PyTorch path runs its chunks in threads with single-threaded tensor ops:
+    results equal the one-thread run exactly, and the caller's thread count is restored."""
+    system, coords = haloperidol_sage
+    engine = MMEngine(system)
+    engine.use_kernel = False
+    engine.chunk_bytes = 24 * 8 * 3155  # haloperidol's slots: chunks of about 8 conformers
+    pos = coords[np.arange(80) % len(coords)]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = engine.compute(pos)
+        torch.set_num_threads(3)
+        three = engine.compute(pos)
+        assert torch.get_num_threads() == 3
+        chunks = engine._chunks(80, 3155)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one.energy, three.energy) and torch.equal(one.forces, three.forces)
+    assert len(chunks) % 3 == 0 and len(chunks) > 3
+    assert sorted(i for c in chunks for i in range(80)[c]) == list(range(80))
+
+
 def test_parameter_change_is_seen(haloperidol_sage):
     """The kernel's parameter tables are cached on the parameter vector, not stale."""
     system, coords = haloperidol_sage

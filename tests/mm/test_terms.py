@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from ffparam.forms import FORMS
 from ffparam.mm import terms as F
 from ffparam.params import conventions as C
 
@@ -61,7 +62,7 @@ def test_harmonic_conventions_round_trip():
     assert C.harmonic_to_internal(310.0, "K") == 620.0
     assert C.harmonic_from_internal(620.0, "K") == 310.0
     x = torch.tensor(1.6, dtype=torch.float64)
-    e_internal = F.harmonic(x, t(620.0), t(1.526))
+    e_internal = FORMS.get("harmonic_bond").energy(x, {"k": t(620.0), "length": t(1.526)})
     assert e_internal.item() == pytest.approx(310.0 * (1.6 - 1.526) ** 2)
 
 
@@ -72,7 +73,7 @@ def test_idivf_conversion():
 
 def test_harmonic_improper_wraps():
     phi = torch.tensor([math.pi - 0.1, -math.pi + 0.1], dtype=torch.float64)
-    e = F.harmonic_improper(phi, t(2.0), t(math.pi))
+    e = FORMS.get("harmonic_improper").energy(phi, {"k": t(2.0), "angle": t(math.pi)})
     np.testing.assert_allclose(e.numpy(), [0.01, 0.01], rtol=1e-10)
 
 

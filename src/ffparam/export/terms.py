@@ -22,6 +22,7 @@ import numpy as np
 
 from ffparam.chem.molecule import Molecule
 from ffparam.errors import ConventionError
+from ffparam.forms import FORMS, STANDARD_TABLES
 from ffparam.params.system import ParameterizedSystem
 
 
@@ -65,25 +66,22 @@ def flat_terms(system: ParameterizedSystem) -> FlatTerms:
     """Flatten ``system`` at its current parameter values."""
     p = system.parameters.vector()
     unsupported: list[str] = []
-    rows: dict[str, list] = {"harmonic_bond": [], "harmonic_angle": [], "periodic_torsion": []}
+    rows: dict[str, list] = {table: [] for table in STANDARD_TABLES}
     for g in system.terms:
-        idx, scale = g.param_index, g.scale
-        if g.form == "harmonic_bond":
-            rows["harmonic_bond"].append((g.atoms, p[idx["k"]] * scale, p[idx["length"]]))
-        elif g.form == "harmonic_angle":
-            rows["harmonic_angle"].append((g.atoms, p[idx["k"]] * scale, p[idx["angle"]]))
-        elif g.form == "periodic_torsion":
-            rows["periodic_torsion"].append((g.atoms, g.periodicity, p[idx["phase"]],
-                                             p[idx["k"]] * scale, [g.name] * len(g)))
-        elif len(g):
-            kind = {"morse_bond": "Morse bonds", "urey_bradley": "Urey-Bradley terms",
-                    "harmonic_improper": "harmonic impropers"}.get(g.form, g.form)
-            unsupported.append(f"{kind} ({g.name}, {len(g)} terms, e.g. atoms "
-                               f"{'-'.join(map(str, g.atoms[0].tolist()))})")
-    bonds = _stack(rows["harmonic_bond"], (2, 1, 1))
-    angles = _stack(rows["harmonic_angle"], (3, 1, 1))
-    torsions = _stack([r[:4] for r in rows["periodic_torsion"]], (4, 1, 1, 1))
-    groups = [name for r in rows["periodic_torsion"] for name in r[4]]
+        form = FORMS.get(g.form)
+        if form.standard is None:
+            if len(g):
+                unsupported.append(f"{form.label} ({g.name}, {len(g)} terms, e.g. atoms "
+                                   f"{'-'.join(map(str, g.atoms[0].tolist()))})")
+            continue
+        scaled = form.scaled({f: p[g.param_index[f]] for f in form.fields}, g.scale)
+        values = [scaled[f] for f in form.fields]  # the table's fields, in order
+        extra = (g.periodicity, [g.name] * len(g)) if form.standard == "torsion" else ()
+        rows[form.standard].append((g.atoms, *values, *extra))
+    bonds = _stack(rows["bond"], (2, 1, 1))
+    angles = _stack(rows["angle"], (3, 1, 1))
+    torsions = _stack([(r[0], r[3], r[2], r[1]) for r in rows["torsion"]], (4, 1, 1, 1))
+    groups = [name for r in rows["torsion"] for name in r[4]]
 
     nb = system.nonbonded
     topo = system.topology

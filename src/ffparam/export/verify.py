@@ -24,6 +24,7 @@ import openmm
 from openmm import unit as omm_unit
 
 from ffparam.errors import ExportVerificationError
+from ffparam.forms import FORMS
 from ffparam.mm.engine import MMEngine
 from ffparam.mm.openmm_export import build_openmm
 from ffparam.params.system import ParameterizedSystem
@@ -31,14 +32,10 @@ from ffparam.units import ANGSTROM_PER_NM, KJ_PER_KCAL, NM_PER_ANGSTROM
 
 CATEGORIES = ("bonds", "angles", "torsions", "vdW", "electrostatics")
 
-_FORM_CATEGORY = {
-    "harmonic_bond": "bonds", "morse_bond": "bonds", "urey_bradley": "bonds",
-    "harmonic_angle": "angles", "periodic_torsion": "torsions",
-    "harmonic_improper": "torsions",
-}
 _FORCE_CATEGORY = {
     "HarmonicBondForce": "bonds", "CustomBondForce": "bonds",
-    "HarmonicAngleForce": "angles", "PeriodicTorsionForce": "torsions",
+    "HarmonicAngleForce": "angles", "CustomAngleForce": "angles",
+    "PeriodicTorsionForce": "torsions",
     "CustomTorsionForce": "torsions", "RBTorsionForce": "torsions",
     "NonbondedForce": "nonbonded",
 }
@@ -87,7 +84,8 @@ def reference_evaluation(system: ParameterizedSystem, positions: np.ndarray) -> 
     cats = {c: np.zeros(n_conf) for c in CATEGORIES}
     for g in system.terms:
         if g.name in terms:
-            cats[_FORM_CATEGORY[g.form]] = cats[_FORM_CATEGORY[g.form]] + terms.pop(g.name)
+            category = FORMS.get(g.form).category
+            cats[category] = cats[category] + terms.pop(g.name)
     cats["vdW"] = cats["vdW"] + terms.pop("vdW", 0.0)
     cats["electrostatics"] = cats["electrostatics"] + terms.pop("Electrostatics", 0.0)
     return Evaluation(result.energy.numpy(), result.forces.numpy(), cats)

@@ -9,13 +9,18 @@ Gas phase: no cutoff, no periodicity.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ffparam.errors import InputError, NonFiniteError
+from ffparam.forms import FORMS, GEOMETRIES, Form
 from ffparam.mm import analytic as A
 from ffparam.mm import kernel as K
 from ffparam.mm import terms as F
@@ -54,6 +59,45 @@ class EnergyResult:
         return {k: v.detach().cpu().numpy() for k, v in self.terms.items()}
 
 
+_ops_lock = threading.Lock()
+_ops_state = {"active": 0, "saved": 1}
+
+
+@contextlib.contextmanager
+def _single_threaded_ops() -> Iterator[None]:
+    """torch's intra-op threads set to 1 while any caller is inside (process-wide; nested
+    and concurrent callers share it, the last one out restores the saved count)."""
+    with _ops_lock:
+        if _ops_state["active"] == 0:
+            _ops_state["saved"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _ops_state["active"] += 1
+    try:
+        yield
+    finally:
+        with _ops_lock:
+            _ops_state["active"] -= 1
+            if _ops_state["active"] == 0:
+                torch.set_num_threads(_ops_state["saved"])
+
+
+def _run_chunks(run: Callable[[slice], None], chunks: list[slice]) -> None:
+    """``run`` every chunk, chunks in parallel over ``torch.get_num_threads()`` threads,
+    each chunk's tensor operations single-threaded.
+
+    The operations of one chunk are too small for intra-op threads: under load their
+    barriers made the pure-PyTorch path 6-8x slower with 2 threads than with 1. Torch
+    releases the GIL inside each operation, so chunk-level threads run in parallel.
+    """
+    threads = min(torch.get_num_threads(), len(chunks))
+    if threads <= 1:
+        for chunk in chunks:
+            run(chunk)
+        return
+    with _single_threaded_ops(), ThreadPoolExecutor(threads) as pool:
+        list(pool.map(run, chunks))
+
+
 class MMEngine:
     """Evaluate a :class:`ParameterizedSystem` on batches of geometries.
 
@@ -75,7 +119,7 @@ class MMEngine:
         self._groups = []
         for g in system.terms:
             self._groups.append({
-                "form": g.form,
+                "form": FORMS.get(g.form),
                 "name": g.name,
                 "atoms": as_index(g.atoms),
                 "index": {k: as_index(v) for k, v in g.param_index.items()},
@@ -140,8 +184,10 @@ class MMEngine:
         Without parameter gradients (``values`` None or not requiring grad) energies and
         forces come from the closed-form derivatives: the compiled kernel of
         :mod:`ffparam.mm.kernel` when :attr:`use_kernel` and it is available (CPU float64),
-        else the pure-PyTorch :mod:`ffparam.mm.analytic` in chunks of :attr:`chunk_size`
-        conformers so the working set stays in cache (the two agree to 1e-10). With
+        else the pure-PyTorch :mod:`ffparam.mm.analytic` in conformer chunks of about
+        :attr:`chunk_bytes` so the working set stays in cache, chunks in parallel threads
+        (the two agree to 1e-10). Systems with a functional form that the kernel has no
+        code for (:attr:`ffparam.forms.Form.kernel` None) use the pure-PyTorch path. With
         ``values.requires_grad`` everything goes through autograd (create_graph) so that
         energies and forces can be differentiated with respect to the parameters.
         """
@@ -162,10 +208,8 @@ class MMEngine:
             (grad,) = torch.autograd.grad(total.sum(), pos, create_graph=values is not None
                                           and values.requires_grad)
             force = -grad
-        if check_finite and not torch.all(torch.isfinite(total)):
-            bad = torch.nonzero(~torch.isfinite(total)).flatten().tolist()
-            raise NonFiniteError(f"non-finite MM energy for conformer(s) {bad[:10]} "
-                                 "(overlapping atoms?)")
+        if check_finite:
+            self._check_finite(total.detach())
         if values is None or not values.requires_grad:
             total = total.detach()
             per_term = {k: v.detach() for k, v in per_term.items()}
@@ -199,6 +243,8 @@ class MMEngine:
     def _kernel(self):
         if not self.use_kernel or self.device.type != "cpu" or self.dtype != torch.float64:
             return None
+        if any(g["form"].kernel is None for g in self._groups):
+            return None  # a form without compiled code: the pure-PyTorch path
         pairs = self._nb["pairs"]
         if len(pairs) and bool((pairs[:, 0] == pairs[:, 1]).any()):
             return None  # the kernel's pair loop assumes two distinct atoms per pair
@@ -244,29 +290,23 @@ class MMEngine:
         slot = {name: k for k, name in enumerate(names)}
         kinds: dict[str, list] = {"bond": [], "morse": [], "angle": [], "tors": []}
         _, quad_of = self._dihedral_layout()
-        for gi, (form, name, atoms, par, periodicity) in enumerate(self._prepared_terms(p)):
-            k = par.get("k")
-            if form in ("harmonic_bond", "urey_bradley"):
-                kind, index, columns = "bond", atoms, (k, par["length"])
-            elif form == "morse_bond":
-                kind, index, columns = "morse", atoms, (par["well_depth"], par["a"],
-                                                        par["length"])
-            elif form == "harmonic_angle":
-                kind, index, columns = "angle", atoms, (k, par["angle"])
-            elif form == "periodic_torsion":  # kind 2 for integer n (no trig), else 0
-                whole = (periodicity == torch.round(periodicity)) & (periodicity >= 0)
+        for gi, (form, name, atoms, par) in enumerate(self._prepared_terms(p)):
+            kind, index, columns = form.kernel, atoms, tuple(par[f] for f in form.fields)
+            if kind == "torsion":  # kernel kind 2 for integer n (no trig), else 0
+                n, k, phase = par["periodicity"], par["k"], par["phase"]
+                whole = (n == torch.round(n)) & (n >= 0)
                 kind, index, columns = "tors", quad_of[gi], (
-                    k, periodicity, par["phase"], torch.cos(par["phase"]),
-                    torch.sin(par["phase"]), 2.0 * whole)
-            else:  # harmonic improper, kind 1
+                    k, n, phase, torch.cos(phase), torch.sin(phase), 2.0 * whole)
+            elif kind == "improper":  # kernel kind 1
+                k = par["k"]
                 kind, index, columns = "tors", quad_of[gi], (k, 0 * k, par["angle"], 0 * k,
                                                              0 * k, 0 * k + 1)
             rows = torch.full((len(index),), slot[name], dtype=torch.long, device=self.device)
             kinds[kind].append((index, rows, torch.stack(columns, dim=1)))
         bond, morse, angle, tors = (_concat_rows(kinds[kind], width, p) for kind, width in
                                     (("bond", 2), ("morse", 3), ("angle", 2), ("tors", 6)))
-        qq, eps, sigma_sq = self._pair_parameters(p)
-        sigma6 = sigma_sq**3
+        qq, eps, sigma = self._pair_parameters(p)
+        sigma6 = (sigma**2)**3  # as (sigma^2)^3: the kernel's rounding
         pair_par = torch.stack([F.COULOMB_CONSTANT_KCAL_MOL_A_E2 * qq,
                                 4.0 * eps * sigma6 * sigma6, 4.0 * eps * sigma6], dim=1)
         quads = self._dihedral_layout()[0]
@@ -289,9 +329,23 @@ class MMEngine:
             vdw_slot=slot["vdW"], elec_slot=slot["Electrostatics"])
         return flat, names
 
-    chunk_size: int = 128
-    """Conformers per chunk of the pure-PyTorch path (64: 69 ms, 128: 62, 256: 60 CPU ms for
-    haloperidol x 1000; 128 keeps the (slots, 3, chunk) working set smaller)."""
+    chunk_bytes: int = 3 << 20
+    """Size of the gathered (slots, 3, chunk) float64 coordinates per chunk of the
+    pure-PyTorch path, which sets the conformers per chunk (haloperidol x 1000, 1 thread,
+    CPU ms by chunk of 16/32/64/128/256 conformers: 67/51/53/56/64; 3 MiB is ~40)."""
+
+    def _chunks(self, n_conformers: int, n_slots: int) -> list[slice]:
+        """Conformer chunks of about :attr:`chunk_bytes`; when there are several, as many as
+        a multiple of the thread count (so the threads get equal work)."""
+        if n_conformers == 0:
+            return []
+        size = max(1, self.chunk_bytes // (24 * max(n_slots, 1)))
+        count = -(-n_conformers // size)
+        if count > 1:
+            threads = max(1, torch.get_num_threads())
+            count = -(-count // threads) * threads
+        size = -(-n_conformers // count)
+        return [slice(start, start + size) for start in range(0, n_conformers, size)]
 
     def _compute_analytic(self, pos: Tensor, values: Tensor | None, terms: bool,
                           check_finite: bool) -> EnergyResult:
@@ -300,13 +354,20 @@ class MMEngine:
         pos = pos.detach()
         slots = pos.new_empty((pos.shape[0], len(names)))
         forces = torch.empty_like(pos)
-        for start in range(0, pos.shape[0], self.chunk_size):
-            chunk = slice(start, start + self.chunk_size)
+
+        def run(chunk: slice) -> None:
             # (N, 3, C): conformers last, so gathers and scatters move whole rows
             energy, grad = A.evaluate(packed, pos[chunk].permute(1, 2, 0).contiguous(),
                                       len(names))
             slots[chunk] = energy.T
             torch.neg(grad.permute(2, 0, 1), out=forces[chunk])
+
+        chunks = self._chunks(pos.shape[0], len(packed.index))
+        if pos.device.type == "cpu":
+            _run_chunks(run, chunks)
+        else:  # one stream: threads would only serialize
+            for chunk in chunks:
+                run(chunk)
         total = slots.sum(-1)
         if check_finite:
             self._check_finite(total)
@@ -314,51 +375,72 @@ class MMEngine:
         return EnergyResult(total, forces, per_term)
 
     def _build_packed(self, p: Tensor) -> tuple[A.Packed, list[str]]:
-        """The kernel's per-kind tables in the layout of :class:`analytic.Packed`."""
-        flat, names = self._kernel_terms(p)
+        """Every term in the layout of :class:`analytic.Packed`: the rows of each internal
+        coordinate grouped by form (one :class:`analytic.FormRows` per form)."""
+        names = list(dict.fromkeys([g["name"] for g in self._groups] + list(NONBONDED_TERMS)))
+        slot = {name: k for k, name in enumerate(names)}
+        prepared = self._prepared_terms(p)
+        quads, quad_of = self._dihedral_layout()
+        by_form: dict[str, dict[str, list[int]]] = {geometry: {} for geometry in GEOMETRIES}
+        for gi, (form, *_rest) in enumerate(prepared):
+            by_form[form.geometry].setdefault(form.name, []).append(gi)
+        forms: dict[str, list[A.FormRows]] = {}
+        atoms: dict[str, list[Tensor]] = {}
+        row_term: list[Tensor] = []
+        for geometry, groups in by_form.items():
+            forms[geometry], atoms[geometry] = [], []
+            for gis in groups.values():
+                form = prepared[gis[0]][0]
+                start, first_row = sum(len(a) for a in atoms[geometry]), len(torch.cat(
+                    row_term)) if row_term else 0
+                for gi in gis:
+                    atoms[geometry].append(prepared[gi][2])
+                    row_term.append(torch.full((len(prepared[gi][2]),), slot[prepared[gi][1]],
+                                               dtype=torch.long, device=self.device))
+                n = sum(len(prepared[gi][2]) for gi in gis)
+                rows = (torch.cat([quad_of[gi] for gi in gis]) if geometry == "dihedral"
+                        else slice(start, start + n))
+                params = {f: torch.cat([prepared[gi][3][f] for gi in gis]).unsqueeze(1)
+                          for f in form.parameters}
+                forms[geometry].append(A.FormRows(form, rows, params,
+                                                  slice(first_row, first_row + n)))
+        return self._pack(p, forms, atoms, quads, row_term, slot), names
+
+    def _pack(self, p: Tensor, forms: dict[str, list[A.FormRows]],
+              atoms: dict[str, list[Tensor]], quads: Tensor, row_term: list[Tensor],
+              slot: dict[str, int]) -> A.Packed:
+        """The slot index and pair tables around the per-form rows of :meth:`_build_packed`."""
         pairs = self._nb["pairs"]
-        columns = [flat.bond_idx[:, 0], flat.bond_idx[:, 1], flat.morse_idx[:, 0],
-                   flat.morse_idx[:, 1], *flat.angle_idx.T, *flat.quad_idx.T, pairs[:, 0],
-                   pairs[:, 1]]
+        like = torch.zeros(0, dtype=torch.long, device=self.device)
+        distance = torch.cat(atoms["distance"]) if atoms["distance"] else like.reshape(0, 2)
+        angle = torch.cat(atoms["angle"]) if atoms["angle"] else like.reshape(0, 3)
+        columns = [*angle.T, *quads.T, distance[:, 1], pairs[:, 1], distance[:, 0],
+                   pairs[:, 0]]  # two-atom rows last, second atoms before first atoms
         bounds = np.cumsum([0] + [len(c) for c in columns]).tolist()
         cut = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-        improper = flat.tors_kind == 1
-        periodic, harmonic = flat.tors_par[~improper], flat.tors_par[improper]
-
-        def col(values: Tensor, k: int | None = None) -> Tensor:  # (rows, 1) for broadcasting
-            return (values if k is None else values[:, k]).unsqueeze(1).contiguous()
-
-        qq, eps, sigma_sq = self._pair_parameters(p)
-        sigma6 = sigma_sq**3
-        row_terms = {"bond": flat.bond_slot, "morse": flat.morse_slot,
-                     "angle": flat.angle_slot, "torsion": flat.tors_slot[~improper],
-                     "improper": flat.tors_slot[improper],
-                     "vdW": torch.full_like(pairs[:, 0], flat.vdw_slot),
-                     "Electrostatics": torch.full_like(pairs[:, 0], flat.elec_slot)}
-        rows = np.cumsum([0] + [len(r) for r in row_terms.values()]).tolist()
-        packed = A.Packed(
-            index=torch.cat(columns), bond_slots=(cut[0], cut[1]), bond_k=col(flat.bond_par, 0),
-            bond_r0=col(flat.bond_par, 1), morse_slots=(cut[2], cut[3]),
-            morse_depth=col(flat.morse_par, 0), morse_a=col(flat.morse_par, 1),
-            morse_r0=col(flat.morse_par, 2), angle_slots=tuple(cut[4:7]),
-            angle_k=col(flat.angle_par, 0), angle_theta0=col(flat.angle_par, 1),
-            quad_slots=tuple(cut[7:11]), torsion_rows=flat.tors_quad[~improper],
-            torsion_k=col(periodic, 0), torsion_n=col(periodic, 1),
-            torsion_phase=col(periodic, 2), improper_rows=flat.tors_quad[improper],
-            improper_k=col(harmonic, 0), improper_phi0=col(harmonic, 2),
-            pair_slots=(cut[11], cut[12]), pair_qq=col(F.COULOMB_CONSTANT_KCAL_MOL_A_E2 * qq),
-            pair_a=col(4.0 * eps * sigma6 * sigma6), pair_b=col(4.0 * eps * sigma6),
-            energy_slices={kind: slice(a, b) for kind, a, b in
-                           zip(row_terms, rows[:-1], rows[1:], strict=True)},
-            row_term=torch.cat(list(row_terms.values())))
-        return packed, names
+        first_pair = sum(len(r) for r in row_term)
+        n_pairs = len(pairs)
+        row_term += [torch.full_like(pairs[:, 0], slot["vdW"]),
+                     torch.full_like(pairs[:, 0], slot["Electrostatics"])]
+        qq, eps, sigma = self._pair_parameters(p)
+        sigma6 = (sigma**2)**3  # as (sigma^2)^3: the kernel's rounding
+        return A.Packed(
+            index=torch.cat(columns), angle_slots=(cut[0], cut[1], cut[2]),
+            quad_slots=(cut[3], cut[4], cut[5], cut[6]),
+            two_atom_j=slice(cut[7].start, cut[8].stop), n_distance=len(distance),
+            pair_qq=(F.COULOMB_CONSTANT_KCAL_MOL_A_E2 * qq).unsqueeze(1).contiguous(),
+            pair_a=(4.0 * eps * sigma6 * sigma6).unsqueeze(1).contiguous(),
+            pair_b=(4.0 * eps * sigma6).unsqueeze(1).contiguous(),
+            pair_rows=(slice(first_pair, first_pair + n_pairs),
+                       slice(first_pair + n_pairs, first_pair + 2 * n_pairs)),
+            row_term=torch.cat(row_term), forms=forms)
 
     def _dihedral_layout(self) -> tuple[Tensor, dict[int, Tensor]]:
         """Unique dihedral quads over all torsion-like groups, and each group's row -> quad
         index (the dihedral and its gradient are computed once per quad)."""
         if not hasattr(self, "_dih_layout"):
             rows = [(gi, g["atoms"]) for gi, g in enumerate(self._groups)
-                    if g["form"] in ("periodic_torsion", "harmonic_improper")]
+                    if g["form"].geometry == "dihedral"]
             if rows:
                 allq = torch.cat([a for _, a in rows])
                 quads, inverse = torch.unique(allq, dim=0, return_inverse=True)
@@ -371,17 +453,25 @@ class MMEngine:
             self._dih_layout = (quads, maps)
         return self._dih_layout
 
-    def _prepared_terms(self, p: Tensor) -> list[tuple]:
+    def _prepared_terms(self, p: Tensor) -> list[tuple[Form, str, Tensor, dict[str, Tensor]]]:
+        """(form, term name, atoms, parameters) per group: the form's fields gathered from
+        ``p`` with the energy scale folded into its scaled fields, plus ``periodicity``."""
         out = []
         for g in self._groups:
-            params = {name: p[index] for name, index in g["index"].items()}
-            k_name = "well_depth" if g["form"] == "morse_bond" else "k"
-            params[k_name] = params[k_name] * g["scale"]  # per-term energy multiplier
-            out.append((g["form"], g["name"], g["atoms"], params, g["periodicity"]))
+            form = g["form"]
+            params = form.scaled(self._group_parameters(g, p), g["scale"])
+            out.append((form, g["name"], g["atoms"], params))
         return out
 
+    @staticmethod
+    def _group_parameters(g: dict, p: Tensor) -> dict[str, Tensor]:
+        params = {name: p[index] for name, index in g["index"].items()}
+        if g["form"].periodic:
+            params["periodicity"] = g["periodicity"]
+        return params
+
     def _pair_parameters(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Per-pair (charge product * scale, epsilon * scale, sigma^2)."""
+        """Per-pair (charge product * scale, epsilon * scale, sigma), differentiable."""
         nb = self._nb
         pairs = nb["pairs"]
         i, j = pairs[:, 0], pairs[:, 1]
@@ -391,42 +481,21 @@ class MMEngine:
         if len(nb["nbfix_rows"]):
             pair_sigma = pair_sigma.index_put((nb["nbfix_rows"],), p[nb["nbfix_sigma"]])
             pair_eps = pair_eps.index_put((nb["nbfix_rows"],), p[nb["nbfix_epsilon"]])
-        return q[i] * q[j] * nb["coulomb_scale"], pair_eps * nb["lj_scale"], pair_sigma**2
+        return q[i] * q[j] * nb["coulomb_scale"], pair_eps * nb["lj_scale"], pair_sigma
 
     # ------------------------------------------------------------------ internals
-    @staticmethod
-    def _bonded(g: dict, pos: Tensor, p: Tensor) -> Tensor:
-        form, atoms, idx = g["form"], g["atoms"], g["index"]
-        if form in ("harmonic_bond", "urey_bradley"):
-            e = F.harmonic(F.distances(pos, atoms), p[idx["k"]], p[idx["length"]])
-        elif form == "morse_bond":
-            e = F.morse(F.distances(pos, atoms), p[idx["well_depth"]], p[idx["a"]],
-                        p[idx["length"]])
-        elif form == "harmonic_angle":
-            e = F.harmonic(F.angles(pos, atoms), p[idx["k"]], p[idx["angle"]])
-        elif form == "periodic_torsion":
-            e = F.periodic_torsion(F.dihedrals(pos, atoms), p[idx["k"]], g["periodicity"],
-                                   p[idx["phase"]])
-        elif form == "harmonic_improper":
-            e = F.harmonic_improper(F.dihedrals(pos, atoms), p[idx["k"]], p[idx["angle"]])
-        else:  # pragma: no cover - TERM_FORMS is closed
-            raise InputError(f"unknown term form {form}")
-        return (e * g["scale"]).sum(-1)
+    @classmethod
+    def _bonded(cls, g: dict, pos: Tensor, p: Tensor) -> Tensor:
+        form = g["form"]
+        x = F.GEOMETRY[form.geometry](pos, g["atoms"])
+        return (form.energy(x, cls._group_parameters(g, p)) * g["scale"]).sum(-1)
 
     def _nonbonded(self, pos: Tensor, p: Tensor) -> dict[str, Tensor]:
-        nb = self._nb
-        pairs = nb["pairs"]
+        pairs = self._nb["pairs"]
         if len(pairs) == 0:
             zero = pos.new_zeros(pos.shape[0])
             return {"vdW": zero, "Electrostatics": zero}
-        i, j = pairs[:, 0], pairs[:, 1]
         r = F.distances(pos, pairs)
-        q = p[nb["charge"]]
-        elec = F.coulomb(r, q[i] * q[j] * nb["coulomb_scale"])
-        sig, eps = p[nb["sigma"]], p[nb["epsilon"]]
-        pair_sigma, pair_eps = F.combine_lj(sig[i], sig[j], eps[i], eps[j], nb["rule"])
-        if len(nb["nbfix_rows"]):
-            pair_sigma = pair_sigma.index_put((nb["nbfix_rows"],), p[nb["nbfix_sigma"]])
-            pair_eps = pair_eps.index_put((nb["nbfix_rows"],), p[nb["nbfix_epsilon"]])
-        vdw = F.lennard_jones_sigma(r, pair_eps * nb["lj_scale"], pair_sigma)
-        return {"vdW": vdw.sum(-1), "Electrostatics": elec.sum(-1)}
+        qq, eps, sigma = self._pair_parameters(p)
+        vdw = F.lennard_jones_sigma(r, eps, sigma)
+        return {"vdW": vdw.sum(-1), "Electrostatics": F.coulomb(r, qq).sum(-1)}

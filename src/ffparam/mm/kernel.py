@@ -9,7 +9,10 @@ slices in parallel over ``torch.get_num_threads()`` threads. It is plain C99 wit
 headers (compiles in about a second) and without ``-ffast-math`` (IEEE double arithmetic;
 FMA contraction in the AVX clones changes results in the last bits only). If no compiler is
 found or compilation fails, :func:`load` returns None and the engine uses its pure-PyTorch
-path, which is the reference: the two agree to 1e-10 (tests/mm/test_engine_kernel.py).
+path, which is the reference: the two agree to 1e-10 (tests/mm/test_engine_kernel.py). The
+kernel has code for the term kinds ``bond``, ``morse``, ``angle``, ``torsion`` and
+``improper`` (:attr:`ffparam.forms.Form.kernel`); a system with a form of any other kind
+runs on the pure-PyTorch path.
 ``FFPARAM_MM_KERNEL=0`` disables the kernel.
 
 Units: Angstrom, radians, kcal/mol, e.

@@ -1,8 +1,9 @@
 """Export a :class:`ParameterizedSystem` to an OpenMM ``System`` and evaluate it.
 
 Unit edge: kcal/mol -> kJ/mol (x4.184), Angstrom -> nm (x0.1). Conventions are the same
-(harmonic k/2, LJ sigma), so only units change. Each term group goes into its own force
-group so per-term energies can be compared with :class:`~ffparam.mm.engine.MMEngine`.
+(harmonic k/2, LJ sigma), so only units change. Each term group becomes the Force its
+functional form declares (:mod:`ffparam.forms`), in its own force group so per-term
+energies can be compared with :class:`~ffparam.mm.engine.MMEngine`.
 """
 
 from __future__ import annotations
@@ -13,19 +14,9 @@ import numpy as np
 import openmm
 from openmm import unit as omm_unit
 
-from ffparam.params.system import ParameterizedSystem
-from ffparam.units import (
-    ANGSTROM_PER_NM,
-    KCAL_MOL_A2_TO_KJ_MOL_NM2,
-    KJ_PER_KCAL,
-    NM_PER_ANGSTROM,
-)
-
-MORSE_EXPRESSION = "well_depth*(1-exp(-a*(r-r0)))^2"
-HARMONIC_IMPROPER_EXPRESSION = (
-    "0.5*k*dtheta^2; dtheta = dt - 6.283185307179586*floor((dt + 3.141592653589793)"
-    "/6.283185307179586); dt = theta - theta0"
-)
+from ffparam.forms import FORMS
+from ffparam.params.system import ParameterizedSystem, TermGroup
+from ffparam.units import KJ_PER_KCAL, NM_PER_ANGSTROM
 
 
 @dataclass
@@ -66,44 +57,14 @@ def build_openmm(system: ParameterizedSystem, values: np.ndarray | None = None) 
     return OpenMMExport(omm, names)
 
 
-def _bonded_force(g, p: np.ndarray) -> openmm.Force:
-    idx, scale = g.param_index, g.scale
-    if g.form in ("harmonic_bond", "urey_bradley"):
-        force = openmm.HarmonicBondForce()
-        k = p[idx["k"]] * scale * KCAL_MOL_A2_TO_KJ_MOL_NM2
-        r0 = p[idx["length"]] * NM_PER_ANGSTROM
-        for (a, b), kk, rr in zip(g.atoms.tolist(), k, r0):
-            force.addBond(a, b, float(rr), float(kk))
-    elif g.form == "morse_bond":
-        force = openmm.CustomBondForce(MORSE_EXPRESSION)
-        for name in ("well_depth", "a", "r0"):
-            force.addPerBondParameter(name)
-        depth = p[idx["well_depth"]] * scale * KJ_PER_KCAL
-        a = p[idx["a"]] * ANGSTROM_PER_NM
-        r0 = p[idx["length"]] * NM_PER_ANGSTROM
-        for (i, j), dd, aa, rr in zip(g.atoms.tolist(), depth, a, r0):
-            force.addBond(i, j, [float(dd), float(aa), float(rr)])
-    elif g.form == "harmonic_angle":
-        force = openmm.HarmonicAngleForce()
-        k = p[idx["k"]] * scale * KJ_PER_KCAL
-        for (a, b, c), kk, th in zip(g.atoms.tolist(), k, p[idx["angle"]]):
-            force.addAngle(a, b, c, float(th), float(kk))
-    elif g.form == "periodic_torsion":
-        force = openmm.PeriodicTorsionForce()
-        k = p[idx["k"]] * scale * KJ_PER_KCAL
-        for (a, b, c, d), n, ph, kk in zip(g.atoms.tolist(), g.periodicity.tolist(),
-                                          p[idx["phase"]], k):
-            force.addTorsion(a, b, c, d, int(n), float(ph), float(kk))
-    elif g.form == "harmonic_improper":
-        force = openmm.CustomTorsionForce(HARMONIC_IMPROPER_EXPRESSION)
-        force.addPerTorsionParameter("k")
-        force.addPerTorsionParameter("theta0")
-        k = p[idx["k"]] * scale * KJ_PER_KCAL
-        for (a, b, c, d), kk, th in zip(g.atoms.tolist(), k, p[idx["angle"]]):
-            force.addTorsion(a, b, c, d, [float(kk), float(th)])
-    else:  # pragma: no cover
-        raise ValueError(f"unknown form {g.form}")
-    return force
+def _bonded_force(g: TermGroup, p: np.ndarray) -> openmm.Force:
+    """The group's terms as its form's OpenMM Force (:meth:`ffparam.forms.Form.openmm_force`),
+    parameters in internal units with the energy scale applied."""
+    form = FORMS.get(g.form)
+    params = form.scaled({name: p[index] for name, index in g.param_index.items()}, g.scale)
+    if form.periodic:
+        params["periodicity"] = g.periodicity
+    return form.openmm_force(g.atoms.tolist(), params)
 
 
 def _nonbonded_force(system: ParameterizedSystem, p: np.ndarray) -> openmm.NonbondedForce:

@@ -1,17 +1,16 @@
-"""Functional forms as pure functions on tensors.
+"""Internal coordinates and the nonbonded forms as pure functions on tensors (the bonded
+functional forms are the registered :mod:`ffparam.forms`).
 
 Every function takes geometry tensors batched over conformers and term parameters batched
-over terms, and returns energies (n_conformers, n_terms) in kcal/mol. Units: Angstrom,
-radians, kcal/mol, e. No Python loops; everything broadcasts.
+over terms, and returns values (n_conformers, n_terms): Angstrom, radians, kcal/mol, e.
+No Python loops; everything broadcasts.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from ffparam.units import COULOMB_CONSTANT_KCAL_MOL_A_E2, RMIN_PER_SIGMA
+from ffparam.units import COULOMB_CONSTANT_KCAL_MOL_A_E2
 
 Tensor = torch.Tensor
 
@@ -46,26 +45,9 @@ def dihedrals(positions: Tensor, quads: Tensor) -> Tensor:
     return torch.atan2(y, x)
 
 
-# ---------------------------------------------------------------- bonded forms
-def harmonic(x: Tensor, k: Tensor, x0: Tensor) -> Tensor:
-    """E = k/2 (x - x0)^2 (OpenMM/SMIRNOFF convention; AMBER's K = k/2)."""
-    return 0.5 * k * (x - x0) ** 2
-
-
-def morse(r: Tensor, well_depth: Tensor, a: Tensor, r0: Tensor) -> Tensor:
-    """E = D [1 - exp(-a (r - r0))]^2: D kcal/mol, a 1/Angstrom, r0 Angstrom."""
-    return well_depth * (1.0 - torch.exp(-a * (r - r0))) ** 2
-
-
-def periodic_torsion(phi: Tensor, k: Tensor, periodicity: Tensor, phase: Tensor) -> Tensor:
-    """E = k (1 + cos(n phi - phase)): k kcal/mol, phase radians."""
-    return k * (1.0 + torch.cos(periodicity * phi - phase))
-
-
-def harmonic_improper(phi: Tensor, k: Tensor, phi0: Tensor) -> Tensor:
-    """E = k/2 dphi^2 with dphi = phi - phi0 wrapped into (-pi, pi] (CHARMM-style)."""
-    dphi = torch.remainder(phi - phi0 + math.pi, 2.0 * math.pi) - math.pi
-    return 0.5 * k * dphi**2
+GEOMETRY = {"distance": distances, "angle": angles, "dihedral": dihedrals}
+"""Internal coordinate of :data:`ffparam.forms.GEOMETRIES` -> its function (positions
+(C, N, 3), atom rows (T, n)) -> (C, T)."""
 
 
 # ---------------------------------------------------------------- nonbonded forms
@@ -84,11 +66,6 @@ def lennard_jones_rmin(r: Tensor, epsilon: Tensor, rmin: Tensor) -> Tensor:
     """E = eps [(rmin/r)^12 - 2 (rmin/r)^6]; rmin = 2^(1/6) sigma = minimum position."""
     m6 = (rmin / r) ** 6
     return epsilon * (m6 * m6 - 2.0 * m6)
-
-
-def sigma_to_rmin(sigma: Tensor) -> Tensor:
-    """rmin = 2^(1/6) sigma."""
-    return sigma * RMIN_PER_SIGMA
 
 
 def safe_sqrt(x: Tensor) -> Tensor:

@@ -14,18 +14,9 @@ import numpy as np
 
 from ffparam.chem.topology import Topology
 from ffparam.errors import InputError
+from ffparam.forms import FORMS
 from ffparam.params.parameter_set import Parameter, ParameterKey, ParameterSet
 from ffparam.params.system import NonbondedTerms, ParameterizedSystem, TermGroup
-
-SECTION_FORMS: dict[str, str] = {
-    "Bonds": "harmonic_bond",
-    "MorseBonds": "morse_bond",
-    "Angles": "harmonic_angle",
-    "UreyBradley": "urey_bradley",
-    "ProperTorsions": "periodic_torsion",
-    "ImproperTorsions": "periodic_torsion",
-    "HarmonicImpropers": "harmonic_improper",
-}
 
 TermRow = tuple[tuple[int, ...], str, float]
 """(atom indices, parameter id, energy scale) of one assigned term."""
@@ -100,31 +91,29 @@ def _copy(parameter: Parameter) -> Parameter:
 
 
 def _term_groups(section: str, rows: Sequence[TermRow], params: ParameterSet) -> list[TermGroup]:
-    form = SECTION_FORMS[section]
-    if form != "periodic_torsion":
-        fields = {"harmonic_bond": ("k", "length"), "morse_bond": ("well_depth", "a", "length"),
-                  "harmonic_angle": ("k", "angle"), "urey_bradley": ("k", "length"),
-                  "harmonic_improper": ("k", "angle")}[form]
+    form = FORMS.section_form(section)
+    if not form.periodic:
         index = {f: [params.index(ParameterKey(section, pid, f)) for _, pid, _ in rows]
-                 for f in fields}
-        return [TermGroup(form, section, [r[0] for r in rows], index,
+                 for f in form.fields}
+        return [TermGroup(form.name, section, [r[0] for r in rows], index,
                           scale=[r[2] for r in rows], parameter_ids=[r[1] for r in rows])]
-    atoms, k_idx, phase_idx, period, scale, ids = [], [], [], [], [], []
+    first = next(iter(form.fields))  # numbered fields k1, phase1, k2, ... per periodic term
+    atoms, index, period, scale, ids = [], {f: [] for f in form.fields}, [], [], []
     for row_atoms, pid, row_scale in rows:
         par = params.get(section, pid)
         for name in par.values:
-            m = re.fullmatch(r"k(\d+)", name)
+            m = re.fullmatch(rf"{first}(\d+)", name)
             if not m:
                 continue
             n = m.group(1)
             atoms.append(row_atoms)
-            k_idx.append(params.index(ParameterKey(section, pid, name)))
-            phase_idx.append(params.index(ParameterKey(section, pid, f"phase{n}")))
+            for f in form.fields:
+                index[f].append(params.index(ParameterKey(section, pid, f"{f}{n}")))
             period.append(int(par.fixed[f"periodicity{n}"]))
             scale.append(row_scale)
             ids.append(pid)
-    return [TermGroup("periodic_torsion", section, atoms, {"k": k_idx, "phase": phase_idx},
-                      periodicity=period, scale=scale, parameter_ids=ids)]
+    return [TermGroup(form.name, section, atoms, index, periodicity=period, scale=scale,
+                      parameter_ids=ids)]
 
 
 def _attach_nbfix(nb: NonbondedTerms, vdw_ids: Sequence[str],
@@ -152,7 +141,7 @@ def system_assignment(system: ParameterizedSystem) -> dict:
         for atoms, pid, scale in zip(group.atoms.tolist(), group.parameter_ids,
                                      group.scale.tolist()):
             item = (tuple(atoms), pid, float(scale))
-            if group.form != "periodic_torsion" or item not in seen:
+            if not FORMS.get(group.form).periodic or item not in seen:
                 rows.append(item)
                 seen.add(item)
     nb = system.nonbonded

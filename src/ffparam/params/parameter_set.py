@@ -20,7 +20,7 @@ import fnmatch
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,21 +28,37 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ffparam.errors import InputError
+from ffparam.forms import FORMS
 
 FORMAT_TAG = "ffparam-parameters/1"
 
-SECTION_FIELDS: dict[str, dict[str, str]] = {
-    "Bonds": {"k": "kcal/mol/A^2", "length": "A"},
-    "MorseBonds": {"well_depth": "kcal/mol", "a": "1/A", "length": "A"},
-    "Angles": {"k": "kcal/mol/rad^2", "angle": "rad"},
-    "UreyBradley": {"k": "kcal/mol/A^2", "length": "A"},
-    "ProperTorsions": {"k#": "kcal/mol", "phase#": "rad"},
-    "ImproperTorsions": {"k#": "kcal/mol", "phase#": "rad"},
-    "HarmonicImpropers": {"k": "kcal/mol/rad^2", "angle": "rad"},
+NONBONDED_SECTION_FIELDS: dict[str, dict[str, str]] = {
     "vdW": {"epsilon": "kcal/mol", "sigma": "A"},
     "NBFix": {"epsilon": "kcal/mol", "sigma": "A"},
     "Charges": {"charge": "e"},
 }
+"""Internal unit of each field of the per-atom and per-pair sections."""
+
+
+class _SectionFields(Mapping):
+    """Section -> field -> internal unit: the bonded sections of every registered
+    functional form (:data:`ffparam.forms.FORMS`) and :data:`NONBONDED_SECTION_FIELDS`."""
+
+    def _table(self) -> dict[str, dict[str, str]]:
+        bonded = {s: dict(form.section_fields) for s, form in FORMS.sections().items()}
+        return {**bonded, **NONBONDED_SECTION_FIELDS}
+
+    def __getitem__(self, section: str) -> dict[str, str]:
+        return self._table()[section]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+SECTION_FIELDS: Mapping[str, dict[str, str]] = _SectionFields()
 """Internal unit of each field; ``#`` stands for the term number 1, 2, ... of a torsion."""
 
 CONVENTIONS: dict[str, str] = {

@@ -14,17 +14,8 @@ import numpy as np
 
 from ffparam.chem.topology import Topology
 from ffparam.errors import InputError
+from ffparam.forms import FORMS
 from ffparam.params.parameter_set import ParameterKey, ParameterSet
-
-TERM_FORMS: dict[str, tuple[int, tuple[str, ...]]] = {
-    "harmonic_bond": (2, ("k", "length")),
-    "morse_bond": (2, ("well_depth", "a", "length")),
-    "harmonic_angle": (3, ("k", "angle")),
-    "urey_bradley": (2, ("k", "length")),
-    "periodic_torsion": (4, ("k", "phase")),
-    "harmonic_improper": (4, ("k", "angle")),
-}
-"""Functional form -> (atoms per term, parameter fields the form reads)."""
 
 
 @dataclass
@@ -32,11 +23,12 @@ class TermGroup:
     """All terms of one functional form.
 
     Attributes:
-        form: key of :data:`TERM_FORMS` (e.g. ``periodic_torsion``).
+        form: name of a registered :class:`~ffparam.forms.Form` (e.g.
+            ``periodic_torsion``).
         name: label for per-term energy tables (``ProperTorsions``, ``ImproperTorsions``).
         atoms: int64 (n_terms, atoms_per_term).
         param_index: field -> int64 (n_terms,) index into ``ParameterSet.vector()``.
-        periodicity: int64 (n_terms,) for periodic torsions, else None.
+        periodicity: int64 (n_terms,) for periodic forms, else None.
         scale: float64 (n_terms,) multiplier on the energy of each term (e.g. 1/3 for each
             SMIRNOFF improper permutation).
         parameter_ids: (n_terms,) id of the parameter each term uses (for reports).
@@ -51,10 +43,10 @@ class TermGroup:
     parameter_ids: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        width, fields = TERM_FORMS[self.form]
-        self.atoms = np.asarray(self.atoms, dtype=np.int64).reshape(-1, width)
+        form = FORMS.get(self.form)
+        self.atoms = np.asarray(self.atoms, dtype=np.int64).reshape(-1, form.n_atoms)
         n = len(self.atoms)
-        for name in fields:
+        for name in form.fields:
             idx = np.asarray(self.param_index[name], dtype=np.int64)
             if idx.shape != (n,):
                 raise InputError(f"{self.name}: {name} index has shape {idx.shape}, want ({n},)")
@@ -62,9 +54,9 @@ class TermGroup:
         if self.scale is None:
             self.scale = np.ones(n)
         self.scale = np.asarray(self.scale, dtype=np.float64)
-        if self.form == "periodic_torsion":
+        if form.periodic:
             if self.periodicity is None:
-                raise InputError(f"{self.name}: periodic torsions need periodicities")
+                raise InputError(f"{self.name}: {form.label} need periodicities")
             self.periodicity = np.asarray(self.periodicity, dtype=np.int64)
 
     def __len__(self) -> int:
