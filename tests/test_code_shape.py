@@ -319,7 +319,6 @@ KNOWN_LONG = {
     "src/ffparam/ml/training.py": "ml helper (ml/**)",
     "src/ffparam/ml/workflow.py": "ml helper (moves to workflows/mlp.py)",
     "src/ffparam/reference/torsiondrive.py": "runtime helper (reference/torsiondrive.py)",
-    "benchmarks/bench_energy.py": "forms helper (bench_energy.py)",
     "benchmarks/bench_mlp.py": "ml helper (bench_mlp.py)",
 }
 """Files with a function over 80 lines on the i19-shape branch, split tonight by the helper
