@@ -193,7 +193,7 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
     if imported is None:
         imported = match_imported_scans(molecule, list(settings.references))
     rotors: list[RotorScan] = []
-    fragmenter = _fragmenter(molecule, settings)
+    fragmenter = _fragmenter(molecule, settings, store, executor)
     for bond in bonds:
         key = tuple(sorted(bond))
         if key in imported:
@@ -211,12 +211,11 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
     return rotors, notes
 
 
-def _fragmenter(molecule: Molecule, settings: BespokeSettings):
+def _fragmenter(molecule: Molecule, settings: BespokeSettings, store, executor):
+    """None, or a function bond -> Fragment | None (bond orders through ``store``)."""
+    from ffparam.fragment import fragment_for_bond, needs_fragmentation
+
     if settings.fragment is False:
-        return None
-    try:
-        from ffparam.workflows.fragment import fragment_for_bond, needs_fragmentation
-    except ImportError:
         return None
     if settings.fragment is None and not needs_fragmentation(molecule):
         return None
@@ -225,7 +224,8 @@ def _fragmenter(molecule: Molecule, settings: BespokeSettings):
         try:
             # Wiberg bond orders from GFN2-xTB whatever the scan method: cheap, and what the
             # fragmentation threshold was calibrated with
-            result = fragment_for_bond(molecule, bond, method="gfn2-xtb")
+            result = fragment_for_bond(molecule, bond, method="gfn2-xtb", store=store,
+                                       executor=executor)
         except FFParamError as exc:  # fall back to scanning the parent
             _say(settings, f"fragmentation of bond {bond[0]}-{bond[1]} failed ({exc}); "
                  "scanning the whole molecule")

@@ -141,7 +141,7 @@ def drive_rotor(molecule: Molecule, bond: tuple[int, int], method: str, spacing:
                 executor, retry_failed: bool = False, progress: bool = True,
                 fragment=None) -> RotorScan:
     """Run (or resume from the Store) the torsion drive of ``bond`` on ``molecule`` or on
-    ``fragment`` (a :class:`~ffparam.workflows.fragment.Fragment`)."""
+    ``fragment`` (a :class:`~ffparam.fragment.Fragment`)."""
     from ffparam.reference.torsiondrive import run_torsiondrive
 
     target = molecule if fragment is None else fragment.molecule
