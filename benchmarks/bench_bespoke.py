@@ -51,31 +51,31 @@ def run(name: str, smiles: str, out: Path, workers: int) -> dict:
     molecule = Molecule.from_smiles(smiles, name=name)
     start = time.perf_counter()
     result = run_bespoke(
-        molecule, out / name, BespokeSettings(workers=workers, spacing=15, progress=False)
+        molecule, out / name, BespokeSettings(workers=workers, spacing_deg=15, progress=False)
     )
     wall = time.perf_counter() - start
     metrics = result.metrics
-    rotors = [r for r in metrics["rotors"] if r.get("rmse_fitted") is not None]
-    conf = metrics["validation"].get("conformers", {})
+    rotors = [r for r in metrics.rotors if r.rmse_fitted is not None]
+    conf = metrics.validation.get("conformers", {})
     return {
         "name": name,
         "smiles": smiles,
         "n_atoms": molecule.n_atoms,
         "rotors": [
             {
-                "bond": r["bond"],
-                "start": r["rmse_start"],
-                "fitted": r["rmse_fitted"],
-                "n_points": r["n_points"],
+                "bond": r.bond,
+                "start": r.rmse_start,
+                "fitted": r.rmse_fitted,
+                "n_points": r.n_points,
             }
             for r in rotors
         ],
         "validation": conf,
-        "geometry": metrics["validation"].get("geometry", {}),
-        "md": metrics["validation"].get("md", {}),
-        "warnings": metrics["warnings"],
+        "geometry": metrics.validation.get("geometry", {}),
+        "md": metrics.validation.get("md", {}),
+        "warnings": metrics.warnings,
         "wall_s": wall,
-        "timings": metrics["provenance"]["timings"],
+        "timings": metrics.provenance.timings,
     }
 
 

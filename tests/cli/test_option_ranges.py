@@ -108,8 +108,8 @@ def test_settings_refuse_out_of_range_values():
 
     with pytest.raises(InputError, match="validation_conformers"):
         BespokeSettings(validation_conformers=-3)
-    with pytest.raises(InputError, match="spacing must divide 180"):
-        BespokeSettings(spacing=72)
+    with pytest.raises(InputError, match="spacing_deg must divide 180"):
+        BespokeSettings(spacing_deg=72)
     with pytest.raises(InputError, match="gas_max_temperature_k"):
         LiquidSettings(gas_max_temperature_k=0.0)
     with pytest.raises(InputError, match="tempering ladder"):

@@ -52,8 +52,8 @@ def test_fit_spec_end_to_end(scan_file):
     assert (out / "plots" / "butane_scan.png").stat().st_size > 1000
     # the written offxml reproduces the fitted profile when re-read by SMIRNOFF typing
     from ffparam.assign.smirnoff import SmirnoffForceField
-    from ffparam.fit.run import build_target, load_spec_molecule
     from ffparam.fit.spec import load_fit_spec
+    from ffparam.workflows.fit import build_target, load_spec_molecule
 
     loaded = load_fit_spec(spec)
     mol = load_spec_molecule(loaded, "butane")
@@ -93,10 +93,10 @@ def test_spec_with_store_and_experiment_targets(tmp_path):
     from pathlib import Path
 
     from ffparam.chem import Molecule
-    from ffparam.fit.run import run_fit
     from ffparam.fit.spec import load_fit_spec
     from ffparam.reference.compute import compute
     from ffparam.reference.store import Store
+    from ffparam.workflows.fit import run_fit
 
     data = Path(__file__).parent.parent / "data" / "fit" / "vib_frequencies_train.csv"
     shutil.copy(data, tmp_path / "vib.csv")

@@ -89,9 +89,9 @@ def test_acetamidoimidazole_bespoke_fits_both_rotors(tmp_path):
     """Both rotors were dropped (and the command exited 0); now both are scanned and fitted."""
     from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
 
-    settings = BespokeSettings(spacing=SPACING, md_ps=0, validation_conformers=0,
+    settings = BespokeSettings(spacing_deg=SPACING, md_ps=0, validation_conformers=0,
                                validate_geometry=False, progress=False, charges="gasteiger")
     result = run_bespoke(str(DATA / "acetamidoimidazole.sdf"), tmp_path / "out", settings)
     assert len(result.rotors) == 2
     assert all(r.usable and not r.missing and not r.error for r in result.rotors)
-    assert not any("not fitted" in w for w in result.metrics["warnings"])
+    assert not any("not fitted" in w for w in result.metrics.warnings)

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from ffparam.errors import InputError
+from ffparam.report.bespoke_metrics import SCHEMA_VERSION, read_bespoke_metrics
 from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
 
-FAST = dict(spacing=60, md_ps=0.5, validation_conformers=3, progress=False)
-BARE = dict(spacing=60, md_ps=0, validation_conformers=0, validate_geometry=False,
+FAST = dict(spacing_deg=60, md_ps=0.5, validation_conformers=3, progress=False)
+BARE = dict(spacing_deg=60, md_ps=0, validation_conformers=0, validate_geometry=False,
             progress=False)
 CLI = [sys.executable, "-m", "ffparam.cli.main"]
 
@@ -34,6 +35,8 @@ def ethanol_run(tmp_path_factory):
 def test_end_to_end_improves_torsion_and_exports(ethanol_run):
     out, _ = ethanol_run
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["schema_version"] == SCHEMA_VERSION
+    assert read_bespoke_metrics(out / "metrics.json").to_dict() == metrics
     (rotor,) = metrics["rotors"]
     assert rotor["bond"] == [1, 2] and rotor["n_points"] == 6
     assert rotor["rmse_fitted"] < rotor["rmse_start"]
@@ -69,8 +72,8 @@ def test_rerun_recomputes_nothing(ethanol_run):
     again = run_bespoke("CCO", out, BespokeSettings(**BARE))
     (rotor,) = again.rotors
     assert rotor.n_cached == rotor.n_jobs > 0
-    assert again.metrics["rotors"][0]["rmse_fitted"] == pytest.approx(
-        first.metrics["rotors"][0]["rmse_fitted"], abs=1e-6)
+    assert again.metrics.rotors[0].rmse_fitted == pytest.approx(
+        first.metrics.rotors[0].rmse_fitted, abs=1e-6)
 
 
 def test_other_molecule_in_same_dir_refused(ethanol_run):
@@ -82,7 +85,7 @@ def test_other_molecule_in_same_dir_refused(ethanol_run):
 def test_no_rotatable_bonds_exports_start(tmp_path):
     result = run_bespoke("c1ccccc1", tmp_path / "benzene", BespokeSettings(**BARE))
     assert result.fitted is result.start
-    assert any("no rotatable bonds" in w for w in result.metrics["warnings"])
+    assert any("no rotatable bonds" in w for w in result.metrics.warnings)
     assert (tmp_path / "benzene" / "C6H6.offxml").exists()
 
 
@@ -161,11 +164,11 @@ def test_fragment_scan_transfers_to_parent(tmp_path):
     (rotor,) = result.rotors
     assert rotor.fragment is not None
     assert rotor.fragment.molecule.n_atoms < result.molecule.n_atoms
-    entry = result.metrics["rotors"][0]
-    assert entry["fragment"]["n_atoms"] == rotor.fragment.molecule.n_atoms
-    assert entry["rmse_fitted"] < entry["rmse_start"]
-    changed = result.metrics["changed_parameters"]
-    assert changed and any(abs(r["fitted"] - r["start"]) > 1e-4 for r in changed)
+    entry = result.metrics.rotors[0]
+    assert entry.fragment.n_atoms == rotor.fragment.molecule.n_atoms
+    assert entry.rmse_fitted < entry.rmse_start
+    changed = result.metrics.changed_parameters
+    assert changed and any(abs(r.fitted - r.start) > 1e-4 for r in changed)
 
 
 def test_unknown_bond_rejected(tmp_path):
@@ -198,11 +201,11 @@ def test_gaff2_resp_valence_through_dask(tmp_path):
     independent = resp(result.fitted.topology, record.geometry, record.esp_points, record.esp)
     np.testing.assert_allclose(charges, independent.charges, atol=1e-8)
     assert "resp" in result.fitted.parameters.settings["charge_method"]
-    note = result.metrics["valence"]["note"]
+    note = result.metrics.valence.note
     before, after = map(float, re.search(r"([\d.]+) -> ([\d.]+) cm", note).groups())
     assert after < before
-    (rotor,) = result.metrics["rotors"]
-    assert rotor["rmse_fitted"] < rotor["rmse_start"]
-    checks = result.metrics["exports"]["verification"]
+    (rotor,) = result.metrics.rotors
+    assert rotor.rmse_fitted < rotor.rmse_start
+    checks = result.metrics.exports["verification"]
     assert {"openmm", "amber", "gromacs"} <= set(checks)
     assert all(v["max_abs_de_kcal_mol"] < 1e-4 for v in checks.values())

@@ -48,8 +48,8 @@ def test_imported_scan_is_fitted_without_qm(tmp_path, ethanol_scan, name):
     result = run_bespoke("CCO", out, BespokeSettings(references=[folder / name], **BARE))
     (rotor,) = result.rotors
     assert rotor.source.endswith(name) and rotor.n_jobs == len(energies)
-    entry = result.metrics["rotors"][0]
-    assert entry["rmse_fitted"] < entry["rmse_start"]
+    entry = result.metrics.rotors[0]
+    assert entry.rmse_fitted < entry.rmse_start
     with sqlite3.connect(out / "ffparam.db") as con:
         rows = con.execute("SELECT method, status FROM records").fetchall()
     assert len(rows) == len(energies)

@@ -23,25 +23,25 @@ scans on 2 cores in minutes."""
 
 def _summary(result) -> None:
     metrics = result.metrics
-    for rotor in metrics["rotors"]:
-        bond = "-".join(map(str, rotor["bond"]))
-        if rotor.get("rmse_fitted") is not None:
-            typer.echo(f"bond {bond}: torsion RMSE {rotor['rmse_start']:.3f} -> "
-                       f"{rotor['rmse_fitted']:.3f} kcal/mol ({rotor['n_points']} points, "
-                       f"{rotor.get('mode')})")
+    for rotor in metrics.rotors:
+        bond = "-".join(map(str, rotor.bond))
+        if rotor.rmse_fitted is not None:
+            typer.echo(f"bond {bond}: torsion RMSE {rotor.rmse_start:.3f} -> "
+                       f"{rotor.rmse_fitted:.3f} kcal/mol ({rotor.n_points} points, "
+                       f"{rotor.mode})")
         else:
-            typer.echo(f"bond {bond}: not fitted ({rotor.get('error') or 'no data'})")
-    summary = metrics["summary"]
-    if summary["median_rmse_fitted"] is not None:
-        typer.echo(f"median torsion RMSE vs {summary['reference']}: "
-                   f"{summary['median_rmse_start']:.3f} -> {summary['median_rmse_fitted']:.3f} "
+            typer.echo(f"bond {bond}: not fitted ({rotor.error or 'no data'})")
+    summary = metrics.summary
+    if summary.median_rmse_fitted is not None:
+        typer.echo(f"median torsion RMSE vs {summary.reference}: "
+                   f"{summary.median_rmse_start:.3f} -> {summary.median_rmse_fitted:.3f} "
                    "kcal/mol")
-    for warning in metrics["warnings"]:
+    for warning in metrics.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for name in ("report", "metrics"):
         if name in result.files:
             typer.echo(f"{name}: {result.files[name]}")
-    typer.echo(f"total time {metrics['provenance']['timings'].get('total_s', 0):.0f} s")
+    typer.echo(f"total time {metrics.provenance.timings.get('total_s', 0):.0f} s")
 
 
 def _parse_bonds(values: list[str] | None) -> list[tuple[int, int]] | None:
@@ -61,7 +61,7 @@ def _parse_bonds(values: list[str] | None) -> list[tuple[int, int]] | None:
 SETTINGS = "ffparam.workflows.bespoke:BespokeSettings"
 FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
     ("ff", "forcefield"), ("method", "method"), ("charges", "charges"),
-    ("spacing", "spacing"), ("workers", "workers"), ("dask", "dask"),
+    ("spacing", "spacing_deg"), ("workers", "workers"), ("dask", "dask"),
     ("fit_valence", "fit_valence"), ("include_symmetric", "include_symmetric_rotors"),
     ("fragment", "fragment"), ("mode", "mode"), ("conformers", "validation_conformers"),
     ("validate_geometry", "validate_geometry"), ("md_ps", "md_ps"),

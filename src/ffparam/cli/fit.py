@@ -17,8 +17,8 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="no per-iteration output"),
     ) -> None:
         """Fit force-field parameters to reference data (torsion scans, energies, forces)."""
-        from ffparam.fit.run import run_fit
         from ffparam.fit.spec import load_fit_spec
+        from ffparam.workflows.fit import run_fit
 
         outcome = run_fit(load_fit_spec(spec), out, progress=not quiet)
         result = outcome.result

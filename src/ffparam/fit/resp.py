@@ -87,6 +87,28 @@ def esp_design_matrix(geometries, points) -> np.ndarray:
     return np.concatenate(blocks)
 
 
+def unknowns_matrix(n_atoms: int, equivalences: Sequence[Sequence[int]],
+                    frozen: dict[int, float]) -> np.ndarray:
+    """(n_atoms, n_unknowns) 0/1 matrix T with q_free = T u: one unknown per equivalence
+    group of free atoms, one per other free atom, none for frozen atoms."""
+    owner = -np.ones(n_atoms, dtype=np.int64)
+    n_free = 0
+    for group in equivalences:
+        members = [int(i) for i in group if int(i) not in frozen]
+        if len(members) > 1 and all(owner[i] < 0 for i in members):
+            owner[members] = n_free
+            n_free += 1
+    for i in range(n_atoms):
+        if owner[i] < 0 and i not in frozen:
+            owner[i] = n_free
+            n_free += 1
+    if n_free == 0:
+        raise InputError("every charge is frozen: nothing to fit")
+    t = np.zeros((n_atoms, n_free))
+    t[owner >= 0, owner[owner >= 0]] = 1.0
+    return t
+
+
 def fit_charges(design: np.ndarray, esp_au: np.ndarray, total_charge: float,
                 restraint_a: float, restrained: np.ndarray,
                 equivalences: Sequence[Sequence[int]] = (),
@@ -115,22 +137,8 @@ def fit_charges(design: np.ndarray, esp_au: np.ndarray, total_charge: float,
     q0 = np.zeros(n) if initial is None else np.asarray(initial, dtype=np.float64).copy()
     for i, value in frozen.items():
         q0[i] = value
-    # unknowns: one per equivalence group of free atoms
-    owner = -np.ones(n, dtype=np.int64)
-    n_free = 0
-    for group in equivalences:
-        members = [int(i) for i in group if int(i) not in frozen]
-        if len(members) > 1 and all(owner[i] < 0 for i in members):
-            owner[members] = n_free
-            n_free += 1
-    for i in range(n):
-        if owner[i] < 0 and i not in frozen:
-            owner[i] = n_free
-            n_free += 1
-    if n_free == 0:
-        raise InputError("every charge is frozen: nothing to fit")
-    t = np.zeros((n, n_free))
-    t[owner >= 0, owner[owner >= 0]] = 1.0
+    t = unknowns_matrix(n, equivalences, frozen)
+    n_free = t.shape[1]
     fixed = np.zeros(n)
     for i, value in frozen.items():
         fixed[i] = value

@@ -14,6 +14,7 @@ Example::
         reference: scans/butane.xyz   # extxyz (or QCFractal JSON) torsion scan
         mode: relaxed           # relaxed | single_point
         weight: 1.0
+        # relative_energy only: boltzmann_temperature_k: 500 (Boltzmann weights, K)
       - {name: vib, type: frequencies, molecule: butane, reference: ffparam.db,
          method: gfn2-xtb}      # QM Hessian records from a Store (or an experiment CSV)
       - {name: q, type: esp, molecule: butane, reference: ffparam.db, method: hf/6-31g*}
@@ -27,60 +28,155 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Any, ClassVar, Literal
 
 from ffparam.errors import InputError
 from ffparam.io.files import read_text
+from ffparam.settings import Settings, require_positive
+
+TargetType = Literal["torsion_profile", "relative_energy", "forces", "hessian", "frequencies",
+                     "esp", "dipole"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SpecSettings(Settings):
+    """Settings of the spec file: an error raised while building one from plain data is
+    prefixed with where it is (``spec.yaml.targets[0]: ...``)."""
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None, where: str = "") -> Any:
+        try:
+            return super().from_dict(values, where)
+        except InputError as exc:
+            label, message = where or cls.what or cls.__name__, str(exc)
+            raise InputError(message if message.startswith(label)
+                             else f"{label}: {message}") from None
 
 
-class MoleculeSpec(_Strict):
+def check_types(obj: Any) -> None:
+    """InputError unless every field of dataclass ``obj`` holds its annotated type (ints
+    pass as floats, bools pass only as bools; ``Literal`` and nested settings are checked
+    by :meth:`Settings.from_dict`)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if not _matches(hints[f.name], value):
+            raise InputError(f"{f.name} must be {_type_name(hints[f.name])}, got {value!r}")
+
+
+def _matches(tp: Any, value: Any) -> bool:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(a, value) for a in args)
+    if origin is Literal:
+        return value in args
+    if tp is type(None):
+        return value is None
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(args) == len(value) and all(map(_matches, args, value))
+        return all(_matches(args[0], v) for v in value) if args else True
+    if origin is dict:
+        return isinstance(value, dict) and all(_matches(args[1], v) for v in value.values())
+    return isinstance(value, tp) if isinstance(tp, type) else True
+
+
+_TYPE_NAMES = {float: "a number", int: "an integer", str: "a string", bool: "true or false",
+               type(None): "null"}
+
+
+def _type_name(tp: Any) -> str:
+    if tp in _TYPE_NAMES:
+        return _TYPE_NAMES[tp]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    return str(tp).replace("typing.", "").replace("ffparam.fit.spec.", "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoleculeSettings(SpecSettings):
+    """A molecule of the spec: ``input`` is a SMILES or a file path (relative to the spec
+    file); ``charge`` its net charge in e when the input does not fix it."""
+
+    what: ClassVar[str] = "molecule"
+
     input: str
     charge: int | None = None
 
+    def __post_init__(self) -> None:
+        check_types(self)
 
-class TargetSpec(_Strict):
+
+@dataclass(frozen=True, kw_only=True)
+class TargetSettings(SpecSettings):
+    """One fit target: its type, molecule, reference data and weighting.
+
+    ``energy_upper_kcal_mol`` drops scan points above it (kcal/mol above the minimum);
+    ``boltzmann_temperature_k`` Boltzmann-weights relative energies at that temperature (K);
+    ``scale`` multiplies computed frequencies (dimensionless).
+    """
+
+    what: ClassVar[str] = "target"
+
     name: str
-    type: Literal["torsion_profile", "relative_energy", "forces", "hessian", "frequencies",
-                  "esp", "dipole"]
+    type: TargetType
     molecule: str
     reference: str
     weight: float = 1.0
     denominator: float = 1.0
     mode: Literal["relaxed", "single_point"] = "relaxed"
     energy_reference: Literal["mean", "min"] = "mean"
-    energy_upper: float | None = None
+    energy_upper_kcal_mol: float | None = None
     attenuate: bool = False
-    boltzmann_temperature: float | None = None
+    boltzmann_temperature_k: float | None = None
     remove_net_force: bool = False
     method: str | None = None
     scale: float = 1.0
 
-    @field_validator("name")
-    @classmethod
-    def _file_safe_name(cls, value: str) -> str:
+    def __post_init__(self) -> None:
         from ffparam.io.files import check_file_name_part
 
-        try:  # the name becomes plots/<name>.png inside the output directory
-            return check_file_name_part(value, "target name")
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
+        check_types(self)
+        # the name becomes plots/<name>.png inside the output directory
+        check_file_name_part(self.name, "target name")
+        require_positive(self, "boltzmann_temperature_k")
 
 
-class BespokeSpec(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class BespokeTorsionSettings(SpecSettings):
+    """Bespoke torsions for ``molecule``: every rotatable bond or the listed (j, k) bonds;
+    periodicities 1..``max_periodicity``; prior width in kcal/mol."""
+
+    what: ClassVar[str] = "bespoke_torsions"
+
     molecule: str
     bonds: Literal["rotatable"] | list[tuple[int, int]] = "rotatable"
     max_periodicity: int = 4
     prior_width: float = 6.0
 
+    def __post_init__(self) -> None:
+        check_types(self)
 
-class ParameterSpec(_Strict):
+
+@dataclass(frozen=True, kw_only=True)
+class ParameterSettings(SpecSettings):
+    """Parameters to fit: ``section``/``id``/``fields`` (``*`` = all), with optional prior
+    width, transform and bounds (the field's units); or ``bespoke_torsions``."""
+
+    what: ClassVar[str] = "parameters entry"
+
     section: str | None = None
     id: str = "*"
     fields: str | list[str] = "*"
@@ -88,42 +184,65 @@ class ParameterSpec(_Strict):
     transform: Literal["linear", "log"] | None = None
     lower: float | None = None
     upper: float | None = None
-    bespoke_torsions: BespokeSpec | None = None
+    bespoke_torsions: BespokeTorsionSettings | None = None
 
-    @field_validator("section")
-    @classmethod
-    def _known(cls, value: str | None) -> str | None:
+    def __post_init__(self) -> None:
         from ffparam.params.parameter_set import SECTION_FIELDS
 
-        if value is not None and value not in SECTION_FIELDS:
-            raise ValueError(f"unknown section {value!r}; known: {', '.join(SECTION_FIELDS)}")
-        return value
+        check_types(self)
+        if self.section is not None and self.section not in SECTION_FIELDS:
+            raise InputError(f"unknown section {self.section!r}; known: "
+                             f"{', '.join(SECTION_FIELDS)}")
 
 
-class OptimizerSpec(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class OptimizerSettings(SpecSettings):
+    """The optimizer (``ffparam.fit.optimizers.OPTIMIZERS``) and its options."""
+
+    what: ClassVar[str] = "optimizer"
+
     name: str = "least_squares"
     max_iterations: int | None = None
     n_trials: int | None = None
 
+    def __post_init__(self) -> None:
+        check_types(self)
 
-class FitSpec(_Strict):
+
+@dataclass(frozen=True, kw_only=True)
+class FitSettings(SpecSettings):
+    """A whole fit spec (see the module docstring); ``base_dir`` is the spec file's folder,
+    against which relative paths resolve."""
+
+    what: ClassVar[str] = "fit spec"
+
     forcefield: str = "sage"
     charges: str = "am1bcc"
-    molecules: dict[str, MoleculeSpec]
-    targets: list[TargetSpec] = Field(min_length=1)
-    parameters: list[ParameterSpec] = Field(min_length=1)
-    ties: list[list[str]] = Field(default_factory=list)
-    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    molecules: dict[str, MoleculeSettings]
+    targets: list[TargetSettings]
+    parameters: list[ParameterSettings]
+    ties: list[list[str]] = field(default_factory=list)
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     priors: bool = True
     base_dir: Path = Path(".")
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        for name in ("targets", "parameters"):
+            if not getattr(self, name):
+                raise InputError(f"{name}: list at least one entry")
+        for target in self.targets:
+            if target.molecule not in self.molecules:
+                raise InputError(f"target {target.name} names unknown molecule "
+                                 f"{target.molecule!r}")
 
     def resolve(self, path: str) -> Path:
         candidate = Path(path)
         return candidate if candidate.is_absolute() else self.base_dir / candidate
 
 
-def load_fit_spec(path: str | Path) -> FitSpec:
-    """Read and validate a fit spec; errors name the offending field."""
+def load_fit_spec(path: str | Path) -> FitSettings:
+    """Read and validate a fit spec; errors name the file, the offending field and why."""
     import yaml
 
     path = Path(path)
@@ -136,14 +255,12 @@ def load_fit_spec(path: str | Path) -> FitSpec:
         raise InputError(f"{path.name}: YAML nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(f"{path.name} must hold a mapping")
+    if "base_dir" in data:
+        raise InputError(f"{path.name}: unknown option(s) base_dir (paths resolve against "
+                         "the spec file's folder)")
     try:
-        spec = FitSpec(**data, base_dir=path.parent)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"{path.name}: {where}: {first['msg']}") from None
-    for target in spec.targets:
-        if target.molecule not in spec.molecules:
-            raise InputError(f"{path.name}: target {target.name} names unknown molecule "
-                             f"{target.molecule!r}")
-    return spec
+        return FitSettings.from_dict({**data, "base_dir": path.parent}, where=path.name)
+    except InputError as exc:
+        message = str(exc)
+        raise InputError(message if message.startswith(path.name)
+                         else f"{path.name}: {message}") from None

@@ -25,7 +25,7 @@ from functools import cache, lru_cache
 
 import numpy as np
 
-from ffparam.errors import FFParamError
+from ffparam.errors import FFParamError, InputError
 from ffparam.reference.records import PointResult, Record, Species, Task
 from ffparam.reference.spec import MethodSpec
 
@@ -185,6 +185,11 @@ def _compute(job: Job) -> dict:
         hessian=kind == "hessian",
         esp_points=esp_points,
     )
+    if kind == "bond_orders":
+        if result.bond_orders is None:
+            raise InputError(f"{job.method.name} gives no bond orders; use an xtb method")
+        return {"energy": result.energy, "bond_orders": result.bond_orders,
+                "charges": result.charges, "details": result.details}
     return {
         "energy": result.energy,
         "gradient": result.gradient,

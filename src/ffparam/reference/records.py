@@ -2,12 +2,13 @@
 
 * :class:`Species` — what a calculation needs to know about a molecule (elements, charge,
   multiplicity, bonds, identity key); small and picklable, it travels to workers.
-* :class:`Task` — what to compute: ``energy``, ``gradient``, ``hessian``, ``esp`` or
-  ``optimize`` (optionally with fixed dihedrals and frozen atoms).
+* :class:`Task` — what to compute: ``energy``, ``gradient``, ``hessian``, ``esp``,
+  ``bond_orders`` or ``optimize`` (optionally with fixed dihedrals and frozen atoms).
 * :class:`Record` — one calculation's result and status, as stored in the :class:`Store`.
 
 Units: energies kcal/mol, lengths Angstrom, gradients kcal/mol/Angstrom, Hessians
-kcal/mol/Angstrom^2, electrostatic potential kcal/mol/e, dipole e*Angstrom, charges e.
+kcal/mol/Angstrom^2, electrostatic potential kcal/mol/e, dipole e*Angstrom, charges e,
+Wiberg bond orders dimensionless.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ffparam.errors import InputError
 if TYPE_CHECKING:
     from ffparam.chem import Molecule
 
-TASK_KINDS: tuple[str, ...] = ("energy", "gradient", "hessian", "esp", "optimize")
+TASK_KINDS: tuple[str, ...] = ("energy", "gradient", "hessian", "esp", "bond_orders", "optimize")
 STATUSES: tuple[str, ...] = ("complete", "failed", "running")
 
 
@@ -100,7 +101,8 @@ class Task:
     """What to compute for one geometry.
 
     Attributes:
-        kind: one of ``energy``, ``gradient``, ``hessian``, ``esp``, ``optimize``.
+        kind: one of ``energy``, ``gradient``, ``hessian``, ``esp``, ``bond_orders``
+            (energy plus the Wiberg bond-order matrix; xtb methods), ``optimize``.
         constraints: for ``optimize`` only.
         max_steps: optimizer step limit (``optimize``).
         esp_density: Merz-Kollman shell point density, points per Angstrom^2 (``esp``).
@@ -151,6 +153,8 @@ class PointResult:
         esp_points: (n_points, 3) Angstrom; esp: (n_points,) kcal/mol/e.
         dipole: (3,) e*Angstrom, about the origin of the input frame.
         charges: (n_atoms,) e (Mulliken for PySCF, the method's own for xtb).
+        bond_orders: (n_atoms, n_atoms) Wiberg bond orders, dimensionless, symmetric (xtb
+            only; None where the backend gives none).
         details: small JSON-able facts (SCF cycles, Hessian method, ...).
     """
 
@@ -161,6 +165,7 @@ class PointResult:
     esp: np.ndarray | None = None
     dipole: np.ndarray | None = None
     charges: np.ndarray | None = None
+    bond_orders: np.ndarray | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def check_finite(self) -> None:
@@ -179,6 +184,7 @@ ARRAY_FIELDS: tuple[str, ...] = (
     "esp",
     "dipole",
     "charges",
+    "bond_orders",
     "final_geometry",
     "trajectory_energies",
 )
@@ -200,6 +206,7 @@ class Record:
         hessian: (3 n_atoms, 3 n_atoms) kcal/mol/Angstrom^2.
         esp_points, esp: (n_points, 3) Angstrom and (n_points,) kcal/mol/e.
         dipole: (3,) e*Angstrom; charges: (n_atoms,) e.
+        bond_orders: (n_atoms, n_atoms) Wiberg bond orders, dimensionless (``bond_orders``).
         final_geometry: optimized geometry (n_atoms, 3) Angstrom (``optimize``).
         trajectory_energies: energies along the optimization, kcal/mol.
         error: one-line message for failed records.
@@ -221,6 +228,7 @@ class Record:
     esp: np.ndarray | None = None
     dipole: np.ndarray | None = None
     charges: np.ndarray | None = None
+    bond_orders: np.ndarray | None = None
     final_geometry: np.ndarray | None = None
     trajectory_energies: np.ndarray | None = None
     error: str | None = None

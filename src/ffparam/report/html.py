@@ -1,30 +1,17 @@
 """The static HTML report of a bespoke run (one file, opens offline).
 
-:func:`write_report` renders ``templates/report.html.j2`` from the run's ``metrics`` dict
-(the same numbers as ``metrics.json``). PNG plots are embedded as base64 data URIs, so the
-single file travels. Every section is optional: a run without rotors, with failed scans or
-without validation still renders, and the report says what is missing.
-
-Metrics schema (all keys optional)::
-
-    molecule: {name, smiles, formula, n_atoms}
-    settings: {forcefield, method, charges, spacing, ...}
-    summary: {median_rmse_start, median_rmse_fitted, reference, ...}
-    rotors: [{bond, dihedral, smirks, n_points, missing, rmse_start, rmse_fitted, mode,
-              plot, fragment: {n_atoms, smiles} | None, error, profile: {reference, start,
-              fitted}}]
-    fit: {objective_before, objective_after, optimizer, wall_time_s, n_iterations}
-    changed_parameters: [{section, id, field, start, fitted, unit}]
-    validation: {conformers: ConformerValidation.to_json(), geometry: ..., md: ...}
-    exports: {formats: {fmt: {path, max_abs_dE}}, skipped: {fmt: reason}}
-             or ExportReport.to_dict() ({files, verification, skipped, tolerance_kcal_mol})
-    provenance: {ffparam_version, packages, method, timings, reference_note}
-    warnings: [str]
+:func:`write_report` renders ``templates/report.html.j2`` from the run's
+:class:`~ffparam.report.bespoke_metrics.BespokeMetrics` (or its dict form, the contents of
+``metrics.json``, migrated and checked by ``BespokeMetrics.from_dict``). PNG plots are
+embedded as base64 data URIs, so the single file travels. Every section is optional: a
+run without rotors, with failed scans or without validation still renders, and the report
+says what is missing.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import math
 import tempfile
@@ -36,19 +23,20 @@ import jinja2
 import numpy as np
 
 from ffparam.io.atomic import write_text_atomic
+from ffparam.report.bespoke_metrics import BespokeMetrics, RotorResult
 from ffparam.report.validation_plots import conformer_parity_plots, torsion_parity_plot
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "report.html.j2"
 
 
-def write_report(path: str | Path, metrics: Mapping[str, Any],
+def write_report(path: str | Path, metrics: BespokeMetrics | Mapping[str, Any],
                  plots_dir: str | Path | None = None) -> Path:
     """Write the HTML report of ``metrics`` to ``path`` and return ``path``.
 
     Args:
         path: the HTML file to write (its folder is created).
-        metrics: the run's metrics (schema in the module docstring).
+        metrics: the run's metrics, typed or as plain data.
         plots_dir: folder holding the run's PNG plots (rotor profiles, fit history); plot
             paths in ``metrics`` are looked up relative to the report's folder, then to
             ``plots_dir``. Parity plots drawn from ``metrics`` are written here too
@@ -62,9 +50,12 @@ def write_report(path: str | Path, metrics: Mapping[str, Any],
     return write_text_atomic(path, html)
 
 
-def render_report(metrics: Mapping[str, Any], plots_dir: Path, base_dir: Path) -> str:
+def render_report(metrics: BespokeMetrics | Mapping[str, Any], plots_dir: Path,
+                  base_dir: Path) -> str:
     """The report's HTML text (see :func:`write_report`)."""
-    view = ReportView(metrics or {}, Path(plots_dir), Path(base_dir))
+    if not isinstance(metrics, BespokeMetrics):
+        metrics = BespokeMetrics.from_dict(dict(metrics or {}))
+    view = ReportView(metrics, Path(plots_dir), Path(base_dir))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
                              autoescape=True, undefined=jinja2.ChainableUndefined,
                              trim_blocks=True, lstrip_blocks=True)
@@ -121,18 +112,14 @@ def _image(path: Path) -> str:
 
 # ---------------------------------------------------------------------------- view model
 class ReportView:
-    """Turns the metrics dict into what the template shows (missing data -> notes)."""
+    """Turns :class:`BespokeMetrics` into what the template shows (missing data -> notes)."""
 
-    def __init__(self, metrics: Mapping[str, Any], plots_dir: Path, base_dir: Path) -> None:
+    def __init__(self, metrics: BespokeMetrics, plots_dir: Path, base_dir: Path) -> None:
         self.metrics = metrics
         self.plots_dir = plots_dir
         self.base_dir = base_dir
         self.used_plots: set[Path] = set()
         self.notes: list[str] = []
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.metrics.get(key)
-        return default if value is None else value
 
     def find_plot(self, name: Any) -> Path | None:
         """The file of a plot path from the metrics (absolute, relative to the report's
@@ -156,96 +143,80 @@ class ReportView:
 
     # ------------------------------------------------------------------ sections
     def context(self) -> dict[str, Any]:
+        m = self.metrics
         rotors = self.rotors()
         context = {
-            "title": self.title(),
+            "title": f"ffparam bespoke report: {m.molecule.name or m.molecule.smiles}",
             "generated": datetime.datetime.now(datetime.timezone.utc).strftime(
                 "%Y-%m-%d %H:%M UTC"),
-            "molecule": self.get("molecule", {}),
-            "settings": self.settings(),
-            "summary": self.summary(rotors),
+            "molecule": m.molecule,
+            "settings": [(k, v) for k, v in m.settings.items() if v not in (None, [], {}, "")],
+            "summary": self.summary(),
             "rotors": rotors,
             "parity": self.parity_plots(),
             "fit": self.fit(),
             "changed": self.changed_parameters(),
             "conformers": self.conformers(),
             "geometry": self.geometry(),
-            "md": self.get("validation", {}).get("md"),
+            "md": m.validation.get("md"),
             "exports": self.exports(),
             "provenance": self.provenance(),
         }
         context["other_plots"] = self.other_plots()
-        warnings = [str(w) for w in self.get("warnings", [])]
-        context["warnings"] = warnings + [n for n in self.notes if n not in warnings]
+        context["warnings"] = m.warnings + [n for n in self.notes if n not in m.warnings]
         return context
 
-    def title(self) -> str:
-        molecule = self.get("molecule", {})
-        return f"ffparam bespoke report: {molecule.get('name') or molecule.get('smiles') or ''}"
-
-    def settings(self) -> list[tuple[str, Any]]:
-        return [(k, v) for k, v in self.get("settings", {}).items()
-                if v not in (None, [], {}, "")]
-
     def method(self) -> str | None:
-        return (self.get("settings", {}).get("method") or self.get("provenance", {}).get("method")
-                or self.get("summary", {}).get("reference"))
+        m = self.metrics
+        return m.settings.get("method") or m.provenance.method or m.summary.reference
 
-    def summary(self, rotors: list[dict]) -> dict[str, Any]:
-        given = self.get("summary", {})
-        start = [r["rmse_start"] for r in rotors if r.get("rmse_start") is not None]
-        fitted = [r["rmse_fitted"] for r in rotors if r.get("rmse_fitted") is not None]
-        median_start = _finite(given.get("median_rmse_start"))
-        median_fitted = _finite(given.get("median_rmse_fitted"))
+    def summary(self) -> dict[str, Any]:
+        m = self.metrics
+        start = [r.rmse_start for r in m.rotors if _finite(r.rmse_start) is not None]
+        fitted = [r.rmse_fitted for r in m.rotors if _finite(r.rmse_fitted) is not None]
+        median_start = _finite(m.summary.median_rmse_start)
+        median_fitted = _finite(m.summary.median_rmse_fitted)
         if median_start is None and start:
             median_start = float(np.median(start))
         if median_fitted is None and fitted:
             median_fitted = float(np.median(fitted))
         method = self.method()
-        note = self.get("provenance", {}).get("reference_note")
-        md = self.get("validation", {}).get("md") or {}
+        md = m.validation.get("md") or {}
         return {
             "median_rmse_start": median_start, "median_rmse_fitted": median_fitted,
-            "n_rotors": len(rotors), "n_fitted": len(fitted),
+            "n_rotors": len(m.rotors), "n_fitted": len(fitted),
             "reference": f"RMSE vs {method}" if method else "reference method not recorded",
-            "reference_note": note,
-            "forcefield": self.get("settings", {}).get("forcefield")
-            or self.get("provenance", {}).get("forcefield"),
+            "reference_note": m.provenance.reference_note,
+            "forcefield": m.settings.get("forcefield") or m.provenance.forcefield,
             "method": method,
             "md_stable": md.get("stable") if md else None,
-            "n_warnings": len(self.get("warnings", [])),
-            "incomplete": bool(given.get("incomplete"))
-            or any(r.get("missing") or r.get("error") for r in rotors),
+            "n_warnings": len(m.warnings),
+            "incomplete": m.summary.incomplete or any(r.missing or r.error for r in m.rotors),
         }
 
     def rotors(self) -> list[dict[str, Any]]:
-        out = []
-        for n, rotor in enumerate(self.get("rotors", []), start=1):
-            if not isinstance(rotor, Mapping):
-                continue
-            row = dict(rotor)
-            row["number"] = n
-            bond = rotor.get("bond") or []
-            row["label"] = "bond " + "-".join(str(i) for i in bond) if bond else f"rotor {n}"
-            row["rmse_start"] = _finite(rotor.get("rmse_start"))
-            row["rmse_fitted"] = _finite(rotor.get("rmse_fitted"))
-            row["missing"] = list(rotor.get("missing") or [])
-            row["smirks"] = list(rotor.get("smirks") or [])
-            row["image"] = self.embed(rotor.get("plot"), f"rotor {n}")
-            if row["image"] is None and not rotor.get("plot"):
-                row["no_plot"] = ("no profile: " + str(rotor["error"])) if rotor.get("error") \
-                    else "no profile plot"
-            out.append(row)
-        return out
+        return [self.rotor_row(n, rotor) for n, rotor in enumerate(self.metrics.rotors, 1)]
+
+    def rotor_row(self, n: int, rotor: RotorResult) -> dict[str, Any]:
+        row = dataclasses.asdict(rotor)
+        row["number"] = n
+        row["label"] = ("bond " + "-".join(str(i) for i in rotor.bond) if rotor.bond
+                        else f"rotor {n}")
+        row["rmse_start"] = _finite(rotor.rmse_start)
+        row["rmse_fitted"] = _finite(rotor.rmse_fitted)
+        row["image"] = self.embed(rotor.plot, f"rotor {n}")
+        if row["image"] is None and not rotor.plot:
+            row["no_plot"] = f"no profile: {rotor.error}" if rotor.error else "no profile plot"
+        return row
 
     def parity_plots(self) -> list[dict[str, str]]:
         plots: list[dict[str, str]] = []
-        torsion = torsion_parity_plot(self.plots_dir / "torsion_parity.png",
-                                      self.get("rotors", []))
+        rotors = [dataclasses.asdict(r) for r in self.metrics.rotors]
+        torsion = torsion_parity_plot(self.plots_dir / "torsion_parity.png", rotors)
         if torsion is not None:
             plots.append({"title": "torsion scans, all rotors (kcal/mol)",
                           "image": self.embed(torsion, "torsion parity")})
-        conformers = self.get("validation", {}).get("conformers")
+        conformers = self.metrics.validation.get("conformers")
         if conformers:
             made = conformer_parity_plots(conformers, self.plots_dir)
             titles = {"energy": "held-out conformers: relative energies (kcal/mol)",
@@ -255,24 +226,23 @@ class ReportView:
         return plots
 
     def fit(self) -> dict[str, Any] | None:
-        fit = self.get("fit")
-        if not fit:
+        fit = self.metrics.fit
+        if fit is None:
             return None
-        out = dict(fit)
-        out["image"] = self.embed(fit.get("plot"), "fit history") if fit.get("plot") else None
-        return out
+        image = self.embed(fit.plot, "fit history") if fit.plot else None
+        return {**dataclasses.asdict(fit), "image": image}
 
     def changed_parameters(self) -> list[dict[str, Any]]:
         rows = []
-        for row in self.get("changed_parameters", []):
-            row = dict(row)
-            start, fitted = _finite(row.get("start")), _finite(row.get("fitted"))
+        for parameter in self.metrics.changed_parameters:
+            row = dataclasses.asdict(parameter)
+            start, fitted = _finite(parameter.start), _finite(parameter.fitted)
             row["change"] = None if start is None or fitted is None else fitted - start
             rows.append(row)
         return rows
 
     def conformers(self) -> dict[str, Any] | None:
-        data = self.get("validation", {}).get("conformers")
+        data = self.metrics.validation.get("conformers")
         if not data:
             return None
         systems = data.get("systems") or {}
@@ -288,7 +258,7 @@ class ReportView:
                 "delta_label": f"{names[1]} - {names[0]}" if delta else None}
 
     def geometry(self) -> dict[str, Any] | None:
-        data = self.get("validation", {}).get("geometry")
+        data = self.metrics.validation.get("geometry")
         if not data:
             return None
         rows = []
@@ -302,7 +272,7 @@ class ReportView:
         return {**data, "rows": rows}
 
     def exports(self) -> dict[str, Any] | None:
-        data = self.get("exports")
+        data = self.metrics.exports
         if not data:
             return None
         rows = []
@@ -330,10 +300,9 @@ class ReportView:
         return {"rows": rows, "skipped": skipped, "tolerance": data.get("tolerance_kcal_mol")}
 
     def provenance(self) -> dict[str, Any]:
-        data = self.get("provenance", {})
-        timings = data.get("timings") or {}
-        return {**data, "packages": sorted((data.get("packages") or {}).items()),
-                "timings": [(k.removesuffix("_s"), v) for k, v in timings.items()]}
+        data = self.metrics.provenance
+        return {**dataclasses.asdict(data), "packages": sorted(data.packages.items()),
+                "timings": [(k.removesuffix("_s"), v) for k, v in data.timings.items()]}
 
     def other_plots(self) -> list[dict[str, str]]:
         """Every PNG in ``plots_dir`` not shown elsewhere."""

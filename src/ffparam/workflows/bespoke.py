@@ -20,9 +20,9 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from ffparam.chem import Molecule, Topology
 from ffparam.errors import CalculationError, FFParamError, InputError
@@ -32,8 +32,11 @@ from ffparam.fit.optimizers import FitResult, optimize
 from ffparam.fit.parameters import FitParameters
 from ffparam.fit.targets.torsion import TorsionProfileTarget
 from ffparam.io.atomic import write_json_atomic, write_text_atomic
-from ffparam.params.parameter_set import ParameterSet, field_unit
+from ffparam.params.parameter_set import ParameterSet
 from ffparam.params.system import ParameterizedSystem
+from ffparam.report.bespoke_metrics import BespokeMetrics, ValenceSummary
+from ffparam.settings import Settings, require_at_least, require_choice
+from ffparam.workflows.bespoke_results import Clock, build_metrics
 from ffparam.workflows.bespoke_scans import (
     RotorScan,
     drive_rotor,
@@ -45,19 +48,37 @@ from ffparam.workflows.bespoke_scans import (
 
 STATE_FILE = "ffparam_bespoke.json"
 STORE_FILE = "ffparam.db"
-GFN2_NOTE = ("RMSE is measured against the reference method's own scans: GFN2-xTB itself "
-             "differs from B3LYP-D3BJ/DZVP by about 0.3 kcal/mol RMSE on a biaryl torsion, so "
-             "a GFN2-xTB fit is only as good as GFN2-xTB.")
+CHARGE_METHODS = ("am1bcc", "gasteiger", "mmff94", "resp")
 
 
-@dataclass
-class BespokeSettings:
-    """Options of a bespoke run (see ``ffparam bespoke --help``)."""
+@dataclass(frozen=True)
+class BespokeSettings(Settings):
+    """Options of a bespoke run (see ``ffparam bespoke --help``); invalid values raise
+    InputError when the object is made.
+
+    Attributes:
+        forcefield: start force field (``sage``, ``gaff2``, ``openff-X.Y.Z``, a .offxml).
+        method: reference method (``gfn2-xtb``, ``b3lyp-d3bj/dzvp``, ...).
+        charges: ``am1bcc``, ``gasteiger``, ``mmff94`` or ``resp`` (from the method's ESP).
+        spacing_deg: torsion grid spacing, degrees (divides 180).
+        workers, dask: local worker processes; or a Dask scheduler address / ``local``.
+        references: imported torsion scans (extxyz or QCFractal JSON) used instead of drives.
+        bonds: only these rotatable bonds (parent atom indices); None = all.
+        include_symmetric_rotors: also scan methyl-like rotors.
+        fragment: scan on WBO fragments (True), never (False), by size (None).
+        fit_valence: also fit bonds/angles to the QM Hessian.
+        mode: torsion target ``relaxed`` or ``single_point``.
+        max_iterations: optimizer iterations.
+        validation_conformers: held-out conformers (0: none); validate_geometry: QM vs MM
+            optimized geometry; md_ps: gas-phase MD length, ps (0: none).
+        retry_failed: recompute QM jobs stored as failed; force: reuse an output directory
+            of another molecule; progress: progress output; seed: random seed.
+    """
 
     forcefield: str = "sage"
     method: str = "gfn2-xtb"
-    charges: str = "am1bcc"
-    spacing: int = 15
+    charges: Literal["am1bcc", "gasteiger", "mmff94", "resp"] = "am1bcc"
+    spacing_deg: int = 15
     workers: int = 1
     dask: str | None = None
     references: list[Path] = field(default_factory=list)
@@ -65,7 +86,7 @@ class BespokeSettings:
     include_symmetric_rotors: bool = False
     fragment: bool | None = None
     fit_valence: bool = False
-    mode: str = "relaxed"
+    mode: Literal["relaxed", "single_point"] = "relaxed"
     max_iterations: int = 50
     validation_conformers: int = 10
     validate_geometry: bool = True
@@ -76,14 +97,18 @@ class BespokeSettings:
     seed: int = 20261125
 
     def __post_init__(self) -> None:
-        if not 0 < self.spacing <= 180 or 180 % self.spacing:
-            raise InputError(f"spacing must divide 180 (degrees), got {self.spacing}")
-        if self.mode not in ("relaxed", "single_point"):
-            raise InputError(f"mode must be relaxed or single_point, got {self.mode!r}")
-        for name, low in (("workers", 0), ("validation_conformers", 0), ("md_ps", 0),
-                          ("max_iterations", 1), ("seed", 0)):
-            if getattr(self, name) < low:
-                raise InputError(f"{name} must be at least {low}, got {getattr(self, name)}")
+        from ffparam.reference.spec import MethodSpec
+
+        if not 0 < self.spacing_deg <= 180 or 180 % self.spacing_deg:
+            raise InputError(f"spacing_deg must divide 180 (degrees), got {self.spacing_deg}")
+        require_choice(self, "mode", ("relaxed", "single_point"))
+        require_choice(self, "charges", CHARGE_METHODS)
+        require_at_least(self, 0, "workers", "validation_conformers", "md_ps", "seed")
+        require_at_least(self, 1, "max_iterations")
+        MethodSpec.parse(self.method)
+        for path in self.references:
+            if not Path(path).exists():
+                raise InputError(f"missing file: {path}")
 
 
 @dataclass
@@ -95,23 +120,29 @@ class BespokeResult:
     fitted: ParameterizedSystem
     extra: ParameterSet
     rotors: list[RotorScan]
-    metrics: dict
+    metrics: BespokeMetrics
     files: dict[str, Path] = field(default_factory=dict)
     fit: FitResult | None = None
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-        self._start = time.perf_counter()
+@dataclass
+class BespokeRun:
+    """What the steps of a run produced so far (read by
+    :func:`~ffparam.workflows.bespoke_results.build_metrics`)."""
 
-    def lap(self, name: str, since: float) -> float:
-        now = time.perf_counter()
-        self.timings[f"{name}_s"] = round(now - since, 3)
-        return now
-
-    def total(self) -> None:
-        self.timings["total_s"] = round(time.perf_counter() - self._start, 3)
+    molecule: Molecule
+    settings: BespokeSettings
+    start: ParameterizedSystem
+    fitted: ParameterizedSystem | None = None
+    extra: ParameterSet = field(default_factory=ParameterSet)
+    rotors: list[RotorScan] = field(default_factory=list)
+    bespoke: BespokeTorsions | None = None
+    targets: list[TorsionProfileTarget] = field(default_factory=list)
+    fit_result: FitResult | None = None
+    validation: dict[str, Any] = field(default_factory=dict)
+    exports: Any = None
+    warnings: list[str] = field(default_factory=list)
+    valence: ValenceSummary | None = None
 
 
 def _say(settings: BespokeSettings, text: str) -> None:
@@ -148,19 +179,15 @@ def prepare_molecule(text_or_molecule: str | Molecule, seed: int) -> Molecule:
     return molecule
 
 
-def precheck(molecule: Molecule, settings: BespokeSettings) -> None:
-    """Everything that would fail later for bad input fails here, before expensive work."""
+def check_molecule_supported(molecule: Molecule, settings: BespokeSettings) -> None:
+    """InputError (before any expensive work) unless ``molecule`` is closed-shell and the
+    reference method covers its elements, charge and spin (and, for PySCF, its basis)."""
     from ffparam.reference.methods import get_calculator
     from ffparam.reference.records import Species
     from ffparam.reference.spec import MethodSpec
 
     molecule.require_closed_shell("ffparam bespoke")
     get_calculator(MethodSpec.parse(settings.method), Species.from_molecule(molecule))
-    if settings.charges not in ("am1bcc", "gasteiger", "mmff94", "resp"):
-        raise InputError(f"unknown charge method {settings.charges!r}")
-    for path in settings.references:
-        if not Path(path).exists():
-            raise InputError(f"missing file: {path}")
 
 
 def start_system(molecule: Molecule, settings: BespokeSettings, store, executor
@@ -193,7 +220,7 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
     if imported is None:
         imported = match_imported_scans(molecule, list(settings.references))
     rotors: list[RotorScan] = []
-    fragmenter = _fragmenter(molecule, settings)
+    fragmenter = _fragmenter(molecule, settings, store, executor)
     for bond in bonds:
         key = tuple(sorted(bond))
         if key in imported:
@@ -203,7 +230,7 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
         fragment = fragmenter(bond) if fragmenter else None
         _say(settings, f"torsion drive of bond {bond[0]}-{bond[1]} with {settings.method}"
              + (f" on a {fragment.molecule.n_atoms}-atom fragment" if fragment else ""))
-        rotors.append(drive_rotor(molecule, bond, settings.method, settings.spacing, store,
+        rotors.append(drive_rotor(molecule, bond, settings.method, settings.spacing_deg, store,
                                   executor, settings.retry_failed, settings.progress, fragment))
     for key in set(imported) - {tuple(sorted(b)) for b in bonds}:
         notes.append(f"imported scan of bond {key[0]}-{key[1]} is not a scanned rotatable bond;"
@@ -211,12 +238,11 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
     return rotors, notes
 
 
-def _fragmenter(molecule: Molecule, settings: BespokeSettings):
+def _fragmenter(molecule: Molecule, settings: BespokeSettings, store, executor):
+    """None, or a function bond -> Fragment | None (bond orders through ``store``)."""
+    from ffparam.fragment import fragment_for_bond, needs_fragmentation
+
     if settings.fragment is False:
-        return None
-    try:
-        from ffparam.workflows.fragment import fragment_for_bond, needs_fragmentation
-    except ImportError:
         return None
     if settings.fragment is None and not needs_fragmentation(molecule):
         return None
@@ -225,7 +251,8 @@ def _fragmenter(molecule: Molecule, settings: BespokeSettings):
         try:
             # Wiberg bond orders from GFN2-xTB whatever the scan method: cheap, and what the
             # fragmentation threshold was calibrated with
-            result = fragment_for_bond(molecule, bond, method="gfn2-xtb")
+            result = fragment_for_bond(molecule, bond, method="gfn2-xtb", store=store,
+                                       executor=executor)
         except FFParamError as exc:  # fall back to scanning the parent
             _say(settings, f"fragmentation of bond {bond[0]}-{bond[1]} failed ({exc}); "
                  "scanning the whole molecule")
@@ -269,21 +296,6 @@ def fit_rotors(start: ParameterizedSystem, rotors: list[RotorScan], settings: Be
     return bespoke, targets, result
 
 
-def changed_parameter_rows(start: ParameterSet, fitted: ParameterSet, keys) -> list[dict]:
-    rows = []
-    for key in keys:
-        before = start.get(key.section, key.id).values.get(key.field) \
-            if (key.section, key.id) in start else None
-        after = fitted.get(key.section, key.id).values[key.field]
-        unit = field_unit(key.section, key.field)
-        if unit == "rad":
-            before = None if before is None else float(np.degrees(before))
-            after, unit = float(np.degrees(after)), "degree"
-        rows.append({"section": key.section, "id": key.id, "field": key.field,
-                     "start": before, "fitted": after, "unit": unit})
-    return rows
-
-
 def rotor_warnings(rotors: list[RotorScan]) -> list[str]:
     """One warning per dropped rotor or missing grid points; raises
     :class:`~ffparam.errors.CalculationError` naming every rotor's reason when there were
@@ -314,9 +326,9 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
 
     settings = settings or BespokeSettings()
     outdir = check_output_location(outdir)
-    clock = _Clock()
+    clock = Clock()
     molecule = prepare_molecule(input, settings.seed)
-    precheck(molecule, settings)
+    check_molecule_supported(molecule, settings)
     check_output_dir(outdir, molecule, settings.force)
     imported = match_imported_scans(molecule, list(settings.references))  # atom order checked
     t = time.perf_counter()
@@ -326,50 +338,57 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     outdir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(outdir / STATE_FILE, json.dumps({"molecule_key": molecule.canonical_key(),
                                                        "smiles": molecule.to_smiles()}))
-    warnings: list[str] = []
     with make_executor(settings.workers, settings.dask) as executor, \
             Store(outdir / STORE_FILE) as store:
         if start is None:
             start = start_system(molecule, settings, store, executor)
         t = clock.lap("charges", t)
-        base, valence_extra, valence_note = start, ParameterSet(), None
-        if settings.fit_valence:
-            from ffparam.workflows.bespoke_valence import fit_valence
-
-            _say(settings, f"valence: {settings.method} Hessian, Seminario, frequency fit")
-            base, valence_extra, valence_note = fit_valence(start, settings, store, executor)
-            t = clock.lap("valence", t)
-        rotors, notes = collect_scans(molecule, settings, store, executor, imported)
-        warnings += notes
-        t = clock.lap("scans", t)
-        warnings += rotor_warnings(rotors)
-        if not rotors:
-            warnings.append("the molecule has no rotatable bonds to scan; the starting force "
-                            "field is exported")
-            bespoke, targets, fit_result = None, [], None
-            fitted, extra = base, ParameterSet()
-        else:
-            bespoke, targets, fit_result = fit_rotors(base, rotors, settings)
-            fitted_params = (fit_result.parameters if fit_result is not None
-                             else bespoke.system.parameters)
-            fitted = bespoke.system.with_parameters(fitted_params)
-            extra = fitted_extra(bespoke, fitted_params)
-        for section, par in valence_extra:
-            extra.add(section, par)
+        run = BespokeRun(molecule, settings, start)
+        t = _fit_steps(run, store, executor, imported, clock, t)
         t = clock.lap("fit", t)
-        scanned = [r.profile.geometries for r in rotors
+        scanned = [r.profile.geometries for r in run.rotors
                    if r.profile is not None and r.fragment is None]
-        validation = _validate(molecule, start, fitted, settings, store, executor, outdir,
-                               warnings, np.concatenate(scanned) if scanned else None)
+        run.validation = _validate(molecule, start, run.fitted, settings, store, executor,
+                                   outdir, run.warnings,
+                                   np.concatenate(scanned) if scanned else None)
         t = clock.lap("validation", t)
-    exports = _export(fitted, extra, outdir, molecule, settings)
+    run.exports = _export(run.fitted, run.extra, outdir, molecule, settings)
     clock.lap("export", t)
-    metrics = _metrics(molecule, settings, start, fitted, bespoke, rotors, targets, fit_result,
-                       validation, exports, warnings, clock, outdir)
-    if valence_note:
-        metrics["valence"] = {"note": valence_note, "n_parameters": len(valence_extra)}
-    files = _write_outputs(outdir, metrics, settings)
-    return BespokeResult(molecule, start, fitted, extra, rotors, metrics, files, fit_result)
+    metrics = build_metrics(run, clock, outdir)
+    files = _write_outputs(outdir, metrics)
+    return BespokeResult(molecule, start, run.fitted, run.extra, run.rotors, metrics, files,
+                         run.fit_result)
+
+
+def _fit_steps(run: BespokeRun, store, executor, imported: dict, clock: Clock,
+               t: float) -> float:
+    """Valence fit (if asked), torsion scans and the torsion fit; fills ``run`` and returns
+    when the fit step started (``time.perf_counter``)."""
+    settings, base, valence_extra = run.settings, run.start, ParameterSet()
+    if settings.fit_valence:
+        from ffparam.workflows.bespoke_valence import fit_valence
+
+        _say(settings, f"valence: {settings.method} Hessian, Seminario, frequency fit")
+        base, valence_extra, note = fit_valence(run.start, settings, store, executor)
+        run.valence = ValenceSummary(note, len(valence_extra))
+        t = clock.lap("valence", t)
+    run.rotors, notes = collect_scans(run.molecule, settings, store, executor, imported)
+    run.warnings += notes
+    t = clock.lap("scans", t)
+    run.warnings += rotor_warnings(run.rotors)
+    if not run.rotors:
+        run.warnings.append("the molecule has no rotatable bonds to scan; the starting force "
+                            "field is exported")
+        run.fitted, run.extra = base, ParameterSet()
+    else:
+        run.bespoke, run.targets, run.fit_result = fit_rotors(base, run.rotors, settings)
+        fitted_params = (run.fit_result.parameters if run.fit_result is not None
+                         else run.bespoke.system.parameters)
+        run.fitted = run.bespoke.system.with_parameters(fitted_params)
+        run.extra = fitted_extra(run.bespoke, fitted_params)
+    for section, par in valence_extra:
+        run.extra.add(section, par)
+    return t
 
 
 def _validate(molecule, start, fitted, settings, store, executor, outdir, warnings,
@@ -424,110 +443,9 @@ def _basename(molecule: Molecule) -> str:
     return name[:40] or "molecule"
 
 
-def _rotor_metrics(rotors, targets, fit_result, plots: Path) -> list[dict]:
-    from ffparam.report.plots import torsion_profile_plot
+def _write_outputs(outdir: Path, metrics: BespokeMetrics) -> dict[str, Path]:
+    """``metrics.json`` and ``report.html``; returns their paths."""
+    from ffparam.report.html import write_report
 
-    by_name = {t.name: (t, fit_result) for t in targets}
-    for rotor in rotors:
-        if rotor.fit_target is not None:
-            by_name[rotor.fit_target.name] = (rotor.fit_target, rotor.fit_result)
-    out = []
-    for n, rotor in enumerate(rotors, start=1):
-        entry = {"bond": list(rotor.bond), "dihedral": list(rotor.dihedral),
-                 "source": rotor.source, "missing": [list(m) for m in rotor.missing],
-                 "n_points": 0 if rotor.profile is None else len(rotor.profile.energies),
-                 "n_jobs": rotor.n_jobs, "n_cached": rotor.n_cached, "n_failed": rotor.n_failed,
-                 "error": rotor.error, "fragment": None}
-        if rotor.fragment is not None:
-            entry["fragment"] = {"n_atoms": rotor.fragment.molecule.n_atoms,
-                                 "smiles": rotor.fragment.molecule.to_smiles()}
-        name = f"rotor_{rotor.bond[0]}-{rotor.bond[1]}"
-        target, fit_result = by_name.get(name, (None, None))
-        if target is not None and fit_result is not None:
-            fit = fit_result.fit
-            x0 = torch.zeros(fit.size, dtype=torch.float64)
-            x1 = torch.as_tensor(fit_result.x, dtype=torch.float64)
-            start, final = target.profile_table(fit, x0), target.profile_table(fit, x1)
-            rmse_start = fit_result.metrics_before[name]["rmse [kcal/mol]"]
-            rmse_fitted = fit_result.metrics_after[name]["rmse [kcal/mol]"]
-            plot = torsion_profile_plot(
-                plots / f"rotor_{n}.png", start["angles"][:, 0],
-                {"reference": start["qm"], "start": start["mm"], "bespoke": final["mm"]},
-                f"bond {rotor.bond[0]}-{rotor.bond[1]} ({target.mode} MM)",
-                {"start": rmse_start, "bespoke": rmse_fitted})
-            entry.update({"rmse_start": rmse_start, "rmse_fitted": rmse_fitted,
-                          "mode": target.mode, "plot": f"plots/{plot.name}",
-                          "profile": {"angles": start["angles"][:, 0].tolist(),
-                                      "reference": start["qm"].tolist(),
-                                      "start": start["mm"].tolist(),
-                                      "fitted": final["mm"].tolist()}})
-            if rotor.fragment is not None:
-                entry["fragment"].update({"wbo_parent": rotor.fragment.parent_wbo,
-                                          "wbo_fragment": rotor.fragment.wbo,
-                                          "note": "RMSE measured on the fragment"})
-        out.append(entry)
-    return out
-
-
-def _metrics(molecule, settings, start, fitted, bespoke, rotors, targets, fit_result,
-             validation, exports, warnings, clock, outdir) -> dict:
-    import ffparam
-    from ffparam.reference.jobs import package_versions
-
-    plots = outdir / "plots"
-    plots.mkdir(exist_ok=True)
-    rotor_rows = _rotor_metrics(rotors, targets, fit_result, plots)
-    fit_block = None
-    changed: list[dict] = []
-    if fit_result is not None:
-        fit_block = {"objective_before": fit_result.objective_before,
-                     "objective_after": fit_result.objective_after,
-                     "optimizer": fit_result.optimizer, "wall_time_s": fit_result.wall_time,
-                     "n_iterations": len(fit_result.history) - 1}
-    if bespoke is not None:
-        keys = [k for k in fitted.parameters.keys()
-                if k.section == "ProperTorsions" and k.id in bespoke.parameters.sections.get(
-                    "ProperTorsions", {}) and k.field.startswith("k")]
-        changed = changed_parameter_rows(bespoke.parameters, fitted.parameters, keys)
-    clock.total()
-    rmse_start = [r["rmse_start"] for r in rotor_rows if r.get("rmse_start") is not None]
-    rmse_fitted = [r["rmse_fitted"] for r in rotor_rows if r.get("rmse_fitted") is not None]
-    return {
-        "molecule": {"name": molecule.name, "smiles": molecule.to_smiles(),
-                     "mapped_smiles": molecule.to_smiles(mapped=True),
-                     "formula": molecule.formula, "n_atoms": molecule.n_atoms},
-        "settings": {"forcefield": settings.forcefield, "method": settings.method,
-                     "charges": settings.charges, "spacing": settings.spacing,
-                     "mode": settings.mode, "workers": settings.workers,
-                     "references": [str(p) for p in settings.references]},
-        "summary": {"n_rotors": len(rotors), "n_fitted": len(rmse_fitted),
-                    "median_rmse_start": float(np.median(rmse_start)) if rmse_start else None,
-                    "median_rmse_fitted": float(np.median(rmse_fitted)) if rmse_fitted
-                    else None, "reference": settings.method,
-                    "incomplete": any(r.error or r.missing for r in rotors)},
-        "rotors": rotor_rows,
-        "fit": fit_block,
-        "changed_parameters": changed,
-        "validation": {k: v.to_json() for k, v in validation.items()},
-        "exports": exports.to_dict(),
-        "provenance": {"ffparam_version": ffparam.__version__, "packages": package_versions(),
-                       "method": settings.method, "forcefield": start.source,
-                       "timings": clock.timings,
-                       "reference_note": GFN2_NOTE if "xtb" in settings.method else
-                       f"RMSE is measured against {settings.method} scans."},
-        "warnings": warnings,
-    }
-
-
-def _write_outputs(outdir: Path, metrics: dict, settings: BespokeSettings) -> dict[str, Path]:
-    files = {}
-    path = write_json_atomic(outdir / "metrics.json", metrics)
-    files["metrics"] = path
-    try:
-        from ffparam.report.html import write_report
-    except ImportError:
-        return files
-    files["report"] = write_report(outdir / "report.html", metrics, outdir / "plots")
-    return files
-
-
+    return {"metrics": write_json_atomic(outdir / "metrics.json", metrics),
+            "report": write_report(outdir / "report.html", metrics, outdir / "plots")}

@@ -3,7 +3,7 @@
 For a rotor scanned on a fragment: the fragment gets the same starting force field and
 charge model as the parent, bespoke torsions for its central bond, and a torsion fit to its
 own scan; the fitted values go to the parent's bespoke parameters through the torsion-group
-map (:mod:`ffparam.workflows.fragment_mapping`).
+map (:mod:`ffparam.fragment.mapping`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def fit_fragment(rotor, settings) -> tuple[ParameterizedSystem, TorsionProfileTa
 def fit_fragments(bespoke: BespokeTorsions, rotors, settings) -> ParameterizedSystem:
     """The parent's bespoke system with every fragment rotor's fitted torsions transferred.
     Each rotor gets ``fit_target`` and ``fit_result`` for the report."""
-    from ffparam.workflows.fragment_mapping import (
+    from ffparam.fragment import (
         apply_torsion_parameters,
         map_torsion_groups,
         transfer_fitted_torsions,

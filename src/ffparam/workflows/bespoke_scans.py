@@ -137,11 +137,11 @@ def imported_rotor(bond: tuple[int, int], scan: ImportedScan) -> RotorScan:
     return RotorScan(bond, dihedral, profile, source=scan.source, n_jobs=len(scan.energies))
 
 
-def drive_rotor(molecule: Molecule, bond: tuple[int, int], method: str, spacing: int, store,
+def drive_rotor(molecule: Molecule, bond: tuple[int, int], method: str, spacing_deg: int, store,
                 executor, retry_failed: bool = False, progress: bool = True,
                 fragment=None) -> RotorScan:
     """Run (or resume from the Store) the torsion drive of ``bond`` on ``molecule`` or on
-    ``fragment`` (a :class:`~ffparam.workflows.fragment.Fragment`)."""
+    ``fragment`` (a :class:`~ffparam.fragment.Fragment`)."""
     from ffparam.reference.torsiondrive import run_torsiondrive
 
     target = molecule if fragment is None else fragment.molecule
@@ -149,7 +149,7 @@ def drive_rotor(molecule: Molecule, bond: tuple[int, int], method: str, spacing:
     # a fragment scans the parent's dihedral mapped into it, so both profiles share atoms
     dihedral = parent_dihedral if fragment is None else tuple(fragment.dihedral)
     try:
-        result = run_torsiondrive(target, [dihedral], method=method, spacing=spacing,
+        result = run_torsiondrive(target, [dihedral], method=method, spacing=spacing_deg,
                                   store=store, executor=executor, retry_failed=retry_failed,
                                   progress=progress)
     except Exception as exc:  # a failed scan is reported and skipped, never fatal

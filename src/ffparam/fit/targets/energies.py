@@ -47,11 +47,11 @@ def relative(energies: Tensor, mode: str, anchor: int | None = None) -> Tensor:
     raise InputError(f"unknown energy reference {mode!r}; use 'mean' or 'min'")
 
 
-def boltzmann_weights(reference: np.ndarray, temperature: float | None) -> np.ndarray:
+def boltzmann_weights(reference: np.ndarray, temperature_k: float | None) -> np.ndarray:
     """w_i = exp(-(E_i - E_min)/kT), normalized to mean 1 (all ones when no temperature)."""
-    if temperature is None:
+    if temperature_k is None:
         return np.ones_like(reference)
-    w = np.exp(-(reference - reference.min()) / (BOLTZMANN_KCAL_MOL_K * temperature))
+    w = np.exp(-(reference - reference.min()) / (BOLTZMANN_KCAL_MOL_K * temperature_k))
     return w / w.mean()
 
 
@@ -60,14 +60,14 @@ class RelativeEnergyTarget(Target):
 
     Residual_i = sqrt(w_i) [(E_MM,i - ref_MM) - (E_QM,i - ref_QM)] in kcal/mol, where ref is
     the mean of the set (``reference="mean"``) or the value at the QM minimum (``"min"``),
-    and w_i are optional Boltzmann weights at ``boltzmann_temperature`` (K).
+    and w_i are optional Boltzmann weights at ``boltzmann_temperature_k`` (K).
     """
 
     unit = "kcal/mol"
 
     def __init__(self, name: str, system: ParameterizedSystem, geometries: np.ndarray,
                  energies: np.ndarray, reference: str = "mean",
-                 boltzmann_temperature: float | None = None, weight: float = 1.0,
+                 boltzmann_temperature_k: float | None = None, weight: float = 1.0,
                  denominator: float = 1.0) -> None:
         super().__init__(name, weight, denominator)
         self.system = system
@@ -83,7 +83,8 @@ class RelativeEnergyTarget(Target):
         self.reference_mode = reference
         self.anchor = int(np.argmin(energies))
         self.reference = relative(torch.as_tensor(energies), reference, self.anchor)
-        self.sqrt_w = torch.as_tensor(np.sqrt(boltzmann_weights(energies, boltzmann_temperature)))
+        weights = boltzmann_weights(energies, boltzmann_temperature_k)
+        self.sqrt_w = torch.as_tensor(np.sqrt(weights))
         self.engine = MMEngine(system)
         self._positions = torch.as_tensor(self.geometries)
 

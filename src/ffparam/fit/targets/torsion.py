@@ -9,7 +9,7 @@ Two modes:
 
 Energies are relative to the profile mean (``reference="mean"``, the least-squares optimal
 offset) or to the point at the QM minimum (``"min"``). Weights: points above
-``energy_upper`` (kcal/mol over the QM minimum) are dropped; ``attenuate`` down-weights
+``energy_upper_kcal_mol`` (over the QM minimum) are dropped; ``attenuate`` down-weights
 points above one ``denominator`` as ForceBalance does: w = 1 / sqrt(1 + ((E - d)/d)^2).
 """
 
@@ -78,7 +78,7 @@ class TorsionProfileTarget(Target):
 
     def __init__(self, name: str, system: ParameterizedSystem, profile: TorsionProfile,
                  mode: str = "relaxed", reference: str = "mean",
-                 energy_upper: float | None = None, attenuate: bool = False,
+                 energy_upper_kcal_mol: float | None = None, attenuate: bool = False,
                  k_dihedral: float = 5000.0, k_position: float = 1.0,
                  weight: float = 1.0, denominator: float = 1.0) -> None:
         super().__init__(name, weight, denominator)
@@ -90,10 +90,11 @@ class TorsionProfileTarget(Target):
                              f"for {n_atoms} atoms")
         geometries = check_geometries(system, profile.geometries, name)
         energies = profile.relative_energies()
-        keep = np.ones(len(energies), dtype=bool) if energy_upper is None \
-            else energies <= energy_upper
+        keep = np.ones(len(energies), dtype=bool) if energy_upper_kcal_mol is None \
+            else energies <= energy_upper_kcal_mol
         if keep.sum() < 2:
-            raise InputError(f"{name}: fewer than 2 scan points below {energy_upper} kcal/mol")
+            raise InputError(f"{name}: fewer than 2 scan points below "
+                             f"{energy_upper_kcal_mol} kcal/mol")
         self.system = system
         self.profile = profile
         self.mode = mode

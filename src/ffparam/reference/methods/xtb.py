@@ -5,6 +5,9 @@ multiplicity come from the species (``uhf`` = number of unpaired electrons), imp
 solvent from ``MethodSpec.solvent`` (tblite's parametrized ALPB model, e.g. ``water``).
 Hessians are central finite differences of analytic gradients (tblite has no analytic
 Hessian); ESP on points is not offered (a tight-binding density has no continuous ESP).
+Every result carries tblite's Wiberg bond orders, W_AB = sum_{mu in A} sum_{nu in B}
+(PS)_{mu nu} (PS)_{nu mu} (P density, S overlap; spin channels summed, symmetrized),
+dimensionless: about 1 for a single bond, more when it is conjugated.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class XTBCalculator(Calculator):
             gradient=np.array(res.get("gradient")) * HARTREE_BOHR_TO_KCAL_MOL_A,
             dipole=np.array(res.get("dipole")) * BOHR_ANGSTROM,
             charges=np.array(res.get("charges")),
+            bond_orders=wiberg_bond_orders(res.get("bond-orders"), len(self.species.numbers)),
             details={"charges": "xtb-mulliken"},
         )
         result.check_finite()
@@ -113,3 +117,14 @@ class XTBCalculator(Calculator):
         if not gradient and not hessian:
             result.gradient = None
         return result
+
+
+def wiberg_bond_orders(orders: np.ndarray, n_atoms: int) -> np.ndarray:
+    """tblite's ``bond-orders`` result, (n, n) or (n, n, spin channels), as one symmetric
+    (n_atoms, n_atoms) float64 matrix (channels summed). CalculationError if not finite."""
+    orders = np.asarray(orders, dtype=np.float64)
+    if orders.ndim == 3:
+        orders = orders.sum(axis=2)
+    if orders.shape != (n_atoms, n_atoms) or not np.all(np.isfinite(orders)):
+        raise CalculationError("tblite returned no finite bond orders")
+    return 0.5 * (orders + orders.T)

@@ -26,10 +26,10 @@ from ffparam.chem.molecule import Molecule
 from ffparam.chem.topology import Topology
 from ffparam.errors import CalculationError, InputError
 from ffparam.fit.smirks import torsion_groups
+from ffparam.fragment.fragmenter import Fragment
 from ffparam.params.builder import rebind_terms
 from ffparam.params.parameter_set import Parameter, ParameterSet
 from ffparam.params.system import ParameterizedSystem
-from ffparam.workflows.fragment import Fragment
 
 Torsion = tuple[int, int, int, int]
 TorsionGroup = frozenset[Torsion]

@@ -8,7 +8,7 @@ which OpenFF BespokeFit uses, with GFN2-xTB bond orders (tblite) instead of AM1-
 1. start from the heavy atoms within two bonds of the central bond (the torsion quartets
    and their neighbours), add ortho substituents of rings attached to the central atoms or
    to the 1-4 atoms, and close under the keep-together rules of
-   :mod:`ffparam.workflows.fragment_rules` (whole ring systems, multiple bonds, functional
+   :mod:`ffparam.fragment.rules` (whole ring systems, multiple bonds, functional
    groups, charge partners); every kept heavy atom keeps its hydrogens;
 2. cap each cut bond (hydrogen on carbon, methyl on heteroatoms and functional-group atoms,
    placed along the cut bond at standard lengths; a dropped sp3 carbon that would become a
@@ -20,14 +20,17 @@ which OpenFF BespokeFit uses, with GFN2-xTB bond orders (tblite) instead of AM1-
    WBO of the cut bond; symmetry-equivalent cuts together) and repeat. In the worst case the
    fragment grows into the whole parent.
 
-:func:`needs_fragmentation` is the size rule; :mod:`ffparam.workflows.fragment_mapping`
-maps torsion groups and fitted parameters from a fragment back to the parent.
+Bond orders are reference calculations (:mod:`ffparam.fragment.bond_orders`): with a
+``store`` they are kept there, so fragmenting the same molecule again computes nothing.
+:func:`needs_fragmentation` is the size rule; :mod:`ffparam.fragment.mapping` maps torsion
+groups and fitted parameters from a fragment back to the parent.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rdkit import Chem
@@ -35,13 +38,16 @@ from rdkit import Chem
 from ffparam.chem.molecule import Molecule
 from ffparam.chem.topology import Topology
 from ffparam.errors import CalculationError, InputError
-from ffparam.workflows.fragment_rules import (
+from ffparam.fragment.bond_orders import wiberg_bond_orders
+from ffparam.fragment.rules import (
     ParentAnalysis,
     bond_length,
     methyl_hydrogens,
     unit,
 )
-from ffparam.workflows.fragment_wbo import wiberg_bond_orders
+
+if TYPE_CHECKING:
+    from ffparam.reference.store import Store
 
 DEFAULT_WBO_THRESHOLD = 0.03
 """Largest accepted |WBO(fragment) - WBO(parent)| of the central bond (Stern et al.)."""
@@ -134,7 +140,7 @@ def needs_fragmentation(molecule: Molecule,
     The default of 20 is about the size of the fragments the rules above build for
     drug-like bonds (two rings, or a ring and a functional group, with their neighbours:
     median 15, range 7-23 heavy atoms over the 48 rotatable bonds of the seven drugs of
-    ``python -m ffparam.workflows.fragment_report``), so a parent at or under it would give
+    ``benchmarks/bench_fragment.py``), so a parent at or under it would give
     fragments barely smaller than itself, and scanning it directly keeps the whole
     environment at little extra cost.
     """
@@ -143,7 +149,8 @@ def needs_fragmentation(molecule: Molecule,
 
 def fragment_for_bond(molecule: Molecule, bond: tuple[int, int], wbo: np.ndarray | None = None,
                       threshold: float = DEFAULT_WBO_THRESHOLD, method: str = "gfn2-xtb",
-                      conformer: int = 0) -> Fragment:
+                      conformer: int = 0, store: Store | None = None,
+                      executor=None) -> Fragment:
     """The smallest fragment (by the rules above) around ``bond`` whose central-bond WBO is
     within ``threshold`` of the parent's.
 
@@ -153,11 +160,20 @@ def fragment_for_bond(molecule: Molecule, bond: tuple[int, int], wbo: np.ndarray
             MMFF94 conformer is generated, seeded).
         bond: (j, k) parent atom indices of a non-ring bond.
         wbo: the parent's Wiberg bond orders (n_atoms, n_atoms) on that conformer, if
-            already computed (:func:`~ffparam.workflows.fragment_wbo.wiberg_bond_orders`).
+            already computed (:func:`~ffparam.fragment.bond_orders.wiberg_bond_orders`).
         threshold: accepted |WBO(fragment) - WBO(parent)| (dimensionless).
         method: xtb method for the bond orders.
         conformer: which parent conformer to use.
+        store: the Store that keeps (and already holds) the bond-order calculations; an
+            in-memory one for this call when None.
+        executor: where the calculations run (in process when None).
     """
+    if store is None:
+        from ffparam.reference.store import Store
+
+        with Store(":memory:") as own:
+            return fragment_for_bond(molecule, bond, wbo, threshold, method, conformer, own,
+                                     executor)
     molecule = _with_geometry(molecule)
     j, k = (int(a) for a in bond)
     rd_bond = molecule.rdmol.GetBondBetweenAtoms(j, k)
@@ -167,7 +183,7 @@ def fragment_for_bond(molecule: Molecule, bond: tuple[int, int], wbo: np.ndarray
         raise InputError(f"bond {j}-{k} of {molecule.name} is in a ring; only non-ring bonds "
                          "rotate")
     if wbo is None:
-        wbo = parent_bond_orders(molecule, conformer, method)
+        wbo = wiberg_bond_orders(molecule, conformer, method, store, executor)
     wbo = np.asarray(wbo, dtype=np.float64)
     if wbo.shape != (molecule.n_atoms, molecule.n_atoms):
         raise InputError(f"wbo must have shape ({molecule.n_atoms}, {molecule.n_atoms}), "
@@ -187,7 +203,8 @@ def fragment_for_bond(molecule: Molecule, bond: tuple[int, int], wbo: np.ndarray
         else:
             fj, fk = atom_map.index(j), atom_map.index(k)
             try:
-                value = float(wiberg_bond_orders(fragment_molecule, 0, method)[fj, fk])
+                value = float(wiberg_bond_orders(fragment_molecule, 0, method, store,
+                                                 executor)[fj, fk])
             except CalculationError:
                 value = float("nan")
         history.append((len(atoms), value))
@@ -207,33 +224,20 @@ def fragment_for_bond(molecule: Molecule, bond: tuple[int, int], wbo: np.ndarray
 
 def fragment_molecule(molecule: Molecule, bonds: list[tuple[int, int]] | None = None,
                       threshold: float = DEFAULT_WBO_THRESHOLD, method: str = "gfn2-xtb",
-                      conformer: int = 0) -> list[Fragment]:
+                      conformer: int = 0, store: Store | None = None,
+                      executor=None) -> list[Fragment]:
     """Fragments for ``bonds`` (default: the parent's rotatable bonds), with the parent's
-    bond orders computed once."""
+    bond orders computed once (every calculation through ``store``, see
+    :func:`fragment_for_bond`)."""
+    from ffparam.reference.store import Store
+
     molecule = _with_geometry(molecule)
     if bonds is None:
         bonds = [tuple(b) for b in Topology(molecule).rotatable_bonds.tolist()]
-    wbo = parent_bond_orders(molecule, conformer, method)
-    return [fragment_for_bond(molecule, b, wbo, threshold, method, conformer) for b in bonds]
-
-
-_PARENT_WBO_CACHE: dict[tuple, np.ndarray] = {}
-_PARENT_WBO_CACHE_SIZE = 8
-
-
-def parent_bond_orders(molecule: Molecule, conformer: int = 0,
-                       method: str = "gfn2-xtb") -> np.ndarray:
-    """:func:`~ffparam.workflows.fragment_wbo.wiberg_bond_orders` of the parent, remembered
-    for the last few (molecule, coordinates, method), so fragmenting its bonds one call at
-    a time computes the parent once. Returns a copy, (n_atoms, n_atoms)."""
-    molecule.require_conformers()
-    xyz = np.ascontiguousarray(molecule.conformers[conformer])
-    key = (molecule.canonical_key(), xyz.tobytes(), method)
-    if key not in _PARENT_WBO_CACHE:
-        while len(_PARENT_WBO_CACHE) >= _PARENT_WBO_CACHE_SIZE:
-            _PARENT_WBO_CACHE.pop(next(iter(_PARENT_WBO_CACHE)))
-        _PARENT_WBO_CACHE[key] = wiberg_bond_orders(molecule, conformer, method)
-    return _PARENT_WBO_CACHE[key].copy()
+    with Store(":memory:") if store is None else nullcontext(store) as used:
+        wbo = wiberg_bond_orders(molecule, conformer, method, used, executor)
+        return [fragment_for_bond(molecule, b, wbo, threshold, method, conformer, used,
+                                  executor) for b in bonds]
 
 
 def build_fragment(info: ParentAnalysis, atoms: set[int], coords: np.ndarray, name: str

@@ -10,13 +10,13 @@ from tblite.interface import Calculator
 
 from ffparam.chem import Molecule, Topology
 from ffparam.errors import InputError
-from ffparam.units import BOHR_ANGSTROM
-from ffparam.workflows.fragment import (
+from ffparam.fragment import (
     DEFAULT_WBO_THRESHOLD,
     fragment_for_bond,
     needs_fragmentation,
 )
-from ffparam.workflows.fragment_rules import X_H_LENGTH
+from ffparam.fragment.rules import X_H_LENGTH
+from ffparam.units import BOHR_ANGSTROM
 
 DRUGS = {
     "imatinib": "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1",

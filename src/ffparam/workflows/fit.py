@@ -1,4 +1,5 @@
-"""Run a fit described by a :class:`~ffparam.fit.spec.FitSpec` and write its outputs.
+"""Run a fit described by a :class:`~ffparam.fit.spec.FitSettings` and write its outputs
+(the ``ffparam fit SPEC.yaml`` workflow).
 
 Outputs in the output directory: ``fitted_parameters.yaml`` (every parameter of the fitted
 molecules, fitted values written in), ``fitted.offxml`` (SMIRNOFF start force field plus the
@@ -22,7 +23,7 @@ from ffparam.fit.bespoke_torsions import make_bespoke_torsions
 from ffparam.fit.objective import Objective
 from ffparam.fit.optimizers import FitResult, optimize
 from ffparam.fit.parameters import FitParameters
-from ffparam.fit.spec import FitSpec, ParameterSpec, TargetSpec
+from ffparam.fit.spec import FitSettings, ParameterSettings, TargetSettings
 from ffparam.fit.targets.base import Target
 from ffparam.fit.targets.energies import ForceTarget, RelativeEnergyTarget
 from ffparam.fit.targets.torsion import TorsionProfile, TorsionProfileTarget
@@ -44,7 +45,7 @@ class FitOutcome:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def load_spec_molecule(spec: FitSpec, name: str) -> Molecule:
+def load_spec_molecule(spec: FitSettings, name: str) -> Molecule:
     entry = spec.molecules[name]
     path = spec.resolve(entry.input)
     text = str(path) if path.exists() else entry.input
@@ -56,7 +57,7 @@ def load_spec_molecule(spec: FitSpec, name: str) -> Molecule:
     return molecule
 
 
-def build_systems(spec: FitSpec) -> tuple[dict[str, ParameterizedSystem], ParameterSet]:
+def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], ParameterSet]:
     """Assign start parameters, add bespoke torsions; returns systems and the bespoke extra
     parameters (SMIRKS-keyed)."""
     systems = {name: assign_parameters(load_spec_molecule(spec, name), spec.forcefield,
@@ -82,7 +83,7 @@ def build_systems(spec: FitSpec) -> tuple[dict[str, ParameterizedSystem], Parame
 
 
 def master_parameters(systems: dict[str, ParameterizedSystem],
-                      entries: list[ParameterSpec]) -> ParameterSet:
+                      entries: list[ParameterSettings]) -> ParameterSet:
     """Union of the systems' parameters (one copy per key) with the spec's free flags."""
     master = ParameterSet()
     first = next(iter(systems.values()))
@@ -132,7 +133,7 @@ def _frames(path: Path, symbols: list[str], bonds: np.ndarray, need_forces: bool
 STORE_TASKS = {"hessian": "hessian", "frequencies": "hessian", "esp": "esp", "dipole": "esp"}
 
 
-def store_records(path: Path, system: ParameterizedSystem, entry: TargetSpec) -> list:
+def store_records(path: Path, system: ParameterizedSystem, entry: TargetSettings) -> list:
     """Complete records of ``entry.method`` for the target's molecule (same atom order)."""
     from ffparam.reference.spec import MethodSpec
     from ffparam.reference.store import Store
@@ -150,7 +151,7 @@ def store_records(path: Path, system: ParameterizedSystem, entry: TargetSpec) ->
     return records
 
 
-def build_physics_target(entry: TargetSpec, system: ParameterizedSystem, path: Path) -> Target:
+def build_physics_target(entry: TargetSettings, system: ParameterizedSystem, path: Path) -> Target:
     """Hessian, frequency, ESP and dipole targets from Store records (or, for frequencies, an
     experimental CSV like vib_frequencies_train.csv)."""
     from ffparam.fit.targets.dipole import dipole_target_from_records
@@ -184,7 +185,7 @@ def build_physics_target(entry: TargetSpec, system: ParameterizedSystem, path: P
     return dipole_target_from_records(entry.name, system, records, **common)
 
 
-def build_target(spec: FitSpec, entry: TargetSpec, system: ParameterizedSystem) -> Target:
+def build_target(spec: FitSettings, entry: TargetSettings, system: ParameterizedSystem) -> Target:
     path = spec.resolve(entry.reference)
     if entry.type in STORE_TASKS:
         return build_physics_target(entry, system, path)
@@ -200,13 +201,14 @@ def build_target(spec: FitSpec, entry: TargetSpec, system: ParameterizedSystem) 
                                  entry.name)
         return TorsionProfileTarget(entry.name, system, profile, mode=entry.mode,
                                     reference=entry.energy_reference,
-                                    energy_upper=entry.energy_upper, attenuate=entry.attenuate,
+                                    energy_upper_kcal_mol=entry.energy_upper_kcal_mol,
+                                    attenuate=entry.attenuate,
                                     weight=entry.weight, denominator=entry.denominator)
     geoms, energies, forces = _frames(path, molecule.symbols, bonds, entry.type == "forces")
     if entry.type == "relative_energy":
         return RelativeEnergyTarget(entry.name, system, geoms, energies,
                                     reference=entry.energy_reference,
-                                    boltzmann_temperature=entry.boltzmann_temperature,
+                                    boltzmann_temperature_k=entry.boltzmann_temperature_k,
                                     weight=entry.weight, denominator=entry.denominator)
     return ForceTarget(entry.name, system, geoms, forces, remove_net=entry.remove_net_force,
                        weight=entry.weight, denominator=entry.denominator)
@@ -225,7 +227,7 @@ def _ties(entries: list[list[str]]) -> list[list[ParameterKey]]:
     return groups
 
 
-def run_fit(spec: FitSpec, outdir: str | Path, progress: bool = True) -> FitOutcome:
+def run_fit(spec: FitSettings, outdir: str | Path, progress: bool = True) -> FitOutcome:
     """Build systems and targets, optimize, and write fitted parameters, history, metrics
     and plots to ``outdir``."""
     from ffparam.io.files import check_output_dir
@@ -236,7 +238,7 @@ def run_fit(spec: FitSpec, outdir: str | Path, progress: bool = True) -> FitOutc
     targets = [build_target(spec, t, systems[t.molecule]) for t in spec.targets]
     fit = FitParameters.from_free(master, _ties(spec.ties))
     objective = Objective(targets, fit, use_priors=spec.priors)
-    options = {k: v for k, v in spec.optimizer.model_dump().items()
+    options = {k: v for k, v in spec.optimizer.to_dict().items()
                if k != "name" and v is not None}
     report = _progress_printer() if progress else None
     result = optimize(objective, spec.optimizer.name, progress=report, **options)
@@ -271,7 +273,7 @@ def changed_parameters(outcome: FitOutcome) -> ParameterSet:
     return changed
 
 
-def write_fit_outputs(outcome: FitOutcome, spec: FitSpec, outdir: Path) -> dict[str, Path]:
+def write_fit_outputs(outcome: FitOutcome, spec: FitSettings, outdir: Path) -> dict[str, Path]:
     from ffparam.report.plots import history_plot, parity_plot, torsion_profile_plot
 
     files: dict[str, Path] = {}

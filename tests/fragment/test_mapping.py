@@ -2,25 +2,29 @@
 fragment transfer to the parent: start values round-trip exactly, and changed values give
 the parent the same torsion energy change as the fragment on the shared coordinates."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 from rdkit import Chem
 
 from ffparam.assign import assign_parameters
-from ffparam.chem import Molecule, Topology
+from ffparam.chem import Topology
 from ffparam.errors import InputError
 from ffparam.fit.bespoke_torsions import make_bespoke_torsions
 from ffparam.fit.smirks import torsion_groups
-from ffparam.mm import MMEngine
-from ffparam.params.parameter_set import Parameter
-from ffparam.workflows.fragment_mapping import (
+from ffparam.fragment import DEFAULT_WBO_THRESHOLD
+from ffparam.fragment.mapping import (
     apply_torsion_parameters,
     map_torsion_groups,
     merge_periodic_terms,
     transfer_fitted_torsions,
 )
-from ffparam.workflows.fragment_report import EXAMPLE_DRUGS, fragment_rows
-from tests.workflows.test_fragment import CASES, fragment_case
+from ffparam.mm import MMEngine
+from ffparam.params.parameter_set import Parameter
+from ffparam.reference.store import Store
+from tests.fragment.test_fragmenter import CASES, fragment_case
 
 
 def canonical(rows):
@@ -110,13 +114,24 @@ def test_wrong_bond_is_refused():
         map_torsion_groups(frag, mol, other)
 
 
+def _bench_fragment():
+    """``benchmarks/bench_fragment.py`` as a module (its drugs and row builder)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_fragment.py"
+    spec = importlib.util.spec_from_file_location("bench_fragment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_every_rotatable_bond_of_example_drugs():
-    """All 48 rotatable bonds of seven drugs: fragments converge, keep rings whole, and
-    Sage's start values transfer back unchanged."""
-    for name, smiles in EXAMPLE_DRUGS.items():
-        mol = Molecule.from_smiles(smiles, name=name).generate_conformers(1, seed=7)
+    """All 48 rotatable bonds of the seven drugs of benchmarks/bench_fragment.py: fragments
+    converge, keep rings whole, and Sage's start values transfer back unchanged."""
+    bench = _bench_fragment()
+    for name, smiles in bench.EXAMPLE_DRUGS.items():
+        with Store(":memory:") as store:
+            mol, fragments = bench.fragment_rows(smiles, name, DEFAULT_WBO_THRESHOLD, store)
         start = assign_parameters(mol, "sage", charges="gasteiger")
-        for frag in fragment_rows(mol):
+        for frag in fragments:
             assert frag.converged, (name, frag.parent_bond)
             Chem.SanitizeMol(Chem.Mol(frag.molecule.rdmol))
             kept = frag.parent_to_fragment

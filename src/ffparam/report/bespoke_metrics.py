@@ -1,0 +1,270 @@
+"""Typed results of a bespoke run: what ``metrics.json`` holds and the HTML report shows.
+
+:class:`BespokeMetrics` is the one place that knows the keys of ``metrics.json``: the
+bespoke workflow builds it, :func:`ffparam.io.atomic.write_json_atomic` writes its
+:meth:`~BespokeMetrics.to_dict`, the report (:mod:`ffparam.report.html`) reads its fields,
+and :func:`read_bespoke_metrics` reads a file back, passing it through
+:func:`migrate_metrics` first. It lives in ``report`` (a leaf every box may use) so that the
+report reads it without importing the workflow.
+
+Units: RMSEs and torsion profiles kcal/mol, angles degrees, times seconds, Wiberg bond
+orders dimensionless. ``validation`` holds each validation step's own ``to_json()``
+(:mod:`ffparam.validate`), ``exports`` the export report's ``to_dict()``.
+
+Schema versions: 1 (this one) added ``schema_version`` and renamed the setting ``spacing``
+to ``spacing_deg``; files without ``schema_version`` (version 0) are migrated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ffparam.errors import InputError
+
+SCHEMA_VERSION = 1
+"""Version of the ``metrics.json`` layout this code writes and reads."""
+
+
+@dataclass
+class MoleculeInfo:
+    """The molecule of the run."""
+
+    name: str = ""
+    smiles: str = ""
+    mapped_smiles: str = ""
+    formula: str = ""
+    n_atoms: int = 0
+
+
+@dataclass
+class FragmentInfo:
+    """The fragment a rotor was scanned on; central-bond Wiberg bond orders in the parent
+    and the fragment (dimensionless)."""
+
+    n_atoms: int
+    smiles: str
+    wbo_parent: float | None = None
+    wbo_fragment: float | None = None
+    note: str | None = None
+
+
+@dataclass
+class TorsionProfileData:
+    """A 1-D torsion profile: ``angles`` degrees, energies kcal/mol (reference, MM with the
+    start parameters, MM with the fitted ones)."""
+
+    angles: list[float]
+    reference: list[float]
+    start: list[float]
+    fitted: list[float]
+
+
+@dataclass
+class RotorResult:
+    """One rotatable bond: its scan and, when fitted, the torsion RMSE (kcal/mol) before and
+    after the fit over the scan's points.
+
+    Attributes:
+        bond, dihedral: parent atom indices. source: ``computed`` or the imported file.
+        missing: grid points (degrees) without a result. n_points: scan points used.
+        n_jobs, n_cached, n_failed: optimizations asked, taken from the Store, failed.
+        error: why the rotor was not fitted. fragment: the fragment it was scanned on.
+        smirks: SMIRKS of its bespoke torsions. mode: ``relaxed`` or ``single_point``.
+        plot: its profile plot, relative to the output directory.
+    """
+
+    bond: list[int]
+    dihedral: list[int] = field(default_factory=list)
+    source: str = "computed"
+    missing: list[list[float]] = field(default_factory=list)
+    n_points: int = 0
+    n_jobs: int = 0
+    n_cached: int = 0
+    n_failed: int = 0
+    error: str | None = None
+    fragment: FragmentInfo | None = None
+    smirks: list[str] = field(default_factory=list)
+    rmse_start: float | None = None
+    rmse_fitted: float | None = None
+    mode: str | None = None
+    plot: str | None = None
+    profile: TorsionProfileData | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.rmse_fitted is not None
+
+
+@dataclass
+class BespokeSummary:
+    """Headline numbers: rotors scanned and fitted, median torsion RMSE (kcal/mol) before
+    and after, against which reference method, and whether data are missing."""
+
+    n_rotors: int = 0
+    n_fitted: int = 0
+    median_rmse_start: float | None = None
+    median_rmse_fitted: float | None = None
+    reference: str | None = None
+    incomplete: bool = False
+
+
+@dataclass
+class FitSummary:
+    """The joint torsion fit: objective before/after, optimizer, wall time (s)."""
+
+    objective_before: float | None = None
+    objective_after: float | None = None
+    optimizer: str | None = None
+    wall_time_s: float | None = None
+    n_iterations: int | None = None
+    plot: str | None = None
+
+
+@dataclass
+class ChangedParameter:
+    """One fitted parameter field, start and fitted value in ``unit`` (angles degrees)."""
+
+    section: str
+    id: str
+    field: str
+    start: float | None
+    fitted: float | None
+    unit: str | None = None
+
+
+@dataclass
+class Provenance:
+    """Versions, method, start force field, wall time per step (``<step>_s``, seconds)."""
+
+    ffparam_version: str | None = None
+    packages: dict[str, str] = field(default_factory=dict)
+    method: str | None = None
+    forcefield: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    reference_note: str | None = None
+
+
+@dataclass
+class ValenceSummary:
+    """``--fit-valence``: the frequency-fit note and the number of bespoke parameters."""
+
+    note: str
+    n_parameters: int
+
+
+@dataclass
+class BespokeMetrics:
+    """Everything a bespoke run measured (see the module docstring)."""
+
+    schema_version: int = SCHEMA_VERSION
+    molecule: MoleculeInfo = field(default_factory=MoleculeInfo)
+    settings: dict[str, Any] = field(default_factory=dict)
+    summary: BespokeSummary = field(default_factory=BespokeSummary)
+    rotors: list[RotorResult] = field(default_factory=list)
+    fit: FitSummary | None = None
+    changed_parameters: list[ChangedParameter] = field(default_factory=list)
+    validation: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exports: dict[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
+    warnings: list[str] = field(default_factory=list)
+    valence: ValenceSummary | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (what ``metrics.json`` holds)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BespokeMetrics:
+        """From plain data of any known schema version (:func:`migrate_metrics`); unknown
+        keys and wrong shapes raise InputError naming the key."""
+        return _build(cls, migrate_metrics(data), "metrics")
+
+
+def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
+    """``metrics.json`` data in the current schema: a file without ``schema_version``
+    (written before it existed) gets it, and its setting ``spacing`` becomes
+    ``spacing_deg``; a newer schema than this code reads raises InputError."""
+    if not isinstance(data, dict):
+        raise InputError(f"metrics must be a mapping, got {type(data).__name__}")
+    version = data.get("schema_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise InputError(f"metrics schema_version must be a whole number, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise InputError(f"metrics schema_version {version} is newer than this ffparam reads "
+                         f"({SCHEMA_VERSION}); use a newer ffparam")
+    if version == 0:
+        settings = dict(data.get("settings") or {})
+        if "spacing" in settings:
+            settings["spacing_deg"] = settings.pop("spacing")
+        data = {**data, "settings": settings, "schema_version": SCHEMA_VERSION}
+    return data
+
+
+def read_bespoke_metrics(path: str | Path) -> BespokeMetrics:
+    """A run's ``metrics.json`` (any known schema version) as :class:`BespokeMetrics`."""
+    from ffparam.io.files import read_text
+
+    path = Path(path)
+    try:
+        data = json.loads(read_text(path, "bespoke metrics (JSON)"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path.name} is not valid JSON: {exc}") from None
+    try:
+        return BespokeMetrics.from_dict(data)
+    except InputError as exc:
+        raise InputError(f"{path.name}: {exc}") from None
+
+
+def _build(tp: Any, value: Any, where: str) -> Any:
+    """``value`` (plain data) as annotation ``tp``: dataclasses, ``X | None``, lists and
+    dicts recursively; numbers, strings and ``Any`` as they are."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _build(inner[0], value, where) if len(inner) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise InputError(f"{where} must be a mapping, got {type(value).__name__}")
+        hints = typing.get_type_hints(tp)
+        known = {f.name for f in dataclasses.fields(tp)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise InputError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}")
+        try:
+            return tp(**{k: _build(hints[k], v, f"{where}.{k}") for k, v in value.items()})
+        except TypeError as exc:  # a required key is missing
+            raise InputError(f"{where}: {exc}") from None
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise InputError(f"{where} must be a list, got {type(value).__name__}")
+        return [_build(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise InputError(f"{where} must be a mapping, got {type(value).__name__}")
+        return {k: _build(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BespokeMetrics",
+    "BespokeSummary",
+    "ChangedParameter",
+    "FitSummary",
+    "FragmentInfo",
+    "MoleculeInfo",
+    "Provenance",
+    "RotorResult",
+    "TorsionProfileData",
+    "ValenceSummary",
+    "migrate_metrics",
+    "read_bespoke_metrics",
+]

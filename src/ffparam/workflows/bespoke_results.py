@@ -1,0 +1,176 @@
+"""The typed results of a bespoke run (:class:`~ffparam.report.bespoke_metrics.BespokeMetrics`)
+built from what the run produced: rotor scans, fit targets and result, validation, exports.
+
+Profile plots of the fitted rotors are drawn here (``plots/rotor_N.png``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ffparam.chem import Molecule
+from ffparam.fit.optimizers import FitResult
+from ffparam.params.parameter_set import ParameterSet, field_unit
+from ffparam.report.bespoke_metrics import (
+    BespokeMetrics,
+    BespokeSummary,
+    ChangedParameter,
+    FitSummary,
+    FragmentInfo,
+    MoleculeInfo,
+    Provenance,
+    RotorResult,
+    TorsionProfileData,
+)
+from ffparam.workflows.bespoke_scans import RotorScan
+
+GFN2_NOTE = ("RMSE is measured against the reference method's own scans: GFN2-xTB itself "
+             "differs from B3LYP-D3BJ/DZVP by about 0.3 kcal/mol RMSE on a biaryl torsion, so "
+             "a GFN2-xTB fit is only as good as GFN2-xTB.")
+RMSE = "rmse [kcal/mol]"
+
+
+class Clock:
+    """Wall time of each step (``<step>_s``, seconds) and of the whole run."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def lap(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[f"{name}_s"] = round(now - since, 3)
+        return now
+
+    def total(self) -> None:
+        self.timings["total_s"] = round(time.perf_counter() - self._start, 3)
+
+
+def changed_parameter_rows(start: ParameterSet, fitted: ParameterSet, keys
+                           ) -> list[ChangedParameter]:
+    """Start and fitted value of each parameter field ``keys`` (angles in degrees)."""
+    rows = []
+    for key in keys:
+        before = start.get(key.section, key.id).values.get(key.field) \
+            if (key.section, key.id) in start else None
+        after = fitted.get(key.section, key.id).values[key.field]
+        unit = field_unit(key.section, key.field)
+        if unit == "rad":
+            before = None if before is None else float(np.degrees(before))
+            after, unit = float(np.degrees(after)), "degree"
+        rows.append(ChangedParameter(key.section, key.id, key.field, before, after, unit))
+    return rows
+
+
+def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None,
+                  plots: Path) -> list[RotorResult]:
+    """One :class:`RotorResult` per rotor; fitted ones get RMSEs, profile and plot."""
+    by_name = {t.name: (t, fit_result) for t in targets}
+    for rotor in rotors:
+        if rotor.fit_target is not None:
+            by_name[rotor.fit_target.name] = (rotor.fit_target, rotor.fit_result)
+    out = []
+    for n, rotor in enumerate(rotors, start=1):
+        entry = RotorResult(
+            bond=list(rotor.bond), dihedral=list(rotor.dihedral), source=rotor.source,
+            missing=[list(m) for m in rotor.missing],
+            n_points=0 if rotor.profile is None else len(rotor.profile.energies),
+            n_jobs=rotor.n_jobs, n_cached=rotor.n_cached, n_failed=rotor.n_failed,
+            error=rotor.error)
+        if rotor.fragment is not None:
+            entry.fragment = FragmentInfo(rotor.fragment.molecule.n_atoms,
+                                          rotor.fragment.molecule.to_smiles())
+        target, result = by_name.get(f"rotor_{rotor.bond[0]}-{rotor.bond[1]}", (None, None))
+        if target is not None and result is not None:
+            _add_fit(entry, rotor, target, result, plots / f"rotor_{n}.png")
+        out.append(entry)
+    return out
+
+
+def _add_fit(entry: RotorResult, rotor: RotorScan, target, result: FitResult,
+             plot: Path) -> None:
+    """RMSEs before/after, the profile table and its plot for a fitted rotor."""
+    from ffparam.report.plots import torsion_profile_plot
+
+    fit = result.fit
+    x0 = torch.zeros(fit.size, dtype=torch.float64)
+    x1 = torch.as_tensor(result.x, dtype=torch.float64)
+    start, final = target.profile_table(fit, x0), target.profile_table(fit, x1)
+    entry.rmse_start = result.metrics_before[target.name][RMSE]
+    entry.rmse_fitted = result.metrics_after[target.name][RMSE]
+    entry.mode = target.mode
+    angles = start["angles"][:, 0]
+    drawn = torsion_profile_plot(
+        plot, angles, {"reference": start["qm"], "start": start["mm"], "bespoke": final["mm"]},
+        f"bond {rotor.bond[0]}-{rotor.bond[1]} ({target.mode} MM)",
+        {"start": entry.rmse_start, "bespoke": entry.rmse_fitted})
+    entry.plot = f"plots/{drawn.name}"
+    entry.profile = TorsionProfileData(angles.tolist(), start["qm"].tolist(),
+                                       start["mm"].tolist(), final["mm"].tolist())
+    if entry.fragment is not None:
+        entry.fragment.wbo_parent = rotor.fragment.parent_wbo
+        entry.fragment.wbo_fragment = rotor.fragment.wbo
+        entry.fragment.note = "RMSE measured on the fragment"
+
+
+def fit_summary(fit_result: FitResult | None) -> FitSummary | None:
+    if fit_result is None:
+        return None
+    return FitSummary(fit_result.objective_before, fit_result.objective_after,
+                      fit_result.optimizer, fit_result.wall_time, len(fit_result.history) - 1)
+
+
+def bespoke_summary(rotors: list[RotorResult], scans: list[RotorScan], method: str
+                    ) -> BespokeSummary:
+    start = [r.rmse_start for r in rotors if r.rmse_start is not None]
+    fitted = [r.rmse_fitted for r in rotors if r.rmse_fitted is not None]
+    return BespokeSummary(
+        n_rotors=len(rotors), n_fitted=len(fitted),
+        median_rmse_start=float(np.median(start)) if start else None,
+        median_rmse_fitted=float(np.median(fitted)) if fitted else None,
+        reference=method, incomplete=any(r.error or r.missing for r in scans))
+
+
+def molecule_info(molecule: Molecule) -> MoleculeInfo:
+    return MoleculeInfo(molecule.name, molecule.to_smiles(), molecule.to_smiles(mapped=True),
+                        molecule.formula, molecule.n_atoms)
+
+
+def provenance(settings, start_source: str, clock: Clock) -> Provenance:
+    import ffparam
+    from ffparam.reference.jobs import package_versions
+
+    clock.total()
+    note = (GFN2_NOTE if "xtb" in settings.method
+            else f"RMSE is measured against {settings.method} scans.")
+    return Provenance(ffparam.__version__, package_versions(), settings.method, start_source,
+                      clock.timings, note)
+
+
+def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
+    """:class:`BespokeMetrics` of a finished run (``run``: a
+    :class:`~ffparam.workflows.bespoke.BespokeRun`)."""
+    plots = outdir / "plots"
+    plots.mkdir(exist_ok=True)
+    settings = run.settings
+    rotors = rotor_results(run.rotors, run.targets, run.fit_result, plots)
+    changed: list[ChangedParameter] = []
+    if run.bespoke is not None:
+        ids = run.bespoke.parameters.sections.get("ProperTorsions", {})
+        keys = [k for k in run.fitted.parameters.keys()
+                if k.section == "ProperTorsions" and k.id in ids and k.field.startswith("k")]
+        changed = changed_parameter_rows(run.bespoke.parameters, run.fitted.parameters, keys)
+    shown = ("forcefield", "method", "charges", "spacing_deg", "mode", "workers")
+    return BespokeMetrics(
+        molecule=molecule_info(run.molecule),
+        settings={**{k: getattr(settings, k) for k in shown},
+                  "references": [str(p) for p in settings.references]},
+        summary=bespoke_summary(rotors, run.rotors, settings.method),
+        rotors=rotors, fit=fit_summary(run.fit_result), changed_parameters=changed,
+        validation={k: v.to_json() for k, v in run.validation.items()},
+        exports=run.exports.to_dict(), provenance=provenance(settings, run.start.source, clock),
+        warnings=run.warnings, valence=run.valence)
