@@ -35,6 +35,19 @@ def test_old_model_directories_load_and_predict_the_same(name):
                                        err_msg=f"{name} {key}")
 
 
+def test_gp_fit_reproduces_the_old_fit(ethanol, ethanol_refs, tmp_path):
+    """The GP fitted today on the frames and options of the saved one (make_saved_v1.py)
+    predicts what the GP fitted before the split of gpr.py predicted."""
+    gp = train_job(TrainingJob("gpr", ethanol.subset(np.arange(0, 12)),
+                               ethanol.subset(np.arange(40, 46)), tmp_path / "gp", ethanol_refs,
+                               options={"length_scale": 1.6, "weight_steps": 2,
+                                        "weight_frames": 8}))
+    pred = gp.predict(read_extxyz(SAVED / "test_frames.xyz"), uncertainty=True)
+    for key, value in EXPECTED["gpr"].items():
+        np.testing.assert_allclose(getattr(pred, key), value, rtol=1e-8, atol=1e-9,
+                                   err_msg=key)
+
+
 def test_old_network_run_resumes_with_todays_settings(ethanol, tmp_path):
     """training.json written by the former TrainingConfig is the same run for
     TrainingSettings: the finished checkpoint is resumed, not refused or retrained."""
