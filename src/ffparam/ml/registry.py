@@ -77,7 +77,8 @@ class ModelType:
             trained potential after saving it in ``job.out``.
         network: ``"module:Class"`` of the PyTorch network (native networks only).
         default_options: model options every run records unless given (native networks:
-            their architecture).
+            their architecture; recorded in ``training.json``, which a resumed run must
+            match, so they stay as they are for old runs to resume).
         reuse_saved: resuming, a finished model in ``job.out`` is returned as it is
             (models without a checkpoint to resume from).
         committee_member: may be trained as a member of a committee.

@@ -141,3 +141,7 @@ def md_from_files(
     return run_md(
         potential, atoms, steps, temperature_k=temperature_k, trajectory=trajectory, **kwargs
     )
+
+
+__all__ = ["evaluate", "load_training_sets", "md_from_files", "reference_energies",
+           "train_model"]

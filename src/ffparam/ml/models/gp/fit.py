@@ -107,7 +107,8 @@ def _valid_targets(valid: MLDataset, reference_energies: dict[int, float],
     return torch.as_tensor(valid.energies) - torch.as_tensor(refs_valid) - mean_energy
 
 
-def _solve(pos, y, length, perms_t, cfg: GPSettings, weights, progress: bool):
+def _solve(pos: torch.Tensor, y: torch.Tensor, length: float, perms_t: torch.Tensor,
+           cfg: GPSettings, weights: torch.Tensor | None, progress: bool):
     """(sparse, basis positions, (alpha, signal variance, factors)): the exact GP up to
     ``max_exact`` frames, else the sparse one on farthest-point inducing frames."""
     n_frames = pos.shape[0]

@@ -31,13 +31,15 @@ def observations(energies: torch.Tensor, forces: torch.Tensor) -> torch.Tensor:
     return torch.cat([energies, -forces.reshape(-1)])
 
 
-def frame_rows(y: torch.Tensor, n_frames: int, n_grad: int, subset) -> torch.Tensor:
+def frame_rows(y: torch.Tensor, n_frames: int, n_grad: int,
+               subset: np.ndarray | torch.Tensor) -> torch.Tensor:
     """The observations of frames ``subset`` of ``y`` (``n_frames`` frames, ``n_grad``
     gradient components each), in the same energies-then-gradients layout."""
     return torch.cat([y[subset], y[n_frames:].view(n_frames, n_grad)[subset].reshape(-1)])
 
 
-def noise_diagonal(n_frames: int, n_grad: int, cfg: GPSettings, dtype) -> torch.Tensor:
+def noise_diagonal(n_frames: int, n_grad: int, cfg: GPSettings,
+                   dtype: torch.dtype) -> torch.Tensor:
     """Lambda: lambda_E^2 for the energy rows, lambda_G^2 for the gradient rows."""
     return torch.cat(
         [
@@ -65,21 +67,25 @@ class KernelBasis:
     """What the kernel helpers need: inducing (basis) frames, length scale, permutations,
     settings and descriptor weights (the fitted model has the same attributes)."""
 
-    def __init__(self, basis_positions, length_scale, permutations, cfg, weights=None):
+    def __init__(self, basis_positions: torch.Tensor, length_scale: float,
+                 permutations: torch.Tensor, cfg: GPSettings,
+                 weights: torch.Tensor | None = None) -> None:
         self.basis_positions = basis_positions
         self.length_scale = length_scale
         self.permutations = permutations
         self.cfg = cfg
         self.descriptor_weights = weights
 
-    def _kernel(self, pos_a, pos_b, features_a=None):
+    def _kernel(self, pos_a: torch.Tensor, pos_b: torch.Tensor,
+                features_a: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         return symmetric_kernel(pos_a, pos_b, self.length_scale, self.permutations, features_a,
                                 self.descriptor_weights)
 
 
 def accumulate_sparse(
-    model_like, positions: torch.Tensor, y: torch.Tensor | None, progress: bool = False
-):
+    model_like: KernelBasis, positions: torch.Tensor, y: torch.Tensor | None,
+    progress: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Whitened sparse normal equations over chunks of training frames.
 
     With L L^T = K_mm and V = L^-1 K_mn: B = I + V Lambda^-1 V^T (eigenvalues >= 1, well
@@ -115,13 +121,21 @@ def accumulate_sparse(
     return chol_mm, cholesky_jittered(b_matrix, "posterior"), c
 
 
-def solve_exact(positions, y, length, perms, cfg, weights=None):
+Solution = tuple[torch.Tensor, float, dict[str, torch.Tensor]]
+"""alpha (observations,), the maximum-likelihood signal variance sigma_f^2 (eV^2) and the
+Cholesky factors the predictive variances reuse."""
+
+
+def solve_exact(positions: torch.Tensor, y: torch.Tensor, length: float,
+                perms: torch.Tensor, cfg: GPSettings,
+                weights: torch.Tensor | None = None) -> Solution:
     """alpha, signal variance and factors of the exact GP on all ``positions``."""
     k = symmetric_kernel(positions, positions, length, perms, weights=weights)
     return solve_kernel(k, y, positions.shape[0], 3 * positions.shape[1], cfg)
 
 
-def solve_kernel(k, y, n_frames: int, n_grad: int, cfg):
+def solve_kernel(k: torch.Tensor, y: torch.Tensor, n_frames: int, n_grad: int,
+                 cfg: GPSettings) -> Solution:
     """alpha = (K + Lambda)^-1 y, the ML signal variance and the Cholesky factor."""
     noise = noise_diagonal(n_frames, n_grad, cfg, k.dtype)
     factor = cholesky_jittered(k + torch.diag(noise), "training")
@@ -130,7 +144,9 @@ def solve_kernel(k, y, n_frames: int, n_grad: int, cfg):
     return alpha, signal, {"k": factor}
 
 
-def solve_sparse(positions, basis_idx, y, length, perms, cfg, progress=False, weights=None):
+def solve_sparse(positions: torch.Tensor, basis_idx: np.ndarray, y: torch.Tensor,
+                 length: float, perms: torch.Tensor, cfg: GPSettings, progress: bool = False,
+                 weights: torch.Tensor | None = None) -> Solution:
     """alpha, signal variance (Woodbury form) and factors of the sparse GP whose inducing
     frames are ``positions[basis_idx]``."""
     fitter = KernelBasis(positions[basis_idx], length, perms, cfg, weights)
