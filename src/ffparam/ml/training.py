@@ -29,8 +29,9 @@ import numpy as np
 import torch
 
 from ffparam.errors import InputError, NonFiniteError
+from ffparam.io.atomic import write_json_atomic
 from ffparam.ml.batch import iterate_batches
-from ffparam.ml.checkpoint import atomic_torch_save, atomic_write_json
+from ffparam.ml.checkpoint import atomic_torch_save
 from ffparam.ml.data import (
     MLDataset,
     check_elements,
@@ -199,7 +200,7 @@ def train_network(
         "data": {"train": dataset_fingerprint(train), "valid": dataset_fingerprint(valid)},
     }
     _check_resumable(out, run_info, resume)
-    atomic_write_json(out / RUN_JSON, run_info)
+    write_json_atomic(out / RUN_JSON, run_info, indent=2)
 
     torch.manual_seed(cfg.seed)
     model = build_network(model_type, {"elements": list(train.elements), **(model_config or {})},
