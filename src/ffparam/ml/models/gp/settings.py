@@ -13,60 +13,58 @@ class GPSettings(Settings):
     """Hyperparameters and size limits of the GP (descriptor x in 1/Angstrom).
 
     The field names are those of the ``gp`` section of a saved GP's ``model.json`` (models
-    saved with the former ``GPConfig`` load unchanged).
-
-    Attributes:
-        length_scale: Matern length scale l (1/Angstrom); None selects it from
-            ``length_scales`` (and, with ``select_noise``, lambda_G from ``force_noises``)
-            by the force MAE on the validation set (exact GP on ``n_select`` training
-            frames); the training data enter only through the fit, the choice only through
-            the validation frames.
-        length_scales: candidates for l.
-        energy_noise: relative noise lambda_E on energies (units of sigma_f).
-        force_noise: relative noise lambda_G on gradient components (the selected one
-            when it is selected).
-        select_noise: select lambda_G jointly with l (only when l is selected). The
-            gradient prior variance scales as 1/l^2, so a fixed relative lambda_G means a
-            very different regularization at each l: they have to be chosen together.
-        force_noises: candidates for lambda_G.
-        max_exact: largest training set fitted exactly; beyond it the sparse variant.
-        n_inducing: number of inducing frames of the sparse variant (None: ``max_exact``).
-        symmetrize: average the kernel over the molecule's graph automorphisms.
-        max_permutations: cap on the number of automorphisms used.
-        n_select: training frames used to select l.
-        chunk_frames: training frames per chunk in the sparse accumulation.
-        learn_weights: learn the per-orbit descriptor weights on the validation forces
-            (needs a validation set); ``weight_steps`` Adam steps of learning rate
-            ``weight_lr`` in log w (and log lambda_G), exact GP on ``weight_frames``
-            training frames, stopping early once the steps have used ``weight_cpu_s`` CPU
-            seconds; the weights of the best validation step are kept. Without a
-            validation set the weights stay 1.
-        calibrate: rescale sigma_f^2 so that the validation force errors have unit
-            variance in units of their predicted sigma (mean (error/sigma)^2 = 1).
-        seed: seeds the subset used to select l and the first inducing frame.
+    saved with the former ``GPConfig`` load unchanged); each field's docstring follows it.
     """
 
     what = "GP settings"
 
     length_scale: float | None = None
+    """Matern length scale l (1/Angstrom); None selects it from ``length_scales`` (and,
+    with ``select_noise``, lambda_G from ``force_noises``) by the force MAE on the
+    validation set (exact GP on ``n_select`` training frames); the training data enter only
+    through the fit, the choice only through the validation frames."""
     length_scales: tuple[float, ...] = (0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6)
+    """Candidates for l."""
     energy_noise: float = 1e-3
+    """Relative noise lambda_E on energies (units of sigma_f)."""
     force_noise: float = 1e-3
+    """Relative noise lambda_G on gradient components (the selected one when it is
+    selected)."""
     select_noise: bool = True
+    """Select lambda_G jointly with l (only when l is selected). The gradient prior
+    variance scales as 1/l^2, so a fixed relative lambda_G means a very different
+    regularization at each l: they have to be chosen together."""
     force_noises: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+    """Candidates for lambda_G."""
     max_exact: int = 200
+    """Largest training set fitted exactly; beyond it the sparse variant."""
     n_inducing: int | None = None
+    """Number of inducing frames of the sparse variant (None: ``max_exact``)."""
     symmetrize: bool = True
+    """Average the kernel over the molecule's graph automorphisms."""
     max_permutations: int = 64
+    """Cap on the number of automorphisms used."""
     n_select: int = 100
+    """Training frames used to select l."""
     chunk_frames: int = 32
+    """Training frames per chunk in the sparse accumulation."""
     seed: int = 0
+    """Seeds the subset used to select l and the first inducing frame."""
     learn_weights: bool = True
+    """Learn the per-orbit descriptor weights on the validation forces (needs a validation
+    set; without one the weights stay 1)."""
     weight_steps: int = 30
+    """Adam steps of the weight learning (in log w and log lambda_G)."""
     weight_frames: int = 50
+    """Training frames of the exact GP the weights are learned with."""
     weight_lr: float = 0.1
+    """Adam learning rate of the weight learning."""
     weight_cpu_s: float = 60.0
+    """CPU seconds after which the weight learning stops early; the weights of the best
+    validation step are kept."""
     calibrate: bool = True
+    """Rescale sigma_f^2 so that the validation force errors have unit variance in units
+    of their predicted sigma (mean (error/sigma)^2 = 1)."""
 
     def __post_init__(self) -> None:
         require_positive(self, "length_scale", "energy_noise", "force_noise", "weight_lr",
