@@ -87,6 +87,14 @@ def test_checkpoint_is_not_resumed_on_other_frames(sets, ethanol_refs, tmp_path)
     assert pot.metadata["summary"]["epoch"] == 3
 
 
+def test_unknown_network_option_is_one_error_before_any_output(sets, ethanol_refs, tmp_path):
+    train, valid, _ = sets
+    with pytest.raises(InputError, match="unknown ani option\\(s\\) foo \\(network: aev, "):
+        train_network("ani", train, valid, tmp_path / "run", ethanol_refs, {"foo": 1},
+                      TrainingSettings(max_epochs=1))
+    assert not (tmp_path / "run").exists()
+
+
 def test_other_model_type_checkpoint_is_an_error(sets, ethanol_refs, tmp_path):
     train, valid, _ = sets
     cfg = TrainingSettings(max_epochs=2, batch_size=8)

@@ -10,6 +10,7 @@ are interchangeable.
 from __future__ import annotations
 
 import copy
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +116,13 @@ def build_network(model_type: str, config: dict, dtype: str = "float64") -> Atom
     networks = [name for name, kind in MODELS.items() if kind.network is not None]
     if model_type not in networks:
         raise InputError(f"unknown network type {model_type!r} (known: {', '.join(networks)})")
-    return MODELS[model_type].network_class()(**config).to(DTYPES[dtype])
+    network = MODELS[model_type].network_class()
+    known = [name for name in inspect.signature(network).parameters if name != "elements"]
+    unknown = sorted(set(config) - set(known) - {"elements"})
+    if unknown:
+        raise InputError(f"unknown {model_type} option(s) {', '.join(unknown)} (network: "
+                         f"{', '.join(known)}; training: see TrainingSettings)")
+    return network(**config).to(DTYPES[dtype])
 
 
 class NetworkPotential(Potential):

@@ -189,9 +189,12 @@ def train_network(
     """
     cfg = config or TrainingSettings()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     _check_training_data(train, valid)
     check_elements(train.numbers, reference_energies, what="the reference energies")
+    torch.manual_seed(cfg.seed)  # the network's initial weights (built before any output)
+    model = build_network(model_type, {"elements": list(train.elements), **(model_config or {})},
+                          cfg.dtype)
+    out.mkdir(parents=True, exist_ok=True)
     run_info = {
         "model_type": model_type,
         "model_config": model_config or {},
@@ -202,9 +205,6 @@ def train_network(
     _check_resumable(out, run_info, resume)
     write_json_atomic(out / RUN_JSON, run_info, indent=2)
 
-    torch.manual_seed(cfg.seed)
-    model = build_network(model_type, {"elements": list(train.elements), **(model_config or {})},
-                          cfg.dtype)
     shift, scale = normalization(model, train, reference_energies)
     model.set_normalization(shift, scale)
     if isinstance(model, ANIModel):
