@@ -33,13 +33,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ffparam.io.atomic import write_json_atomic
 from ffparam.ml.data import read_extxyz, read_isolated_atoms, split_indices
 from ffparam.ml.metrics import error_metrics
-from ffparam.ml.models.gpr import GPConfig, fit_gp
-from ffparam.ml.workflow import train_model
+from ffparam.ml.models.gp import GPSettings, fit_gp
+from ffparam.ml.registry import MODELS
+from ffparam.workflows.mlp import train_model
 
 REPO = Path(__file__).resolve().parents[1]
-NETWORKS = ("ani", "schnet")
+NETWORKS = tuple(name for name, kind in MODELS.items() if kind.network is not None)
+MODELS_COMPARED = ("gpr", "ani", "schnet", "mace")
+TABLE_HEADER = (
+    "| data | model | n_train | E MAE meV | F MAE meV/A | train CPU s | train wall s "
+    "| Spearman / miscal. area (F) |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+)
 BUDGETS = {
     "ethanol": 150.0,
     "acac": 75.0,
@@ -112,7 +119,7 @@ def run_one(
     shutil.rmtree(out, ignore_errors=True)
     wall0, cpu_children0, cpu0 = time.perf_counter(), _children_cpu(), time.process_time()
     if model == "gpr":
-        pot = fit_gp(train, refs, valid, GPConfig(**(gp_settings or {})))
+        pot = fit_gp(train, refs, valid, GPSettings(**(gp_settings or {})))
     else:
         pot = train_model(
             model,
@@ -170,7 +177,7 @@ def _fmt(row: dict) -> str:
     )
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "ml"))
     parser.add_argument("--scale", type=float, default=1.0, help="multiply CPU budgets")
@@ -186,15 +193,80 @@ def main() -> None:
         help="re-evaluate the saved network/MACE models of an earlier run "
         "after the closed-form energy-shift refit (no retraining)",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+class _Bench:
+    """The run's options, CPU budgets and rows; trains the wanted models and prints rows."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out = Path(args.out)
+        self.budget = {k: v * args.scale for k, v in BUDGETS.items()}
+        self.wanted = set(args.models.split(","))
+        self.rows: list[dict] = []
+
+    def run(self, dataset: str, model: str, *a, **k) -> None:
+        """Train and evaluate ``model`` (if wanted) and record its row under ``dataset``."""
+        if model not in self.wanted:
+            return
+        row = run_one(model, *a, **k)
+        row["dataset"] = dataset
+        self.rows.append(row)
+        print(_fmt(row), flush=True)
+        if self.args.json:
+            write_json_atomic(self.args.json, self.rows)
+
+    def ethanol(self, parts: list[str]) -> None:
+        """The ethanol comparison, the committee and the learning curve."""
+        if not {"ethanol", "lc", "committee"} & set(parts):
+            return
+        train, valid, test, refs = load(self.args, "ethanol")
+        if "ethanol" in parts:
+            for model in MODELS_COMPARED:
+                self.run("ethanol", model, train, valid, test, refs, self.out / f"eth_{model}",
+                         self.budget["ethanol"], GP_SETTINGS["ethanol"])
+        if "committee" in parts:
+            self.run("ethanol", "ani", train, valid, test, refs, self.out / "eth_committee",
+                     self.budget["committee"], committee=3)
+        if "lc" in parts:
+            self.learning_curve(train, valid, test, refs)
+
+    def learning_curve(self, train, valid, test, refs) -> None:
+        """50 frames for every model; 200 for the GP and the best ethanol network."""
+        eth = [r for r in self.rows if r["dataset"] == "ethanol" and r["model"] in NETWORKS]
+        best = min(eth, key=lambda r: r["forces_mae_mev_a"])["model"] if eth else "ani"
+        for n, key in ((50, "lc50"), (200, "lc200")):
+            n = min(n, len(train) - 5) if self.args.quick else n
+            sub = train.subset(np.arange(n))
+            for model in MODELS_COMPARED if n == 50 else ("gpr", best):
+                self.run(f"ethanol LC{n}", model, sub, valid, test, refs,
+                         self.out / f"lc{n}_{model}", self.budget[key], {"max_exact": 200})
+
+    def other_sets(self, parts: list[str]) -> None:
+        """Acetylacetone and 3BPA, every model."""
+        for name in ("acac", "3bpa"):
+            if name not in parts:
+                continue
+            train, valid, test, refs = load(self.args, name)
+            for model in MODELS_COMPARED:
+                self.run(name, model, train, valid, test, refs, self.out / f"{name}_{model}",
+                         self.budget[name], GP_SETTINGS[name])
+
+
+def main() -> None:
+    args = _parse_args()
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
     if args.reevaluate:
         reevaluate(args)
         return
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    budget = {k: v * args.scale for k, v in BUDGETS.items()}
+    bench = _Bench(args)
+    bench.out.mkdir(parents=True, exist_ok=True)
     if args.quick:
         for settings in GP_SETTINGS.values():
             settings.update({"n_inducing": 20, "n_select": 20})
@@ -203,101 +275,12 @@ def main() -> None:
         f"# bench_mlp {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
         f"({os.cpu_count()} CPUs), torch {torch.__version__}, 1 thread per model"
     )
-    print("# load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    print(
-        "| data | model | n_train | E MAE meV | F MAE meV/A | train CPU s | train wall s "
-        "| Spearman / miscal. area (F) |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    rows = []
-
-    wanted = set(args.models.split(","))
-
-    def run(model: str, *a, **k) -> dict | None:
-        return run_one(model, *a, **k) if model in wanted else None
-
-    def record(dataset: str, row: dict | None) -> dict | None:
-        if row is None:
-            return None
-        row["dataset"] = dataset
-        rows.append(row)
-        print(_fmt(row), flush=True)
-        if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=1))
-        return row
-
-    if "ethanol" in parts or "lc" in parts or "committee" in parts:
-        train, valid, test, refs = load(args, "ethanol")
-    if "ethanol" in parts:
-        for model in ("gpr", "ani", "schnet", "mace"):
-            record(
-                "ethanol",
-                run(
-                    model,
-                    train,
-                    valid,
-                    test,
-                    refs,
-                    out / f"eth_{model}",
-                    budget["ethanol"],
-                    GP_SETTINGS["ethanol"],
-                ),
-            )
-    if "committee" in parts:
-        record(
-            "ethanol",
-            run(
-                "ani",
-                train,
-                valid,
-                test,
-                refs,
-                out / "eth_committee",
-                budget["committee"],
-                committee=3,
-            ),
-        )
-    if "lc" in parts:
-        eth = [r for r in rows if r["dataset"] == "ethanol" and r["model"] in NETWORKS]
-        best = min(eth, key=lambda r: r["forces_mae_mev_a"])["model"] if eth else "ani"
-        for n, key in ((50, "lc50"), (200, "lc200")):
-            n = min(n, len(train) - 5) if args.quick else n
-            sub = train.subset(np.arange(n))
-            models = ("gpr", "ani", "schnet", "mace") if n == 50 else ("gpr", best)
-            for model in models:
-                record(
-                    f"ethanol LC{n}",
-                    run(
-                        model,
-                        sub,
-                        valid,
-                        test,
-                        refs,
-                        out / f"lc{n}_{model}",
-                        budget[key],
-                        {"max_exact": 200},
-                    ),
-                )
-    for name in ("acac", "3bpa"):
-        if name not in parts:
-            continue
-        train_d, valid_d, test_d, refs_d = load(args, name)
-        for model in ("gpr", "ani", "schnet", "mace"):
-            record(
-                name,
-                run(
-                    model,
-                    train_d,
-                    valid_d,
-                    test_d,
-                    refs_d,
-                    out / f"{name}_{model}",
-                    budget[name],
-                    GP_SETTINGS[name],
-                ),
-            )
-    print("# load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    _summary(rows)
+    print("# load:", _uptime())
+    print(TABLE_HEADER)
+    bench.ethanol(parts)
+    bench.other_sets(parts)
+    print("# load:", _uptime())
+    _summary(bench.rows)
 
 
 def _model_dir(out: Path, row: dict) -> Path:
@@ -331,11 +314,7 @@ def reevaluate(args) -> None:
     rows = json.loads(Path(args.reevaluate).read_text())
     out = Path(args.out)
     sets = {}
-    print(
-        "| data | model | n_train | E MAE meV | F MAE meV/A | train CPU s | train wall s "
-        "| Spearman / miscal. area (F) |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(TABLE_HEADER)
     new_rows = []
     for row in rows:
         if row["model"] == "gpr":
@@ -356,7 +335,7 @@ def reevaluate(args) -> None:
         new_rows.append(fresh)
         print(_fmt(fresh), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(new_rows, indent=1))
+        write_json_atomic(args.json, new_rows)
     _summary(new_rows)
 
 

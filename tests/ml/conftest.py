@@ -38,9 +38,9 @@ def tiny_gp(ethanol, ethanol_refs):
     """An exact GP on 8 ethanol frames (fits in well under a second)."""
     import numpy as np
 
-    from ffparam.ml.models.gpr import GPConfig, fit_gp
+    from ffparam.ml.models.gp import GPSettings, fit_gp
 
-    cfg = GPConfig(length_scale=1.6, energy_noise=1e-3, force_noise=1e-3)
+    cfg = GPSettings(length_scale=1.6, energy_noise=1e-3, force_noise=1e-3)
     return fit_gp(ethanol.subset(np.arange(0, 40, 5)), ethanol_refs, config=cfg)
 
 
@@ -50,17 +50,17 @@ def tiny_committee(ethanol, ethanol_refs, tmp_path_factory):
     import numpy as np
 
     from ffparam.ml.committee import train_committee
-    from ffparam.ml.training import TrainingConfig
+    from ffparam.ml.registry import TrainingJob
 
     out = tmp_path_factory.mktemp("committee")
-    cfg = TrainingConfig(max_epochs=4, batch_size=10, learning_rate=3e-3, dtype="float64")
-    return train_committee(
+    options = {"hidden": [16, 16], "max_epochs": 4, "batch_size": 10, "learning_rate": 3e-3,
+               "dtype": "float64"}
+    return train_committee(TrainingJob(
         "ani",
-        2,
         ethanol.subset(np.arange(0, 30)),
         ethanol.subset(np.arange(30, 40)),
         out,
         ethanol_refs,
-        {"hidden": [16, 16]},
-        cfg,
-    )
+        options=options,
+        committee=2,
+    ))

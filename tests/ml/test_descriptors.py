@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ffparam.ml.batch import make_batch, neighbor_pairs
-from ffparam.ml.descriptors import AEVComputer, AEVParameters
+from ffparam.ml.descriptors import AEVComputer, AEVSettings
 
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
 torchani = pytest.importorskip("torchani")
@@ -21,8 +21,8 @@ def _float32_exact(values):
 
 
 PARAMETER_SETS = [
-    AEVParameters(),
-    AEVParameters(
+    AEVSettings(),
+    AEVSettings(
         radial_cutoff=4.6,
         radial_eta=19.7,
         radial_shifts=np.linspace(0.8, 4.6, 10, endpoint=False).tolist(),
@@ -39,7 +39,7 @@ PARAMETER_SETS = [
 @pytest.mark.parametrize("which", ["ethanol", "bpa"])
 def test_aev_matches_torchani(params, which, request):
     data = request.getfixturevalue(which)
-    params = AEVParameters.from_dict(
+    params = AEVSettings.from_dict(
         {
             **params.to_dict(),
             "radial_shifts": _float32_exact(params.radial_shifts),

@@ -7,9 +7,11 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from ffparam.chem.symmetry import molecule_automorphisms
 from ffparam.errors import InputError
 from ffparam.ml.batch import make_batch
-from ffparam.ml.models.gp_kernel import (
+from ffparam.ml.models.gp import GPSettings, fit_gp
+from ffparam.ml.models.gp.kernel import (
     inverse_distances,
     joint_kernel,
     matern52,
@@ -17,7 +19,6 @@ from ffparam.ml.models.gp_kernel import (
     permuted_features,
     symmetric_kernel,
 )
-from ffparam.ml.models.gpr import GPConfig, fit_gp, molecule_automorphisms
 from ffparam.ml.potential import load_potential
 
 
@@ -87,7 +88,7 @@ def test_ethanol_automorphisms(ethanol):
 @pytest.fixture(scope="module")
 def small_gp(ethanol, ethanol_refs):
     train = ethanol.subset(np.arange(0, 16, 2))
-    cfg = GPConfig(length_scale=1.0, energy_noise=1e-4, force_noise=1e-4)
+    cfg = GPSettings(length_scale=1.0, energy_noise=1e-4, force_noise=1e-4)
     return fit_gp(train, ethanol_refs, config=cfg), train
 
 
@@ -137,8 +138,8 @@ def test_sparse_with_all_frames_inducing_equals_exact(ethanol, ethanol_refs):
     train = ethanol.subset(np.arange(0, 12, 2))
     test = ethanol.subset(np.arange(30, 33))
     common = dict(length_scale=1.0, energy_noise=1e-2, force_noise=1e-2, symmetrize=False)
-    exact = fit_gp(train, ethanol_refs, config=GPConfig(**common))
-    sparse = fit_gp(train, ethanol_refs, config=GPConfig(n_inducing=len(train), **common))
+    exact = fit_gp(train, ethanol_refs, config=GPSettings(**common))
+    sparse = fit_gp(train, ethanol_refs, config=GPSettings(n_inducing=len(train), **common))
     assert sparse.sparse and not exact.sparse
     a = exact.predict(test, uncertainty=True)
     b = sparse.predict(test, uncertainty=True)
@@ -151,7 +152,7 @@ def test_sparse_with_all_frames_inducing_equals_exact(ethanol, ethanol_refs):
 
 def test_length_scale_selection_and_round_trip(ethanol, ethanol_refs, tmp_path):
     train, valid = ethanol.subset(np.arange(0, 10)), ethanol.subset(np.arange(50, 55))
-    cfg = GPConfig(length_scales=(0.5, 2.0), force_noises=(1e-4, 1e-2), n_select=10,
+    cfg = GPSettings(length_scales=(0.5, 2.0), force_noises=(1e-4, 1e-2), n_select=10,
                    learn_weights=False)
     gp = fit_gp(train, ethanol_refs, valid, cfg)
     scores = gp.metadata["selection_scores"]
@@ -177,18 +178,18 @@ def test_selection_scores_are_validation_errors_only(ethanol, ethanol_refs):
     for frames in (np.arange(40, 46), np.arange(50, 60, 2)):
         valid = ethanol.subset(frames)
         gp = fit_gp(train, ethanol_refs, valid,
-                    GPConfig(**grid, calibrate=False, learn_weights=False))
+                    GPSettings(**grid, calibrate=False, learn_weights=False))
         scores = gp.metadata["selection_scores"]
         for length in grid["length_scales"]:
             for noise in grid["force_noises"]:
-                fixed = GPConfig(length_scale=length, force_noise=noise, calibrate=False)
+                fixed = GPSettings(length_scale=length, force_noise=noise, calibrate=False)
                 ref = fit_gp(train, ethanol_refs, config=fixed).predict(valid)
                 mae = np.abs(ref.forces - valid.forces).mean()
                 assert scores[f"{length:g}/{noise:g}"] == pytest.approx(mae, rel=1e-8)
         best = min(scores, key=scores.get)
         assert f"{gp.length_scale:g}/{gp.cfg.force_noise:g}" == best
     with pytest.raises(InputError, match="validation set"):
-        fit_gp(train, ethanol_refs, None, GPConfig(**grid))
+        fit_gp(train, ethanol_refs, None, GPSettings(**grid))
 
 
 def test_automorphisms_form_a_group_and_gp_is_invariant_under_all(small_gp, ethanol):
@@ -245,7 +246,7 @@ def test_permuted_features_jacobian(ethanol):
 
 def test_variance_calibrated_on_validation(ethanol, ethanol_refs):
     train, valid = ethanol.subset(np.arange(0, 12)), ethanol.subset(np.arange(50, 56))
-    gp = fit_gp(train, ethanol_refs, valid, GPConfig(length_scale=1.6))
+    gp = fit_gp(train, ethanol_refs, valid, GPSettings(length_scale=1.6))
     assert gp.metadata["variance_scale"] > 0
     pred = gp.predict(valid, uncertainty=True)
     z2 = np.mean(((pred.forces - valid.forces) / pred.forces_sigma) ** 2)
@@ -280,7 +281,7 @@ def test_descriptor_weights_learned_on_validation(ethanol, ethanol_refs, tmp_pat
     model (same frames, weights and noise) reproduces the best validation error recorded by
     the learning loop through its own prediction path, and the weights survive save/load."""
     train, valid = ethanol.subset(np.arange(0, 10)), ethanol.subset(np.arange(50, 56))
-    cfg = GPConfig(length_scales=(1.6, 6.4), force_noises=(1e-4, 1e-3), n_select=10,
+    cfg = GPSettings(length_scales=(1.6, 6.4), force_noises=(1e-4, 1e-3), n_select=10,
                    weight_steps=6, calibrate=False)
     gp = fit_gp(train, ethanol_refs, valid, cfg)
     w = gp.descriptor_weights

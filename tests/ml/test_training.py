@@ -18,7 +18,7 @@ from ffparam.errors import InputError
 from ffparam.ml.checkpoint import WEIGHTS
 from ffparam.ml.data import split_indices
 from ffparam.ml.potential import NetworkPotential, load_potential
-from ffparam.ml.training import CHECKPOINT, TrainingConfig, train_network
+from ffparam.ml.training import CHECKPOINT, TrainingSettings, train_network
 from tests.ml.conftest import ETHANOL, ETHANOL_ATOMS
 
 TINY = {"ani": {"hidden": [16, 16]}, "schnet": {"n_features": 16, "n_rbf": 12, "n_interactions": 2}}
@@ -36,7 +36,7 @@ def test_loss_decreases_and_round_trip(name, sets, ethanol_refs, tmp_path, seed)
     # random split and initialization from the session seed: a randomly initialized
     # network must halve its loss in 25 epochs for every seed (checked by the seed sweep)
     train, valid, test = sets
-    cfg = TrainingConfig(max_epochs=25, batch_size=8, dtype="float64", learning_rate=5e-3,
+    cfg = TrainingSettings(max_epochs=25, batch_size=8, dtype="float64", learning_rate=5e-3,
                          seed=seed)
     pot = train_network(name, train, valid, tmp_path, ethanol_refs, TINY[name], cfg)
     history = pot.metadata["history"]
@@ -59,11 +59,12 @@ def test_loss_decreases_and_round_trip(name, sets, ethanol_refs, tmp_path, seed)
 
 def test_early_stopping_and_time_budget(sets, ethanol_refs, tmp_path):
     train, valid, _ = sets
-    cfg = TrainingConfig(max_epochs=500, batch_size=8, learning_rate=0.0, early_stopping_patience=3)
+    cfg = TrainingSettings(max_epochs=500, batch_size=8, learning_rate=0.0,
+                           early_stopping_patience=3)
     pot = train_network("ani", train, valid, tmp_path / "a", ethanol_refs, TINY["ani"], cfg)
     assert pot.metadata["summary"]["epoch"] == 4
     assert "no validation improvement" in pot.metadata["summary"]["stop_reason"]
-    cfg = TrainingConfig(max_epochs=100000, batch_size=8, time_budget_s=1.0)
+    cfg = TrainingSettings(max_epochs=100000, batch_size=8, time_budget_s=1.0)
     pot = train_network("ani", train, valid, tmp_path / "b", ethanol_refs, TINY["ani"], cfg)
     summary = pot.metadata["summary"]
     assert "CPU-time budget" in summary["stop_reason"] and summary["epoch"] < 100000
@@ -73,7 +74,7 @@ def test_checkpoint_is_not_resumed_on_other_frames(sets, ethanol_refs, tmp_path)
     """A checkpoint records the fingerprint of its training and validation frames; resuming
     it on a different split is refused (it used to continue silently on the new data)."""
     train, valid, _ = sets
-    cfg = TrainingConfig(max_epochs=2, batch_size=8)
+    cfg = TrainingSettings(max_epochs=2, batch_size=8)
     train_network("ani", train, valid, tmp_path, ethanol_refs, TINY["ani"], cfg)
     assert (tmp_path / "checkpoint.pt").is_file()
     other_train = train.subset(np.arange(len(train) - 1))
@@ -81,14 +82,22 @@ def test_checkpoint_is_not_resumed_on_other_frames(sets, ethanol_refs, tmp_path)
         train_network("ani", other_train, valid, tmp_path, ethanol_refs, TINY["ani"], cfg)
     with pytest.raises(InputError, match="different data"):
         train_network("ani", valid, train, tmp_path, ethanol_refs, TINY["ani"], cfg)
-    more = TrainingConfig(max_epochs=3, batch_size=8)  # same frames: resumes and extends
+    more = TrainingSettings(max_epochs=3, batch_size=8)  # same frames: resumes and extends
     pot = train_network("ani", train, valid, tmp_path, ethanol_refs, TINY["ani"], more)
     assert pot.metadata["summary"]["epoch"] == 3
 
 
+def test_unknown_network_option_is_one_error_before_any_output(sets, ethanol_refs, tmp_path):
+    train, valid, _ = sets
+    with pytest.raises(InputError, match="unknown ani option\\(s\\) foo \\(network: aev, "):
+        train_network("ani", train, valid, tmp_path / "run", ethanol_refs, {"foo": 1},
+                      TrainingSettings(max_epochs=1))
+    assert not (tmp_path / "run").exists()
+
+
 def test_other_model_type_checkpoint_is_an_error(sets, ethanol_refs, tmp_path):
     train, valid, _ = sets
-    cfg = TrainingConfig(max_epochs=2, batch_size=8)
+    cfg = TrainingSettings(max_epochs=2, batch_size=8)
     train_network("schnet", train, valid, tmp_path, ethanol_refs, TINY["schnet"], cfg)
     with pytest.raises(InputError, match="holds a checkpoint of a schnet model, not ani"):
         train_network("ani", train, valid, tmp_path, ethanol_refs, TINY["ani"], cfg)
@@ -106,10 +115,10 @@ SCRIPT = textwrap.dedent("""
     import sys, torch
     torch.set_num_threads(1)
     from ffparam.ml.data import read_extxyz, read_isolated_atoms, split_indices
-    from ffparam.ml.training import TrainingConfig, train_network
+    from ffparam.ml.training import TrainingSettings, train_network
     data = read_extxyz(sys.argv[1])
     split = split_indices(len(data), 30, 10, 10, seed=int(sys.argv[5]))  # as `sets`
-    cfg = TrainingConfig(max_epochs=int(sys.argv[4]), batch_size=6, dtype="float64")
+    cfg = TrainingSettings(max_epochs=int(sys.argv[4]), batch_size=6, dtype="float64")
     train_network("ani", data.subset(split.train), data.subset(split.valid), sys.argv[3],
                   read_isolated_atoms(sys.argv[2]), {"hidden": [16, 16]}, cfg)
 """)
@@ -142,7 +151,7 @@ def test_sigkill_then_resume_reproduces_uninterrupted_run(sets, ethanol_refs, tm
     assert 3 <= killed_at < epochs and not (run_dir / WEIGHTS).exists()
 
     train, valid, _ = sets
-    cfg = TrainingConfig(max_epochs=epochs, batch_size=6, dtype="float64")
+    cfg = TrainingSettings(max_epochs=epochs, batch_size=6, dtype="float64")
     resumed = train_network("ani", train, valid, run_dir, ethanol_refs, {"hidden": [16, 16]}, cfg)
     history = resumed.metadata["history"]
     assert [h["epoch"] for h in history] == list(range(1, epochs + 1))

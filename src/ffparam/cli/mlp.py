@@ -20,29 +20,30 @@ from ffparam.cli.options import (
     uses_api,
 )
 from ffparam.errors import CalculationError, InputError
+from ffparam.ml.registry import selectable_models
 
-MODEL_HELP = "ani | schnet | gpr | mace"
+MODEL_HELP = " | ".join(selectable_models())
 
 
-TRAIN = "ffparam.ml.workflow:train_model"
+TRAIN = "ffparam.workflows.mlp:train_model"
 TRAIN_FIELDS = {
     "committee": ApiField(TRAIN, "committee"),
     "time_budget": ApiField(TRAIN, "time_budget_s"),
     "max_epochs": ApiField(TRAIN, "max_epochs"),
     "seed": ApiField(TRAIN, "seed"),
 }
-"""`mlp train` option -> the :func:`~ffparam.ml.workflow.train_model` keyword it sets."""
+"""`mlp train` option -> the :func:`~ffparam.workflows.mlp.train_model` keyword it sets."""
 
 RUN_MD = "ffparam.ml.md:run_md"
 MD_FIELDS = {
-    "temperature": ApiField(RUN_MD, "temperature_k"),
+    "temperature_k": ApiField(RUN_MD, "temperature_k"),
     "timestep": ApiField(RUN_MD, "timestep_fs"),
     "ensemble": ApiField(RUN_MD, "ensemble"),
     "interval": ApiField(RUN_MD, "interval"),
     "max_force": ApiField(RUN_MD, "max_force"),
     "max_sigma": ApiField(RUN_MD, "max_force_sigma"),
     "seed": ApiField(RUN_MD, "seed"),
-    "frame": ApiField("ffparam.ml.workflow:md_from_files", "frame"),
+    "frame": ApiField("ffparam.workflows.mlp:md_from_files", "frame"),
 }
 """`mlp md` option -> the :func:`~ffparam.ml.md.run_md` keyword it sets."""
 
@@ -88,164 +89,137 @@ def register(app: typer.Typer) -> None:
         cls=PlainHelpGroup,
     )
     app.add_typer(mlp, name="mlp")
+    mlp.command("train", cls=PlainHelpCommand)(train_command)
+    mlp.command("eval", cls=PlainHelpCommand)(eval_command)
+    mlp.command("md", cls=PlainHelpCommand)(md_command)
 
-    @mlp.command("train", cls=PlainHelpCommand)
-    @uses_api(TRAIN_FIELDS)
-    def train_command(
-        model: str = typer.Option(..., "--model", help=MODEL_HELP),
-        train: Path = typer.Option(
-            ..., "--train", help="training frames (extended XYZ, eV/A, or a reference Store .db)"
-        ),
-        out: Path = typer.Option(..., "--out", help="output model directory"),
-        valid: Path = typer.Option(
-            None, "--valid", help="validation frames (default: 10% of --train, seeded)"
-        ),
-        isolated_atoms: Path = typer.Option(
-            None, "--isolated-atoms", help="isolated-atom energies (default: linear regression)"
-        ),
-        committee: int = api_option(
-            TRAIN_FIELDS,
-            "committee",
-            "--committee",
-            callback=at_least(1),
-            help="train N members as a committee",
-        ),
-        time_budget: float = api_option(
-            TRAIN_FIELDS,
-            "time_budget",
-            "--time-budget",
-            callback=positive,
-            help="CPU seconds per model",
-        ),
-        max_epochs: int = api_option(
-            TRAIN_FIELDS,
-            "max_epochs",
-            "--max-epochs",
-            callback=at_least(1),
-            help="epoch limit (networks, MACE)",
-        ),
-        seed: int = api_option(
-            TRAIN_FIELDS,
-            "seed",
-            "--seed",
-            callback=at_least(0),
-            help="random seed (split, initial weights)",
-        ),
-        option: list[str] = typer.Option(
-            None, "--option", help="KEY=VALUE model/training option, repeatable"
-        ),
-        restart: bool = typer.Option(
-            False, "--restart", help="ignore an interrupted run in --out instead of resuming it"
-        ),
-    ) -> None:
-        """Train a model; an interrupted run in --out resumes from its last checkpoint."""
-        values = dict(locals())
-        from ffparam.ml.workflow import load_training_sets, reference_energies, train_model
 
-        train_set, valid_set = load_training_sets(train, valid, seed=seed)
-        refs = reference_energies(train_set, isolated_atoms)
-        potential = train_model(
-            model,
-            train_set,
-            valid_set,
-            out,
-            refs,
-            options=parse_options(option),
-            resume=not restart,
-            progress=True,
-            **api_values(TRAIN_FIELDS, values, TRAIN),
-        )
-        Console().print(
-            f"{potential.model_type} model saved in {out} "
-            f"({len(train_set)} training, {len(valid_set)} validation frames)"
-        )
+@uses_api(TRAIN_FIELDS)
+def train_command(
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    train: Path = typer.Option(
+        ..., "--train", help="training frames (extended XYZ, eV/A, or a reference Store .db)"
+    ),
+    out: Path = typer.Option(..., "--out", help="output model directory"),
+    valid: Path = typer.Option(
+        None, "--valid", help="validation frames (default: 10% of --train, seeded)"
+    ),
+    isolated_atoms: Path = typer.Option(
+        None, "--isolated-atoms", help="isolated-atom energies (default: linear regression)"
+    ),
+    committee: int = api_option(TRAIN_FIELDS, "committee", "--committee", callback=at_least(1),
+                                help="train N members as a committee"),
+    time_budget: float = api_option(TRAIN_FIELDS, "time_budget", "--time-budget",
+                                    callback=positive, help="CPU seconds per model"),
+    max_epochs: int = api_option(TRAIN_FIELDS, "max_epochs", "--max-epochs",
+                                 callback=at_least(1), help="epoch limit (networks, MACE)"),
+    seed: int = api_option(TRAIN_FIELDS, "seed", "--seed", callback=at_least(0),
+                           help="random seed (split, initial weights)"),
+    option: list[str] = typer.Option(
+        None, "--option", help="KEY=VALUE model/training option, repeatable"
+    ),
+    restart: bool = typer.Option(
+        False, "--restart", help="ignore an interrupted run in --out instead of resuming it"
+    ),
+) -> None:
+    """Train a model; an interrupted run in --out resumes from its last checkpoint."""
+    values = dict(locals())
+    from ffparam.workflows.mlp import load_training_sets, reference_energies, train_model
 
-    @mlp.command("eval", cls=PlainHelpCommand)
-    def eval_command(
-        model_dir: Path = typer.Argument(..., help="model directory"),
-        test: Path = typer.Argument(..., help="test frames (extended XYZ)"),
-        plot: Path = typer.Option(
-            None, "--plot", help="parity PNG (default: MODEL_DIR/parity_TEST.png)"
-        ),
-        as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
-    ) -> None:
-        """MAE and RMSE of energies and forces on TEST, with a parity plot."""
-        from ffparam.ml.workflow import evaluate
+    train_set, valid_set = load_training_sets(train, valid, seed=seed)
+    refs = reference_energies(train_set, isolated_atoms)
+    potential = train_model(model, train_set, valid_set, out, refs,
+                            options=parse_options(option), resume=not restart, progress=True,
+                            **api_values(TRAIN_FIELDS, values, TRAIN))
+    Console().print(
+        f"{potential.model_type} model saved in {out} "
+        f"({len(train_set)} training, {len(valid_set)} validation frames)"
+    )
 
-        plot = plot or Path(model_dir) / f"parity_{Path(test).stem}.png"
-        metrics = evaluate(model_dir, test, plot=plot)
-        if as_json:
-            typer.echo(json.dumps(metrics, indent=2))
-            return
-        console = Console()
-        console.print(_metrics_table(metrics))
-        for key in ("energy_calibration", "forces_calibration"):
-            if key in metrics:
-                c = metrics[key]
-                console.print(
-                    f"{key.split('_')[0]} uncertainty: Spearman(|err|, sigma) "
-                    f"{c['spearman']:.2f}, miscalibration area "
-                    f"{c['miscalibration_area']:.3f}"
-                )
-        console.print(f"parity plot: {metrics['parity_plot']}")
 
-    M = MD_FIELDS
+def eval_command(
+    model_dir: Path = typer.Argument(..., help="model directory"),
+    test: Path = typer.Argument(..., help="test frames (extended XYZ)"),
+    plot: Path = typer.Option(
+        None, "--plot", help="parity PNG (default: MODEL_DIR/parity_TEST.png)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """MAE and RMSE of energies and forces on TEST, with a parity plot."""
+    from ffparam.workflows.mlp import evaluate
 
-    @mlp.command("md", cls=PlainHelpCommand)
-    @uses_api(MD_FIELDS)
-    def md_command(
-        model_dir: Path = typer.Argument(..., help="model directory"),
-        start: Path = typer.Argument(..., help="starting structure (extended XYZ)"),
-        steps: int = typer.Option(..., "--steps", callback=at_least(1), help="number of MD steps"),
-        temperature: float = api_option(M, "temperature", "--temperature", help="K"),
-        output: Path = typer.Option(..., "-o", "--output", help="trajectory (extended XYZ)"),
-        timestep: float = api_option(M, "timestep", "--timestep", callback=positive, help="fs"),
-        ensemble: str = api_option(M, "ensemble", "--ensemble", help="langevin | nve"),
-        interval: int = api_option(
-            M, "interval", "--interval", callback=at_least(1), help="write every N steps"
-        ),
-        max_force: float = api_option(
-            M, "max_force", "--max-force", callback=positive, help="stop above (eV/A)"
-        ),
-        max_sigma: float = api_option(
-            M,
-            "max_sigma",
-            "--max-force-sigma",
-            callback=positive,
-            help="stop when the model's force uncertainty exceeds this (eV/A)",
-        ),
-        frame: int = api_option(
-            M, "frame", "--frame", callback=at_least(0), help="frame of START to begin from"
-        ),
-        seed: int = api_option(
-            M,
-            "seed",
-            "--seed",
-            callback=at_least(0),
-            help="random seed (velocities, Langevin noise)",
-        ),
-    ) -> None:
-        """Molecular dynamics with a trained model (ASE Langevin or velocity Verlet)."""
-        values = dict(locals())
-        from ffparam.ml.workflow import md_from_files
-
-        kwargs = api_values(MD_FIELDS, values, RUN_MD)
-        result = md_from_files(
-            model_dir, start, steps, kwargs.pop("temperature_k"), output, frame=frame, **kwargs
-        )
-        if result.stopped:
-            raise CalculationError(
-                f"MD stopped: {result.reason}; frames up to step "
-                f"{result.steps_done} are in {output}"
-            )
-        console = Console()
-        console.print(
-            f"{result.steps_done} steps, mean T {result.temperature.mean():.1f} K, "
-            f"trajectory {output}"
-        )
-        if result.drift_ok is not None:
-            state = "ok" if result.drift_ok else "TOO LARGE"
+    plot = plot or Path(model_dir) / f"parity_{Path(test).stem}.png"
+    metrics = evaluate(model_dir, test, plot=plot)
+    if as_json:
+        typer.echo(json.dumps(metrics, indent=2))
+        return
+    console = Console()
+    console.print(_metrics_table(metrics))
+    for key in ("energy_calibration", "forces_calibration"):
+        if key in metrics:
+            c = metrics[key]
             console.print(
-                f"NVE drift {result.drift_ev_per_atom_ps:.2e} eV/atom/ps ({state}), "
-                f"fluctuation {result.fluctuation_ev_per_atom:.2e} eV/atom"
+                f"{key.split('_')[0]} uncertainty: Spearman(|err|, sigma) "
+                f"{c['spearman']:.2f}, miscalibration area "
+                f"{c['miscalibration_area']:.3f}"
             )
+    console.print(f"parity plot: {metrics['parity_plot']}")
+
+
+M = MD_FIELDS
+
+
+@uses_api(MD_FIELDS)
+def md_command(
+    model_dir: Path = typer.Argument(..., help="model directory"),
+    start: Path = typer.Argument(..., help="starting structure (extended XYZ)"),
+    steps: int = typer.Option(..., "--steps", callback=at_least(1), help="number of MD steps"),
+    temperature_k: float = api_option(M, "temperature_k", "--temperature", help="K"),
+    output: Path = typer.Option(..., "-o", "--output", help="trajectory (extended XYZ)"),
+    timestep: float = api_option(M, "timestep", "--timestep", callback=positive, help="fs"),
+    ensemble: str = api_option(M, "ensemble", "--ensemble", help="langevin | nve"),
+    interval: int = api_option(
+        M, "interval", "--interval", callback=at_least(1), help="write every N steps"
+    ),
+    max_force: float = api_option(
+        M, "max_force", "--max-force", callback=positive, help="stop above (eV/A)"
+    ),
+    max_sigma: float = api_option(
+        M, "max_sigma", "--max-force-sigma", callback=positive,
+        help="stop when the model's force uncertainty exceeds this (eV/A)",
+    ),
+    frame: int = api_option(
+        M, "frame", "--frame", callback=at_least(0), help="frame of START to begin from"
+    ),
+    seed: int = api_option(
+        M, "seed", "--seed", callback=at_least(0), help="random seed (velocities, Langevin noise)"
+    ),
+) -> None:
+    """Molecular dynamics with a trained model (ASE Langevin or velocity Verlet)."""
+    values = dict(locals())
+    from ffparam.workflows.mlp import md_from_files
+
+    kwargs = api_values(MD_FIELDS, values, RUN_MD)
+    result = md_from_files(
+        model_dir, start, steps, kwargs.pop("temperature_k"), output, frame=frame, **kwargs
+    )
+    if result.stopped:
+        raise CalculationError(
+            f"MD stopped: {result.reason}; frames up to step "
+            f"{result.steps_done} are in {output}"
+        )
+    _print_md_summary(result, output)
+
+
+def _print_md_summary(result, output: Path) -> None:
+    console = Console()
+    console.print(
+        f"{result.steps_done} steps, mean T {result.temperature.mean():.1f} K, "
+        f"trajectory {output}"
+    )
+    if result.drift_ok is not None:
+        state = "ok" if result.drift_ok else "TOO LARGE"
+        console.print(
+            f"NVE drift {result.drift_ev_per_atom_ps:.2e} eV/atom/ps ({state}), "
+            f"fluctuation {result.fluctuation_ev_per_atom:.2e} eV/atom"
+        )

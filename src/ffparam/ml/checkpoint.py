@@ -2,7 +2,7 @@
 
 Weights are a plain ``state_dict`` (tensors only) read back with
 ``torch.load(..., weights_only=True)``, so loading a model never executes pickled code.
-Files are written to a temporary name and renamed, so a killed process never leaves a
+Files are written through :mod:`ffparam.io.atomic`, so a killed process never leaves a
 half-written model behind.
 """
 
@@ -14,18 +14,13 @@ from pathlib import Path
 import torch
 
 from ffparam.errors import InputError, MissingFileError
-from ffparam.io.atomic import atomic_output, write_text_atomic
+from ffparam.io.atomic import atomic_output, write_json_atomic
 from ffparam.io.files import read_text
 
 FORMAT = "ffparam-mlp"
 VERSION = 1
 MODEL_JSON = "model.json"
 WEIGHTS = "weights.pt"
-
-
-def atomic_write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (:func:`ffparam.io.atomic.atomic_output`)."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def atomic_torch_save(path: Path, obj) -> None:
@@ -46,7 +41,7 @@ def write_model_dir(
     directory.mkdir(parents=True, exist_ok=True)
     if state is not None:
         atomic_torch_save(directory / WEIGHTS, state)
-    atomic_write_json(
+    write_json_atomic(
         directory / MODEL_JSON,
         {
             "format": FORMAT,
@@ -55,6 +50,7 @@ def write_model_dir(
             "config": config,
             "metadata": metadata or {},
         },
+        indent=2,
     )
     return directory
 

@@ -16,8 +16,8 @@ import numpy as np
 from ffparam.errors import InputError
 from ffparam.ml.batch import Batch
 from ffparam.ml.checkpoint import read_model_json, write_model_dir
-from ffparam.ml.data import MLDataset
 from ffparam.ml.potential import Potential, Prediction, load_potential
+from ffparam.ml.registry import TrainingJob
 
 
 class Committee(Potential):
@@ -78,43 +78,18 @@ class Committee(Potential):
         return cls(members, info.get("metadata"))
 
 
-def train_committee(
-    model_type: str,
-    n_members: int,
-    train: MLDataset,
-    valid: MLDataset,
-    out_dir: str | Path,
-    reference_energies: dict[int, float],
-    model_config: dict | None = None,
-    config=None,
-    progress: bool = False,
-) -> Committee:
-    """Train ``n_members`` networks with seeds ``seed + m`` (each resumable) as a committee."""
-    from ffparam.ml.training import TrainingConfig, train_network
+def train_committee(job: TrainingJob) -> Committee:
+    """Train ``job.committee`` members of type ``job.model_type`` with seeds ``seed + k`` in
+    ``job.out/member_k`` (each resumable, see :func:`ffparam.ml.registry.train_job`) and save
+    the committee in ``job.out``."""
+    from ffparam.ml.registry import train_job
 
-    cfg = config or TrainingConfig()
-    out = Path(out_dir)
-    members = []
-    for k in range(n_members):
-        member_cfg = replace(cfg, seed=cfg.seed + k)
-        members.append(
-            train_network(
-                model_type,
-                train,
-                valid,
-                out / f"member_{k}",
-                reference_energies,
-                model_config,
-                member_cfg,
-                progress=progress,
-            )
-        )
-    committee = Committee(members, {"n_members": n_members, "member_type": model_type})
-    write_model_dir(
-        out,
-        committee.model_type,
-        {"members": [f"member_{k}" for k in range(n_members)]},
-        None,
-        committee.metadata,
-    )
+    n = job.committee
+    members = [
+        train_job(replace(job, out=job.out / f"member_{k}", seed=job.seed + k, committee=1))
+        for k in range(n)
+    ]
+    committee = Committee(members, {"n_members": n, "member_type": job.model_type})
+    write_model_dir(job.out, committee.model_type, {"members": [f"member_{k}" for k in range(n)]},
+                    None, committee.metadata)
     return committee

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from ffparam.errors import InputError
+from ffparam.settings import Settings, require_positive
 
 
 def cosine_cutoff(r: torch.Tensor, cutoff: float) -> torch.Tensor:
@@ -35,8 +38,15 @@ def _linspace(start: float, stop: float, num: int) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
-class AEVParameters:
-    """AEV hyperparameters (Angstrom, Angstrom^-2, radians). Defaults: ANI-1x values."""
+class AEVSettings(Settings):
+    """AEV hyperparameters (Angstrom, Angstrom^-2, radians). Defaults: ANI-1x values.
+
+    The field names are TorchANI's and those of the ``aev`` section of a saved ANI
+    network's ``model.json`` (cutoffs and shifts in Angstrom, etas in Angstrom^-2, sections
+    in radians).
+    """
+
+    what = "AEV settings"
 
     radial_cutoff: float = 5.2
     radial_eta: float = 16.0
@@ -50,13 +60,14 @@ class AEVParameters:
     )
     angle_damping: float = 0.95
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> AEVParameters:
-        tuples = ("radial_shifts", "angular_shifts", "angular_sections")
-        return cls(**{k: tuple(v) if k in tuples else v for k, v in values.items()})
+    def __post_init__(self) -> None:
+        require_positive(self, "radial_cutoff", "radial_eta", "angular_cutoff", "angular_eta",
+                         "angular_zeta", "angle_damping")
+        for name in ("radial_shifts", "angular_shifts", "angular_sections"):
+            values = tuple(float(v) for v in getattr(self, name))
+            if not values:
+                raise InputError(f"{self.what}: {name} must not be empty")
+            object.__setattr__(self, name, values)
 
 
 def angular_triples(center: torch.Tensor, n_atoms_total: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,9 +104,9 @@ class AEVComputer(torch.nn.Module):
         params: AEV hyperparameters.
     """
 
-    def __init__(self, elements: Sequence[int], params: AEVParameters | None = None) -> None:
+    def __init__(self, elements: Sequence[int], params: AEVSettings | None = None) -> None:
         super().__init__()
-        self.params = params or AEVParameters()
+        self.params = params or AEVSettings()
         p = self.params
         if p.angular_cutoff > p.radial_cutoff:
             raise ValueError("angular cutoff must not exceed the radial cutoff")

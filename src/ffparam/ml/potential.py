@@ -10,7 +10,7 @@ are interchangeable.
 from __future__ import annotations
 
 import copy
-import importlib
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +22,7 @@ from ffparam.errors import InputError, NonFiniteError
 from ffparam.ml.batch import Batch, iterate_batches
 from ffparam.ml.checkpoint import load_weights, read_model_json, write_model_dir
 from ffparam.ml.data import MLDataset
-from ffparam.ml.models.ani import ANIModel
 from ffparam.ml.models.base import AtomisticModel, energy_and_forces
-from ffparam.ml.models.schnet import SchNetModel
 
 
 @dataclass
@@ -102,21 +100,29 @@ class Potential(ABC):
         return Prediction.concatenate(parts)
 
 
-NETWORKS: dict[str, type[AtomisticModel]] = {"ani": ANIModel, "schnet": SchNetModel}
-"""Name -> class of the native PyTorch networks."""
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+"""Training precisions of the native networks by name."""
 
 
 def dtype_name(dtype: torch.dtype) -> str:
-    return {v: k for k, v in _DTYPES.items()}[dtype]
+    return {v: k for k, v in DTYPES.items()}[dtype]
 
 
 def build_network(model_type: str, config: dict, dtype: str = "float64") -> AtomisticModel:
-    """A fresh network of type ``model_type`` from its config."""
-    if model_type not in NETWORKS:
-        raise InputError(f"unknown network type {model_type!r} (known: {', '.join(NETWORKS)})")
-    return NETWORKS[model_type](**config).to(_DTYPES[dtype])
+    """A fresh native network of type ``model_type`` (a registry row with a network class,
+    :data:`ffparam.ml.registry.MODELS`) from its config."""
+    from ffparam.ml.registry import MODELS
+
+    networks = [name for name, kind in MODELS.items() if kind.network is not None]
+    if model_type not in networks:
+        raise InputError(f"unknown network type {model_type!r} (known: {', '.join(networks)})")
+    network = MODELS[model_type].network_class()
+    known = [name for name in inspect.signature(network).parameters if name != "elements"]
+    unknown = sorted(set(config) - set(known) - {"elements"})
+    if unknown:
+        raise InputError(f"unknown {model_type} option(s) {', '.join(unknown)} (network: "
+                         f"{', '.join(known)}; training: see TrainingSettings)")
+    return network(**config).to(DTYPES[dtype])
 
 
 class NetworkPotential(Potential):
@@ -178,23 +184,15 @@ def load_state(module: torch.nn.Module, state: dict, directory) -> None:
         raise InputError(f"weights in {directory} do not match its model config: {first}") from exc
 
 
-_LOADERS = {
-    "ani": "ffparam.ml.potential:NetworkPotential",
-    "schnet": "ffparam.ml.potential:NetworkPotential",
-    "gpr": "ffparam.ml.models.gpr:GaussianProcessPotential",
-    "mace": "ffparam.ml.models.mace:MacePotential",
-    "committee": "ffparam.ml.committee:Committee",
-}
-
-
 def load_potential(directory: str | Path, expected_type: str | None = None) -> Potential:
     """Load any saved potential; ``expected_type`` makes a different type an error."""
+    from ffparam.ml.registry import MODELS
+
     info = read_model_json(directory, expected_type)
     model_type = info.get("model_type")
-    if model_type not in _LOADERS:
+    if model_type not in MODELS:
         raise InputError(f"{directory}: unknown model type {model_type!r}")
-    module_name, class_name = _LOADERS[model_type].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls = MODELS[model_type].potential_class()
     try:
         return cls.load(directory)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:

@@ -29,8 +29,9 @@ import numpy as np
 import torch
 
 from ffparam.errors import InputError, NonFiniteError
+from ffparam.io.atomic import write_json_atomic
 from ffparam.ml.batch import iterate_batches
-from ffparam.ml.checkpoint import atomic_torch_save, atomic_write_json
+from ffparam.ml.checkpoint import atomic_torch_save
 from ffparam.ml.data import (
     MLDataset,
     check_elements,
@@ -39,15 +40,35 @@ from ffparam.ml.data import (
 )
 from ffparam.ml.models.ani import ANIModel
 from ffparam.ml.models.base import AtomisticModel, energy_and_forces
-from ffparam.ml.potential import NetworkPotential, build_network, dtype_name
+from ffparam.ml.potential import DTYPES, NetworkPotential, build_network, dtype_name
+from ffparam.ml.registry import TrainingJob
+from ffparam.settings import Settings, require_at_least, require_choice, require_positive
 
 CHECKPOINT = "checkpoint.pt"
 RUN_JSON = "training.json"
 
 
-@dataclass
-class TrainingConfig:
-    """Hyperparameters of one training run (eV, Angstrom, seconds)."""
+@dataclass(frozen=True)
+class TrainingSettings(Settings):
+    """Hyperparameters of one training run (eV, Angstrom, seconds).
+
+    The field names are those of the ``training`` section of ``training.json`` (runs
+    written with the former ``TrainingConfig`` resume unchanged).
+
+    Attributes:
+        energy_weight, forces_weight: w_E and w_F of the loss.
+        batch_size: frames per optimizer step.
+        learning_rate, weight_decay: Adam's.
+        lr_factor, lr_patience, min_lr: the plateau schedule on the validation loss.
+        early_stopping_patience: epochs without validation improvement before stopping.
+        max_epochs: epoch limit.
+        time_budget_s: process CPU seconds for the epochs (None: no limit).
+        checkpoint_every: epochs between checkpoints.
+        seed: initial weights and batch order.
+        dtype: "float32" or "float64" training precision.
+    """
+
+    what = "training settings"
 
     energy_weight: float = 1.0
     forces_weight: float = 10.0
@@ -64,13 +85,13 @@ class TrainingConfig:
     seed: int = 0
     dtype: str = "float32"
 
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainingConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise InputError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-        return cls(**values)
+    def __post_init__(self) -> None:
+        require_at_least(self, 0, "energy_weight", "forces_weight", "learning_rate",
+                         "weight_decay", "min_lr", "lr_patience", "seed")
+        require_at_least(self, 1, "batch_size", "early_stopping_patience", "max_epochs",
+                         "checkpoint_every")
+        require_positive(self, "lr_factor", "time_budget_s")
+        require_choice(self, "dtype", DTYPES)
 
 
 @dataclass
@@ -110,7 +131,7 @@ def _descriptor_statistics(model: ANIModel, train: MLDataset) -> None:
     model.set_descriptor_statistics(mean, std)
 
 
-def _loss(model: AtomisticModel, batch, cfg: TrainingConfig, create_graph: bool):
+def _loss(model: AtomisticModel, batch, cfg: TrainingSettings, create_graph: bool):
     energy, forces, _ = energy_and_forces(model, batch, create_graph=create_graph)
     scale2 = model.energy_scale**2
     e_term = (((energy - batch.energies) / batch.n_atoms) ** 2).mean() / scale2
@@ -118,7 +139,7 @@ def _loss(model: AtomisticModel, batch, cfg: TrainingConfig, create_graph: bool)
     return cfg.energy_weight * e_term + cfg.forces_weight * f_term, energy, forces
 
 
-def evaluate_loss(model: AtomisticModel, data: MLDataset, cfg: TrainingConfig) -> dict:
+def evaluate_loss(model: AtomisticModel, data: MLDataset, cfg: TrainingSettings) -> dict:
     """Loss and MAEs (energy meV, forces meV/Angstrom) of ``model`` on ``data``."""
     total, n, e_err, f_err, n_comp = 0.0, 0, 0.0, 0.0, 0
     dtype = model.energy_shift.dtype
@@ -150,7 +171,7 @@ def train_network(
     out_dir: str | Path,
     reference_energies: dict[int, float],
     model_config: dict | None = None,
-    config: TrainingConfig | None = None,
+    config: TrainingSettings | None = None,
     resume: bool = True,
     progress: bool = False,
 ) -> NetworkPotential:
@@ -166,11 +187,14 @@ def train_network(
         config: training hyperparameters.
         resume: continue from ``out_dir/checkpoint.pt`` if it exists.
     """
-    cfg = config or TrainingConfig()
+    cfg = config or TrainingSettings()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     _check_training_data(train, valid)
     check_elements(train.numbers, reference_energies, what="the reference energies")
+    torch.manual_seed(cfg.seed)  # the network's initial weights (built before any output)
+    model = build_network(model_type, {"elements": list(train.elements), **(model_config or {})},
+                          cfg.dtype)
+    out.mkdir(parents=True, exist_ok=True)
     run_info = {
         "model_type": model_type,
         "model_config": model_config or {},
@@ -179,63 +203,100 @@ def train_network(
         "data": {"train": dataset_fingerprint(train), "valid": dataset_fingerprint(valid)},
     }
     _check_resumable(out, run_info, resume)
-    atomic_write_json(out / RUN_JSON, run_info)
+    write_json_atomic(out / RUN_JSON, run_info, indent=2)
 
-    torch.manual_seed(cfg.seed)
-    full_config = {"elements": list(train.elements), **(model_config or {})}
-    model = build_network(model_type, full_config, cfg.dtype)
     shift, scale = normalization(model, train, reference_energies)
     model.set_normalization(shift, scale)
     if isinstance(model, ANIModel):
         _descriptor_statistics(model, train)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
-    )
-    generator = torch.Generator().manual_seed(cfg.seed)
-    state, history = _State(), []
-    best_state = copy.deepcopy(model.state_dict())
+    run = _Run(model, cfg, out / CHECKPOINT)
+    if resume and run.checkpoint.is_file():
+        run.restore()
+    bar = _progress(progress, cfg.max_epochs, run.state.epoch, model_type)
+    while not run.state.finished:
+        metrics = run.epoch(train, valid)
+        if bar is not None:
+            bar[0].update(bar[1], advance=1, description=(
+                f"{model_type} F-MAE {metrics['forces_mae_mev_a']:.1f} meV/A"))
+    if bar is not None:
+        bar[0].stop()
+    potential = run.best_potential(train, valid, reference_energies)
+    potential.save(out)
+    return potential
 
-    checkpoint_path = out / CHECKPOINT
-    if resume and checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        generator.set_state(saved["generator"])
-        best_state = saved["best_model"]
-        state = _State(**saved["state"])
-        history = saved["history"]
-        out_of_time = cfg.time_budget_s is not None and state.cpu_time_s >= cfg.time_budget_s
-        state.stop_reason = _stop_reason(state, cfg, out_of_time)
-        state.finished = bool(state.stop_reason)
 
-    def save_checkpoint() -> None:
+def train_network_job(job: TrainingJob) -> NetworkPotential:
+    """The registry trainer of the native networks: ``job.options`` split into network
+    options (the rest, over the type's ``default_options``) and :class:`TrainingSettings`
+    fields, the job's seed, CPU budget and epoch limit applied."""
+    from ffparam.ml.registry import lookup_model
+
+    training_keys = {f.name for f in fields(TrainingSettings)}
+    model_options = {k: v for k, v in job.options.items() if k not in training_keys}
+    training = {"seed": job.seed,
+                **{k: v for k, v in job.options.items() if k in training_keys}}
+    if job.time_budget_s is not None:
+        training["time_budget_s"] = job.time_budget_s
+    if job.max_epochs is not None:
+        training["max_epochs"] = job.max_epochs
+    model_config = {**lookup_model(job.model_type).default_options, **model_options}
+    return train_network(job.model_type, job.train, job.valid, job.out,
+                         job.reference_energies, model_config,
+                         TrainingSettings.from_dict(training), resume=job.resume,
+                         progress=job.progress)
+
+
+class _Run:
+    """The state of one training run (model, best weights, optimizer, scheduler, shuffling
+    generator, history) and its checkpoint file."""
+
+    def __init__(self, model: AtomisticModel, cfg: TrainingSettings, checkpoint: Path) -> None:
+        self.model, self.cfg, self.checkpoint = model, cfg, checkpoint
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
+        )
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.state, self.history = _State(), []
+        self.best_state = copy.deepcopy(model.state_dict())
+
+    def restore(self) -> None:
+        """Continue from the checkpoint (finished at once if its stop reason still holds)."""
+        saved = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.generator.set_state(saved["generator"])
+        self.best_state = saved["best_model"]
+        self.state = _State(**saved["state"])
+        self.history = saved["history"]
+        cfg = self.cfg
+        out_of_time = cfg.time_budget_s is not None and self.state.cpu_time_s >= cfg.time_budget_s
+        self.state.stop_reason = _stop_reason(self.state, cfg, out_of_time)
+        self.state.finished = bool(self.state.stop_reason)
+
+    def save(self) -> None:
         atomic_torch_save(
-            checkpoint_path,
+            self.checkpoint,
             {
-                "model": model.state_dict(),
-                "best_model": best_state,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "generator": generator.get_state(),
-                "state": asdict(state),
-                "history": history,
+                "model": self.model.state_dict(),
+                "best_model": self.best_state,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "generator": self.generator.get_state(),
+                "state": asdict(self.state),
+                "history": self.history,
             },
         )
 
-    dtype = model.energy_shift.dtype
-    bar = _progress(progress, cfg.max_epochs, state.epoch, model_type)
-    while not state.finished:
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        model.train()
-        out_of_time = False
-        for batch in iterate_batches(
-            train, cfg.batch_size, shuffle=True, generator=generator, dtype=dtype
-        ):
-            optimizer.zero_grad(set_to_none=True)
+    def _train_batches(self, train: MLDataset, cpu0: float) -> bool:
+        """One pass over shuffled batches; True if the CPU budget ran out during it."""
+        cfg, model, state = self.cfg, self.model, self.state
+        for batch in iterate_batches(train, cfg.batch_size, shuffle=True,
+                                     generator=self.generator, dtype=model.energy_shift.dtype):
+            self.optimizer.zero_grad(set_to_none=True)
             loss, _, _ = _loss(model, batch, cfg, create_graph=True)
             if not torch.isfinite(loss):
                 raise NonFiniteError(
@@ -243,62 +304,58 @@ def train_network(
                     f"{state.epoch + 1}; lower the learning rate"
                 )
             loss.backward()
-            optimizer.step()
+            self.optimizer.step()
             if cfg.time_budget_s is not None and (
                 state.cpu_time_s + time.process_time() - cpu0 >= cfg.time_budget_s
             ):
-                out_of_time = True
-                break
-        model.eval()
-        metrics = evaluate_loss(model, valid, cfg)
-        scheduler.step(metrics["loss"])
+                return True
+        return False
+
+    def epoch(self, train: MLDataset, valid: MLDataset) -> dict:
+        """Train one epoch, validate, keep the best weights, checkpoint; the metrics."""
+        cfg, state = self.cfg, self.state
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        self.model.train()
+        out_of_time = self._train_batches(train, cpu0)
+        self.model.eval()
+        metrics = evaluate_loss(self.model, valid, cfg)
+        self.scheduler.step(metrics["loss"])
         state.epoch += 1
         state.cpu_time_s += time.process_time() - cpu0
         state.wall_time_s += time.perf_counter() - wall0
-        history.append(
-            {
-                "epoch": state.epoch,
-                "lr": optimizer.param_groups[0]["lr"],
-                "cpu_time_s": state.cpu_time_s,
-                **metrics,
-            }
-        )
+        self.history.append({"epoch": state.epoch, "lr": self.optimizer.param_groups[0]["lr"],
+                             "cpu_time_s": state.cpu_time_s, **metrics})
         if metrics["loss"] < state.best_loss:
             state.best_loss, state.best_epoch, state.since_best = metrics["loss"], state.epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            self.best_state = copy.deepcopy(self.model.state_dict())
         else:
             state.since_best += 1
         state.stop_reason = _stop_reason(state, cfg, out_of_time)
         state.finished = bool(state.stop_reason)
         if state.finished or state.epoch % cfg.checkpoint_every == 0:
-            save_checkpoint()
-        if bar is not None:
-            bar[0].update(
-                bar[1],
-                advance=1,
-                description=(f"{model_type} F-MAE {metrics['forces_mae_mev_a']:.1f} meV/A"),
-            )
-    if bar is not None:
-        bar[0].stop()
+            self.save()
+        return metrics
 
-    model.load_state_dict(best_state)
-    model.eval()
-    shift_correction = refit_energy_shift(model, train)
-    metadata = {
-        "reference_energies": {str(z): e for z, e in reference_energies.items()},
-        "training": asdict(cfg),
-        "history": history,
-        "summary": asdict(state),
-        "n_train": len(train),
-        "n_valid": len(valid),
-        "train_source": train.source,
-        "valid_source": valid.source,
-        "dtype": dtype_name(dtype),
-        "energy_shift_correction": shift_correction,
-    }
-    potential = NetworkPotential(model, metadata)
-    potential.save(out)
-    return potential
+    def best_potential(self, train: MLDataset, valid: MLDataset,
+                       reference_energies: dict[int, float]) -> NetworkPotential:
+        """The best-validation weights, energy shifts refitted on ``train``, as a potential."""
+        model = self.model
+        model.load_state_dict(self.best_state)
+        model.eval()
+        shift_correction = refit_energy_shift(model, train)
+        metadata = {
+            "reference_energies": {str(z): e for z, e in reference_energies.items()},
+            "training": asdict(self.cfg),
+            "history": self.history,
+            "summary": asdict(self.state),
+            "n_train": len(train),
+            "n_valid": len(valid),
+            "train_source": train.source,
+            "valid_source": valid.source,
+            "dtype": dtype_name(model.energy_shift.dtype),
+            "energy_shift_correction": shift_correction,
+        }
+        return NetworkPotential(model, metadata)
 
 
 def shift_correction(predicted: np.ndarray, data: MLDataset, elements) -> np.ndarray:
@@ -326,7 +383,7 @@ def refit_energy_shift(model: AtomisticModel, train: MLDataset) -> dict[str, flo
     return {str(z): float(d) for z, d in zip(model.element_list, delta)}
 
 
-def _stop_reason(state: _State, cfg: TrainingConfig, out_of_time: bool) -> str:
+def _stop_reason(state: _State, cfg: TrainingSettings, out_of_time: bool) -> str:
     if out_of_time:
         return f"CPU-time budget of {cfg.time_budget_s:g} s used"
     if state.since_best >= cfg.early_stopping_patience:

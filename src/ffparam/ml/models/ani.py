@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from ffparam.ml.batch import neighbor_pairs
-from ffparam.ml.descriptors import AEVComputer, AEVParameters
+from ffparam.ml.descriptors import AEVComputer, AEVSettings
 from ffparam.ml.models.base import AtomisticModel
 
 
@@ -31,7 +31,7 @@ class ANIModel(AtomisticModel):
 
     Args:
         elements: atomic numbers the model handles.
-        aev: AEV hyperparameters (dict form of :class:`AEVParameters`); ANI-1x by default.
+        aev: AEV hyperparameters (dict form of :class:`AEVSettings`); ANI-1x by default.
         hidden: widths of the hidden layers of every element network.
         celu_alpha: CELU parameter.
     """
@@ -46,7 +46,7 @@ class ANIModel(AtomisticModel):
         celu_alpha: float = 0.1,
     ) -> None:
         super().__init__(elements)
-        params = AEVParameters.from_dict(aev) if aev else AEVParameters()
+        params = AEVSettings.from_dict(aev) if aev else AEVSettings()
         self.aev = AEVComputer(self.element_list, params)
         self.hidden = tuple(int(h) for h in hidden)
         self.celu_alpha = float(celu_alpha)

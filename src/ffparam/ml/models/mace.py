@@ -38,11 +38,16 @@ from ffparam.ml.batch import Batch
 from ffparam.ml.checkpoint import load_weights, read_model_json, write_model_dir
 from ffparam.ml.data import MLDataset, check_elements, reference_energy_per_frame
 from ffparam.ml.potential import Potential, Prediction, load_state
+from ffparam.ml.registry import TrainingJob
+from ffparam.settings import Settings, require_at_least, require_choice, require_positive
 
 
-@dataclass
-class MaceSettings:
-    """Small CPU-friendly MACE settings (names follow ``mace_run_train`` options)."""
+@dataclass(frozen=True)
+class MaceSettings(Settings):
+    """Small CPU-friendly MACE settings (names follow ``mace_run_train`` options: ``r_max``
+    in Angstrom, ``lr`` the learning rate; ``time_budget_s`` CPU seconds for the epochs)."""
+
+    what = "MACE settings"
 
     r_max: float = 5.0
     num_channels: int = 32
@@ -66,9 +71,14 @@ class MaceSettings:
     time_budget_s: float | None = None
     threads: int = 1
 
-    @classmethod
-    def from_dict(cls, values: dict) -> MaceSettings:
-        return cls(**values)
+    def __post_init__(self) -> None:
+        require_positive(self, "r_max", "num_channels", "correlation", "num_interactions",
+                         "num_radial_basis", "batch_size", "valid_batch_size", "lr",
+                         "max_num_epochs", "time_budget_s")
+        require_at_least(self, 0, "max_L", "max_ell", "energy_weight", "forces_weight",
+                         "patience", "scheduler_patience", "ema_decay", "seed")
+        require_at_least(self, 1, "threads")
+        require_choice(self, "default_dtype", ("float32", "float64"))
 
 
 def _require_mace() -> None:
@@ -270,6 +280,18 @@ def train_mace(
     potential.metadata["energy_shift_correction"] = potential.refit_energy_shift(train)
     potential.save(out)
     return potential
+
+
+def train_mace_job(job: TrainingJob) -> MacePotential:
+    """The registry trainer of MACE: :class:`MaceSettings` from ``job.options`` with the
+    job's seed, CPU budget (``time_budget_s``) and epoch limit (``max_num_epochs``)."""
+    settings = {"seed": job.seed, **job.options}
+    if job.time_budget_s is not None:
+        settings["time_budget_s"] = job.time_budget_s
+    if job.max_epochs is not None:
+        settings["max_num_epochs"] = job.max_epochs
+    return train_mace(job.train, job.valid, job.out, job.reference_energies,
+                      MaceSettings.from_dict(settings))
 
 
 # --- conversion between MACE models and JSON-safe configs --------------------------------

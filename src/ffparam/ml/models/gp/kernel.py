@@ -66,37 +66,27 @@ def matern52(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     return (1.0 + u + u * u / 3.0) * e, -(5.0 / 6.0) * (1.0 + u) * e, (25.0 / 12.0) * e
 
 
-class _MaternSlope(torch.autograd.Function):
-    """g'(s) with the analytic derivative g''(s) (finite at s = 0, unlike autograd's sqrt)."""
+class _MaternDerivative(torch.autograd.Function):
+    """g(s) (``order`` 0) or g'(s) (``order`` 1) with the analytic derivative g'(s) or
+    g''(s): finite at s = 0, unlike autograd's through the square root; g's derivative is
+    itself differentiable (twice-differentiable overall)."""
 
     @staticmethod
-    def forward(ctx, s: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, s: torch.Tensor, order: int) -> torch.Tensor:
         ctx.save_for_backward(s)
-        return matern52(s)[1]
+        ctx.order = order
+        return matern52(s)[order]
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (s,) = ctx.saved_tensors
-        return grad * matern52(s)[2]
-
-
-class _MaternValue(torch.autograd.Function):
-    """g(s) with derivative g'(s), itself differentiable (twice-differentiable overall)."""
-
-    @staticmethod
-    def forward(ctx, s: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(s)
-        return matern52(s)[0]
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (s,) = ctx.saved_tensors
-        return grad * _MaternSlope.apply(s)
+        slope = _MaternDerivative.apply(s, 1) if ctx.order == 0 else matern52(s)[2]
+        return grad * slope, None
 
 
 def matern52_differentiable(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """g(s), g'(s) with autograd derivatives that stay finite at s = 0."""
-    return _MaternValue.apply(s), _MaternSlope.apply(s)
+    return _MaternDerivative.apply(s, 0), _MaternDerivative.apply(s, 1)
 
 
 def joint_kernel(

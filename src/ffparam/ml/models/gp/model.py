@@ -1,0 +1,279 @@
+"""The fitted Gaussian process potential: prediction, per-atom attribution, predictive
+variance and persistence (see :mod:`ffparam.ml.models.gp` for the model).
+
+The energy is evaluated as a differentiable function of the positions and the forces are
+its negative gradient (autograd), so the model is energy-conserving. Predictive variances
+
+    exact:  sigma_f^2 (k_** - k_*^T (K + Lambda)^-1 k_*)
+    sparse: sigma_f^2 (k_** - k_*m^T K_mm^-1 k_m* + k_*m^T A^-1 k_m*)
+
+are those of the latent energy and forces plus the fitted noise sigma_f^2 lambda^2.
+Per-atom energies are an attribution: integrated gradients of the GP energy along the path
+x(t) = t x from the dissociated limit (x = 0), each pair's share split evenly between its
+two atoms, plus the per-element reference energies; they sum to the total energy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ffparam.errors import InputError
+from ffparam.ml.batch import Batch
+from ffparam.ml.checkpoint import load_weights, read_model_json, write_model_dir
+from ffparam.ml.data import check_elements, element_symbol
+from ffparam.ml.models.gp.kernel import (
+    inverse_distances,
+    matern52_differentiable,
+    pair_indices,
+    permuted_features,
+    symmetric_kernel,
+)
+from ffparam.ml.models.gp.settings import GPSettings
+from ffparam.ml.models.gp.solvers import accumulate_sparse, cholesky_jittered, noise_diagonal
+from ffparam.ml.potential import Potential, Prediction
+
+_GAUSS_NODES = 32
+"""Gauss-Legendre nodes of the integrated-gradient path."""
+
+
+class GaussianProcessPotential(Potential):
+    """A fitted GP (see the module docstring). Build it with
+    :func:`ffparam.ml.models.gp.fit.fit_gp`."""
+
+    model_type = "gpr"
+
+    def __init__(
+        self,
+        numbers: np.ndarray,
+        basis_positions: torch.Tensor,
+        alpha: torch.Tensor,
+        train_positions: torch.Tensor,
+        permutations: np.ndarray,
+        length_scale: float,
+        signal_variance: float,
+        mean_energy: float,
+        reference_energies: dict[int, float],
+        cfg: GPSettings,
+        sparse: bool,
+        metadata: dict | None = None,
+        descriptor_weights: torch.Tensor | None = None,
+    ) -> None:
+        self.numbers = np.asarray(numbers, dtype=np.int64)
+        self.descriptor_weights = (
+            None if descriptor_weights is None else torch.as_tensor(descriptor_weights).double()
+        )
+        self.basis_positions = basis_positions.double()
+        self.alpha = alpha.double()
+        self.train_positions = train_positions.double()
+        self.permutations = torch.as_tensor(np.asarray(permutations), dtype=torch.int64)
+        self.length_scale = float(length_scale)
+        self.signal_variance = float(signal_variance)
+        self.mean_energy = float(mean_energy)
+        self.reference_energies = {int(z): float(e) for z, e in reference_energies.items()}
+        self.cfg = cfg
+        self.sparse = bool(sparse)
+        self.metadata = metadata or {}
+        self.energy_variance_scale = float(self.metadata.get("energy_variance_scale", 1.0))
+        self._factors: dict[str, torch.Tensor] | None = None
+        self._prepare_mean()
+
+    # --- interface ----------------------------------------------------------------------
+
+    @property
+    def elements(self) -> tuple[int, ...]:
+        return tuple(sorted({int(z) for z in self.numbers}))
+
+    @property
+    def has_uncertainty(self) -> bool:
+        return True
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.numbers)
+
+    def descriptor(self, positions: torch.Tensor) -> torch.Tensor:
+        """(B, D) weighted inverse distances w * x(R) of (B, n, 3) positions (Angstrom)."""
+        x = inverse_distances(positions)
+        return x if self.descriptor_weights is None else x * self.descriptor_weights
+
+    def _prepare_mean(self) -> None:
+        m = self.basis_positions.shape[0]
+        g = 3 * self.n_atoms
+        alpha_e, alpha_g = self.alpha[:m], self.alpha[m:].view(m, g)
+        xs, vs = [], []
+        for perm in self.permutations:
+            x, jac = permuted_features(self.basis_positions, perm, self.descriptor_weights)
+            xs.append(x)
+            vs.append(torch.einsum("bdg,bg->bd", jac, alpha_g))
+        self._basis_x = torch.cat(xs)  # (P M, D)
+        self._basis_v = torch.cat(vs)
+        self._alpha_e = alpha_e.repeat(len(self.permutations))
+        self._ref_total = sum(self.reference_energies[int(z)] for z in self.numbers)
+
+    def check_frames(self, numbers: np.ndarray) -> None:
+        """The frames must be the training molecule (same elements in the same order)."""
+        check_elements(numbers, self.elements, what="the GP model")
+        n = self.n_atoms
+        if numbers.size % n or not np.array_equal(
+            numbers.reshape(-1, n), np.broadcast_to(self.numbers, (numbers.size // n, n))
+        ):
+            formula = "".join(
+                f"{element_symbol(z)}{(self.numbers == z).sum()}" for z in self.elements
+            )
+            raise InputError(
+                f"the GP model describes one molecule ({formula}, {n} atoms in "
+                "training order); these frames differ"
+            )
+
+    def energy_of_descriptor(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) GP energy (eV) as a differentiable function of descriptors x (B, D)."""
+        l2 = self.length_scale**2
+        bx, bv = self._basis_x, self._basis_v
+        sq = (x * x).sum(1, keepdim=True) - 2.0 * x @ bx.T + (bx * bx).sum(1)
+        g0, g1 = matern52_differentiable(torch.clamp(sq, min=0.0) / l2)
+        dv = x @ bv.T - (bx * bv).sum(1)  # (x - x_b) . v_b
+        value = (g0 * self._alpha_e - 2.0 * g1 / l2 * dv).sum(1) / len(self.permutations)
+        return value + self.mean_energy + self._ref_total
+
+    def predict_batch(
+        self, batch: Batch, forces: bool = True, uncertainty: bool = False
+    ) -> Prediction:
+        self.check_frames(batch.numbers.numpy())
+        n = self.n_atoms
+        positions = batch.positions.detach().double().view(-1, n, 3).clone()
+        positions.requires_grad_(forces)
+        with torch.enable_grad() if forces else torch.no_grad():
+            x = self.descriptor(positions)
+            energy = self.energy_of_descriptor(x)
+            force = None
+            if forces:
+                (grad,) = torch.autograd.grad(energy.sum(), positions)
+                force = -grad.reshape(-1, 3).numpy()
+        atom_e = self.atom_energies(positions.detach())
+        pred = Prediction(
+            energy=energy.detach().numpy(), forces=force, atom_energies=atom_e.reshape(-1).numpy()
+        )
+        if uncertainty:
+            var_e, var_g = self.predictive_variance(positions.detach())
+            pred.energy_sigma = np.sqrt(var_e.numpy())
+            pred.forces_sigma = np.sqrt(var_g.reshape(-1, 3).numpy())
+        return pred
+
+    def atom_energies(self, positions: torch.Tensor) -> torch.Tensor:
+        """(B, n) integrated-gradient attribution of the energy to atoms (eV)."""
+        x = self.descriptor(positions)
+        nodes, weights = np.polynomial.legendre.leggauss(_GAUSS_NODES)
+        nodes = torch.tensor(0.5 * (nodes + 1.0), dtype=torch.float64)
+        weights = torch.tensor(0.5 * weights, dtype=torch.float64)
+        path = (nodes.view(-1, 1, 1) * x.unsqueeze(0)).reshape(-1, x.shape[1])
+        path.requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(self.energy_of_descriptor(path).sum(), path)
+        mean_grad = (weights.view(-1, 1, 1) * grad.view(len(nodes), *x.shape)).sum(0)
+        contrib = (x * mean_grad).detach()  # (B, D)
+        base = self.energy_of_descriptor(torch.zeros_like(x[:1])).detach() - self._ref_total
+        i, j = pair_indices(self.n_atoms)
+        atoms = x.new_zeros(x.shape[0], self.n_atoms)
+        atoms.index_add_(1, i, 0.5 * contrib)
+        atoms.index_add_(1, j, 0.5 * contrib)
+        refs = torch.tensor(
+            [self.reference_energies[int(z)] for z in self.numbers], dtype=torch.float64
+        )
+        return atoms + base / self.n_atoms + refs
+
+    # --- variance -------------------------------------------------------------------------
+
+    def _kernel(self, pos_a: torch.Tensor, pos_b: torch.Tensor, features_a=None) -> torch.Tensor:
+        return symmetric_kernel(pos_a, pos_b, self.length_scale, self.permutations, features_a,
+                                self.descriptor_weights)
+
+    def _variance_factors(self) -> dict[str, torch.Tensor]:
+        if self._factors is None:
+            if self.sparse:
+                chol_mm, chol_b, _ = accumulate_sparse(self, self.train_positions, None)
+                self._factors = {"kmm": chol_mm, "b": chol_b}
+            else:
+                k = self._kernel(self.train_positions, self.train_positions)
+                n_grad = 3 * self.n_atoms
+                noise = noise_diagonal(self.train_positions.shape[0], n_grad, self.cfg, k.dtype)
+                self._factors = {"k": cholesky_jittered(k + torch.diag(noise), "training")}
+        return self._factors
+
+    def predictive_variance(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Variances of energies (B,) eV^2 and force components (B, 3n) (eV/Angstrom)^2."""
+        factors = self._variance_factors()
+        n_frames, g = positions.shape[0], 3 * self.n_atoms
+        prior = torch.stack(
+            [
+                self._kernel(positions[k : k + 1], positions[k : k + 1]).diagonal()
+                for k in range(n_frames)
+            ]
+        )  # (B, 1 + G) in [E, G] order
+        cross = self._kernel(self.basis_positions, positions)  # (M_obs, B (1 + G))
+        q = torch.linalg.solve_triangular(
+            factors["kmm" if self.sparse else "k"], cross, upper=False
+        )
+        explained = (q * q).sum(0)
+        if self.sparse:
+            r = torch.linalg.solve_triangular(factors["b"], q, upper=False)
+            explained = explained - (r * r).sum(0)
+        latent_e = prior[:, 0] - explained[:n_frames]
+        latent_g = prior[:, 1:] - explained[n_frames:].view(n_frames, g)
+        var_e = self.signal_variance * (latent_e.clamp(min=0.0) + self.cfg.energy_noise**2)
+        var_e = var_e * self.energy_variance_scale
+        var_g = self.signal_variance * (latent_g.clamp(min=0.0) + self.cfg.force_noise**2)
+        return var_e, var_g
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        config = {
+            "gp": self.cfg.to_dict(),
+            "numbers": self.numbers.tolist(),
+            "length_scale": self.length_scale,
+            "signal_variance": self.signal_variance,
+            "energy_variance_scale": self.energy_variance_scale,
+            "mean_energy": self.mean_energy,
+            "reference_energies": {str(z): e for z, e in self.reference_energies.items()},
+            "sparse": self.sparse,
+        }
+        state = {
+            "basis_positions": self.basis_positions,
+            "alpha": self.alpha,
+            "train_positions": self.train_positions,
+            "permutations": self.permutations,
+        }
+        if self.descriptor_weights is not None:
+            state["descriptor_weights"] = self.descriptor_weights
+        return write_model_dir(directory, self.model_type, config, state, self.metadata)
+
+    @classmethod
+    def load(cls, directory: str | Path, expected_type: str | None = None):
+        info = read_model_json(directory, expected_type or cls.model_type)
+        cfg, state = info["config"], load_weights(directory)
+        missing = {"basis_positions", "alpha", "train_positions", "permutations"} - set(state)
+        if missing:
+            raise InputError(
+                f"weights in {directory} do not match a GP model "
+                f"(missing {', '.join(sorted(missing))})"
+            )
+        model = cls(
+            np.asarray(cfg["numbers"]),
+            state["basis_positions"],
+            state["alpha"],
+            state["train_positions"],
+            state["permutations"].numpy(),
+            cfg["length_scale"],
+            cfg["signal_variance"],
+            cfg["mean_energy"],
+            {int(z): e for z, e in cfg["reference_energies"].items()},
+            GPSettings.from_dict(cfg["gp"]),
+            cfg["sparse"],
+            info.get("metadata"),
+            state.get("descriptor_weights"),
+        )
+        model.energy_variance_scale = float(cfg.get("energy_variance_scale", 1.0))
+        return model
