@@ -36,11 +36,11 @@ def sage(ethanol):
 def tiny_gp():
     """An exact GP trained here on 8 DFT ethanol frames (eV; well under a second)."""
     from ffparam.ml.data import read_extxyz, read_isolated_atoms
-    from ffparam.ml.models.gpr import GPConfig, fit_gp
+    from ffparam.ml.models.gp import GPSettings, fit_gp
 
     data = read_extxyz(ML_DATA / "ethanol_60.xyz")
     refs = read_isolated_atoms(ML_DATA / "ethanol_isolated_atoms.xyz")
-    cfg = GPConfig(length_scale=1.6, energy_noise=1e-3, force_noise=1e-3)
+    cfg = GPSettings(length_scale=1.6, energy_noise=1e-3, force_noise=1e-3)
     return fit_gp(data.subset(np.arange(0, 40, 5)), refs, config=cfg)
 
 

@@ -167,8 +167,8 @@ def outcome(case: Case, code: int | None, stderr: str, root: Path) -> str:
 
 
 PRELOAD = ("ffparam.cli.main", "ffparam.workflows.bespoke", "ffparam.reference",
-           "ffparam.workflows.fit", "ffparam.workflows.mlp", "ffparam.ml.potential", "ffparam.liquid",
-           "ffparam.assign", "ffparam.mm", "ase.io")
+           "ffparam.workflows.fit", "ffparam.workflows.mlp", "ffparam.ml.potential",
+           "ffparam.liquid", "ffparam.assign", "ffparam.mm", "ase.io")
 """Modules the commands import lazily; imported once before forking so that each case
 does not pay for them again."""
 
