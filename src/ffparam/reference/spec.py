@@ -28,6 +28,43 @@ XTB_METHODS: dict[str, str] = {"gfn2-xtb": "GFN2-xTB", "gfn1-xtb": "GFN1-xTB"}
 DISPERSION_SUFFIXES: tuple[str, ...] = ("d3bj", "d3zero", "d3bjm", "d3zerom", "d3op", "d4")
 """Dispersion corrections PySCF applies through the pyscf-dispersion package."""
 
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One reference backend: which method names it computes and its Calculator.
+
+    Attributes:
+        name: backend name (``MethodSpec.backend``), e.g. ``tblite``.
+        calculator: ``module:Class`` of its :class:`~ffparam.reference.methods.base.Calculator`
+            subclass, imported on first use (so a missing package only matters when used).
+        names: exact method names it computes (None: decided by ``pattern``).
+        pattern: regular expression a method name must match fully (None: ``names`` only).
+        spelling: how error messages and ``available_methods`` show its names.
+    """
+
+    name: str
+    calculator: str
+    names: tuple[str, ...] | None = None
+    pattern: str | None = None
+    spelling: str = ""
+
+    def accepts(self, method: str) -> bool:
+        """True when this backend computes method name ``method`` (lower case)."""
+        if self.names is not None and method in self.names:
+            return True
+        return self.pattern is not None and re.fullmatch(self.pattern, method) is not None
+
+
+BACKENDS: tuple[Backend, ...] = (
+    Backend("tblite", "ffparam.reference.methods.xtb:XTBCalculator", names=tuple(XTB_METHODS),
+            spelling=", ".join(XTB_METHODS)),
+    Backend("pyscf", "ffparam.reference.methods.pyscf_backend:PySCFCalculator",
+            pattern=r"[^/]+/[^/]+", spelling="hf/<basis>, <functional>[-d3bj|-d4]/<basis>"),
+)
+"""Every reference backend, tried in order. Adding a method family is one entry here plus
+its Calculator module in :mod:`ffparam.reference.methods`."""
+
 _OPTION_TYPES: dict[str, type] = {
     "solvent": str,
     "density_fit": bool,
@@ -73,14 +110,12 @@ class MethodSpec:
 
     @property
     def backend(self) -> str:
-        """``tblite`` for xtb methods, ``pyscf`` for functional/basis names."""
-        if self.name in XTB_METHODS:
-            return "tblite"
-        if "/" in self.name:
-            return "pyscf"
-        raise InputError(
-            f"unknown method {self.name!r}: use one of {', '.join(XTB_METHODS)} or functional/basis"
-        )
+        """The name of the first :data:`BACKENDS` entry that accepts this method name."""
+        for backend in BACKENDS:
+            if backend.accepts(self.name):
+                return backend.name
+        raise InputError(f"unknown method {self.name!r}: use one of "
+                         f"{', '.join(b.spelling for b in BACKENDS)}")
 
     @property
     def functional(self) -> str:

@@ -2,8 +2,9 @@
 
 ``get_calculator(spec, species)`` returns a :class:`Calculator` for a method string such as
 ``gfn2-xtb`` or ``b3lyp-d3bj/dzvp``; ``evaluate`` runs a batch of geometries of one molecule
-through it. Backends are imported lazily (tblite, PySCF) and registered by name in
-:data:`BACKENDS`, so another backend is one entry.
+through it. Backends are imported lazily (tblite, PySCF) and declared with the method names
+they compute in :data:`ffparam.reference.spec.BACKENDS`, so another backend is one entry
+there plus its Calculator module here.
 """
 
 from __future__ import annotations
@@ -15,26 +16,21 @@ import numpy as np
 
 from ffparam.reference.methods.base import Calculator
 from ffparam.reference.records import PointResult, Species
-from ffparam.reference.spec import XTB_METHODS, MethodSpec
-
-BACKENDS: dict[str, str] = {
-    "tblite": "ffparam.reference.methods.xtb:XTBCalculator",
-    "pyscf": "ffparam.reference.methods.pyscf_backend:PySCFCalculator",
-}
-"""Backend name (``MethodSpec.backend``) -> ``module:Calculator class``."""
+from ffparam.reference.spec import BACKENDS, MethodSpec
 
 
 def get_calculator(spec: MethodSpec | str, species: Species) -> Calculator:
     """A fresh calculator (no SCF history) for ``spec`` and ``species``."""
     spec = MethodSpec.parse(spec)
-    module_name, _, class_name = BACKENDS[spec.backend].partition(":")
+    backend = next(b for b in BACKENDS if b.name == spec.backend)
+    module_name, _, class_name = backend.calculator.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(spec, species)
 
 
 def available_methods() -> list[str]:
     """Method names with fixed spelling; any ``functional[-disp]/basis`` PySCF knows works too."""
-    return [*XTB_METHODS, "hf/<basis>", "<functional>[-d3bj|-d4]/<basis>"]
+    return [name for b in BACKENDS for name in (b.names or b.spelling.split(", "))]
 
 
 def evaluate(
@@ -51,4 +47,4 @@ def evaluate(
     return [calc.compute(g, gradient=gradient, hessian=hessian) for g in np.asarray(geometries)]
 
 
-__all__ = ["BACKENDS", "Calculator", "available_methods", "evaluate", "get_calculator"]
+__all__ = ["Calculator", "available_methods", "evaluate", "get_calculator"]
