@@ -37,7 +37,7 @@ TRAIN_FIELDS = {
 RUN_MD = "ffparam.ml.md:run_md"
 MD_FIELDS = {
     "temperature_k": ApiField(RUN_MD, "temperature_k"),
-    "timestep": ApiField(RUN_MD, "timestep_fs"),
+    "timestep_fs": ApiField(RUN_MD, "timestep_fs"),
     "ensemble": ApiField(RUN_MD, "ensemble"),
     "interval": ApiField(RUN_MD, "interval"),
     "max_force": ApiField(RUN_MD, "max_force"),
@@ -176,7 +176,7 @@ def md_command(
     steps: int = typer.Option(..., "--steps", callback=at_least(1), help="number of MD steps"),
     temperature_k: float = api_option(M, "temperature_k", "--temperature", help="K"),
     output: Path = typer.Option(..., "-o", "--output", help="trajectory (extended XYZ)"),
-    timestep: float = api_option(M, "timestep", "--timestep", callback=positive, help="fs"),
+    timestep_fs: float = api_option(M, "timestep_fs", "--timestep", callback=positive, help="fs"),
     ensemble: str = api_option(M, "ensemble", "--ensemble", help="langevin | nve"),
     interval: int = api_option(
         M, "interval", "--interval", callback=at_least(1), help="write every N steps"
@@ -214,7 +214,7 @@ def md_command(
 def _print_md_summary(result, output: Path) -> None:
     console = Console()
     console.print(
-        f"{result.steps_done} steps, mean T {result.temperature.mean():.1f} K, "
+        f"{result.steps_done} steps, mean T {result.temperature_k.mean():.1f} K, "
         f"trajectory {output}"
     )
     if result.drift_ok is not None:

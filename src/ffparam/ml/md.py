@@ -42,7 +42,7 @@ class MDResult:
     time_ps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     potential_energy: np.ndarray = field(default_factory=lambda: np.zeros(0))
     kinetic_energy: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    temperature: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    temperature_k: np.ndarray = field(default_factory=lambda: np.zeros(0))
     drift_ev_per_atom_ps: float = float("nan")
     fluctuation_ev_per_atom: float = float("nan")
     drift_ok: bool | None = None
@@ -198,7 +198,7 @@ class _Observer:
             time_ps=np.asarray(self.record["t"]),
             potential_energy=np.asarray(self.record["epot"]),
             kinetic_energy=np.asarray(self.record["ekin"]),
-            temperature=np.asarray(self.record["temp"]),
+            temperature_k=np.asarray(self.record["temp"]),
             max_force_sigma=self.sigma_max if self.max_force_sigma is not None else float("nan"),
             trajectory=None if self.trajectory is None else str(self.trajectory),
         )

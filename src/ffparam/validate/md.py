@@ -179,7 +179,7 @@ def start_positions(system: ParameterizedSystem, molecule: Molecule | None, seed
 
 
 def md_stability(system: ParameterizedSystem, molecule: Molecule | None = None,
-                 length_ps: float = 100.0, temperature: float = 300.0,
+                 length_ps: float = 100.0, temperature_k: float = 300.0,
                  timestep_fs: float = 1.0, seed: int = VALIDATION_SEED,
                  friction_per_ps: float = 1.0, report_interval_ps: float = 0.1,
                  platform: str = "CPU", threads: int | None = 1, minimize: bool = True,
@@ -190,7 +190,7 @@ def md_stability(system: ParameterizedSystem, molecule: Molecule | None = None,
     Args:
         system: the parameterized molecule.
         molecule: supplies the start geometry (first conformer) when ``positions`` is None.
-        length_ps: simulated time, ps; temperature: K; timestep_fs: fs;
+        length_ps: simulated time, ps; temperature_k: K; timestep_fs: fs;
         friction_per_ps: Langevin collision rate, 1/ps.
         seed: seeds the velocities and the integrator's random forces (0 is mapped to 1,
             because OpenMM reads 0 as "pick a random seed").
@@ -208,13 +208,13 @@ def md_stability(system: ParameterizedSystem, molecule: Molecule | None = None,
     seed = int(seed) % 2**31 or 1
     t_start = time.perf_counter()
     start = _start_geometry(system, molecule, positions, seed)
-    result = MDValidation(False, None, None, float(length_ps), 0.0, float(temperature),
+    result = MDValidation(False, None, None, float(length_ps), 0.0, float(temperature_k),
                           float(timestep_fs), float(friction_per_ps), seed, platform,
                           limits=limits)
     run = _Run(result, _Monitor(system, start, limits), t_start)
     try:
         context, integrator, result.platform = _simulation(
-            system, temperature, friction_per_ps, timestep_fs, seed, platform, threads)
+            system, temperature_k, friction_per_ps, timestep_fs, seed, platform, threads)
     except (FFParamError, openmm.OpenMMException) as exc:
         return _stop(run, _first_line(exc))
     context.setPositions(start * NM_PER_ANGSTROM)
@@ -258,7 +258,7 @@ def _start_geometry(system: ParameterizedSystem, molecule: Molecule | None,
     return start.reshape(system.n_atoms, 3)
 
 
-def _simulation(system: ParameterizedSystem, temperature: float, friction_per_ps: float,
+def _simulation(system: ParameterizedSystem, temperature_k: float, friction_per_ps: float,
                 timestep_fs: float, seed: int, platform: str, threads: int | None):
     """OpenMM context, Langevin integrator and the platform name used."""
     import openmm
@@ -268,7 +268,7 @@ def _simulation(system: ParameterizedSystem, temperature: float, friction_per_ps
 
     omm_system = to_openmm(system)
     integrator = openmm.LangevinMiddleIntegrator(
-        temperature * unit.kelvin, friction_per_ps / unit.picosecond,
+        temperature_k * unit.kelvin, friction_per_ps / unit.picosecond,
         timestep_fs * unit.femtosecond)
     integrator.setRandomNumberSeed(seed)
     context, name = _context(omm_system, integrator, platform, threads)
