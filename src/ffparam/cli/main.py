@@ -34,8 +34,9 @@ except ImportError:  # pragma: no cover - older typer uses the installed click
 
 from ffparam.errors import FFParamError
 
-COMMAND_MODULES = ("energy", "reference", "fit", "bespoke", "mlp", "liquid")
-"""Modules of ``ffparam.cli`` that add commands (each exposes ``register(app)``)."""
+NOT_COMMAND_MODULES = ("main", "options")
+"""Modules of ``ffparam.cli`` that add no commands; every other one exposes
+``register(app)`` and is found by :func:`command_modules` (a new command is a new module)."""
 
 MAX_MESSAGE_CHARS = 600
 """Longest error line printed; longer messages keep their start and end."""
@@ -49,8 +50,18 @@ app = typer.Typer(
 )
 
 
+def command_modules() -> list[str]:
+    """Names of the modules of ``ffparam.cli`` that add commands, alphabetical."""
+    import pkgutil
+
+    import ffparam.cli
+
+    return sorted(m.name for m in pkgutil.iter_modules(ffparam.cli.__path__)
+                  if m.name not in NOT_COMMAND_MODULES and not m.name.startswith("_"))
+
+
 def _register_commands() -> None:
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         importlib.import_module(f"ffparam.cli.{name}").register(app)
 
 
