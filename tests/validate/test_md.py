@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ffparam.units import BOLTZMANN_KCAL_MOL_K
-from ffparam.validate import MDLimits, md_stability
+from ffparam.validate import MDLimitSettings, md_stability
 from tests.validate.conftest import perturbed
 
 
@@ -131,12 +131,12 @@ def test_tight_limits_catch_ordinary_thermal_motion(ethanol, ethanol_sage, seed)
     # staying inside for the 5 frames (25 draws, bond vibrations decorrelate in < 0.1 ps)
     # has probability 0.65^25 < 1e-4, and 8 bonds make it rarer still
     result = md_stability(ethanol_sage, ethanol, length_ps=0.5,
-                          limits=MDLimits(max_bond_ratio=1.01), seed=seed)
+                          limits=MDLimitSettings(max_bond_ratio=1.01), seed=seed)
     assert not result.stable and "stretched" in result.reason
     # and an energy window of 0.01 kcal/mol per atom (0.09 kcal/mol) is left at once: the
     # potential energy rises by ~(3N - 6)/2 kT = 6 kcal/mol within 0.1 ps
     result = md_stability(ethanol_sage, ethanol, length_ps=0.5,
-                          limits=MDLimits(energy_window_kcal_mol_per_atom=0.01), seed=seed)
+                          limits=MDLimitSettings(energy_window_kcal_mol_per_atom=0.01), seed=seed)
     assert not result.stable and "potential energy" in result.reason
 
 

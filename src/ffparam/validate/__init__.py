@@ -24,7 +24,7 @@ from ffparam.validate.conformers import (
     held_out_reference,
 )
 from ffparam.validate.geometry import GeometryScores, GeometryValidation, optimized_geometry_rmsd
-from ffparam.validate.md import MDLimits, MDValidation, md_stability
+from ffparam.validate.md import MDLimitSettings, MDValidation, md_stability
 from ffparam.validate.minimize import Minimized, mm_minimize
 from ffparam.validate.models import ConformerScores, ModelComparison, ReferenceModel, score_models
 from ffparam.validate.sampling import VALIDATION_SEED, held_out_geometries
@@ -36,7 +36,7 @@ __all__ = [
     "GeometryScores",
     "GeometryValidation",
     "HeldOutReference",
-    "MDLimits",
+    "MDLimitSettings",
     "MDValidation",
     "Minimized",
     "ModelComparison",

@@ -32,6 +32,7 @@ from ffparam.chem import Molecule
 from ffparam.errors import FFParamError, InputError
 from ffparam.params.system import ParameterizedSystem
 from ffparam.reference.progress import progress_task
+from ffparam.settings import Settings, require_positive
 from ffparam.units import (
     ANGSTROM_PER_NM,
     BOLTZMANN_KCAL_MOL_K,
@@ -42,15 +43,25 @@ from ffparam.validate.results import finite_or_none, json_safe
 from ffparam.validate.sampling import VALIDATION_SEED
 
 
-@dataclass
-class MDLimits:
-    """Thresholds of the stability checks (see the module docstring)."""
+@dataclass(frozen=True)
+class MDLimitSettings(Settings):
+    """Thresholds of the stability checks (see the module docstring): bond length over its
+    start length within [min_bond_ratio, max_bond_ratio] and below max_bond_length_a
+    (Angstrom), non-bonded pairs no closer than min_pair_distance_a (Angstrom), total
+    energy within energy_window_kcal_mol_per_atom of its start (kcal/mol per atom)."""
 
     max_bond_ratio: float = 1.5
     min_bond_ratio: float = 0.5
     max_bond_length_a: float = 2.5
     min_pair_distance_a: float = 0.5
     energy_window_kcal_mol_per_atom: float = 10.0
+
+    def __post_init__(self) -> None:
+        require_positive(self, "max_bond_ratio", "min_bond_ratio", "max_bond_length_a",
+                         "min_pair_distance_a", "energy_window_kcal_mol_per_atom")
+        if not self.min_bond_ratio < 1.0 < self.max_bond_ratio:
+            raise InputError(f"MDLimitSettings: need min_bond_ratio < 1 < max_bond_ratio, got "
+                             f"{self.min_bond_ratio} and {self.max_bond_ratio}")
 
 
 @dataclass
@@ -99,7 +110,7 @@ class MDValidation:
     wall_time_s: float = 0.0
     md_wall_time_s: float = 0.0
     ns_per_day: float | None = None
-    limits: MDLimits = field(default_factory=MDLimits)
+    limits: MDLimitSettings = field(default_factory=MDLimitSettings)
 
     def to_json(self) -> dict[str, Any]:
         return json_safe(self)
@@ -108,7 +119,7 @@ class MDValidation:
 class _Monitor:
     """Bond, pair and energy checks of one frame; keeps running extremes."""
 
-    def __init__(self, system: ParameterizedSystem, start: np.ndarray, limits: MDLimits):
+    def __init__(self, system: ParameterizedSystem, start: np.ndarray, limits: MDLimitSettings):
         self.limits = limits
         self.bonds = np.asarray(system.topology.bonds, dtype=np.int64).reshape(-1, 2)
         self.r0 = _lengths(start, self.bonds)
@@ -183,7 +194,7 @@ def md_stability(system: ParameterizedSystem, molecule: Molecule | None = None,
                  timestep_fs: float = 1.0, seed: int = VALIDATION_SEED,
                  friction_per_ps: float = 1.0, report_interval_ps: float = 0.1,
                  platform: str = "CPU", threads: int | None = 1, minimize: bool = True,
-                 limits: MDLimits | None = None, positions: np.ndarray | None = None,
+                 limits: MDLimitSettings | None = None, positions: np.ndarray | None = None,
                  progress: bool = False) -> MDValidation:
     """Run gas-phase Langevin MD of ``system`` and say whether it stayed intact.
 
@@ -198,13 +209,13 @@ def md_stability(system: ParameterizedSystem, molecule: Molecule | None = None,
         platform: OpenMM platform (``CPU`` falls back to ``Reference`` if unavailable);
             threads: CPU threads (None: OpenMM's default).
         minimize: energy-minimize (OpenMM LocalEnergyMinimizer) before the dynamics.
-        limits: thresholds, see :class:`MDLimits`.
+        limits: thresholds, see :class:`MDLimitSettings`.
         positions: (n_atoms, 3) Angstrom start geometry.
         progress: show a progress bar (stderr).
     """
     import openmm
 
-    limits = limits or MDLimits()
+    limits = limits or MDLimitSettings()
     seed = int(seed) % 2**31 or 1
     t_start = time.perf_counter()
     start = _start_geometry(system, molecule, positions, seed)
