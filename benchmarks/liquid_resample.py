@@ -59,8 +59,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    from ffparam.liquid.executor import run_liquid_jobs
+    from ffparam.liquid.job import run_liquid_jobs
     from ffparam.liquid.simulate import load_trajectory
+    from ffparam.runtime import make_executor
 
     fit, _, references = bl.open_fit(args.fit_out)
     rounds = fit.state["rounds"]
@@ -82,15 +83,16 @@ def main() -> None:
                 jobs.append((ref, k, seed, dataclasses.replace(job, settings=settings)))
     start = time.time()
     results = {}
-    for job, result, error in run_liquid_jobs([j for *_, j in jobs], args.workers, 1):
-        key = next((r.slug, k, s) for r, k, s, j in jobs if j.directory == job.directory)
-        if result is None:
-            print(f"{key}: FAILED {error}", flush=True)
-            continue
-        results[key] = result
-        print(f"[{time.time() - start:6.0f} s] {key}: density {result.density.value:.4f} +/- "
-              f"{result.density.error:.4f}, Hvap {result.hvap.value:.3f} +/- "
-              f"{result.hvap.error:.3f}", flush=True)
+    with make_executor(args.workers, threads_per_worker=1) as executor:
+        for job, result, error in run_liquid_jobs([j for *_, j in jobs], executor):
+            key = next((r.slug, k, s) for r, k, s, j in jobs if j.directory == job.directory)
+            if result is None:
+                print(f"{key}: FAILED {error}", flush=True)
+                continue
+            results[key] = result
+            print(f"[{time.time() - start:6.0f} s] {key}: density {result.density.value:.4f} "
+                  f"+/- {result.density.error:.4f}, Hvap {result.hvap.value:.3f} +/- "
+                  f"{result.hvap.error:.3f}", flush=True)
 
     summary = []
     for ref, k, seed, job in jobs:

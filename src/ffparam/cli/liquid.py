@@ -12,6 +12,7 @@ from ffparam.cli.options import (
     PlainHelpGroup,
     api_option,
     api_values,
+    at_least,
     nested_values,
     uses_api,
 )
@@ -20,6 +21,7 @@ from ffparam.units import KJ_PER_KCAL
 SETTINGS = "ffparam.liquid.settings:LiquidSettings"
 RUN = "ffparam.liquid.run:run_liquid"
 FIT = "ffparam.liquid.fit:LiquidFitOptions"
+EXECUTOR = "ffparam.runtime.executor:make_executor"
 
 
 def _sampling(target: str, prefix: str = "") -> dict[str, ApiField]:
@@ -69,9 +71,9 @@ FIT_FIELDS = {
     "min_eff": ApiField(FIT, "min_eff_fraction"),
     "prior_sigma": ApiField(FIT, "prior_sigma_a"),
     "prior_epsilon": ApiField(FIT, "prior_epsilon_kcal_mol"),
-    "workers": ApiField(FIT, "workers"),
-    "threads": ApiField(FIT, "threads_per_worker"),
-    "dask": ApiField(FIT, "dask", none_as=""),
+    "workers": ApiField(EXECUTOR, "workers"),
+    "threads": ApiField(EXECUTOR, "threads_per_worker"),
+    "dask": ApiField(EXECUTOR, "dask", none_as=""),
 }
 """`liquid fit` option -> the API field it sets (and takes its default from)."""
 
@@ -205,8 +207,9 @@ def register(app: typer.Typer) -> None:
         prior_sigma: float = api_option(F, "prior_sigma", "--prior-sigma", help="Angstrom"),
         prior_epsilon: float = api_option(F, "prior_epsilon", "--prior-epsilon",
                                           help="kcal/mol"),
-        workers: int = api_option(F, "workers", "--workers", help="parallel simulations"),
-        threads: int = api_option(F, "threads", "--threads",
+        workers: int = api_option(F, "workers", "--workers", callback=at_least(1),
+                                  help="parallel simulations (1: in this process)"),
+        threads: int = api_option(F, "threads", "--threads", callback=at_least(1),
                                   help="OpenMM threads per simulation"),
         dask: str = api_option(F, "dask", "--dask", help="Dask scheduler address or 'local'"),
         platform: str = api_option(F, "platform", "--platform", help="OpenMM platform"),
@@ -227,6 +230,7 @@ def register(app: typer.Typer) -> None:
         from ffparam.liquid.data import read_liquids_csv
         from ffparam.liquid.fit import LiquidFitOptions, fit_liquids
         from ffparam.liquid.settings import fit_round_settings
+        from ffparam.runtime import make_executor
 
         settings = fit_round_settings().with_options(
             **nested_values(FIT_FIELDS, values, FIT, "settings"), threads=threads,
@@ -234,8 +238,12 @@ def register(app: typer.Typer) -> None:
         options = LiquidFitOptions(params=tuple(params), holdout=tuple(holdout),
                                    settings=settings, **api_values(FIT_FIELDS, values, FIT))
         references = read_liquids_csv(csv, liquids or None)
-        outcome = fit_liquids(references, options, out, log=lambda text: typer.echo(text,
-                                                                                     err=True))
+        run = api_values(FIT_FIELDS, values, EXECUTOR)
+        if run["workers"] == 1 and not run["dask"]:
+            run["workers"] = 0  # one simulation at a time runs in this process
+        with make_executor(**run) as executor:
+            outcome = fit_liquids(references, options, out, executor=executor,
+                                  log=lambda text: typer.echo(text, err=True))
         summary = outcome.metrics["summary"]
         for role in ("train", "holdout"):
             for prop, unit in (("density", "g/mL"), ("hvap", "kcal/mol")):

@@ -2,7 +2,7 @@
 vaporization, as ForceBalance's Liquid target does.
 
 Each round simulates every training liquid at the current parameters (in parallel through
-:func:`~ffparam.liquid.executor.run_liquid_jobs`), turns the properties and their
+:func:`~ffparam.liquid.job.run_liquid_jobs`), turns the properties and their
 fluctuation-formula derivatives into the objective, gradient and Gauss-Newton Hessian of
 :mod:`ffparam.liquid.objective` (with Gaussian priors), and takes a trust-region step in
 the mathematical parameter space of :class:`~ffparam.fit.parameters.FitParameters`
@@ -39,8 +39,7 @@ from ffparam.errors import CalculationError, InputError
 from ffparam.fit.parameters import FitParameters
 from ffparam.liquid.conformers import TorsionDrift, drift_message, stored_drift
 from ffparam.liquid.data import LiquidReference
-from ffparam.liquid.executor import run_liquid_jobs
-from ffparam.liquid.job import LiquidJob
+from ffparam.liquid.job import LiquidJob, run_liquid_jobs
 from ffparam.liquid.objective import (
     DENSITY_DENOMINATOR_G_ML,
     HVAP_DENOMINATOR_KCAL_MOL,
@@ -54,6 +53,7 @@ from ffparam.liquid.properties import LiquidResult
 from ffparam.liquid.settings import LiquidSettings, fit_round_settings
 from ffparam.params.parameter_set import FreeSpec, ParameterKey, ParameterSet
 from ffparam.params.system import ParameterizedSystem
+from ffparam.runtime import Executor, SerialExecutor
 
 STATE_FILE = "fit_state.json"
 VDW_FIELDS = ("epsilon", "sigma")
@@ -85,7 +85,6 @@ class LiquidFitOptions:
         min_eff_fraction: for ``reweighted``, each phase's Kish size must stay above this
             fraction of one run's frames.
         holdout: liquid names simulated but not fitted.
-        workers, threads_per_worker, dask: parallel execution.
         settings: the simulation settings of every liquid (default
             :func:`~ffparam.liquid.settings.fit_round_settings`).
     """
@@ -109,9 +108,6 @@ class LiquidFitOptions:
     step: str = "linear"
     min_eff_fraction: float = 0.2
     holdout: tuple[str, ...] = ()
-    workers: int = 1
-    threads_per_worker: int = 1
-    dask: str | None = None
     settings: LiquidSettings = field(default_factory=fit_round_settings)
 
     def __post_init__(self) -> None:
@@ -133,15 +129,11 @@ class LiquidFitOptions:
                              f"{self.min_eff_fraction}")
         if self.step not in ("linear", "reweighted"):
             raise InputError(f"unknown step {self.step!r}: use 'linear' or 'reweighted'")
-        if self.workers < 1 or self.threads_per_worker < 1:
-            raise InputError(f"workers and threads_per_worker must be at least 1, got "
-                             f"{self.workers} and {self.threads_per_worker}")
 
     def fingerprint_data(self) -> dict[str, Any]:
         data = asdict(self)
         # how later steps are proposed, not what the recorded rounds mean
-        for name in ("iterations", "workers", "threads_per_worker", "dask",
-                     "no_worse_margin", "model_safety", "step", "min_eff_fraction"):
+        for name in ("iterations", "no_worse_margin", "model_safety", "step", "min_eff_fraction"):
             data.pop(name)
         data["settings"].pop("threads")
         data["settings"].pop("platform")
@@ -267,8 +259,10 @@ class LiquidFit:
     """A resumable liquid fit in ``outdir`` (see the module docstring)."""
 
     def __init__(self, references: Sequence[LiquidReference], options: LiquidFitOptions,
-                 outdir: str | Path, log: Callable[[str], None] | None = None) -> None:
+                 outdir: str | Path, log: Callable[[str], None] | None = None,
+                 executor: Executor | None = None) -> None:
         self.options = options
+        self.executor = executor or SerialExecutor()
         from ffparam.io.files import check_output_dir
 
         self.outdir = check_output_dir(outdir)
@@ -320,10 +314,9 @@ class LiquidFit:
         moved = system.with_parameters(system.parameters.with_vector(values))
         own = set(system.parameters.keys())
         keys = [g[0] for g in self.fit.groups if g[0] in own]
-        parallel = self.options.workers > 1 or bool(self.options.dask)
         settings = self.options.settings
-        if parallel:
-            settings = settings.with_options(threads=self.options.threads_per_worker)
+        if not self.executor.in_process:
+            settings = settings.with_options(threads=self.executor.threads_per_worker)
         return LiquidJob(ref.name, moved, ref.temperature_k, ref.pressure_atm, directory,
                          settings, density_guess_g_ml=ref.density_g_ml, gradient_keys=keys)
 
@@ -335,9 +328,7 @@ class LiquidFit:
         todo = [r for r in references if r.slug not in results]
         jobs = [self.job(r, x, where / r.slug) for r in todo]
         by_dir = {str(j.directory): r for j, r in zip(jobs, todo)}
-        for job, result, error in run_liquid_jobs(jobs, self.options.workers,
-                                                  self.options.threads_per_worker,
-                                                  self.options.dask):
+        for job, result, error in run_liquid_jobs(jobs, self.executor):
             ref = by_dir[str(job.directory)]
             if result is None:
                 errors[ref.slug] = error
@@ -625,7 +616,8 @@ def drifting_torsions(state: dict[str, Any], best: int, outdir: str | Path,
 
 
 def fit_liquids(references: Sequence[LiquidReference], options: LiquidFitOptions,
-                outdir: str | Path, log: Callable[[str], None] | None = None
-                ) -> LiquidFitOutcome:
-    """Fit LJ parameters to ``references`` (see the module docstring)."""
-    return LiquidFit(references, options, outdir, log).run()
+                outdir: str | Path, log: Callable[[str], None] | None = None,
+                executor: Executor | None = None) -> LiquidFitOutcome:
+    """Fit LJ parameters to ``references`` (see the module docstring); the simulations run
+    on ``executor`` (default: one after another in this process)."""
+    return LiquidFit(references, options, outdir, log, executor).run()
