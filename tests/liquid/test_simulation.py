@@ -230,7 +230,8 @@ def test_pool_workers_exit_when_the_fit_is_killed(tmp_path):
         "        for outcome in run_liquid_jobs(jobs, executor):\n"
         "            pass\n")
     proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT,
-                            env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)),
+                            env=dict(os.environ, OMP_NUM_THREADS="1",
+                                     PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")])),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parent = psutil.Process(proc.pid)
     deadline = time.time() + 240
