@@ -95,6 +95,18 @@ def test_exhausted_retries_give_a_worker_died_failure():
     assert failure.message == "worker process died 2 times running this job"
 
 
+def test_an_item_that_keeps_killing_its_worker_fails_alone():
+    """The items in flight when a worker dies are retried one at a time: the item that
+    kills its worker every time is charged alone, every other item completes."""
+    items = [1, 2, -3, 4, 5, 6, 7]
+    with LocalExecutor(workers=2, max_retries=1) as pool:
+        outcomes = dict(pool.run(work.die_on_negative, items))
+        assert pool.worker_deaths == 2
+    failed = outcomes.pop(2)
+    assert isinstance(failed, Failure) and (failed.kind, failed.attempts) == ("worker_died", 2)
+    assert outcomes == {i: x * x for i, x in enumerate(items) if x > 0}
+
+
 def test_make_executor_reads_cli_options():
     assert isinstance(make_executor(0), SerialExecutor)
     with make_executor(2, threads_per_worker=3) as pool:

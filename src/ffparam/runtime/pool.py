@@ -1,10 +1,14 @@
 """A local pool of spawned worker processes that survives the death of a worker.
 
-A worker that dies (killed, out of memory, segfault) breaks the whole
-``ProcessPoolExecutor``: every item in flight fails with ``BrokenProcessPool``. The pool is
-then rebuilt and those items resubmitted, each at most ``max_retries`` times; an item whose
-worker died more often comes back as a ``worker_died`` :class:`Failure`. Workers are
-started with ``spawn`` (no forked locks or threads), limit their math threads and exit
+At most ``workers + 1`` items are in flight at a time (one waits in the pool's queue, so
+no worker idles while the client records a result). A worker that dies (killed, out of
+memory, segfault) breaks the whole ``ProcessPoolExecutor``: every item in flight fails with
+``BrokenProcessPool``, and which of them killed the worker is unknown. The pool is then
+rebuilt and those items (the suspects) are run again one at a time, each alone in the pool,
+before any other item: an innocent suspect completes, an item that kills its worker again
+is charged alone. An item started more than ``max_retries + 1`` times comes back as a
+``worker_died`` :class:`Failure`; items that were not in flight are never charged. Workers
+are started with ``spawn`` (no forked locks or threads), limit their math threads and exit
 within seconds when their client process is gone (:mod:`ffparam.runtime.threads`).
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +34,20 @@ from ffparam.runtime.executor import (
 )
 from ffparam.runtime.progress import ProgressHook
 from ffparam.runtime.threads import worker_init
+
+
+def _broken(future: Future) -> bool:
+    return isinstance(future.exception(), BrokenProcessPool)
+
+
+def _outcome(future: Future, attempts: int) -> object:
+    """The item's outcome from its finished future (which never raises here)."""
+    exc = future.exception()
+    if isinstance(exc, BrokenProcessPool):
+        return worker_died(attempts)
+    if exc is not None:  # fn, item or result not picklable...: this item only
+        return Failure("error", exception_message(exc), attempts)
+    return future.result()[1]
 
 
 class LocalExecutor(Executor):
@@ -64,36 +83,45 @@ class LocalExecutor(Executor):
             progress: ProgressHook | None = None) -> Iterator[tuple[int, R | Failure]]:
         counter = Counter(progress, len(items))
         attempts = [0] * len(items)
-        queue = list(range(len(items)))
-        while queue:
-            pool = self._get_pool()
-            futures: dict[Future, int] = {pool.submit(call, fn, items[i]): i for i in queue}
-            queue = []
-            broken = False
-            try:
-                while futures:
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        index = futures.pop(future)
-                        attempts[index] += 1
-                        try:
-                            _, outcome = future.result()
-                        except BrokenProcessPool:
-                            broken = True
-                            if attempts[index] <= self.max_retries:
-                                queue.append(index)
-                                continue
-                            outcome = worker_died(attempts[index])
-                        except Exception as exc:  # not picklable, ...: this item only
-                            outcome = Failure("error", exception_message(exc), attempts[index])
-                        yield counter(index, outcome)
-            finally:
-                for future in futures:  # the caller stopped early: drop what waits
-                    future.cancel()
-            if broken:
-                self.worker_deaths += 1
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+        fresh = deque(range(len(items)))
+        suspects: deque[int] = deque()
+        running: dict[Future, int] = {}
+        try:
+            while fresh or suspects or running:
+                self._submit(fn, items, fresh, suspects, running)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                if any(_broken(future) for future in done):
+                    done, _ = wait(running)  # every item in flight fails with the pool
+                    self._discard_broken_pool()
+                for future in done:
+                    index = running.pop(future)
+                    attempts[index] += 1
+                    if _broken(future) and attempts[index] <= self.max_retries:
+                        suspects.append(index)
+                        continue
+                    yield counter(index, _outcome(future, attempts[index]))
+        finally:
+            for future in running:  # the caller stopped early: drop what waits
+                future.cancel()
+
+    def _submit(self, fn: Callable, items: Sequence, fresh: deque[int], suspects: deque[int],
+                running: dict[Future, int]) -> None:
+        """Top up the items in flight: a suspect alone when there are suspects, else up to
+        ``workers + 1`` fresh items."""
+        if suspects:
+            if not running:
+                index = suspects.popleft()
+                running[self._get_pool().submit(call, fn, items[index])] = index
+            return
+        while fresh and len(running) <= self.workers:
+            index = fresh.popleft()
+            running[self._get_pool().submit(call, fn, items[index])] = index
+
+    def _discard_broken_pool(self) -> None:
+        self.worker_deaths += 1
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:
