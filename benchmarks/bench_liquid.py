@@ -142,8 +142,6 @@ def options(args):
         step=getattr(args, "step", "linear"),
         min_eff_fraction=getattr(args, "min_eff", 0.2),
         holdout=tuple(args.holdout),
-        workers=args.workers,
-        threads_per_worker=1,
         simulation=simulation,
     )
 
@@ -184,13 +182,15 @@ def training_params(references, holdout) -> list[str]:
 
 def fit(args, out: Path):
     from ffparam.liquid.data import read_liquids_csv
+    from ffparam.runtime import make_executor
     from ffparam.workflows.liquid_fit import fit_liquids
 
     references = read_liquids_csv(args.csv)
     if not args.params:
         args.params = training_params(references, args.holdout)
     log(f"fit: {len(references)} liquids, held out {list(args.holdout)}, params {args.params}")
-    return fit_liquids(references, options(args), out / "fit", log=log)
+    with make_executor(args.workers if args.workers > 1 else 0) as executor:
+        return fit_liquids(references, options(args), out / "fit", log=log, executor=executor)
 
 
 # ---------------------------------------------------------------------- stage 3

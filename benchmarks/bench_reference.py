@@ -26,16 +26,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 from ffparam.chem import Molecule, Topology
-from ffparam.reference import (
-    LocalExecutor,
-    SerialExecutor,
-    Species,
-    Store,
-    get_calculator,
-    make_jobs,
-)
+from ffparam.reference import Species, Store, get_calculator, make_jobs
 from ffparam.reference.jobs import execute_job
 from ffparam.reference.torsiondrive import run_torsiondrive
+from ffparam.runtime import LocalExecutor, SerialExecutor
 
 
 def load() -> str:

@@ -29,8 +29,8 @@ For each command (``bespoke`` with 2 workers, ``liquid run``, ``mlp train``,
    checkpoint as a resumed run does, see ``ffparam.liquid.simulate``).
 
 Unless ``--no-dask``, each of ``torsiondrive`` and ``liquid`` also runs once on a Dask
-LocalCluster of 2 workers (the reference layer's ``DaskExecutor``, and
-``ffparam.liquid.executor.run_liquid_jobs(dask="local")``), and one worker process is
+LocalCluster of 2 workers (``ffparam.runtime``'s ``DaskExecutor``, under the reference
+layer and under ``ffparam.liquid.job.run_liquid_jobs``), and one worker process is
 SIGKILLed while it computes, after some work is stored: the run must complete with the
 result of an uninterrupted run on the same cluster and without recomputing finished work.
 
@@ -492,9 +492,9 @@ def _stored(directory: Path) -> int:
 LIQUID_ON_DASK = """
 import json, sys
 from pathlib import Path
-from ffparam.liquid.executor import run_liquid_jobs
-from ffparam.liquid.job import LiquidJob
+from ffparam.liquid.job import LiquidJob, run_liquid_jobs
 from ffparam.liquid.prepare import prepare_system
+from ffparam.runtime import make_executor
 out = Path(sys.argv[1])
 # the settings `liquid_argv` gives `ffparam liquid run`
 from ffparam.liquid.settings import LiquidSettings
@@ -504,10 +504,11 @@ settings = LiquidSettings(n_molecules=32, production_ps=40.0, equilibration_ps=4
                           checkpoint_interval_ps=1.0, threads=1, cutoff_a=7.0, switch_a=6.0)
 job = LiquidJob("CCO", prepare_system("CCO", "sage", "gasteiger", name="CCO"), 298.15, 1.0,
                 out, settings)
-for _, result, error in run_liquid_jobs([job], workers=2, dask="local"):
-    if error:
-        sys.exit(f"error: {error}")
-    (out / "result.json").write_text(json.dumps(result.to_json(), indent=1))
+with make_executor(2, dask="local") as executor:
+    for _, result, error in run_liquid_jobs([job], executor):
+        if error:
+            sys.exit(f"error: {error}")
+        (out / "result.json").write_text(json.dumps(result.to_json(), indent=1))
 """
 
 

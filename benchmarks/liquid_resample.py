@@ -84,19 +84,21 @@ def make_jobs(args, fit, references) -> list[tuple]:
 
 def run_jobs(jobs: list[tuple], workers: int) -> dict:
     """The results of the jobs by (slug, round, seed), printed as they finish."""
-    from ffparam.liquid.executor import run_liquid_jobs
+    from ffparam.liquid.job import run_liquid_jobs
+    from ffparam.runtime import make_executor
 
     start = time.time()
     results = {}
-    for job, result, error in run_liquid_jobs([j for *_, j in jobs], workers, 1):
-        key = next((r.slug, k, s) for r, k, s, j in jobs if j.directory == job.directory)
-        if result is None:
-            print(f"{key}: FAILED {error}", flush=True)
-            continue
-        results[key] = result
-        print(f"[{time.time() - start:6.0f} s] {key}: density {result.density.value:.4f} +/- "
-              f"{result.density.error:.4f}, Hvap {result.hvap.value:.3f} +/- "
-              f"{result.hvap.error:.3f}", flush=True)
+    with make_executor(workers, threads_per_worker=1) as executor:
+        for job, result, error in run_liquid_jobs([j for *_, j in jobs], executor):
+            key = next((r.slug, k, s) for r, k, s, j in jobs if j.directory == job.directory)
+            if result is None:
+                print(f"{key}: FAILED {error}", flush=True)
+                continue
+            results[key] = result
+            print(f"[{time.time() - start:6.0f} s] {key}: density {result.density.value:.4f} "
+                  f"+/- {result.density.error:.4f}, Hvap {result.hvap.value:.3f} +/- "
+                  f"{result.hvap.error:.3f}", flush=True)
     return results
 
 

@@ -18,9 +18,9 @@ import pytest
 
 from ffparam.cli.main import main
 from ffparam.errors import NonFiniteError
-from ffparam.liquid.executor import run_liquid_jobs
-from ffparam.liquid.job import LiquidJob, lj_keys, simulate_liquid
+from ffparam.liquid.job import LiquidJob, lj_keys, run_liquid_jobs, simulate_liquid
 from ffparam.liquid.simulate import load_trajectory
+from ffparam.runtime import make_executor
 from ffparam.units import AVOGADRO, GAS_CONSTANT_KCAL_MOL_K
 from tests.liquid.conftest import tiny_settings
 
@@ -193,9 +193,9 @@ def test_parallel_executors_return_every_outcome(methanol_am1bcc, tmp_path, how)
                     tiny_settings(timestep_fs=60.0, equilibration_ps=30.0,
                                   production_ps=60.0, save_interval_ps=1.2,
                                   checkpoint_interval_ps=12.0), density_guess_g_ml=0.79)
-    kwargs = {"workers": 2, "dask": "local" if how == "dask" else None}
-    outcomes = {job.name: (result, error) for job, result, error in
-                run_liquid_jobs([good, bad], **kwargs)}
+    with make_executor(2, dask="local" if how == "dask" else None) as executor:
+        outcomes = {job.name: (result, error) for job, result, error in
+                    run_liquid_jobs([good, bad], executor)}
     assert set(outcomes) == {"methanol", "methanol-nan"}
     result, error = outcomes["methanol"]
     assert error is None and 0.6 < result.density.value < 0.95 and result.hvap.error > 0
@@ -215,7 +215,8 @@ def test_pool_workers_exit_when_the_fit_is_killed(tmp_path):
     script = tmp_path / "pool.py"
     script.write_text(
         "from pathlib import Path\n"
-        "from ffparam.liquid.executor import run_liquid_jobs\n"
+        "from ffparam.liquid.job import run_liquid_jobs\n"
+        "from ffparam.runtime import LocalExecutor\n"
         "from ffparam.liquid.job import LiquidJob\n"
         "from ffparam.liquid.prepare import prepare_system\n"
         "from tests.liquid.conftest import tiny_settings\n"
@@ -225,10 +226,12 @@ def test_pool_workers_exit_when_the_fit_is_killed(tmp_path):
         f"    root = Path({str(tmp_path)!r})\n"
         "    jobs = [LiquidJob(f'm{k}', system, 298.15, 1.0, root / f'm{k}', settings, 0.79)\n"
         "            for k in range(2)]\n"
-        "    for outcome in run_liquid_jobs(jobs, workers=2):\n"
-        "        pass\n")
+        "    with LocalExecutor(2) as executor:\n"
+        "        for outcome in run_liquid_jobs(jobs, executor):\n"
+        "            pass\n")
     proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT,
-                            env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)),
+                            env=dict(os.environ, OMP_NUM_THREADS="1",
+                                     PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")])),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parent = psutil.Process(proc.pid)
     deadline = time.time() + 240

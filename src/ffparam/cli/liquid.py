@@ -12,6 +12,7 @@ from ffparam.cli.options import (
     PlainHelpGroup,
     api_option,
     api_values,
+    at_least,
     nested_values,
     uses_api,
 )
@@ -20,6 +21,7 @@ from ffparam.units import KJ_PER_KCAL
 SETTINGS = "ffparam.liquid.settings:LiquidSettings"
 RUN = "ffparam.liquid.run:run_liquid"
 FIT = "ffparam.liquid.settings:LiquidFitSettings"
+EXECUTOR = "ffparam.runtime.executor:make_executor"
 
 
 def _sampling(target: str, prefix: str = "") -> dict[str, ApiField]:
@@ -69,9 +71,9 @@ FIT_FIELDS = {
     "min_eff": ApiField(FIT, "min_eff_fraction"),
     "prior_sigma_a": ApiField(FIT, "prior_sigma_a"),
     "prior_epsilon_kcal_mol": ApiField(FIT, "prior_epsilon_kcal_mol"),
-    "workers": ApiField(FIT, "workers"),
-    "threads": ApiField(FIT, "threads_per_worker"),
-    "dask": ApiField(FIT, "dask", none_as=""),
+    "workers": ApiField(EXECUTOR, "workers"),
+    "threads": ApiField(EXECUTOR, "threads_per_worker"),
+    "dask": ApiField(EXECUTOR, "dask", none_as=""),
 }
 """`liquid fit` option -> the API field it sets (and takes its default from)."""
 R, F = RUN_FIELDS, FIT_FIELDS  # short names for the option declarations below
@@ -202,8 +204,9 @@ def fit_command(
     prior_sigma_a: float = api_option(F, "prior_sigma_a", "--prior-sigma", help="Angstrom"),
     prior_epsilon_kcal_mol: float = api_option(F, "prior_epsilon_kcal_mol", "--prior-epsilon",
                                       help="kcal/mol"),
-    workers: int = api_option(F, "workers", "--workers", help="parallel simulations"),
-    threads: int = api_option(F, "threads", "--threads",
+    workers: int = api_option(F, "workers", "--workers", callback=at_least(1),
+                              help="parallel simulations (1: in this process)"),
+    threads: int = api_option(F, "threads", "--threads", callback=at_least(1),
                               help="OpenMM threads per simulation"),
     dask: str = api_option(F, "dask", "--dask", help="Dask scheduler address or 'local'"),
     platform: str = api_option(F, "platform", "--platform", help="OpenMM platform"),
@@ -222,12 +225,17 @@ def fit_command(
     """Fit LJ parameters to liquid densities and heats of vaporization."""
     values = dict(locals())
     from ffparam.liquid.data import read_liquids_csv
+    from ffparam.runtime import make_executor
     from ffparam.workflows.liquid_fit import fit_liquids
 
     settings = fit_settings(values, params, holdout)
     references = read_liquids_csv(csv, liquids or None)
-    outcome = fit_liquids(references, settings, out,
-                          log=lambda text: typer.echo(text, err=True))
+    run = api_values(FIT_FIELDS, values, EXECUTOR)
+    if run["workers"] == 1 and not run["dask"]:
+        run["workers"] = 0  # one simulation at a time runs in this process
+    with make_executor(**run) as executor:
+        outcome = fit_liquids(references, settings, out, executor=executor,
+                              log=lambda text: typer.echo(text, err=True))
     _print_fit(outcome)
 
 

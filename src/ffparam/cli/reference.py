@@ -70,13 +70,10 @@ def _method(method: str, solvent: str | None, max_scf_cycles: int | None, densit
 
 
 def _executor(workers: int, dask: str | None):
-    from ffparam.reference import SerialExecutor, make_executor
+    """``--workers N`` local processes (0: this process), or ``--dask`` (N workers)."""
+    from ffparam.runtime import make_executor
 
-    if workers < 0:
-        raise InputError("--workers must be 0 or more")
-    if workers == 0 and not dask:
-        return SerialExecutor()
-    return make_executor(workers=workers or None, dask=dask)
+    return make_executor(workers, dask)
 
 
 def _molecule(text: str, charge: int | None, n_conformers: int = 1):
@@ -210,21 +207,10 @@ def torsiondrive(
     ),
 ) -> None:
     """Torsion drive(s) with torsiondrive + geomeTRIC; writes the profile (.xyz) and a PNG."""
-    from ffparam.reference import Store
-    from ffparam.reference.plots import plot_torsion_profile, write_torsiondrive_extxyz
-    from ffparam.reference.torsiondrive import rotatable_dihedrals, run_torsiondrive
+    from ffparam.reference import Store, run_torsiondrive
 
-    if bool(dihedral) == all_rotatable:
-        raise InputError("give --dihedral i,j,k,l (once or twice) or --all-rotatable")
     molecule = _molecule(input, charge, conformers)
-    if all_rotatable:
-        scans = [[d] for d in rotatable_dihedrals(molecule, include_terminal)]
-        if not scans:
-            raise InputError(f"{molecule.name} has no rotatable bonds (try --include-terminal)")
-    else:
-        if len(dihedral) > 2:
-            raise InputError("a torsion drive scans at most two dihedrals")
-        scans = [[_parse_dihedral(d) for d in dihedral]]
+    scans = _scans(molecule, dihedral, all_rotatable, include_terminal)
     spec = _method(method, solvent, max_scf_cycles, False)
     complete, total = True, None
     with Store(store) as db, _executor(workers, dask) as executor:
@@ -239,23 +225,43 @@ def torsiondrive(
                 retry_failed=retry_failed,
                 progress=True,
             )
-            name = "_".join("-".join(map(str, d)) for d in dihedrals)
-            target = (
-                output
-                if len(scans) == 1
-                else output.with_name(f"{output.stem}_{name}{output.suffix}")
-            )
-            write_torsiondrive_extxyz(result, target)
-            if len(result.energies):
-                plot_torsion_profile(result, target.with_suffix(".png"))
-            _print_profile(result)
-            console.print(f"wrote {target} and {target.with_suffix('.png')}")
+            _write_scan(result, output, len(scans))
             complete = complete and result.complete
             if total is None:
                 total = result.summary
             else:
                 total.merge(result.summary)
     _finish(total, complete)
+
+
+def _scans(molecule, dihedral: list[str], all_rotatable: bool,
+           include_terminal: bool) -> list[list[tuple[int, int, int, int]]]:
+    """The drives asked for: one 1-D drive per rotatable bond, or the given dihedral(s)."""
+    from ffparam.reference.torsiondrive import rotatable_dihedrals
+
+    if bool(dihedral) == all_rotatable:
+        raise InputError("give --dihedral i,j,k,l (once or twice) or --all-rotatable")
+    if all_rotatable:
+        scans = [[d] for d in rotatable_dihedrals(molecule, include_terminal)]
+        if not scans:
+            raise InputError(f"{molecule.name} has no rotatable bonds (try --include-terminal)")
+        return scans
+    if len(dihedral) > 2:
+        raise InputError("a torsion drive scans at most two dihedrals")
+    return [[_parse_dihedral(d) for d in dihedral]]
+
+
+def _write_scan(result, output: Path, n_scans: int) -> None:
+    """The profile as extxyz (``output``, or one file per drive) and PNG, and a table."""
+    from ffparam.reference.plots import plot_torsion_profile, write_torsiondrive_extxyz
+
+    name = "_".join("-".join(map(str, d)) for d in result.dihedrals)
+    target = output if n_scans == 1 else output.with_name(f"{output.stem}_{name}{output.suffix}")
+    write_torsiondrive_extxyz(result, target)
+    if len(result.energies):
+        plot_torsion_profile(result, target.with_suffix(".png"))
+    _print_profile(result)
+    console.print(f"wrote {target} and {target.with_suffix('.png')}")
 
 
 def _print_profile(result) -> None:
@@ -318,12 +324,6 @@ def sample(
 ) -> None:
     """Sample geometries with reference energies and forces; writes extended XYZ (eV, A)."""
     from ffparam.reference import Store
-    from ffparam.reference.sampling import (
-        sample_conformers,
-        sample_md,
-        sample_mm_md,
-        sample_normal_modes,
-    )
 
     chosen = [x is not None for x in (conformers, md, normal_modes)]
     if sum(chosen) != 1:
@@ -331,59 +331,38 @@ def sample(
     if md_engine not in ("reference", "mm"):
         raise InputError(f"--md-engine must be 'reference' or 'mm', not {md_engine!r}")
     molecule = _molecule(input, charge)
-    seeded = {} if seed is None else {"seed": seed}
+    common = {"retry_failed": retry_failed, "progress": True}
+    if seed is not None:
+        common["seed"] = seed
     with Store(store) as db, _executor(workers, dask) as executor:
-        if conformers is not None:
-            result = sample_conformers(
-                molecule,
-                conformers,
-                method,
-                db,
-                executor,
-                retry_failed=retry_failed,
-                progress=True,
-                **seeded,
-            )
-        elif md is not None and md_engine == "mm":
-            result = sample_mm_md(
-                molecule,
-                md,
-                frames,
-                method,
-                db,
-                executor,
-                forcefield=forcefield,
-                **seeded,
-                retry_failed=retry_failed,
-                progress=True,
-            )
-        elif md is not None:
-            result = sample_md(
-                molecule,
-                md,
-                frames,
-                method,
-                db,
-                executor,
-                **seeded,
-                retry_failed=retry_failed,
-                progress=True,
-            )
-        else:
-            result = sample_normal_modes(
-                molecule,
-                normal_modes,
-                temperature,
-                method,
-                db,
-                executor,
-                **seeded,
-                retry_failed=retry_failed,
-                progress=True,
-            )
+        result = _sample(molecule, method, db, executor, common, conformers=conformers, md=md,
+                         md_engine=md_engine, forcefield=forcefield, frames=frames,
+                         normal_modes=normal_modes, temperature=temperature)
     count = result.write_extxyz(output)
     console.print(f"wrote {count} frame(s) with energies and forces to {output}")
     _finish(result.summary, result.complete)
+
+
+def _sample(molecule, method: str, db, executor, common: dict, *, conformers: int | None,
+            md: float | None, md_engine: str, forcefield: str, frames: int,
+            normal_modes: int | None, temperature: float):
+    """Run the one sampler chosen (``common``: keywords every sampler takes)."""
+    from ffparam.reference.sampling import (
+        sample_conformers,
+        sample_md,
+        sample_mm_md,
+        sample_normal_modes,
+    )
+
+    if conformers is not None:
+        return sample_conformers(molecule, conformers, method, db, executor, **common)
+    if md is not None and md_engine == "mm":
+        return sample_mm_md(molecule, md, frames, method, db, executor,
+                            forcefield=forcefield, **common)
+    if md is not None:
+        return sample_md(molecule, md, frames, method, db, executor, **common)
+    return sample_normal_modes(molecule, normal_modes, temperature, method, db, executor,
+                               **common)
 
 
 def register(app: typer.Typer) -> None:

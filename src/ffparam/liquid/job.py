@@ -7,11 +7,12 @@ see :mod:`ffparam.liquid.simulate` and :mod:`ffparam.liquid.tempering`; run firs
 box can start from its conformers), ``box.npz`` (packmol box), ``liquid/`` and
 ``liquid_lj.npz``/``gas_lj.npz`` (cached frame sums). The
 :class:`~ffparam.liquid.properties.LiquidResult` it returns is recorded by the caller.
+:func:`run_liquid_jobs` runs many of them on an :class:`~ffparam.runtime.Executor`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from ffparam.liquid.simulate import PhaseSpec, PhaseTrajectory, run_phase
 from ffparam.liquid.tempering import run_tempering, temperature_ladder
 from ffparam.params.parameter_set import ParameterKey
 from ffparam.params.system import ParameterizedSystem
+from ffparam.runtime import Executor, Failure, SerialExecutor
 
 GAS_PLATFORM = "Reference"
 """OpenMM platform of the one-molecule gas phase: for a few atoms without cutoff the
@@ -142,6 +144,25 @@ def simulate_liquid(job: LiquidJob, progress: Callable[[str, float, float], None
         torsion_drift=[d.to_json() for d in torsion_drift(molecule, liquid.positions)],
         **props,
     )
+
+
+Outcome = tuple[LiquidJob, LiquidResult | None, str | None]
+"""(job, result, error): exactly one of result and error (a one-line message) is set."""
+
+
+def run_liquid_jobs(jobs: Sequence[LiquidJob], executor: Executor | None = None
+                    ) -> Iterator[Outcome]:
+    """Simulate ``jobs`` on ``executor`` (default: in this process) and yield one outcome
+    per job in completion order; never raises for a failed simulation (a NaN, a typing
+    error...): its error is the one-line message. A job whose worker process dies is
+    resubmitted (up to the executor's ``max_retries``) and resumes from its last
+    checkpoint. Workers only write their own run directories; the caller records."""
+    executor = executor or SerialExecutor()
+    for index, outcome in executor.run(simulate_liquid, jobs):
+        if isinstance(outcome, Failure):
+            yield jobs[index], None, outcome.message
+        else:
+            yield jobs[index], outcome, None
 
 
 def box_start_conformers(gas: PhaseTrajectory, n_conformers: int, seed: int) -> np.ndarray:

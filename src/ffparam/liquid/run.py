@@ -35,7 +35,7 @@ def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
     job = LiquidJob(label, system, temperature_k, pressure_atm, outdir, settings,
                     density_guess_g_ml=density_guess_g_ml)
     if progress:
-        from ffparam.reference.progress import make_progress
+        from ffparam.runtime import make_progress
 
         bar = make_progress(True)
         tasks: dict[str, int] = {}

@@ -186,7 +186,6 @@ class LiquidFitSettings(Settings):
         min_eff_fraction: for ``reweighted``, each phase's Kish size must stay above this
             fraction of one run's frames.
         holdout: liquid names simulated but not fitted.
-        workers, threads_per_worker, dask: parallel execution.
         simulation: the simulation settings of every liquid (default
             :func:`fit_round_settings`).
     """
@@ -210,9 +209,6 @@ class LiquidFitSettings(Settings):
     step: Literal["linear", "reweighted"] = "linear"
     min_eff_fraction: float = 0.2
     holdout: tuple[str, ...] = ()
-    workers: int = 1
-    threads_per_worker: int = 1
-    dask: str | None = None
     simulation: LiquidSettings = field(default_factory=fit_round_settings)
 
     what: ClassVar[str] = "liquid fit settings"
@@ -230,15 +226,9 @@ class LiquidFitSettings(Settings):
                              f"{self.min_eff_fraction}")
         if self.step not in ("linear", "reweighted"):
             raise InputError(f"unknown step {self.step!r}: use 'linear' or 'reweighted'")
-        require_at_least(self, 1, "workers", "threads_per_worker")
         if not isinstance(self.simulation, LiquidSettings):
             raise InputError(f"{self.what}: simulation must be LiquidSettings, got "
                              f"{type(self.simulation).__name__}")
-
-    @property
-    def parallel(self) -> bool:
-        """Whether simulations run in worker processes (more than one, or Dask)."""
-        return self.workers > 1 or bool(self.dask)
 
     def fingerprint_data(self) -> dict[str, Any]:
         """What the recorded rounds of a fit depend on (the fit directory's fingerprint):
@@ -246,8 +236,8 @@ class LiquidFitSettings(Settings):
         stored fits wrote them (``settings`` for :attr:`simulation`), and the sampling
         options at their plain values left out, so those fits keep their fingerprint."""
         data = self.to_dict()
-        for name in ("iterations", "workers", "threads_per_worker", "dask",
-                     "no_worse_margin", "model_safety", "step", "min_eff_fraction"):
+        for name in ("iterations", "no_worse_margin", "model_safety", "step",
+                     "min_eff_fraction"):
             data.pop(name)
         simulation = data.pop("simulation")
         simulation.pop("threads")

@@ -16,13 +16,12 @@ from rich.progress import Progress
 
 from ffparam.chem import Molecule
 from ffparam.errors import CalculationError, InputError
-from ffparam.reference.executor import Executor, SerialExecutor
-from ffparam.reference.jobs import GEOMETRY_PRECISION, Job
+from ffparam.reference.jobs import GEOMETRY_PRECISION, Job, execute_job
 from ffparam.reference.methods import get_calculator
-from ffparam.reference.progress import progress_task
 from ffparam.reference.records import Record, Species, Task
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
+from ffparam.runtime import Executor, Failure, SerialExecutor, bar_hook, progress_task
 
 
 @dataclass
@@ -101,18 +100,26 @@ def run_jobs(
     if todo:
         store.mark_running(todo)
         with progress_task(progress, description, len(todo)) as (bar, task):
-            for record in executor.run(todo):
+            for index, outcome in executor.run(execute_job, todo, bar_hook(bar, task)):
+                record = job_record(todo[index], outcome)
                 store.put(record)
                 results[record.key] = record
                 summary.n_computed += 1
                 summary.computed_keys.append(record.key)
-                bar.advance(task)
         store.flush()
     for key, record in results.items():
         if not record.ok:
             summary.n_failed += 1
             summary.failures.append((key, record.error or "failed"))
     return [results[job.key] for job in jobs], summary
+
+
+def job_record(job: Job, outcome: Record | Failure) -> Record:
+    """The record of ``job`` from an executor's outcome: its record, or a failed record
+    with the failure's message (a worker that kept dying, a cluster that lost the job)."""
+    if isinstance(outcome, Failure):
+        return job.record("failed", error=outcome.message)
+    return outcome
 
 
 def make_jobs(

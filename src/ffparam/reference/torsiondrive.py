@@ -44,13 +44,12 @@ from rich.progress import Progress
 from ffparam.chem import Molecule, Topology
 from ffparam.errors import CalculationError, InputError
 from ffparam.reference.compute import RunSummary, run_jobs
-from ffparam.reference.executor import Executor
 from ffparam.reference.jobs import GEOMETRY_PRECISION, Job
 from ffparam.reference.methods import get_calculator
-from ffparam.reference.progress import progress_task
 from ffparam.reference.records import Constraints, Record, Species, Task
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
+from ffparam.runtime import Executor, progress_task
 from ffparam.units import BOHR_ANGSTROM, HARTREE_KCAL_MOL
 
 FAILED_ENERGY_HARTREE: float = 1.0e6
@@ -159,11 +158,7 @@ def run_torsiondrive(
         max_steps: geomeTRIC step limit per optimization.
     """
     dihedrals = _check_dihedrals(molecule, dihedrals)
-    spacings = [int(spacing)] * len(dihedrals) if np.isscalar(spacing) else list(spacing)
-    if len(spacings) != len(dihedrals) or any(s <= 0 or 180 % s for s in spacings):
-        # torsiondrive rounds a measured -179.99... to the nearest grid multiple; only when
-        # the spacing divides 180 does that land on the +-180 grid point
-        raise InputError(f"grid spacing {spacing} must divide 180, one value per dihedral")
+    spacings = _check_spacings(spacing, len(dihedrals))
     spec = MethodSpec.parse(method)
     species = Species.from_molecule(molecule)
     get_calculator(spec, species)  # fail early on a bad method/molecule combination
@@ -175,43 +170,61 @@ def run_torsiondrive(
     own_store = store is None
     store = store if store is not None else Store(":memory:")
     drive = _Drive(molecule, species, spec, dihedrals, max_steps, precision)
-    summary = RunSummary()
-    iterations = 0
-    submitted: set[str] = set()
-    sizes: list[int] = []
     label = f"torsion drive {molecule.name} {'/'.join('-'.join(map(str, d)) for d in dihedrals)}"
     try:
-        with progress_task(progress, label, len(grid)) as (bar, task):
-            while True:
-                next_jobs = _next_jobs(state)
-                if not next_jobs:
-                    break
-                iterations += 1
-                batch = drive.jobs(next_jobs)
-                keys = {job.key for _, _, job in batch}
-                if keys <= submitted:
-                    raise CalculationError(
-                        f"torsiondrive asked again for {len(keys)} finished optimization(s)"
-                    )
-                submitted |= keys
-                sizes.append(len(batch))
-                records, part = run_jobs(
-                    [job for _, _, job in batch],
-                    store,
-                    executor,
-                    retry_failed,
-                    bar,
-                    f"  iteration {iterations}",
-                )
-                summary.merge(part)
-                _update_state(state, drive.results(batch, records))
-                bar.update(task, completed=len(drive.best), note=f"{summary.n_jobs} opt(s)")
+        summary, sizes = _wavefront(drive, state, store, executor, retry_failed,
+                                    progress, label, len(grid))
     finally:
         if own_store:
             store.close()
-    result = drive.result(spacings, grid, summary, iterations)
+    result = drive.result(spacings, grid, summary, len(sizes))
     result.iteration_sizes = sizes
     return result
+
+
+def _check_spacings(spacing: int | Sequence[int], n_dihedrals: int) -> list[int]:
+    """Grid spacing per dihedral (degrees); InputError unless each divides 180."""
+    spacings = [int(spacing)] * n_dihedrals if np.isscalar(spacing) else list(spacing)
+    if len(spacings) != n_dihedrals or any(s <= 0 or 180 % s for s in spacings):
+        # torsiondrive rounds a measured -179.99... to the nearest grid multiple; only when
+        # the spacing divides 180 does that land on the +-180 grid point
+        raise InputError(f"grid spacing {spacing} must divide 180, one value per dihedral")
+    return spacings
+
+
+def _wavefront(drive: _Drive, state: dict, store: Store, executor: Executor | None,
+               retry_failed: bool, progress: Progress | bool, label: str,
+               n_points: int) -> tuple[RunSummary, list[int]]:
+    """Run the wavefront to its end: the optimizations torsiondrive asks for, one batch per
+    iteration, through the Store. Returns the summary and the batch size per iteration."""
+    summary = RunSummary()
+    submitted: set[str] = set()
+    sizes: list[int] = []
+    with progress_task(progress, label, n_points) as (bar, task):
+        while True:
+            next_jobs = _next_jobs(state)
+            if not next_jobs:
+                break
+            batch = drive.jobs(next_jobs)
+            keys = {job.key for _, _, job in batch}
+            if keys <= submitted:
+                raise CalculationError(
+                    f"torsiondrive asked again for {len(keys)} finished optimization(s)"
+                )
+            submitted |= keys
+            sizes.append(len(batch))
+            records, part = run_jobs(
+                [job for _, _, job in batch],
+                store,
+                executor,
+                retry_failed,
+                bar,
+                f"  iteration {len(sizes)}",
+            )
+            summary.merge(part)
+            _update_state(state, drive.results(batch, records))
+            bar.update(task, completed=len(drive.best), note=f"{summary.n_jobs} opt(s)")
+    return summary, sizes
 
 
 class _Drive:

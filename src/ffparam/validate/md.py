@@ -31,7 +31,7 @@ import numpy as np
 from ffparam.chem import Molecule
 from ffparam.errors import FFParamError, InputError
 from ffparam.params.system import ParameterizedSystem
-from ffparam.reference.progress import progress_task
+from ffparam.runtime import progress_task
 from ffparam.settings import Settings, require_positive
 from ffparam.units import (
     ANGSTROM_PER_NM,

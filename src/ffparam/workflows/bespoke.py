@@ -321,8 +321,8 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
                 settings: BespokeSettings | None = None) -> BespokeResult:
     """Run the whole pipeline for ``input`` (SMILES, file or Molecule) into ``outdir``."""
     from ffparam.io.files import check_output_dir as check_output_location
-    from ffparam.reference.executor import make_executor
     from ffparam.reference.store import Store
+    from ffparam.runtime import make_executor
 
     settings = settings or BespokeSettings()
     outdir = check_output_location(outdir)

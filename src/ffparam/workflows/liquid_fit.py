@@ -3,7 +3,7 @@ vaporization, as ForceBalance's Liquid target does (the resumable workflow; the 
 are in :mod:`ffparam.liquid`).
 
 Each round simulates every training liquid at the current parameters (in parallel through
-:func:`~ffparam.liquid.executor.run_liquid_jobs`), turns the properties and their
+:func:`~ffparam.liquid.job.run_liquid_jobs`), turns the properties and their
 fluctuation-formula derivatives into the objective, gradient and Gauss-Newton Hessian of
 :mod:`ffparam.liquid.objective` (with Gaussian priors), and takes a trust-region step in
 the mathematical parameter space of :class:`~ffparam.fit.parameters.FitParameters`
@@ -40,7 +40,6 @@ from ffparam.fit.parameters import FitParameters
 from ffparam.io.atomic import write_json_atomic
 from ffparam.liquid.conformers import TorsionDrift, drift_message
 from ffparam.liquid.data import LiquidReference
-from ffparam.liquid.executor import run_liquid_jobs
 from ffparam.liquid.fit_metrics import fit_metrics
 from ffparam.liquid.fit_state import (
     STATE_FILE,
@@ -50,7 +49,7 @@ from ffparam.liquid.fit_state import (
     fit_fingerprint,
     read_fit_state,
 )
-from ffparam.liquid.job import LiquidJob
+from ffparam.liquid.job import LiquidJob, run_liquid_jobs
 from ffparam.liquid.objective import (
     ObjectiveTerms,
     evaluate_objective,
@@ -64,6 +63,7 @@ from ffparam.liquid.properties import LiquidResult
 from ffparam.liquid.settings import LiquidFitSettings
 from ffparam.params.parameter_set import ParameterSet
 from ffparam.params.system import ParameterizedSystem
+from ffparam.runtime import Executor, SerialExecutor
 
 Record = FitRound | FitValidation
 
@@ -112,10 +112,12 @@ class LiquidFit:
     """A resumable liquid fit in ``outdir`` (see the module docstring)."""
 
     def __init__(self, references: Sequence[LiquidReference], settings: LiquidFitSettings,
-                 outdir: str | Path, log: Callable[[str], None] | None = None) -> None:
+                 outdir: str | Path, log: Callable[[str], None] | None = None,
+                 executor: Executor | None = None) -> None:
         from ffparam.io.files import check_output_dir
 
         self.settings = settings
+        self.executor = executor or SerialExecutor()
         self.outdir = check_output_dir(outdir)
         self.log = log or (lambda text: None)
         self.training, self.holdout = split_holdout(references, settings.holdout)
@@ -174,8 +176,8 @@ class LiquidFit:
         own = set(system.parameters.keys())
         keys = [g[0] for g in self.fit.groups if g[0] in own]
         simulation = self.settings.simulation
-        if self.settings.parallel:
-            simulation = simulation.replace(threads=self.settings.threads_per_worker)
+        if not self.executor.in_process:
+            simulation = simulation.replace(threads=self.executor.threads_per_worker)
         return LiquidJob(ref.name, moved, ref.temperature_k, ref.pressure_atm, directory,
                          simulation, density_guess_g_ml=ref.density_g_ml, gradient_keys=keys)
 
@@ -187,9 +189,7 @@ class LiquidFit:
         todo = [r for r in references if r.slug not in done]
         jobs = [self.job(r, x, where / r.slug) for r in todo]
         by_dir = {str(j.directory): r for j, r in zip(jobs, todo)}
-        s = self.settings
-        for job, result, error in run_liquid_jobs(jobs, s.workers, s.threads_per_worker,
-                                                  s.dask):
+        for job, result, error in run_liquid_jobs(jobs, self.executor):
             ref = by_dir[str(job.directory)]
             if result is not None:
                 write_json_atomic(Path(job.directory) / "result.json", result.to_json())
@@ -417,7 +417,8 @@ class LiquidFit:
 
 
 def fit_liquids(references: Sequence[LiquidReference], settings: LiquidFitSettings,
-                outdir: str | Path, log: Callable[[str], None] | None = None
-                ) -> LiquidFitOutcome:
-    """Fit LJ parameters to ``references`` (see the module docstring)."""
-    return LiquidFit(references, settings, outdir, log).run()
+                outdir: str | Path, log: Callable[[str], None] | None = None,
+                executor: Executor | None = None) -> LiquidFitOutcome:
+    """Fit LJ parameters to ``references`` (see the module docstring); the simulations run
+    on ``executor`` (default: one after another in this process)."""
+    return LiquidFit(references, settings, outdir, log, executor).run()

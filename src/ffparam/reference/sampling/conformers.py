@@ -8,11 +8,11 @@ from rich.progress import Progress
 from ffparam.chem import Molecule
 from ffparam.chem.molecule import prune_by_rmsd
 from ffparam.reference.compute import make_jobs, run_jobs
-from ffparam.reference.executor import Executor
 from ffparam.reference.records import Task
 from ffparam.reference.sampling.base import SampleResult, check_sampling
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
+from ffparam.runtime import Executor
 
 
 def sample_conformers(

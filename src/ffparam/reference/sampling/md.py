@@ -18,13 +18,12 @@ from ffparam.chem import Molecule
 from ffparam.energy.ase import EnergyModelCalculator, langevin, thermalize
 from ffparam.errors import InputError
 from ffparam.reference.compute import make_jobs, run_jobs
-from ffparam.reference.executor import Executor
 from ffparam.reference.methods import get_calculator
-from ffparam.reference.progress import progress_task
 from ffparam.reference.records import Species, Task
 from ffparam.reference.sampling.base import SampleResult, check_sampling
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
+from ffparam.runtime import Executor, progress_task
 
 
 def sample_md(

@@ -14,12 +14,11 @@ from rich.progress import Progress
 
 from ffparam.chem import Molecule
 from ffparam.reference.compute import make_jobs, run_jobs
-from ffparam.reference.executor import Executor
-from ffparam.reference.progress import progress_task
 from ffparam.reference.records import Task
 from ffparam.reference.sampling.base import SampleResult, check_sampling
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
+from ffparam.runtime import Executor, progress_task
 from ffparam.units import ANGSTROM_PER_NM, NM_PER_ANGSTROM
 
 

@@ -21,11 +21,11 @@ from rich.progress import Progress
 from ffparam.chem import Molecule
 from ffparam.errors import CalculationError
 from ffparam.reference.compute import RunSummary, make_jobs, run_jobs
-from ffparam.reference.executor import Executor
 from ffparam.reference.records import Task
 from ffparam.reference.sampling.base import SampleResult, check_sampling
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
+from ffparam.runtime import Executor
 from ffparam.units import BOLTZMANN_KCAL_MOL_K, HESSIAN_EIGENVALUE_TO_WAVENUMBER
 
 

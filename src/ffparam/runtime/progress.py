@@ -1,8 +1,9 @@
-"""Rich progress bars for long loops (written to stderr; silent when disabled)."""
+"""Rich progress bars for long loops (written to stderr; silent when disabled), and the
+hook that lets an :class:`~ffparam.runtime.executor.Executor` drive one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -14,6 +15,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+ProgressHook = Callable[[int, int], None]
+"""Called by :meth:`Executor.run` after each item with (items done, items in the run)."""
 
 
 def make_progress(enabled: bool = True) -> Progress:
@@ -46,3 +50,12 @@ def progress_task(
     finally:
         if own:
             bar.stop()
+
+
+def bar_hook(bar: Progress, task: int) -> ProgressHook:
+    """A progress hook that shows an executor run on ``task`` of ``bar``."""
+
+    def hook(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return hook

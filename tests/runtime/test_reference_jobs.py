@@ -1,4 +1,5 @@
-"""Executors: same records as in-process execution; a killed worker's job is retried."""
+"""Reference jobs on the runtime's executors: the records of in-process execution; a
+killed worker's job is retried (process pool and Dask)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import numpy as np
 import pytest
 
 from ffparam.chem import Molecule
-from ffparam.reference import LocalExecutor, SerialExecutor, Store, make_jobs, run_jobs
+from ffparam.reference import Store, make_jobs, run_jobs
+from ffparam.runtime import LocalExecutor, SerialExecutor
+
+
+@pytest.fixture(scope="module")
+def ethanol() -> Molecule:
+    return Molecule.from_smiles("CCO", name="ethanol").generate_conformers(1, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +82,7 @@ def _n_executing(dask_worker) -> int:
 
 
 def test_dask_local_cluster_matches_serial_and_survives_a_killed_worker(ethanol, phenacetin):
-    from ffparam.reference.dask_executor import DaskExecutor
+    from ffparam.runtime.dask import DaskExecutor
 
     jobs = make_jobs(ethanol, perturbed(ethanol, 4), "gfn2-xtb", "gradient")
     slow = make_jobs(phenacetin, phenacetin.conformers, "gfn2-xtb", "hessian")
@@ -101,48 +108,3 @@ def test_dask_local_cluster_matches_serial_and_survives_a_killed_worker(ethanol,
         killer.join()
     assert slow_summary.complete, slow_summary.text()
     assert slow_records[0].provenance["pid"] != pids[0]  # rescheduled on the new worker
-
-
-CLIENT_WITH_A_POOL = """
-import time
-from ffparam.chem import Molecule
-from ffparam.reference import LocalExecutor, Store, make_jobs, run_jobs
-water = Molecule.from_smiles("O").generate_conformers(1, seed=1)
-executor = LocalExecutor(workers=2)
-run_jobs(make_jobs(water, water.conformers, "gfn2-xtb", "energy"), Store(), executor)
-print(*executor.worker_pids(), flush=True)
-time.sleep(600)
-"""
-
-
-def test_pool_workers_exit_when_their_client_is_killed():
-    """kill -9 of the command (the client) must not leave its idle workers waiting for
-    work forever."""
-    import subprocess
-    import sys
-
-    client = subprocess.Popen([sys.executable, "-c", CLIENT_WITH_A_POOL],
-                              stdout=subprocess.PIPE, text=True)
-    workers = [int(pid) for pid in client.stdout.readline().split()]
-    assert workers, "the pool started no worker"
-    os.kill(client.pid, signal.SIGKILL)
-    client.wait()
-    deadline = time.monotonic() + 30.0
-    alive = workers
-    try:
-        while alive and time.monotonic() < deadline:
-            time.sleep(0.2)
-            alive = [pid for pid in alive if _running(pid)]
-        assert not alive, f"workers {alive} outlived their killed client"
-    finally:
-        for pid in alive:
-            os.kill(pid, signal.SIGKILL)
-
-
-def _running(pid: int) -> bool:
-    """A process with this pid exists (an orphan's zombie is reaped by init at once)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
