@@ -113,7 +113,7 @@ def test_samplers_share_the_defaults_sample_shows():
         sample_normal_modes,
     )
 
-    for name in ("n_frames", "temperature", "method", "retry_failed"):
+    for name in ("n_frames", "temperature_k", "method", "retry_failed"):
         values = {default_of(f, name) for f in (sample_md, sample_mm_md, sample_normal_modes)}
         assert len(values) == 1, (name, values)
     assert default_of(sample_conformers, "method") == default_of(sample_md, "method")

@@ -94,8 +94,8 @@ def test_samplers_refuse_out_of_range_values_from_the_api():
     ethanol = Molecule.from_smiles("CCO")
     with pytest.raises(InputError, match="n_frames must be at least 1"):
         sample_normal_modes(ethanol, n_frames=-5)
-    with pytest.raises(InputError, match="temperature must be positive"):
-        sample_md(ethanol, temperature=-1.0)
+    with pytest.raises(InputError, match="temperature_k must be positive"):
+        sample_md(ethanol, temperature_k=-1.0)
     with pytest.raises(InputError, match="seed must not be negative"):
         sample_md(ethanol, seed=-1)
     with pytest.raises(InputError, match="n_conformers must be at least 1"):

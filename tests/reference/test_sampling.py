@@ -110,7 +110,7 @@ def test_normal_mode_sampling_energies_follow_the_harmonic_estimate(tmp_path, et
     spare Dirichlet component): relative sd 4.5 % a frame, 1.3 % for the mean of 12, so
     rel = 0.1 is > 7 sigma for any seed. At 50 K the anharmonic part is a few per cent."""
     with Store(tmp_path / "nm.db") as store:
-        result = sample_normal_modes(ethanol, n_frames=12, temperature=50.0, store=store,
+        result = sample_normal_modes(ethanol, n_frames=12, temperature_k=50.0, store=store,
                                      seed=seed)
     assert result.complete
     rise = result.energies - result.info["minimum_energy"]

@@ -23,7 +23,7 @@ ETHANE_DIHEDRAL = (2, 0, 1, 5)  # H-C-C-H
 @pytest.fixture(scope="module")
 def ethane_drive(ethane):
     """Uninterrupted 30-degree GFN2-xTB drive of ethane (the reference for resume tests)."""
-    return run_torsiondrive(ethane, [ETHANE_DIHEDRAL], "gfn2-xtb", spacing=30)
+    return run_torsiondrive(ethane, [ETHANE_DIHEDRAL], "gfn2-xtb", spacing_deg=30)
 
 
 def test_ethane_barrier_near_experiment(ethane_drive):
@@ -58,13 +58,13 @@ def test_two_dimensional_scan_of_ethanol_is_mirror_symmetric(ethanol):
     staggered methyl agrees with a separate 1-D drive."""
     dihedrals = rotatable_dihedrals(ethanol, include_terminal_rotors=True)
     assert len(dihedrals) == 2
-    result = run_torsiondrive(ethanol, dihedrals, "gfn2-xtb", spacing=90)
+    result = run_torsiondrive(ethanol, dihedrals, "gfn2-xtb", spacing_deg=90)
     assert result.complete and result.energies.shape == (16,)
     for phi1, phi2 in result.angles:
         assert result.energy_at(phi1, phi2) == pytest.approx(
             result.energy_at(-phi1, -phi2), abs=0.02
         )
-    one_d = run_torsiondrive(ethanol, dihedrals[1:], "gfn2-xtb", spacing=90)
+    one_d = run_torsiondrive(ethanol, dihedrals[1:], "gfn2-xtb", spacing_deg=90)
     gap_2d = result.energy_at(180, 90) - result.energy_at(180, 180)
     gap_1d = one_d.energy_at(90) - one_d.energy_at(180)
     assert gap_2d == pytest.approx(gap_1d, abs=0.1)
@@ -81,7 +81,7 @@ CRASH_SCRIPT = textwrap.dedent(
     if __name__ == "__main__":
         molecule = Molecule.from_smiles("CC", name="ethane").with_conformers(np.load(sys.argv[2]))
         with Store(sys.argv[1]) as store:
-            run_torsiondrive(molecule, [(2, 0, 1, 5)], "gfn2-xtb", spacing=30, store=store)
+            run_torsiondrive(molecule, [(2, 0, 1, 5)], "gfn2-xtb", spacing_deg=30, store=store)
     """
 )
 
@@ -115,7 +115,8 @@ def test_sigkill_mid_drive_then_rerun_recomputes_nothing_and_matches(
     assert 8 <= len(completed) < total, "the drive was not interrupted mid-run"
 
     with Store(db) as store:
-        resumed = run_torsiondrive(ethane, [ETHANE_DIHEDRAL], "gfn2-xtb", spacing=30, store=store)
+        resumed = run_torsiondrive(ethane, [ETHANE_DIHEDRAL], "gfn2-xtb", spacing_deg=30,
+                                   store=store)
     summary = resumed.summary
     assert not completed & set(summary.computed_keys)  # 0 completed jobs recomputed
     assert summary.n_cached >= len(completed)
@@ -128,7 +129,7 @@ def test_sigkill_mid_drive_then_rerun_recomputes_nothing_and_matches(
 def test_failed_optimizations_are_recorded_and_never_used(tmp_path, ethane):
     with Store(tmp_path / "f.db") as store:
         result = run_torsiondrive(
-            ethane, [ETHANE_DIHEDRAL], "gfn2-xtb[max_scf_cycles=1]", spacing=60, store=store
+            ethane, [ETHANE_DIHEDRAL], "gfn2-xtb[max_scf_cycles=1]", spacing_deg=60, store=store
         )
         counts = store.counts()
     assert not result.complete
@@ -141,7 +142,7 @@ def test_bad_dihedrals_are_input_errors(ethane):
     with pytest.raises(InputError, match="not bonded"):
         run_torsiondrive(ethane, [(2, 0, 5, 1)])
     with pytest.raises(InputError, match="divide 180"):
-        run_torsiondrive(ethane, [ETHANE_DIHEDRAL], spacing=120)
+        run_torsiondrive(ethane, [ETHANE_DIHEDRAL], spacing_deg=120)
     benzene = Molecule.from_smiles("c1ccccc1").generate_conformers(1)
     with pytest.raises(InputError, match="ring"):
         run_torsiondrive(benzene, [(0, 1, 2, 3)])
@@ -153,7 +154,7 @@ def test_butane_profile_against_literature(tmp_path):
     0.6-0.9 kcal/mol, anti->gauche barrier ~3.3, syn barrier ~4.5-6 (e.g. Allinger et al.
     1990; CCSD(T)/CBS ~0.6, 3.3, 5.1-5.5)."""
     butane = Molecule.from_smiles("CCCC", name="butane").generate_conformers(1, seed=7)
-    result = run_torsiondrive(butane, [(0, 1, 2, 3)], "gfn2-xtb", spacing=15)
+    result = run_torsiondrive(butane, [(0, 1, 2, 3)], "gfn2-xtb", spacing_deg=15)
     assert result.complete
     rel = result.relative_energies
     gauche = min(result.energy_at(a) for a in (60, 75)) - result.energy_at(180)

@@ -69,7 +69,7 @@ def _on_grid_ethane(angle: float) -> Molecule:
 @pytest.mark.parametrize("grid_angle", range(-120, 181, SPACING))
 def test_drive_from_every_grid_angle(grid_angle, offset):
     molecule = _on_grid_ethane(grid_angle + offset)
-    result = run_torsiondrive(molecule, [ETHANE_DIHEDRAL], "gfn2-xtb", spacing=SPACING)
+    result = run_torsiondrive(molecule, [ETHANE_DIHEDRAL], "gfn2-xtb", spacing_deg=SPACING)
     assert result.complete and len(result.energies) == 360 // SPACING
     # a staggered ethane is the minimum wherever the drive started (three-fold profile)
     assert result.relative_energies[np.isin(result.angles[:, 0], (-120, 0, 120))].min() > 2.0

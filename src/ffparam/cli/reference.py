@@ -40,7 +40,7 @@ QM_FIELDS = {
 
 DRIVE = "ffparam.reference.torsiondrive:run_torsiondrive"
 TD_FIELDS = {
-    "spacing": ApiField(DRIVE, "spacing"),
+    "spacing_deg": ApiField(DRIVE, "spacing_deg"),
     "method": ApiField(DRIVE, "method"),
     "retry_failed": ApiField(DRIVE, "retry_failed"),
     "include_terminal": ApiField(
@@ -55,7 +55,7 @@ SAMPLE_FIELDS = {
     "method": ApiField(MD, "method"),
     "retry_failed": ApiField(MD, "retry_failed"),
     "forcefield": ApiField("ffparam.reference.sampling:sample_mm_md", "forcefield"),
-    "temperature": ApiField("ffparam.reference.sampling:sample_normal_modes", "temperature"),
+    "temperature_k": ApiField("ffparam.reference.sampling:sample_normal_modes", "temperature_k"),
 }
 """`ffparam sample` option -> the sampler keyword it sets (the samplers share these
 defaults; ``tests/cli/test_defaults.py`` checks that they do)."""
@@ -182,9 +182,9 @@ def torsiondrive(
         "--include-terminal",
         help="with --all-rotatable: methyl, OH...",
     ),
-    spacing: int = api_option(
+    spacing_deg: int = api_option(
         TD_FIELDS,
-        "spacing",
+        "spacing_deg",
         "--spacing",
         callback=divides_180,
         help="grid spacing in degrees (a divisor of 180)",
@@ -219,7 +219,7 @@ def torsiondrive(
                 molecule,
                 dihedrals,
                 spec,
-                spacing,
+                spacing_deg,
                 db,
                 executor,
                 retry_failed=retry_failed,
@@ -299,9 +299,9 @@ def sample(
     normal_modes: int | None = typer.Option(
         None, callback=at_least(1), help="N: normal-mode sampling frames"
     ),
-    temperature: float = api_option(
+    temperature_k: float = api_option(
         SAMPLE_FIELDS,
-        "temperature",
+        "temperature_k",
         "--temperature",
         callback=positive,
         help="K, for --normal-modes",
@@ -337,7 +337,7 @@ def sample(
     with Store(store) as db, _executor(workers, dask) as executor:
         result = _sample(molecule, method, db, executor, common, conformers=conformers, md=md,
                          md_engine=md_engine, forcefield=forcefield, frames=frames,
-                         normal_modes=normal_modes, temperature=temperature)
+                         normal_modes=normal_modes, temperature_k=temperature_k)
     count = result.write_extxyz(output)
     console.print(f"wrote {count} frame(s) with energies and forces to {output}")
     _finish(result.summary, result.complete)
@@ -345,7 +345,7 @@ def sample(
 
 def _sample(molecule, method: str, db, executor, common: dict, *, conformers: int | None,
             md: float | None, md_engine: str, forcefield: str, frames: int,
-            normal_modes: int | None, temperature: float):
+            normal_modes: int | None, temperature_k: float):
     """Run the one sampler chosen (``common``: keywords every sampler takes)."""
     from ffparam.reference.sampling import (
         sample_conformers,
@@ -361,7 +361,7 @@ def _sample(molecule, method: str, db, executor, common: dict, *, conformers: in
                             forcefield=forcefield, **common)
     if md is not None:
         return sample_md(molecule, md, frames, method, db, executor, **common)
-    return sample_normal_modes(molecule, normal_modes, temperature, method, db, executor,
+    return sample_normal_modes(molecule, normal_modes, temperature_k, method, db, executor,
                                **common)
 
 

@@ -208,6 +208,5 @@ def _cached(path: Path, trajectory: PhaseTrajectory,
         if len(stats) == len(trajectory):
             return stats
     stats = compute(trajectory)
-    with atomic_output(path) as tmp:
-        stats.save(tmp)
+    stats.save(path)
     return stats

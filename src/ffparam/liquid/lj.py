@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from ffparam.errors import InputError
+from ffparam.io.atomic import atomic_output
 from ffparam.params.parameter_set import ParameterKey
 from ffparam.params.system import ParameterizedSystem
 
@@ -173,8 +174,10 @@ class FrameStatistics:
         return len(self.inverse_volume)
 
     def save(self, path) -> None:
-        np.savez(path, c12=self.c12, c6=self.c6, inverse_volume=self.inverse_volume,
-                 n_molecules=self.n_molecules)
+        """Write the arrays to ``path`` (``.npz``) atomically."""
+        with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, c12=self.c12, c6=self.c6, inverse_volume=self.inverse_volume,
+                     n_molecules=self.n_molecules)
 
     @classmethod
     def load(cls, path) -> FrameStatistics:

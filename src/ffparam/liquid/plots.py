@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ffparam.io.atomic import savefig_atomic
+
 
 def liquids_plot(path: str | Path, liquids: Sequence[dict[str, Any]]) -> Path:
     """Two panels (density g/mL, Hvap kcal/mol): computed (with standard errors) against
@@ -44,7 +46,6 @@ def liquids_plot(path: str | Path, liquids: Sequence[dict[str, Any]]) -> Path:
         ax.set_ylabel(f"computed {title}")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    savefig_atomic(fig, path, dpi=110)
     plt.close(fig)
     return path

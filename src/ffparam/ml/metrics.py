@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ffparam.io.atomic import savefig_atomic
 from ffparam.ml.calibration import calibration_report
 from ffparam.ml.data import MLDataset
 from ffparam.ml.potential import Prediction
@@ -66,7 +67,6 @@ def parity_plot(pred: Prediction, data: MLDataset, path: str | Path, title: str 
         text.append(f"F MAE {metrics['forces_mae_mev_a']:.1f} meV/A")
     fig.suptitle(" | ".join(filter(None, [title, *text])))
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
+    path = savefig_atomic(fig, path, dpi=120)
     plt.close(fig)
     return path

@@ -128,19 +128,19 @@ def run_torsiondrive(
     molecule: Molecule,
     dihedrals: Sequence[Sequence[int]],
     method: MethodSpec | str = "gfn2-xtb",
-    spacing: int | Sequence[int] = DEFAULT_SPACING,
+    spacing_deg: int | Sequence[int] = DEFAULT_SPACING,
     store: Store | None = None,
     executor: Executor | None = None,
     *,
     initial_geometries: np.ndarray | None = None,
     dihedral_ranges: Sequence[tuple[int, int]] | None = None,
-    energy_upper_limit: float | None = None,
+    energy_upper_limit_kcal_mol: float | None = None,
     retry_failed: bool = False,
     max_steps: int = 300,
     progress: Progress | bool = False,
     precision: float = GEOMETRY_PRECISION,
 ) -> TorsionDriveResult:
-    """Drive one dihedral (1-D) or two (2-D) over a grid of ``spacing`` degrees.
+    """Drive one dihedral (1-D) or two (2-D) over a grid of ``spacing_deg`` degrees.
 
     Args:
         molecule: molecule with explicit hydrogens; its conformers are the starting
@@ -148,23 +148,24 @@ def run_torsiondrive(
             (one ETKDG conformer is generated if there are none).
         dihedrals: one or two (i, j, k, l) atom index tuples, 0-based.
         method: reference method spec (``gfn2-xtb``, ``b3lyp-d3bj/dzvp``...).
-        spacing: grid spacing in degrees (a divisor of 360), one value or one per dihedral.
+        spacing_deg: grid spacing in degrees (a divisor of 180), one value or one per
+            dihedral.
         store: where optimizations are recorded (default: in memory).
         executor: where optimizations run (default: in-process).
         dihedral_ranges: optional [low, high] degree limits per dihedral.
-        energy_upper_limit: kcal/mol above the current minimum beyond which the wavefront
-            does not start new optimizations from a point (torsiondrive option).
+        energy_upper_limit_kcal_mol: kcal/mol above the current minimum beyond which the
+            wavefront does not start new optimizations from a point (torsiondrive option).
         retry_failed: recompute optimizations stored as failed.
         max_steps: geomeTRIC step limit per optimization.
     """
     dihedrals = _check_dihedrals(molecule, dihedrals)
-    spacings = _check_spacings(spacing, len(dihedrals))
+    spacings = _check_spacings(spacing_deg, len(dihedrals))
     spec = MethodSpec.parse(method)
     species = Species.from_molecule(molecule)
     get_calculator(spec, species)  # fail early on a bad method/molecule combination
     starts = _initial_geometries(molecule, initial_geometries)
     state = _initial_state(
-        species, dihedrals, spacings, starts, dihedral_ranges, energy_upper_limit
+        species, dihedrals, spacings, starts, dihedral_ranges, energy_upper_limit_kcal_mol
     )
     grid = _grid_points(spacings, dihedral_ranges)
     own_store = store is None

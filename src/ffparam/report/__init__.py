@@ -5,8 +5,7 @@ The names are imported on first use (PEP 562): matplotlib and jinja2 load only w
 report is made.
 """
 
-from importlib import import_module
-from typing import Any
+from ffparam import lazy_exports
 
 _WHERE = {
     "write_report": "ffparam.report.html",
@@ -28,8 +27,4 @@ __all__ = [
     "write_report",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

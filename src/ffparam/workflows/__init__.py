@@ -13,8 +13,7 @@ The names are imported on first use (PEP 562), so importing one workflow module 
 load the others (the liquid and ML stacks are heavy).
 """
 
-from importlib import import_module
-from typing import Any
+from ffparam import lazy_exports
 
 _WHERE = {
     "BespokeResult": "ffparam.workflows.bespoke",
@@ -48,8 +47,4 @@ __all__ = [
     "train_model",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -149,7 +149,7 @@ def drive_rotor(molecule: Molecule, bond: tuple[int, int], method: str, spacing_
     # a fragment scans the parent's dihedral mapped into it, so both profiles share atoms
     dihedral = parent_dihedral if fragment is None else tuple(fragment.dihedral)
     try:
-        result = run_torsiondrive(target, [dihedral], method=method, spacing=spacing_deg,
+        result = run_torsiondrive(target, [dihedral], method=method, spacing_deg=spacing_deg,
                                   store=store, executor=executor, retry_failed=retry_failed,
                                   progress=progress)
     except Exception as exc:  # a failed scan is reported and skipped, never fatal

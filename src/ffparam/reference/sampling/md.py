@@ -28,26 +28,26 @@ from ffparam.runtime import Executor, progress_task
 
 def sample_md(
     molecule: Molecule,
-    temperature: float = 300.0,
+    temperature_k: float = 300.0,
     n_frames: int = 10,
     method: MethodSpec | str = "gfn2-xtb",
     store: Store | None = None,
     executor: Executor | None = None,
     *,
     stride: int = 20,
-    timestep: float = 0.5,
-    friction: float = 0.01,
+    timestep_fs: float = 0.5,
+    friction_per_fs: float = 0.01,
     equilibration_steps: int = 100,
     seed: int = 0,
     retry_failed: bool = False,
     progress: Progress | bool = False,
 ) -> SampleResult:
-    """Frames from Langevin MD at ``temperature`` (K) with the reference ``method``.
+    """Frames from Langevin MD at ``temperature_k`` (K) with the reference ``method``.
 
     Args:
         molecule: starting geometry = its first conformer (one is generated if none).
         n_frames: frames kept, one every ``stride`` steps after ``equilibration_steps``.
-        timestep: fs. friction: Langevin friction in 1/fs.
+        timestep_fs: fs. friction_per_fs: Langevin friction in 1/fs.
         seed: seeds the initial velocities and the Langevin noise.
 
     Returns:
@@ -55,7 +55,8 @@ def sample_md(
     """
     check_sampling(
         {"n_frames": n_frames, "stride": stride},
-        {"temperature": temperature, "timestep": timestep, "friction": friction},
+        {"temperature_k": temperature_k, "timestep_fs": timestep_fs,
+         "friction_per_fs": friction_per_fs},
         seed,
     )
     if equilibration_steps < 0:
@@ -70,11 +71,11 @@ def sample_md(
     atoms.set_masses(molecule.masses)
     atoms.calc = EnergyModelCalculator(get_calculator(spec, species))
     rng = np.random.default_rng(seed)
-    thermalize(atoms, temperature, rng)
-    dynamics = langevin(atoms, temperature, timestep, friction, rng)
+    thermalize(atoms, temperature_k, rng)
+    dynamics = langevin(atoms, temperature_k, timestep_fs, friction_per_fs, rng)
     frames = []
     total = equilibration_steps + n_frames * stride
-    with progress_task(progress, f"MD {molecule.name} {temperature:g} K", total) as (bar, task):
+    with progress_task(progress, f"MD {molecule.name} {temperature_k:g} K", total) as (bar, task):
         for step in range(1, total + 1):
             dynamics.run(1)
             bar.advance(task)
@@ -87,5 +88,6 @@ def sample_md(
     finally:
         if store is None:
             store_.close()
-    info = {"temperature": temperature, "stride": stride, "timestep_fs": timestep, "seed": seed}
+    info = {"temperature_k": temperature_k, "stride": stride, "timestep_fs": timestep_fs,
+            "seed": seed}
     return SampleResult(molecule, records, summary, info)

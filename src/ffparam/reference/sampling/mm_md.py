@@ -24,13 +24,13 @@ from ffparam.units import ANGSTROM_PER_NM, NM_PER_ANGSTROM
 
 def mm_trajectory(
     molecule: Molecule,
-    temperature: float,
+    temperature_k: float,
     n_frames: int,
     forcefield: str = "sage",
     charges: str | None = None,
     stride: int = 500,
-    timestep: float = 1.0,
-    friction: float = 1.0,
+    timestep_fs: float = 1.0,
+    friction_per_ps: float = 1.0,
     equilibration_steps: int = 1000,
     seed: int = 0,
     progress: Progress | bool = False,
@@ -38,7 +38,8 @@ def mm_trajectory(
     """Frames (n_frames, n_atoms, 3) Angstrom from OpenMM Langevin dynamics.
 
     Args:
-        temperature: K. timestep: fs. friction: 1/ps. stride, equilibration_steps: steps.
+        temperature_k: K. timestep_fs: fs. friction_per_ps: 1/ps.
+        stride, equilibration_steps: steps.
         forcefield, charges: as for :func:`ffparam.assign.assign_parameters`.
     """
     import openmm
@@ -51,17 +52,17 @@ def mm_trajectory(
         molecule = molecule.generate_conformers(1, seed=seed)
     system = to_openmm(assign_parameters(molecule, forcefield, charges))
     integrator = openmm.LangevinMiddleIntegrator(
-        temperature * unit.kelvin, friction / unit.picosecond, timestep * unit.femtosecond
-    )
+        temperature_k * unit.kelvin, friction_per_ps / unit.picosecond,
+        timestep_fs * unit.femtosecond)
     integrator.setRandomNumberSeed(seed + 1)  # OpenMM: 0 means "pick one at random"
     platform = openmm.Platform.getPlatformByName("Reference")
     context = openmm.Context(system, integrator, platform)
     context.setPositions(molecule.conformers[0] * NM_PER_ANGSTROM)
     openmm.LocalEnergyMinimizer.minimize(context)
-    context.setVelocitiesToTemperature(temperature * unit.kelvin, seed + 1)
+    context.setVelocitiesToTemperature(temperature_k * unit.kelvin, seed + 1)
     integrator.step(equilibration_steps)
     frames = []
-    with progress_task(progress, f"MM MD {molecule.name} {temperature:g} K", n_frames) as (
+    with progress_task(progress, f"MM MD {molecule.name} {temperature_k:g} K", n_frames) as (
         bar,
         task,
     ):
@@ -76,7 +77,7 @@ def mm_trajectory(
 
 def sample_mm_md(
     molecule: Molecule,
-    temperature: float = 300.0,
+    temperature_k: float = 300.0,
     n_frames: int = 10,
     method: MethodSpec | str = "gfn2-xtb",
     store: Store | None = None,
@@ -85,7 +86,7 @@ def sample_mm_md(
     forcefield: str = "sage",
     charges: str | None = None,
     stride: int = 500,
-    timestep: float = 1.0,
+    timestep_fs: float = 1.0,
     equilibration_steps: int = 1000,
     seed: int = 0,
     retry_failed: bool = False,
@@ -95,19 +96,19 @@ def sample_mm_md(
     ``method`` (energy and gradient records in the Store)."""
     check_sampling(
         {"n_frames": n_frames, "stride": stride},
-        {"temperature": temperature, "timestep": timestep},
+        {"temperature_k": temperature_k, "timestep_fs": timestep_fs},
         seed,
     )
     if not molecule.n_conformers:
         molecule = molecule.generate_conformers(1, seed=seed)
     frames = mm_trajectory(
         molecule,
-        temperature,
+        temperature_k,
         n_frames,
         forcefield,
         charges,
         stride,
-        timestep,
+        timestep_fs,
         equilibration_steps=equilibration_steps,
         seed=seed,
         progress=progress,
@@ -121,10 +122,10 @@ def sample_mm_md(
         if own:
             store.close()
     info = {
-        "temperature": temperature,
+        "temperature_k": temperature_k,
         "forcefield": forcefield,
         "stride": stride,
-        "timestep_fs": timestep,
+        "timestep_fs": timestep_fs,
         "seed": seed,
     }
     return SampleResult(molecule, records, summary, info)

@@ -75,7 +75,7 @@ def normal_mode_displacements(
     modes: np.ndarray,
     force_constants: np.ndarray,
     n_atoms: int,
-    temperature: float,
+    temperature_k: float,
     n_frames: int,
     rng: np.random.Generator,
     min_force_constant: float = 2.0,
@@ -87,7 +87,7 @@ def normal_mode_displacements(
     n_modes = len(k)
     c = rng.dirichlet(np.ones(n_modes + 1), size=n_frames)[:, :n_modes]  # sum <= 1, uniform
     signs = rng.choice([-1.0, 1.0], size=(n_frames, n_modes))
-    amplitudes = signs * np.sqrt(3.0 * c * n_atoms * BOLTZMANN_KCAL_MOL_K * temperature / k)
+    amplitudes = signs * np.sqrt(3.0 * c * n_atoms * BOLTZMANN_KCAL_MOL_K * temperature_k / k)
     displacements = np.einsum("fi,iad->fad", amplitudes, modes)
     harmonic = 0.5 * (k * amplitudes**2).sum(axis=1)
     return displacements, harmonic
@@ -96,7 +96,7 @@ def normal_mode_displacements(
 def sample_normal_modes(
     molecule: Molecule,
     n_frames: int = 10,
-    temperature: float = 300.0,
+    temperature_k: float = 300.0,
     method: MethodSpec | str = "gfn2-xtb",
     store: Store | None = None,
     executor: Executor | None = None,
@@ -107,10 +107,10 @@ def sample_normal_modes(
     progress: Progress | bool = False,
 ) -> SampleResult:
     """Optimize ``molecule`` (first conformer) with ``method``, compute its Hessian, and
-    return ``n_frames`` normal-mode-sampled frames at ``temperature`` (K) with reference
+    return ``n_frames`` normal-mode-sampled frames at ``temperature_k`` (K) with reference
     energies and gradients. ``info`` holds the minimum, wavenumbers and harmonic energies.
     """
-    check_sampling({"n_frames": n_frames}, {"temperature": temperature}, seed)
+    check_sampling({"n_frames": n_frames}, {"temperature_k": temperature_k}, seed)
     if not molecule.n_conformers:
         molecule = molecule.generate_conformers(1, seed=seed)
     spec = MethodSpec.parse(method)
@@ -136,7 +136,7 @@ def sample_normal_modes(
             modes,
             force_constants,
             molecule.n_atoms,
-            temperature,
+            temperature_k,
             n_frames,
             rng,
             min_force_constant,
@@ -148,7 +148,7 @@ def sample_normal_modes(
         if own:
             store.close()
     info = {
-        "temperature": temperature,
+        "temperature_k": temperature_k,
         "minimum_energy": minimum.energy,
         "minimum_geometry": x0,
         "wavenumbers": wavenumbers,
