@@ -20,7 +20,7 @@ from ffparam.reference.compute import RunSummary, compute, make_jobs, run_jobs
 from ffparam.reference.jobs import GEOMETRY_PRECISION, Job, execute_job, job_key
 from ffparam.reference.methods import available_methods, evaluate, get_calculator
 from ffparam.reference.records import Constraints, PointResult, Record, Species, Task
-from ffparam.reference.spec import MethodSpec
+from ffparam.reference.spec import CompositeSpec, MethodSpec, parse_method
 from ffparam.reference.store import Store
 from ffparam.reference.torsiondrive import (
     TorsionDriveResult,
@@ -30,6 +30,7 @@ from ffparam.reference.torsiondrive import (
 
 __all__ = [
     "GEOMETRY_PRECISION",
+    "CompositeSpec",
     "Constraints",
     "Job",
     "MethodSpec",
@@ -47,6 +48,7 @@ __all__ = [
     "get_calculator",
     "job_key",
     "make_jobs",
+    "parse_method",
     "rotatable_dihedrals",
     "run_jobs",
     "run_torsiondrive",

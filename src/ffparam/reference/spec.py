@@ -6,8 +6,16 @@ Grammar (case-insensitive)::
     name    := "gfn2-xtb" | "gfn1-xtb" | functional ["-" dispersion] "/" basis
     option  := key "=" value
 
+    method  := spec | spec "//" spec          (HIGH//LOW composite)
+
 Examples: ``gfn2-xtb``, ``gfn2-xtb[solvent=water]``, ``b3lyp-d3bj/dzvp``,
 ``hf/sto-3g[max_scf_cycles=1]``, ``pbe0-d4/def2-svp[density_fit=true]``.
+
+A composite ``HIGH//LOW`` (e.g. ``b3lyp-d3bj/dzvp//gfn2-xtb``,
+``hf/sto-3g[max_scf_cycles=50]//gfn2-xtb[solvent=water]``) is the chemists' notation for
+"geometries optimized with LOW, energies with HIGH on them": each part is one full ``spec``
+with its own options in brackets; composites do not nest. :class:`CompositeSpec` holds it;
+:func:`parse_method` returns a :class:`MethodSpec` or a :class:`CompositeSpec`.
 
 ``dzvp`` is the DGauss DZVP basis (Godbout, Salahub, Andzelm, Wimmer, Can. J. Chem. 70, 560
 (1992)) with spherical d functions: the same exponents and contractions as Psi4's
@@ -162,6 +170,9 @@ class MethodSpec:
             return text
         if isinstance(text, MethodSpec):
             base = {f.name: getattr(text, f.name) for f in fields(text)}
+        elif isinstance(text, CompositeSpec) or COMPOSITE_SEPARATOR in str(text):
+            raise InputError(f"{text}: a composite HIGH//LOW method is for torsion drives "
+                             "and bespoke fits; this calculation takes a single method")
         else:
             match = re.fullmatch(r"\s*([^\[\]\s]+)\s*(?:\[(.*)\])?\s*", str(text))
             if not match:
@@ -176,6 +187,76 @@ class MethodSpec:
             if value is not None and value is not False:
                 base[key] = value
         return cls(**base)
+
+
+COMPOSITE_SEPARATOR: str = "//"
+"""Separates HIGH from LOW in a composite method string."""
+
+
+@dataclass(frozen=True)
+class CompositeSpec:
+    """``HIGH//LOW``: optimizations with ``low``, single points (energy, gradient) with
+    ``high`` on the optimized geometries. Every calculation is a normal single-method Store
+    record; the composite itself is never a Store key.
+
+    Attributes:
+        high: the method of the single points.
+        low: the method of the (constrained) optimizations.
+    """
+
+    high: MethodSpec
+    low: MethodSpec
+
+    def __post_init__(self) -> None:
+        for part in (self.high, self.low):
+            if not isinstance(part, MethodSpec):
+                raise InputError("a composite HIGH//LOW method takes two single methods; "
+                                 "composites do not nest")
+            part.backend  # noqa: B018 - InputError on an unknown method name
+
+    @property
+    def name(self) -> str:
+        return f"{self.high.name}{COMPOSITE_SEPARATOR}{self.low.name}"
+
+    def canonical(self) -> str:
+        """``HIGH//LOW`` with each part's canonical string."""
+        return f"{self.high.canonical()}{COMPOSITE_SEPARATOR}{self.low.canonical()}"
+
+    def __str__(self) -> str:
+        return self.canonical()
+
+    @classmethod
+    def parse(cls, text: str | CompositeSpec) -> CompositeSpec:
+        """Parse ``HIGH[options]//LOW[options]``; InputError unless exactly two parts."""
+        if isinstance(text, CompositeSpec):
+            return text
+        parts = str(text).split(COMPOSITE_SEPARATOR)
+        if len(parts) != 2:
+            raise InputError(f"method {text!r}: a composite is HIGH//LOW, two single methods "
+                             "(composites do not nest)")
+        if not all(p.strip() for p in parts):
+            raise InputError(f"method {text!r}: HIGH//LOW needs a method on each side")
+        return cls(MethodSpec.parse(parts[0]), MethodSpec.parse(parts[1]))
+
+
+def is_composite(text: str | MethodSpec | CompositeSpec) -> bool:
+    """True for a ``HIGH//LOW`` method (string or spec)."""
+    return isinstance(text, CompositeSpec) or (
+        isinstance(text, str) and COMPOSITE_SEPARATOR in text)
+
+
+def parse_method(text: str | MethodSpec | CompositeSpec, **overrides: object
+                 ) -> MethodSpec | CompositeSpec:
+    """A single :class:`MethodSpec` or a ``HIGH//LOW`` :class:`CompositeSpec`. Keyword
+    ``overrides`` (CLI options such as ``solvent``) apply to a single method; for a
+    composite they go in brackets on the part they are meant for, so they are refused."""
+    if not is_composite(text):
+        return MethodSpec.parse(text, **overrides)  # type: ignore[arg-type]
+    if any(v is not None and v is not False for v in overrides.values()):
+        raise InputError(f"method options {sorted(k for k, v in overrides.items() if v)} are "
+                         "ambiguous for a composite HIGH//LOW method: put them in brackets on "
+                         "the part they are for, e.g. hf/sto-3g[max_scf_cycles=50]//gfn2-xtb")
+    return CompositeSpec.parse(text)  # type: ignore[arg-type]
 
 
 def split_dispersion(functional: str) -> tuple[str, str | None]:

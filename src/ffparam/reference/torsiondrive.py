@@ -16,6 +16,14 @@ neither become a grid minimum when any real result exists, nor spawn new optimiz
 while any real result exists). Grid points with no successful optimization are reported
 in ``TorsionDriveResult.missing``.
 
+Composite ``HIGH//LOW`` methods (:class:`~ffparam.reference.spec.CompositeSpec`): the drive
+runs with LOW; then one HIGH single point (``energy``, or ``gradient`` on request) per final
+grid geometry goes through the same :func:`run_jobs` and Store, and the result's energies are
+the HIGH ones (``low_energies`` keeps LOW's). Both are ordinary Store records, so a rerun
+computes nothing and a killed run resumes. Both methods are checked against the molecule
+before any LOW work starts. A grid point whose HIGH single point failed is dropped from the
+profile and listed in ``missing``.
+
 Geometry identity. torsiondrive recognises a finished optimization by its start geometry
 truncated to 0.001 Angstrom (``get_geo_key``), computed once from the Angstrom coordinates it
 holds (initial coordinates, or a finished optimization's end geometry) and once from the
@@ -47,7 +55,7 @@ from ffparam.reference.compute import RunSummary, run_jobs
 from ffparam.reference.jobs import GEOMETRY_PRECISION, Job
 from ffparam.reference.methods import get_calculator
 from ffparam.reference.records import Constraints, Record, Species, Task
-from ffparam.reference.spec import MethodSpec
+from ffparam.reference.spec import CompositeSpec, MethodSpec, parse_method
 from ffparam.reference.store import Store
 from ffparam.runtime import Executor, progress_task
 from ffparam.units import BOHR_ANGSTROM, HARTREE_KCAL_MOL
@@ -68,11 +76,16 @@ class TorsionDriveResult:
         molecule: the molecule scanned (atom order of all geometries).
         dihedrals: scanned dihedrals (i, j, k, l), 0-based.
         grid_spacing: degrees per dihedral.
-        method: canonical method spec.
+        method: canonical method spec (``HIGH//LOW`` for a composite).
         angles: (n_points, n_dihedrals) grid angles in degrees, in (-180, 180], sorted.
-        energies: (n_points,) kcal/mol, lowest constrained-optimized energy per grid point.
+        energies: (n_points,) kcal/mol, lowest constrained-optimized energy per grid point
+            (composite: the HIGH single-point energy on that LOW geometry).
         geometries: (n_points, n_atoms, 3) Angstrom, the optimized geometries.
         records: the Store records of those optimizations, one per point.
+        geometry_method: canonical method of the optimizations (LOW for a composite).
+        energy_method: canonical method of ``energies`` (HIGH for a composite).
+        low_energies: composite only: (n_points,) kcal/mol, LOW's optimized energies.
+        high_records: composite only: the HIGH single-point records, one per point.
         missing: grid points (tuples of degrees) without any successful optimization.
         summary: jobs run, taken from the Store, failed.
         n_iterations: wavefront iterations.
@@ -91,6 +104,19 @@ class TorsionDriveResult:
     summary: RunSummary = field(default_factory=RunSummary)
     n_iterations: int = 0
     iteration_sizes: list[int] = field(default_factory=list)
+    geometry_method: str = ""
+    energy_method: str = ""
+    low_energies: np.ndarray | None = None
+    high_records: list[Record] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.geometry_method = self.geometry_method or self.method
+        self.energy_method = self.energy_method or self.method
+
+    @property
+    def composite(self) -> bool:
+        """True when the energies are HIGH single points on LOW geometries."""
+        return self.low_energies is not None
 
     @property
     def relative_energies(self) -> np.ndarray:
@@ -127,7 +153,7 @@ def rotatable_dihedrals(
 def run_torsiondrive(
     molecule: Molecule,
     dihedrals: Sequence[Sequence[int]],
-    method: MethodSpec | str = "gfn2-xtb",
+    method: MethodSpec | CompositeSpec | str = "gfn2-xtb",
     spacing_deg: int | Sequence[int] = DEFAULT_SPACING,
     store: Store | None = None,
     executor: Executor | None = None,
@@ -139,6 +165,7 @@ def run_torsiondrive(
     max_steps: int = 300,
     progress: Progress | bool = False,
     precision: float = GEOMETRY_PRECISION,
+    high_task: str = "energy",
 ) -> TorsionDriveResult:
     """Drive one dihedral (1-D) or two (2-D) over a grid of ``spacing_deg`` degrees.
 
@@ -147,7 +174,9 @@ def run_torsiondrive(
             geometries unless ``initial_geometries`` (n, n_atoms, 3) Angstrom is given
             (one ETKDG conformer is generated if there are none).
         dihedrals: one or two (i, j, k, l) atom index tuples, 0-based.
-        method: reference method spec (``gfn2-xtb``, ``b3lyp-d3bj/dzvp``...).
+        method: reference method spec (``gfn2-xtb``, ``b3lyp-d3bj/dzvp``...) or a
+            composite ``HIGH//LOW`` (``b3lyp-d3bj/dzvp//gfn2-xtb``): drive with LOW, then
+            HIGH single points on the final grid geometries (module docstring).
         spacing_deg: grid spacing in degrees (a divisor of 180), one value or one per
             dihedral.
         store: where optimizations are recorded (default: in memory).
@@ -157,12 +186,18 @@ def run_torsiondrive(
             wavefront does not start new optimizations from a point (torsiondrive option).
         retry_failed: recompute optimizations stored as failed.
         max_steps: geomeTRIC step limit per optimization.
+        high_task: composite only: ``energy`` or ``gradient``, the HIGH single points.
     """
     dihedrals = _check_dihedrals(molecule, dihedrals)
     spacings = _check_spacings(spacing_deg, len(dihedrals))
-    spec = MethodSpec.parse(method)
+    full_spec = parse_method(method)
+    composite = full_spec if isinstance(full_spec, CompositeSpec) else None
+    spec = composite.low if composite else full_spec
+    if high_task not in ("energy", "gradient"):
+        raise InputError(f"high_task must be energy or gradient, got {high_task!r}")
     species = Species.from_molecule(molecule)
-    get_calculator(spec, species)  # fail early on a bad method/molecule combination
+    for part in (composite.high, spec) if composite else (spec,):
+        get_calculator(part, species)  # fail early on a bad method/molecule combination
     starts = _initial_geometries(molecule, initial_geometries)
     state = _initial_state(
         species, dihedrals, spacings, starts, dihedral_ranges, energy_upper_limit_kcal_mol
@@ -175,12 +210,38 @@ def run_torsiondrive(
     try:
         summary, sizes = _wavefront(drive, state, store, executor, retry_failed,
                                     progress, label, len(grid))
+        result = drive.result(spacings, grid, summary, len(sizes))
+        result.iteration_sizes = sizes
+        if composite is not None:
+            _high_single_points(result, composite, species, high_task, store, executor,
+                                retry_failed, progress, precision)
     finally:
         if own_store:
             store.close()
-    result = drive.result(spacings, grid, summary, len(sizes))
-    result.iteration_sizes = sizes
     return result
+
+
+def _high_single_points(result: TorsionDriveResult, composite: CompositeSpec,
+                        species: Species, task: str, store: Store,
+                        executor: Executor | None, retry_failed: bool,
+                        progress: Progress | bool, precision: float) -> None:
+    """Replace ``result``'s LOW energies by HIGH single points (``task``) on its final
+    geometries, through the Store; a point whose HIGH calculation failed is dropped from
+    the profile and listed in ``missing`` (its failure is in ``summary``)."""
+    jobs = [Job.create(species, composite.high, Task.parse(task), geometry, precision)
+            for geometry in result.geometries]
+    records, part = run_jobs(jobs, store, executor, retry_failed, progress,
+                             f"  {composite.high.canonical()} {task}")
+    result.summary.merge(part)
+    ok = np.array([r.ok for r in records], dtype=bool)
+    result.missing += [tuple(int(a) for a in angles) for angles in result.angles[~ok]]
+    result.angles, result.geometries = result.angles[ok], result.geometries[ok]
+    result.low_energies = result.energies[ok]
+    result.energies = np.array([r.energy for r in records if r.ok], dtype=np.float64)
+    result.records = [r for r, good in zip(result.records, ok) if good]
+    result.high_records = [r for r in records if r.ok]
+    result.method = composite.canonical()
+    result.energy_method = composite.high.canonical()
 
 
 def _check_spacings(spacing: int | Sequence[int], n_dihedrals: int) -> list[int]:
