@@ -26,6 +26,8 @@ from ffparam.errors import InputError
 console = Console(stderr=True)
 
 METHOD_HELP = "reference method, e.g. gfn2-xtb, gfn1-xtb, b3lyp-d3bj/dzvp, hf/sto-3g"
+TD_METHOD_HELP = (METHOD_HELP + ", or HIGH//LOW (e.g. b3lyp-d3bj/dzvp//gfn2-xtb): drive with "
+                  "LOW, HIGH single points on its geometries")
 WORKERS_HELP = "local worker processes (0 = run in this process)"
 DASK_HELP = "Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster"
 
@@ -62,9 +64,9 @@ defaults; ``tests/cli/test_defaults.py`` checks that they do)."""
 
 
 def _method(method: str, solvent: str | None, max_scf_cycles: int | None, density_fit: bool):
-    from ffparam.reference import MethodSpec
+    from ffparam.reference.spec import parse_method
 
-    return MethodSpec.parse(
+    return parse_method(
         method, solvent=solvent, max_scf_cycles=max_scf_cycles, density_fit=density_fit
     )
 
@@ -189,7 +191,7 @@ def torsiondrive(
         callback=divides_180,
         help="grid spacing in degrees (a divisor of 180)",
     ),
-    method: str = api_option(TD_FIELDS, "method", "--method", help=METHOD_HELP),
+    method: str = api_option(TD_FIELDS, "method", "--method", help=TD_METHOD_HELP),
     store: Path = typer.Option(Path("ffparam.db"), help="SQLite store of all calculations"),
     output: Path = typer.Option(Path("scan.xyz"), "-o", "--output", help="extxyz of the profile"),
     charge: int | None = typer.Option(None, help="net charge (default: from the input)"),

@@ -47,13 +47,16 @@ def plot_torsion_profile(result: TorsionDriveResult, path: str | Path) -> Path:
 
 def write_torsiondrive_extxyz(result: TorsionDriveResult, path: str | Path) -> int:
     """Optimized grid geometries as extended XYZ (energy eV, forces eV/Angstrom), with the
-    grid angles (degrees) and relative energy (kcal/mol) in each frame's info."""
+    grid angles (degrees) and relative energy (kcal/mol) in each frame's info. For a
+    composite ``HIGH//LOW`` drive the frames are the HIGH single points on the LOW
+    geometries (``method`` is HIGH, ``geometry_method`` LOW)."""
     from ase.io import write
 
     from ffparam.reference.export import records_to_atoms
 
-    frames = records_to_atoms(result.records)
+    frames = records_to_atoms(result.high_records if result.composite else result.records)
     for atoms, angles, relative in zip(frames, result.angles, result.relative_energies):
+        atoms.info["geometry_method"] = result.geometry_method
         atoms.info["dihedrals"] = ";".join("-".join(map(str, d)) for d in result.dihedrals)
         atoms.info["angles_degrees"] = np.asarray(angles)
         # the import format of `ffparam bespoke --reference` (ffparam.io.torsion_scans)
