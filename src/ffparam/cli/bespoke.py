@@ -79,7 +79,8 @@ def register(app: typer.Typer) -> None:
         input: str = typer.Argument(..., help="SMILES or molecule file (sdf, mol, pdb, xyz)"),
         ff: str = api_option(B, "ff", "--ff", help="sage | gaff2 | openff-X.Y.Z | PATH.offxml"),
         method: str = api_option(B, "method", "--method",
-                                 help="reference method, e.g. gfn2-xtb, b3lyp-d3bj/dzvp"),
+                                 help="reference method, e.g. gfn2-xtb, b3lyp-d3bj/dzvp, or "
+                                      "HIGH//LOW (b3lyp-d3bj/dzvp//gfn2-xtb)"),
         charges: str = api_option(B, "charges", "--charges", help="am1bcc | resp | gasteiger"),
         reference: list[Path] = typer.Option(None, "--reference",
                                              help="import torsion scans (extxyz or QCFractal "

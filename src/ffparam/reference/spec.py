@@ -259,6 +259,18 @@ def parse_method(text: str | MethodSpec | CompositeSpec, **overrides: object
     return CompositeSpec.parse(text)  # type: ignore[arg-type]
 
 
+def geometry_method(method: str) -> str:
+    """The method that optimizes geometries: LOW of a ``HIGH//LOW`` composite, else
+    ``method`` itself (unchanged)."""
+    return CompositeSpec.parse(method).low.canonical() if is_composite(method) else method
+
+
+def energy_method(method: str) -> str:
+    """The method of single-point energies and gradients: HIGH of a ``HIGH//LOW``
+    composite, else ``method`` itself (unchanged)."""
+    return CompositeSpec.parse(method).high.canonical() if is_composite(method) else method
+
+
 def split_dispersion(functional: str) -> tuple[str, str | None]:
     """``b3lyp-d3bj`` -> (``b3lyp``, ``d3bj``); ``pbe0`` -> (``pbe0``, None)."""
     for suffix in sorted(DISPERSION_SUFFIXES, key=len, reverse=True):

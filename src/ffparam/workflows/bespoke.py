@@ -34,11 +34,13 @@ from ffparam.fit.targets.torsion import TorsionProfileTarget
 from ffparam.io.atomic import write_json_atomic, write_text_atomic
 from ffparam.params.parameter_set import ParameterSet
 from ffparam.params.system import ParameterizedSystem
+from ffparam.reference.spec import energy_method, geometry_method, is_composite
 from ffparam.report.bespoke_metrics import BespokeMetrics, ValenceSummary
 from ffparam.settings import Settings, require_at_least, require_choice
 from ffparam.workflows.bespoke_results import Clock, build_metrics
 from ffparam.workflows.bespoke_scans import (
     RotorScan,
+    composite_reference_note,
     drive_rotor,
     imported_rotor,
     match_imported_scans,
@@ -97,7 +99,7 @@ class BespokeSettings(Settings):
     seed: int = 20261125
 
     def __post_init__(self) -> None:
-        from ffparam.reference.spec import MethodSpec
+        from ffparam.reference.spec import parse_method
 
         if not 0 < self.spacing_deg <= 180 or 180 % self.spacing_deg:
             raise InputError(f"spacing_deg must divide 180 (degrees), got {self.spacing_deg}")
@@ -105,7 +107,7 @@ class BespokeSettings(Settings):
         require_choice(self, "charges", CHARGE_METHODS)
         require_at_least(self, 0, "workers", "validation_conformers", "md_ps", "seed")
         require_at_least(self, 1, "max_iterations")
-        MethodSpec.parse(self.method)
+        parse_method(self.method)
         for path in self.references:
             if not Path(path).exists():
                 raise InputError(f"missing file: {path}")
@@ -184,10 +186,10 @@ def check_molecule_supported(molecule: Molecule, settings: BespokeSettings) -> N
     reference method covers its elements, charge and spin (and, for PySCF, its basis)."""
     from ffparam.reference.methods import get_calculator
     from ffparam.reference.records import Species
-    from ffparam.reference.spec import MethodSpec
-
     molecule.require_closed_shell("ffparam bespoke")
-    get_calculator(MethodSpec.parse(settings.method), Species.from_molecule(molecule))
+    species = Species.from_molecule(molecule)
+    for method in {energy_method(settings.method), geometry_method(settings.method)}:
+        get_calculator(method, species)
 
 
 def start_system(molecule: Molecule, settings: BespokeSettings, store, executor
@@ -200,7 +202,7 @@ def start_system(molecule: Molecule, settings: BespokeSettings, store, executor
     system = assign_parameters(molecule, settings.forcefield, charges="am1bcc")
     from ffparam.workflows.bespoke_charges import resp_system
 
-    return resp_system(system, settings.method, store, executor)
+    return resp_system(system, geometry_method(settings.method), store, executor)
 
 
 def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor,
@@ -355,6 +357,8 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     run.exports = _export(run.fitted, run.extra, outdir, molecule, settings)
     clock.lap("export", t)
     metrics = build_metrics(run, clock, outdir)
+    if is_composite(settings.method):
+        metrics.provenance.reference_note = composite_reference_note(settings.method)
     files = _write_outputs(outdir, metrics)
     return BespokeResult(molecule, start, run.fitted, run.extra, run.rotors, metrics, files,
                          run.fit_result)
@@ -368,8 +372,11 @@ def _fit_steps(run: BespokeRun, store, executor, imported: dict, clock: Clock,
     if settings.fit_valence:
         from ffparam.workflows.bespoke_valence import fit_valence
 
-        _say(settings, f"valence: {settings.method} Hessian, Seminario, frequency fit")
-        base, valence_extra, note = fit_valence(run.start, settings, store, executor)
+        # a HIGH//LOW composite: minimum and Hessian with LOW (a Hessian belongs at a
+        # stationary point of its own method)
+        valence = settings.replace(method=geometry_method(settings.method))
+        _say(settings, f"valence: {valence.method} Hessian, Seminario, frequency fit")
+        base, valence_extra, note = fit_valence(run.start, valence, store, executor)
         run.valence = ValenceSummary(note, len(valence_extra))
         t = clock.lap("valence", t)
     run.rotors, notes = collect_scans(run.molecule, settings, store, executor, imported)
@@ -404,11 +411,11 @@ def _validate(molecule, start, fitted, settings, store, executor, outdir, warnin
     systems = {"start": start, "bespoke": fitted}
     steps = {
         "conformers": lambda: validate.held_out_conformers(
-            molecule, systems, settings.method, store, executor,
+            molecule, systems, energy_method(settings.method), store, executor,
             n_conformers=settings.validation_conformers, seed=settings.seed + 1,
             exclude_geometries=fitted_geometries),
         "geometry": lambda: validate.optimized_geometry_rmsd(
-            molecule, systems, settings.method, store, executor),
+            molecule, systems, geometry_method(settings.method), store, executor),
         "md": lambda: validate.md_stability(fitted, molecule, length_ps=settings.md_ps,
                                             seed=settings.seed),
     }

@@ -137,6 +137,18 @@ def imported_rotor(bond: tuple[int, int], scan: ImportedScan) -> RotorScan:
     return RotorScan(bond, dihedral, profile, source=scan.source, n_jobs=len(scan.energies))
 
 
+def composite_reference_note(method: str) -> str:
+    """What a bespoke fit to ``HIGH//LOW`` torsion drives is measured against."""
+    from ffparam.reference.spec import CompositeSpec
+
+    spec = CompositeSpec.parse(method)
+    high, low = spec.high.canonical(), spec.low.canonical()
+    return (f"Torsion profiles are {high} single points on {low} constrained-optimized "
+            f"geometries ({spec.canonical()}); RMSE is measured against those {high} "
+            f"profiles, not against a {high}-relaxed drive. Valence and optimized geometries "
+            f"use {low}; held-out conformers are scored against {high}.")
+
+
 def drive_rotor(molecule: Molecule, bond: tuple[int, int], method: str, spacing_deg: int, store,
                 executor, retry_failed: bool = False, progress: bool = True,
                 fragment=None) -> RotorScan:
