@@ -113,3 +113,16 @@ def test_composite_high_gradient_on_request(ethane):
     with pytest.raises(InputError, match="high_task"):
         run_torsiondrive(ethane, [ETHANE_DIHEDRAL], COMPOSITE, spacing_deg=90,
                          high_task="hessian")
+
+
+def test_composite_reuses_a_stored_low_drive_and_computes_only_high_points(ethane, tmp_path):
+    """The LOW optimizations are the same Store records as a plain LOW drive's."""
+    with Store(tmp_path / "s.db") as store:
+        low = run_torsiondrive(ethane, [ETHANE_DIHEDRAL], "gfn2-xtb", spacing_deg=90,
+                               store=store)
+        both = run_torsiondrive(ethane, [ETHANE_DIHEDRAL], COMPOSITE, spacing_deg=90,
+                                store=store)
+    assert both.summary.n_cached == low.summary.n_jobs
+    assert both.summary.n_computed == len(both.energies) == 4
+    np.testing.assert_array_equal(both.low_energies, low.energies)
+    np.testing.assert_array_equal(both.geometries, low.geometries)

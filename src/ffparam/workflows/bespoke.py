@@ -60,7 +60,10 @@ class BespokeSettings(Settings):
 
     Attributes:
         forcefield: start force field (``sage``, ``gaff2``, ``openff-X.Y.Z``, a .offxml).
-        method: reference method (``gfn2-xtb``, ``b3lyp-d3bj/dzvp``, ...).
+        method: reference method (``gfn2-xtb``, ``b3lyp-d3bj/dzvp``, ...), or a composite
+            ``HIGH//LOW`` (``b3lyp-d3bj/dzvp//gfn2-xtb``): torsion drives with LOW and HIGH
+            single points on their geometries; valence and RESP geometries with LOW,
+            held-out conformers scored against HIGH.
         charges: ``am1bcc``, ``gasteiger``, ``mmff94`` or ``resp`` (from the method's ESP).
         spacing_deg: torsion grid spacing, degrees (divides 180).
         workers, dask: local worker processes; or a Dask scheduler address / ``local``.
