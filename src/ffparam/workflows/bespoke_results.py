@@ -1,7 +1,10 @@
 """The typed results of a bespoke run (:class:`~ffparam.report.bespoke_metrics.BespokeMetrics`)
 built from what the run produced: rotor scans, fit targets and result, validation, exports.
 
-Profile plots of the fitted rotors are drawn here (``plots/rotor_N.png``).
+Profile plots of the fitted rotors are drawn here (``plots/rotor_N.png``), with the +/-1
+sigma band of the fitted profile from the Laplace posterior of the torsion fit
+(:mod:`ffparam.fit.uncertainty`), whose sigma of each fitted k goes into the changed
+parameters.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import numpy as np
 import torch
 
 from ffparam.chem import Molecule
+from ffparam.errors import InputError
+from ffparam.fit.objective import Objective
 from ffparam.fit.optimizers import FitResult
+from ffparam.fit.uncertainty import ParameterUncertainty, laplace_uncertainty, propagated_sigma
 from ffparam.params.parameter_set import ParameterSet, field_unit
 from ffparam.report.bespoke_metrics import (
     BespokeMetrics,
@@ -50,29 +56,58 @@ class Clock:
         self.timings["total_s"] = round(time.perf_counter() - self._start, 3)
 
 
-def changed_parameter_rows(start: ParameterSet, fitted: ParameterSet, keys
-                           ) -> list[ChangedParameter]:
-    """Start and fitted value of each parameter field ``keys`` (angles in degrees)."""
+def changed_parameter_rows(start: ParameterSet, fitted: ParameterSet, keys,
+                           sigma: dict | None = None) -> list[ChangedParameter]:
+    """Start and fitted value of each parameter field ``keys`` (angles in degrees), with its
+    posterior standard deviation from ``sigma`` (key -> sigma, internal units) if there."""
     rows = []
+    sigma = sigma or {}
     for key in keys:
         before = start.get(key.section, key.id).values.get(key.field) \
             if (key.section, key.id) in start else None
         after = fitted.get(key.section, key.id).values[key.field]
+        spread = sigma.get(key)
         unit = field_unit(key.section, key.field)
         if unit == "rad":
             before = None if before is None else float(np.degrees(before))
             after, unit = float(np.degrees(after)), "degree"
-        rows.append(ChangedParameter(key.section, key.id, key.field, before, after, unit))
+            spread = None if spread is None else float(np.degrees(spread))
+        rows.append(ChangedParameter(key.section, key.id, key.field, before, after, unit,
+                                     None if spread is None else float(spread)))
     return rows
 
 
+def fit_uncertainty(targets, result: FitResult | None) -> ParameterUncertainty | None:
+    """Laplace posterior of a torsion fit (the objective rebuilt from its targets and
+    parameter space, as :func:`~ffparam.workflows.bespoke.fit_rotors` built it); None when
+    there was no fit or the posterior is undetermined."""
+    if result is None or result.fit is None or not targets:
+        return None
+    try:
+        return laplace_uncertainty(Objective(list(targets), result.fit), result.x)
+    except InputError:
+        return None
+
+
+def parameter_sigmas(uncertainty: ParameterUncertainty | None) -> dict:
+    """Parameter key -> posterior sigma (internal units) for every key of every group."""
+    if uncertainty is None:
+        return {}
+    return {key: float(s) for group, s in zip(uncertainty.groups, uncertainty.sigma)
+            for key in group}
+
+
 def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None,
-                  plots: Path) -> list[RotorResult]:
-    """One :class:`RotorResult` per rotor; fitted ones get RMSEs, profile and plot."""
-    by_name = {t.name: (t, fit_result) for t in targets}
+                  plots: Path, joint: ParameterUncertainty | None = None) -> list[RotorResult]:
+    """One :class:`RotorResult` per rotor; fitted ones get RMSEs, profile and plot (``joint``:
+    the posterior of the joint fit ``fit_result``, for the bands of its rotors; fragment
+    fits get theirs here)."""
+    by_name = {t.name: (t, fit_result, joint) for t in targets}
     for rotor in rotors:
         if rotor.fit_target is not None:
-            by_name[rotor.fit_target.name] = (rotor.fit_target, rotor.fit_result)
+            by_name[rotor.fit_target.name] = (
+                rotor.fit_target, rotor.fit_result,
+                fit_uncertainty([rotor.fit_target], rotor.fit_result))
     out = []
     for n, rotor in enumerate(rotors, start=1):
         entry = RotorResult(
@@ -84,16 +119,18 @@ def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None
         if rotor.fragment is not None:
             entry.fragment = FragmentInfo(rotor.fragment.molecule.n_atoms,
                                           rotor.fragment.molecule.to_smiles())
-        target, result = by_name.get(f"rotor_{rotor.bond[0]}-{rotor.bond[1]}", (None, None))
+        target, result, posterior = by_name.get(f"rotor_{rotor.bond[0]}-{rotor.bond[1]}",
+                                                (None, None, None))
         if target is not None and result is not None:
-            _add_fit(entry, rotor, target, result, plots / f"rotor_{n}.png")
+            _add_fit(entry, rotor, target, result, posterior, plots / f"rotor_{n}.png")
         out.append(entry)
     return out
 
 
 def _add_fit(entry: RotorResult, rotor: RotorScan, target, result: FitResult,
-             plot: Path) -> None:
-    """RMSEs before/after, the profile table and its plot for a fitted rotor."""
+             posterior: ParameterUncertainty | None, plot: Path) -> None:
+    """RMSEs before/after, the profile table and its plot (with the +/-1 sigma band of the
+    fitted profile when ``posterior`` is known) for a fitted rotor."""
     from ffparam.report.plots import torsion_profile_plot
 
     fit = result.fit
@@ -104,13 +141,17 @@ def _add_fit(entry: RotorResult, rotor: RotorScan, target, result: FitResult,
     entry.rmse_fitted = result.metrics_after[target.name][RMSE]
     entry.mode = target.mode
     angles = start["angles"][:, 0]
+    band = None if posterior is None else propagated_sigma(
+        lambda x: target.mm_relative(fit, x), posterior)
     drawn = torsion_profile_plot(
         plot, angles, {"reference": start["qm"], "start": start["mm"], "bespoke": final["mm"]},
         f"bond {rotor.bond[0]}-{rotor.bond[1]} ({target.mode} MM)",
-        {"start": entry.rmse_start, "bespoke": entry.rmse_fitted})
+        {"start": entry.rmse_start, "bespoke": entry.rmse_fitted},
+        bands=None if band is None else {"bespoke": band})
     entry.plot = f"plots/{drawn.name}"
     entry.profile = TorsionProfileData(angles.tolist(), start["qm"].tolist(),
-                                       start["mm"].tolist(), final["mm"].tolist())
+                                       start["mm"].tolist(), final["mm"].tolist(),
+                                       None if band is None else band.tolist())
     if entry.fragment is not None:
         entry.fragment.wbo_parent = rotor.fragment.parent_wbo
         entry.fragment.wbo_fragment = rotor.fragment.wbo
@@ -157,13 +198,16 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
     plots = outdir / "plots"
     plots.mkdir(exist_ok=True)
     settings = run.settings
-    rotors = rotor_results(run.rotors, run.targets, run.fit_result, plots)
+    joint = fit_uncertainty(run.targets, run.fit_result)
+    rotors = rotor_results(run.rotors, run.targets, run.fit_result, plots, joint)
+    sigma = parameter_sigmas(joint)
     changed: list[ChangedParameter] = []
     if run.bespoke is not None:
         ids = run.bespoke.parameters.sections.get("ProperTorsions", {})
         keys = [k for k in run.fitted.parameters.keys()
                 if k.section == "ProperTorsions" and k.id in ids and k.field.startswith("k")]
-        changed = changed_parameter_rows(run.bespoke.parameters, run.fitted.parameters, keys)
+        changed = changed_parameter_rows(run.bespoke.parameters, run.fitted.parameters, keys,
+                                         sigma)
     shown = ("forcefield", "method", "charges", "spacing_deg", "mode", "workers")
     return BespokeMetrics(
         molecule=molecule_info(run.molecule),
