@@ -1,12 +1,16 @@
 """A bespoke run (ethanol with an imported MMFF94 scan, the quickest bespoke path) writes the
 Laplace sigma of every fitted k into metrics.json and the propagated band of the fitted
-profile, and the band is the one ffparam.fit.uncertainty computes for the run's own fit."""
+profile, and the band is the one ffparam.fit.uncertainty computes for the run's own fit; the
+rotor's cross-validated RMSE stands next to its training RMSE, with a warning when they are
+more than 2x apart."""
 
 import json
 
 import numpy as np
+import pytest
 
 from ffparam.chem import Molecule
+from ffparam.fit.crossval import cross_validated_rmse
 from ffparam.fit.objective import Objective
 from ffparam.fit.targets.torsion import TorsionProfileTarget
 from ffparam.fit.uncertainty import laplace_uncertainty, propagated_sigma
@@ -44,8 +48,15 @@ def test_bespoke_run_reports_sigmas_and_band(tmp_path):
                           rtol=1e-4)
     np.testing.assert_allclose(band, propagated_sigma(
         lambda x: target.mm_relative(fit, x), post), rtol=1e-4)
+    # cross-validated RMSE next to the training RMSE, as the fit's own hat matrix gives it
+    cv = cross_validated_rmse(Objective([target], fit), result.fit.x)[target.name]
+    assert rotor["rmse_cv"] == pytest.approx(cv, rel=1e-4)
+    assert rotor["rmse_cv"] > 0 and rotor["rmse_fitted"] > 0
+    overfit = max(rotor["rmse_cv"] / rotor["rmse_fitted"], rotor["rmse_fitted"] / rotor["rmse_cv"])
+    assert any("cross-validated RMSE" in w for w in data["warnings"]) == (overfit > 2)
     assert (out / rotor["plot"]).exists()
     html = (out / "report.html").read_text()
-    assert "<th>&sigma;</th>" in html
+    assert "<th>&sigma;</th>" in html and "RMSE held out" in html
     print("sigma k (kcal/mol):", [round(p["sigma"], 3) for p in changed],
-          "band (kcal/mol):", band.min().round(3), band.max().round(3))
+          "band (kcal/mol):", band.min().round(3), band.max().round(3),
+          "rmse train/cv:", rotor["rmse_fitted"], rotor["rmse_cv"])

@@ -19,3 +19,17 @@ def test_band_is_drawn_around_its_curve(tmp_path):
     assert changed.sum() > 1000  # a band 0.6 kcal/mol wide over the whole range
     rgb = banded[changed][:, :3]
     assert np.median(rgb[:, 0] - rgb[:, 2]) > 0.05  # tinted like the red bespoke curve
+
+
+def test_overfit_warning_only_beyond_twice():
+    from ffparam.report.bespoke_metrics import RotorResult
+    from ffparam.workflows.bespoke_results import overfit_warnings
+
+    rotors = [RotorResult([0, 1], rmse_fitted=0.1, rmse_cv=0.19),
+              RotorResult([1, 2], rmse_fitted=0.1, rmse_cv=0.25),
+              RotorResult([2, 3], rmse_fitted=0.3, rmse_cv=0.1),
+              RotorResult([3, 4], rmse_fitted=0.1)]
+    warnings = overfit_warnings(rotors)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("bond 1-2: cross-validated RMSE 0.250")
+    assert warnings[1].startswith("bond 2-3:")

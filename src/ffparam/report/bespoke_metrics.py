@@ -14,10 +14,10 @@ orders dimensionless. ``validation`` holds each validation step's own ``to_json(
 Schema versions: 1 added ``schema_version`` and renamed the setting ``spacing`` to
 ``spacing_deg``; 2 (this one) added the Laplace posterior standard deviations
 (:mod:`ffparam.fit.uncertainty`): ``sigma`` of each changed parameter and ``fitted_sigma``
-of each fitted profile (the propagated +/-1 sigma band), both optional (None when not
-computed). Older files (version 0 without ``schema_version``, version 1) are migrated; a
-version-2 file is refused by an ffparam that reads only version 1, which would otherwise
-fail on the new keys.
+of each fitted profile (the propagated +/-1 sigma band), and each rotor's cross-validated
+RMSE ``rmse_cv``, all optional (None when not computed). Older files (version 0 without
+``schema_version``, version 1) are migrated; a version-2 file is refused by an ffparam
+that reads only version 1, which would otherwise fail on the new keys.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ class RotorResult:
         n_jobs, n_cached, n_failed: optimizations asked, taken from the Store, failed.
         error: why the rotor was not fitted. fragment: the fragment it was scanned on.
         smirks: SMIRKS of its bespoke torsions. mode: ``relaxed`` or ``single_point``.
+        rmse_cv: cross-validated RMSE (kcal/mol): every other grid point predicted by the
+            fit to the rest (:mod:`ffparam.fit.crossval`), None when not computed.
         plot: its profile plot, relative to the output directory.
     """
 
@@ -99,6 +101,7 @@ class RotorResult:
     smirks: list[str] = field(default_factory=list)
     rmse_start: float | None = None
     rmse_fitted: float | None = None
+    rmse_cv: float | None = None
     mode: str | None = None
     plot: str | None = None
     profile: TorsionProfileData | None = None

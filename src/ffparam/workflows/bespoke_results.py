@@ -4,12 +4,14 @@ built from what the run produced: rotor scans, fit targets and result, validatio
 Profile plots of the fitted rotors are drawn here (``plots/rotor_N.png``), with the +/-1
 sigma band of the fitted profile from the Laplace posterior of the torsion fit
 (:mod:`ffparam.fit.uncertainty`), whose sigma of each fitted k goes into the changed
-parameters.
+parameters; each fitted rotor gets its cross-validated RMSE (:mod:`ffparam.fit.crossval`)
+next to the training RMSE, and a warning when they differ by more than 2x.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 
 from ffparam.chem import Molecule
 from ffparam.errors import InputError
+from ffparam.fit.crossval import cross_validated_rmse
 from ffparam.fit.objective import Objective
 from ffparam.fit.optimizers import FitResult
 from ffparam.fit.uncertainty import ParameterUncertainty, laplace_uncertainty, propagated_sigma
@@ -38,6 +41,8 @@ GFN2_NOTE = ("RMSE is measured against the reference method's own scans: GFN2-xT
              "differs from B3LYP-D3BJ/DZVP by about 0.3 kcal/mol RMSE on a biaryl torsion, so "
              "a GFN2-xTB fit is only as good as GFN2-xTB.")
 RMSE = "rmse [kcal/mol]"
+OVERFIT_RATIO = 2.0
+"""Cross-validated vs training RMSE ratio above which a rotor gets a warning."""
 
 
 class Clock:
@@ -77,16 +82,32 @@ def changed_parameter_rows(start: ParameterSet, fitted: ParameterSet, keys,
     return rows
 
 
-def fit_uncertainty(targets, result: FitResult | None) -> ParameterUncertainty | None:
-    """Laplace posterior of a torsion fit (the objective rebuilt from its targets and
-    parameter space, as :func:`~ffparam.workflows.bespoke.fit_rotors` built it); None when
-    there was no fit or the posterior is undetermined."""
+@dataclass
+class FitDiagnostics:
+    """What a torsion fit says about itself: the Laplace posterior of its parameters and
+    the cross-validated RMSE (kcal/mol) of each target (:mod:`ffparam.fit.crossval`)."""
+
+    posterior: ParameterUncertainty | None = None
+    rmse_cv: dict[str, float] = field(default_factory=dict)
+
+
+def fit_diagnostics(targets, result: FitResult | None) -> FitDiagnostics:
+    """:class:`FitDiagnostics` of a fit, the objective rebuilt from its targets and
+    parameter space (as :func:`~ffparam.workflows.bespoke.fit_rotors` built it); a part the
+    fit leaves undetermined (InputError) is left out."""
     if result is None or result.fit is None or not targets:
-        return None
+        return FitDiagnostics()
+    objective = Objective(list(targets), result.fit)
+    out = FitDiagnostics()
     try:
-        return laplace_uncertainty(Objective(list(targets), result.fit), result.x)
+        out.posterior = laplace_uncertainty(objective, result.x)
     except InputError:
-        return None
+        pass
+    try:
+        out.rmse_cv = cross_validated_rmse(objective, result.x)
+    except InputError:
+        pass
+    return out
 
 
 def parameter_sigmas(uncertainty: ParameterUncertainty | None) -> dict:
@@ -97,17 +118,33 @@ def parameter_sigmas(uncertainty: ParameterUncertainty | None) -> dict:
             for key in group}
 
 
+def overfit_warnings(rotors: list[RotorResult], ratio: float = OVERFIT_RATIO) -> list[str]:
+    """One warning per fitted rotor whose cross-validated and training RMSE differ by more
+    than ``ratio`` times (either way)."""
+    out = []
+    for r in rotors:
+        cv, train = r.rmse_cv, r.rmse_fitted
+        if cv is None or train is None or not (cv > 0 and train > 0):
+            continue
+        if max(cv / train, train / cv) > ratio:
+            out.append(f"bond {r.bond[0]}-{r.bond[1]}: cross-validated RMSE {cv:.3f} kcal/mol "
+                       f"vs training RMSE {train:.3f} kcal/mol (more than {ratio:g}x apart: "
+                       "the fit may not hold between grid points)")
+    return out
+
+
 def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None,
-                  plots: Path, joint: ParameterUncertainty | None = None) -> list[RotorResult]:
-    """One :class:`RotorResult` per rotor; fitted ones get RMSEs, profile and plot (``joint``:
-    the posterior of the joint fit ``fit_result``, for the bands of its rotors; fragment
-    fits get theirs here)."""
+                  plots: Path, joint: FitDiagnostics | None = None) -> list[RotorResult]:
+    """One :class:`RotorResult` per rotor; fitted ones get RMSEs (training and
+    cross-validated), profile and plot (``joint``: the diagnostics of the joint fit
+    ``fit_result``; fragment fits get theirs here)."""
+    joint = joint or FitDiagnostics()
     by_name = {t.name: (t, fit_result, joint) for t in targets}
     for rotor in rotors:
         if rotor.fit_target is not None:
             by_name[rotor.fit_target.name] = (
                 rotor.fit_target, rotor.fit_result,
-                fit_uncertainty([rotor.fit_target], rotor.fit_result))
+                fit_diagnostics([rotor.fit_target], rotor.fit_result))
     out = []
     for n, rotor in enumerate(rotors, start=1):
         entry = RotorResult(
@@ -119,10 +156,12 @@ def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None
         if rotor.fragment is not None:
             entry.fragment = FragmentInfo(rotor.fragment.molecule.n_atoms,
                                           rotor.fragment.molecule.to_smiles())
-        target, result, posterior = by_name.get(f"rotor_{rotor.bond[0]}-{rotor.bond[1]}",
-                                                (None, None, None))
+        target, result, diagnostics = by_name.get(f"rotor_{rotor.bond[0]}-{rotor.bond[1]}",
+                                                  (None, None, None))
         if target is not None and result is not None:
-            _add_fit(entry, rotor, target, result, posterior, plots / f"rotor_{n}.png")
+            entry.rmse_cv = diagnostics.rmse_cv.get(target.name)
+            _add_fit(entry, rotor, target, result, diagnostics.posterior,
+                     plots / f"rotor_{n}.png")
         out.append(entry)
     return out
 
@@ -198,9 +237,9 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
     plots = outdir / "plots"
     plots.mkdir(exist_ok=True)
     settings = run.settings
-    joint = fit_uncertainty(run.targets, run.fit_result)
+    joint = fit_diagnostics(run.targets, run.fit_result)
     rotors = rotor_results(run.rotors, run.targets, run.fit_result, plots, joint)
-    sigma = parameter_sigmas(joint)
+    sigma = parameter_sigmas(joint.posterior)
     changed: list[ChangedParameter] = []
     if run.bespoke is not None:
         ids = run.bespoke.parameters.sections.get("ProperTorsions", {})
@@ -217,4 +256,4 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
         rotors=rotors, fit=fit_summary(run.fit_result), changed_parameters=changed,
         validation={k: v.to_json() for k, v in run.validation.items()},
         exports=run.exports.to_dict(), provenance=provenance(settings, run.start.source, clock),
-        warnings=run.warnings, valence=run.valence)
+        warnings=run.warnings + overfit_warnings(rotors), valence=run.valence)
