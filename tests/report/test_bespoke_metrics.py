@@ -52,7 +52,7 @@ def test_old_file_is_migrated_and_typed(tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(OLD_METRICS))
     metrics = read_bespoke_metrics(path)
-    assert metrics.schema_version == SCHEMA_VERSION == 1
+    assert metrics.schema_version == SCHEMA_VERSION == 2
     assert metrics.settings["spacing_deg"] == 60 and "spacing" not in metrics.settings
     (rotor,) = metrics.rotors
     assert isinstance(rotor, RotorResult) and isinstance(rotor.fragment, FragmentInfo)
@@ -75,7 +75,7 @@ def test_round_trip_through_the_atomic_writer(tmp_path):
 def test_newer_or_malformed_files_are_refused(tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({**OLD_METRICS, "schema_version": SCHEMA_VERSION + 1}))
-    with pytest.raises(InputError, match=r"metrics.json: .*schema_version 2 is newer"):
+    with pytest.raises(InputError, match=r"metrics.json: .*schema_version 3 is newer"):
         read_bespoke_metrics(path)
     with pytest.raises(InputError, match=r"unknown key\(s\) rmse"):
         BespokeMetrics.from_dict({"rotors": [{"bond": [0, 1], "rmse": 1.0}]})
@@ -84,6 +84,22 @@ def test_newer_or_malformed_files_are_refused(tmp_path):
     path.write_text("{not json")
     with pytest.raises(InputError, match="not valid JSON"):
         read_bespoke_metrics(path)
+
+
+def test_version_1_file_reads_without_sigmas_and_version_2_keeps_them(tmp_path):
+    v1 = {**OLD_METRICS, "schema_version": 1,
+          "settings": {"spacing_deg": 60, "method": "gfn2-xtb"}}
+    metrics = BespokeMetrics.from_dict(v1)
+    assert metrics.schema_version == 2
+    assert metrics.changed_parameters[0].sigma is None
+    assert metrics.rotors[0].profile.fitted_sigma is None
+    metrics.changed_parameters[0].sigma = 0.05
+    metrics.rotors[0].profile.fitted_sigma = [0.01, 0.02]
+    path = write_json_atomic(tmp_path / "metrics.json", metrics)
+    back = read_bespoke_metrics(path)
+    assert back == metrics and back.changed_parameters[0].sigma == 0.05
+    html = write_report(tmp_path / "r.html", back, tmp_path / "plots").read_text()
+    assert "<th>&sigma;</th>" in html and "0.0500" in html
 
 
 def test_report_takes_the_typed_object_and_its_dict_alike(tmp_path):

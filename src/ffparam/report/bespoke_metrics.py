@@ -11,8 +11,13 @@ Units: RMSEs and torsion profiles kcal/mol, angles degrees, times seconds, Wiber
 orders dimensionless. ``validation`` holds each validation step's own ``to_json()``
 (:mod:`ffparam.validate`), ``exports`` the export report's ``to_dict()``.
 
-Schema versions: 1 (this one) added ``schema_version`` and renamed the setting ``spacing``
-to ``spacing_deg``; files without ``schema_version`` (version 0) are migrated.
+Schema versions: 1 added ``schema_version`` and renamed the setting ``spacing`` to
+``spacing_deg``; 2 (this one) added the Laplace posterior standard deviations
+(:mod:`ffparam.fit.uncertainty`): ``sigma`` of each changed parameter and ``fitted_sigma``
+of each fitted profile (the propagated +/-1 sigma band), and each rotor's cross-validated
+RMSE ``rmse_cv``, all optional (None when not computed). Older files (version 0 without
+``schema_version``, version 1) are migrated; a version-2 file is refused by an ffparam
+that reads only version 1, which would otherwise fail on the new keys.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 
 from ffparam.errors import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the ``metrics.json`` layout this code writes and reads."""
 
 
@@ -57,12 +62,14 @@ class FragmentInfo:
 @dataclass
 class TorsionProfileData:
     """A 1-D torsion profile: ``angles`` degrees, energies kcal/mol (reference, MM with the
-    start parameters, MM with the fitted ones)."""
+    start parameters, MM with the fitted ones, and the posterior standard deviation of the
+    fitted MM profile propagated from the parameter covariance, None when not computed)."""
 
     angles: list[float]
     reference: list[float]
     start: list[float]
     fitted: list[float]
+    fitted_sigma: list[float] | None = None
 
 
 @dataclass
@@ -76,6 +83,8 @@ class RotorResult:
         n_jobs, n_cached, n_failed: optimizations asked, taken from the Store, failed.
         error: why the rotor was not fitted. fragment: the fragment it was scanned on.
         smirks: SMIRKS of its bespoke torsions. mode: ``relaxed`` or ``single_point``.
+        rmse_cv: cross-validated RMSE (kcal/mol): every other grid point predicted by the
+            fit to the rest (:mod:`ffparam.fit.crossval`), None when not computed.
         plot: its profile plot, relative to the output directory.
     """
 
@@ -92,6 +101,7 @@ class RotorResult:
     smirks: list[str] = field(default_factory=list)
     rmse_start: float | None = None
     rmse_fitted: float | None = None
+    rmse_cv: float | None = None
     mode: str | None = None
     plot: str | None = None
     profile: TorsionProfileData | None = None
@@ -128,7 +138,9 @@ class FitSummary:
 
 @dataclass
 class ChangedParameter:
-    """One fitted parameter field, start and fitted value in ``unit`` (angles degrees)."""
+    """One fitted parameter field, start and fitted value in ``unit`` (angles degrees);
+    ``sigma``: its Laplace posterior standard deviation in ``unit`` (None when not
+    computed, e.g. for values fitted on a fragment and transferred)."""
 
     section: str
     id: str
@@ -136,6 +148,7 @@ class ChangedParameter:
     start: float | None
     fitted: float | None
     unit: str | None = None
+    sigma: float | None = None
 
 
 @dataclass
@@ -189,7 +202,8 @@ class BespokeMetrics:
 def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
     """``metrics.json`` data in the current schema: a file without ``schema_version``
     (written before it existed) gets it, and its setting ``spacing`` becomes
-    ``spacing_deg``; a newer schema than this code reads raises InputError."""
+    ``spacing_deg``; version 1 has no posterior sigmas (they read as None); a newer schema
+    than this code reads raises InputError."""
     if not isinstance(data, dict):
         raise InputError(f"metrics must be a mapping, got {type(data).__name__}")
     version = data.get("schema_version", 0)
@@ -202,7 +216,9 @@ def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
         settings = dict(data.get("settings") or {})
         if "spacing" in settings:
             settings["spacing_deg"] = settings.pop("spacing")
-        data = {**data, "settings": settings, "schema_version": SCHEMA_VERSION}
+        data = {**data, "settings": settings, "schema_version": 1}
+    if data["schema_version"] == 1:  # version 2 only added optional fields
+        data = {**data, "schema_version": SCHEMA_VERSION}
     return data
 
 

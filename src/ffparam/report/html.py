@@ -204,6 +204,7 @@ class ReportView:
                         else f"rotor {n}")
         row["rmse_start"] = _finite(rotor.rmse_start)
         row["rmse_fitted"] = _finite(rotor.rmse_fitted)
+        row["rmse_cv"] = _finite(rotor.rmse_cv)
         row["image"] = self.embed(rotor.plot, f"rotor {n}")
         if row["image"] is None and not rotor.plot:
             row["no_plot"] = f"no profile: {rotor.error}" if rotor.error else "no profile plot"

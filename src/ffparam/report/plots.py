@@ -27,17 +27,25 @@ STYLES = {
 
 def torsion_profile_plot(path: str | Path, angles: np.ndarray,
                          curves: Mapping[str, np.ndarray], title: str,
-                         rmse: Mapping[str, float] | None = None) -> Path:
+                         rmse: Mapping[str, float] | None = None,
+                         bands: Mapping[str, np.ndarray] | None = None) -> Path:
     """Relative energy (kcal/mol) vs dihedral angle (degrees) for several curves
-    (e.g. reference, start, fitted), sorted by angle."""
+    (e.g. reference, start, fitted), sorted by angle. ``bands``: curve name -> standard
+    deviation (kcal/mol) per point, drawn as a shaded +/-1 sigma band around that curve
+    (the parameter uncertainty propagated to the profile)."""
     path = Path(path)
     order = np.argsort(angles)
+    x = np.asarray(angles)[order]
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
     for name, values in curves.items():
         style = STYLES.get(name.split(" ")[0], {})
         label = name if not rmse or name not in rmse else f"{name} (RMSE {rmse[name]:.2f})"
-        ax.plot(np.asarray(angles)[order], np.asarray(values)[order], label=label,
-                markersize=4, **style)
+        y = np.asarray(values)[order]
+        ax.plot(x, y, label=label, markersize=4, **style)
+        if bands and name in bands:
+            sigma = np.asarray(bands[name], dtype=float)[order]
+            ax.fill_between(x, y - sigma, y + sigma, color=style.get("color", "grey"),
+                            alpha=0.2, linewidth=0, label=f"{name} \u00b11\u03c3 (parameters)")
     ax.set_xlabel("dihedral angle (degrees)")
     ax.set_ylabel("relative energy (kcal/mol)")
     ax.set_title(title, fontsize=9)

@@ -1,19 +1,28 @@
 """The typed results of a bespoke run (:class:`~ffparam.report.bespoke_metrics.BespokeMetrics`)
 built from what the run produced: rotor scans, fit targets and result, validation, exports.
 
-Profile plots of the fitted rotors are drawn here (``plots/rotor_N.png``).
+Profile plots of the fitted rotors are drawn here (``plots/rotor_N.png``), with the +/-1
+sigma band of the fitted profile from the Laplace posterior of the torsion fit
+(:mod:`ffparam.fit.uncertainty`), whose sigma of each fitted k goes into the changed
+parameters; each fitted rotor gets its cross-validated RMSE (:mod:`ffparam.fit.crossval`)
+next to the training RMSE, and a warning when they differ by more than 2x.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ffparam.chem import Molecule
+from ffparam.errors import InputError
+from ffparam.fit.crossval import cross_validated_rmse
+from ffparam.fit.objective import Objective
 from ffparam.fit.optimizers import FitResult
+from ffparam.fit.uncertainty import ParameterUncertainty, laplace_uncertainty, propagated_sigma
 from ffparam.params.parameter_set import ParameterSet, field_unit
 from ffparam.report.bespoke_metrics import (
     BespokeMetrics,
@@ -32,6 +41,8 @@ GFN2_NOTE = ("RMSE is measured against the reference method's own scans: GFN2-xT
              "differs from B3LYP-D3BJ/DZVP by about 0.3 kcal/mol RMSE on a biaryl torsion, so "
              "a GFN2-xTB fit is only as good as GFN2-xTB.")
 RMSE = "rmse [kcal/mol]"
+OVERFIT_RATIO = 2.0
+"""Cross-validated vs training RMSE ratio above which a rotor gets a warning."""
 
 
 class Clock:
@@ -50,29 +61,90 @@ class Clock:
         self.timings["total_s"] = round(time.perf_counter() - self._start, 3)
 
 
-def changed_parameter_rows(start: ParameterSet, fitted: ParameterSet, keys
-                           ) -> list[ChangedParameter]:
-    """Start and fitted value of each parameter field ``keys`` (angles in degrees)."""
+def changed_parameter_rows(start: ParameterSet, fitted: ParameterSet, keys,
+                           sigma: dict | None = None) -> list[ChangedParameter]:
+    """Start and fitted value of each parameter field ``keys`` (angles in degrees), with its
+    posterior standard deviation from ``sigma`` (key -> sigma, internal units) if there."""
     rows = []
+    sigma = sigma or {}
     for key in keys:
         before = start.get(key.section, key.id).values.get(key.field) \
             if (key.section, key.id) in start else None
         after = fitted.get(key.section, key.id).values[key.field]
+        spread = sigma.get(key)
         unit = field_unit(key.section, key.field)
         if unit == "rad":
             before = None if before is None else float(np.degrees(before))
             after, unit = float(np.degrees(after)), "degree"
-        rows.append(ChangedParameter(key.section, key.id, key.field, before, after, unit))
+            spread = None if spread is None else float(np.degrees(spread))
+        rows.append(ChangedParameter(key.section, key.id, key.field, before, after, unit,
+                                     None if spread is None else float(spread)))
     return rows
 
 
+@dataclass
+class FitDiagnostics:
+    """What a torsion fit says about itself: the Laplace posterior of its parameters and
+    the cross-validated RMSE (kcal/mol) of each target (:mod:`ffparam.fit.crossval`)."""
+
+    posterior: ParameterUncertainty | None = None
+    rmse_cv: dict[str, float] = field(default_factory=dict)
+
+
+def fit_diagnostics(targets, result: FitResult | None) -> FitDiagnostics:
+    """:class:`FitDiagnostics` of a fit, the objective rebuilt from its targets and
+    parameter space (as :func:`~ffparam.workflows.bespoke.fit_rotors` built it); a part the
+    fit leaves undetermined (InputError) is left out."""
+    if result is None or result.fit is None or not targets:
+        return FitDiagnostics()
+    objective = Objective(list(targets), result.fit)
+    out = FitDiagnostics()
+    try:
+        out.posterior = laplace_uncertainty(objective, result.x)
+    except InputError:
+        pass
+    try:
+        out.rmse_cv = cross_validated_rmse(objective, result.x)
+    except InputError:
+        pass
+    return out
+
+
+def parameter_sigmas(uncertainty: ParameterUncertainty | None) -> dict:
+    """Parameter key -> posterior sigma (internal units) for every key of every group."""
+    if uncertainty is None:
+        return {}
+    return {key: float(s) for group, s in zip(uncertainty.groups, uncertainty.sigma)
+            for key in group}
+
+
+def overfit_warnings(rotors: list[RotorResult], ratio: float = OVERFIT_RATIO) -> list[str]:
+    """One warning per fitted rotor whose cross-validated and training RMSE differ by more
+    than ``ratio`` times (either way)."""
+    out = []
+    for r in rotors:
+        cv, train = r.rmse_cv, r.rmse_fitted
+        if cv is None or train is None or not (cv > 0 and train > 0):
+            continue
+        if max(cv / train, train / cv) > ratio:
+            out.append(f"bond {r.bond[0]}-{r.bond[1]}: cross-validated RMSE {cv:.3f} kcal/mol "
+                       f"vs training RMSE {train:.3f} kcal/mol (more than {ratio:g}x apart: "
+                       "the fit may not hold between grid points)")
+    return out
+
+
 def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None,
-                  plots: Path) -> list[RotorResult]:
-    """One :class:`RotorResult` per rotor; fitted ones get RMSEs, profile and plot."""
-    by_name = {t.name: (t, fit_result) for t in targets}
+                  plots: Path, joint: FitDiagnostics | None = None) -> list[RotorResult]:
+    """One :class:`RotorResult` per rotor; fitted ones get RMSEs (training and
+    cross-validated), profile and plot (``joint``: the diagnostics of the joint fit
+    ``fit_result``; fragment fits get theirs here)."""
+    joint = joint or FitDiagnostics()
+    by_name = {t.name: (t, fit_result, joint) for t in targets}
     for rotor in rotors:
         if rotor.fit_target is not None:
-            by_name[rotor.fit_target.name] = (rotor.fit_target, rotor.fit_result)
+            by_name[rotor.fit_target.name] = (
+                rotor.fit_target, rotor.fit_result,
+                fit_diagnostics([rotor.fit_target], rotor.fit_result))
     out = []
     for n, rotor in enumerate(rotors, start=1):
         entry = RotorResult(
@@ -84,16 +156,20 @@ def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None
         if rotor.fragment is not None:
             entry.fragment = FragmentInfo(rotor.fragment.molecule.n_atoms,
                                           rotor.fragment.molecule.to_smiles())
-        target, result = by_name.get(f"rotor_{rotor.bond[0]}-{rotor.bond[1]}", (None, None))
+        target, result, diagnostics = by_name.get(f"rotor_{rotor.bond[0]}-{rotor.bond[1]}",
+                                                  (None, None, None))
         if target is not None and result is not None:
-            _add_fit(entry, rotor, target, result, plots / f"rotor_{n}.png")
+            entry.rmse_cv = diagnostics.rmse_cv.get(target.name)
+            _add_fit(entry, rotor, target, result, diagnostics.posterior,
+                     plots / f"rotor_{n}.png")
         out.append(entry)
     return out
 
 
 def _add_fit(entry: RotorResult, rotor: RotorScan, target, result: FitResult,
-             plot: Path) -> None:
-    """RMSEs before/after, the profile table and its plot for a fitted rotor."""
+             posterior: ParameterUncertainty | None, plot: Path) -> None:
+    """RMSEs before/after, the profile table and its plot (with the +/-1 sigma band of the
+    fitted profile when ``posterior`` is known) for a fitted rotor."""
     from ffparam.report.plots import torsion_profile_plot
 
     fit = result.fit
@@ -104,13 +180,17 @@ def _add_fit(entry: RotorResult, rotor: RotorScan, target, result: FitResult,
     entry.rmse_fitted = result.metrics_after[target.name][RMSE]
     entry.mode = target.mode
     angles = start["angles"][:, 0]
+    band = None if posterior is None else propagated_sigma(
+        lambda x: target.mm_relative(fit, x), posterior)
     drawn = torsion_profile_plot(
         plot, angles, {"reference": start["qm"], "start": start["mm"], "bespoke": final["mm"]},
         f"bond {rotor.bond[0]}-{rotor.bond[1]} ({target.mode} MM)",
-        {"start": entry.rmse_start, "bespoke": entry.rmse_fitted})
+        {"start": entry.rmse_start, "bespoke": entry.rmse_fitted},
+        bands=None if band is None else {"bespoke": band})
     entry.plot = f"plots/{drawn.name}"
     entry.profile = TorsionProfileData(angles.tolist(), start["qm"].tolist(),
-                                       start["mm"].tolist(), final["mm"].tolist())
+                                       start["mm"].tolist(), final["mm"].tolist(),
+                                       None if band is None else band.tolist())
     if entry.fragment is not None:
         entry.fragment.wbo_parent = rotor.fragment.parent_wbo
         entry.fragment.wbo_fragment = rotor.fragment.wbo
@@ -157,13 +237,16 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
     plots = outdir / "plots"
     plots.mkdir(exist_ok=True)
     settings = run.settings
-    rotors = rotor_results(run.rotors, run.targets, run.fit_result, plots)
+    joint = fit_diagnostics(run.targets, run.fit_result)
+    rotors = rotor_results(run.rotors, run.targets, run.fit_result, plots, joint)
+    sigma = parameter_sigmas(joint.posterior)
     changed: list[ChangedParameter] = []
     if run.bespoke is not None:
         ids = run.bespoke.parameters.sections.get("ProperTorsions", {})
         keys = [k for k in run.fitted.parameters.keys()
                 if k.section == "ProperTorsions" and k.id in ids and k.field.startswith("k")]
-        changed = changed_parameter_rows(run.bespoke.parameters, run.fitted.parameters, keys)
+        changed = changed_parameter_rows(run.bespoke.parameters, run.fitted.parameters, keys,
+                                         sigma)
     shown = ("forcefield", "method", "charges", "spacing_deg", "mode", "workers")
     return BespokeMetrics(
         molecule=molecule_info(run.molecule),
@@ -173,4 +256,4 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
         rotors=rotors, fit=fit_summary(run.fit_result), changed_parameters=changed,
         validation={k: v.to_json() for k, v in run.validation.items()},
         exports=run.exports.to_dict(), provenance=provenance(settings, run.start.source, clock),
-        warnings=run.warnings, valence=run.valence)
+        warnings=run.warnings + overfit_warnings(rotors), valence=run.valence)
