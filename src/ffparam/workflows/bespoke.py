@@ -34,13 +34,12 @@ from ffparam.fit.targets.torsion import TorsionProfileTarget
 from ffparam.io.atomic import write_json_atomic, write_text_atomic
 from ffparam.params.parameter_set import ParameterSet
 from ffparam.params.system import ParameterizedSystem
-from ffparam.reference.spec import energy_method, geometry_method, is_composite
+from ffparam.reference.spec import energy_method, geometry_method
 from ffparam.report.bespoke_metrics import BespokeMetrics, ValenceSummary
 from ffparam.settings import Settings, require_at_least, require_choice
 from ffparam.workflows.bespoke_results import Clock, build_metrics
 from ffparam.workflows.bespoke_scans import (
     RotorScan,
-    composite_reference_note,
     drive_rotor,
     imported_rotor,
     match_imported_scans,
@@ -360,8 +359,6 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     run.exports = _export(run.fitted, run.extra, outdir, molecule, settings)
     clock.lap("export", t)
     metrics = build_metrics(run, clock, outdir)
-    if is_composite(settings.method):
-        metrics.provenance.reference_note = composite_reference_note(settings.method)
     files = _write_outputs(outdir, metrics)
     return BespokeResult(molecule, start, run.fitted, run.extra, run.rotors, metrics, files,
                          run.fit_result)

@@ -223,10 +223,16 @@ def molecule_info(molecule: Molecule) -> MoleculeInfo:
 def provenance(settings, start_source: str, clock: Clock) -> Provenance:
     import ffparam
     from ffparam.reference.jobs import package_versions
+    from ffparam.reference.spec import is_composite
+    from ffparam.workflows.bespoke_scans import composite_reference_note
 
     clock.total()
-    note = (GFN2_NOTE if "xtb" in settings.method
-            else f"RMSE is measured against {settings.method} scans.")
+    if is_composite(settings.method):
+        note = composite_reference_note(settings.method)
+    elif "xtb" in settings.method:
+        note = GFN2_NOTE
+    else:
+        note = f"RMSE is measured against {settings.method} scans."
     return Provenance(ffparam.__version__, package_versions(), settings.method, start_source,
                       clock.timings, note)
 
