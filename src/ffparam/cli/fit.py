@@ -15,12 +15,14 @@ def register(app: typer.Typer) -> None:
         spec: Path = typer.Argument(..., help="fit spec (YAML); see ffparam.fit.spec"),
         out: Path = typer.Option(Path("fit_out"), "--out", "-o", help="output directory"),
         quiet: bool = typer.Option(False, "--quiet", help="no per-iteration output"),
+        cv: bool = typer.Option(False, "--cv", help="leave-one-molecule-out cross-validation "
+                                "(refits without each molecule; table and plot)"),
     ) -> None:
         """Fit force-field parameters to reference data (torsion scans, energies, forces)."""
         from ffparam.fit.spec import load_fit_spec
         from ffparam.workflows.fit import run_fit
 
-        outcome = run_fit(load_fit_spec(spec), out, progress=not quiet)
+        outcome = run_fit(load_fit_spec(spec), out, progress=not quiet, cv=cv)
         result = outcome.result
         for name, after in result.metrics_after.items():
             before = result.metrics_before.get(name, {})
@@ -30,6 +32,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{name}: " + "; ".join(shown))
         typer.echo(f"objective {result.objective_before:.6g} -> {result.objective_after:.6g} "
                    f"in {result.wall_time:.1f} s ({result.optimizer})")
+        if outcome.cv is not None:
+            typer.echo(outcome.cv.table())
         for label, path in outcome.files.items():
             if not label.startswith("plot_"):
                 typer.echo(f"wrote {path}")

@@ -18,6 +18,10 @@ Example::
       - {name: vib, type: frequencies, molecule: butane, reference: ffparam.db,
          method: gfn2-xtb}      # QM Hessian records from a Store (or an experiment CSV)
       - {name: q, type: esp, molecule: butane, reference: ffparam.db, method: hf/6-31g*}
+    types:                      # new SMIRKS types shared by every molecule they match
+      - {section: ProperTorsions, id: t-aryl-amide,   # appended after the force field's
+         smirks: "[*:1]~[c:2]-[$([CX3](=O)[NX3]):3]~[*:4]",   # torsions: wins by last match
+         periodicities: [1, 2, 3], start: forcefield}   # forcefield | zero; k* freed
     parameters:
       - bespoke_torsions: {molecule: butane, bonds: rotatable}   # or [[1, 2]]
       - {section: Angles, id: "[*:1]~[#6X4:2]-[*:3]", fields: [k], prior_width: 10.0}
@@ -196,6 +200,65 @@ class ParameterSettings(SpecSettings):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TypeSettings(SpecSettings):
+    """A new SMIRKS type the spec defines, shared by every molecule it matches.
+
+    Appended after the start force field's parameters of ``section`` (so it wins by the
+    SMIRNOFF last-match rule) and written to ``fitted.offxml`` with the file id ``id``.
+    ``periodicities`` are its torsion terms; ``start``: ``forcefield`` copies k and phase
+    of the parameter the start force field gives most of its matched torsions (keeping that
+    parameter's own periodicities too, so the start reproduces the force field there), or
+    ``zero`` (every k = 0 kcal/mol, phase 0). ``fields`` are freed with a Gaussian prior of
+    ``prior_width`` kcal/mol (``[]`` keeps the type fixed)."""
+
+    what: ClassVar[str] = "types entry"
+
+    section: Literal["ProperTorsions"] = "ProperTorsions"
+    id: str
+    smirks: str
+    periodicities: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
+    start: Literal["forcefield", "zero"] = "forcefield"
+    fields: str | list[str] = "k*"
+    prior_width: float = 6.0
+
+    def __post_init__(self) -> None:
+        from ffparam.assign.smirnoff_matching import compile_smirks
+
+        check_types(self)
+        require_positive(self, "prior_width")
+        if not self.periodicities or any(p < 1 for p in self.periodicities) \
+                or len(set(self.periodicities)) != len(self.periodicities):
+            raise InputError(f"type {self.id}: periodicities must be distinct integers >= 1, "
+                             f"got {self.periodicities}")
+        try:
+            order = compile_smirks(self.smirks)[1]
+        except InputError as exc:
+            raise InputError(f"type {self.id}: {exc}") from None
+        if len(order) != 4:
+            raise InputError(f"type {self.id}: SMIRKS {self.smirks!r} tags {len(order)} "
+                             "atoms; a torsion type tags :1 to :4")
+
+
+def check_shared_types(types_: list[TypeSettings]) -> None:
+    """InputError when two entries define the same type id or the same SMIRKS (a shared
+    type has one definition for every molecule)."""
+    by_id: dict[str, TypeSettings] = {}
+    by_smirks: dict[str, str] = {}
+    for entry in types_:
+        other = by_id.get(entry.id)
+        if other is not None:
+            what = ("SMIRKS " + repr(other.smirks) + " and " + repr(entry.smirks)
+                    if other.smirks != entry.smirks else "two definitions")
+            raise InputError(f"type {entry.id} is defined twice ({what}); one shared "
+                             "type has one definition")
+        if entry.smirks in by_smirks:
+            raise InputError(f"types {by_smirks[entry.smirks]} and {entry.id} have the same "
+                             f"SMIRKS {entry.smirks!r}")
+        by_id[entry.id] = entry
+        by_smirks[entry.smirks] = entry.id
+
+
+@dataclass(frozen=True, kw_only=True)
 class OptimizerSettings(SpecSettings):
     """The optimizer (``ffparam.fit.optimizers.OPTIMIZERS``) and its options."""
 
@@ -220,7 +283,8 @@ class FitSettings(SpecSettings):
     charges: str = "am1bcc"
     molecules: dict[str, MoleculeSettings]
     targets: list[TargetSettings]
-    parameters: list[ParameterSettings]
+    parameters: list[ParameterSettings] = field(default_factory=list)
+    types: list[TypeSettings] = field(default_factory=list)
     ties: list[list[str]] = field(default_factory=list)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     priors: bool = True
@@ -229,12 +293,13 @@ class FitSettings(SpecSettings):
     def __post_init__(self) -> None:
         check_types(self)
         for name in ("targets", "parameters"):
-            if not getattr(self, name):
+            if not getattr(self, name) and not (name == "parameters" and self.types):
                 raise InputError(f"{name}: list at least one entry")
         for target in self.targets:
             if target.molecule not in self.molecules:
                 raise InputError(f"target {target.name} names unknown molecule "
                                  f"{target.molecule!r}")
+        check_shared_types(self.types)
 
     def resolve(self, path: str) -> Path:
         candidate = Path(path)

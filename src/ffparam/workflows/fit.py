@@ -27,6 +27,7 @@ from ffparam.fit.spec import FitSettings, ParameterSettings, TargetSettings
 from ffparam.fit.targets.base import Target
 from ffparam.fit.targets.energies import ForceTarget, RelativeEnergyTarget
 from ffparam.fit.targets.torsion import TorsionProfile, TorsionProfileTarget
+from ffparam.fit.transferable import LeaveOneOut
 from ffparam.io.atomic import write_json_atomic
 from ffparam.io.torsion_scans import check_atom_order, read_torsion_scans
 from ffparam.params.parameter_set import FreeSpec, ParameterKey, ParameterSet
@@ -43,6 +44,7 @@ class FitOutcome:
     systems: dict[str, ParameterizedSystem]
     extra: ParameterSet
     files: dict[str, Path] = field(default_factory=dict)
+    cv: LeaveOneOut | None = None
 
 
 def load_spec_molecule(spec: FitSettings, name: str) -> Molecule:
@@ -58,12 +60,15 @@ def load_spec_molecule(spec: FitSettings, name: str) -> Molecule:
 
 
 def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], ParameterSet]:
-    """Assign start parameters, add bespoke torsions; returns systems and the bespoke extra
-    parameters (SMIRKS-keyed)."""
+    """Assign start parameters, bind the spec's shared types, add bespoke torsions; returns
+    systems and the extra parameters (SMIRKS-keyed: shared types, then bespoke torsions, the
+    order in which ``fitted.offxml`` appends them)."""
+    from ffparam.fit.transferable import apply_shared_types
+
     systems = {name: assign_parameters(load_spec_molecule(spec, name), spec.forcefield,
                                        charges=spec.charges)
                for name in spec.molecules}
-    extra = ParameterSet()
+    systems, extra = apply_shared_types(systems, spec.types, forcefield_smirks(spec))
     for entry in spec.parameters:
         if entry.bespoke_torsions is None:
             continue
@@ -82,9 +87,22 @@ def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], Pa
     return systems, extra
 
 
+def forcefield_smirks(spec: FitSettings) -> set[tuple[str, str]]:
+    """(section, SMIRKS) of every parameter of a SMIRNOFF start force field (empty for
+    GAFF): a shared type must not reuse one (it would override it in place)."""
+    if spec.forcefield.lower() in ("gaff2", "gaff"):
+        return set()
+    from ffparam.assign.smirnoff import SmirnoffForceField
+
+    return {(section, par.id) for section, par in SmirnoffForceField.load(spec.forcefield).parameters}
+
+
 def master_parameters(systems: dict[str, ParameterizedSystem],
-                      entries: list[ParameterSettings]) -> ParameterSet:
-    """Union of the systems' parameters (one copy per key) with the spec's free flags."""
+                      entries: list[ParameterSettings],
+                      skip_unmatched: bool = False) -> ParameterSet:
+    """Union of the systems' parameters (one copy per key) with the spec's free flags;
+    ``skip_unmatched`` ignores entries that match no parameter of these systems (a fit to
+    part of the spec's molecules)."""
     master = ParameterSet()
     first = next(iter(systems.values()))
     master.settings.update(first.parameters.settings)
@@ -100,7 +118,12 @@ def master_parameters(systems: dict[str, ParameterizedSystem],
             raise InputError("a parameters entry needs 'section' (or 'bespoke_torsions')")
         if entry.section == "Charges" and len(systems) > 1:
             raise InputError("fitting Charges is supported for one molecule per spec")
-        keys = master.set_free(entry.section, entry.id, entry.fields)
+        try:
+            keys = master.set_free(entry.section, entry.id, entry.fields)
+        except InputError:
+            if skip_unmatched:
+                continue
+            raise
         for key in keys:
             default = master.free[key]
             master.free[key] = FreeSpec(
@@ -227,25 +250,53 @@ def _ties(entries: list[list[str]]) -> list[list[ParameterKey]]:
     return groups
 
 
-def run_fit(spec: FitSettings, outdir: str | Path, progress: bool = True) -> FitOutcome:
+def run_fit(spec: FitSettings, outdir: str | Path, progress: bool = True,
+            cv: bool = False) -> FitOutcome:
     """Build systems and targets, optimize, and write fitted parameters, history, metrics
-    and plots to ``outdir``."""
+    and plots to ``outdir``. ``cv``: also leave-one-molecule-out cross-validation
+    (:func:`ffparam.fit.transferable.leave_one_out`; ``metrics.json`` ``leave_one_out``,
+    ``leave_one_out.md``, ``plots/leave_one_out.png``)."""
     from ffparam.io.files import check_output_dir
 
     outdir = check_output_dir(outdir)
     systems, extra = build_systems(spec)
-    master = master_parameters(systems, spec.parameters)
-    targets = [build_target(spec, t, systems[t.molecule]) for t in spec.targets]
-    fit = FitParameters.from_free(master, _ties(spec.ties))
-    objective = Objective(targets, fit, use_priors=spec.priors)
-    options = {k: v for k, v in spec.optimizer.to_dict().items()
-               if k != "name" and v is not None}
+    objective = molecules_objective(spec, systems, list(systems))
     report = _progress_printer() if progress else None
-    result = optimize(objective, spec.optimizer.name, progress=report, **options)
+    result = optimize_spec(spec, objective, report)
     outcome = FitOutcome(result, objective, systems, extra)
+    if cv:
+        from ffparam.fit.transferable import first_metrics, leave_one_out
+
+        outcome.cv = leave_one_out(spec, systems, first_metrics(result.metrics_after))
     outdir.mkdir(parents=True, exist_ok=True)
     outcome.files = write_fit_outputs(outcome, spec, outdir)
     return outcome
+
+
+def molecules_objective(spec: FitSettings, systems: dict[str, ParameterizedSystem],
+                        names: list[str], part: bool = False) -> Objective:
+    """The spec's objective over the targets of molecules ``names`` (fresh targets).
+
+    ``part``: a fit to part of the spec's molecules (cross-validation): parameter entries
+    and ties that touch none of these molecules are left out, and the objective may have
+    no free parameter (``objective.fit.size == 0``)."""
+    subset = {name: systems[name] for name in names}
+    master = master_parameters(subset, spec.parameters, skip_unmatched=part)
+    ties = _ties(spec.ties)
+    if part:
+        ties = [group for group in ties if all(key in master.free for key in group)]
+    targets = [build_target(spec, t, systems[t.molecule]) for t in spec.targets
+               if t.molecule in subset]
+    fit = (FitParameters.from_free(master, ties) if master.free_keys() or not part
+           else FitParameters(master, []))
+    return Objective(targets, fit, use_priors=spec.priors)
+
+
+def optimize_spec(spec: FitSettings, objective: Objective, progress=None) -> FitResult:
+    """Run the spec's optimizer (with its options) on ``objective``."""
+    options = {k: v for k, v in spec.optimizer.to_dict().items()
+               if k != "name" and v is not None}
+    return optimize(objective, spec.optimizer.name, progress=progress, **options)
 
 
 def _progress_printer():
@@ -292,9 +343,19 @@ def write_fit_outputs(outcome: FitOutcome, spec: FitSettings, outdir: Path) -> d
                "objective_before": result.objective_before,
                "objective_after": result.objective_after, "wall_time_s": result.wall_time,
                "optimizer": result.optimizer}
+    if outcome.cv is not None:
+        metrics["leave_one_out"] = outcome.cv.to_json()
     files["metrics"] = _write_json(outdir / "metrics.json", metrics)
     plots = outdir / "plots"
     plots.mkdir(exist_ok=True)
+    if outcome.cv is not None:
+        from ffparam.fit.transferable import leave_one_out_plot
+        from ffparam.io.atomic import write_text_atomic
+
+        files["leave_one_out"] = write_text_atomic(outdir / "leave_one_out.md",
+                                                   outcome.cv.table() + "\n")
+        files["plot_leave_one_out"] = leave_one_out_plot(plots / "leave_one_out.png",
+                                                         outcome.cv)
     fit = outcome.objective.fit
     x0 = torch.zeros(fit.size, dtype=torch.float64)
     x1 = torch.as_tensor(result.x, dtype=torch.float64)
