@@ -204,6 +204,8 @@ def metrics_at(objective: Objective, fitted: ParameterSet) -> dict[str, tuple[st
     """First metric of every target of ``objective`` with its free parameters set to their
     values in ``fitted`` (start values for keys ``fitted`` lacks)."""
     fit = objective.fit
+    if not fit.size:
+        return first_metrics(objective.target_metrics(np.zeros(0)))
     start = fit.physical(torch.zeros(fit.size, dtype=torch.float64)).numpy()
     physical = np.array([
         fitted.get(g[0].section, g[0].id).values[g[0].field]

@@ -94,7 +94,8 @@ def forcefield_smirks(spec: FitSettings) -> set[tuple[str, str]]:
         return set()
     from ffparam.assign.smirnoff import SmirnoffForceField
 
-    return {(section, par.id) for section, par in SmirnoffForceField.load(spec.forcefield).parameters}
+    forcefield = SmirnoffForceField.load(spec.forcefield)
+    return {(section, par.id) for section, par in forcefield.parameters}
 
 
 def master_parameters(systems: dict[str, ParameterizedSystem],
