@@ -111,3 +111,14 @@ def test_bad_types_one_line_from_the_cli(family, tmp_path, types, message):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not out.exists()
+
+
+def test_type_named_by_id_in_parameters_and_ties(family):
+    path = family_spec(family, FAMILY, types=[
+        {"id": "ta", "smirks": TYPE_SMIRKS, "periodicities": [1, 2, 3], "fields": []}],
+        parameters=[{"section": "ProperTorsions", "id": "ta", "fields": ["k2", "k3"]}],
+        ties=[["ProperTorsions/ta/k2", "ProperTorsions/ta/k3"]])
+    spec = load_fit_spec(path)
+    systems, _ = build_systems(spec)
+    objective = molecules_objective(spec, systems, list(systems))
+    assert objective.fit.labels == [f"ProperTorsions/{TYPE_SMIRKS}/k2 (+1 tied)"]

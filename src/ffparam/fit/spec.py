@@ -209,7 +209,8 @@ class TypeSettings(SpecSettings):
     of the parameter the start force field gives most of its matched torsions (keeping that
     parameter's own periodicities too, so the start reproduces the force field there), or
     ``zero`` (every k = 0 kcal/mol, phase 0). ``fields`` are freed with a Gaussian prior of
-    ``prior_width`` kcal/mol (``[]`` keeps the type fixed)."""
+    ``prior_width`` kcal/mol (``[]`` keeps the type fixed). ``parameters`` entries and
+    ``ties`` may name the type by ``id`` (``ProperTorsions/t-aryl-amide/k2``)."""
 
     what: ClassVar[str] = "types entry"
 

@@ -100,10 +100,13 @@ def forcefield_smirks(spec: FitSettings) -> set[tuple[str, str]]:
 
 def master_parameters(systems: dict[str, ParameterizedSystem],
                       entries: list[ParameterSettings],
-                      skip_unmatched: bool = False) -> ParameterSet:
+                      skip_unmatched: bool = False,
+                      aliases: dict[str, str] | None = None) -> ParameterSet:
     """Union of the systems' parameters (one copy per key) with the spec's free flags;
     ``skip_unmatched`` ignores entries that match no parameter of these systems (a fit to
-    part of the spec's molecules)."""
+    part of the spec's molecules); ``aliases``: id -> parameter id (a shared type's id ->
+    its SMIRKS)."""
+    aliases = aliases or {}
     master = ParameterSet()
     first = next(iter(systems.values()))
     master.settings.update(first.parameters.settings)
@@ -120,7 +123,8 @@ def master_parameters(systems: dict[str, ParameterizedSystem],
         if entry.section == "Charges" and len(systems) > 1:
             raise InputError("fitting Charges is supported for one molecule per spec")
         try:
-            keys = master.set_free(entry.section, entry.id, entry.fields)
+            keys = master.set_free(entry.section, aliases.get(entry.id, entry.id),
+                                   entry.fields)
         except InputError:
             if skip_unmatched:
                 continue
@@ -238,7 +242,9 @@ def build_target(spec: FitSettings, entry: TargetSettings, system: Parameterized
                        weight=entry.weight, denominator=entry.denominator)
 
 
-def _ties(entries: list[list[str]]) -> list[list[ParameterKey]]:
+def _ties(entries: list[list[str]], aliases: dict[str, str] | None = None
+          ) -> list[list[ParameterKey]]:
+    aliases = aliases or {}
     groups = []
     for group in entries:
         keys = []
@@ -246,7 +252,8 @@ def _ties(entries: list[list[str]]) -> list[list[ParameterKey]]:
             parts = text.split("/")
             if len(parts) < 3:
                 raise InputError(f"tie entry {text!r} must be 'Section/id/field'")
-            keys.append(ParameterKey(parts[0], "/".join(parts[1:-1]), parts[-1]))
+            pid = "/".join(parts[1:-1])
+            keys.append(ParameterKey(parts[0], aliases.get(pid, pid), parts[-1]))
         groups.append(keys)
     return groups
 
@@ -282,8 +289,9 @@ def molecules_objective(spec: FitSettings, systems: dict[str, ParameterizedSyste
     and ties that touch none of these molecules are left out, and the objective may have
     no free parameter (``objective.fit.size == 0``)."""
     subset = {name: systems[name] for name in names}
-    master = master_parameters(subset, spec.parameters, skip_unmatched=part)
-    ties = _ties(spec.ties)
+    aliases = {entry.id: entry.smirks for entry in spec.types}
+    master = master_parameters(subset, spec.parameters, skip_unmatched=part, aliases=aliases)
+    ties = _ties(spec.ties, aliases)
     if part:
         ties = [group for group in ties if all(key in master.free for key in group)]
     targets = [build_target(spec, t, systems[t.molecule]) for t in spec.targets
