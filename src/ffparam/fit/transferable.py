@@ -267,7 +267,8 @@ def leave_one_out_plot(path: str | Path, cv: LeaveOneOut) -> Path:
     from ffparam.io.atomic import savefig_atomic
 
     path = Path(path)
-    labels = [f"{t.molecule}\n{t.target}" for t in cv.targets]
+    labels = [t.molecule if t.target == t.molecule else f"{t.molecule}\n{t.target}"
+              for t in cv.targets]
     bars = {"start": [t.start for t in cv.targets],
             "left out": [t.left_out for t in cv.targets],
             "bespoke": [t.bespoke for t in cv.targets],
