@@ -10,8 +10,12 @@ import pytest
 
 from ffparam.errors import InputError
 from ffparam.fit.spec import load_fit_spec
-from ffparam.fit.transferable import leave_one_out
-from ffparam.workflows.fit import build_systems, molecules_objective, optimize_spec
+from ffparam.workflows.fit import (
+    build_systems,
+    molecules_objective,
+    optimize_spec,
+    spec_leave_one_out,
+)
 from tests.fit.transferable_family import FAMILY, TYPE_SMIRKS, family_spec, write_scans
 
 MOLECULES = {**FAMILY, "propane": "CCC"}
@@ -76,4 +80,4 @@ def test_cv_needs_two_molecules(cv_run):
     spec = load_fit_spec(family_spec(tmp, {"butane": "CCCC"}))
     systems, _ = build_systems(spec)
     with pytest.raises(InputError, match="at least 2 molecules"):
-        leave_one_out(spec, systems)
+        spec_leave_one_out(spec, systems)

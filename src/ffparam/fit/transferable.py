@@ -8,7 +8,8 @@ one :class:`Parameter` object, so the type is one entry of the fit's parameter v
 however many molecules it serves, and ``fitted.offxml`` (the types appended in spec order)
 assigns the same parameters when read back.
 
-Leave-one-molecule-out cross-validation (:func:`leave_one_out`, ``ffparam fit SPEC --cv``).
+Leave-one-molecule-out cross-validation (:func:`leave_one_out`, ``ffparam fit SPEC --cv``
+through :func:`ffparam.workflows.fit.spec_leave_one_out`).
 For every molecule m with targets, three errors of each of its targets (the target's first
 metric, RMSE in kcal/mol for torsion profiles and relative energies):
 
@@ -28,6 +29,7 @@ start; < 0: worse), with its median over targets.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +39,8 @@ import torch
 from ffparam.assign.smirnoff_matching import canonical_valence, find_matches, matching_molecule
 from ffparam.errors import InputError
 from ffparam.fit.objective import Objective
-from ffparam.fit.spec import FitSettings, TypeSettings
+from ffparam.fit.optimizers import FitResult
+from ffparam.fit.spec import TypeSettings
 from ffparam.params.builder import rebind_terms
 from ffparam.params.parameter_set import FreeSpec, Parameter, ParameterSet
 from ffparam.params.system import ParameterizedSystem
@@ -214,27 +217,31 @@ def metrics_at(objective: Objective, fitted: ParameterSet) -> dict[str, tuple[st
     return first_metrics(objective.target_metrics(fit.to_x(physical)))
 
 
-def leave_one_out(spec: FitSettings, systems: dict[str, ParameterizedSystem],
+ObjectiveFor = Callable[[list[str]], Objective]
+"""Molecule names -> the objective over their targets, a fit to part of the molecules
+(parameter entries touching none of them left out; it may have no free parameter)."""
+
+
+def leave_one_out(names: list[str], objective_for: ObjectiveFor,
+                  optimize: Callable[[Objective], FitResult],
                   fitted: dict[str, tuple[str, float]] | None = None) -> LeaveOneOut:
-    """Leave-one-molecule-out cross-validation of ``spec`` (module docstring) over the
-    systems :func:`ffparam.workflows.fit.build_systems` made; ``fitted``: the full fit's
-    first metrics (target -> (metric, value)), refitted when None.
+    """Leave-one-molecule-out cross-validation (module docstring) over molecules ``names``
+    (those with targets): ``objective_for`` builds fresh objectives, ``optimize`` runs the
+    fit's optimizer; ``fitted``: the all-molecule fit's first metrics (target -> (metric,
+    value)), refitted when None. :func:`ffparam.workflows.fit.spec_leave_one_out` runs it
+    for a fit spec.
 
-    Raises InputError for a spec with targets on fewer than 2 molecules."""
-    from ffparam.workflows.fit import molecules_objective, optimize_spec
-
-    names = [n for n in spec.molecules if any(t.molecule == n for t in spec.targets)]
+    Raises InputError for fewer than 2 molecules."""
     if len(names) < 2:
         raise InputError("leave-one-molecule-out needs targets on at least 2 molecules")
     if fitted is None:
-        full = molecules_objective(spec, systems, names)
-        fitted = first_metrics(optimize_spec(spec, full).metrics_after)
+        fitted = first_metrics(optimize(objective_for(names)).metrics_after)
     out = LeaveOneOut([])
     for name in names:
-        own = molecules_objective(spec, systems, [name], part=True)
-        start, bespoke = _own_fit(spec, own)
-        rest = molecules_objective(spec, systems, [n for n in names if n != name], part=True)
-        values = optimize_spec(spec, rest).parameters if rest.fit.size else ParameterSet()
+        own = objective_for([name])
+        start, bespoke = _own_fit(own, optimize)
+        rest = objective_for([n for n in names if n != name])
+        values = optimize(rest).parameters if rest.fit.size else ParameterSet()
         left_out = metrics_at(own, values)
         out.left_out_values[name] = {str(k): values.get(k.section, k.id).values[k.field]
                                      for g in rest.fit.groups for k in g}
@@ -244,16 +251,14 @@ def leave_one_out(spec: FitSettings, systems: dict[str, ParameterizedSystem],
     return out
 
 
-def _own_fit(spec: FitSettings, own: Objective
+def _own_fit(own: Objective, optimize: Callable[[Objective], FitResult]
              ) -> tuple[dict[str, tuple[str, float]], dict[str, tuple[str, float]]]:
     """(start, bespoke) first metrics of a one-molecule objective (bespoke = start when
     none of the molecule's parameters is free)."""
-    from ffparam.workflows.fit import optimize_spec
-
     if not own.fit.size:
         start = first_metrics(own.target_metrics(np.zeros(0)))
         return start, start
-    result = optimize_spec(spec, own)
+    result = optimize(own)
     return first_metrics(result.metrics_before), first_metrics(result.metrics_after)
 
 
@@ -291,5 +296,5 @@ def leave_one_out_plot(path: str | Path, cv: LeaveOneOut) -> Path:
     return path
 
 
-__all__ = ["LeaveOneOut", "TargetCV", "apply_shared_types", "leave_one_out",
+__all__ = ["LeaveOneOut", "ObjectiveFor", "TargetCV", "apply_shared_types", "leave_one_out",
            "leave_one_out_plot", "metrics_at", "type_start_parameter", "type_torsions"]

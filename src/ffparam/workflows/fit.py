@@ -273,9 +273,9 @@ def run_fit(spec: FitSettings, outdir: str | Path, progress: bool = True,
     result = optimize_spec(spec, objective, report)
     outcome = FitOutcome(result, objective, systems, extra)
     if cv:
-        from ffparam.fit.transferable import first_metrics, leave_one_out
+        from ffparam.fit.transferable import first_metrics
 
-        outcome.cv = leave_one_out(spec, systems, first_metrics(result.metrics_after))
+        outcome.cv = spec_leave_one_out(spec, systems, first_metrics(result.metrics_after))
     outdir.mkdir(parents=True, exist_ok=True)
     outcome.files = write_fit_outputs(outcome, spec, outdir)
     return outcome
@@ -299,6 +299,18 @@ def molecules_objective(spec: FitSettings, systems: dict[str, ParameterizedSyste
     fit = (FitParameters.from_free(master, ties) if master.free_keys() or not part
            else FitParameters(master, []))
     return Objective(targets, fit, use_priors=spec.priors)
+
+
+def spec_leave_one_out(spec: FitSettings, systems: dict[str, ParameterizedSystem],
+                       fitted: dict[str, tuple[str, float]] | None = None) -> LeaveOneOut:
+    """Leave-one-molecule-out cross-validation of ``spec`` over the systems
+    :func:`build_systems` made (:func:`ffparam.fit.transferable.leave_one_out`); ``fitted``:
+    the all-molecule fit's first metrics per target, refitted when None."""
+    from ffparam.fit.transferable import leave_one_out
+
+    names = [n for n in spec.molecules if any(t.molecule == n for t in spec.targets)]
+    return leave_one_out(names, lambda part: molecules_objective(spec, systems, part, True),
+                         lambda objective: optimize_spec(spec, objective), fitted)
 
 
 def optimize_spec(spec: FitSettings, objective: Objective, progress=None) -> FitResult:
