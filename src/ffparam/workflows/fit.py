@@ -68,7 +68,8 @@ def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], Pa
     systems = {name: assign_parameters(load_spec_molecule(spec, name), spec.forcefield,
                                        charges=spec.charges)
                for name in spec.molecules}
-    systems, extra = apply_shared_types(systems, spec.types, forcefield_smirks(spec))
+    systems, extra = apply_shared_types(systems, spec.types,
+                                        forcefield_smirks(spec) if spec.types else set())
     for entry in spec.parameters:
         if entry.bespoke_torsions is None:
             continue
