@@ -16,12 +16,13 @@ MC runs all temperatures as one replica-exchange ladder. The copies are independ
 trajectories: the populations' standard errors are the spread of the per-copy means over
 sqrt(n_copies) (:func:`ffparam.sample.chain_average`); MC errors the same over its
 independent chains. The integrated autocorrelation times are printed too (in frames):
-each trajectory must be many tau long for its mean to be meaningful. The check: every
+each trajectory must be many tau long for its mean to be meaningful (a row says so when
+the MD is shorter than 5 tau: then its error is not reliable). The check: every
 population differs by less than 5 combined standard errors (|z| < 5).
 
     OMP_NUM_THREADS=1 OPENMM_CPU_THREADS=1 python benchmarks/bench_mc.py \
-        [--molecules butane pentane] [--temperatures 300 500] [--md-ns 0.5 0.25] \
-        [--copies 48] [--chains 256] [--mc-steps 8000] [--charges am1bcc] [--json out.json]
+        [--molecules butane pentane] [--temperatures 300 500] [--md-ns 0.1 0.2] \
+        [--copies 32] [--chains 128] [--mc-steps 4000] [--charges am1bcc] [--json out.json]
 """
 
 from __future__ import annotations
@@ -219,8 +220,9 @@ def run(name: str, args: argparse.Namespace) -> list[dict]:
         md_frames = run_md(system, start, temp, args.copies, args.md_ns[t], args.md_stride,
                            args.seed)
         md = populations(md_frames, quads)
+        short = max(v["tau_frames"] for v in md.values()) * 5 > len(md_frames)
         rows.append({"molecule": name, "temperature_k": temp, "mc": mc, "md": md,
-                     "z": compare(mc, md), "mc_seconds": mc_s,
+                     "md_shorter_than_5_tau": bool(short), "z": compare(mc, md), "mc_seconds": mc_s,
                      "md_seconds": time.perf_counter() - t0, "mc_summary": result.summary(),
                      "mc_settings": settings.to_dict(), "md_copies": args.copies,
                      "md_ns_per_copy": args.md_ns[t]})
@@ -238,6 +240,9 @@ def report(row: dict) -> None:
         print(f"{name:8s} {mc['fraction']:.4f} ± {mc['error']:.4f} {mc['tau_frames']:7.1f} "
               f"{md['fraction']:.4f} ± {md['error']:.4f} {md['tau_frames']:7.1f} {z:6.2f}",
               flush=True)
+    if row["md_shorter_than_5_tau"]:
+        print("MD trajectories are shorter than 5 autocorrelation times: its error is not "
+              "reliable (the copies have not forgotten their common start)")
 
 
 def main() -> None:
@@ -245,14 +250,14 @@ def main() -> None:
     parser.add_argument("--molecules", nargs="+", default=list(MOLECULES),
                         choices=list(MOLECULES))
     parser.add_argument("--charges", default="am1bcc")
-    parser.add_argument("--chains", type=int, default=256)
-    parser.add_argument("--mc-steps", type=int, default=8000)
-    parser.add_argument("--copies", type=int, default=48)
+    parser.add_argument("--chains", type=int, default=128)
+    parser.add_argument("--mc-steps", type=int, default=4000)
+    parser.add_argument("--copies", type=int, default=32)
     parser.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 500.0],
                         help="K; MC runs them as one replica-exchange ladder")
-    parser.add_argument("--md-ns", type=float, nargs="+", default=[0.5, 0.25],
+    parser.add_argument("--md-ns", type=float, nargs="+", default=[0.1, 0.2],
                         help="ns per copy, one per temperature (ascending)")
-    parser.add_argument("--md-stride", type=int, default=1000, help="steps between frames")
+    parser.add_argument("--md-stride", type=int, default=500, help="steps between frames")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
