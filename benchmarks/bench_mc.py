@@ -17,8 +17,9 @@ trajectories: the populations' standard errors are the spread of the per-copy me
 sqrt(n_copies) (:func:`ffparam.sample.chain_average`); MC errors the same over its
 independent chains. The integrated autocorrelation times are printed too (in frames):
 each trajectory must be many tau long for its mean to be meaningful (a row says so when
-the MD is shorter than 5 tau: then its error is not reliable). The check: every
-population differs by less than 5 combined standard errors (|z| < 5).
+the MD is shorter than 5 tau or its two halves disagree: then its error is not
+reliable). The check: every population differs by less than 5 combined standard errors
+(|z| < 5).
 
     OMP_NUM_THREADS=1 OPENMM_CPU_THREADS=1 python benchmarks/bench_mc.py \
         [--molecules butane pentane] [--temperatures 300 500] [--md-ns 0.1 0.2] \
@@ -162,9 +163,9 @@ def check_copy(system, single, xyz_nm: np.ndarray, n_copies: int) -> float:
 
 
 def run_md(system, xyz_a: np.ndarray, temperature_k: float, n_copies: int, md_ns: float,
-           stride: int, seed: int) -> np.ndarray:
+           stride: int, seed: int, equilibration_ns: float | None = None) -> np.ndarray:
     """Frames (n_frames, n_copies, n_atoms, 3) Angstrom of the copies' Langevin MD
-    (1 fs, 1/ps); the first 10 % of the time is equilibration, not kept."""
+    (1 fs, 1/ps) after ``equilibration_ns`` (default 10 % of ``md_ns``), not kept."""
     import openmm
     from openmm import unit
 
@@ -180,13 +181,23 @@ def run_md(system, xyz_a: np.ndarray, temperature_k: float, n_copies: int, md_ns
     context.setPositions(np.tile(xyz_nm, (n_copies, 1)))
     context.setVelocitiesToTemperature(temperature_k * unit.kelvin, seed + 1)
     n_steps = int(md_ns * 1e6)
-    integrator.step(n_steps // 10)
+    n_equilibration = n_steps // 10 if equilibration_ns is None else int(equilibration_ns * 1e6)
+    integrator.step(n_equilibration)
     frames = []
-    for _ in range((n_steps - n_steps // 10) // stride):
+    for _ in range(max(n_steps - n_equilibration, 0) // stride):
         integrator.step(stride)
         pos = context.getState(getPositions=True).getPositions(asNumpy=True)._value
         frames.append(np.asarray(pos).reshape(n_copies, -1, 3) * 10.0)
     return np.array(frames)
+
+
+def drifts(frames: np.ndarray, quads: np.ndarray) -> bool:
+    """Whether the first and second halves of the trajectories differ by more than 3
+    combined standard errors in some class (the copies still remember their start)."""
+    half = len(frames) // 2
+    first, second = populations(frames[:half], quads), populations(frames[half:], quads)
+    return any(abs(first[k]["fraction"] - second[k]["fraction"])
+               > 3 * np.hypot(first[k]["error"], second[k]["error"]) for k in first)
 
 
 def compare(mc: dict, md: dict) -> dict:
@@ -218,9 +229,10 @@ def run(name: str, args: argparse.Namespace) -> list[dict]:
         mc = populations(result.positions[t], quads)
         t0 = time.perf_counter()
         md_frames = run_md(system, start, temp, args.copies, args.md_ns[t], args.md_stride,
-                           args.seed)
+                           args.seed, args.md_equilibration_ns)
         md = populations(md_frames, quads)
-        short = max(v["tau_frames"] for v in md.values()) * 5 > len(md_frames)
+        short = max(v["tau_frames"] for v in md.values()) * 5 > len(md_frames) or \
+            drifts(md_frames, quads)
         rows.append({"molecule": name, "temperature_k": temp, "mc": mc, "md": md,
                      "md_shorter_than_5_tau": bool(short), "z": compare(mc, md), "mc_seconds": mc_s,
                      "md_seconds": time.perf_counter() - t0, "mc_summary": result.summary(),
@@ -241,8 +253,9 @@ def report(row: dict) -> None:
               f"{md['fraction']:.4f} ± {md['error']:.4f} {md['tau_frames']:7.1f} {z:6.2f}",
               flush=True)
     if row["md_shorter_than_5_tau"]:
-        print("MD trajectories are shorter than 5 autocorrelation times: its error is not "
-              "reliable (the copies have not forgotten their common start)")
+        print("MD not converged (shorter than 5 autocorrelation times, or its two halves "
+              "differ by > 3 sigma): its error is not reliable, the copies still remember "
+              "their common start")
 
 
 def main() -> None:
@@ -258,6 +271,8 @@ def main() -> None:
     parser.add_argument("--md-ns", type=float, nargs="+", default=[0.1, 0.2],
                         help="ns per copy, one per temperature (ascending)")
     parser.add_argument("--md-stride", type=int, default=500, help="steps between frames")
+    parser.add_argument("--md-equilibration-ns", type=float, default=None,
+                        help="ns per copy not kept (default 10 %% of --md-ns)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

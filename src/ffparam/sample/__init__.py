@@ -11,6 +11,7 @@
 
 from ffparam.sample.mc import MCResult, MCSettings, engine_energy, run_mc
 from ffparam.sample.moves import TorsionMoves, cartesian_move, rotate_about_bond
+from ffparam.sample.populations import ConformerPopulations, conformer_populations
 from ffparam.sample.statistics import (
     Populations,
     block_average,
@@ -23,6 +24,7 @@ from ffparam.sample.statistics import (
 )
 
 __all__ = [
+    "ConformerPopulations",
     "MCResult",
     "MCSettings",
     "Populations",
@@ -30,6 +32,7 @@ __all__ = [
     "block_average",
     "cartesian_move",
     "chain_average",
+    "conformer_populations",
     "dihedral_angles",
     "effective_sample_size",
     "engine_energy",

@@ -92,7 +92,8 @@ class ConformerPopulations:
         peaks_deg: per dihedral, its state centres (degrees).
         labels: rotamer labels, most populated first (``other``: all below the cut).
         mc: source name -> label -> (fraction, standard error) from MC frames.
-        reference: label -> fraction from conformer energies (empty when none given).
+        reference: label -> fraction from conformer energies (empty when none given; a
+            rotamer without a reference conformer has no entry).
         reference_method: what the reference energies came from.
         acceptance: source name -> move -> production acceptance rate.
         notes: how the numbers were made.
@@ -116,8 +117,9 @@ class ConformerPopulations:
             for name, table in self.mc.items():
                 fraction, error = table.get(label, (0.0, 0.0))
                 row[name] = {"fraction": float(fraction), "error": float(error)}
-            if self.reference:
-                row["reference"] = float(self.reference.get(label, 0.0))
+            if self.reference:  # None: no reference conformer of this rotamer
+                value = self.reference.get(label)
+                row["reference"] = None if value is None else float(value)
             rows.append(row)
         return {"temperature_k": self.temperature_k, "sources": list(self.mc),
                 "dihedrals": self.dihedrals.tolist(),
@@ -173,7 +175,8 @@ def conformer_populations(systems: Mapping[str, ParameterizedSystem], start: np.
              "dihedral histograms)."]
     if pooled_ref:
         notes.append("Reference: Boltzmann weights of the lowest-energy reference conformer "
-                     "of each rotamer (conformer energies only, no vibrational entropy).")
+                     "of each rotamer (conformer energies only, no vibrational entropy; "
+                     "n/a: no reference conformer in that rotamer).")
     return ConformerPopulations(settings.temperature_k, dihedrals, peaks, labels, mc,
                                 pooled_ref, reference_method if ref else None, acceptance,
                                 notes)
