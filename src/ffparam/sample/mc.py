@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -130,7 +130,6 @@ class MCResult:
     step_sizes: dict[str, np.ndarray]
     exchange_acceptance: np.ndarray
     settings: MCSettings
-    info: dict = field(default_factory=dict)
 
     @property
     def frames(self) -> np.ndarray:
