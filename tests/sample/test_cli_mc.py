@@ -40,3 +40,19 @@ def test_sample_modes_are_exclusive(tmp_path, capsys):
     assert code == 2
     assert "--mc N" in capsys.readouterr().err
     assert main(["sample", "CC", "--mc", "0", "--store", str(tmp_path / "x.db")]) == 2
+
+
+def test_mc_frames_are_distinct_and_spread():
+    """More frames asked than the chains made: each made frame once, chains interleaved."""
+    from ffparam.chem import Molecule
+    from ffparam.reference.sampling import mc_frames
+    from ffparam.sample import MCSettings
+
+    molecule = Molecule.from_smiles("CCO").generate_conformers(1, seed=2)
+    settings = MCSettings(n_chains=4, equilibration_steps=5)
+    frames, result = mc_frames(molecule, 3, 50, charges="gasteiger", settings=settings)
+    assert frames.shape == (12, 9, 3) and result.frames.shape == (3, 4, 9, 3)
+    np.testing.assert_array_equal(frames, result.flat_frames())
+    few, last = mc_frames(molecule, 3, 2, charges="gasteiger", settings=settings)
+    assert last.settings.stride == 3 and last.frames.shape == (1, 4, 9, 3)
+    np.testing.assert_array_equal(few, last.flat_frames()[[0, 3]])

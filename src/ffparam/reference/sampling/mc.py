@@ -26,9 +26,10 @@ def mc_frames(molecule: Molecule, n_steps: int, n_frames: int, temperature_k: fl
               forcefield: str = "sage", charges: str | None = None,
               settings: MCSettings | None = None, seed: int = 0,
               progress: Progress | bool = False) -> tuple[np.ndarray, MCResult]:
-    """``n_frames`` geometries (n_frames, n_atoms, 3) Angstrom from MC chains of
+    """Up to ``n_frames`` geometries (n, n_atoms, 3) Angstrom from MC chains of
     ``n_steps`` production steps each at ``temperature_k`` K (other settings from
-    ``settings``, default :class:`MCSettings`), spread evenly over chains and time."""
+    ``settings``, default :class:`MCSettings`), spread evenly over chains and time (fewer
+    when the chains have fewer steps in all: no frame twice)."""
     from ffparam.assign import assign_parameters
 
     if not molecule.n_conformers:
@@ -40,7 +41,7 @@ def mc_frames(molecule: Molecule, n_steps: int, n_frames: int, temperature_k: fl
     system = assign_parameters(molecule, forcefield, charges)
     result = run_mc(system, molecule.conformers, settings, progress=progress)
     frames = result.flat_frames()
-    pick = np.linspace(0, len(frames) - 1, n_frames).round().astype(int)
+    pick = np.unique(np.linspace(0, len(frames) - 1, n_frames).round().astype(int))
     return frames[pick], result
 
 
