@@ -55,7 +55,9 @@ class MCSettings(Settings):
         stride: keep every ``stride``-th production step (frames per chain =
             n_steps // stride).
         torsion_fraction: probability of a torsion move (0 with no rotatable bond).
-        torsion_step_deg: initial largest rotation, degrees (at most 180).
+        torsion_step_deg: initial half-width of the uniform part of a torsion move,
+            degrees (at most 180; the rotamer jumps of :mod:`ffparam.sample.moves` come
+            on top).
         cartesian_step_a: initial Gaussian displacement per coordinate, Angstrom.
         target_acceptance: acceptance the equilibration adapts the steps towards.
         adapt_every: steps between two step-size updates in equilibration.
