@@ -58,6 +58,7 @@ BOX_ORDER = (
     "params",
     "assign",
     "mm",
+    "sample",  # Monte Carlo with the batched MM engine (uses mm, chem)
     "reference",
     "fit",
     "fragment",  # fragmentation (Wiberg bond orders via reference, SMIRKS from fit.smirks)

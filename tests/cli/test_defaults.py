@@ -20,7 +20,7 @@ CLI_ONLY = {
     "torsiondrive": {"input", "dihedral", "all_rotatable", "store", "output", "charge",
                      "conformers", "solvent", "max_scf_cycles", "workers", "dask"},
     "sample": {"input", "conformers", "md", "md_engine", "normal_modes", "store", "output",
-               "charge", "seed", "workers", "dask"},
+                "charge", "seed", "workers", "dask", "mc"},
     "fit": {"spec", "out", "quiet", "cv"},
     "bespoke": {"input", "reference", "bond", "out", "name", "quiet"},
     "demo": {"out", "workers"},
@@ -108,15 +108,18 @@ def test_samplers_share_the_defaults_sample_shows():
     from ffparam.cli.options import default_of
     from ffparam.reference.sampling import (
         sample_conformers,
+        sample_mc,
         sample_md,
         sample_mm_md,
         sample_normal_modes,
     )
 
     for name in ("n_frames", "temperature_k", "method", "retry_failed"):
-        values = {default_of(f, name) for f in (sample_md, sample_mm_md, sample_normal_modes)}
+        values = {default_of(f, name)
+                  for f in (sample_md, sample_mm_md, sample_normal_modes, sample_mc)}
         assert len(values) == 1, (name, values)
     assert default_of(sample_conformers, "method") == default_of(sample_md, "method")
+    assert default_of(sample_mc, "forcefield") == default_of(sample_mm_md, "forcefield")
 
 
 def test_option_table_conversions():

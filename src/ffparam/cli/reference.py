@@ -293,20 +293,27 @@ def sample(
         "reference", help="--md dynamics: 'reference' (the method via ASE) or 'mm' (OpenMM)"
     ),
     forcefield: str = api_option(
-        SAMPLE_FIELDS, "forcefield", "--forcefield", help="force field for --md-engine mm"
+        SAMPLE_FIELDS, "forcefield", "--forcefield", help="force field for --md-engine mm "
+        "and --mc"
     ),
     frames: int = api_option(
-        SAMPLE_FIELDS, "frames", "--frames", callback=at_least(1), help="frames to keep (--md)"
+        SAMPLE_FIELDS, "frames", "--frames", callback=at_least(1),
+        help="frames to keep (--md, --mc)"
     ),
     normal_modes: int | None = typer.Option(
         None, callback=at_least(1), help="N: normal-mode sampling frames"
+    ),
+    mc: int | None = typer.Option(
+        None, callback=at_least(1),
+        help="N: Monte Carlo with --forcefield, N steps per chain; --frames spread over "
+        "the chains, acceptance rates printed"
     ),
     temperature_k: float = api_option(
         SAMPLE_FIELDS,
         "temperature_k",
         "--temperature",
         callback=positive,
-        help="K, for --normal-modes",
+        help="K, for --normal-modes and --mc",
     ),
     method: str = api_option(SAMPLE_FIELDS, "method", "--method", help=METHOD_HELP),
     store: Path = typer.Option(Path("ffparam.db"), help="SQLite store of all calculations"),
@@ -327,9 +334,9 @@ def sample(
     """Sample geometries with reference energies and forces; writes extended XYZ (eV, A)."""
     from ffparam.reference import Store
 
-    chosen = [x is not None for x in (conformers, md, normal_modes)]
+    chosen = [x is not None for x in (conformers, md, normal_modes, mc)]
     if sum(chosen) != 1:
-        raise InputError("choose one of --conformers N, --md TEMP, --normal-modes N")
+        raise InputError("choose one of --conformers N, --md TEMP, --normal-modes N, --mc N")
     if md_engine not in ("reference", "mm"):
         raise InputError(f"--md-engine must be 'reference' or 'mm', not {md_engine!r}")
     molecule = _molecule(input, charge)
@@ -339,7 +346,9 @@ def sample(
     with Store(store) as db, _executor(workers, dask) as executor:
         result = _sample(molecule, method, db, executor, common, conformers=conformers, md=md,
                          md_engine=md_engine, forcefield=forcefield, frames=frames,
-                         normal_modes=normal_modes, temperature_k=temperature_k)
+                         normal_modes=normal_modes, temperature_k=temperature_k, mc=mc)
+    if "mc_summary" in result.info:
+        console.print(f"Monte Carlo {result.info['mc_summary']}")
     count = result.write_extxyz(output)
     console.print(f"wrote {count} frame(s) with energies and forces to {output}")
     _finish(result.summary, result.complete)
@@ -347,15 +356,19 @@ def sample(
 
 def _sample(molecule, method: str, db, executor, common: dict, *, conformers: int | None,
             md: float | None, md_engine: str, forcefield: str, frames: int,
-            normal_modes: int | None, temperature_k: float):
+            normal_modes: int | None, temperature_k: float, mc: int | None = None):
     """Run the one sampler chosen (``common``: keywords every sampler takes)."""
     from ffparam.reference.sampling import (
         sample_conformers,
+        sample_mc,
         sample_md,
         sample_mm_md,
         sample_normal_modes,
     )
 
+    if mc is not None:
+        return sample_mc(molecule, mc, frames, method, db, executor,
+                         temperature_k=temperature_k, forcefield=forcefield, **common)
     if conformers is not None:
         return sample_conformers(molecule, conformers, method, db, executor, **common)
     if md is not None and md_engine == "mm":

@@ -159,6 +159,7 @@ class ReportView:
             "conformers": self.conformers(),
             "geometry": self.geometry(),
             "md": m.validation.get("md"),
+            "populations": m.validation.get("populations"),
             "exports": self.exports(),
             "provenance": self.provenance(),
         }

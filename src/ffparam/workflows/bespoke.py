@@ -37,7 +37,7 @@ from ffparam.params.system import ParameterizedSystem
 from ffparam.reference.spec import energy_method, geometry_method
 from ffparam.report.bespoke_metrics import BespokeMetrics, ValenceSummary
 from ffparam.settings import Settings, require_at_least, require_choice
-from ffparam.workflows.bespoke_results import Clock, build_metrics
+from ffparam.workflows.bespoke_results import Clock, build_metrics, population_validation
 from ffparam.workflows.bespoke_scans import (
     RotorScan,
     drive_rotor,
@@ -75,6 +75,8 @@ class BespokeSettings(Settings):
         max_iterations: optimizer iterations.
         validation_conformers: held-out conformers (0: none); validate_geometry: QM vs MM
             optimized geometry; md_ps: gas-phase MD length, ps (0: none).
+        population_mc_steps: Monte Carlo steps per chain for the rotamer populations at
+            300 K of the start and fitted force field (0: none).
         retry_failed: recompute QM jobs stored as failed; force: reuse an output directory
             of another molecule; progress: progress output; seed: random seed.
     """
@@ -95,6 +97,7 @@ class BespokeSettings(Settings):
     validation_conformers: int = 10
     validate_geometry: bool = True
     md_ps: float = 100.0
+    population_mc_steps: int = 2000
     retry_failed: bool = False
     force: bool = False
     progress: bool = True
@@ -107,7 +110,8 @@ class BespokeSettings(Settings):
             raise InputError(f"spacing_deg must divide 180 (degrees), got {self.spacing_deg}")
         require_choice(self, "mode", ("relaxed", "single_point"))
         require_choice(self, "charges", CHARGE_METHODS)
-        require_at_least(self, 0, "workers", "validation_conformers", "md_ps", "seed")
+        require_at_least(self, 0, "workers", "validation_conformers", "md_ps", "seed",
+                         "population_mc_steps")
         require_at_least(self, 1, "max_iterations")
         parse_method(self.method)
         for path in self.references:
@@ -418,9 +422,13 @@ def _validate(molecule, start, fitted, settings, store, executor, outdir, warnin
             molecule, systems, geometry_method(settings.method), store, executor),
         "md": lambda: validate.md_stability(fitted, molecule, length_ps=settings.md_ps,
                                             seed=settings.seed),
+        "populations": lambda: population_validation(
+            molecule, systems, settings.population_mc_steps, settings.seed,
+            out.get("conformers")),
     }
     wanted = {"conformers": settings.validation_conformers > 0,
-              "geometry": settings.validate_geometry, "md": settings.md_ps > 0}
+              "geometry": settings.validate_geometry, "md": settings.md_ps > 0,
+              "populations": settings.population_mc_steps > 0}
     for name, step in steps.items():
         if not wanted[name]:
             continue

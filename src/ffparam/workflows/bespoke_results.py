@@ -6,6 +6,9 @@ sigma band of the fitted profile from the Laplace posterior of the torsion fit
 (:mod:`ffparam.fit.uncertainty`), whose sigma of each fitted k goes into the changed
 parameters; each fitted rotor gets its cross-validated RMSE (:mod:`ffparam.fit.crossval`)
 next to the training RMSE, and a warning when they differ by more than 2x.
+:func:`population_validation` gives the Boltzmann rotamer populations at 300 K of the
+start and the fitted force field (Monte Carlo, :mod:`ffparam.sample`) next to those of
+the reference method's held-out conformer energies.
 """
 
 from __future__ import annotations
@@ -263,3 +266,23 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
         validation={k: v.to_json() for k, v in run.validation.items()},
         exports=run.exports.to_dict(), provenance=provenance(settings, run.start.source, clock),
         warnings=run.warnings + overfit_warnings(rotors), valence=run.valence)
+
+
+def population_validation(molecule: Molecule, systems: dict, mc_steps: int, seed: int,
+                          conformers=None):
+    """Rotamer populations at 300 K of ``systems`` (name -> ParameterizedSystem) by Monte
+    Carlo (32 chains x ``mc_steps`` steps), and of the reference method's energies of the
+    held-out ``conformers`` (a :class:`~ffparam.validate.conformers.ConformerValidation`)
+    when there are any."""
+    from ffparam.sample import MCSettings
+    from ffparam.sample.populations import conformer_populations
+
+    settings = MCSettings(temperature_k=300.0, n_chains=32, n_steps=mc_steps,
+                          equilibration_steps=max(mc_steps // 4, 1), seed=seed)
+    reference, method = None, None
+    if conformers is not None and conformers.n_used:
+        reference = (conformers.geometries, conformers.reference_energy_kcal_mol)
+        method = f"{conformers.method} (held-out conformers, {conformers.relax})"
+    systems = {name: system for name, system in systems.items() if system is not None}
+    return conformer_populations(systems, molecule.conformers[0], settings, reference,
+                                 method, min_fraction=0.02)

@@ -8,8 +8,8 @@ import numpy as np
 
 from ffparam.chem import Molecule
 from ffparam.errors import InputError
-from ffparam.reference.compute import RunSummary
-from ffparam.reference.records import Record
+from ffparam.reference.compute import RunSummary, make_jobs, run_jobs
+from ffparam.reference.records import Record, Task
 
 
 @dataclass
@@ -74,3 +74,19 @@ def check_sampling(counts: dict[str, int], positive: dict[str, float], seed: int
             raise InputError(f"{name} must be positive, got {value}")
     if seed < 0:
         raise InputError(f"seed must not be negative, got {seed}")
+
+
+def label_frames(molecule: Molecule, frames: np.ndarray, method, store, executor,
+                 retry_failed: bool, progress, label: str) -> tuple[list[Record], RunSummary]:
+    """Reference energy and gradient records of ``frames`` (n, n_atoms, 3) Angstrom, run
+    through ``executor`` and kept in ``store`` (a private in-memory Store when None)."""
+    from ffparam.reference.store import Store
+
+    jobs = make_jobs(molecule, frames, method, Task("gradient"))
+    own = store is None
+    store = store if store is not None else Store(":memory:")
+    try:
+        return run_jobs(jobs, store, executor, retry_failed, progress, label)
+    finally:
+        if own:
+            store.close()

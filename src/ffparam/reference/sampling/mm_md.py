@@ -13,9 +13,7 @@ import numpy as np
 from rich.progress import Progress
 
 from ffparam.chem import Molecule
-from ffparam.reference.compute import make_jobs, run_jobs
-from ffparam.reference.records import Task
-from ffparam.reference.sampling.base import SampleResult, check_sampling
+from ffparam.reference.sampling.base import SampleResult, check_sampling, label_frames
 from ffparam.reference.spec import MethodSpec
 from ffparam.reference.store import Store
 from ffparam.runtime import Executor, progress_task
@@ -113,14 +111,8 @@ def sample_mm_md(
         seed=seed,
         progress=progress,
     )
-    jobs = make_jobs(molecule, frames, method, Task("gradient"))
-    own = store is None
-    store = store if store is not None else Store(":memory:")
-    try:
-        records, summary = run_jobs(jobs, store, executor, retry_failed, progress, "MM frames")
-    finally:
-        if own:
-            store.close()
+    records, summary = label_frames(molecule, frames, method, store, executor, retry_failed,
+                                    progress, "MM frames")
     info = {
         "temperature_k": temperature_k,
         "forcefield": forcefield,
