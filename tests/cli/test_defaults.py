@@ -20,7 +20,7 @@ CLI_ONLY = {
     "torsiondrive": {"input", "dihedral", "all_rotatable", "store", "output", "charge",
                      "conformers", "solvent", "max_scf_cycles", "workers", "dask"},
     "sample": {"input", "conformers", "md", "md_engine", "normal_modes", "store", "output",
-                "charge", "seed", "workers", "dask", "mc"},
+               "charge", "seed", "workers", "dask", "mc"},
     "fit": {"spec", "out", "quiet", "cv"},
     "bespoke": {"input", "reference", "bond", "out", "name", "quiet"},
     "demo": {"out", "workers"},
