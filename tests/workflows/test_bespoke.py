@@ -19,7 +19,7 @@ from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
 
 FAST = dict(spacing_deg=60, md_ps=0.5, validation_conformers=3, progress=False)
 BARE = dict(spacing_deg=60, md_ps=0, validation_conformers=0, validate_geometry=False,
-            progress=False)
+            progress=False, population_mc_steps=0)
 CLI = [sys.executable, "-m", "ffparam.cli.main"]
 
 pytestmark = pytest.mark.xdist_group("bespoke")

@@ -17,6 +17,7 @@ from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
 from tests.fit.mmff_scan import mmff_scan, write_scan_extxyz
 
 BARE = dict(md_ps=0, validation_conformers=0, validate_geometry=False, progress=False,
+            population_mc_steps=0,
             charges="gasteiger")
 DIHEDRAL = (0, 1, 2, 8)  # ethanol C-C-O-H
 
