@@ -21,7 +21,7 @@ GROUPS = {
     "PeriodicTorsionForce": "torsions", "RBTorsionForce": "torsions",
     "CustomTorsionForce": "harmonic_impropers",
     "NonbondedForce": "nonbonded", "CustomNonbondedForce": "nonbonded",
-    "CustomBondForce": "nonbonded",
+    "CustomBondForce": "nonbonded", "CMAPTorsionForce": "cmap",
 }
 TERMS = {"Bonds": "bonds", "UreyBradley": "bonds", "Angles": "angles",
          "ProperTorsions": "torsions", "ImproperTorsions": "torsions",
