@@ -13,8 +13,8 @@ from ffparam.cli.main import app
 from ffparam.cli.options import ApiField
 
 CLI_ONLY = {
-    "energy": {"input", "conformers", "charge", "as_json"},
-    "assign": {"input", "output", "openmm_xml", "charge"},
+    "energy": {"input", "conformers", "charge", "as_json", "coords", "params"},
+    "assign": {"input", "output", "openmm_xml", "charge", "from_file", "params"},
     "qm": {"input", "store", "output", "conformers", "charge", "solvent", "max_scf_cycles",
            "density_fit", "workers", "dask"},
     "torsiondrive": {"input", "dihedral", "all_rotatable", "store", "output", "charge",
