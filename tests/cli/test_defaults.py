@@ -21,7 +21,7 @@ CLI_ONLY = {
                      "conformers", "solvent", "max_scf_cycles", "workers", "dask"},
     "sample": {"input", "conformers", "md", "md_engine", "normal_modes", "store", "output",
                "charge", "seed", "workers", "dask"},
-    "fit": {"spec", "out", "quiet"},
+    "fit": {"spec", "out", "quiet", "ff"},
     "bespoke": {"input", "reference", "bond", "out", "name", "quiet"},
     "demo": {"out", "workers"},
     "mlp train": {"model", "train", "out", "valid", "isolated_atoms", "option", "restart"},

@@ -98,6 +98,49 @@ def _set_coordinates(system: ParameterizedSystem, coordinates: str | Path,
     system.topology.molecule = system.molecule.with_conformers(np.asarray(xyz, float)[None])
 
 
+def system_for_molecule(molecule, text: str, base_dir: str | Path | None = None
+                        ) -> ParameterizedSystem:
+    """An existing force field (``TOPOLOGY[,PARAMETER_FILE...]``, see
+    :func:`parse_ff_files`; relative paths against ``base_dir``) bound to ``molecule``,
+    whose atoms must be the file's atoms in the file's order (same elements and bonds):
+    the start of a bespoke or ``ffparam fit`` run from that force field. The file's
+    charges are kept."""
+    from ffparam.chem.topology import Topology
+    from ffparam.params.system import ParameterizedSystem
+
+    path, files = parse_ff_files(text)
+    if base_dir is not None:
+        path = path if path.is_absolute() else Path(base_dir) / path
+        files = [p if p.is_absolute() else Path(base_dir) / p for p in files]
+    if import_format(path) == "ffxml":
+        raise InputError(f"{path.name}: an OpenMM ffxml force field needs the residues of a "
+                         "PDB; start from a prmtop, top or psf of the molecule instead")
+    imported = import_force_field(path, None, files)
+    _check_same_molecule(molecule, imported.molecule, path)
+    return ParameterizedSystem(Topology(molecule), imported.parameters, imported.terms,
+                               imported.nonbonded, imported.source)
+
+
+def _check_same_molecule(molecule, other, path: Path) -> None:
+    """InputError unless ``molecule`` has ``other``'s atoms (elements, order) and bonds."""
+    if molecule.n_atoms != other.n_atoms:
+        raise InputError(f"{molecule.name} has {molecule.n_atoms} atoms but {path.name} has "
+                         f"{other.n_atoms}; give the molecule in the file's atom order")
+    mine, theirs = molecule.atomic_numbers, other.atomic_numbers
+    bad = np.flatnonzero(mine != theirs)
+    if len(bad):
+        i = int(bad[0])
+        raise InputError(f"atom {i + 1} of {molecule.name} is {molecule.symbols[i]} but "
+                         f"{other.symbols[i]} in {path.name}; give the molecule in the "
+                         "file's atom order")
+    bonds = {tuple(b) for b in molecule.bonds.tolist()}
+    file_bonds = {tuple(b) for b in other.bonds.tolist()}
+    if bonds != file_bonds:
+        a, b = sorted(bonds ^ file_bonds)[0]
+        raise InputError(f"bond {a + 1}-{b + 1} is in only one of {molecule.name} and "
+                         f"{path.name}; the molecule must have the file's bonds")
+
+
 def parse_ff_files(text: str) -> tuple[Path, list[Path]]:
     """``TOPOLOGY[,PARAMETER_FILE...]`` (the ``--ff``/``--from`` value of an existing
     force field, e.g. ``lig.psf,par_all36_cgenff.prm,lig.str``) -> (topology, files)."""
@@ -114,4 +157,5 @@ def is_force_field_files(text: str) -> bool:
 
 
 __all__ = ["COORDINATES", "FORMATS", "import_force_field", "import_format",
-           "is_force_field_files", "parse_ff_files", "sibling_coordinates"]
+           "is_force_field_files", "parse_ff_files", "sibling_coordinates",
+           "system_for_molecule"]

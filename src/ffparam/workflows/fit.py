@@ -57,11 +57,20 @@ def load_spec_molecule(spec: FitSettings, name: str) -> Molecule:
     return molecule
 
 
+def _start_system(spec: FitSettings, molecule: Molecule) -> ParameterizedSystem:
+    """The start force field of one molecule: ``spec.forcefield`` assigned, or an existing
+    force field file of it (prmtop/top/psf, relative to the spec) with its own charges."""
+    from ffparam.assign.import_files import is_force_field_files, system_for_molecule
+
+    if is_force_field_files(spec.forcefield):
+        return system_for_molecule(molecule, spec.forcefield, spec.base_dir)
+    return assign_parameters(molecule, spec.forcefield, charges=spec.charges)
+
+
 def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], ParameterSet]:
     """Assign start parameters, add bespoke torsions; returns systems and the bespoke extra
     parameters (SMIRKS-keyed)."""
-    systems = {name: assign_parameters(load_spec_molecule(spec, name), spec.forcefield,
-                                       charges=spec.charges)
+    systems = {name: _start_system(spec, load_spec_molecule(spec, name))
                for name in spec.molecules}
     extra = ParameterSet()
     for entry in spec.parameters:
@@ -280,7 +289,10 @@ def write_fit_outputs(outcome: FitOutcome, spec: FitSettings, outdir: Path) -> d
     result = outcome.result
     fitted = result.parameters.copy()
     files["parameters"] = fitted.save(outdir / "fitted_parameters.yaml")
-    if spec.forcefield.lower() not in ("gaff2", "gaff"):
+    from ffparam.assign.import_files import is_force_field_files
+
+    if spec.forcefield.lower() not in ("gaff2", "gaff") and \
+            not is_force_field_files(spec.forcefield):
         from ffparam.assign.smirnoff import SmirnoffForceField
 
         files["offxml"] = SmirnoffForceField.load(spec.forcefield).to_offxml(
