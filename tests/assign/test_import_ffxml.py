@@ -64,3 +64,17 @@ def test_unmatched_residue_is_one_line():
     with pytest.raises(InputError, match=r"OpenMM cannot apply amber14-all.xml to "
                                          r"charmm36_nma.pdb: No template found"):
         read_ffxml(DATA / "charmm36_nma.pdb", ["amber14-all.xml"])
+
+
+def test_round_trip_import_export_import(tmp_path):
+    """amber14 on alanine dipeptide -> ffparam's ffxml export -> import of that ffxml."""
+    from ffparam.export import export_system
+
+    first = read_ffxml(DATA / "ff14sb_ala_dipeptide.pdb", ["amber14-all.xml"])
+    export_system(first, tmp_path, formats=("ffxml",), basename="out")
+    second = read_ffxml(tmp_path / "out.pdb", [str(tmp_path / "out.forcefield.xml")])
+    positions = perturbed(first.molecule.conformers[0])
+    errors = max_relative_errors(ffparam_groups(second, positions),
+                                 ffparam_groups(first, positions))
+    for group, (de, df) in errors.items():
+        assert de < 1e-9 and df < 1e-9, (group, de, df)

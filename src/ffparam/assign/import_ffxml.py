@@ -240,6 +240,8 @@ def _pairs_14(dec: _Decoder, lj: dict, scales: tuple[float, float]) -> list[Pair
         if qq == 0.0 and epsilon == 0.0 and pair not in dec.lj14:
             continue  # an exclusion
         coulomb = qq / (q[i] * q[j]) if q[i] * q[j] != 0.0 else scales[0]
+        if math.isclose(coulomb, scales[0], rel_tol=1e-9):
+            coulomb = scales[0]  # the file's scale, not its rounding in q_i q_j s
         if pair in dec.lj14:
             out.append(Pair14(pair, coulomb, 1.0, dec.lj14[pair]))
             continue
