@@ -94,3 +94,28 @@ def test_chamber_cmap_is_refused_with_its_line(tmp_path):
     line = len(text.splitlines()) + 1
     with pytest.raises(ConventionError, match=f"cmap.prmtop line {line}: CHARMM CMAP"):
         read_amber(bad)
+
+
+def test_prmtop_nbfix_pairs_become_parameters(tmp_path):
+    """Off-diagonal LJ of the prmtop tables (ParmEd's changeLJPair, as CHARMM-GUI's AMBER
+    files carry them) are NBFix (full pairs) and LJ14 (1-4 pairs / SCNB) parameters."""
+    import parmed
+    from parmed.tools import changeLJPair
+
+    name = "gaff2_acetaminophen"
+    struct = parmed.load_file(str(DATA / f"{name}.prmtop"))
+    changeLJPair(struct, "@%c3", "@%ca", 3.9, 0.2).execute()
+    changeLJPair(struct, "@%o", "@%hn", 1.9, 0.05).execute()
+    struct.save(str(tmp_path / "fix.prmtop"))
+    system = read_amber(tmp_path / "fix.prmtop", DATA / f"{name}.inpcrd")
+    fix = system.parameters.get("NBFix", "c3|ca").values
+    assert fix["epsilon"] == pytest.approx(0.2, rel=1e-7)
+    assert fix["sigma"] == pytest.approx(3.9 / 2 ** (1 / 6), rel=1e-7)
+    assert system.parameters.get("LJ14", "hn|o").values["epsilon"] == pytest.approx(
+        0.05 / 2.0, rel=1e-7)
+    positions = perturbed(system.molecule.conformers[0])
+    reference = app.AmberPrmtopFile(str(tmp_path / "fix.prmtop")).createSystem(
+        nonbondedMethod=app.NoCutoff)
+    for group, (de, df) in max_relative_errors(ffparam_groups(system, positions),
+                                               openmm_groups(reference, positions)).items():
+        assert de < RTOL and df < RTOL, (group, de, df)

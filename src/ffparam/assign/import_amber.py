@@ -7,6 +7,7 @@ Refused with the ``%FLAG`` line: CHARMM CMAP terms of chamber files and AMOEBA p
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ffparam.assign.import_common import assemble, check_atom_count
@@ -18,6 +19,9 @@ from ffparam.params.system import ParameterizedSystem
 UNSUPPORTED_FLAGS = {
     "CHARMM_CMAP_COUNT": "CHARMM CMAP terms",
     "AMOEBA_FORCEFIELD": "the AMOEBA polarizable force field",
+    "LENNARD_JONES_CCOEF": "12-6-4 Lennard-Jones C4 terms",
+    "CTITLE": "chamber (CHARMM in AMBER format) terms; read the psf and CHARMM parameter "
+              "files instead, and chamber files",
 }
 """prmtop ``%FLAG`` -> the functional form it declares that ffparam cannot evaluate."""
 
@@ -63,7 +67,38 @@ def read_amber(prmtop: str | Path, coordinates: str | Path | None = None
         check_atom_count(len(struct.atoms), len(xyz), path, crd)
         struct.coordinates = xyz
     draft = draft_from_structure(struct, path.stem, f"AMBER {path.name}")
+    if struct.has_NBFIX():
+        _add_nbfix(struct, draft)
     return assemble(draft)
+
+
+def _add_nbfix(struct, draft) -> None:
+    """Pair LJ of the prmtop's A/B tables that differs from the combined per-type LJ
+    (NBFIX, e.g. from ParmEd's changeLJPair): ``NBFix`` pairs, and on 1-4 pairs of those
+    types the same LJ divided by SCNB (AMBER uses the table for 1-4 pairs too)."""
+    pd = struct.parm_data
+    ntypes = pd["POINTERS"][1]
+    first = {}
+    for atom in struct.atoms:
+        first.setdefault(str(atom.type), atom.nb_idx)
+    names = sorted(first)
+    for x, ta in enumerate(names):
+        for tb in names[x:]:
+            idx = pd["NONBONDED_PARM_INDEX"][ntypes * (first[ta] - 1) + first[tb] - 1] - 1
+            a, b = pd["LENNARD_JONES_ACOEF"][idx], pd["LENNARD_JONES_BCOEF"][idx]
+            if a <= 0.0 or b <= 0.0:
+                continue
+            sigma, epsilon = (a / b) ** (1.0 / 6.0), b * b / (4.0 * a)
+            (sa, ea), (sb, eb) = draft.lj[ta], draft.lj[tb]
+            if not (math.isclose(sigma, 0.5 * (sa + sb), rel_tol=1e-6)
+                    and math.isclose(epsilon, math.sqrt(ea * eb), rel_tol=1e-6)):
+                draft.nbfix[(ta, tb)] = (sigma, epsilon)
+    types = draft.atom_types
+    for pair in draft.pairs_14:
+        i, j = pair.atoms
+        fix = draft.nbfix.get(tuple(sorted((types[i], types[j]))))
+        if fix is not None and pair.lj is None:
+            pair.lj, pair.lj_scale = (fix[0], fix[1] * pair.lj_scale), 1.0
 
 
 __all__ = ["read_amber"]
