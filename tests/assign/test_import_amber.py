@@ -92,7 +92,8 @@ def test_chamber_cmap_is_refused_with_its_line(tmp_path):
     bad = tmp_path / "cmap.prmtop"
     bad.write_text(text + "%FLAG CHARMM_CMAP_COUNT\n%FORMAT(2I8)\n       1       1\n")
     line = len(text.splitlines()) + 1
-    with pytest.raises(ConventionError, match=f"cmap.prmtop line {line}: CHARMM CMAP"):
+    with pytest.raises(ConventionError, match=rf"cmap.prmtop line {line} \(%FLAG CHARMM_CMAP_"
+                                              r"COUNT\): CHARMM CMAP terms are not"):
         read_amber(bad)
 
 

@@ -17,13 +17,13 @@ from ffparam.io.files import read_text, require_file
 from ffparam.params.system import ParameterizedSystem
 
 UNSUPPORTED_FLAGS = {
-    "CHARMM_CMAP_COUNT": "CHARMM CMAP terms",
-    "AMOEBA_FORCEFIELD": "the AMOEBA polarizable force field",
-    "LENNARD_JONES_CCOEF": "12-6-4 Lennard-Jones C4 terms",
-    "CTITLE": "chamber (CHARMM in AMBER format) terms; read the psf and CHARMM parameter "
-              "files instead, and chamber files",
+    "CHARMM_CMAP_COUNT": "CHARMM CMAP terms are not supported by ffparam",
+    "AMOEBA_FORCEFIELD": "the AMOEBA polarizable force field is not supported by ffparam",
+    "LENNARD_JONES_CCOEF": "12-6-4 Lennard-Jones C4 terms are not supported by ffparam",
+    "CTITLE": "chamber (CHARMM in AMBER format) files are not supported; read the psf "
+              "with its CHARMM parameter files instead",
 }
-"""prmtop ``%FLAG`` -> the functional form it declares that ffparam cannot evaluate."""
+"""prmtop ``%FLAG`` -> why ffparam cannot evaluate the file."""
 
 
 def _check_flags(path: Path) -> None:
@@ -34,8 +34,8 @@ def _check_flags(path: Path) -> None:
             if flag == "CHARMM_CMAP_COUNT" and _cmap_count(lines, number) == 0:
                 continue
             if flag in UNSUPPORTED_FLAGS:
-                raise ConventionError(f"{path.name} line {number}: {UNSUPPORTED_FLAGS[flag]} "
-                                      f"(%FLAG {flag}) are not supported by ffparam")
+                raise ConventionError(f"{path.name} line {number} (%FLAG {flag}): "
+                                      f"{UNSUPPORTED_FLAGS[flag]}")
 
 
 def _cmap_count(lines: list[str], flag_line: int) -> int:
