@@ -119,3 +119,24 @@ def test_round_trip_import_export_import(tmp_path, name):
                                  ffparam_groups(first, positions))
     for group, (de, df) in errors.items():
         assert de < 1e-9 and df < 1e-9, (group, de, df)
+
+
+def test_two_copies_nonbond_params_and_ifdef(tmp_path):
+    """[ molecules ] MOL 2, a [ nonbond_params ] pair (GROMACS' NBFIX) and an #ifdef block
+    of an undefined name: as OpenMM reads them."""
+    text = (DATA / "opls_dimethyl_ether.top").read_text()
+    text = text.replace('#include "opls_types.itp"', '#include "opls_types.itp"\n\n'
+                        "[ nonbond_params ]\nHC OS 1 0.31 0.4\n\n#ifdef NOT_DEFINED\n"
+                        "[ cmap ]\n#endif\n").replace("MOL 1\n", "MOL 2\n")
+    (tmp_path / "x.top").write_text(text)
+    (tmp_path / "opls_types.itp").write_text((DATA / "opls_types.itp").read_text())
+    lines = (DATA / "opls_dimethyl_ether.gro").read_text().splitlines()
+    n = int(lines[1])
+    atoms = lines[2:2 + n]
+    moved = [row[:20] + f"{float(row[20:28]) + 0.6:8.3f}" + row[28:] for row in atoms]
+    (tmp_path / "x.gro").write_text("\n".join([lines[0], f"{2 * n:5d}", *atoms, *moved,
+                                               lines[-1]]) + "\n")
+    system = check_against_openmm(tmp_path / "x.top", tmp_path / "x.gro")
+    assert system.n_atoms == 2 * n
+    fix = system.parameters.get("NBFix", "HC|OS").values
+    assert fix["sigma"] == pytest.approx(3.1) and fix["epsilon"] == pytest.approx(0.4 / 4.184)
