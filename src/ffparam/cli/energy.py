@@ -69,6 +69,9 @@ def imported_system(input: str, ff: str, coords: Path | None, params: list[Path]
 
     files = list(params or [])
     if import_format(input) == "ffxml":
+        if not is_imported(input, ff):
+            raise InputError(f"{Path(input).name}: give the OpenMM force field files with "
+                             "--ff FILE.xml[,FILE.xml...]")
         files = [Path(f.strip()) for f in str(ff).split(",") if f.strip()] + files
     elif str(ff).lower() not in ("", str(FIELDS["ff"].cli_default()).lower()):
         raise InputError(f"--ff {ff} does not apply to {Path(input).name}: the file is the "
