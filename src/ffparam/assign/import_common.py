@@ -192,8 +192,8 @@ def _key(a: str, b: str) -> tuple[str, str]:
 def _nonbonded(draft: ImportDraft, topology: Topology, params: ParameterSet) -> NonbondedTerms:
     """Pair lists of the file: full pairs, its 1-4 pairs, zero rows for the rest within
     three bonds; NBFix (full pairs) and LJ14 (1-4 pairs) overrides."""
-    near = {tuple(p) for p in topology.exclusions.tolist()}
-    near |= {tuple(sorted(p)) for p in topology.propers[:, [0, 3]].tolist()}
+    excluded = {tuple(p) for p in topology.exclusions.tolist()}
+    near = excluded | {tuple(sorted(p)) for p in topology.propers[:, [0, 3]].tolist()}
     pairs14 = {tuple(sorted(p.atoms)): p for p in draft.pairs_14}
     n = len(draft.atomic_numbers)
     i, j = np.triu_indices(n, k=1)
@@ -201,8 +201,7 @@ def _nonbonded(draft: ImportDraft, topology: Topology, params: ParameterSet) -> 
     for a, b in near | set(pairs14):
         mask[a, b] = False
     full = np.stack([i[mask[i, j]], j[mask[i, j]]], axis=1).reshape(-1, 2)
-    zero = sorted(p for p in near - set(pairs14)
-                  if p not in {tuple(b) for b in topology.exclusions.tolist()})
+    zero = sorted(near - set(pairs14) - excluded)
     special = sorted(pairs14)
     pairs = np.concatenate([full, np.array(special + zero, dtype=np.int64).reshape(-1, 2)])
     cs = np.concatenate([np.ones(len(full)), [pairs14[p].coulomb_scale for p in special],
