@@ -56,7 +56,7 @@ def test_bespoke_starts_from_a_prmtop(tmp_path):
     assert entry.rmse_fitted < entry.rmse_start
 
 
-def test_fit_spec_starts_from_an_opls_top(tmp_path):
+def test_fit_spec_starts_from_an_opls_top(tmp_path, monkeypatch):
     from ffparam.fit.spec import load_fit_spec
     from ffparam.workflows.fit import run_fit
 
@@ -78,3 +78,15 @@ def test_fit_spec_starts_from_an_opls_top(tmp_path):
     after = outcome.result.metrics_after["scan"]["rmse [kcal/mol]"]
     assert after < 0.7 * before, (before, after)
     assert "offxml" not in outcome.files and outcome.files["parameters"].is_file()
+    # `ffparam fit SPEC --ff FILE`: the command-line file replaces the spec's (cwd-relative)
+    from typer.testing import CliRunner
+
+    from ffparam.cli.main import app
+
+    spec["forcefield"] = "sage"
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["fit", "spec.yaml", "-o", "out2", "--quiet", "--ff",
+                                      "opls_butane.top"])
+    assert result.exit_code == 0, result.output
+    assert "rb:CT-CT-CT-CT" in (tmp_path / "out2" / "fitted_parameters.yaml").read_text()
