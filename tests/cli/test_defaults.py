@@ -13,15 +13,15 @@ from ffparam.cli.main import app
 from ffparam.cli.options import ApiField
 
 CLI_ONLY = {
-    "energy": {"input", "conformers", "charge", "as_json"},
-    "assign": {"input", "output", "openmm_xml", "charge"},
+    "energy": {"input", "conformers", "charge", "as_json", "coords", "params"},
+    "assign": {"input", "output", "openmm_xml", "charge", "from_file", "params"},
     "qm": {"input", "store", "output", "conformers", "charge", "solvent", "max_scf_cycles",
            "density_fit", "workers", "dask"},
     "torsiondrive": {"input", "dihedral", "all_rotatable", "store", "output", "charge",
                      "conformers", "solvent", "max_scf_cycles", "workers", "dask"},
     "sample": {"input", "conformers", "md", "md_engine", "normal_modes", "store", "output",
                "charge", "seed", "workers", "dask", "mc"},
-    "fit": {"spec", "out", "quiet", "cv"},
+    "fit": {"spec", "out", "quiet", "cv", "ff"},
     "bespoke": {"input", "reference", "bond", "out", "name", "quiet"},
     "demo": {"out", "workers"},
     "mlp train": {"model", "train", "out", "valid", "isolated_atoms", "option", "restart"},

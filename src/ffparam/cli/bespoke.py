@@ -77,7 +77,9 @@ def register(app: typer.Typer) -> None:
     @uses_api(FIELDS)
     def bespoke_command(
         input: str = typer.Argument(..., help="SMILES or molecule file (sdf, mol, pdb, xyz)"),
-        ff: str = api_option(B, "ff", "--ff", help="sage | gaff2 | openff-X.Y.Z | PATH.offxml"),
+        ff: str = api_option(B, "ff", "--ff", help="sage | gaff2 | openff-X.Y.Z | PATH.offxml "
+                             "| an existing force field of the molecule: X.prmtop | X.top "
+                             "| X.psf,PARAMS.prm,..."),
         method: str = api_option(B, "method", "--method",
                                  help="reference method, e.g. gfn2-xtb, b3lyp-d3bj/dzvp, or "
                                       "HIGH//LOW (b3lyp-d3bj/dzvp//gfn2-xtb)"),

@@ -51,11 +51,57 @@ def energy_table(molecule: Molecule, forcefield: str, charges: str | None
     return result.energy.numpy(), result.terms_numpy(), system.source
 
 
+def is_imported(input: str, ff: str) -> bool:
+    """True when INPUT is an existing force field (prmtop/top/psf, or a PDB with ``--ff``
+    OpenMM ffxml files) rather than a molecule to assign parameters to."""
+    from ffparam.assign.import_files import import_format
+
+    ffxml = str(ff).lower().endswith(".xml") and not str(ff).lower().endswith(".offxml")
+    kind = import_format(input)
+    return kind in ("amber", "gromacs", "charmm") or (kind == "ffxml" and ffxml)
+
+
+def imported_system(input: str, ff: str, coords: Path | None, params: list[Path] | None,
+                    need_coordinates: bool = True):
+    """The ParameterizedSystem of an existing force field named on the command line
+    (INPUT, ``--ff`` ffxml files for a PDB, ``--params`` CHARMM files, ``--coords``)."""
+    from ffparam.assign.import_files import import_force_field, import_format
+
+    files = list(params or [])
+    if import_format(input) == "ffxml":
+        if not is_imported(input, ff):
+            raise InputError(f"{Path(input).name}: give the OpenMM force field files with "
+                             "--ff FILE.xml[,FILE.xml...]")
+        files = [Path(f.strip()) for f in str(ff).split(",") if f.strip()] + files
+    elif str(ff).lower() not in ("", str(FIELDS["ff"].cli_default()).lower()):
+        raise InputError(f"--ff {ff} does not apply to {Path(input).name}: the file is the "
+                         "force field")
+    system = import_force_field(input, coords, files)
+    if need_coordinates and system.molecule.n_conformers == 0:
+        raise InputError(f"no coordinates for {Path(input).name}: give --coords FILE or put "
+                         "the coordinate file of the same name beside it")
+    return system
+
+
+def print_energies(title: str, total: np.ndarray, terms: dict[str, np.ndarray]) -> None:
+    """The per-conformer energy table (kcal/mol)."""
+    table = Table(title=title)
+    table.add_column("conformer", justify="right")
+    for name in terms:
+        table.add_column(name, justify="right")
+    table.add_column("total", justify="right", style="bold")
+    for c in range(len(total)):
+        table.add_row(str(c), *(f"{terms[n][c]:.4f}" for n in terms), f"{total[c]:.4f}")
+    Console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("energy", cls=PlainHelpCommand)
     @uses_api(FIELDS)
     def energy_command(
-        input: str = typer.Argument(..., help="SMILES or molecule file (sdf, mol, pdb, xyz)"),
+        input: str = typer.Argument(..., help="SMILES or molecule file (sdf, mol, pdb, xyz), "
+                                              "or a force field: prmtop, top, psf (or a pdb "
+                                              "with --ff ffxml files)"),
         ff: str = api_option(FIELDS, "ff", "--ff", help=FF_HELP),
         charges: str = api_option(FIELDS, "charges", "--charges",
                                   help="am1bcc | gasteiger | mmff94 (default: the force "
@@ -64,10 +110,26 @@ def register(app: typer.Typer) -> None:
                                        help="generate N conformers"),
         charge: int = typer.Option(None, "--charge", help="total charge (XYZ/PDB input)"),
         as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+        coords: Path = typer.Option(None, "--coords",
+                                    help="coordinates of a prmtop/top/psf (default: the "
+                                         "inpcrd/rst7, gro or crd/pdb of the same name)"),
+        params: list[Path] = typer.Option(None, "--params",
+                                          help="CHARMM prm/rtf/str file of a psf "
+                                               "(repeatable)"),
     ) -> None:
         """Per-term potential energies (kcal/mol) of each conformer."""
-        molecule = load_input_molecule(input, charge, conformers)
-        total, terms, source = energy_table(molecule, ff, charges)
+        if is_imported(input, ff):
+            from ffparam.mm import MMEngine
+
+            system = imported_system(input, ff, coords, params)
+            molecule = system.molecule
+            result = MMEngine(system).compute(molecule.conformers, forces=False)
+            total, terms, source = result.energy.numpy(), result.terms_numpy(), system.source
+        else:
+            if coords is not None or params:
+                raise InputError("--coords and --params apply to prmtop/top/psf input only")
+            molecule = load_input_molecule(input, charge, conformers)
+            total, terms, source = energy_table(molecule, ff, charges)
         if as_json:
             payload = {
                 "units": "kcal/mol",
@@ -81,19 +143,13 @@ def register(app: typer.Typer) -> None:
             }
             typer.echo(json.dumps(payload, indent=1))
             return
-        table = Table(title=f"{molecule.name} ({molecule.formula}) with {source}, kcal/mol")
-        table.add_column("conformer", justify="right")
-        for name in terms:
-            table.add_column(name, justify="right")
-        table.add_column("total", justify="right", style="bold")
-        for c in range(len(total)):
-            table.add_row(str(c), *(f"{terms[n][c]:.4f}" for n in terms), f"{total[c]:.4f}")
-        Console().print(table)
+        print_energies(f"{molecule.name} ({molecule.formula}) with {source}, kcal/mol",
+                       total, terms)
 
     @app.command("assign", cls=PlainHelpCommand)
     @uses_api(FIELDS)
     def assign_command(
-        input: str = typer.Argument(..., help="SMILES or molecule file"),
+        input: str = typer.Argument(None, help="SMILES or molecule file"),
         ff: str = api_option(FIELDS, "ff", "--ff",
                              help="sage | gaff2 | openff-X.Y.Z | PATH.offxml"),
         output: Path = typer.Option(..., "-o", "--output", help="parameters .yaml or .json"),
@@ -102,14 +158,27 @@ def register(app: typer.Typer) -> None:
                                        "field's)"),
         openmm_xml: Path = typer.Option(None, "--openmm", help="also write an OpenMM System XML"),
         charge: int = typer.Option(None, "--charge", help="total charge (XYZ/PDB input)"),
+        from_file: str = typer.Option(None, "--from",
+                                      help="read an existing force field instead: prmtop, "
+                                           "top, psf (or a pdb with --ff ffxml files)"),
+        params: list[Path] = typer.Option(None, "--params",
+                                          help="CHARMM prm/rtf/str file of a psf "
+                                               "(repeatable)"),
     ) -> None:
-        """Assign starting parameters and write them (and optionally an OpenMM System)."""
+        """Assign starting parameters (or read them from an existing force field with
+        --from) and write them (and optionally an OpenMM System)."""
         from ffparam.assign import assign_parameters
 
         if output.suffix.lower() not in (".yaml", ".yml", ".json"):
             raise InputError(f"unknown parameter file type {output.suffix}; use .yaml or .json")
-        molecule = load_input_molecule(input, charge, None)
-        system = assign_parameters(molecule, ff, charges=charges)
+        if (input is None) == (from_file is None):
+            raise InputError("give a molecule (INPUT) or an existing force field (--from "
+                             "FILE), one of them")
+        if from_file is not None:
+            system = imported_system(from_file, ff, None, params, need_coordinates=False)
+        else:
+            molecule = load_input_molecule(input, charge, None)
+            system = assign_parameters(molecule, ff, charges=charges)
         xml = None
         if openmm_xml is not None:
             import openmm

@@ -17,12 +17,21 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="no per-iteration output"),
         cv: bool = typer.Option(False, "--cv", help="leave-one-molecule-out cross-validation "
                                 "(refits without each molecule; table and plot)"),
+        ff: str = typer.Option(None, "--ff",
+                               help="start force field instead of the spec's: sage | gaff2 "
+                                    "| PATH.offxml | an existing force field of the "
+                                    "molecule: X.prmtop | X.top | X.psf,PARAMS.prm,..."),
     ) -> None:
         """Fit force-field parameters to reference data (torsion scans, energies, forces)."""
         from ffparam.fit.spec import load_fit_spec
         from ffparam.workflows.fit import run_fit
 
-        outcome = run_fit(load_fit_spec(spec), out, progress=not quiet, cv=cv)
+        settings = load_fit_spec(spec)
+        if ff is not None:  # files named on the command line are relative to the cwd
+            items = [str(Path(i.strip()).resolve()) if Path(i.strip()).exists() else i.strip()
+                     for i in ff.split(",")]
+            settings = settings.replace(forcefield=",".join(items))
+        outcome = run_fit(settings, out, progress=not quiet, cv=cv)
         result = outcome.result
         for name, after in result.metrics_after.items():
             before = result.metrics_before.get(name, {})

@@ -2,7 +2,9 @@
 
 Example::
 
-    forcefield: sage            # sage | openff-X.Y.Z | path.offxml | gaff2
+    forcefield: sage            # sage | openff-X.Y.Z | path.offxml | gaff2 | an existing
+                                # force field of the molecules: X.prmtop | X.top |
+                                # "X.psf,PARAMS.prm,..." (same atoms in the same order)
     charges: am1bcc             # am1bcc | gasteiger | mmff94
     molecules:
       butane: {input: "CCCC"}   # SMILES or a file path (relative to the spec file)

@@ -152,7 +152,8 @@ def system_assignment(system: ParameterizedSystem) -> dict:
         vdw = nb.vdw_ids
         for row, sig in zip(nb.nbfix_rows.tolist(), nb.nbfix_sigma_index.tolist()):
             i, j = nb.pairs[row]
-            nbfix[(vdw[i], vdw[j])] = keys[sig].id
+            if keys[sig].section == "NBFix":  # LJ14 rows are carried by carry_nonbonded
+                nbfix[(vdw[i], vdw[j])] = keys[sig].id
     return {"bonded": bonded, "vdw_ids": list(nb.vdw_ids), "charges": vector[nb.charge_index],
             "charge_ids": charge_ids, "nbfix": nbfix}
 
@@ -183,6 +184,8 @@ def rebind_terms(system: ParameterizedSystem, section: str,
     new_system = build_system(system.topology, source, spec["bonded"], spec["vdw_ids"],
                               spec["charges"], spec["charge_ids"], spec["nbfix"] or None,
                               label or system.source)
+    if "LJ14" in system.parameters.sections:  # per-pair 1-4 LJ of an imported force field
+        new_system.nonbonded = carry_nonbonded(system, new_system.parameters)
     new_system.parameters.settings.update(
         {k: v for k, v in system.parameters.settings.items()
          if k not in new_system.parameters.settings})
@@ -190,3 +193,27 @@ def rebind_terms(system: ParameterizedSystem, section: str,
         if key in new_system.parameters.keys():
             new_system.parameters.free[key] = free_spec
     return new_system
+
+
+def carry_nonbonded(system: ParameterizedSystem, parameters: ParameterSet) -> NonbondedTerms:
+    """``system``'s nonbonded terms (pairs, per-pair scales, NBFix/LJ14 rows) bound to
+    ``parameters`` by key; parameters of those terms that ``parameters`` lacks are added
+    (new sections go last, so indices already taken stay valid)."""
+    import dataclasses
+
+    keys = system.parameters.keys()
+    nb = system.nonbonded
+    arrays = ("charge_index", "sigma_index", "epsilon_index", "nbfix_sigma_index",
+              "nbfix_epsilon_index")
+    existing = set(parameters.sections)
+    for name in arrays:
+        for i in sorted(set(getattr(nb, name).tolist())):
+            key = keys[i]
+            if (key.section, key.id) in parameters:
+                continue
+            if key.section in existing:  # adding there would move later indices
+                raise InputError(f"parameter {key.section}/{key.id} is missing")
+            parameters.add(key.section, _copy(system.parameters.get(key.section, key.id)))
+    remap = {name: np.array([parameters.index(keys[i]) for i in getattr(nb, name).tolist()],
+                            dtype=np.int64) for name in arrays}
+    return dataclasses.replace(nb, **remap)

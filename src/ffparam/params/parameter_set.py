@@ -36,8 +36,11 @@ NONBONDED_SECTION_FIELDS: dict[str, dict[str, str]] = {
     "vdW": {"epsilon": "kcal/mol", "sigma": "A"},
     "NBFix": {"epsilon": "kcal/mol", "sigma": "A"},
     "Charges": {"charge": "e"},
+    "LJ14": {"epsilon": "kcal/mol", "sigma": "A"},
 }
-"""Internal unit of each field of the per-atom and per-pair sections."""
+"""Internal unit of each field of the per-atom and per-pair sections (``LJ14``: the LJ of
+1-4 pairs of two atom types, already scaled, for imported force fields that set it per
+pair: GROMACS ``[ pairtypes ]``, CHARMM 1-4 LJ)."""
 
 
 class _SectionFields(Mapping):

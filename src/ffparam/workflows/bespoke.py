@@ -202,10 +202,14 @@ def start_system(molecule: Molecule, settings: BespokeSettings, store, executor
                  ) -> ParameterizedSystem:
     """The starting force field with the requested charges (RESP from the reference ESP)."""
     from ffparam.assign import assign_parameters
+    from ffparam.assign.import_files import is_force_field_files
 
+    # an existing force field (prmtop/top/psf) keeps its own charges unless RESP is asked
+    own = is_force_field_files(settings.forcefield)
     if settings.charges != "resp":
-        return assign_parameters(molecule, settings.forcefield, charges=settings.charges)
-    system = assign_parameters(molecule, settings.forcefield, charges="am1bcc")
+        return assign_parameters(molecule, settings.forcefield,
+                                 charges=None if own else settings.charges)
+    system = assign_parameters(molecule, settings.forcefield, charges=None if own else "am1bcc")
     from ffparam.workflows.bespoke_charges import resp_system
 
     return resp_system(system, geometry_method(settings.method), store, executor)
@@ -248,9 +252,15 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
 
 def _fragmenter(molecule: Molecule, settings: BespokeSettings, store, executor):
     """None, or a function bond -> Fragment | None (bond orders through ``store``)."""
+    from ffparam.assign.import_files import is_force_field_files
     from ffparam.fragment import fragment_for_bond, needs_fragmentation
 
     if settings.fragment is False:
+        return None
+    if is_force_field_files(settings.forcefield):  # the file has no fragment parameters
+        if settings.fragment:
+            raise InputError(f"fragmentation needs a force field that types any molecule; "
+                             f"{settings.forcefield} holds only this molecule")
         return None
     if settings.fragment is None and not needs_fragmentation(molecule):
         return None
@@ -445,9 +455,11 @@ def _validate(molecule, start, fitted, settings, store, executor, outdir, warnin
 
 
 def _export(fitted, extra, outdir, molecule, settings):
+    from ffparam.assign.import_files import is_force_field_files
     from ffparam.export import export_system
 
-    smirnoff = None if settings.forcefield.lower() in ("gaff2", "gaff") else settings.forcefield
+    smirnoff = None if settings.forcefield.lower() in ("gaff2", "gaff") \
+        or is_force_field_files(settings.forcefield) else settings.forcefield
     formats = ("openmm", "ffxml", "gromacs", "amber") + (("offxml",) if smirnoff else ())
     return export_system(fitted, outdir, formats=formats, smirnoff=smirnoff, extra=extra,
                          basename=_basename(molecule), on_unsupported="skip")

@@ -59,14 +59,24 @@ def load_spec_molecule(spec: FitSettings, name: str) -> Molecule:
     return molecule
 
 
+def _start_system(spec: FitSettings, molecule: Molecule) -> ParameterizedSystem:
+    """The start force field of one molecule: ``spec.forcefield`` assigned, or an existing
+    force field file of it (prmtop/top/psf, relative to the spec) with its own charges."""
+    from ffparam.assign.import_files import is_force_field_files, system_for_molecule
+
+    if is_force_field_files(spec.forcefield):
+        return system_for_molecule(molecule, spec.forcefield, spec.base_dir)
+    return assign_parameters(molecule, spec.forcefield, charges=spec.charges)
+
+
 def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], ParameterSet]:
-    """Assign start parameters, bind the spec's shared types, add bespoke torsions; returns
-    systems and the extra parameters (SMIRKS-keyed: shared types, then bespoke torsions, the
-    order in which ``fitted.offxml`` appends them)."""
+    """Assign start parameters (the spec's force field or an existing force-field file),
+    bind the spec's shared types, add bespoke torsions; returns systems and the extra
+    parameters (SMIRKS-keyed: shared types, then bespoke torsions, the order in which
+    ``fitted.offxml`` appends them)."""
     from ffparam.fit.transferable import apply_shared_types
 
-    systems = {name: assign_parameters(load_spec_molecule(spec, name), spec.forcefield,
-                                       charges=spec.charges)
+    systems = {name: _start_system(spec, load_spec_molecule(spec, name))
                for name in spec.molecules}
     systems, extra = apply_shared_types(systems, spec.types,
                                         forcefield_smirks(spec) if spec.types else set())
@@ -90,8 +100,11 @@ def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], Pa
 
 def forcefield_smirks(spec: FitSettings) -> set[tuple[str, str]]:
     """(section, SMIRKS) of every parameter of a SMIRNOFF start force field (empty for
-    GAFF): a shared type must not reuse one (it would override it in place)."""
-    if spec.forcefield.lower() in ("gaff2", "gaff"):
+    GAFF and imported force-field files): a shared type must not reuse one (it would
+    override it in place)."""
+    from ffparam.assign.import_files import is_force_field_files
+
+    if spec.forcefield.lower() in ("gaff2", "gaff") or is_force_field_files(spec.forcefield):
         return set()
     from ffparam.assign.smirnoff import SmirnoffForceField
 
@@ -353,7 +366,10 @@ def write_fit_outputs(outcome: FitOutcome, spec: FitSettings, outdir: Path) -> d
     result = outcome.result
     fitted = result.parameters.copy()
     files["parameters"] = fitted.save(outdir / "fitted_parameters.yaml")
-    if spec.forcefield.lower() not in ("gaff2", "gaff"):
+    from ffparam.assign.import_files import is_force_field_files
+
+    if spec.forcefield.lower() not in ("gaff2", "gaff") and \
+            not is_force_field_files(spec.forcefield):
         from ffparam.assign.smirnoff import SmirnoffForceField
 
         files["offxml"] = SmirnoffForceField.load(spec.forcefield).to_offxml(
