@@ -36,6 +36,7 @@ NONBONDED_SECTION_FIELDS: dict[str, dict[str, str]] = {
     "vdW": {"epsilon": "kcal/mol", "sigma": "A"},
     "NBFix": {"epsilon": "kcal/mol", "sigma": "A"},
     "Charges": {"charge": "e"},
+    "Drude": {"alpha": "A^3", "thole": "1"},
 }
 """Internal unit of each field of the per-atom and per-pair sections."""
 
@@ -69,6 +70,8 @@ CONVENTIONS: dict[str, str] = {
                         "(each gets k/3)",
     "lennard_jones": "E = 4 epsilon [(sigma/r)^12 - (sigma/r)^6]",
     "coulomb": "E = 332.0637 q_i q_j / r",
+    "drude": "E = k/2 d^2 with k = settings drude_k_kcal_mol_a2 (default 1000); "
+             "q_D = -sqrt(k alpha / 332.0637); Thole a_ij = thole_i + thole_j",
 }
 
 ANGLE_UNIT = "rad"
