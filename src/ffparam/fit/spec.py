@@ -9,7 +9,7 @@ Example::
     targets:
       - name: butane_scan
         type: torsion_profile   # torsion_profile | relative_energy | forces | hessian |
-                                # frequencies | esp | dipole
+                                # frequencies | esp | dipole | polarizability
         molecule: butane
         reference: scans/butane.xyz   # extxyz (or QCFractal JSON) torsion scan
         mode: relaxed           # relaxed | single_point
@@ -18,9 +18,12 @@ Example::
       - {name: vib, type: frequencies, molecule: butane, reference: ffparam.db,
          method: gfn2-xtb}      # QM Hessian records from a Store (or an experiment CSV)
       - {name: q, type: esp, molecule: butane, reference: ffparam.db, method: hf/6-31g*}
+      - {name: a, type: polarizability, molecule: butane, reference: ffparam.db,
+         method: hf/aug-cc-pvdz}  # QM tensors; the molecule gets Drude particles
     parameters:
       - bespoke_torsions: {molecule: butane, bonds: rotatable}   # or [[1, 2]]
       - {section: Angles, id: "[*:1]~[#6X4:2]-[*:3]", fields: [k], prior_width: 10.0}
+      - {section: Drude, id: "*", fields: [alpha, thole]}   # Drude types: params.drude
     ties: []                    # lists of "Section/id/field" sharing one value
     optimizer: {name: least_squares, max_iterations: 50}
     priors: true
@@ -40,7 +43,7 @@ from ffparam.io.files import read_text
 from ffparam.settings import Settings, require_positive
 
 TargetType = Literal["torsion_profile", "relative_energy", "forces", "hessian", "frequencies",
-                     "esp", "dipole"]
+                     "esp", "dipole", "polarizability"]
 
 
 class SpecSettings(Settings):

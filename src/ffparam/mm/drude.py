@@ -156,37 +156,64 @@ class DrudeEngine:
             total = total + sign * (1.0 - (1.0 + 0.5 * u) * torch.exp(-u)) / r
         return (COULOMB_CONSTANT_KCAL_MOL_A_E2 * q_d[a] * q_d[b] * total).sum(-1)
 
-    def _polar_energy(self, pos: Tensor, d: Tensor, p: Tensor) -> Tensor:
-        return sum(self.polarization_terms(pos, d, p, moving_only=True).values())
+    def _polar_energy(self, pos: Tensor, d: Tensor, p: Tensor, field: Tensor | None = None
+                      ) -> Tensor:
+        """The energy terms that depend on ``d``; with a uniform external ``field``
+        (n_conformers, 3) kcal/mol/(e A) also its energy on the Drude dipoles,
+        -sum_D q_D field.d."""
+        energy = sum(self.polarization_terms(pos, d, p, moving_only=True).values())
+        if field is not None:
+            q_d = drude_charge(p[self._alpha], self.k)
+            energy = energy - torch.einsum("d,cdk,ck->c", q_d, d, field)
+        return energy
 
     # ------------------------------------------------------------------ SCF
-    def relax(self, positions, values: Tensor | None = None) -> Tensor:
-        """Relaxed Drude displacements (n_conformers, n_drude, 3) Angstrom (no graph)."""
+    def relax(self, positions, values: Tensor | None = None, field_kcal_mol_e_a=None
+              ) -> Tensor:
+        """Relaxed Drude displacements (n_conformers, n_drude, 3) Angstrom (no graph),
+        optionally in a uniform external field (3,) or (n_conformers, 3) kcal/mol/(e A)."""
         pos = self.core._positions(positions).detach()
         p = (self.parameter_vector() if values is None else values).detach()
+        field = None if field_kcal_mol_e_a is None else torch.as_tensor(
+            field_kcal_mol_e_a, dtype=self.dtype, device=self.device).expand(len(pos), 3)
         d = pos.new_zeros((pos.shape[0], self.n_drude, 3))
         tol = self.settings.gradient_tolerance_kcal_mol_a
         for _ in range(self.settings.max_iterations):
-            grad, hess = self._grad_hess(pos, d, p)
+            grad, hess = self._grad_hess(pos, d, p, field)
             if bool((grad.abs().amax(dim=1) <= tol).all()):
                 return d
-            d = self._newton_step(pos, d, p, grad, hess)
+            d = self._newton_step(pos, d, p, grad, hess, field)
         raise CalculationError(f"Drude SCF not converged in {self.settings.max_iterations} "
                                f"Newton steps (max |dE/dd| {float(grad.abs().max()):.2e} "
                                "kcal/mol/A)")
 
-    def _grad_hess(self, pos: Tensor, d: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
+    def _grad_hess(self, pos: Tensor, d: Tensor, p: Tensor, field: Tensor | None = None
+                   ) -> tuple[Tensor, Tensor]:
         """dE/dd (n_conf, 3 n_drude) and d2E/dd2 (n_conf, 3 n_drude, 3 n_drude)."""
-        def single(d_flat: Tensor, x: Tensor) -> Tensor:
-            return self._polar_energy(x.unsqueeze(0), d_flat.reshape(1, -1, 3), p)[0]
+        def single(d_flat: Tensor, x: Tensor, f: Tensor) -> Tensor:
+            return self._polar_energy(x.unsqueeze(0), d_flat.reshape(1, -1, 3), p,
+                                      f.unsqueeze(0))[0]
 
         flat = d.reshape(d.shape[0], -1)
-        grad = torch.func.vmap(torch.func.grad(single))(flat, pos)
-        hess = torch.func.vmap(torch.func.hessian(single))(flat, pos)
+        f = pos.new_zeros((len(pos), 3)) if field is None else field
+        grad = torch.func.vmap(torch.func.grad(single))(flat, pos, f)
+        hess = torch.func.vmap(torch.func.hessian(single))(flat, pos, f)
         return grad, hess
 
-    def _newton_step(self, pos: Tensor, d: Tensor, p: Tensor, grad: Tensor, hess: Tensor
-                     ) -> Tensor:
+    def _hessian_with_graph(self, pos: Tensor, d: Tensor, p: Tensor) -> Tensor:
+        """d2E/dd2 (n_conf, 3 n_drude, 3 n_drude) by double backward, keeping the graph to
+        ``p`` and ``d`` (one row per Drude coordinate, all conformers at once)."""
+        with torch.enable_grad():
+            d_var = d if d.requires_grad else d.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self._polar_energy(pos, d_var, p).sum(), d_var,
+                                          create_graph=True)
+            grad = grad.reshape(len(pos), -1)
+            rows = [torch.autograd.grad(grad[:, i].sum(), d_var, create_graph=True)[0]
+                    for i in range(grad.shape[1])]
+        return torch.stack([r.reshape(len(pos), -1) for r in rows], dim=1)
+
+    def _newton_step(self, pos: Tensor, d: Tensor, p: Tensor, grad: Tensor, hess: Tensor,
+                     field: Tensor | None = None) -> Tensor:
         """One Newton step per conformer, halved while the energy rises."""
         chol, info = torch.linalg.cholesky_ex(hess)
         if bool((info != 0).any()):
@@ -194,10 +221,10 @@ class DrudeEngine:
                                    "displacements (polarization catastrophe: alpha too "
                                    "large or Thole screening too weak)")
         step = -torch.cholesky_solve(grad.unsqueeze(-1), chol).squeeze(-1).reshape(d.shape)
-        before = self._polar_energy(pos, d, p)
+        before = self._polar_energy(pos, d, p, field)
         for _ in range(30):
             trial = d + step
-            after = self._polar_energy(pos, trial, p)
+            after = self._polar_energy(pos, trial, p, field)
             worse = after > before + 1e-12 * before.abs().clamp(min=1.0)
             if not bool(worse.any()):
                 return trial
@@ -261,13 +288,33 @@ class DrudeEngine:
         d = self.relax(pos, values)
         return (pos[:, self._parents] + d).cpu().numpy()
 
-    def induced_dipole(self, positions, values: Tensor | None = None) -> np.ndarray:
-        """Induced dipole sum_D q_D d (n_conformers, 3) in e*Angstrom."""
+    def induced_dipole(self, positions, values: Tensor | None = None,
+                       field_kcal_mol_e_a=None) -> np.ndarray:
+        """Induced dipole sum_D q_D d (n_conformers, 3) in e*Angstrom (optionally in a
+        uniform external field, kcal/mol/(e A))."""
         pos = self.core._positions(positions).detach()
         p = (self.parameter_vector() if values is None else values).detach()
-        d = self.relax(pos, p)
+        d = self.relax(pos, p, field_kcal_mol_e_a)
         _, q_d, _ = self._site_charges(p)
         return (q_d[None, :, None] * d).sum(1).cpu().numpy()
+
+    def polarizability(self, positions, values: Tensor | None = None) -> Tensor:
+        """Molecular polarizability tensor (n_conformers, 3, 3) Angstrom^3 at fixed cores:
+        d(induced dipole)/d(uniform field) = C Q^T H^-1 Q with H the Hessian of the energy
+        in the Drude displacements at the relaxed Drudes and Q the Drude charges (C the
+        Coulomb constant turns e^2 A^2/(kcal/mol) into A^3). Differentiable in ``values``
+        (through the implicit derivative of the relaxed Drudes)."""
+        pos = self.core._positions(positions).detach()
+        p = self.parameter_vector() if values is None else values
+        d = self.displacements(pos, p)
+        hess = self._hessian_with_graph(pos, d, p)
+        q_d = drude_charge(p[self._alpha], self.k)
+        eye = torch.eye(3, dtype=self.dtype, device=self.device)
+        charge_block = (q_d[:, None, None] * eye).reshape(-1, 3)  # (3 n_drude, 3)
+        solved = torch.linalg.solve(hess, charge_block.expand(len(pos), -1, -1))
+        alpha = charge_block.T @ solved
+        alpha = COULOMB_CONSTANT_KCAL_MOL_A_E2 * 0.5 * (alpha + alpha.transpose(1, 2))
+        return alpha if p.requires_grad else alpha.detach()
 
 
 # ---------------------------------------------------------------------- OpenMM

@@ -366,6 +366,8 @@ DEFAULT_PRIOR_WIDTHS: dict[str, float] = {
     "vdW/epsilon": 0.05,
     "vdW/sigma": 0.1,
     "Charges/charge": 0.3,
+    "Drude/alpha": 1.0,
+    "Drude/thole": 1.0,
 }
 """Default Gaussian prior widths (internal units), chosen like ForceBalance/OpenFF priors."""
 
@@ -376,6 +378,8 @@ def default_free_spec(key: ParameterKey, value: float) -> FreeSpec:
     width = DEFAULT_PRIOR_WIDTHS.get(f"{key.section}/{generic}")
     if key.section in ("ProperTorsions", "ImproperTorsions") and generic == "k":
         return FreeSpec(None, None, width, "linear")
+    if key.section == "Drude" and value > 0:  # alpha and Thole stay positive
+        return FreeSpec(0.0, None, width, "log")
     if generic in ("k", "epsilon", "well_depth", "a", "sigma", "length") and value > 0:
         return FreeSpec(0.0, None, width, "log" if generic in ("k", "epsilon") else "linear")
     return FreeSpec(None, None, width, "linear")

@@ -63,6 +63,7 @@ def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], Pa
     systems = {name: assign_parameters(load_spec_molecule(spec, name), spec.forcefield,
                                        charges=spec.charges)
                for name in spec.molecules}
+    add_spec_drudes(spec, systems)
     extra = ParameterSet()
     for entry in spec.parameters:
         if entry.bespoke_torsions is None:
@@ -80,6 +81,16 @@ def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], Pa
         for section, par in bespoke.parameters:
             extra.add(section, par)
     return systems, extra
+
+
+def add_spec_drudes(spec: FitSettings, systems: dict[str, ParameterizedSystem]) -> None:
+    """Drude particles (default element/hybridization/hydrogen types and starting values,
+    :func:`ffparam.params.drude.add_drude`) on the molecules of polarizability targets."""
+    from ffparam.params.drude import add_drude
+
+    for name in dict.fromkeys(t.molecule for t in spec.targets
+                              if t.type == "polarizability" and t.molecule in systems):
+        systems[name] = add_drude(systems[name])
 
 
 def master_parameters(systems: dict[str, ParameterizedSystem],
@@ -130,7 +141,8 @@ def _frames(path: Path, symbols: list[str], bonds: np.ndarray, need_forces: bool
     return geoms, np.array(energies), (np.array(forces) if need_forces else None)
 
 
-STORE_TASKS = {"hessian": "hessian", "frequencies": "hessian", "esp": "esp", "dipole": "esp"}
+STORE_TASKS = {"hessian": "hessian", "frequencies": "hessian", "esp": "esp", "dipole": "esp",
+               "polarizability": "polarizability"}
 
 
 def store_records(path: Path, system: ParameterizedSystem, entry: TargetSettings) -> list:
@@ -182,6 +194,10 @@ def build_physics_target(entry: TargetSettings, system: ParameterizedSystem, pat
                                            **common)
     if entry.type == "esp":
         return esp_target_from_records(entry.name, system, records, **common)
+    if entry.type == "polarizability":
+        from ffparam.fit.targets.polarizability import polarizability_target_from_records
+
+        return polarizability_target_from_records(entry.name, system, records, **common)
     return dipole_target_from_records(entry.name, system, records, **common)
 
 
@@ -266,7 +282,7 @@ def changed_parameters(outcome: FitOutcome) -> ParameterSet:
     free_ids = {(k.section, k.id) for g in outcome.objective.fit.groups for k in g}
     ids = free_ids | {(s, p.id) for s, p in outcome.extra}
     for section, pid in sorted(ids):
-        if section == "Charges":
+        if section in ("Charges", "Drude"):  # molecule-specific / no SMIRNOFF section
             continue
         par = fitted.get(section, pid)
         changed.add(section, type(par)(par.id, dict(par.values), dict(par.fixed)))
