@@ -154,3 +154,11 @@ def test_ffparam_fit_polarizability_target(water, tmp_path):
     (alpha,) = [p.values["alpha"] for s, p in outcome.result.parameters if s == DRUDE_SECTION]
     assert alpha == pytest.approx(np.trace(record.polarizability) / 3, rel=1e-6)
     assert (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_hydrogen_count_types(acetone_drude):
+    from ffparam.params.drude import element_drude_types
+
+    assert element_drude_types(acetone_drude, hydrogens=True)[:4] == [
+        "C3H3", "C2H0", "C3H3", "O2H0"]
+    assert element_drude_types(acetone_drude)[:4] == ["C3", "C2", "C3", "O2"]

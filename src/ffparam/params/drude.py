@@ -93,12 +93,13 @@ def drude_charge(alpha_a3, k_kcal_mol_a2: float = DRUDE_K_KCAL_MOL_A2):
     return -(k_kcal_mol_a2 * alpha_a3 / COULOMB_CONSTANT_KCAL_MOL_A_E2) ** 0.5
 
 
-def element_drude_types(system: ParameterizedSystem, hydrogens: bool = True
+def element_drude_types(system: ParameterizedSystem, hydrogens: bool = False
                         ) -> list[str | None]:
     """Default Drude typing: every heavy atom gets ``<element><hybridization>`` (``C3``,
     ``C2``, ``Car``, ``O2``...), with ``hydrogens`` also ``H<count>`` of its attached
-    hydrogens (``C3H3``, ``CarH1``), whose polarizability is lumped onto it as in CHARMM
-    Drude; hydrogens get none."""
+    hydrogens (``C3H3``, ``CarH1``; the typing of polarizability fits, where the
+    hydrogens' share differs by count); hydrogens get none (their polarizability is
+    lumped onto the parent, as in CHARMM Drude)."""
     types: list[str | None] = []
     for atom in system.molecule.rdmol.GetAtoms():
         if atom.GetAtomicNum() == 1:

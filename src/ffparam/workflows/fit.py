@@ -84,13 +84,14 @@ def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], Pa
 
 
 def add_spec_drudes(spec: FitSettings, systems: dict[str, ParameterizedSystem]) -> None:
-    """Drude particles (default element/hybridization/hydrogen types and starting values,
+    """Drude particles (element/hybridization/hydrogen-count types, starting values,
     :func:`ffparam.params.drude.add_drude`) on the molecules of polarizability targets."""
-    from ffparam.params.drude import add_drude
+    from ffparam.params.drude import add_drude, element_drude_types
 
     for name in dict.fromkeys(t.molecule for t in spec.targets
                               if t.type == "polarizability" and t.molecule in systems):
-        systems[name] = add_drude(systems[name])
+        system = systems[name]
+        systems[name] = add_drude(system, element_drude_types(system, hydrogens=True))
 
 
 def master_parameters(systems: dict[str, ParameterizedSystem],
