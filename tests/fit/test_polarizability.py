@@ -66,6 +66,13 @@ def test_polarizability_records_in_store(water, tmp_path):
     np.testing.assert_array_equal(stored.polarizability, first.polarizability)
 
 
+def test_polarizability_needs_a_pyscf_method(water, tmp_path):
+    with Store(tmp_path / "s.db") as store:
+        with pytest.raises(InputError, match="gfn2-xtb gives no polarizability"):
+            compute(water, water.conformers[:1], "gfn2-xtb", "polarizability", store)
+        assert list(store.records()) == []
+
+
 def test_single_drude_tensor_is_its_alpha(water):
     """Water has one Drude (on O) whose only neighbours are excluded: alpha_mm = alpha I."""
     system = add_drude(assign_parameters(water, "sage", charges="gasteiger"))
