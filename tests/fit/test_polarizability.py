@@ -169,3 +169,17 @@ def test_hydrogen_count_types(acetone_drude):
     assert element_drude_types(acetone_drude, hydrogens=True)[:4] == [
         "C3H3", "C2H0", "C3H3", "O2H0"]
     assert element_drude_types(acetone_drude)[:4] == ["C3", "C2", "C3", "O2"]
+
+
+def test_open_shell_uses_finite_fields():
+    """The methyl radical (UHF) takes the finite-field path: a symmetric tensor, planar
+    symmetry (in-plane components larger than the out-of-plane one)."""
+    radical = Molecule.from_smiles("[CH3]", name="methyl").generate_conformers(1, seed=7)
+    calc = get_calculator(QM_METHOD, Species.from_molecule(radical))
+    result = compute_polarizability(calc, radical.conformers[0])
+    assert result["details"]["polarizability"].startswith("finite field")
+    tensor = result["polarizability"]
+    np.testing.assert_allclose(tensor, tensor.T, atol=1e-12)
+    eigen = np.linalg.eigvalsh(tensor)
+    assert 1.0 < eigen.mean() < 3.0
+    assert eigen[1] - eigen[0] > 0.1 and eigen[2] - eigen[1] < 0.05  # in-plane pair
