@@ -65,7 +65,7 @@ FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
     ("fit_valence", "fit_valence"), ("include_symmetric", "include_symmetric_rotors"),
     ("fragment", "fragment"), ("mode", "mode"), ("conformers", "validation_conformers"),
     ("validate_geometry", "validate_geometry"), ("md_ps", "md_ps"),
-    ("retry_failed", "retry_failed"), ("force", "force"))}
+    ("retry_failed", "retry_failed"), ("force", "force"), ("polarizable", "polarizable"))}
 """`ffparam bespoke` option -> the BespokeSettings field it sets (and takes its default
 from)."""
 
@@ -113,6 +113,9 @@ def register(app: typer.Typer) -> None:
                                         help="recompute QM jobs stored as failed"),
         force: bool = api_option(B, "force", "--force",
                                  help="reuse an output dir of another molecule"),
+        polarizable: bool = api_option(B, "polarizable", "--polarizable",
+                                       help="export a Drude polarizable model (System XML "
+                                            "with DrudeForce + PDB with Drude particles)"),
         name: str = typer.Option(None, "--name", help="molecule name for files and report "
                                                       "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),

@@ -102,7 +102,8 @@ def qm(
     input: str = typer.Argument(..., help="SMILES or molecule file (SDF, MOL, PDB, XYZ)"),
     method: str = api_option(QM_FIELDS, "method", "--method", help=METHOD_HELP),
     task: str = api_option(
-        QM_FIELDS, "task", "--task", help="energy | gradient | hessian | optimize | esp"
+        QM_FIELDS, "task", "--task",
+        help="energy | gradient | hessian | optimize | esp | polarizability",
     ),
     store: Path = typer.Option(Path("ffparam.db"), help="SQLite store of all calculations"),
     output: Path | None = typer.Option(None, "-o", "--output", help="write .xyz or .json"),

@@ -11,7 +11,7 @@ Example::
     targets:
       - name: butane_scan
         type: torsion_profile   # torsion_profile | relative_energy | forces | hessian |
-                                # frequencies | esp | dipole
+                                # frequencies | esp | dipole | polarizability
         molecule: butane
         reference: scans/butane.xyz   # extxyz (or QCFractal JSON) torsion scan
         mode: relaxed           # relaxed | single_point
@@ -20,6 +20,8 @@ Example::
       - {name: vib, type: frequencies, molecule: butane, reference: ffparam.db,
          method: gfn2-xtb}      # QM Hessian records from a Store (or an experiment CSV)
       - {name: q, type: esp, molecule: butane, reference: ffparam.db, method: hf/6-31g*}
+      - {name: a, type: polarizability, molecule: butane, reference: ffparam.db,
+         method: hf/aug-cc-pvdz}  # QM tensors; the molecule gets Drude particles
     types:                      # new SMIRKS types shared by every molecule they match
       - {section: ProperTorsions, id: t-aryl-amide,   # appended after the force field's
          smirks: "[*:1]~[c:2]-[$([CX3](=O)[NX3]):3]~[*:4]",   # torsions: wins by last match
@@ -27,6 +29,7 @@ Example::
     parameters:
       - bespoke_torsions: {molecule: butane, bonds: rotatable}   # or [[1, 2]]
       - {section: Angles, id: "[*:1]~[#6X4:2]-[*:3]", fields: [k], prior_width: 10.0}
+      - {section: Drude, id: "*", fields: [alpha, thole]}   # Drude types: params.drude
     ties: []                    # lists of "Section/id/field" sharing one value
     optimizer: {name: least_squares, max_iterations: 50}
     priors: true
@@ -46,7 +49,7 @@ from ffparam.io.files import read_text
 from ffparam.settings import Settings, require_positive
 
 TargetType = Literal["torsion_profile", "relative_energy", "forces", "hessian", "frequencies",
-                     "esp", "dipole"]
+                     "esp", "dipole", "polarizability"]
 
 
 class SpecSettings(Settings):

@@ -37,6 +37,7 @@ NONBONDED_SECTION_FIELDS: dict[str, dict[str, str]] = {
     "NBFix": {"epsilon": "kcal/mol", "sigma": "A"},
     "Charges": {"charge": "e"},
     "LJ14": {"epsilon": "kcal/mol", "sigma": "A"},
+    "Drude": {"alpha": "A^3", "thole": "1"},
 }
 """Internal unit of each field of the per-atom and per-pair sections (``LJ14``: the LJ of
 1-4 pairs of two atom types, already scaled, for imported force fields that set it per
@@ -72,6 +73,8 @@ CONVENTIONS: dict[str, str] = {
                         "(each gets k/3)",
     "lennard_jones": "E = 4 epsilon [(sigma/r)^12 - (sigma/r)^6]",
     "coulomb": "E = 332.0637 q_i q_j / r",
+    "drude": "E = k/2 d^2 with k = settings drude_k_kcal_mol_a2 (default 1000); "
+             "q_D = -sqrt(k alpha / 332.0637); Thole a_ij = thole_i + thole_j",
 }
 
 ANGLE_UNIT = "rad"
@@ -366,6 +369,8 @@ DEFAULT_PRIOR_WIDTHS: dict[str, float] = {
     "vdW/epsilon": 0.05,
     "vdW/sigma": 0.1,
     "Charges/charge": 0.3,
+    "Drude/alpha": 1.0,
+    "Drude/thole": 1.0,
 }
 """Default Gaussian prior widths (internal units), chosen like ForceBalance/OpenFF priors."""
 
@@ -376,6 +381,8 @@ def default_free_spec(key: ParameterKey, value: float) -> FreeSpec:
     width = DEFAULT_PRIOR_WIDTHS.get(f"{key.section}/{generic}")
     if key.section in ("ProperTorsions", "ImproperTorsions") and generic == "k":
         return FreeSpec(None, None, width, "linear")
+    if key.section == "Drude" and value > 0:  # alpha and Thole stay positive
+        return FreeSpec(0.0, None, width, "log")
     if generic in ("k", "epsilon", "well_depth", "a", "sigma", "length") and value > 0:
         return FreeSpec(0.0, None, width, "log" if generic in ("k", "epsilon") else "linear")
     return FreeSpec(None, None, width, "linear")

@@ -9,6 +9,7 @@ differentiate with respect to it) without re-assigning.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from ffparam.chem.topology import Topology
 from ffparam.errors import InputError
 from ffparam.forms import FORMS
 from ffparam.params.parameter_set import ParameterKey, ParameterSet
+
+if TYPE_CHECKING:
+    from ffparam.params.drude import DrudeTerms
 
 
 @dataclass
@@ -121,6 +125,8 @@ class ParameterizedSystem:
         terms: bonded term groups.
         nonbonded: charges, LJ and pair lists.
         source: provenance string (e.g. ``openff-2.2.1 + am1bcc``).
+        drude: Drude oscillators (:class:`ffparam.params.drude.DrudeTerms`) or None for a
+            fixed-charge system.
     """
 
     topology: Topology
@@ -128,6 +134,7 @@ class ParameterizedSystem:
     terms: list[TermGroup]
     nonbonded: NonbondedTerms
     source: str = ""
+    drude: DrudeTerms | None = None
 
     @property
     def molecule(self):
@@ -155,6 +162,8 @@ class ParameterizedSystem:
         for arr in (nb.charge_index, nb.sigma_index, nb.epsilon_index,
                     nb.nbfix_sigma_index, nb.nbfix_epsilon_index):
             used.update(arr.tolist())
+        if self.drude is not None:
+            used.update(self.drude.alpha_index.tolist() + self.drude.thole_index.tolist())
         return {keys[i] for i in used}
 
     def with_parameters(self, parameters: ParameterSet) -> ParameterizedSystem:
@@ -162,4 +171,4 @@ class ParameterizedSystem:
         if parameters.keys() != self.parameters.keys():
             raise InputError("parameter set does not match this system's parameter keys")
         return ParameterizedSystem(self.topology, parameters, self.terms, self.nonbonded,
-                                   self.source)
+                                   self.source, self.drude)

@@ -137,6 +137,9 @@ def make_jobs(
     calculator = get_calculator(method, species)  # validate before anything is submitted
     if task.kind == "esp" and not calculator.supports_esp:
         raise InputError(f"{method.name} gives no ESP on points; use a PySCF method")
+    if task.kind == "polarizability" and not hasattr(calculator, "_scf"):
+        raise InputError(f"{method.name} gives no polarizability; use a PySCF method "
+                         "(hf/<basis> or <functional>/<basis>)")
     geometries = np.asarray(geometries, dtype=np.float64).reshape(-1, species.n_atoms, 3)
     return [Job.create(species, method, task, g, precision) for g in geometries]
 

@@ -26,6 +26,7 @@ JSON_UNITS = {
     "esp": "kcal/mol/e",
     "dipole": "e*Angstrom",
     "charges": "e",
+    "polarizability": "Angstrom^3",
 }
 
 

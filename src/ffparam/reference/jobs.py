@@ -172,6 +172,10 @@ def _compute(job: Job) -> dict:
             "trajectory_energies": opt.trajectory_energies,
             "details": {"optimizer": "geomeTRIC", "steps": opt.n_steps},
         }
+    if kind == "polarizability":
+        from ffparam.reference.polarizability import compute_polarizability
+
+        return compute_polarizability(calc, job.geometry)
     esp_points = None
     if kind == "esp":
         from ffparam.reference.esp_grid import merz_kollman_points

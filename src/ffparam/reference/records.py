@@ -24,7 +24,8 @@ from ffparam.errors import InputError
 if TYPE_CHECKING:
     from ffparam.chem import Molecule
 
-TASK_KINDS: tuple[str, ...] = ("energy", "gradient", "hessian", "esp", "bond_orders", "optimize")
+TASK_KINDS: tuple[str, ...] = ("energy", "gradient", "hessian", "esp", "bond_orders", "optimize",
+                               "polarizability")
 STATUSES: tuple[str, ...] = ("complete", "failed", "running")
 
 
@@ -187,6 +188,7 @@ ARRAY_FIELDS: tuple[str, ...] = (
     "bond_orders",
     "final_geometry",
     "trajectory_energies",
+    "polarizability",
 )
 
 
@@ -209,6 +211,8 @@ class Record:
         bond_orders: (n_atoms, n_atoms) Wiberg bond orders, dimensionless (``bond_orders``).
         final_geometry: optimized geometry (n_atoms, 3) Angstrom (``optimize``).
         trajectory_energies: energies along the optimization, kcal/mol.
+        polarizability: (3, 3) static dipole polarizability tensor, Angstrom^3, in the
+            geometry's frame (``polarizability``; :mod:`ffparam.reference.polarizability`).
         error: one-line message for failed records.
         provenance: package versions, wall time (s), host, details.
         cached: True if this record came from the Store instead of being computed now
@@ -231,6 +235,7 @@ class Record:
     bond_orders: np.ndarray | None = None
     final_geometry: np.ndarray | None = None
     trajectory_energies: np.ndarray | None = None
+    polarizability: np.ndarray | None = None
     error: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     cached: bool = False

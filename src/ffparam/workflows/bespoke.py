@@ -79,6 +79,10 @@ class BespokeSettings(Settings):
             300 K of the start and fitted force field (0: none).
         retry_failed: recompute QM jobs stored as failed; force: reuse an output directory
             of another molecule; progress: progress output; seed: random seed.
+        polarizable: export a Drude polarizable model (``ffparam.params.drude``: a Drude
+            on every heavy atom, starting polarizabilities) as ``<name>.system.xml`` with
+            ``DrudeForce`` and ``<name>.pdb`` with the Drude particles, instead of the
+            fixed-charge files.
     """
 
     forcefield: str = "sage"
@@ -102,6 +106,7 @@ class BespokeSettings(Settings):
     force: bool = False
     progress: bool = True
     seed: int = 20261125
+    polarizable: bool = False
 
     def __post_init__(self) -> None:
         from ffparam.reference.spec import parse_method
@@ -458,6 +463,11 @@ def _export(fitted, extra, outdir, molecule, settings):
     from ffparam.assign.import_files import is_force_field_files
     from ffparam.export import export_system
 
+    if settings.polarizable:
+        from ffparam.export.drude import export_drude
+        from ffparam.params.drude import add_drude
+
+        return export_drude(add_drude(fitted), outdir, basename=_basename(molecule))
     smirnoff = None if settings.forcefield.lower() in ("gaff2", "gaff") \
         or is_force_field_files(settings.forcefield) else settings.forcefield
     formats = ("openmm", "ffxml", "gromacs", "amber") + (("offxml",) if smirnoff else ())

@@ -80,6 +80,7 @@ def build_systems(spec: FitSettings) -> tuple[dict[str, ParameterizedSystem], Pa
                for name in spec.molecules}
     systems, extra = apply_shared_types(systems, spec.types,
                                         forcefield_smirks(spec) if spec.types else set())
+    add_spec_drudes(spec, systems)
     for entry in spec.parameters:
         if entry.bespoke_torsions is None:
             continue
@@ -110,6 +111,17 @@ def forcefield_smirks(spec: FitSettings) -> set[tuple[str, str]]:
 
     forcefield = SmirnoffForceField.load(spec.forcefield)
     return {(section, par.id) for section, par in forcefield.parameters}
+
+
+def add_spec_drudes(spec: FitSettings, systems: dict[str, ParameterizedSystem]) -> None:
+    """Drude particles (element/hybridization/hydrogen-count types, starting values,
+    :func:`ffparam.params.drude.add_drude`) on the molecules of polarizability targets."""
+    from ffparam.params.drude import add_drude, element_drude_types
+
+    for name in dict.fromkeys(t.molecule for t in spec.targets
+                              if t.type == "polarizability" and t.molecule in systems):
+        system = systems[name]
+        systems[name] = add_drude(system, element_drude_types(system, hydrogens=True))
 
 
 def master_parameters(systems: dict[str, ParameterizedSystem],
@@ -172,7 +184,8 @@ def _frames(path: Path, symbols: list[str], bonds: np.ndarray, need_forces: bool
     return geoms, np.array(energies), (np.array(forces) if need_forces else None)
 
 
-STORE_TASKS = {"hessian": "hessian", "frequencies": "hessian", "esp": "esp", "dipole": "esp"}
+STORE_TASKS = {"hessian": "hessian", "frequencies": "hessian", "esp": "esp", "dipole": "esp",
+               "polarizability": "polarizability"}
 
 
 def store_records(path: Path, system: ParameterizedSystem, entry: TargetSettings) -> list:
@@ -224,6 +237,10 @@ def build_physics_target(entry: TargetSettings, system: ParameterizedSystem, pat
                                            **common)
     if entry.type == "esp":
         return esp_target_from_records(entry.name, system, records, **common)
+    if entry.type == "polarizability":
+        from ffparam.fit.targets.polarizability import polarizability_target_from_records
+
+        return polarizability_target_from_records(entry.name, system, records, **common)
     return dipole_target_from_records(entry.name, system, records, **common)
 
 
@@ -352,7 +369,7 @@ def changed_parameters(outcome: FitOutcome) -> ParameterSet:
     free_ids = {(k.section, k.id) for g in outcome.objective.fit.groups for k in g}
     ids = free_ids | {(s, p.id) for s, p in outcome.extra}
     for section, pid in sorted(ids):
-        if section == "Charges":
+        if section in ("Charges", "Drude"):  # molecule-specific / no SMIRNOFF section
             continue
         par = fitted.get(section, pid)
         changed.add(section, type(par)(par.id, dict(par.values), dict(par.fixed)))
