@@ -156,6 +156,8 @@ class PointResult:
         bond_orders: (n_atoms, n_atoms) Wiberg bond orders, dimensionless, symmetric (xtb
             only; None where the backend gives none).
         details: small JSON-able facts (SCF cycles, Hessian method, ...).
+        mm_gradient: (n_charges, 3) kcal/mol/Angstrom, gradient of the QM/MM energy with
+            respect to the MM point charges' positions (QM/MM calculations only).
     """
 
     energy: float
@@ -167,11 +169,12 @@ class PointResult:
     charges: np.ndarray | None = None
     bond_orders: np.ndarray | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    mm_gradient: np.ndarray | None = None
 
     def check_finite(self) -> None:
         from ffparam.errors import NonFiniteError
 
-        for name in ("energy", "gradient", "hessian", "esp"):
+        for name in ("energy", "gradient", "hessian", "esp", "mm_gradient"):
             value = getattr(self, name)
             if value is not None and not np.all(np.isfinite(value)):
                 raise NonFiniteError(f"non-finite {name} from the reference method")
@@ -187,6 +190,9 @@ ARRAY_FIELDS: tuple[str, ...] = (
     "bond_orders",
     "final_geometry",
     "trajectory_energies",
+    "mm_positions",
+    "mm_charges",
+    "mm_gradient",
 )
 
 
@@ -209,6 +215,9 @@ class Record:
         bond_orders: (n_atoms, n_atoms) Wiberg bond orders, dimensionless (``bond_orders``).
         final_geometry: optimized geometry (n_atoms, 3) Angstrom (``optimize``).
         trajectory_energies: energies along the optimization, kcal/mol.
+        mm_positions, mm_charges, mm_gradient: QM/MM calculations only: the MM point
+            charges' positions (n_charges, 3) Angstrom and charges (n_charges,) e (part of the
+            key), and the gradient on them (n_charges, 3) kcal/mol/Angstrom.
         error: one-line message for failed records.
         provenance: package versions, wall time (s), host, details.
         cached: True if this record came from the Store instead of being computed now
@@ -231,6 +240,9 @@ class Record:
     bond_orders: np.ndarray | None = None
     final_geometry: np.ndarray | None = None
     trajectory_energies: np.ndarray | None = None
+    mm_positions: np.ndarray | None = None
+    mm_charges: np.ndarray | None = None
+    mm_gradient: np.ndarray | None = None
     error: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
