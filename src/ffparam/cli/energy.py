@@ -98,7 +98,8 @@ def register(app: typer.Typer) -> None:
                              help="sage | gaff2 | openff-X.Y.Z | PATH.offxml"),
         output: Path = typer.Option(..., "-o", "--output", help="parameters .yaml or .json"),
         charges: str = api_option(FIELDS, "charges", "--charges",
-                                  help="am1bcc | gasteiger | mmff94 (default: the force "
+                                  help="am1bcc | gasteiger | mmff94 | ipolq (QM/MM in water, "
+                                       "work files in OUTPUT_ipolq/; default: the force "
                                        "field's)"),
         openmm_xml: Path = typer.Option(None, "--openmm", help="also write an OpenMM System XML"),
         charge: int = typer.Option(None, "--charge", help="total charge (XYZ/PDB input)"),
@@ -109,7 +110,13 @@ def register(app: typer.Typer) -> None:
         if output.suffix.lower() not in (".yaml", ".yml", ".json"):
             raise InputError(f"unknown parameter file type {output.suffix}; use .yaml or .json")
         molecule = load_input_molecule(input, charge, None)
-        system = assign_parameters(molecule, ff, charges=charges)
+        if charges and charges.strip().lower() == "ipolq":
+            from ffparam.workflows.ipolq import ipolq_system
+
+            system = ipolq_system(assign_parameters(molecule, ff, charges="am1bcc"),
+                                  output.parent / f"{output.stem}_ipolq")
+        else:
+            system = assign_parameters(molecule, ff, charges=charges)
         xml = None
         if openmm_xml is not None:
             import openmm

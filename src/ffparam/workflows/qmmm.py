@@ -255,8 +255,9 @@ def snapshot_region(frame_xyz: np.ndarray, box_length_a: float, reference_xyz: n
 
 
 def simulate_box(solute: ParameterizedSystem, solvent: ParameterizedSystem,
-                 settings: QMMMSettings, directory: Path):
-    """Pack, insert, build and run the box; returns (trajectory, reference solute xyz)."""
+                 settings: QMMMSettings, directory: Path, geometry: np.ndarray | None = None):
+    """Pack, insert the solute (at ``geometry`` (n, 3) Angstrom, default its first
+    conformer), build and run the box; returns (trajectory, reference solute xyz)."""
     from ffparam.liquid.box import pack_box
     from ffparam.liquid.openmm_system import build_box_system
     from ffparam.liquid.simulate import PhaseSpec, run_phase
@@ -266,7 +267,8 @@ def simulate_box(solute: ParameterizedSystem, solvent: ParameterizedSystem,
     packed = pack_box(solvent.molecule, settings.n_solvent,
                       solvent_density(settings, solvent.molecule), seed=settings.seed,
                       workdir=directory)
-    solute_xyz, kept = insert_solute(solute.molecule.conformers[0], packed.positions,
+    start = solute.molecule.conformers[0] if geometry is None else geometry
+    solute_xyz, kept = insert_solute(np.asarray(start, dtype=np.float64), packed.positions,
                                      solvent.n_atoms, length, settings.insert_gap_a)
     blocks = packed.positions.reshape(-1, solvent.n_atoms, 3)[kept]
     box = combined_system(solute, solvent, len(kept), settings)
@@ -306,13 +308,18 @@ def freeze_atoms(system, atoms) -> None:
             system.removeConstraint(k)
 
 
-def run_qmmm(solute_input: str, out: str | Path, settings: QMMMSettings | None = None,
-             store=None, executor=None, progress: bool = False) -> QMMMResult:
-    """QM/MM calculations of ``solute_input`` (SMILES or molecule file) in ``settings.n_frames``
-    snapshots of a solvent box; writes ``OUT/qmmm.json`` and returns the records.
+def run_qmmm(solute_input: str | ParameterizedSystem, out: str | Path,
+             settings: QMMMSettings | None = None, store=None, executor=None,
+             progress: bool = False, geometry: np.ndarray | None = None) -> QMMMResult:
+    """QM/MM calculations of ``solute_input`` (SMILES or molecule file, parameterized with
+    the settings' force field and charges; or a ParameterizedSystem) in
+    ``settings.n_frames`` snapshots of a solvent box; writes ``OUT/qmmm.json`` and returns
+    the records.
 
     ``store`` (a :class:`~ffparam.reference.store.Store`, default ``OUT/qmmm.sqlite``) and
     ``executor`` (default in-process) run the calculations; the MD resumes from ``OUT/md``.
+    ``geometry`` (n, 3) Angstrom: the solute's start (frozen) geometry, default its first
+    conformer.
     """
     from ffparam.liquid.prepare import prepare_system
     from ffparam.reference.compute import compute
@@ -322,11 +329,11 @@ def run_qmmm(solute_input: str, out: str | Path, settings: QMMMSettings | None =
     settings = settings or QMMMSettings()
     box_edge_a(settings)  # bad input refused before anything runs
     out = Path(out)
-    solute = prepare_system(solute_input, settings.forcefield, settings.charges,
-                            cache_file=out / "solute.json")
+    solute = solute_input if isinstance(solute_input, ParameterizedSystem) else prepare_system(
+        solute_input, settings.forcefield, settings.charges, cache_file=out / "solute.json")
     solvent = prepare_solvent(settings)
     out.mkdir(parents=True, exist_ok=True)
-    trajectory, reference = simulate_box(solute, solvent, settings, out)
+    trajectory, reference = simulate_box(solute, solvent, settings, out, geometry)
     regions = [snapshot_region(frame, float(box[0]), reference, solute, solvent, settings)
                for frame, box in zip(trajectory.positions, trajectory.box_lengths)]
     own = store is None
