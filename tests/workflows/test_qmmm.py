@@ -83,6 +83,8 @@ def test_box_smaller_than_twice_the_cutoff_is_refused_first(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "twice the cutoff" in error
     assert not (tmp_path / "cli").exists()
+    assert main(["qmmm", "C1CC", "--out", str(tmp_path / "bad"), *CLI_SMALL]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "bad").exists()
 
 
 def test_xtb_is_refused_for_qmmm():

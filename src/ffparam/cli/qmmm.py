@@ -74,12 +74,14 @@ def qmmm(
 ) -> None:
     """QM/MM calculations of MOLECULE in snapshots of a solvent box."""
     values = dict(locals())
+    from ffparam.chem import Molecule
     from ffparam.reference.store import Store
     from ffparam.runtime import make_executor
     from ffparam.workflows.qmmm import QMMMSettings, box_edge_a, run_qmmm
 
     settings = QMMMSettings(**api_values(QMMM_FIELDS, values, SETTINGS))
     box_edge_a(settings)  # a box under twice the cutoff: one line, nothing written
+    Molecule.from_input(molecule)  # an unreadable solute: one line, nothing written
     out.mkdir(parents=True, exist_ok=True)
     with Store(store or out / "qmmm.sqlite") as db, make_executor(workers) as executor:
         result = run_qmmm(molecule, out, settings, store=db, executor=executor,
