@@ -143,6 +143,10 @@ def test_store_resume_and_environment_in_key(water_system, tmp_path):
         gas = qmmm_job(region.species, region.geometry, Environment([], np.zeros((0, 3))),
                        METHOD)
         assert gas.key != first[0].key
+        # QM/MM records never pass for the plain molecule's data
+        assert first[0].species.key == water_system.molecule.canonical_key() + " @qmmm"
+        assert not list(store.records(molecule_key=water_system.molecule.canonical_key()))
+        assert store.export_extxyz(tmp_path / "frames.xyz") == 0
 
 
 def test_esp_is_the_polarized_solute_alone(water_system):

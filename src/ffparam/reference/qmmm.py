@@ -19,7 +19,10 @@ potential: what IPolQ fits.
 
 The environment (positions rounded like geometries, charges to 1e-8 e) is part of the
 Store key, so a rerun with the same snapshot recomputes nothing, and a changed charge or
-position is a new calculation.
+position is a new calculation. A QM/MM record's molecule key is the molecule's with
+:data:`QMMM_KEY_SUFFIX`, so readers that select gas-phase data by molecule (fit targets,
+ML data sets) never mix QM/MM energies into it; the extended-XYZ export leaves QM/MM
+records out.
 
 tblite's Python API offers a uniform electric field but no external point charges, so xtb
 methods are refused for QM/MM. Cutting the QM region through a covalent bond (link atoms)
@@ -29,7 +32,7 @@ is not supported and refused.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -59,6 +62,9 @@ CHARGE_PRECISION: float = 1e-8
 
 MIN_QM_MM_DISTANCE_A: float = 0.5
 """An MM charge closer than this to a QM nucleus (Angstrom) means overlapping molecules."""
+
+QMMM_KEY_SUFFIX: str = " @qmmm"
+"""Appended to the molecule key (and name) of a QM/MM record's species."""
 
 TBLITE_REFUSAL = ("QM/MM needs a PySCF method (hf/<basis> or <functional>/<basis>): tblite's "
                   "Python API has no external point charges (only a uniform electric field)")
@@ -214,7 +220,16 @@ def qmmm_job(species: Species, geometry: np.ndarray, environment: Environment,
         if gap < MIN_QM_MM_DISTANCE_A:
             raise InputError(f"an MM charge is {gap:.2f} A from a QM atom of {species.name}: "
                              "the molecules overlap")
-    return Job.create(species, spec, task, geometry, precision, environment=environment)
+    return Job.create(qmmm_species(species), spec, task, geometry, precision,
+                      environment=environment)
+
+
+def qmmm_species(species: Species) -> Species:
+    """``species`` with :data:`QMMM_KEY_SUFFIX` on its key and name (once)."""
+    if species.key.endswith(QMMM_KEY_SUFFIX):
+        return species
+    return replace(species, key=species.key + QMMM_KEY_SUFFIX,
+                   name=species.name + QMMM_KEY_SUFFIX)
 
 
 def embedded_calculator(method: MethodSpec | str, species: Species,
