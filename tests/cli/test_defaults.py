@@ -29,6 +29,7 @@ CLI_ONLY = {
     "mlp md": {"model_dir", "start", "steps", "output"},
     "liquid run": {"molecule", "name", "out", "quiet"},
     "liquid fit": {"csv", "params", "liquids", "holdout", "out"},
+    "qmmm": {"molecule", "store", "out", "quiet"},
 }
 """Parameters that set no API field (inputs, outputs, modes chosen per run), per command."""
 

@@ -50,6 +50,11 @@ AM1BCC_ROUNDING_PER_ATOM: float = 5e-4
 RDKIT_ROUNDING_PER_ATOM: float = 1e-8
 """Largest rounding error per atom (e) accepted for RDKit's (double precision) charges."""
 
+IPOLQ_HINT: str = ("ipolq charges need QM/MM snapshots in water: use `ffparam assign --charges "
+                   "ipolq`, `ffparam bespoke --charges ipolq` or "
+                   "ffparam.workflows.ipolq.ipolq_system")
+"""IPolQ charges are made by the workflows box (QM/MM MD), above this one."""
+
 _CACHE: dict[tuple[str, str, str], np.ndarray] = {}
 
 
@@ -65,6 +70,8 @@ def compute_partial_charges(molecule: Molecule, method: str = "am1bcc") -> np.nd
     method's precision are spread evenly over the atoms; larger ones raise).
     """
     name = method.strip().lower().replace("-", "").replace("_", "")
+    if name == "ipolq":
+        raise InputError(IPOLQ_HINT)
     if name not in CHARGE_METHODS:
         raise InputError(f"unknown charge method {method!r}; "
                          f"use one of {', '.join(CHARGE_METHODS)}")

@@ -83,7 +83,8 @@ def register(app: typer.Typer) -> None:
         method: str = api_option(B, "method", "--method",
                                  help="reference method, e.g. gfn2-xtb, b3lyp-d3bj/dzvp, or "
                                       "HIGH//LOW (b3lyp-d3bj/dzvp//gfn2-xtb)"),
-        charges: str = api_option(B, "charges", "--charges", help="am1bcc | resp | gasteiger"),
+        charges: str = api_option(B, "charges", "--charges",
+                                  help="am1bcc | resp | ipolq | gasteiger"),
         reference: list[Path] = typer.Option(None, "--reference",
                                              help="import torsion scans (extxyz or QCFractal "
                                                   "JSON[.xz]) instead of computing them"),

@@ -154,7 +154,8 @@ def register(app: typer.Typer) -> None:
                              help="sage | gaff2 | openff-X.Y.Z | PATH.offxml"),
         output: Path = typer.Option(..., "-o", "--output", help="parameters .yaml or .json"),
         charges: str = api_option(FIELDS, "charges", "--charges",
-                                  help="am1bcc | gasteiger | mmff94 (default: the force "
+                                  help="am1bcc | gasteiger | mmff94 | ipolq (QM/MM in water, "
+                                       "work files in OUTPUT_ipolq/; default: the force "
                                        "field's)"),
         openmm_xml: Path = typer.Option(None, "--openmm", help="also write an OpenMM System XML"),
         charge: int = typer.Option(None, "--charge", help="total charge (XYZ/PDB input)"),
@@ -176,6 +177,12 @@ def register(app: typer.Typer) -> None:
                              "FILE), one of them")
         if from_file is not None:
             system = imported_system(from_file, ff, None, params, need_coordinates=False)
+        elif charges and charges.strip().lower() == "ipolq":
+            from ffparam.workflows.ipolq import ipolq_system
+
+            molecule = load_input_molecule(input, charge, None)
+            system = ipolq_system(assign_parameters(molecule, ff, charges="am1bcc"),
+                                  output.parent / f"{output.stem}_ipolq")
         else:
             molecule = load_input_molecule(input, charge, None)
             system = assign_parameters(molecule, ff, charges=charges)

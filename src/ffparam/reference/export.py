@@ -3,7 +3,9 @@
 Extended XYZ frames carry ``energy`` (eV) in the info line and ``forces`` (eV/Angstrom) per
 atom, the conventions ASE and ML-potential codes read (1 kcal/mol = 1/23.0605 eV, from
 ``ffparam.units``). Only complete records are written to extxyz; failed records are never
-exported as data. Optimization records use their final geometry.
+exported as data. Optimization records use their final geometry. QM/MM records (energies
+and forces in the field of MM point charges, :mod:`ffparam.reference.qmmm`) are not plain
+frames of the molecule and are left out of extxyz.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def records_to_atoms(records: Iterable[Record]) -> list:
 
     frames = []
     for record in records:
-        if not record.ok or record.energy is None:
+        if not record.ok or record.energy is None or record.mm_charges is not None:
             continue
         atoms = Atoms(numbers=list(record.species.numbers), positions=record.result_geometry)
         results = {"energy": record.energy * KCAL_MOL_EV}

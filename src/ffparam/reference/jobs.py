@@ -9,7 +9,8 @@ differences) every SCF restarts from the previous one.
 
 Store keys: SHA-256 of the canonical method string, the molecule's order-dependent key,
 charge, multiplicity, the canonical task and the geometry rounded to ``precision``
-Angstrom (default 1e-6 Angstrom).
+Angstrom (default 1e-6 Angstrom); for a QM/MM job (:mod:`ffparam.reference.qmmm`) also
+the MM point charges and their positions (:meth:`Environment.key_bytes`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ import socket
 import time
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ffparam.errors import FFParamError, InputError
 from ffparam.reference.records import PointResult, Record, Species, Task
 from ffparam.reference.spec import MethodSpec
+
+if TYPE_CHECKING:
+    from ffparam.reference.qmmm import Environment
 
 GEOMETRY_PRECISION: float = 1e-6
 """Default rounding of geometries in Store keys, Angstrom."""
@@ -39,8 +44,10 @@ def job_key(
     task: Task,
     geometry: np.ndarray,
     precision: float = GEOMETRY_PRECISION,
+    environment: Environment | None = None,
 ) -> str:
-    """Hex SHA-256 identity of a calculation (see module docstring)."""
+    """Hex SHA-256 identity of a calculation (see module docstring); ``environment``: the
+    MM point charges of a QM/MM calculation (None: none, the key of earlier versions)."""
     rounded = np.rint(np.asarray(geometry, dtype=np.float64) / precision).astype(np.int64)
     header = _key_header(
         method.canonical(),
@@ -53,6 +60,8 @@ def job_key(
     )
     digest = hashlib.sha256(header)
     digest.update(rounded.tobytes())
+    if environment is not None:
+        digest.update(environment.key_bytes(precision))
     return digest.hexdigest()
 
 
@@ -80,13 +89,15 @@ def _key_header(
 
 @dataclass(frozen=True, eq=False)
 class Job:
-    """One calculation to run: ``geometry`` (n_atoms, 3) Angstrom."""
+    """One calculation to run: ``geometry`` (n_atoms, 3) Angstrom; ``environment``: MM
+    point charges around it (QM/MM, electrostatic embedding) or None."""
 
     key: str
     species: Species
     method: MethodSpec
     task: Task
     geometry: np.ndarray
+    environment: Environment | None = None
 
     @classmethod
     def create(
@@ -96,15 +107,20 @@ class Job:
         task: Task | str,
         geometry: np.ndarray,
         precision: float = GEOMETRY_PRECISION,
+        environment: Environment | None = None,
     ) -> Job:
         method = MethodSpec.parse(method)
         task = Task.parse(task)
         geometry = np.array(geometry, dtype=np.float64).reshape(species.n_atoms, 3)
         return cls(
-            job_key(species, method, task, geometry, precision), species, method, task, geometry
+            job_key(species, method, task, geometry, precision, environment), species, method,
+            task, geometry, environment,
         )
 
     def record(self, status: str, **fields) -> Record:
+        if self.environment is not None:
+            fields.update(mm_positions=self.environment.positions,
+                          mm_charges=self.environment.charges)
         return Record(
             key=self.key,
             status=status,
@@ -160,6 +176,10 @@ def _compute(job: Job) -> dict:
     from ffparam.reference.methods import get_calculator
 
     calc = get_calculator(job.method, job.species)
+    if job.environment is not None:
+        from ffparam.reference.qmmm import embed
+
+        embed(calc, job.environment)
     kind = job.task.kind
     if kind == "optimize":
         from ffparam.reference.optimize import optimize_geometry
@@ -202,5 +222,6 @@ def _compute(job: Job) -> dict:
         "esp": result.esp,
         "dipole": result.dipole,
         "charges": result.charges,
+        "mm_gradient": result.mm_gradient,
         "details": result.details,
     }

@@ -157,6 +157,8 @@ class PointResult:
         bond_orders: (n_atoms, n_atoms) Wiberg bond orders, dimensionless, symmetric (xtb
             only; None where the backend gives none).
         details: small JSON-able facts (SCF cycles, Hessian method, ...).
+        mm_gradient: (n_charges, 3) kcal/mol/Angstrom, gradient of the QM/MM energy with
+            respect to the MM point charges' positions (QM/MM calculations only).
     """
 
     energy: float
@@ -168,11 +170,12 @@ class PointResult:
     charges: np.ndarray | None = None
     bond_orders: np.ndarray | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    mm_gradient: np.ndarray | None = None
 
     def check_finite(self) -> None:
         from ffparam.errors import NonFiniteError
 
-        for name in ("energy", "gradient", "hessian", "esp"):
+        for name in ("energy", "gradient", "hessian", "esp", "mm_gradient"):
             value = getattr(self, name)
             if value is not None and not np.all(np.isfinite(value)):
                 raise NonFiniteError(f"non-finite {name} from the reference method")
@@ -189,6 +192,9 @@ ARRAY_FIELDS: tuple[str, ...] = (
     "final_geometry",
     "trajectory_energies",
     "polarizability",
+    "mm_positions",
+    "mm_charges",
+    "mm_gradient",
 )
 
 
@@ -213,6 +219,9 @@ class Record:
         trajectory_energies: energies along the optimization, kcal/mol.
         polarizability: (3, 3) static dipole polarizability tensor, Angstrom^3, in the
             geometry's frame (``polarizability``; :mod:`ffparam.reference.polarizability`).
+        mm_positions, mm_charges, mm_gradient: QM/MM calculations only: the MM point
+            charges' positions (n_charges, 3) Angstrom and charges (n_charges,) e (part of the
+            key), and the gradient on them (n_charges, 3) kcal/mol/Angstrom.
         error: one-line message for failed records.
         provenance: package versions, wall time (s), host, details.
         cached: True if this record came from the Store instead of being computed now
@@ -236,6 +245,9 @@ class Record:
     final_geometry: np.ndarray | None = None
     trajectory_energies: np.ndarray | None = None
     polarizability: np.ndarray | None = None
+    mm_positions: np.ndarray | None = None
+    mm_charges: np.ndarray | None = None
+    mm_gradient: np.ndarray | None = None
     error: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     cached: bool = False

@@ -49,7 +49,9 @@ from ffparam.workflows.bespoke_scans import (
 
 STATE_FILE = "ffparam_bespoke.json"
 STORE_FILE = "ffparam.db"
-CHARGE_METHODS = ("am1bcc", "gasteiger", "mmff94", "resp")
+CHARGE_METHODS = ("am1bcc", "gasteiger", "mmff94", "resp", "ipolq")
+QM_CHARGE_METHODS = ("resp", "ipolq")
+"""Charges fitted to QM ESP (computed once the Store is open)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ class BespokeSettings(Settings):
             ``HIGH//LOW`` (``b3lyp-d3bj/dzvp//gfn2-xtb``): torsion drives with LOW and HIGH
             single points on their geometries; valence and RESP geometries with LOW,
             held-out conformers scored against HIGH.
-        charges: ``am1bcc``, ``gasteiger``, ``mmff94`` or ``resp`` (from the method's ESP).
+        charges: ``am1bcc``, ``gasteiger``, ``mmff94``, ``resp`` (from the method's ESP) or
+            ``ipolq`` (RESP to the mean of the gas and QM/MM-in-water ESP).
         spacing_deg: torsion grid spacing, degrees (divides 180).
         workers, dask: local worker processes; or a Dask scheduler address / ``local``.
         references: imported torsion scans (extxyz or QCFractal JSON) used instead of drives.
@@ -87,7 +90,7 @@ class BespokeSettings(Settings):
 
     forcefield: str = "sage"
     method: str = "gfn2-xtb"
-    charges: Literal["am1bcc", "gasteiger", "mmff94", "resp"] = "am1bcc"
+    charges: Literal["am1bcc", "gasteiger", "mmff94", "resp", "ipolq"] = "am1bcc"
     spacing_deg: int = 15
     workers: int = 1
     dask: str | None = None
@@ -209,13 +212,17 @@ def start_system(molecule: Molecule, settings: BespokeSettings, store, executor
     from ffparam.assign import assign_parameters
     from ffparam.assign.import_files import is_force_field_files
 
-    # an existing force field (prmtop/top/psf) keeps its own charges unless RESP is asked
+    # an existing force field (prmtop/top/psf) keeps its own charges unless QM charges
+    # (RESP, IPolQ) are asked
     own = is_force_field_files(settings.forcefield)
-    if settings.charges != "resp":
+    if settings.charges not in QM_CHARGE_METHODS:
         return assign_parameters(molecule, settings.forcefield,
                                  charges=None if own else settings.charges)
     system = assign_parameters(molecule, settings.forcefield, charges=None if own else "am1bcc")
-    from ffparam.workflows.bespoke_charges import resp_system
+    from ffparam.workflows.bespoke_charges import ipolq_bespoke_system, resp_system
+
+    if settings.charges == "ipolq":
+        return ipolq_bespoke_system(system, geometry_method(settings.method), store, executor)
 
     return resp_system(system, geometry_method(settings.method), store, executor)
 
@@ -356,7 +363,7 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     imported = match_imported_scans(molecule, list(settings.references))  # atom order checked
     t = time.perf_counter()
     start = None
-    if settings.charges != "resp":  # typing errors surface before anything is written
+    if settings.charges not in QM_CHARGE_METHODS:  # typing errors surface before any write
         start = start_system(molecule, settings, None, None)
     outdir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(outdir / STATE_FILE, json.dumps({"molecule_key": molecule.canonical_key(),

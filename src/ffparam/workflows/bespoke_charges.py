@@ -5,12 +5,24 @@ methods cannot (xTB has no ESP on points), so RESP then uses the standard RESP l
 HF/6-31G* (Bayly et al. 1993, the level AMBER's RESP charges are defined at), at the
 reference method's optimized geometry. Two-stage RESP (:func:`ffparam.fit.resp.resp`) on
 Merz-Kollman shells; every calculation goes through the Store.
+
+IPolQ charges (``--charges ipolq``, :mod:`ffparam.workflows.ipolq`) use the same ESP level
+and optimized geometry, the solute frozen there in QM/MM snapshots of a water box (MD and
+store files in ``ipolq/`` next to the Store).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
 from ffparam.errors import CalculationError
 from ffparam.params.system import ParameterizedSystem
+
+if TYPE_CHECKING:
+    from ffparam.workflows.qmmm import QMMMSettings
 
 RESP_FALLBACK_METHOD = "hf/6-31g*"
 
@@ -29,11 +41,7 @@ def resp_system(system: ParameterizedSystem, method: str, store, executor
     from ffparam.reference.compute import compute
 
     molecule = system.molecule
-    optimized = compute(molecule, molecule.conformers[:1], method, "optimize", store=store,
-                        executor=executor)[0]
-    if not optimized.ok:
-        raise CalculationError(f"RESP: geometry optimization failed: {optimized.error}")
-    geometry = optimized.final_geometry
+    geometry = optimized_geometry(system, method, store, executor, "RESP")
     esp_level = resp_method(method)
     record = compute(molecule, geometry[None], esp_level, "esp", store=store,
                      executor=executor)[0]
@@ -44,3 +52,36 @@ def resp_system(system: ParameterizedSystem, method: str, store, executor
     charged.parameters.settings["charge_method"] = f"resp ({esp_level} ESP)"
     charged.source = system.source.replace("am1bcc", f"resp/{esp_level}")
     return charged
+
+
+def optimized_geometry(system: ParameterizedSystem, method: str, store, executor,
+                       what: str) -> np.ndarray:
+    """(n_atoms, 3) Angstrom: the first conformer optimized with ``method`` (stored)."""
+    from ffparam.reference.compute import compute
+
+    molecule = system.molecule
+    optimized = compute(molecule, molecule.conformers[:1], method, "optimize", store=store,
+                        executor=executor)[0]
+    if not optimized.ok:
+        raise CalculationError(f"{what}: geometry optimization failed: {optimized.error}")
+    return optimized.final_geometry
+
+
+def ipolq_bespoke_system(system: ParameterizedSystem, method: str, store, executor,
+                         settings: QMMMSettings | None = None) -> ParameterizedSystem:
+    """``system`` with IPolQ charges at the ESP level of :func:`resp_method` (``settings``:
+    the QM/MM sampling, default :class:`~ffparam.workflows.qmmm.QMMMSettings` with that
+    method), the solute frozen at its optimized geometry; the MD and the QM/MM store go to
+    ``ipolq/`` beside ``store``'s file (in memory: a temporary directory)."""
+    import tempfile
+
+    from ffparam.workflows.ipolq import ipolq_system
+    from ffparam.workflows.qmmm import QMMMSettings
+
+    geometry = optimized_geometry(system, method, store, executor, "IPolQ")
+    settings = settings or QMMMSettings(method=resp_method(method))
+    if store is None or store.path == ":memory:":
+        with tempfile.TemporaryDirectory() as tmp:
+            return ipolq_system(system, tmp, settings, None, executor, geometry)
+    return ipolq_system(system, Path(store.path).parent / "ipolq", settings, store, executor,
+                        geometry)

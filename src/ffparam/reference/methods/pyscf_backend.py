@@ -9,6 +9,10 @@ integration grid moves with the atoms; grid-response terms are left out, PySCF's
 
 Like PySCF's ``as_scanner``, each new geometry starts its SCF from the previous density
 matrix of this calculator.
+
+QM/MM: with ``environment`` set (:func:`ffparam.reference.qmmm.embed`), every SCF runs in
+the field of those MM point charges (PySCF ``qmmm``) and a gradient also gives the
+gradient on the charges (``PointResult.mm_gradient``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class PySCFCalculator(Calculator):
 
     has_analytic_hessian = True
     supports_esp = True
+    supports_embedding = True
+    environment = None
+    """MM point charges (:class:`ffparam.reference.qmmm.Environment`) or None."""
 
     def __init__(self, spec: MethodSpec, species: Species) -> None:
         super().__init__(spec, species)
@@ -82,6 +89,10 @@ class PySCFCalculator(Calculator):
         if spec.scf_tolerance is not None:
             mf.conv_tol = spec.scf_tolerance
         mf.verbose = 0
+        if self.environment is not None:
+            from ffparam.reference.qmmm import embed_scf
+
+            mf = embed_scf(mf, self.environment)
         return mf
 
     def compute(
@@ -114,8 +125,13 @@ class PySCFCalculator(Calculator):
             details={"charges": "mulliken", "scf_cycles": int(getattr(mf, "cycles", -1))},
         )
         if gradient or hessian:
-            grad = mf.nuc_grad_method().kernel()
+            grad_method = mf.nuc_grad_method()
+            grad = grad_method.kernel()
             result.gradient = np.asarray(grad) * HARTREE_BOHR_TO_KCAL_MOL_A
+            if self.environment is not None:
+                from ffparam.reference.qmmm import mm_gradient
+
+                result.mm_gradient = mm_gradient(grad_method, total_dm)
         if hessian:
             hess = np.asarray(mf.Hessian().kernel())  # (n, n, 3, 3) Hartree/Bohr^2
             n = mol.natm

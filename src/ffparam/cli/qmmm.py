@@ -1,0 +1,115 @@
+"""``ffparam qmmm``: QM/MM single points of a molecule in snapshots of a solvent box
+(:mod:`ffparam.workflows.qmmm`). Calculations go to a Store (``--store``, default
+``OUT/qmmm.sqlite``) and the MD is checkpointed in ``OUT/md``: a rerun computes nothing
+again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ffparam.cli.options import (
+    ApiField,
+    PlainHelpCommand,
+    api_option,
+    api_values,
+    at_least,
+    positive,
+    uses_api,
+)
+
+SETTINGS = "ffparam.workflows.qmmm:QMMMSettings"
+EXECUTOR = "ffparam.runtime.executor:make_executor"
+QMMM_FIELDS = {
+    name: ApiField(SETTINGS, name)
+    for name in ("solvent", "method", "task", "cutoff_a", "md_cutoff_a", "temperature_k",
+                 "equilibration_ps", "interval_ps", "forcefield", "charges", "freeze_solute",
+                 "seed", "platform")
+} | {
+    "frames": ApiField(SETTINGS, "n_frames"),
+    "n_solvent": ApiField(SETTINGS, "n_solvent"),
+    "threads": ApiField(SETTINGS, "threads", none_as=0),
+    "workers": ApiField(EXECUTOR, "workers"),
+}
+"""`ffparam qmmm` option -> the API field it sets (and takes its default from)."""
+Q = QMMM_FIELDS
+
+
+@uses_api(QMMM_FIELDS)
+def qmmm(
+    molecule: str = typer.Argument(..., help="solute: SMILES or molecule file"),
+    solvent: str = api_option(Q, "solvent", "--solvent", help="water (TIP3P) or a SMILES"),
+    method: str = api_option(Q, "method", "--method",
+                             help="PySCF method of the solute, e.g. hf/6-31g*, b3lyp/def2-svp"),
+    task: str = api_option(Q, "task", "--task", help="energy | gradient | esp"),
+    frames: int = api_option(Q, "frames", "--frames", callback=at_least(1),
+                             help="snapshots (one QM/MM calculation each)"),
+    n_solvent: int = api_option(Q, "n_solvent", "--n-solvent", callback=at_least(2),
+                                help="solvent molecules packed around the solute"),
+    cutoff_a: float = api_option(Q, "cutoff_a", "--cutoff", callback=positive,
+                                 help="QM/MM cutoff, Angstrom (whole solvent molecules)"),
+    md_cutoff_a: float = api_option(Q, "md_cutoff_a", "--md-cutoff", callback=positive,
+                                    help="MD PME/LJ cutoff, Angstrom"),
+    temperature_k: float = api_option(Q, "temperature_k", "--temperature", callback=positive,
+                                      help="K"),
+    equilibration_ps: float = api_option(Q, "equilibration_ps", "--equil-ps",
+                                         help="MD before the first snapshot, ps"),
+    interval_ps: float = api_option(Q, "interval_ps", "--interval-ps", callback=positive,
+                                    help="MD between snapshots, ps"),
+    forcefield: str = api_option(Q, "forcefield", "--ff", help="force field (sage, gaff2...)"),
+    charges: str = api_option(Q, "charges", "--charges", help="solute charges (am1bcc...)"),
+    freeze_solute: bool = api_option(Q, "freeze_solute", "--freeze-solute/--flexible-solute",
+                                     help="hold the solute rigid at its conformer"),
+    seed: int = api_option(Q, "seed", "--seed", help="packmol and Langevin seed"),
+    platform: str = api_option(Q, "platform", "--platform", help="OpenMM platform"),
+    threads: int = api_option(Q, "threads", "--threads", callback=at_least(0),
+                              help="OpenMM CPU threads (0: OpenMM's default)"),
+    workers: int = api_option(Q, "workers", "--workers", callback=at_least(0),
+                              help="QM worker processes (0: this process)"),
+    store: Path | None = typer.Option(None, "--store",
+                                      help="SQLite store (default OUT/qmmm.sqlite)"),
+    out: Path = typer.Option(Path("qmmm"), "--out", "-o", help="output directory"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """QM/MM calculations of MOLECULE in snapshots of a solvent box."""
+    values = dict(locals())
+    from ffparam.chem import Molecule
+    from ffparam.reference.store import Store
+    from ffparam.runtime import make_executor
+    from ffparam.workflows.qmmm import QMMMSettings, box_edge_a, run_qmmm
+
+    settings = QMMMSettings(**api_values(QMMM_FIELDS, values, SETTINGS))
+    box_edge_a(settings)  # a box under twice the cutoff: one line, nothing written
+    Molecule.from_input(molecule)  # an unreadable solute: one line, nothing written
+    out.mkdir(parents=True, exist_ok=True)
+    with Store(store or out / "qmmm.sqlite") as db, make_executor(workers) as executor:
+        result = run_qmmm(molecule, out, settings, store=db, executor=executor,
+                          progress=not quiet)
+    _report(result)
+    if not all(r.ok for r in [*result.records, result.gas]):
+        raise typer.Exit(code=1)
+
+
+def _report(result) -> None:
+    """One line per snapshot and the gas-phase line."""
+    data = result.to_json()
+    typer.echo(result.summary_text)
+    typer.echo(f"{data['solute']} {data['method']}: gas energy "
+               f"{_number(data['gas']['energy_kcal_mol'], '.4f')} kcal/mol, dipole "
+               f"{_number(data['gas']['dipole_debye'], '.3f')} D")
+    for frame in data["frames"]:
+        typer.echo(f"  frame {frame['frame']}: {frame['status']}, "
+                   f"{frame['n_mm_molecules']} MM molecules, energy "
+                   f"{_number(frame['energy_kcal_mol'], '.4f')} kcal/mol, dipole "
+                   f"{_number(frame['dipole_debye'], '.3f')} D"
+                   + (f" ({frame['error']})" if frame["error"] else ""))
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``qmmm`` to the ``ffparam`` command."""
+    app.command("qmmm", cls=PlainHelpCommand)(qmmm)
