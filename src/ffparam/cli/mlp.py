@@ -31,6 +31,8 @@ TRAIN_FIELDS = {
     "time_budget": ApiField(TRAIN, "time_budget_s"),
     "max_epochs": ApiField(TRAIN, "max_epochs"),
     "seed": ApiField(TRAIN, "seed"),
+    "baseline": ApiField(TRAIN, "baseline"),
+    "baseline_workers": ApiField(TRAIN, "baseline_workers"),
 }
 """`mlp train` option -> the :func:`~ffparam.workflows.mlp.train_model` keyword it sets."""
 
@@ -121,6 +123,13 @@ def train_command(
     restart: bool = typer.Option(
         False, "--restart", help="ignore an interrupted run in --out instead of resuming it"
     ),
+    baseline: str = api_option(
+        TRAIN_FIELDS, "baseline", "--baseline",
+        help="Δ-learning: learn E - E_baseline of gfn2-xtb (any reference method), "
+             "PATH.system.xml or PATH.offxml/sage; prediction adds it back"),
+    baseline_workers: int = api_option(
+        TRAIN_FIELDS, "baseline_workers", "--baseline-workers", callback=at_least(0),
+        help="processes computing a reference baseline (0: this process)"),
 ) -> None:
     """Train a model; an interrupted run in --out resumes from its last checkpoint."""
     values = dict(locals())
@@ -131,8 +140,10 @@ def train_command(
     potential = train_model(model, train_set, valid_set, out, refs,
                             options=parse_options(option), resume=not restart, progress=True,
                             **api_values(TRAIN_FIELDS, values, TRAIN))
+    kind = potential.model_type if baseline is None else \
+        f"{potential.correction.model_type} Δ-model on {baseline}"
     Console().print(
-        f"{potential.model_type} model saved in {out} "
+        f"{kind} model saved in {out} "
         f"({len(train_set)} training, {len(valid_set)} validation frames)"
     )
 
