@@ -36,6 +36,9 @@ TRAIN_FIELDS = {
 }
 """`mlp train` option -> the :func:`~ffparam.workflows.mlp.train_model` keyword it sets."""
 
+EVAL_FIELDS = {"compare": ApiField("ffparam.workflows.mlp:evaluate", "compare")}
+"""`mlp eval` option -> the :func:`~ffparam.workflows.mlp.evaluate` keyword it sets."""
+
 RUN_MD = "ffparam.ml.md:run_md"
 MD_FIELDS = {
     "temperature_k": ApiField(RUN_MD, "temperature_k"),
@@ -148,6 +151,7 @@ def train_command(
     )
 
 
+@uses_api(EVAL_FIELDS)
 def eval_command(
     model_dir: Path = typer.Argument(..., help="model directory"),
     test: Path = typer.Argument(..., help="test frames (extended XYZ)"),
@@ -155,17 +159,27 @@ def eval_command(
         None, "--plot", help="parity PNG (default: MODEL_DIR/parity_TEST.png)"
     ),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    report: Path = typer.Option(
+        None, "--report", help="HTML report (default: MODEL_DIR/report_TEST.html)"),
+    compare: str = api_option(
+        EVAL_FIELDS, "compare", "--compare",
+        help="force field (PATH.system.xml, PATH.offxml, sage) scored beside the model"),
 ) -> None:
-    """MAE and RMSE of energies and forces on TEST, with a parity plot."""
+    """MAE and RMSE of energies and forces on TEST, with a parity plot and an HTML report
+    (per-atom energies and uncertainties on the structure, calibration, error distribution,
+    and with --compare a force field beside the model and the reference)."""
     from ffparam.workflows.mlp import evaluate
 
     plot = plot or Path(model_dir) / f"parity_{Path(test).stem}.png"
-    metrics = evaluate(model_dir, test, plot=plot)
+    report = report or Path(model_dir) / f"report_{Path(test).stem}.html"
+    metrics = evaluate(model_dir, test, plot=plot, report=report, compare=compare)
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
     console = Console()
     console.print(_metrics_table(metrics))
+    if "comparison" in metrics:
+        console.print(_comparison_table(metrics["comparison"]))
     for key in ("energy_calibration", "forces_calibration"):
         if key in metrics:
             c = metrics[key]
@@ -175,6 +189,21 @@ def eval_command(
                 f"{c['miscalibration_area']:.3f}"
             )
     console.print(f"parity plot: {metrics['parity_plot']}")
+    console.print(f"report: {metrics['report']}")
+
+
+def _comparison_table(comparison: dict) -> Table:
+    table = Table(title=f"force field vs ML vs reference ({comparison['n_conformers']} frames, "
+                        "relative energies)")
+    for column in ("model", "E RMSE kcal/mol", "F RMSE kcal/mol/A", "F MAE kcal/mol/A"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, s in comparison["models"].items():
+        if s.get("error"):
+            table.add_row(name, s["error"], "", "")
+            continue
+        table.add_row(name, *(f"{s[k]:.3f}" if s.get(k) is not None else "-" for k in (
+            "energy_rmse_kcal_mol", "force_rmse_kcal_mol_a", "force_mae_kcal_mol_a")))
+    return table
 
 
 M = MD_FIELDS

@@ -115,8 +115,19 @@ def evaluate(
     test_path: str | Path,
     plot: str | Path | None = None,
     uncertainty: bool = True,
+    report: str | Path | None = None,
+    compare: str | None = None,
 ) -> dict:
-    """Metrics (MAE/RMSE of E and F, calibration if the model has sigmas) and a parity PNG."""
+    """Metrics (MAE/RMSE of E and F, calibration if the model has sigmas) and a parity PNG.
+
+    Args:
+        report: write the HTML report here (:mod:`ffparam.workflows.mlp_report`: per-atom
+            energies, uncertainties and errors on the 2-D structure, calibration plot,
+            error distribution).
+        compare: a force field (System XML, ``.offxml`` or OpenFF name) scored with the
+            model and the reference on the test frames; its scores go in
+            ``metrics["comparison"]`` (kcal/mol) and the report.
+    """
     from ffparam.ml.metrics import error_metrics, parity_plot
 
     potential = load_potential(model_dir)
@@ -131,6 +142,17 @@ def evaluate(
     }
     if plot is not None:
         metrics["parity_plot"] = str(parity_plot(pred, test, plot, title=f"{potential.model_type}"))
+    comparison = None
+    if compare is not None:
+        from ffparam.workflows.mlp_report import compare_on_frames
+
+        comparison = compare_on_frames(potential, test, compare)
+        metrics["comparison"] = comparison.to_json(parity=False)
+    if report is not None:
+        from ffparam.workflows.mlp_report import write_eval_report
+
+        metrics["report"] = str(write_eval_report(report, metrics, pred, test,
+                                                  metrics.get("parity_plot"), comparison))
     return metrics
 
 
