@@ -99,3 +99,58 @@ def test_weight_zero_target_gets_no_rmse_scale(fitted):
         objective.targets[1].weight = 0.5
     assert np.isnan(sens.shift[1]).all() and np.isfinite(sens.shift[0]).all()
     assert sens.to_json()["shift"][1][0] is None
+
+
+def test_bespoke_diagnostics_and_report_show_the_table(fitted, tmp_path):
+    """The bespoke workflow's fit diagnostics carry the sensitivity; report.html shows
+    sensitivity.json from its folder, and has no such section without one."""
+    from ffparam.fit.optimizers import optimize as run
+    from ffparam.report.html import write_report
+    from ffparam.report.sensitivity import write_sensitivity
+    from ffparam.workflows.bespoke_results import fit_diagnostics
+
+    objective, _ = fitted
+    result = run(objective, "least_squares")
+    diagnostics = fit_diagnostics(objective.targets, result)
+    assert diagnostics.sensitivity is not None and diagnostics.posterior is not None
+    np.testing.assert_allclose(diagnostics.sensitivity.step, diagnostics.posterior.sigma)
+    write_report(tmp_path / "plain.html", {})
+    assert "Sensitivity" not in (tmp_path / "plain.html").read_text()
+    write_sensitivity(tmp_path, diagnostics.sensitivity.to_json())
+    html = write_report(tmp_path / "report.html", {}).read_text()
+    assert "Sensitivity: which parameter moves which target" in html
+    assert "rotor_CO (kcal/mol)" in html and "posterior sigma" in html
+    write_sensitivity(tmp_path, None)  # a later run without a fit removes the stale file
+    assert "Sensitivity" not in write_report(tmp_path / "again.html", {}).read_text()
+
+
+def test_fit_spec_writes_sensitivity_and_report(tmp_path):
+    import json
+
+    import yaml
+
+    from ffparam.fit.spec import load_fit_spec
+    from ffparam.workflows.fit import run_fit
+    from tests.fit.mmff_scan import write_scan_extxyz
+
+    mol = Molecule.from_smiles("CCCC").generate_conformers(1, seed=3)
+    angles, geoms, energies = mmff_scan(mol, (0, 1, 2, 3), spacing=30)
+    write_scan_extxyz(tmp_path / "butane.xyz", mol, (0, 1, 2, 3), angles, geoms, energies)
+    spec = {"forcefield": "sage", "charges": "gasteiger",
+            "molecules": {"butane": {"input": "CCCC"}},
+            "targets": [{"name": "butane_scan", "type": "torsion_profile",
+                         "molecule": "butane", "reference": "butane.xyz",
+                         "mode": "single_point"}],
+            "parameters": [{"bespoke_torsions": {"molecule": "butane",
+                                                 "bonds": "rotatable"}}],
+            "optimizer": {"name": "least_squares", "max_iterations": 20}}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    outcome = run_fit(load_fit_spec(tmp_path / "spec.yaml"), tmp_path / "out", progress=False)
+    data = json.loads((tmp_path / "out" / "sensitivity.json").read_text())
+    assert data["targets"] == ["butane_scan"]
+    assert data["parameters"] == outcome.objective.fit.labels
+    assert max(data["shift"][0]) > 0
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert outcome.files["report"] == tmp_path / "out" / "report.html"
+    assert "Sensitivity: which parameter moves which target" in html
+    assert "butane_scan: rmse [kcal/mol]" in html and html.count("data:image/png") >= 2

@@ -1,5 +1,6 @@
-"""The HTML report of ``ffparam mlp eval``: metrics, parity, calibration and error
-distribution plots, and per-atom quantities drawn on the 2-D structure.
+"""One-page HTML reports: ``ffparam mlp eval`` (metrics, parity, calibration and error
+distribution plots, per-atom quantities drawn on the 2-D structure) and ``ffparam fit``
+(its tables, e.g. the sensitivity table of :mod:`ffparam.report.sensitivity`, and plots).
 
 Inputs are plain numbers and arrays (this box imports nothing of ``ml``): per-atom values
 (:class:`AtomMap`) are drawn on an RDKit 2-D depiction of the molecule (bonds perceived from
@@ -55,13 +56,13 @@ class ReportTable:
 
 
 @dataclass
-class MLReport:
-    """Everything the report shows.
+class PageReport:
+    """Everything a one-page report (``mlp eval``, ``ffparam fit``) shows.
 
     Attributes:
         title: page title.
         numbers, positions: atomic numbers (n_atoms,) and one geometry (n_atoms, 3)
-            Angstrom of the molecule the atom maps belong to.
+            Angstrom of the molecule the atom maps belong to (None: no atom maps).
         tables: metric tables, in order.
         images: caption -> PNG path, in order.
         atom_maps: per-atom drawings.
@@ -69,8 +70,8 @@ class MLReport:
     """
 
     title: str
-    numbers: np.ndarray
-    positions: np.ndarray
+    numbers: np.ndarray | None = None
+    positions: np.ndarray | None = None
     tables: list[ReportTable] = field(default_factory=list)
     images: dict[str, Path] = field(default_factory=dict)
     atom_maps: list[AtomMap] = field(default_factory=list)
@@ -215,11 +216,13 @@ def _image_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
-def render_ml_report(report: MLReport) -> str:
+def render_page_report(report: PageReport) -> str:
     """The report's HTML text."""
-    mol = _molecule_2d(np.asarray(report.numbers), np.asarray(report.positions))
-    drawings = [{"title": m.title, "caption": m.caption, "svg": structure_svg(mol, m),
-                 "colorbar": colorbar_uri(m)} for m in report.atom_maps]
+    drawings = []
+    if report.atom_maps and report.numbers is not None:
+        mol = _molecule_2d(np.asarray(report.numbers), np.asarray(report.positions))
+        drawings = [{"title": m.title, "caption": m.caption, "svg": structure_svg(mol, m),
+                     "colorbar": colorbar_uri(m)} for m in report.atom_maps]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
                              autoescape=True)
     return env.get_template(TEMPLATE).render(
@@ -229,6 +232,6 @@ def render_ml_report(report: MLReport) -> str:
     )
 
 
-def write_ml_report(path: str | Path, report: MLReport) -> Path:
+def write_page_report(path: str | Path, report: PageReport) -> Path:
     """Write the report to ``path`` (atomically) and return it."""
-    return write_text_atomic(path, render_ml_report(report))
+    return write_text_atomic(path, render_page_report(report))

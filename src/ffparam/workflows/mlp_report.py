@@ -136,10 +136,10 @@ def _plots(folder: Path, pred: Prediction, test: MLDataset, comparison) -> dict[
 def write_eval_report(path: str | Path, metrics: dict, pred: Prediction, test: MLDataset,
                       parity_plot: str | Path | None = None, comparison=None) -> Path:
     """The HTML report of one evaluation (see the module doc) at ``path``."""
-    from ffparam.report.ml_report import MLReport, ReportTable, write_ml_report
+    from ffparam.report.ml_report import PageReport, ReportTable, write_page_report
 
     view = atom_view(pred, test)
-    report = MLReport(f"ffparam mlp eval: {metrics['model_type']}", view.numbers,
+    report = PageReport(f"ffparam mlp eval: {metrics['model_type']}", view.numbers,
                       view.positions, tables=[_metric_table(metrics)],
                       atom_maps=_atom_maps(view))
     if comparison is not None:
@@ -155,4 +155,4 @@ def write_eval_report(path: str | Path, metrics: dict, pred: Prediction, test: M
         if parity_plot is not None:
             report.images["parity: energies and force components"] = Path(parity_plot)
         report.images.update(_plots(Path(scratch), pred, test, comparison))
-        return write_ml_report(path, report)
+        return write_page_report(path, report)
