@@ -195,3 +195,23 @@ def test_cli_baseline_of_another_molecule_fails_before_training(ethanol, bpa, sa
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "9 particles" in err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("edit", [
+    {"file": "../../outside.xml"},
+    {"kind": "script"},
+    {"sha256": None},
+])
+def test_malformed_saved_baselines_are_refused(ethanol, sage, tmp_path, edit):
+    from ffparam.ml.models.gp import GPSettings, fit_gp
+
+    correction = fit_gp(ethanol.subset(range(4)), fit_reference_energies(ethanol.subset(
+        range(4))), config=GPSettings(length_scale=1.6, learn_weights=False, calibrate=False))
+    DeltaPotential(correction, sage).save(tmp_path / "m")
+    (tmp_path / "outside.xml").write_text(sage.xml)
+    info = json.loads((tmp_path / "m" / "model.json").read_text())
+    info["config"]["baseline"].update(edit)
+    (tmp_path / "m" / "model.json").write_text(json.dumps(info))
+    with pytest.raises(InputError) as err:
+        load_potential(tmp_path / "m")
+    assert "\n" not in str(err.value)

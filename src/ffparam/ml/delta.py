@@ -185,7 +185,10 @@ class Baseline:
             raise InputError(f"{directory}: malformed baseline record {record!r}")
         if record["kind"] == "method":
             return cls("method", str(record.get("label")), method=str(record["method"]))
-        path = directory / str(record.get("file", BASELINE_XML))
+        if record.get("file", BASELINE_XML) != BASELINE_XML:  # nothing outside the model
+            raise InputError(f"{directory}: the baseline System must be {BASELINE_XML}, "
+                             f"model.json names {record.get('file')!r}")
+        path = directory / BASELINE_XML
         if not path.is_file():
             raise InputError(f"{directory}: baseline file {path.name} is missing")
         xml = path.read_text()
