@@ -11,7 +11,8 @@ first, then 50 validation frames (GP hyperparameters, calibration), then the tra
 frames; the 50-frame training set is a subset of the 200-frame one.
 
 Usage: .venv/bin/python benchmarks/bench_delta.py [--data ../shared/data/ml]
-       [--sizes 50 200] [--baselines none gfn2-xtb sage] [--ani] [--out DIR] [--json FILE]
+       [--sizes 50 200] [--baselines none gfn2-xtb sage] [--models gpr ani]
+       [--ani-budget S] [--out DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--baselines", nargs="+", default=["none", "gfn2-xtb", "sage"])
     parser.add_argument("--n-test", type=int, default=200)
-    parser.add_argument("--ani", action="store_true", help="also ANI (CPU budget --ani-budget)")
+    parser.add_argument("--models", nargs="+", default=["gpr"], choices=["gpr", "ani"],
+                        help="model types (ANI with a CPU budget of --ani-budget)")
     parser.add_argument("--ani-budget", type=float, default=120.0, help="CPU s per ANI")
     parser.add_argument("--out", type=Path, default=Path("/tmp/ffparam_bench_delta"))
     parser.add_argument("--json", type=Path, default=None)
@@ -116,8 +118,7 @@ def main() -> None:
         if name != "none":
             rows.append(_baseline_only(name, test))
             print(_line(rows[-1]), flush=True)
-    models = ["gpr", "ani"] if args.ani else ["gpr"]
-    for model in models:
+    for model in args.models:
         for n_train in args.sizes:
             for name in args.baselines:
                 rows.append(_run(args, model, name, n_train, data, split, refs))
