@@ -25,7 +25,7 @@ CLI_ONLY = {
     "bespoke": {"input", "reference", "bond", "out", "name", "quiet"},
     "demo": {"out", "workers"},
     "mlp train": {"model", "train", "out", "valid", "isolated_atoms", "option", "restart"},
-    "mlp eval": {"model_dir", "test", "plot", "as_json"},
+    "mlp eval": {"model_dir", "test", "plot", "as_json", "report"},
     "mlp md": {"model_dir", "start", "steps", "output"},
     "liquid run": {"molecule", "name", "out", "quiet"},
     "liquid fit": {"csv", "params", "liquids", "holdout", "out"},

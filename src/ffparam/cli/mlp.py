@@ -31,8 +31,13 @@ TRAIN_FIELDS = {
     "time_budget": ApiField(TRAIN, "time_budget_s"),
     "max_epochs": ApiField(TRAIN, "max_epochs"),
     "seed": ApiField(TRAIN, "seed"),
+    "baseline": ApiField(TRAIN, "baseline"),
+    "baseline_workers": ApiField(TRAIN, "baseline_workers"),
 }
 """`mlp train` option -> the :func:`~ffparam.workflows.mlp.train_model` keyword it sets."""
+
+EVAL_FIELDS = {"compare": ApiField("ffparam.workflows.mlp:evaluate", "compare")}
+"""`mlp eval` option -> the :func:`~ffparam.workflows.mlp.evaluate` keyword it sets."""
 
 RUN_MD = "ffparam.ml.md:run_md"
 MD_FIELDS = {
@@ -121,6 +126,13 @@ def train_command(
     restart: bool = typer.Option(
         False, "--restart", help="ignore an interrupted run in --out instead of resuming it"
     ),
+    baseline: str = api_option(
+        TRAIN_FIELDS, "baseline", "--baseline",
+        help="Δ-learning: learn E - E_baseline of gfn2-xtb (any reference method), "
+             "PATH.system.xml or PATH.offxml/sage; prediction adds it back"),
+    baseline_workers: int = api_option(
+        TRAIN_FIELDS, "baseline_workers", "--baseline-workers", callback=at_least(0),
+        help="processes computing a reference baseline (0: this process)"),
 ) -> None:
     """Train a model; an interrupted run in --out resumes from its last checkpoint."""
     values = dict(locals())
@@ -131,12 +143,15 @@ def train_command(
     potential = train_model(model, train_set, valid_set, out, refs,
                             options=parse_options(option), resume=not restart, progress=True,
                             **api_values(TRAIN_FIELDS, values, TRAIN))
+    kind = potential.model_type if baseline is None else \
+        f"{potential.correction.model_type} Δ-model on {baseline}"
     Console().print(
-        f"{potential.model_type} model saved in {out} "
+        f"{kind} model saved in {out} "
         f"({len(train_set)} training, {len(valid_set)} validation frames)"
     )
 
 
+@uses_api(EVAL_FIELDS)
 def eval_command(
     model_dir: Path = typer.Argument(..., help="model directory"),
     test: Path = typer.Argument(..., help="test frames (extended XYZ)"),
@@ -144,17 +159,27 @@ def eval_command(
         None, "--plot", help="parity PNG (default: MODEL_DIR/parity_TEST.png)"
     ),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    report: Path = typer.Option(
+        None, "--report", help="HTML report (default: MODEL_DIR/report_TEST.html)"),
+    compare: str = api_option(
+        EVAL_FIELDS, "compare", "--compare",
+        help="force field (PATH.system.xml, PATH.offxml, sage) scored beside the model"),
 ) -> None:
-    """MAE and RMSE of energies and forces on TEST, with a parity plot."""
+    """MAE and RMSE of energies and forces on TEST, with a parity plot and an HTML report
+    (per-atom energies and uncertainties on the structure, calibration, error distribution,
+    and with --compare a force field beside the model and the reference)."""
     from ffparam.workflows.mlp import evaluate
 
     plot = plot or Path(model_dir) / f"parity_{Path(test).stem}.png"
-    metrics = evaluate(model_dir, test, plot=plot)
+    report = report or Path(model_dir) / f"report_{Path(test).stem}.html"
+    metrics = evaluate(model_dir, test, plot=plot, report=report, compare=compare)
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
     console = Console()
     console.print(_metrics_table(metrics))
+    if "comparison" in metrics:
+        console.print(_comparison_table(metrics["comparison"]))
     for key in ("energy_calibration", "forces_calibration"):
         if key in metrics:
             c = metrics[key]
@@ -164,6 +189,21 @@ def eval_command(
                 f"{c['miscalibration_area']:.3f}"
             )
     console.print(f"parity plot: {metrics['parity_plot']}")
+    console.print(f"report: {metrics['report']}")
+
+
+def _comparison_table(comparison: dict) -> Table:
+    table = Table(title=f"force field vs ML vs reference ({comparison['n_conformers']} frames, "
+                        "relative energies)")
+    for column in ("model", "E RMSE kcal/mol", "F RMSE kcal/mol/A", "F MAE kcal/mol/A"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, s in comparison["models"].items():
+        if s.get("error"):
+            table.add_row(name, s["error"], "", "")
+            continue
+        table.add_row(name, *(f"{s[k]:.3f}" if s.get(k) is not None else "-" for k in (
+            "energy_rmse_kcal_mol", "force_rmse_kcal_mol_a", "force_mae_kcal_mol_a")))
+    return table
 
 
 M = MD_FIELDS

@@ -127,6 +127,9 @@ MODELS: dict[str, ModelType] = {
                   "ffparam.ml.models.mace:train_mace_job", reuse_saved=True),
         ModelType("committee", "ffparam.ml.committee:Committee",
                   "ffparam.ml.committee:train_committee", selectable=False),
+        ModelType("delta", "ffparam.ml.delta:DeltaPotential",
+                  "ffparam.ml.delta:train_delta_job", committee_member=False,
+                  selectable=False),
     )
 }
 """Model type name -> how to train and load it."""

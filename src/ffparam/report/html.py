@@ -24,6 +24,7 @@ import numpy as np
 
 from ffparam.io.atomic import write_text_atomic
 from ffparam.report.bespoke_metrics import BespokeMetrics, RotorResult
+from ffparam.report.sensitivity import read_sensitivity, sensitivity_table
 from ffparam.report.validation_plots import conformer_parity_plots, torsion_parity_plot
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -162,6 +163,7 @@ class ReportView:
             "populations": m.validation.get("populations"),
             "exports": self.exports(),
             "provenance": self.provenance(),
+            "sensitivity": sensitivity_table(read_sensitivity(self.base_dir)),
         }
         context["other_plots"] = self.other_plots()
         context["warnings"] = m.warnings + [n for n in self.notes if n not in m.warnings]

@@ -25,6 +25,7 @@ from ffparam.errors import InputError
 from ffparam.fit.crossval import cross_validated_rmse
 from ffparam.fit.objective import Objective
 from ffparam.fit.optimizers import FitResult
+from ffparam.fit.sensitivity import Sensitivity, fit_sensitivity
 from ffparam.fit.uncertainty import ParameterUncertainty, laplace_uncertainty, propagated_sigma
 from ffparam.params.parameter_set import ParameterSet, field_unit
 from ffparam.report.bespoke_metrics import (
@@ -38,6 +39,7 @@ from ffparam.report.bespoke_metrics import (
     RotorResult,
     TorsionProfileData,
 )
+from ffparam.report.sensitivity import write_sensitivity
 from ffparam.workflows.bespoke_scans import RotorScan
 
 GFN2_NOTE = ("RMSE is measured against the reference method's own scans: GFN2-xTB itself "
@@ -92,6 +94,7 @@ class FitDiagnostics:
 
     posterior: ParameterUncertainty | None = None
     rmse_cv: dict[str, float] = field(default_factory=dict)
+    sensitivity: Sensitivity | None = None
 
 
 def fit_diagnostics(targets, result: FitResult | None) -> FitDiagnostics:
@@ -110,6 +113,7 @@ def fit_diagnostics(targets, result: FitResult | None) -> FitDiagnostics:
         out.rmse_cv = cross_validated_rmse(objective, result.x)
     except InputError:
         pass
+    out.sensitivity = fit_sensitivity(objective, result.x, out.posterior)
     return out
 
 
@@ -247,6 +251,7 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
     plots.mkdir(exist_ok=True)
     settings = run.settings
     joint = fit_diagnostics(run.targets, run.fit_result)
+    write_sensitivity(outdir, None if joint.sensitivity is None else joint.sensitivity.to_json())
     rotors = rotor_results(run.rotors, run.targets, run.fit_result, plots, joint)
     sigma = parameter_sigmas(joint.posterior)
     changed: list[ChangedParameter] = []

@@ -432,6 +432,9 @@ def write_fit_outputs(outcome: FitOutcome, spec: FitSettings, outdir: Path) -> d
                 {"start": before, "fitted": after}, f"{target.name} relative energies")
     files["plot_history"] = history_plot(plots / "objective.png",
                                          [h["objective"] for h in result.history], "objective")
+    from ffparam.workflows.fit_report import write_fit_report
+
+    files.update(write_fit_report(outdir, outcome, files))
     return files
 
 

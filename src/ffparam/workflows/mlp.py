@@ -64,6 +64,8 @@ def train_model(
     options: dict | None = None,
     resume: bool = True,
     progress: bool = False,
+    baseline: str | None = None,
+    baseline_workers: int = 0,
 ) -> Potential:
     """Train a model of ``model_type`` (a row of :data:`ffparam.ml.registry.MODELS`) and
     save it in ``out_dir``.
@@ -75,11 +77,24 @@ def train_model(
         options: model or training options by name (e.g. ``hidden``, ``learning_rate``
             for networks; ``GPSettings`` fields for the GP; ``MaceSettings`` fields for MACE).
         resume: continue an interrupted run in ``out_dir``; a finished model is reused.
+        baseline: Δ-learning: the model learns E - E_baseline and predicts baseline +
+            model (:mod:`ffparam.ml.delta`): a reference method (``gfn2-xtb``), an OpenMM
+            System XML or a SMIRNOFF ``.offxml``/OpenFF name; checked against the molecule
+            before anything is trained. ``refs`` are then refitted on the differences.
+        baseline_workers: local processes computing a reference baseline's labels (0: in
+            this process); they are cached in ``out_dir/baseline.db``.
     """
     _check_limits(committee, time_budget_s, max_epochs, seed)
     job = TrainingJob(model_type, train, valid, Path(out_dir), refs, seed, time_budget_s,
                       max_epochs, dict(options or {}), resume, progress, committee)
-    return train_job(job)
+    if baseline is None:
+        return train_job(job)
+    from ffparam.ml.delta import resolve_baseline, train_delta
+    from ffparam.runtime import make_executor
+
+    resolved = resolve_baseline(baseline, train)
+    with make_executor(baseline_workers) as executor:
+        return train_delta(job, resolved, executor).potential
 
 
 def _check_limits(committee: int, time_budget_s: float | None, max_epochs: int | None,
@@ -100,8 +115,19 @@ def evaluate(
     test_path: str | Path,
     plot: str | Path | None = None,
     uncertainty: bool = True,
+    report: str | Path | None = None,
+    compare: str | None = None,
 ) -> dict:
-    """Metrics (MAE/RMSE of E and F, calibration if the model has sigmas) and a parity PNG."""
+    """Metrics (MAE/RMSE of E and F, calibration if the model has sigmas) and a parity PNG.
+
+    Args:
+        report: write the HTML report here (:mod:`ffparam.workflows.mlp_report`: per-atom
+            energies, uncertainties and errors on the 2-D structure, calibration plot,
+            error distribution).
+        compare: a force field (System XML, ``.offxml`` or OpenFF name) scored with the
+            model and the reference on the test frames; its scores go in
+            ``metrics["comparison"]`` (kcal/mol) and the report.
+    """
     from ffparam.ml.metrics import error_metrics, parity_plot
 
     potential = load_potential(model_dir)
@@ -116,6 +142,17 @@ def evaluate(
     }
     if plot is not None:
         metrics["parity_plot"] = str(parity_plot(pred, test, plot, title=f"{potential.model_type}"))
+    comparison = None
+    if compare is not None:
+        from ffparam.workflows.mlp_report import compare_on_frames
+
+        comparison = compare_on_frames(potential, test, compare)
+        metrics["comparison"] = comparison.to_json(parity=False)
+    if report is not None:
+        from ffparam.workflows.mlp_report import write_eval_report
+
+        metrics["report"] = str(write_eval_report(report, metrics, pred, test,
+                                                  metrics.get("parity_plot"), comparison))
     return metrics
 
 
