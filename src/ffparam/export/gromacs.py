@@ -17,15 +17,26 @@ phase))), one line per periodic term; a second term with the same atoms and peri
 (an improper that is also a bonded chain in a 3-ring, a bespoke term on top of a base
 one) is written as funct 4, the same function, because readers merge funct 9 lines per
 atom quadruple and reject repeated periodicities. Units nm, kJ/mol, degrees.
+
+Imported OPLS-style systems (geometric combining, 1-4 LJ of their own from ``[ pairtypes ]``
+kept as ``LJ14`` overrides, 1-4 pairs that the file leaves out) are written by the same
+function with comb-rule 3 (or 2), gen-pairs no and every 1-4 pair's LJ explicit in
+``[ pairs ]`` (funct 1, sigma nm, epsilon kJ/mol, already scaled, so fudgeLJ, written
+as the system's 1-4 LJ setting, changes no energy; fudgeQQ is the one Coulomb 1-4
+scale); see :func:`gromacs_nonbonded`. A 1-4 pair without Coulomb and LJ is not listed
+(nrexcl 3 excludes it). Ryckaert-Bellemans terms were converted to periodic ones on
+import and are written as such.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from ffparam.chem.molecule import Molecule
+from ffparam.errors import ConventionError
 from ffparam.export.terms import (
     FlatTerms,
     atom_type_names,
@@ -33,19 +44,133 @@ from ffparam.export.terms import (
     require_standard_forms,
 )
 from ffparam.export.topology import atom_names, check_residue_name
+from ffparam.forms import FORMS
+from ffparam.params.system import ParameterizedSystem
 from ffparam.units import KCAL_MOL_A2_TO_KJ_MOL_NM2, KJ_PER_KCAL, NM_PER_ANGSTROM
 
 GRO_COORDINATE_TOLERANCE = 5.1e-3
 """Angstrom, per coordinate: .gro stores nm with 3 decimals (rounding error 5e-3 A)."""
 
+COMB_RULES = {"lorentz-berthelot": 2, "geometric": 3}
+"""ffparam combining rule -> GROMACS comb-rule (both take sigma/epsilon in the file)."""
+
+
+@dataclass(frozen=True)
+class GromacsNonbonded:
+    """What ``[ defaults ]`` and ``[ pairs ]`` say.
+
+    Attributes:
+        comb_rule: GROMACS comb-rule (2 Lorentz-Berthelot, 3 geometric).
+        gen_pairs: True: 1-4 LJ generated (combined LJ times ``fudge_lj``); False: explicit.
+        fudge_lj, fudge_qq: the 1-4 LJ and Coulomb scales.
+        pairs: (i, j, sigma A, epsilon kcal/mol) per listed 1-4 pair (0-based atoms);
+            sigma/epsilon None when generated.
+    """
+
+    comb_rule: int
+    gen_pairs: bool
+    fudge_lj: float
+    fudge_qq: float
+    pairs: list[tuple[int, int, float | None, float | None]]
+
+
 def _num(value: float) -> str:
     return repr(float(value))
 
 
+def gromacs_nonbonded(system: ParameterizedSystem, terms: FlatTerms) -> GromacsNonbonded:
+    """The nonbonded part of ``system`` as GROMACS ``[ defaults ]`` / ``[ pairs ]``.
+
+    Standard systems (Lorentz-Berthelot, one 1-4 scaling of the bonded graph's 1-4 pairs)
+    keep the generated form. Otherwise every 1-4 pair gets its effective LJ (override or
+    combined, times its LJ scale) explicitly; this needs one Coulomb 1-4 scale, full pairs
+    without overrides and a pair list of the bonded graph, else :class:`ConventionError`.
+    """
+    nb = system.nonbonded
+    if not terms.unsupported:
+        return GromacsNonbonded(2, True, terms.lj_14, terms.coulomb_14,
+                                [(i, j, None, None) for i, j in terms.pairs_14.tolist()])
+    _require_bonded_forms(system, terms)
+    rule = COMB_RULES.get(nb.combining_rule)
+    if rule is None:
+        raise ConventionError(f"cannot write the {nb.combining_rule} combining rule to "
+                              "GROMACS .top files (comb-rule 2 and 3 are written)")
+    rows = _pair_rows(system)
+    sigma, epsilon = _effective_lj(system)
+    listed, scales = [], set()
+    for row in rows:
+        i, j = (int(a) for a in nb.pairs[row])
+        c_scale, eps = float(nb.coulomb_scale[row]), float(epsilon[row])
+        if c_scale == 0.0 and eps == 0.0:
+            continue  # no 1-4 interaction: excluded by nrexcl
+        scales.add(c_scale)
+        listed.append((min(i, j), max(i, j), float(sigma[row]), eps))
+    if len(scales) > 1:
+        raise ConventionError(f"cannot write 1-4 Coulomb scales {sorted(scales)[:3]} to "
+                              "GROMACS .top files (one fudgeQQ)")
+    fudge_qq = scales.pop() if scales else terms.coulomb_14
+    return GromacsNonbonded(rule, False, terms.lj_14, fudge_qq, sorted(listed))
+
+
+def _pair_rows(system: ParameterizedSystem) -> list[int]:
+    """Rows of the 1-4 pairs; checks that the other rows are the bonded graph's full
+    pairs, each once, unscaled and without an override."""
+    nb, topo = system.nonbonded, system.topology
+    keys = [tuple(sorted(p)) for p in np.asarray(nb.pairs, dtype=np.int64).tolist()]
+    p14 = {tuple(sorted(p)) for p in topo.pairs_14.tolist()}
+    full = {tuple(p) for p in np.sort(topo.nonbonded_pairs, axis=1).tolist()}
+    override = set(np.asarray(nb.nbfix_rows, dtype=np.int64).tolist())
+    rows, seen = [], set()
+    for row, key in enumerate(keys):
+        if key in seen:
+            raise ConventionError(f"cannot write the nonbonded pair {key} twice to GROMACS "
+                                  ".top files")
+        seen.add(key)
+        if key in p14:
+            rows.append(row)
+        elif key not in full:
+            raise ConventionError(f"cannot write a nonbonded pair list that is not the "
+                                  f"bonded graph's (pair {key}) to GROMACS .top files")
+        elif row in override or nb.coulomb_scale[row] != 1.0 or nb.lj_scale[row] != 1.0:
+            raise ConventionError(f"cannot write a scaled or NBFIX'd full pair {key} to "
+                                  "GROMACS .top files")
+    if full - seen:
+        raise ConventionError(f"cannot write a nonbonded pair list without the pair "
+                              f"{sorted(full - seen)[0]} to GROMACS .top files")
+    return rows
+
+
+def _effective_lj(system: ParameterizedSystem) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair row: sigma (A) and epsilon (kcal/mol) as the MM engine uses them (combined
+    or override, epsilon times the row's LJ scale)."""
+    nb = system.nonbonded
+    p = system.parameters.vector()
+    sig, eps = p[nb.sigma_index], p[nb.epsilon_index]
+    i, j = np.asarray(nb.pairs, dtype=np.int64).reshape(-1, 2).T
+    pair_eps = np.sqrt(eps[i] * eps[j])
+    pair_sigma = np.sqrt(sig[i] * sig[j]) if nb.combining_rule == "geometric" \
+        else 0.5 * (sig[i] + sig[j])
+    if len(nb.nbfix_rows):
+        pair_sigma[nb.nbfix_rows] = p[nb.nbfix_sigma_index]
+        pair_eps[nb.nbfix_rows] = p[nb.nbfix_epsilon_index]
+    return pair_sigma, pair_eps * nb.lj_scale
+
+
+def _require_bonded_forms(system: ParameterizedSystem, terms: FlatTerms) -> None:
+    """The standard-forms error (naming the first such term) if a bonded term is outside
+    the forms a ``.top`` holds (those terms are listed first in ``terms.unsupported``)."""
+    if any(FORMS.get(g.form).standard is None and len(g) for g in system.terms):
+        require_standard_forms(terms, "GROMACS .top")
+
+
 def top_text(molecule: Molecule, terms: FlatTerms, residue_name: str = "MOL",
-             source: str = "") -> str:
-    """The ``.top`` text of ``molecule`` with ``terms``."""
-    require_standard_forms(terms, "GROMACS .top")
+             source: str = "", nonbonded: GromacsNonbonded | None = None) -> str:
+    """The ``.top`` text of ``molecule`` with ``terms``; ``nonbonded`` (from
+    :func:`gromacs_nonbonded`) for systems outside the standard forms."""
+    if nonbonded is None:
+        require_standard_forms(terms, "GROMACS .top")
+        nonbonded = GromacsNonbonded(2, True, terms.lj_14, terms.coulomb_14,
+                                     [(i, j, None, None) for i, j in terms.pairs_14.tolist()])
     residue_name = check_residue_name(residue_name)
     names = atom_names(molecule)
     types = atom_type_names(molecule, terms)
@@ -55,7 +180,8 @@ def top_text(molecule: Molecule, terms: FlatTerms, residue_name: str = "MOL",
            + (f" ({source})" if source else ""),
            "; units: nm, kJ/mol, degrees, e, amu; every parameter inline", "",
            "[ defaults ]", "; nbfunc comb-rule gen-pairs fudgeLJ fudgeQQ",
-           f"1 2 yes {_num(terms.lj_14)} {_num(terms.coulomb_14)}", "",
+           f"1 {nonbonded.comb_rule} {'yes' if nonbonded.gen_pairs else 'no'} "
+           f"{_num(nonbonded.fudge_lj)} {_num(nonbonded.fudge_qq)}", "",
            "[ atomtypes ]", "; name at.num mass charge ptype sigma epsilon"]
     written: set[str] = set()
     for i, t in enumerate(types):
@@ -73,9 +199,7 @@ def top_text(molecule: Molecule, terms: FlatTerms, residue_name: str = "MOL",
     for (i, j), k, r0 in zip(terms.bond_atoms.tolist(), terms.bond_k, terms.bond_length):
         out.append(f"{i + 1} {j + 1} 1 {_num(r0 * NM_PER_ANGSTROM)} "
                    f"{_num(k * KCAL_MOL_A2_TO_KJ_MOL_NM2)}")
-    if len(terms.pairs_14):
-        out += ["", "[ pairs ]", "; ai aj funct (parameters from gen-pairs)"]
-        out += [f"{i + 1} {j + 1} 1" for i, j in terms.pairs_14.tolist()]
+    out += _pairs_lines(nonbonded)
     out += ["", "[ angles ]", "; ai aj ak funct theta0 k"]
     for (i, j, m), k, theta in zip(terms.angle_atoms.tolist(), terms.angle_k,
                                    terms.angle_theta):
@@ -98,6 +222,17 @@ def top_text(molecule: Molecule, terms: FlatTerms, residue_name: str = "MOL",
     return "\n".join(out)
 
 
+def _pairs_lines(nonbonded: GromacsNonbonded) -> list[str]:
+    if not nonbonded.pairs:
+        return []
+    if nonbonded.gen_pairs:
+        return ["", "[ pairs ]", "; ai aj funct (parameters from gen-pairs)",
+                *(f"{i + 1} {j + 1} 1" for i, j, _, _ in nonbonded.pairs)]
+    return ["", "[ pairs ]", "; ai aj funct sigma epsilon (1-4 LJ, already scaled)",
+            *(f"{i + 1} {j + 1} 1 {_num(s * NM_PER_ANGSTROM)} {_num(e * KJ_PER_KCAL)}"
+              for i, j, s, e in nonbonded.pairs)]
+
+
 def gro_text(molecule: Molecule, positions: np.ndarray, residue_name: str = "MOL") -> str:
     """``.gro`` text of ``positions`` (n_atoms, 3) Angstrom (nm, 3 decimals), with a
     rectangular box 2 nm larger than the molecule in each direction (gas phase: the box
@@ -113,4 +248,5 @@ def gro_text(molecule: Molecule, positions: np.ndarray, residue_name: str = "MOL
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["GRO_COORDINATE_TOLERANCE", "gro_text", "top_text"]
+__all__ = ["COMB_RULES", "GRO_COORDINATE_TOLERANCE", "GromacsNonbonded", "gro_text",
+           "gromacs_nonbonded", "top_text"]

@@ -1,0 +1,136 @@
+"""Issue 18 point 1 for OPLS-AA GROMACS topologies: import -> ffparam's GROMACS export ->
+import changes nothing.
+
+The exported ``.top`` has comb-rule 3 (geometric), gen-pairs no and every 1-4 pair's LJ
+(from ``[ pairtypes ]``, kept as LJ14 overrides on import) explicit in ``[ pairs ]``;
+OpenMM's ``GromacsTopFile`` reads it into Custom forces, which the export check accepts
+as Lennard-Jones and compares in total with ffparam."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from openmm import app
+
+from ffparam.assign.import_gromacs import read_gromacs
+from ffparam.errors import ConventionError, ExportVerificationError
+from ffparam.export import export_system
+from ffparam.export.verify import openmm_evaluation
+from tests.assign.openmm_groups import ffparam_groups, max_relative_errors, openmm_groups
+from tests.assign.test_import_amber import perturbed
+
+DATA = Path(__file__).parents[1] / "data" / "import"
+OPLS = ["opls_ethanol", "opls_butane", "opls_dimethyl_ether"]
+SAME = 1e-9
+"""Relative energy/force agreement of the two imports (per force group)."""
+
+
+def _values(system) -> dict[str, float]:
+    """Parameter key -> value of the sections a round trip keeps by name (torsions: the
+    Ryckaert-Bellemans terms come back as periodic terms under other names)."""
+    params = system.parameters
+    return {str(k): float(v) for k, v in zip(params.keys(), params.vector())
+            if k.section in ("Bonds", "Angles", "vdW", "Charges")}
+
+
+def _export_and_reimport(name: str, outdir: Path):
+    first = read_gromacs(DATA / f"{name}.top", DATA / f"{name}.gro")
+    report = export_system(first, outdir, formats=("gromacs",), basename="out")
+    text = (outdir / "out.top").read_text()
+    return first, report, text, read_gromacs(outdir / "out.top", outdir / "out.gro")
+
+
+@pytest.mark.parametrize("name", OPLS)
+def test_opls_round_trip_changes_nothing(tmp_path, name):
+    first, report, text, second = _export_and_reimport(name, tmp_path)
+    assert report.checks["gromacs"].max_abs_de < 1e-6
+    assert "\n1 3 no " in text  # comb-rule 3, explicit 1-4 pairs
+    assert second.nonbonded.combining_rule == first.nonbonded.combining_rule == "geometric"
+    a, b = _values(first), _values(second)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert b[key] == pytest.approx(a[key], rel=1e-14, abs=1e-15), key
+    assert second.parameters.settings["coulomb_14_scale"] == \
+        first.parameters.settings["coulomb_14_scale"]
+    positions = perturbed(first.molecule.conformers[0])
+    errors = max_relative_errors(ffparam_groups(second, positions),
+                                 ffparam_groups(first, positions))
+    for group, (de, df) in errors.items():
+        assert de < SAME and df < SAME, (group, de, df)
+    # and both equal OpenMM's own loading of the original and of the exported file
+    for top in (DATA / f"{name}.top", tmp_path / "out.top"):
+        reference = app.GromacsTopFile(str(top)).createSystem(nonbondedMethod=app.NoCutoff)
+        errors = max_relative_errors(ffparam_groups(second, positions),
+                                     openmm_groups(reference, positions))
+        for group, (de, df) in errors.items():
+            assert de < 1e-6 and df < 1e-6, (top.name, group, de, df)
+
+
+def test_one_four_pairs_are_explicit_and_unlisted_pairs_stay_excluded(tmp_path):
+    """Ethanol's HO pairs have zero 1-4 LJ in [ pairtypes ] but keep their Coulomb: they
+    are listed with sigma = epsilon = 0; the exported pair count is the file's."""
+    first, _, text, _ = _export_and_reimport("opls_ethanol", tmp_path)
+    section = text.split("[ pairs ]")[1].split("[ angles ]")[0].strip().splitlines()[1:]
+    listed = {tuple(sorted(int(f) - 1 for f in row.split()[:2])) for row in section}
+    expected = {tuple(sorted(p)) for p in first.topology.pairs_14.tolist()}
+    assert listed == expected
+    assert all(len(row.split()) == 5 for row in section)
+
+
+def test_scaled_full_pair_is_refused(tmp_path):
+    """A 1-4-like scale on a pair beyond three bonds has no GROMACS form: one clear error,
+    nothing written."""
+    system = read_gromacs(DATA / "opls_butane.top", DATA / "opls_butane.gro")
+    nb = system.nonbonded
+    full = {tuple(p) for p in np.sort(system.topology.nonbonded_pairs, axis=1).tolist()}
+    row = next(r for r, p in enumerate(np.sort(nb.pairs, axis=1).tolist()) if tuple(p) in full)
+    nb.coulomb_scale[row] = 0.5
+    with pytest.raises(ConventionError, match="scaled or NBFIX'd full pair"):
+        export_system(system, tmp_path, formats=("gromacs",), basename="out")
+    assert not (tmp_path / "out.top").exists()
+
+
+def test_unknown_custom_force_still_refused():
+    """The check accepts only the Lennard-Jones Custom forces readers build."""
+    import openmm
+
+    system = openmm.System()
+    system.addParticle(1.0)
+    system.addParticle(1.0)
+    force = openmm.CustomNonbondedForce("r^2")
+    force.addParticle([])
+    force.addParticle([])
+    system.addForce(force)
+    with pytest.raises(ExportVerificationError, match="CustomNonbondedForce"):
+        openmm_evaluation(system, np.zeros((1, 2, 3)) + np.array([[0, 0, 0], [1, 0, 0]]))
+
+
+def _element_typed(**options):
+    from ffparam.chem import Molecule
+    from tests.mm.element_typed import element_typed_system
+
+    mol = Molecule.from_smiles("OCc1ccccc1", name="benzyl alcohol").generate_conformers(
+        2, seed=3, rms_threshold=0.0)
+    rng = np.random.default_rng(3)
+    mol = mol.with_conformers(mol.conformers + rng.normal(0, 0.05, mol.conformers.shape))
+    return element_typed_system(mol, **options)
+
+
+def test_geometric_system_exports_with_comb_rule_3(tmp_path):
+    """Not only imported files: a geometric-rule system built by ffparam is written with
+    comb-rule 3 and read back by OpenMM and ParmEd (two conformers) within the default
+    tolerance."""
+    system = _element_typed(combining_rule="geometric")
+    report = export_system(system, tmp_path, formats=("gromacs",), basename="out")
+    assert "\n1 3 no " in (tmp_path / "out.top").read_text()
+    assert report.checks["gromacs"].n_conformers == 2
+    assert report.checks["gromacs"].max_abs_de < 1e-6
+
+
+def test_nbfix_full_pairs_are_refused_for_gromacs(tmp_path):
+    system = _element_typed(nbfix=("H", "O"))
+    with pytest.raises(ConventionError, match=r"NBFIX'd full pair .* GROMACS"):
+        export_system(system, tmp_path, formats=("gromacs",), basename="out")
+    assert list(tmp_path.iterdir()) == []
