@@ -95,8 +95,8 @@ def gromacs_nonbonded(system: ParameterizedSystem, terms: FlatTerms) -> GromacsN
     if rule is None:
         raise ConventionError(f"cannot write the {nb.combining_rule} combining rule to "
                               "GROMACS .top files (comb-rule 2 and 3 are written)")
-    rows = _pair_rows(system)
-    sigma, epsilon = _effective_lj(system)
+    rows = one_four_rows(system)
+    sigma, epsilon = effective_lj(system)
     listed, scales = [], set()
     for row in rows:
         i, j = (int(a) for a in nb.pairs[row])
@@ -112,9 +112,11 @@ def gromacs_nonbonded(system: ParameterizedSystem, terms: FlatTerms) -> GromacsN
     return GromacsNonbonded(rule, False, terms.lj_14, fudge_qq, sorted(listed))
 
 
-def _pair_rows(system: ParameterizedSystem) -> list[int]:
+def one_four_rows(system: ParameterizedSystem, fmt: str = "GROMACS .top",
+                  overrides_ok: bool = False) -> list[int]:
     """Rows of the 1-4 pairs; checks that the other rows are the bonded graph's full
-    pairs, each once, unscaled and without an override."""
+    pairs, each once, unscaled and (unless ``overrides_ok``: NBFIX) without an override;
+    errors name ``fmt``."""
     nb, topo = system.nonbonded, system.topology
     keys = [tuple(sorted(p)) for p in np.asarray(nb.pairs, dtype=np.int64).tolist()]
     p14 = {tuple(sorted(p)) for p in topo.pairs_14.tolist()}
@@ -123,24 +125,25 @@ def _pair_rows(system: ParameterizedSystem) -> list[int]:
     rows, seen = [], set()
     for row, key in enumerate(keys):
         if key in seen:
-            raise ConventionError(f"cannot write the nonbonded pair {key} twice to GROMACS "
-                                  ".top files")
+            raise ConventionError(f"cannot write the nonbonded pair {key} twice to {fmt} "
+                                  "files")
         seen.add(key)
         if key in p14:
             rows.append(row)
         elif key not in full:
             raise ConventionError(f"cannot write a nonbonded pair list that is not the "
-                                  f"bonded graph's (pair {key}) to GROMACS .top files")
-        elif row in override or nb.coulomb_scale[row] != 1.0 or nb.lj_scale[row] != 1.0:
+                                  f"bonded graph's (pair {key}) to {fmt} files")
+        elif (row in override and not overrides_ok) or nb.coulomb_scale[row] != 1.0 or \
+                nb.lj_scale[row] != 1.0:
             raise ConventionError(f"cannot write a scaled or NBFIX'd full pair {key} to "
-                                  "GROMACS .top files")
+                                  f"{fmt} files")
     if full - seen:
         raise ConventionError(f"cannot write a nonbonded pair list without the pair "
-                              f"{sorted(full - seen)[0]} to GROMACS .top files")
+                              f"{sorted(full - seen)[0]} to {fmt} files")
     return rows
 
 
-def _effective_lj(system: ParameterizedSystem) -> tuple[np.ndarray, np.ndarray]:
+def effective_lj(system: ParameterizedSystem) -> tuple[np.ndarray, np.ndarray]:
     """Per pair row: sigma (A) and epsilon (kcal/mol) as the MM engine uses them (combined
     or override, epsilon times the row's LJ scale)."""
     nb = system.nonbonded
@@ -248,5 +251,5 @@ def gro_text(molecule: Molecule, positions: np.ndarray, residue_name: str = "MOL
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["COMB_RULES", "GRO_COORDINATE_TOLERANCE", "GromacsNonbonded", "gro_text",
-           "gromacs_nonbonded", "top_text"]
+__all__ = ["COMB_RULES", "GRO_COORDINATE_TOLERANCE", "GromacsNonbonded", "effective_lj",
+           "gro_text", "gromacs_nonbonded", "one_four_rows", "top_text"]

@@ -43,6 +43,7 @@ _LJ_EXPRESSIONS = {
     "A1*A2/r^12-C1*C2/r^6",  # OpenMM GromacsTopFile, comb-rule 1/3 (C6/C12 per particle)
     "-C/r^6+A/r^12",  # OpenMM GromacsTopFile, its 1-4 pairs (CustomBondForce)
     "(a/r6)^2-b/r6; r6=r^6; a=acoef(type1, type2); b=bcoef(type1, type2)",  # NBFIX table
+    "(a/r6)^2-b/r6; r6=r^6;a=acoef(type1, type2);b=bcoef(type1, type2)",  # CHARMM NBFIX
     "epsilon1*epsilon2*(sigr6^2-sigr6); sigr6=sigr2*sigr2*sigr2; sigr2=(sigc/r)^2; "
     "sigc=sigma1*sigma2",  # ParmEd, geometric combining
 }
@@ -156,7 +157,8 @@ def _group(force: openmm.Force, group_of: dict[str, int], other: int, lj_group: 
             force.getEnergyFunction() in _LJ_EXPRESSIONS:
         return lj_group
     category = _FORCE_CATEGORY.get(kind)
-    if category is None and kind not in _NO_ENERGY_FORCES:
+    empty_cmap = isinstance(force, openmm.CMAPTorsionForce) and force.getNumTorsions() == 0
+    if category is None and kind not in _NO_ENERGY_FORCES and not empty_cmap:
         raise ExportVerificationError(f"read-back System has a {kind}, which ffparam "
                                       "does not write")
     return group_of.get(category, other)
