@@ -28,11 +28,10 @@ SAME = 1e-9
 
 
 def _values(system) -> dict[str, float]:
-    """Parameter key -> value of the sections a round trip keeps by name (torsions: the
-    Ryckaert-Bellemans terms come back as periodic terms under other names)."""
+    """Parameter key -> value, every parameter (Ryckaert-Bellemans torsions are written
+    back as funct 3, so they return under their ``rb:`` ids)."""
     params = system.parameters
-    return {str(k): float(v) for k, v in zip(params.keys(), params.vector())
-            if k.section in ("Bonds", "Angles", "vdW", "Charges")}
+    return {str(k): float(v) for k, v in zip(params.keys(), params.vector())}
 
 
 def _export_and_reimport(name: str, outdir: Path):
@@ -47,13 +46,15 @@ def test_opls_round_trip_changes_nothing(tmp_path, name):
     first, report, text, second = _export_and_reimport(name, tmp_path)
     assert report.checks["gromacs"].max_abs_de < 1e-6
     assert "\n1 3 no " in text  # comb-rule 3, explicit 1-4 pairs
+    assert " 3 " in text.split("[ dihedrals ]")[1]  # Ryckaert-Bellemans, funct 3
     assert second.nonbonded.combining_rule == first.nonbonded.combining_rule == "geometric"
     a, b = _values(first), _values(second)
     assert a.keys() == b.keys()
     for key in a:
-        assert b[key] == pytest.approx(a[key], rel=1e-14, abs=1e-15), key
-    assert second.parameters.settings["coulomb_14_scale"] == \
-        first.parameters.settings["coulomb_14_scale"]
+        # abs: an RB k near zero is a difference of the C_n (kcal/mol)
+        assert b[key] == pytest.approx(a[key], rel=1e-13, abs=1e-13), key
+    for setting in ("coulomb_14_scale", "lj_14_scale", "combining_rule"):
+        assert second.parameters.settings[setting] == first.parameters.settings[setting]
     positions = perturbed(first.molecule.conformers[0])
     errors = max_relative_errors(ffparam_groups(second, positions),
                                  ffparam_groups(first, positions))
@@ -90,6 +91,30 @@ def test_scaled_full_pair_is_refused(tmp_path):
     with pytest.raises(ConventionError, match="scaled or NBFIX'd full pair"):
         export_system(system, tmp_path, formats=("gromacs",), basename="out")
     assert not (tmp_path / "out.top").exists()
+
+
+def test_rb_coefficients_invert_the_import_conversion():
+    from ffparam.assign.import_common import rb_to_periodic
+    from ffparam.export.gromacs import rb_coefficients
+
+    c = [2.9288, -1.4644, 0.2092, -1.6736, 0.31, -0.07]
+    periodic = [(n, phase, k) for k, phase, n in rb_to_periodic(c)]
+    assert rb_coefficients(periodic) == pytest.approx(c, rel=1e-13, abs=1e-14)
+
+
+def test_refitted_rb_with_other_phase_is_written_periodic(tmp_path):
+    """An rb: parameter whose phase moved off 0/180 deg has no RB form: written as
+    periodic terms, energies still verified."""
+    import math
+
+    system = read_gromacs(DATA / "opls_butane.top", DATA / "opls_butane.gro")
+    par = system.parameters.get("ProperTorsions", "rb:CT-CT-CT-CT")
+    par.values["phase2"] = math.radians(20.0)
+    report = export_system(system, tmp_path, formats=("gromacs",), basename="out")
+    assert report.checks["gromacs"].max_abs_de < 1e-6
+    again = read_gromacs(tmp_path / "out.top", tmp_path / "out.gro")
+    assert ("ProperTorsions", "rb:CT-CT-CT-CT") not in again.parameters
+    assert ("ProperTorsions", "rb:CT-CT-CT-HC") in again.parameters
 
 
 def test_unknown_custom_force_still_refused():

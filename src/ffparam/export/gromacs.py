@@ -24,8 +24,10 @@ function with comb-rule 3 (or 2), gen-pairs no and every 1-4 pair's LJ explicit 
 ``[ pairs ]`` (funct 1, sigma nm, epsilon kJ/mol, already scaled, so fudgeLJ, written
 as the system's 1-4 LJ setting, changes no energy; fudgeQQ is the one Coulomb 1-4
 scale); see :func:`gromacs_nonbonded`. A 1-4 pair without Coulomb and LJ is not listed
-(nrexcl 3 excludes it). Ryckaert-Bellemans terms were converted to periodic ones on
-import and are written as such.
+(nrexcl 3 excludes it). Torsions imported from Ryckaert-Bellemans dihedrals (parameter
+ids ``rb:...``, converted to periodic terms on import) are written back as funct 3
+(:func:`rb_coefficients`), so a re-import gives the same parameters; once refitted to
+phases other than 0/180 deg they are written as periodic terms.
 """
 
 from __future__ import annotations
@@ -166,10 +168,67 @@ def _require_bonded_forms(system: ParameterizedSystem, terms: FlatTerms) -> None
         require_standard_forms(terms, "GROMACS .top")
 
 
+_CHEBYSHEV = ([1.0], [0.0, 1.0], [-1.0, 0.0, 2.0], [0.0, -3.0, 0.0, 4.0],
+              [1.0, 0.0, -8.0, 0.0, 8.0], [0.0, 5.0, 0.0, -20.0, 0.0, 16.0])
+"""cos(m psi) as a polynomial in cos(psi), m = 0..5 (coefficients of cos^n, n = 0..m)."""
+
+
+def rb_rows(system: ParameterizedSystem) -> np.ndarray:
+    """bool per torsion row of :func:`~ffparam.export.terms.flat_terms`: the row belongs
+    to a Ryckaert-Bellemans parameter of an import (id ``rb:...``) whose terms on that
+    atom quadruple are still expressible as one (phases 0 or 180 deg, periodicity 1-5), so
+    it is written back as funct 3 and re-imported under the same parameter."""
+    p = system.parameters.vector()
+    rows = []
+    for g in system.terms:
+        form = FORMS.get(g.form)
+        if form.standard != "torsion":
+            continue
+        phases = p[g.param_index["phase"]]
+        for quad, pid, n, phase in zip(g.atoms.tolist(), g.parameter_ids or [""] * len(g),
+                                       g.periodicity.tolist(), phases):
+            ok = pid.startswith("rb:") and 1 <= n <= 5 and (
+                abs(math.sin(phase)) < 1e-12)
+            rows.append(((tuple(quad), pid), ok))
+    good: dict[tuple, bool] = {}
+    for key, ok in rows:
+        good[key] = good.get(key, True) and ok
+    return np.array([good[key] for key, _ in rows], dtype=bool)
+
+
+def rb_coefficients(periodic: list[tuple[int, float, float]]) -> list[float]:
+    """C0..C5 of E = sum_n C_n cos^n(psi), psi = phi - 180 deg, equal to the sum of
+    ``periodic`` (n, phase 0 or pi, k) terms k (1 + cos(n phi - phase)); units of k.
+    The inverse of :func:`ffparam.assign.import_common.rb_to_periodic`."""
+    cos_m = [0.0] * 6  # E = sum_m a_m cos(m phi), a_0 the constant
+    for n, phase, k in periodic:
+        cos_m[0] += k
+        cos_m[n] += k * math.cos(phase)
+    c = [0.0] * 6
+    for m, a in enumerate(cos_m):
+        for power, t in enumerate(_CHEBYSHEV[m]):  # cos(m phi) = (-1)^m cos(m psi)
+            c[power] += (-1) ** m * a * t
+    return c
+
+
+def _rb_lines(terms: FlatTerms, mask: np.ndarray) -> list[str]:
+    per_quad: dict[tuple, list] = {}
+    for quad, n, phase, k, use in zip(terms.torsion_atoms.tolist(),
+                                      terms.torsion_periodicity.tolist(), terms.torsion_phase,
+                                      terms.torsion_k, mask):
+        if use:
+            per_quad.setdefault(tuple(quad), []).append((int(n), float(phase), float(k)))
+    return [f"{' '.join(str(a + 1) for a in quad)} 3 "
+            + " ".join(_num(c * KJ_PER_KCAL) for c in rb_coefficients(rows))
+            for quad, rows in per_quad.items()]
+
+
 def top_text(molecule: Molecule, terms: FlatTerms, residue_name: str = "MOL",
-             source: str = "", nonbonded: GromacsNonbonded | None = None) -> str:
+             source: str = "", nonbonded: GromacsNonbonded | None = None,
+             rb_mask: np.ndarray | None = None) -> str:
     """The ``.top`` text of ``molecule`` with ``terms``; ``nonbonded`` (from
-    :func:`gromacs_nonbonded`) for systems outside the standard forms."""
+    :func:`gromacs_nonbonded`) for systems outside the standard forms; torsion rows
+    flagged in ``rb_mask`` (from :func:`rb_rows`) are written as Ryckaert-Bellemans."""
     if nonbonded is None:
         require_standard_forms(terms, "GROMACS .top")
         nonbonded = GromacsNonbonded(2, True, terms.lj_14, terms.coulomb_14,
@@ -212,14 +271,16 @@ def top_text(molecule: Molecule, terms: FlatTerms, residue_name: str = "MOL",
     out += ["", "[ dihedrals ]", "; ai aj ak al funct phase k n (9 proper, 4 improper or "
             "repeated periodicity)"]
     seen: set[tuple] = set()
-    for quad, n, phase, k in zip(terms.torsion_atoms.tolist(),
-                                 terms.torsion_periodicity.tolist(), terms.torsion_phase,
-                                 terms.torsion_k):
+    mask = np.zeros(len(terms.torsion_k), dtype=bool) if rb_mask is None else rb_mask
+    for quad, n, phase, k in zip(terms.torsion_atoms[~mask].tolist(),
+                                 terms.torsion_periodicity[~mask].tolist(),
+                                 terms.torsion_phase[~mask], terms.torsion_k[~mask]):
         key = (min(tuple(quad), tuple(quad[::-1])), int(n))
         funct = 9 if bonded_chain(tuple(quad), bonded) and key not in seen else 4
         seen.add(key)
         out.append(f"{' '.join(str(a + 1) for a in quad)} {funct} "
                    f"{_num(math.degrees(phase))} {_num(k * KJ_PER_KCAL)} {int(n)}")
+    out += _rb_lines(terms, mask)
     out += ["", "[ system ]", molecule.name or residue_name, "", "[ molecules ]",
             f"{residue_name} 1", ""]
     return "\n".join(out)
@@ -252,4 +313,5 @@ def gro_text(molecule: Molecule, positions: np.ndarray, residue_name: str = "MOL
 
 
 __all__ = ["COMB_RULES", "GRO_COORDINATE_TOLERANCE", "GromacsNonbonded", "effective_lj",
-           "gro_text", "gromacs_nonbonded", "one_four_rows", "top_text"]
+           "gro_text", "gromacs_nonbonded", "one_four_rows", "rb_coefficients", "rb_rows",
+           "top_text"]
