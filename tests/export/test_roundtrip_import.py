@@ -159,3 +159,40 @@ def test_nbfix_full_pairs_are_refused_for_gromacs(tmp_path):
     with pytest.raises(ConventionError, match=r"NBFIX'd full pair .* GROMACS"):
         export_system(system, tmp_path, formats=("gromacs",), basename="out")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["charmm_aglc", "charmm_bglca"])
+def test_charmm_system_to_gromacs_keeps_urey_bradley_and_harmonic_impropers(tmp_path, name):
+    """CHARMM import -> GROMACS export (angle funct 5, dihedral funct 2, explicit 1-4 LJ
+    from the 1-4 columns) -> GROMACS import: the same energies and forces per group."""
+    from ffparam.assign.import_charmm import read_charmm
+
+    parameters = [DATA / f for f in ("top_all36_carb.rtf", "par_all36_carb.prm",
+                                     "toppar_water_ions.str")]
+    first = read_charmm(DATA / f"{name}.psf", parameters, DATA / f"{name}.crd")
+    export_system(first, tmp_path, formats=("gromacs",), basename="out")
+    text = (tmp_path / "out.top").read_text()
+    angles = text.split("[ angles ]")[1].split("[ dihedrals ]")[0].splitlines()[2:]
+    assert any(row.split()[3] == "5" for row in angles if row.strip())
+    second = read_gromacs(tmp_path / "out.top", tmp_path / "out.gro")
+    assert {"UreyBradley", "LJ14"} <= set(second.parameters.sections)
+    if name == "charmm_bglca":
+        assert "HarmonicImpropers" in second.parameters.sections
+    positions = perturbed(first.molecule.conformers[0])
+    errors = max_relative_errors(ffparam_groups(second, positions),
+                                 ffparam_groups(first, positions))
+    for group, (de, df) in errors.items():
+        assert de < SAME and df < SAME, (group, de, df)
+
+
+@pytest.mark.parametrize("option", ["harmonic_impropers", "urey_bradley"])
+def test_harmonic_impropers_and_urey_bradley_export_to_gromacs(tmp_path, option):
+    """Built by ffparam (not imported): funct 2 / funct 5 read back by OpenMM and ParmEd
+    equal ffparam at two conformers."""
+    system = _element_typed(**{option: True})
+    report = export_system(system, tmp_path, formats=("gromacs",), basename="out")
+    assert report.checks["gromacs"].max_abs_de < 1e-6
+    dihedrals = (tmp_path / "out.top").read_text().split("[ dihedrals ]")[1]
+    funct = {row.split()[4] for row in dihedrals.splitlines()[1:] if len(row.split()) > 4
+             and row.split()[0].isdigit()}
+    assert ("2" in funct) == (option == "harmonic_impropers")

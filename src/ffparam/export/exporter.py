@@ -308,7 +308,7 @@ def _export_gromacs(job: _Job, stage: StagingDirectory, *_) -> FormatCheck:
     top_name, gro_name = file_names(job.basename)["gromacs"]
     text = gromacs.top_text(job.molecule, job.terms, job.residue_name, job.system.source,
                             gromacs.gromacs_nonbonded(job.system, job.terms),
-                            gromacs.rb_rows(job.system))
+                            gromacs.gromacs_bonded(job.system))
     stage.file(top_name).write_text(text)
     stage.file(gro_name).write_text(gromacs.gro_text(job.molecule, job.positions[0],
                                                      job.residue_name))

@@ -27,7 +27,10 @@ scale); see :func:`gromacs_nonbonded`. A 1-4 pair without Coulomb and LJ is not 
 (nrexcl 3 excludes it). Torsions imported from Ryckaert-Bellemans dihedrals (parameter
 ids ``rb:...``, converted to periodic terms on import) are written back as funct 3
 (:func:`rb_coefficients`), so a re-import gives the same parameters; once refitted to
-phases other than 0/180 deg they are written as periodic terms.
+phases other than 0/180 deg they are written as periodic terms. Urey-Bradley terms go on
+their angle's line (angle funct 5: theta0, k, r13, kUB; E = k/2 (x - x0)^2 for both) and
+harmonic impropers are dihedral funct 2 (E = k/2 (psi - psi0)^2), both as GROMACS defines
+them (imported CHARMM systems can be written here too; NBFIX beyond 1-4 pairs cannot).
 """
 
 from __future__ import annotations
@@ -161,11 +164,51 @@ def effective_lj(system: ParameterizedSystem) -> tuple[np.ndarray, np.ndarray]:
     return pair_sigma, pair_eps * nb.lj_scale
 
 
+EXTRA_BONDED = ("UreyBradley", "HarmonicImpropers")
+"""Non-standard bonded sections a ``.top`` holds: angle funct 5, dihedral funct 2."""
+
+
 def _require_bonded_forms(system: ParameterizedSystem, terms: FlatTerms) -> None:
     """The standard-forms error (naming the first such term) if a bonded term is outside
     the forms a ``.top`` holds (those terms are listed first in ``terms.unsupported``)."""
-    if any(FORMS.get(g.form).standard is None and len(g) for g in system.terms):
+    if any(FORMS.get(g.form).standard is None and len(g) and g.name not in EXTRA_BONDED
+           for g in system.terms):
         require_standard_forms(terms, "GROMACS .top")
+
+
+@dataclass(frozen=True)
+class GromacsBonded:
+    """Bonded terms beyond FlatTerms' tables, in internal units.
+
+    Attributes:
+        rb_mask: bool per torsion row written as Ryckaert-Bellemans (see :func:`rb_rows`).
+        urey_bradley: sorted 1-3 pair -> (k kcal/mol/A^2 of E = k/2 (r - r0)^2, r0 A).
+        harmonic_impropers: (atoms, k kcal/mol/rad^2 of E = k/2 (psi - psi0)^2, psi0 rad).
+    """
+
+    rb_mask: np.ndarray
+    urey_bradley: dict[tuple[int, int], tuple[float, float]]
+    harmonic_impropers: list[tuple[tuple[int, ...], float, float]]
+
+
+def gromacs_bonded(system: ParameterizedSystem) -> GromacsBonded:
+    """RB rows, Urey-Bradley and harmonic impropers of ``system`` (scales applied)."""
+    p = system.parameters.vector()
+    ub: dict[tuple[int, int], tuple[float, float]] = {}
+    impropers = []
+    for g in system.terms:
+        if g.name not in EXTRA_BONDED or not len(g):
+            continue
+        form = FORMS.get(g.form)
+        values = form.scaled({f: p[g.param_index[f]] for f in form.fields}, g.scale)
+        k = np.broadcast_to(values["k"], len(g))
+        x0 = np.broadcast_to(values["length" if g.name == "UreyBradley" else "angle"], len(g))
+        for atoms, kk, xx in zip(g.atoms.tolist(), k, x0):
+            if g.name == "UreyBradley":
+                ub[(min(atoms), max(atoms))] = (float(kk), float(xx))
+            else:
+                impropers.append((tuple(atoms), float(kk), float(xx)))
+    return GromacsBonded(rb_rows(system), ub, impropers)
 
 
 _CHEBYSHEV = ([1.0], [0.0, 1.0], [-1.0, 0.0, 2.0], [0.0, -3.0, 0.0, 4.0],
@@ -225,10 +268,13 @@ def _rb_lines(terms: FlatTerms, mask: np.ndarray) -> list[str]:
 
 def top_text(molecule: Molecule, terms: FlatTerms, residue_name: str = "MOL",
              source: str = "", nonbonded: GromacsNonbonded | None = None,
-             rb_mask: np.ndarray | None = None) -> str:
+             extra: GromacsBonded | None = None) -> str:
     """The ``.top`` text of ``molecule`` with ``terms``; ``nonbonded`` (from
-    :func:`gromacs_nonbonded`) for systems outside the standard forms; torsion rows
-    flagged in ``rb_mask`` (from :func:`rb_rows`) are written as Ryckaert-Bellemans."""
+    :func:`gromacs_nonbonded`) for systems outside the standard forms; ``extra`` (from
+    :func:`gromacs_bonded`): RB rows, Urey-Bradley (angle funct 5) and harmonic impropers
+    (dihedral funct 2)."""
+    if extra is None:
+        extra = GromacsBonded(np.zeros(len(terms.torsion_k), dtype=bool), {}, [])
     if nonbonded is None:
         require_standard_forms(terms, "GROMACS .top")
         nonbonded = GromacsNonbonded(2, True, terms.lj_14, terms.coulomb_14,
@@ -262,16 +308,12 @@ def top_text(molecule: Molecule, terms: FlatTerms, residue_name: str = "MOL",
         out.append(f"{i + 1} {j + 1} 1 {_num(r0 * NM_PER_ANGSTROM)} "
                    f"{_num(k * KCAL_MOL_A2_TO_KJ_MOL_NM2)}")
     out += _pairs_lines(nonbonded)
-    out += ["", "[ angles ]", "; ai aj ak funct theta0 k"]
-    for (i, j, m), k, theta in zip(terms.angle_atoms.tolist(), terms.angle_k,
-                                   terms.angle_theta):
-        out.append(f"{i + 1} {j + 1} {m + 1} 1 {_num(math.degrees(theta))} "
-                   f"{_num(k * KJ_PER_KCAL)}")
+    out += _angle_lines(terms, extra.urey_bradley)
     bonded = {tuple(b) for b in molecule.bonds.tolist()}
     out += ["", "[ dihedrals ]", "; ai aj ak al funct phase k n (9 proper, 4 improper or "
             "repeated periodicity)"]
     seen: set[tuple] = set()
-    mask = np.zeros(len(terms.torsion_k), dtype=bool) if rb_mask is None else rb_mask
+    mask = extra.rb_mask
     for quad, n, phase, k in zip(terms.torsion_atoms[~mask].tolist(),
                                  terms.torsion_periodicity[~mask].tolist(),
                                  terms.torsion_phase[~mask], terms.torsion_k[~mask]):
@@ -281,9 +323,31 @@ def top_text(molecule: Molecule, terms: FlatTerms, residue_name: str = "MOL",
         out.append(f"{' '.join(str(a + 1) for a in quad)} {funct} "
                    f"{_num(math.degrees(phase))} {_num(k * KJ_PER_KCAL)} {int(n)}")
     out += _rb_lines(terms, mask)
+    out += [f"{' '.join(str(a + 1) for a in atoms)} 2 {_num(math.degrees(psi))} "
+            f"{_num(k * KJ_PER_KCAL)}" for atoms, k, psi in extra.harmonic_impropers]
     out += ["", "[ system ]", molecule.name or residue_name, "", "[ molecules ]",
             f"{residue_name} 1", ""]
     return "\n".join(out)
+
+
+def _angle_lines(terms: FlatTerms, urey_bradley: dict) -> list[str]:
+    """``[ angles ]``: funct 1, or funct 5 (+ r13 nm, kUB kJ/mol/nm^2) with a Urey-Bradley
+    term on the angle's 1-3 pair."""
+    out = ["", "[ angles ]", "; ai aj ak funct theta0 k"
+           + (" (funct 5: r13 kUB)" if urey_bradley else "")]
+    left = dict(urey_bradley)
+    for (i, j, m), k, theta in zip(terms.angle_atoms.tolist(), terms.angle_k,
+                                   terms.angle_theta):
+        ub = left.pop((min(i, m), max(i, m)), None)
+        line = f"{i + 1} {j + 1} {m + 1} {1 if ub is None else 5} " \
+               f"{_num(math.degrees(theta))} {_num(k * KJ_PER_KCAL)}"
+        if ub is not None:
+            line += f" {_num(ub[1] * NM_PER_ANGSTROM)} {_num(ub[0] * KCAL_MOL_A2_TO_KJ_MOL_NM2)}"
+        out.append(line)
+    if left:
+        raise ConventionError(f"cannot write a Urey-Bradley term on atoms {next(iter(left))} "
+                              "without an angle to GROMACS .top files")
+    return out
 
 
 def _pairs_lines(nonbonded: GromacsNonbonded) -> list[str]:
@@ -312,6 +376,17 @@ def gro_text(molecule: Molecule, positions: np.ndarray, residue_name: str = "MOL
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["COMB_RULES", "GRO_COORDINATE_TOLERANCE", "GromacsNonbonded", "effective_lj",
-           "gro_text", "gromacs_nonbonded", "one_four_rows", "rb_coefficients", "rb_rows",
-           "top_text"]
+__all__ = [
+    "COMB_RULES",
+    "GRO_COORDINATE_TOLERANCE",
+    "GromacsBonded",
+    "GromacsNonbonded",
+    "effective_lj",
+    "gro_text",
+    "gromacs_bonded",
+    "gromacs_nonbonded",
+    "one_four_rows",
+    "rb_coefficients",
+    "rb_rows",
+    "top_text",
+]
