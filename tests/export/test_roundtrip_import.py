@@ -117,6 +117,34 @@ def test_refitted_rb_with_other_phase_is_written_periodic(tmp_path):
     assert ("ProperTorsions", "rb:CT-CT-CT-HC") in again.parameters
 
 
+def _two_copies_gro(path: Path, shift_nm: float) -> str:
+    """The .gro of ``path`` twice, the second copy moved by ``shift_nm`` along x (so that
+    pairs between the copies are full nonbonded pairs)."""
+    lines = path.read_text().splitlines()
+    n = int(lines[1])
+    rows = [row[:20] + f"{float(row[20:28]) + dx:8.3f}" + row[28:]
+            for dx in (0.0, shift_nm) for row in lines[2:2 + n]]
+    return "\n".join([lines[0], f"{2 * n:5d}", *rows, lines[-1]]) + "\n"
+
+
+def test_opls_with_nonbond_params_is_refused(tmp_path):
+    """An OPLS file with a [ nonbond_params ] pair (GROMACS' NBFIX): ParmEd misreads
+    [ nonbond_params ] under comb-rule 3 (what the two-reader check found), so the export
+    is refused with one line and nothing written."""
+    text = (DATA / "opls_dimethyl_ether.top").read_text().replace(
+        '#include "opls_types.itp"', '#include "opls_types.itp"\n\n[ nonbond_params ]\n'
+        "HC OS 1 0.31 0.4\n").replace("MOL 1\n", "MOL 2\n")
+    (tmp_path / "x.top").write_text(text)
+    (tmp_path / "opls_types.itp").write_text((DATA / "opls_types.itp").read_text())
+    (tmp_path / "x.gro").write_text(_two_copies_gro(DATA / "opls_dimethyl_ether.gro", 0.6))
+    first = read_gromacs(tmp_path / "x.top", tmp_path / "x.gro")
+    assert "NBFix" in first.parameters.sections
+    out = tmp_path / "out"
+    with pytest.raises(ConventionError, match="NBFIX pairs with the geometric"):
+        export_system(first, out, formats=("gromacs",), basename="out")
+    assert not (out / "out.top").exists()
+
+
 def test_unknown_custom_force_still_refused():
     """The check accepts only the Lennard-Jones Custom forces readers build."""
     import openmm
@@ -154,17 +182,36 @@ def test_geometric_system_exports_with_comb_rule_3(tmp_path):
     assert report.checks["gromacs"].max_abs_de < 1e-6
 
 
-def test_nbfix_full_pairs_are_refused_for_gromacs(tmp_path):
+def test_nbfix_written_as_nonbond_params(tmp_path):
+    """NBFIX overrides of full pairs (here H-O of an element-typed system) become
+    [ nonbond_params ]; read back by OpenMM and ParmEd within the default tolerance."""
     system = _element_typed(nbfix=("H", "O"))
-    with pytest.raises(ConventionError, match=r"NBFIX'd full pair .* GROMACS"):
+    report = export_system(system, tmp_path, formats=("gromacs",), basename="out")
+    assert "[ nonbond_params ]" in (tmp_path / "out.top").read_text()
+    assert report.checks["gromacs"].max_abs_de < 1e-6
+
+
+def test_nbfix_missing_on_one_pair_of_its_types_is_refused(tmp_path):
+    """GROMACS applies [ nonbond_params ] to every pair of the two types: a system where
+    one such pair lacks the override cannot be written (one clear error, nothing
+    written)."""
+    system = _element_typed(nbfix=("H", "O"))
+    nb = system.nonbonded
+    keep = np.ones(len(nb.nbfix_rows), dtype=bool)
+    keep[-1] = False
+    nb.nbfix_rows = nb.nbfix_rows[keep]
+    nb.nbfix_sigma_index = nb.nbfix_sigma_index[keep]
+    nb.nbfix_epsilon_index = nb.nbfix_epsilon_index[keep]
+    with pytest.raises(ConventionError, match=r"without its override to GROMACS"):
         export_system(system, tmp_path, formats=("gromacs",), basename="out")
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["charmm_aglc", "charmm_bglca"])
+@pytest.mark.parametrize("name", ["charmm_aglc", "charmm_bglca", "charmm_aglc_nacl"])
 def test_charmm_system_to_gromacs_keeps_urey_bradley_and_harmonic_impropers(tmp_path, name):
     """CHARMM import -> GROMACS export (angle funct 5, dihedral funct 2, explicit 1-4 LJ
-    from the 1-4 columns) -> GROMACS import: the same energies and forces per group."""
+    from the 1-4 columns, NBFIX as [ nonbond_params ]) -> GROMACS import: the same
+    energies and forces per group."""
     from ffparam.assign.import_charmm import read_charmm
 
     parameters = [DATA / f for f in ("top_all36_carb.rtf", "par_all36_carb.prm",
@@ -178,6 +225,8 @@ def test_charmm_system_to_gromacs_keeps_urey_bradley_and_harmonic_impropers(tmp_
     assert {"UreyBradley", "LJ14"} <= set(second.parameters.sections)
     if name == "charmm_bglca":
         assert "HarmonicImpropers" in second.parameters.sections
+    if name == "charmm_aglc_nacl":
+        assert "[ nonbond_params ]" in text and "NBFix" in second.parameters.sections
     positions = perturbed(first.molecule.conformers[0])
     errors = max_relative_errors(ffparam_groups(second, positions),
                                  ffparam_groups(first, positions))

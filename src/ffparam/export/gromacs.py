@@ -36,7 +36,7 @@ them (imported CHARMM systems can be written here too; NBFIX beyond 1-4 pairs ca
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -70,6 +70,9 @@ class GromacsNonbonded:
         fudge_lj, fudge_qq: the 1-4 LJ and Coulomb scales.
         pairs: (i, j, sigma A, epsilon kcal/mol) per listed 1-4 pair (0-based atoms);
             sigma/epsilon None when generated.
+        nbfix: (type a, type b) -> (sigma A, epsilon kcal/mol) of ``[ nonbond_params ]``
+            (every pair of those types beyond three bonds), type names of
+            :func:`~ffparam.export.terms.atom_type_names`.
     """
 
     comb_rule: int
@@ -77,6 +80,7 @@ class GromacsNonbonded:
     fudge_lj: float
     fudge_qq: float
     pairs: list[tuple[int, int, float | None, float | None]]
+    nbfix: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
 
 def _num(value: float) -> str:
@@ -88,8 +92,10 @@ def gromacs_nonbonded(system: ParameterizedSystem, terms: FlatTerms) -> GromacsN
 
     Standard systems (Lorentz-Berthelot, one 1-4 scaling of the bonded graph's 1-4 pairs)
     keep the generated form. Otherwise every 1-4 pair gets its effective LJ (override or
-    combined, times its LJ scale) explicitly; this needs one Coulomb 1-4 scale, full pairs
-    without overrides and a pair list of the bonded graph, else :class:`ConventionError`.
+    combined, times its LJ scale) explicitly and NBFIX overrides of full pairs become
+    ``[ nonbond_params ]``; this needs one Coulomb 1-4 scale, unscaled full pairs, one
+    override per type pair (for all its full pairs) and a pair list of the bonded graph,
+    else :class:`ConventionError`.
     """
     nb = system.nonbonded
     if not terms.unsupported:
@@ -100,8 +106,16 @@ def gromacs_nonbonded(system: ParameterizedSystem, terms: FlatTerms) -> GromacsN
     if rule is None:
         raise ConventionError(f"cannot write the {nb.combining_rule} combining rule to "
                               "GROMACS .top files (comb-rule 2 and 3 are written)")
-    rows = one_four_rows(system)
+    rows = one_four_rows(system, overrides_ok=True)
     sigma, epsilon = effective_lj(system)
+    nbfix = _nonbond_params(system, terms, set(rows), sigma, epsilon)
+    if nbfix and rule != 2:
+        # ParmEd 4.3's reading of such a file differs from OpenMM's GromacsTopFile and
+        # ffparam by 0.4 kcal/mol of vdW on two dimethyl ethers (OpenMM agrees), so the
+        # file could not be verified by both readers.
+        raise ConventionError("cannot write NBFIX pairs with the geometric combining rule "
+                              "to GROMACS .top files (ParmEd misreads [ nonbond_params ] "
+                              "under comb-rule 3)")
     listed, scales = [], set()
     for row in rows:
         i, j = (int(a) for a in nb.pairs[row])
@@ -114,7 +128,30 @@ def gromacs_nonbonded(system: ParameterizedSystem, terms: FlatTerms) -> GromacsN
         raise ConventionError(f"cannot write 1-4 Coulomb scales {sorted(scales)[:3]} to "
                               "GROMACS .top files (one fudgeQQ)")
     fudge_qq = scales.pop() if scales else terms.coulomb_14
-    return GromacsNonbonded(rule, False, terms.lj_14, fudge_qq, sorted(listed))
+    return GromacsNonbonded(rule, False, terms.lj_14, fudge_qq, sorted(listed), nbfix)
+
+
+def _nonbond_params(system: ParameterizedSystem, terms: FlatTerms, rows14: set[int],
+                    sigma: np.ndarray, epsilon: np.ndarray) -> dict:
+    """Type pair -> (sigma, epsilon) of the full pairs with an override; every full pair
+    of such a type pair must carry the same override."""
+    nb = system.nonbonded
+    types = atom_type_names(system.molecule, terms)
+    fixed = set(np.asarray(nb.nbfix_rows, dtype=np.int64).tolist()) - rows14
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for row in sorted(fixed):
+        i, j = (int(a) for a in nb.pairs[row])
+        key = tuple(sorted((types[i], types[j])))
+        value = out.setdefault(key, (float(sigma[row]), float(epsilon[row])))
+        if not np.allclose(value, (sigma[row], epsilon[row]), rtol=1e-12, atol=0.0):
+            raise ConventionError(f"cannot write NBFIX pairs of types {'-'.join(key)} with "
+                                  "different values to GROMACS .top files")
+    for row in range(len(nb.pairs)):
+        i, j = (int(a) for a in nb.pairs[row])
+        if row not in fixed and row not in rows14 and tuple(sorted((types[i], types[j]))) in out:
+            raise ConventionError(f"cannot write the full pair {i}-{j} of NBFIX types without "
+                                  "its override to GROMACS .top files")
+    return out
 
 
 def one_four_rows(system: ParameterizedSystem, fmt: str = "GROMACS .top",
@@ -298,6 +335,10 @@ def top_text(molecule: Molecule, terms: FlatTerms, residue_name: str = "MOL",
             out.append(f"{t} {numbers[i]} {_num(masses[i])} 0.0 A "
                        f"{_num(terms.sigma[i] * NM_PER_ANGSTROM)} "
                        f"{_num(terms.epsilon[i] * KJ_PER_KCAL)}")
+    if nonbonded.nbfix:
+        out += ["", "[ nonbond_params ]", "; i j func sigma epsilon"]
+        out += [f"{a} {b} 1 {_num(sg * NM_PER_ANGSTROM)} {_num(ep * KJ_PER_KCAL)}"
+                for (a, b), (sg, ep) in nonbonded.nbfix.items()]
     out += ["", "[ moleculetype ]", "; name nrexcl", f"{residue_name} 3", "",
             "[ atoms ]", "; nr type resnr residue atom cgnr charge mass"]
     for i, (t, name) in enumerate(zip(types, names), 1):

@@ -44,11 +44,13 @@ _LJ_EXPRESSIONS = {
     "-C/r^6+A/r^12",  # OpenMM GromacsTopFile, its 1-4 pairs (CustomBondForce)
     "(a/r6)^2-b/r6; r6=r^6; a=acoef(type1, type2); b=bcoef(type1, type2)",  # NBFIX table
     "(a/r6)^2-b/r6; r6=r^6;a=acoef(type1, type2);b=bcoef(type1, type2)",  # CHARMM NBFIX
+    "(a/r6)^2-b/r6; r6=r2*r2*r2; r2=r^2; a=acoef(type1, type2); b=bcoef(type1, type2)",
     "epsilon1*epsilon2*(sigr6^2-sigr6); sigr6=sigr2*sigr2*sigr2; sigr2=(sigc/r)^2; "
     "sigc=sigma1*sigma2",  # ParmEd, geometric combining
 }
-"""Energy expressions of the Custom forces that OpenMM's ``GromacsTopFile`` and ParmEd
-build for the Lennard-Jones part of comb-rule 1/3 (geometric) files and NBFIX tables
+"""Energy expressions of the Custom forces that OpenMM's ``GromacsTopFile`` and
+``CharmmPsfFile`` and ParmEd (last one: its NBFIX table) build for the Lennard-Jones part
+of comb-rule 1/3 (geometric) files and NBFIX tables
 (charges stay in the NonbondedForce). Their energy counts as vdW; any other Custom
 nonbonded force is refused."""
 _NO_ENERGY_FORCES = ("CMMotionRemover",)
