@@ -30,7 +30,8 @@ ids ``rb:...``, converted to periodic terms on import) are written back as funct
 phases other than 0/180 deg they are written as periodic terms. Urey-Bradley terms go on
 their angle's line (angle funct 5: theta0, k, r13, kUB; E = k/2 (x - x0)^2 for both) and
 harmonic impropers are dihedral funct 2 (E = k/2 (psi - psi0)^2), both as GROMACS defines
-them (imported CHARMM systems can be written here too; NBFIX beyond 1-4 pairs cannot).
+them; NBFIX overrides of pairs beyond three bonds are ``[ nonbond_params ]`` (comb-rule 2
+only). Imported CHARMM systems can be written here too.
 """
 
 from __future__ import annotations
