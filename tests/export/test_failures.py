@@ -107,10 +107,10 @@ def _element_typed(smiles: str, **options):
 
 @pytest.mark.parametrize(("options", "fmt", "words"), [
     ({"morse": True}, "amber", "Morse bonds .* AMBER prmtop"),
-    ({"harmonic_impropers": True}, "gromacs", "harmonic impropers .* GROMACS"),
+    ({"morse": True}, "gromacs", "Morse bonds .* GROMACS"),
     ({"urey_bradley": True}, "ffxml", "Urey-Bradley .* OpenMM ffxml"),
     ({"nbfix": ("H", "O")}, "amber", "NBFIX .* AMBER"),
-    ({"combining_rule": "geometric"}, "gromacs", "geometric combining rule .* GROMACS"),
+    ({"combining_rule": "geometric"}, "amber", "geometric combining rule .* AMBER"),
 ])
 def test_unsupported_forms_raise(tmp_path, options, fmt, words):
     system = _element_typed("OCc1ccccc1", **options)

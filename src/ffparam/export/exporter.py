@@ -11,7 +11,11 @@ ffxml      ``B.forcefield.xml``, ``B.pdb``        ``openmm.app.ForceField.create
 gromacs    ``B.top``, ``B.gro``                   ``openmm.app.GromacsTopFile``, ParmEd
 amber      ``B.prmtop``, ``B.inpcrd``             ``openmm.app.AmberPrmtopFile``
 offxml     ``B.offxml``                           ffparam's SMIRNOFF loader + MMEngine
+charmm     ``B.psf``, ``B.prm``, ``B.pdb``        ``openmm.app.CharmmPsfFile``
 =========  =====================================  =====================================
+
+``charmm`` is written only when asked for (it is not in the default :data:`FORMATS`: it
+needs unscaled 1-4 pairs, which most force fields do not have).
 
 plus the manifest ``B.export.json`` (written last, only after every check passed).
 """
@@ -31,7 +35,7 @@ from openmm import unit as omm_unit
 
 from ffparam.assign.smirnoff import SmirnoffForceField
 from ffparam.errors import ConventionError, ExportVerificationError, InputError
-from ffparam.export import amber, ffxml, gromacs, offxml, openmm_files
+from ffparam.export import amber, charmm, ffxml, gromacs, offxml, openmm_files
 from ffparam.export.files import StagingDirectory
 from ffparam.export.terms import FlatTerms, flat_terms
 from ffparam.export.topology import check_coordinates, check_topology, pdb_text, verify_pdb
@@ -47,6 +51,9 @@ from ffparam.params.parameter_set import ParameterSet
 from ffparam.params.system import ParameterizedSystem
 
 FORMATS: tuple[str, ...] = ("openmm", "ffxml", "gromacs", "amber", "offxml")
+"""The formats written by default."""
+KNOWN_FORMATS: tuple[str, ...] = (*FORMATS, "charmm")
+"""Every format :func:`export_system` can write."""
 MANIFEST_FORMAT = "ffparam-export/1"
 DEFAULT_TOLERANCE = 1e-4
 """kcal/mol: max |E_file - E_ffparam| allowed at any conformer (issue 5)."""
@@ -60,7 +67,8 @@ def file_names(basename: str) -> dict[str, list[str]]:
             "ffxml": [f"{basename}.forcefield.xml", f"{basename}.pdb"],
             "gromacs": [f"{basename}.top", f"{basename}.gro"],
             "amber": [f"{basename}.prmtop", f"{basename}.inpcrd"],
-            "offxml": [f"{basename}.offxml"]}
+            "offxml": [f"{basename}.offxml"],
+            "charmm": [f"{basename}.psf", f"{basename}.prm", f"{basename}.pdb"]}
 
 
 def manifest_name(basename: str) -> str:
@@ -149,7 +157,7 @@ def export_system(
     Args:
         system: the parameterized molecule (its current parameter values are exported).
         outdir: output directory (created if missing).
-        formats: subset of :data:`FORMATS`.
+        formats: subset of :data:`KNOWN_FORMATS` (default :data:`FORMATS`).
         smirnoff: starting SMIRNOFF force field for ``offxml`` (object, name or path);
             default: the one named in ``system.source``.
         extra: SMIRKS-keyed parameters to add to it; default: every parameter the system
@@ -216,7 +224,7 @@ def verify_export(
     outdir = Path(outdir)
     names = file_names(basename)
     if formats is None:
-        formats = [f for f in FORMATS if all((outdir / n).exists() for n in names[f])]
+        formats = [f for f in KNOWN_FORMATS if all((outdir / n).exists() for n in names[f])]
     formats = _check_formats(formats, "raise")
     for fmt in formats:
         missing = [n for n in names[fmt] if not (outdir / n).exists()]
@@ -229,10 +237,10 @@ def verify_export(
 # ---------------------------------------------------------------------- set-up
 def _check_formats(formats, on_unsupported: str) -> list[str]:
     formats = [formats] if isinstance(formats, str) else list(formats)
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in KNOWN_FORMATS]
     if unknown:
         raise InputError(f"unknown export format(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(FORMATS)}")
+                         f"{', '.join(KNOWN_FORMATS)}")
     if on_unsupported not in ("raise", "skip"):
         raise InputError(f"on_unsupported must be 'raise' or 'skip', got {on_unsupported!r}")
     return list(dict.fromkeys(formats))
@@ -298,7 +306,9 @@ def _verify_ffxml(job: _Job, paths: dict[str, Path]) -> FormatCheck:
 
 def _export_gromacs(job: _Job, stage: StagingDirectory, *_) -> FormatCheck:
     top_name, gro_name = file_names(job.basename)["gromacs"]
-    text = gromacs.top_text(job.molecule, job.terms, job.residue_name, job.system.source)
+    text = gromacs.top_text(job.molecule, job.terms, job.residue_name, job.system.source,
+                            gromacs.gromacs_nonbonded(job.system, job.terms),
+                            gromacs.gromacs_bonded(job.system))
     stage.file(top_name).write_text(text)
     stage.file(gro_name).write_text(gromacs.gro_text(job.molecule, job.positions[0],
                                                      job.residue_name))
@@ -357,6 +367,30 @@ def _verify_amber(job: _Job, paths: dict[str, Path]) -> FormatCheck:
     return _compare_openmm(job, "amber", "openmm.app.AmberPrmtopFile", read, prmtop_path.name)
 
 
+def _export_charmm(job: _Job, stage: StagingDirectory, *_) -> FormatCheck:
+    psf_name, prm_name, pdb_name = file_names(job.basename)["charmm"]
+    psf, prm = charmm.charmm_texts(job.system, job.terms, job.residue_name)
+    stage.file(psf_name).write_text(psf)
+    stage.file(prm_name).write_text(prm)
+    if not stage.file(pdb_name).exists():
+        stage.file(pdb_name).write_text(pdb_text(job.molecule, job.positions[0],
+                                                 job.residue_name))
+    return _verify_charmm(job, {n: stage.file(n) for n in (psf_name, prm_name, pdb_name)})
+
+
+def _verify_charmm(job: _Job, paths: dict[str, Path]) -> FormatCheck:
+    psf_path, prm_path, pdb_path = paths.values()
+    _read("charmm", pdb_path, "openmm.app.PDBFile",
+          lambda: verify_pdb(pdb_path, job.molecule, job.positions[0]))
+    psf = _read("charmm", psf_path, "openmm.app.CharmmPsfFile",
+                lambda: app.CharmmPsfFile(str(psf_path)))
+    check_topology(psf_path.name, psf.topology, job.molecule)
+    read = _read("charmm", prm_path, "openmm.app.CharmmParameterSet", lambda: psf.createSystem(
+        app.CharmmParameterSet(str(prm_path)), nonbondedMethod=app.NoCutoff,
+        constraints=None, removeCMMotion=False))
+    return _compare_openmm(job, "charmm", "openmm.app.CharmmPsfFile", read, psf_path.name)
+
+
 def _export_offxml(job: _Job, stage: StagingDirectory, smirnoff, extra,
                    report: ExportReport) -> FormatCheck | None:
     base, reason = offxml.starting_forcefield(job.system, smirnoff)
@@ -405,10 +439,10 @@ def _compare_openmm(job: _Job, fmt: str, reader: str, read: openmm.System,
 
 
 _EXPORTERS = {"openmm": _export_openmm, "ffxml": _export_ffxml, "gromacs": _export_gromacs,
-              "amber": _export_amber, "offxml": _export_offxml}
+              "amber": _export_amber, "offxml": _export_offxml, "charmm": _export_charmm}
 _VERIFIERS = {"openmm": _verify_openmm, "ffxml": _verify_ffxml, "gromacs": _verify_gromacs,
-              "amber": _verify_amber, "offxml": _verify_offxml}
+              "amber": _verify_amber, "offxml": _verify_offxml, "charmm": _verify_charmm}
 
 
-__all__ = ["DEFAULT_TOLERANCE", "FORMATS", "ExportReport", "export_system", "file_names",
-           "manifest_name", "verify_export"]
+__all__ = ["DEFAULT_TOLERANCE", "FORMATS", "KNOWN_FORMATS", "ExportReport", "export_system",
+           "file_names", "manifest_name", "verify_export"]

@@ -39,6 +39,20 @@ _FORCE_CATEGORY = {
     "CustomTorsionForce": "torsions", "RBTorsionForce": "torsions",
     "NonbondedForce": "nonbonded",
 }
+_LJ_EXPRESSIONS = {
+    "A1*A2/r^12-C1*C2/r^6",  # OpenMM GromacsTopFile, comb-rule 1/3 (C6/C12 per particle)
+    "-C/r^6+A/r^12",  # OpenMM GromacsTopFile, its 1-4 pairs (CustomBondForce)
+    "(a/r6)^2-b/r6; r6=r^6; a=acoef(type1, type2); b=bcoef(type1, type2)",  # NBFIX table
+    "(a/r6)^2-b/r6; r6=r^6;a=acoef(type1, type2);b=bcoef(type1, type2)",  # CHARMM NBFIX
+    "(a/r6)^2-b/r6; r6=r2*r2*r2; r2=r^2; a=acoef(type1, type2); b=bcoef(type1, type2)",
+    "epsilon1*epsilon2*(sigr6^2-sigr6); sigr6=sigr2*sigr2*sigr2; sigr2=(sigc/r)^2; "
+    "sigc=sigma1*sigma2",  # ParmEd, geometric combining
+}
+"""Energy expressions of the Custom forces that OpenMM's ``GromacsTopFile`` and
+``CharmmPsfFile`` and ParmEd (last one: its NBFIX table) build for the Lennard-Jones part
+of comb-rule 1/3 (geometric) files and NBFIX tables
+(charges stay in the NonbondedForce). Their energy counts as vdW; any other Custom
+nonbonded force is refused."""
 _NO_ENERGY_FORCES = ("CMMotionRemover",)
 
 
@@ -96,25 +110,22 @@ def openmm_evaluation(omm_system: openmm.System, positions: np.ndarray) -> Evalu
 
     Works on a copy: forces are put in one group per category, and a copy of each
     NonbondedForce with every charge and exception charge product zeroed gives the vdW
-    part (electrostatics = nonbonded - vdW).
+    part (electrostatics = nonbonded - vdW). Lennard-Jones as Custom forces (see
+    :data:`_LJ_EXPRESSIONS`) is a group of its own, added to vdW. The total energy and forces
+    are those of every force of the System, whatever its category.
     """
     work = openmm.XmlSerializer.clone(omm_system)
     group_of = {c: g for g, c in enumerate(("bonds", "angles", "torsions", "nonbonded"))}
-    other, vdw_group = 4, 5
+    other, vdw_group, lj_group = 4, 5, 6
     lj_only = []
     for force in work.getForces():
-        kind = type(force).__name__
-        category = _FORCE_CATEGORY.get(kind)
-        if category is None and kind not in _NO_ENERGY_FORCES:
-            raise ExportVerificationError(f"read-back System has a {kind}, which ffparam "
-                                          "does not write")
-        force.setForceGroup(group_of.get(category, other))
+        force.setForceGroup(_group(force, group_of, other, lj_group))
         if isinstance(force, openmm.NonbondedForce):
             lj_only.append(_zero_charges(force))
     for force in lj_only:
         force.setForceGroup(vdw_group)
         work.addForce(force)
-    main_groups = {0, 1, 2, 3, other}
+    main_groups = {0, 1, 2, 3, other, lj_group}
     integrator = openmm.VerletIntegrator(1.0 * omm_unit.femtoseconds)
     context = openmm.Context(work, integrator, openmm.Platform.getPlatformByName("Reference"))
     kj = omm_unit.kilojoule_per_mole
@@ -126,7 +137,7 @@ def openmm_evaluation(omm_system: openmm.System, positions: np.ndarray) -> Evalu
             state = context.getState(getEnergy=True, getForces=True, groups=main_groups)
             energies.append(state.getPotentialEnergy().value_in_unit(kj))
             forces.append(state.getForces(asNumpy=True).value_in_unit(kj / omm_unit.nanometer))
-            for g in (0, 1, 2, 3, vdw_group):
+            for g in (0, 1, 2, 3, vdw_group, lj_group):
                 e = context.getState(getEnergy=True, groups={g}).getPotentialEnergy()
                 per_group[g].append(e.value_in_unit(kj))
     finally:
@@ -134,9 +145,25 @@ def openmm_evaluation(omm_system: openmm.System, positions: np.ndarray) -> Evalu
     to_kcal = 1.0 / KJ_PER_KCAL
     groups = {g: np.array(v) * to_kcal for g, v in per_group.items()}
     cats = {"bonds": groups[0], "angles": groups[1], "torsions": groups[2],
-            "vdW": groups[vdw_group], "electrostatics": groups[3] - groups[vdw_group]}
+            "vdW": groups[vdw_group] + groups[lj_group],
+            "electrostatics": groups[3] - groups[vdw_group]}
     return Evaluation(np.array(energies) * to_kcal,
                       np.array(forces) * to_kcal * NM_PER_ANGSTROM, cats)
+
+
+def _group(force: openmm.Force, group_of: dict[str, int], other: int, lj_group: int) -> int:
+    """Force group of ``force`` by category; :class:`ExportVerificationError` for a force
+    kind ffparam's files do not produce."""
+    kind = type(force).__name__
+    if isinstance(force, openmm.CustomNonbondedForce | openmm.CustomBondForce) and \
+            force.getEnergyFunction() in _LJ_EXPRESSIONS:
+        return lj_group
+    category = _FORCE_CATEGORY.get(kind)
+    empty_cmap = isinstance(force, openmm.CMAPTorsionForce) and force.getNumTorsions() == 0
+    if category is None and kind not in _NO_ENERGY_FORCES and not empty_cmap:
+        raise ExportVerificationError(f"read-back System has a {kind}, which ffparam "
+                                      "does not write")
+    return group_of.get(category, other)
 
 
 def _zero_charges(force: openmm.NonbondedForce) -> openmm.NonbondedForce:
