@@ -105,8 +105,8 @@ def test_rb_parameters_refit_like_any_torsion():
 @pytest.mark.parametrize("name", ["gaff2_acetaminophen", "ff14sb_ala_dipeptide"])
 def test_round_trip_import_export_import(tmp_path, name):
     """import -> ffparam's GROMACS export -> import: the same energies and forces per
-    force group. (OPLS files are not round-tripped: ffparam's exporters write
-    Lorentz-Berthelot files only.)"""
+    force group (Lorentz-Berthelot files; the OPLS-AA round trip, geometric rule and
+    explicit 1-4 pairs, is in tests/export/test_roundtrip_import.py)."""
     from ffparam.export import export_system
 
     first = read_gromacs(DATA / f"{name}.top", DATA / f"{name}.gro")
