@@ -77,7 +77,7 @@ def fit_gp(
     model = GaussianProcessPotential(numbers, basis, alpha, pos, perms, length, signal,
                                      mean_energy, reference_energies, cfg, sparse, metadata,
                                      weights)
-    model._factors = factors  # reuse the fit's factorization for predictive variances
+    model.set_variance_basis(factors)  # the fit's factorization when it is the whole basis
     if cfg.calibrate and has_valid:
         _calibrate(model, valid)
     return model

@@ -29,10 +29,16 @@ from ffparam.ml.models.gp.kernel import (
     matern52_differentiable,
     pair_indices,
     permuted_features,
-    symmetric_kernel,
 )
 from ffparam.ml.models.gp.settings import GPSettings
-from ffparam.ml.models.gp.solvers import accumulate_sparse, cholesky_jittered, noise_diagonal
+from ffparam.ml.models.gp.solvers import (
+    KernelBasis,
+    accumulate_sparse,
+    cholesky_jittered,
+    farthest_point_sampling,
+    noise_diagonal,
+)
+from ffparam.ml.models.gp.variance import VarianceBasis, latent_variance
 from ffparam.ml.potential import Potential, Prediction
 
 _GAUSS_NODES = 32
@@ -78,6 +84,8 @@ class GaussianProcessPotential(Potential):
         self.metadata = metadata or {}
         self.energy_variance_scale = float(self.metadata.get("energy_variance_scale", 1.0))
         self._factors: dict[str, torch.Tensor] | None = None
+        self.variance_positions: torch.Tensor | None = None
+        self._vbasis: VarianceBasis | None = None
         self._prepare_mean()
 
     # --- interface ----------------------------------------------------------------------
@@ -186,45 +194,62 @@ class GaussianProcessPotential(Potential):
 
     # --- variance -------------------------------------------------------------------------
 
-    def _kernel(self, pos_a: torch.Tensor, pos_b: torch.Tensor, features_a=None) -> torch.Tensor:
-        return symmetric_kernel(pos_a, pos_b, self.length_scale, self.permutations, features_a,
-                                self.descriptor_weights)
+    def _variance_basis(self) -> VarianceBasis:
+        """The variance-basis frames (the whole basis unless :meth:`set_variance_basis`
+        chose a subset) with their permuted features, built once."""
+        if self._vbasis is None:
+            positions = self.basis_positions if self.variance_positions is None \
+                else self.variance_positions
+            self._vbasis = VarianceBasis(positions, self.permutations, self.length_scale,
+                                         self.descriptor_weights)
+        return self._vbasis
 
     def _variance_factors(self) -> dict[str, torch.Tensor]:
+        """Cholesky factors of the variance (saved with models fitted since issue 16;
+        computed here, once, for older saved models)."""
         if self._factors is None:
-            if self.sparse:
-                chol_mm, chol_b, _ = accumulate_sparse(self, self.train_positions, None)
-                self._factors = {"kmm": chol_mm, "b": chol_b}
-            else:
-                k = self._kernel(self.train_positions, self.train_positions)
-                n_grad = 3 * self.n_atoms
-                noise = noise_diagonal(self.train_positions.shape[0], n_grad, self.cfg, k.dtype)
-                self._factors = {"k": cholesky_jittered(k + torch.diag(noise), "training")}
+            exact = not self.sparse and self.variance_positions is None
+            self._factors = self._compute_variance_factors(exact)
         return self._factors
+
+    def _compute_variance_factors(self, exact: bool) -> dict[str, torch.Tensor]:
+        """Exact: Cholesky of K + Lambda on the training frames; else the whitened DTC
+        factors of the variance basis accumulated over all training frames."""
+        basis = self._variance_basis()
+        if exact:
+            k = basis.cross(self.train_positions)
+            noise = noise_diagonal(self.train_positions.shape[0], 3 * self.n_atoms, self.cfg,
+                                   k.dtype)
+            return {"k": cholesky_jittered(k + torch.diag(noise), "training")}
+        fitter = KernelBasis(basis.positions, self.length_scale, self.permutations, self.cfg,
+                             self.descriptor_weights)
+        chol_mm, chol_b, _ = accumulate_sparse(fitter, self.train_positions, None)
+        return {"kmm": chol_mm, "b": chol_b}
+
+    def set_variance_basis(self, fit_factors: dict[str, torch.Tensor] | None = None) -> None:
+        """Choose the variance basis (a farthest-point subset of at most
+        ``cfg.variance_frames`` basis frames) and compute its factors; ``fit_factors`` (the
+        fit's own factorization of the whole basis) are reused when the subset is the whole
+        basis."""
+        n_basis = self.basis_positions.shape[0]
+        limit = self.cfg.variance_frames
+        self._vbasis = None
+        if n_basis <= limit:
+            self.variance_positions = None
+            self._factors = fit_factors or self._compute_variance_factors(not self.sparse)
+            return
+        x = self.descriptor(self.basis_positions)
+        chosen = farthest_point_sampling(x, limit, 0)
+        self.variance_positions = self.basis_positions[torch.as_tensor(chosen)]
+        self._factors = self._compute_variance_factors(False)
 
     def predictive_variance(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Variances of energies (B,) eV^2 and force components (B, 3n) (eV/Angstrom)^2."""
         factors = self._variance_factors()
-        n_frames, g = positions.shape[0], 3 * self.n_atoms
-        prior = torch.stack(
-            [
-                self._kernel(positions[k : k + 1], positions[k : k + 1]).diagonal()
-                for k in range(n_frames)
-            ]
-        )  # (B, 1 + G) in [E, G] order
-        cross = self._kernel(self.basis_positions, positions)  # (M_obs, B (1 + G))
-        q = torch.linalg.solve_triangular(
-            factors["kmm" if self.sparse else "k"], cross, upper=False
-        )
-        explained = (q * q).sum(0)
-        if self.sparse:
-            r = torch.linalg.solve_triangular(factors["b"], q, upper=False)
-            explained = explained - (r * r).sum(0)
-        latent_e = prior[:, 0] - explained[:n_frames]
-        latent_g = prior[:, 1:] - explained[n_frames:].view(n_frames, g)
-        var_e = self.signal_variance * (latent_e.clamp(min=0.0) + self.cfg.energy_noise**2)
+        latent_e, latent_g = latent_variance(self._variance_basis(), factors, positions)
+        var_e = self.signal_variance * (latent_e + self.cfg.energy_noise**2)
         var_e = var_e * self.energy_variance_scale
-        var_g = self.signal_variance * (latent_g.clamp(min=0.0) + self.cfg.force_noise**2)
+        var_g = self.signal_variance * (latent_g + self.cfg.force_noise**2)
         return var_e, var_g
 
     # --- persistence ----------------------------------------------------------------------
@@ -248,6 +273,10 @@ class GaussianProcessPotential(Potential):
         }
         if self.descriptor_weights is not None:
             state["descriptor_weights"] = self.descriptor_weights
+        if self.variance_positions is not None:
+            state["variance_positions"] = self.variance_positions
+        for name, factor in self._variance_factors().items():
+            state[f"variance_factor_{name}"] = factor
         return write_model_dir(directory, self.model_type, config, state, self.metadata)
 
     @classmethod
@@ -276,4 +305,8 @@ class GaussianProcessPotential(Potential):
             state.get("descriptor_weights"),
         )
         model.energy_variance_scale = float(cfg.get("energy_variance_scale", 1.0))
+        model.variance_positions = state.get("variance_positions")
+        factors = {key[len("variance_factor_"):]: value for key, value in state.items()
+                   if key.startswith("variance_factor_")}
+        model._factors = factors or None  # models saved before issue 16: computed when used
         return model

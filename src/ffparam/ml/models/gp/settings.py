@@ -62,6 +62,11 @@ class GPSettings(Settings):
     weight_cpu_s: float = 60.0
     """CPU seconds after which the weight learning stops early; the weights of the best
     validation step are kept."""
+    variance_frames: int = 30
+    """Largest number of basis frames the predictive variance is computed on: beyond it a
+    farthest-point subset of this many frames (a rank-limited DTC variance with all training
+    frames), so that variances cost O(variance_frames) kernel work per frame; the factors
+    are saved with the model."""
     calibrate: bool = True
     """Rescale sigma_f^2 so that the validation force errors have unit variance in units
     of their predicted sigma (mean (error/sigma)^2 = 1)."""
@@ -70,7 +75,7 @@ class GPSettings(Settings):
         require_positive(self, "length_scale", "energy_noise", "force_noise", "weight_lr",
                          "weight_cpu_s")
         require_at_least(self, 1, "max_exact", "n_inducing", "max_permutations", "n_select",
-                         "chunk_frames", "weight_frames")
+                         "chunk_frames", "weight_frames", "variance_frames")
         require_at_least(self, 0, "seed", "weight_steps")
         for name in ("length_scales", "force_noises"):
             values = getattr(self, name)
