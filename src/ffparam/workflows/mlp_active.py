@@ -218,10 +218,13 @@ def active_on_the_fly(molecule_text: str, out_dir: str | Path, settings: MlpActi
     labels of ``settings.method``, recorded in ``store_path`` (default
     ``out_dir/reference.db``) and run on ``workers`` local processes or Dask."""
     from ffparam.chem import Molecule
-    from ffparam.reference import Store
+    from ffparam.reference import Species, Store, get_calculator, parse_method
     from ffparam.runtime import make_executor
 
     molecule = Molecule.from_input(molecule_text, charge=charge)
+    if molecule.n_atoms < 2:
+        raise InputError(f"{molecule_text}: active learning needs a molecule of 2 or more atoms")
+    get_calculator(parse_method(settings.method), Species.from_molecule(molecule))
     if molecule.n_conformers == 0:
         molecule = molecule.generate_conformers(1, seed=loop.seed)
     out = Path(out_dir)
