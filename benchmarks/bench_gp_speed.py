@@ -8,7 +8,8 @@ The model (450 training frames of ``acac_train_300K.xyz``, 50 validation frames,
 inducing frames, the bench_mlp acac settings) is fitted once into ``OUT/model`` and reused on
 reruns (``--refit`` fits again). Reported: load wall s, the wall s of the first prediction
 of 15 frames (the fixed cost per call of ``ffparam mlp eval``), then frames/s of a batch
-prediction with uncertainty on ``--frames`` test frames, and without uncertainty.
+prediction with uncertainty on ``--frames`` test frames, and without uncertainty, and the
+calibration of the force sigmas on those frames (per component, and per frame).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ffparam.ml.calibration import calibration_report
 from ffparam.ml.data import read_extxyz, read_isolated_atoms, split_indices
 from ffparam.ml.models.gp import GPSettings, fit_gp
 from ffparam.ml.potential import load_potential
@@ -65,8 +67,11 @@ def main() -> None:
     result["frames_per_s_with_uncertainty"] = args.frames / wall
     _, wall = _timed(lambda: gp.predict(batch, uncertainty=False))
     result["frames_per_s_without_uncertainty"] = args.frames / wall
-    err = np.abs(pred.forces - batch.forces).mean()
-    result["force_mae_mev_a"] = 1000 * float(err)
+    err = pred.forces - batch.forces
+    result["force_mae_mev_a"] = 1000 * float(np.abs(err).mean())
+    if pred.forces_sigma is not None:
+        result["forces_calibration"] = calibration_report(err, pred.forces_sigma,
+                                                          batch.atom_frame_index())
     print(json.dumps(result, indent=2))
 
 
