@@ -26,9 +26,11 @@ from ffparam.ml.checkpoint import load_weights, read_model_json, write_model_dir
 from ffparam.ml.data import check_elements, element_symbol
 from ffparam.ml.models.gp.kernel import (
     inverse_distances,
+    matern52,
     matern52_differentiable,
     pair_indices,
     permuted_features,
+    weighted_features,
 )
 from ffparam.ml.models.gp.settings import GPSettings
 from ffparam.ml.models.gp.solvers import (
@@ -146,26 +148,40 @@ class GaussianProcessPotential(Potential):
         value = (g0 * self._alpha_e - 2.0 * g1 / l2 * dv).sum(1) / len(self.permutations)
         return value + self.mean_energy + self._ref_total
 
+    def energy_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) GP energy (eV) and its gradient dE/dx (B, D) at descriptors x (B, D), in
+        closed form (no autograd graph; the same values as :meth:`energy_of_descriptor`):
+
+            dE/dx = (2 / (P l^2)) [x sum_b w_b - sum_b w_b x_b - sum_b g'_b v_b],
+            w_b = alpha_b g'_b - (2/l^2) g''_b (x - x_b) . v_b
+        """
+        l2 = self.length_scale**2
+        bx, bv = self._basis_x, self._basis_v
+        sq = (x * x).sum(1, keepdim=True) - 2.0 * x @ bx.T + (bx * bx).sum(1)
+        g0, g1, g2 = matern52(torch.clamp(sq, min=0.0) / l2)
+        dv = x @ bv.T - (bx * bv).sum(1)  # (x - x_b) . v_b
+        n_perm = len(self.permutations)
+        value = (g0 * self._alpha_e - 2.0 * g1 / l2 * dv).sum(1) / n_perm
+        w = (self._alpha_e * g1 - (2.0 / l2) * g2 * dv) * (sq >= 0)
+        grad = (x * w.sum(1, keepdim=True) - w @ bx - g1 @ bv) * (2.0 / (l2 * n_perm))
+        return value + self.mean_energy + self._ref_total, grad
+
     def predict_batch(
         self, batch: Batch, forces: bool = True, uncertainty: bool = False
     ) -> Prediction:
         self.check_frames(batch.numbers.numpy())
         n = self.n_atoms
-        positions = batch.positions.detach().double().view(-1, n, 3).clone()
-        positions.requires_grad_(forces)
-        with torch.enable_grad() if forces else torch.no_grad():
-            x = self.descriptor(positions)
-            energy = self.energy_of_descriptor(x)
-            force = None
-            if forces:
-                (grad,) = torch.autograd.grad(energy.sum(), positions)
-                force = -grad.reshape(-1, 3).numpy()
-        atom_e = self.atom_energies(positions.detach())
+        positions = batch.positions.detach().double().view(-1, n, 3)
+        x, jac = weighted_features(positions, self.descriptor_weights)
+        energy, grad = self.energy_and_gradient(x)
+        force = -torch.einsum("bdg,bd->bg", jac, grad).reshape(-1, 3).numpy() if forces \
+            else None
+        atom_e = self.atom_energies(positions)
         pred = Prediction(
-            energy=energy.detach().numpy(), forces=force, atom_energies=atom_e.reshape(-1).numpy()
+            energy=energy.numpy(), forces=force, atom_energies=atom_e.reshape(-1).numpy()
         )
         if uncertainty:
-            var_e, var_g = self.predictive_variance(positions.detach())
+            var_e, var_g = self.predictive_variance(positions)
             pred.energy_sigma = np.sqrt(var_e.numpy())
             pred.forces_sigma = np.sqrt(var_g.reshape(-1, 3).numpy())
         return pred
@@ -176,13 +192,8 @@ class GaussianProcessPotential(Potential):
         nodes, weights = np.polynomial.legendre.leggauss(_GAUSS_NODES)
         nodes = torch.tensor(0.5 * (nodes + 1.0), dtype=torch.float64)
         weights = torch.tensor(0.5 * weights, dtype=torch.float64)
-        path = (nodes.view(-1, 1, 1) * x.unsqueeze(0)).reshape(-1, x.shape[1])
-        path.requires_grad_(True)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(self.energy_of_descriptor(path).sum(), path)
-        mean_grad = (weights.view(-1, 1, 1) * grad.view(len(nodes), *x.shape)).sum(0)
-        contrib = (x * mean_grad).detach()  # (B, D)
-        base = self.energy_of_descriptor(torch.zeros_like(x[:1])).detach() - self._ref_total
+        contrib = x * self._path_mean_gradient(x, nodes, weights)  # (B, D)
+        base = self.energy_and_gradient(torch.zeros_like(x[:1]))[0] - self._ref_total
         i, j = pair_indices(self.n_atoms)
         atoms = x.new_zeros(x.shape[0], self.n_atoms)
         atoms.index_add_(1, i, 0.5 * contrib)
@@ -191,6 +202,29 @@ class GaussianProcessPotential(Potential):
             [self.reference_energies[int(z)] for z in self.numbers], dtype=torch.float64
         )
         return atoms + base / self.n_atoms + refs
+
+    def _path_mean_gradient(self, x: torch.Tensor, nodes: torch.Tensor,
+                            weights: torch.Tensor) -> torch.Tensor:
+        """(B, D) sum_k weights_k dE/dx(t_k x): the gradient of :meth:`energy_and_gradient`
+        is linear in the per-basis coefficients w_b and g'_b, so only those are summed over
+        the nodes; the matrix products with the basis are taken once."""
+        l2 = self.length_scale**2
+        bx, bv, alpha = self._basis_x, self._basis_v, self._alpha_e
+        xx = (x * x).sum(1, keepdim=True)
+        x_bx, x_bv = x @ bx.T, x @ bv.T
+        bb, b_bv = (bx * bx).sum(1), (bx * bv).sum(1)
+        sum_tw = torch.zeros_like(x_bx)
+        sum_w = torch.zeros_like(x_bx)
+        sum_g1 = torch.zeros_like(x_bx)
+        for t, weight in zip(nodes.tolist(), weights.tolist()):
+            sq = (t * t) * xx - (2.0 * t) * x_bx + bb
+            _, g1, g2 = matern52(torch.clamp(sq, min=0.0) / l2)
+            w = (alpha * g1 - (2.0 / l2) * g2 * (t * x_bv - b_bv)) * (sq >= 0)
+            sum_tw.add_(w, alpha=weight * t)
+            sum_w.add_(w, alpha=weight)
+            sum_g1.add_(g1, alpha=weight)
+        scale = 2.0 / (l2 * len(self.permutations))
+        return (x * sum_tw.sum(1, keepdim=True) - sum_w @ bx - sum_g1 @ bv) * scale
 
     # --- variance -------------------------------------------------------------------------
 
