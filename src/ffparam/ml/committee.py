@@ -5,9 +5,10 @@ conservative force fields is conservative) and reports the committee standard de
 sigma_E = sqrt(mean_m (E_m - E)^2), and likewise per force component, as its uncertainty.
 Members differ by their random initialization and batch order (seed + m). The raw spread
 underestimates the error of the mean (the members share their data), so a committee trained
-with a validation set rescales its force and energy spreads by the factors s =
-sqrt(mean((error/sigma)^2)) measured there (``metadata`` ``forces_sigma_scale``,
-``energy_sigma_scale``; committees saved without them use 1).
+with a validation set rescales its force and energy spreads by the factors that minimize the
+miscalibration area there (:func:`ffparam.ml.calibration.area_scale`; the errors are heavy
+tailed, so the unit-variance factor would over-cover the central intervals) (``metadata``
+``forces_sigma_scale``, ``energy_sigma_scale``; committees saved without them use 1).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from ffparam.errors import InputError
 from ffparam.ml.batch import Batch
-from ffparam.ml.calibration import sigma_scale
+from ffparam.ml.calibration import area_scale
 from ffparam.ml.checkpoint import read_model_json, write_model_dir
 from ffparam.ml.data import MLDataset
 from ffparam.ml.potential import Potential, Prediction, load_potential
@@ -64,15 +65,15 @@ class Committee(Potential):
         return out
 
     def calibrate(self, valid: MLDataset) -> None:
-        """Set the sigma scales so that the validation errors of the mean have unit variance
-        in units of the scaled spread (forces; energies when ``valid`` has them)."""
+        """Set the sigma scales that minimize the miscalibration area of the validation
+        errors of the mean (forces; energies when ``valid`` has them)."""
         self.forces_sigma_scale = self.energy_sigma_scale = 1.0
         pred = self.predict(valid)
         if valid.forces is not None:
-            self.forces_sigma_scale = sigma_scale(pred.forces - valid.forces, pred.forces_sigma)
+            self.forces_sigma_scale = area_scale(pred.forces - valid.forces, pred.forces_sigma)
         if valid.energies is not None:
-            self.energy_sigma_scale = sigma_scale(pred.energy - valid.energies,
-                                                  pred.energy_sigma)
+            self.energy_sigma_scale = area_scale(pred.energy - valid.energies,
+                                                 pred.energy_sigma)
         self.metadata.update(forces_sigma_scale=self.forces_sigma_scale,
                              energy_sigma_scale=self.energy_sigma_scale)
 
