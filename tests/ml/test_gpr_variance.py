@@ -69,3 +69,16 @@ def test_atom_energies_sum_to_the_energy(tiny_gp, ethanol):
     pred = tiny_gp.predict(ethanol.subset(np.arange(40, 44)))
     np.testing.assert_allclose(pred.atom_energies.reshape(4, 9).sum(1), pred.energy,
                                rtol=1e-9)
+
+
+def test_area_calibration_minimizes_the_validation_area(ethanol, ethanol_refs):
+    from ffparam.ml.calibration import miscalibration_area
+
+    valid = ethanol.subset(np.arange(40, 50))
+    cfg = GPSettings(length_scale=1.6, learn_weights=False, calibration="area")
+    gp = fit_gp(ethanol.subset(np.arange(0, 12)), ethanol_refs, valid, cfg)
+    pred = gp.predict(valid, uncertainty=True)
+    err, sigma = pred.forces - valid.forces, pred.forces_sigma
+    best = miscalibration_area(err, sigma, n_points=101)
+    for factor in (0.8, 1.25):
+        assert miscalibration_area(err, factor * sigma, n_points=101) >= best - 1e-12

@@ -77,8 +77,12 @@ class MlpActiveSettings(Settings):
 def make_trainer(settings: MlpActiveSettings, refs: dict[int, float], seed: int = 0,
                  options: dict | None = None):
     """A trainer for :func:`run_active`: ``mlp train`` of the model (resumable) on the
-    labelled frames."""
+    labelled frames (a GP calibrates its sigmas by the miscalibration area unless
+    ``options`` say otherwise)."""
     from ffparam.workflows.mlp import train_model
+
+    if settings.model == "gpr":
+        options = {"calibration": "area", **(options or {})}
 
     def train(train_set: MLDataset, valid_set: MLDataset, out: Path) -> Potential:
         return train_model(settings.model, train_set, valid_set, out, refs,
