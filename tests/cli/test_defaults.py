@@ -27,6 +27,8 @@ CLI_ONLY = {
     "mlp train": {"model", "train", "out", "valid", "isolated_atoms", "option", "restart"},
     "mlp eval": {"model_dir", "test", "plot", "as_json", "report"},
     "mlp md": {"model_dir", "start", "steps", "output"},
+    "mlp active": {"molecule", "out", "temperature", "pool", "test", "isolated_atoms",
+                   "store", "charge", "workers", "dask", "option"},
     "liquid run": {"molecule", "name", "out", "quiet"},
     "liquid fit": {"csv", "params", "liquids", "holdout", "out"},
     "qmmm": {"molecule", "store", "out", "quiet"},

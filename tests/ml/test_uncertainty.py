@@ -45,10 +45,15 @@ def test_committee_mean_spread_and_round_trip(tiny_committee, ethanol, tmp_path)
     a, b = (m.predict(data) for m in tiny_committee.members)
     pred = tiny_committee.predict(data)
     np.testing.assert_allclose(pred.energy, 0.5 * (a.energy + b.energy), rtol=1e-12)
-    np.testing.assert_allclose(pred.energy_sigma, 0.5 * np.abs(a.energy - b.energy), atol=1e-12)
-    np.testing.assert_allclose(pred.forces_sigma, 0.5 * np.abs(a.forces - b.forces), atol=1e-12)
+    # the spread, rescaled by the factors calibrated on the validation frames
+    e_scale, f_scale = tiny_committee.energy_sigma_scale, tiny_committee.forces_sigma_scale
+    np.testing.assert_allclose(pred.energy_sigma, e_scale * 0.5 * np.abs(a.energy - b.energy),
+                               atol=1e-12)
+    np.testing.assert_allclose(pred.forces_sigma, f_scale * 0.5 * np.abs(a.forces - b.forces),
+                               atol=1e-12)
     assert np.all(pred.energy_sigma > 0)
     tiny_committee.save(tmp_path)
     loaded = load_potential(tmp_path)
     assert isinstance(loaded, Committee) and len(loaded.members) == 2
     np.testing.assert_allclose(loaded.predict(data).forces, pred.forces, rtol=0, atol=0)
+    np.testing.assert_allclose(loaded.predict(data).forces_sigma, pred.forces_sigma, rtol=1e-12)

@@ -97,6 +97,7 @@ def register(app: typer.Typer) -> None:
     mlp.command("train", cls=PlainHelpCommand)(train_command)
     mlp.command("eval", cls=PlainHelpCommand)(eval_command)
     mlp.command("md", cls=PlainHelpCommand)(md_command)
+    mlp.command("active", cls=PlainHelpCommand)(active_command)
 
 
 @uses_api(TRAIN_FIELDS)
@@ -263,3 +264,90 @@ def _print_md_summary(result, output: Path) -> None:
             f"NVE drift {result.drift_ev_per_atom_ps:.2e} eV/atom/ps ({state}), "
             f"fluctuation {result.fluctuation_ev_per_atom:.2e} eV/atom"
         )
+
+
+LOOP = "ffparam.ml.active.loop:ActiveSettings"
+ACTIVE = "ffparam.workflows.mlp_active:MlpActiveSettings"
+ACTIVE_FIELDS = {
+    "model": ApiField(ACTIVE, "model"),
+    "method": ApiField(ACTIVE, "method"),
+    "md_steps": ApiField(ACTIVE, "md_steps"),
+    "committee": ApiField(ACTIVE, "committee", none_as=0),
+    "time_budget": ApiField(ACTIVE, "time_budget_s", none_as=0.0),
+    "budget": ApiField(LOOP, "budget"),
+    "initial": ApiField(LOOP, "initial"),
+    "per_round": ApiField(LOOP, "per_round"),
+    "threshold": ApiField(LOOP, "threshold_ev_a", none_as=0.0),
+    "seed": ApiField(LOOP, "seed"),
+}
+"""`mlp active` option -> the :class:`MlpActiveSettings` / :class:`ActiveSettings` field."""
+A = ACTIVE_FIELDS
+
+
+@uses_api(ACTIVE_FIELDS)
+def active_command(
+    molecule: str = typer.Argument(None, help="SMILES or molecule file (not with --pool)"),
+    out: Path = typer.Option(..., "--out", help="run directory; holds the final model"),
+    model: str = api_option(A, "model", "--model", help=MODEL_HELP),
+    method: str = api_option(A, "method", "--method", help="reference method, e.g. gfn2-xtb "
+                             "or HIGH//LOW"),
+    budget: int = api_option(A, "budget", "--budget", callback=at_least(1),
+                             help="labels in all (reference calculations or pool frames)"),
+    temperature: list[float] = typer.Option(None, "--temperature",
+                                            help="MD temperature (K), repeatable (default: "
+                                            "MlpActiveSettings.temperatures_k, 300)"),
+    md_steps: int = api_option(A, "md_steps", "--md-steps", callback=at_least(1),
+                               help="candidate MD steps per temperature and round"),
+    initial: int = api_option(A, "initial", "--initial", callback=at_least(3),
+                              help="labels of the first round"),
+    per_round: int = api_option(A, "per_round", "--per-round", callback=at_least(1),
+                                help="labels added per round"),
+    threshold: float = api_option(A, "threshold", "--threshold", callback=at_least(0),
+                                  help="stop when no candidate's RMS force sigma reaches "
+                                  "this (eV/A; 0: never)"),
+    committee: int = api_option(A, "committee", "--committee", callback=at_least(0),
+                                help="committee members (0: 1 for gpr, 5 otherwise)"),
+    time_budget: float = api_option(A, "time_budget", "--time-budget", callback=at_least(0),
+                                    help="training CPU s per model (0: none)"),
+    seed: int = api_option(A, "seed", "--seed", callback=at_least(0), help="random seed"),
+    pool: Path = typer.Option(None, "--pool", help="choose from these labelled frames "
+                              "(extended XYZ or Store) instead of computing labels"),
+    test: Path = typer.Option(None, "--test", help="frames scored after every round"),
+    isolated_atoms: Path = typer.Option(None, "--isolated-atoms",
+                                        help="isolated-atom energies (default: regression)"),
+    store: Path = typer.Option(None, "--store", help="reference Store (default OUT/"
+                               "reference.db)"),
+    charge: int = typer.Option(None, "--charge", help="net charge (default: from input)"),
+    workers: int = typer.Option(0, "--workers", callback=at_least(0),
+                                help="local worker processes for the labels (0: this one)"),
+    dask: str = typer.Option(None, "--dask", help="Dask scheduler address or 'local'"),
+    option: list[str] = typer.Option(None, "--option", help="KEY=VALUE model option"),
+) -> None:
+    """Active learning: label the frames the model is least sure about, retrain, repeat."""
+    values = dict(locals())
+    from ffparam.ml.active import ActiveSettings
+    from ffparam.workflows.mlp_active import (
+        MlpActiveSettings,
+        active_from_pool,
+        active_on_the_fly,
+    )
+
+    if (molecule is None) == (pool is None):
+        raise InputError("give either MOLECULE (labels computed) or --pool FILE, not both")
+    settings = MlpActiveSettings(**api_values(A, values, ACTIVE))
+    if temperature:
+        settings = settings.replace(temperatures_k=tuple(temperature))
+    loop = ActiveSettings(**api_values(A, values, LOOP))
+    options = parse_options(option)
+    if pool is not None:
+        summary = active_from_pool(pool, out, settings, loop, test, isolated_atoms,
+                                   options=options)
+    else:
+        summary = active_on_the_fly(molecule, out, settings, loop, workers, dask, store,
+                                    charge, options)
+    last = summary["rounds"][-1]
+    Console().print(f"{summary['n_labels']} labels ({summary['labels_spent']} spent), "
+                    f"{len(summary['rounds'])} rounds; stopped: {summary['stop']}; model in "
+                    f"{out}, plot {summary['plot']}"
+                    + (f"; test force MAE {last['test_force_mae_mev_a']:.1f} meV/A"
+                       if "test_force_mae_mev_a" in last else ""))

@@ -3,7 +3,12 @@
 For members m = 1..N the committee predicts E = mean_m E_m, F = mean_m F_m (a mean of
 conservative force fields is conservative) and reports the committee standard deviation
 sigma_E = sqrt(mean_m (E_m - E)^2), and likewise per force component, as its uncertainty.
-Members differ by their random initialization and batch order (seed + m).
+Members differ by their random initialization and batch order (seed + m). The raw spread
+underestimates the error of the mean (the members share their data), so a committee trained
+with a validation set rescales its force and energy spreads by the factors that minimize the
+miscalibration area there (:func:`ffparam.ml.calibration.area_scale`; the errors are heavy
+tailed, so the unit-variance factor would over-cover the central intervals) (``metadata``
+``forces_sigma_scale``, ``energy_sigma_scale``; committees saved without them use 1).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import numpy as np
 
 from ffparam.errors import InputError
 from ffparam.ml.batch import Batch
+from ffparam.ml.calibration import area_scale
 from ffparam.ml.checkpoint import read_model_json, write_model_dir
+from ffparam.ml.data import MLDataset
 from ffparam.ml.potential import Potential, Prediction, load_potential
 from ffparam.ml.registry import TrainingJob
 
@@ -32,6 +39,8 @@ class Committee(Potential):
             raise InputError("committee members were trained on different elements")
         self.members = members
         self.metadata = metadata or {}
+        self.forces_sigma_scale = float(self.metadata.get("forces_sigma_scale", 1.0))
+        self.energy_sigma_scale = float(self.metadata.get("energy_sigma_scale", 1.0))
 
     @property
     def elements(self) -> tuple[int, ...]:
@@ -47,14 +56,26 @@ class Committee(Potential):
         preds = [m.predict_batch(batch, forces=forces) for m in self.members]
         energies = np.stack([p.energy for p in preds])
         atom_e = np.stack([p.atom_energies for p in preds])
-        out = Prediction(
-            energy=energies.mean(0), atom_energies=atom_e.mean(0), energy_sigma=energies.std(0)
-        )
+        out = Prediction(energy=energies.mean(0), atom_energies=atom_e.mean(0),
+                         energy_sigma=self.energy_sigma_scale * energies.std(0))
         if forces:
             stacked = np.stack([p.forces for p in preds])
             out.forces = stacked.mean(0)
-            out.forces_sigma = stacked.std(0)
+            out.forces_sigma = self.forces_sigma_scale * stacked.std(0)
         return out
+
+    def calibrate(self, valid: MLDataset) -> None:
+        """Set the sigma scales that minimize the miscalibration area of the validation
+        errors of the mean (forces; energies when ``valid`` has them)."""
+        self.forces_sigma_scale = self.energy_sigma_scale = 1.0
+        pred = self.predict(valid)
+        if valid.forces is not None:
+            self.forces_sigma_scale = area_scale(pred.forces - valid.forces, pred.forces_sigma)
+        if valid.energies is not None:
+            self.energy_sigma_scale = area_scale(pred.energy - valid.energies,
+                                                 pred.energy_sigma)
+        self.metadata.update(forces_sigma_scale=self.forces_sigma_scale,
+                             energy_sigma_scale=self.energy_sigma_scale)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -80,8 +101,8 @@ class Committee(Potential):
 
 def train_committee(job: TrainingJob) -> Committee:
     """Train ``job.committee`` members of type ``job.model_type`` with seeds ``seed + k`` in
-    ``job.out/member_k`` (each resumable, see :func:`ffparam.ml.registry.train_job`) and save
-    the committee in ``job.out``."""
+    ``job.out/member_k`` (each resumable, see :func:`ffparam.ml.registry.train_job`),
+    calibrate its spread on ``job.valid`` and save the committee in ``job.out``."""
     from ffparam.ml.registry import train_job
 
     n = job.committee
@@ -90,6 +111,8 @@ def train_committee(job: TrainingJob) -> Committee:
         for k in range(n)
     ]
     committee = Committee(members, {"n_members": n, "member_type": job.model_type})
+    if job.valid is not None and len(job.valid):
+        committee.calibrate(job.valid)
     write_model_dir(job.out, committee.model_type, {"members": [f"member_{k}" for k in range(n)]},
                     None, committee.metadata)
     return committee

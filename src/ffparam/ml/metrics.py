@@ -32,7 +32,8 @@ def error_metrics(pred: Prediction, data: MLDataset) -> dict:
         out["forces_mae_mev_a"] = 1000 * float(np.mean(np.abs(err)))
         out["forces_rmse_mev_a"] = 1000 * float(np.sqrt(np.mean(err**2)))
         if pred.forces_sigma is not None:
-            out["forces_calibration"] = calibration_report(err, pred.forces_sigma)
+            out["forces_calibration"] = calibration_report(err, pred.forces_sigma,
+                                                           data.atom_frame_index())
     return out
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ffparam.chem.symmetry import molecule_automorphisms
+from ffparam.ml.calibration import area_scale
 from ffparam.ml.data import MLDataset, check_elements, reference_energy_per_frame
 from ffparam.ml.models.gp.data import check_single_molecule, frames
 from ffparam.ml.models.gp.hyperparameters import select_hyperparameters
@@ -77,7 +78,7 @@ def fit_gp(
     model = GaussianProcessPotential(numbers, basis, alpha, pos, perms, length, signal,
                                      mean_energy, reference_energies, cfg, sparse, metadata,
                                      weights)
-    model._factors = factors  # reuse the fit's factorization for predictive variances
+    model.set_variance_basis(factors)  # the fit's factorization when it is the whole basis
     if cfg.calibrate and has_valid:
         _calibrate(model, valid)
     return model
@@ -127,6 +128,11 @@ def _calibrate(model: GaussianProcessPotential, valid: MLDataset) -> None:
     validation errors have unit variance in units of the predicted sigma."""
     scale = _variance_scale(model, valid)
     model.signal_variance *= scale
+    if model.cfg.calibration == "area":
+        pred = model.predict(valid, uncertainty=True)
+        factor = area_scale(pred.forces - valid.forces, pred.forces_sigma) ** 2
+        model.signal_variance *= factor
+        scale *= factor
     model.metadata["variance_scale"] = scale
     if valid.has_energies:
         energy_scale = _energy_variance_scale(model, valid)

@@ -26,13 +26,21 @@ from ffparam.ml.checkpoint import load_weights, read_model_json, write_model_dir
 from ffparam.ml.data import check_elements, element_symbol
 from ffparam.ml.models.gp.kernel import (
     inverse_distances,
+    matern52,
     matern52_differentiable,
     pair_indices,
     permuted_features,
-    symmetric_kernel,
+    weighted_features,
 )
 from ffparam.ml.models.gp.settings import GPSettings
-from ffparam.ml.models.gp.solvers import accumulate_sparse, cholesky_jittered, noise_diagonal
+from ffparam.ml.models.gp.solvers import (
+    KernelBasis,
+    accumulate_sparse,
+    cholesky_jittered,
+    farthest_point_sampling,
+    noise_diagonal,
+)
+from ffparam.ml.models.gp.variance import VarianceBasis, latent_variance
 from ffparam.ml.potential import Potential, Prediction
 
 _GAUSS_NODES = 32
@@ -78,6 +86,8 @@ class GaussianProcessPotential(Potential):
         self.metadata = metadata or {}
         self.energy_variance_scale = float(self.metadata.get("energy_variance_scale", 1.0))
         self._factors: dict[str, torch.Tensor] | None = None
+        self.variance_positions: torch.Tensor | None = None
+        self._vbasis: VarianceBasis | None = None
         self._prepare_mean()
 
     # --- interface ----------------------------------------------------------------------
@@ -138,26 +148,40 @@ class GaussianProcessPotential(Potential):
         value = (g0 * self._alpha_e - 2.0 * g1 / l2 * dv).sum(1) / len(self.permutations)
         return value + self.mean_energy + self._ref_total
 
+    def energy_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) GP energy (eV) and its gradient dE/dx (B, D) at descriptors x (B, D), in
+        closed form (no autograd graph; the same values as :meth:`energy_of_descriptor`):
+
+            dE/dx = (2 / (P l^2)) [x sum_b w_b - sum_b w_b x_b - sum_b g'_b v_b],
+            w_b = alpha_b g'_b - (2/l^2) g''_b (x - x_b) . v_b
+        """
+        l2 = self.length_scale**2
+        bx, bv = self._basis_x, self._basis_v
+        sq = (x * x).sum(1, keepdim=True) - 2.0 * x @ bx.T + (bx * bx).sum(1)
+        g0, g1, g2 = matern52(torch.clamp(sq, min=0.0) / l2)
+        dv = x @ bv.T - (bx * bv).sum(1)  # (x - x_b) . v_b
+        n_perm = len(self.permutations)
+        value = (g0 * self._alpha_e - 2.0 * g1 / l2 * dv).sum(1) / n_perm
+        w = (self._alpha_e * g1 - (2.0 / l2) * g2 * dv) * (sq >= 0)
+        grad = (x * w.sum(1, keepdim=True) - w @ bx - g1 @ bv) * (2.0 / (l2 * n_perm))
+        return value + self.mean_energy + self._ref_total, grad
+
     def predict_batch(
         self, batch: Batch, forces: bool = True, uncertainty: bool = False
     ) -> Prediction:
         self.check_frames(batch.numbers.numpy())
         n = self.n_atoms
-        positions = batch.positions.detach().double().view(-1, n, 3).clone()
-        positions.requires_grad_(forces)
-        with torch.enable_grad() if forces else torch.no_grad():
-            x = self.descriptor(positions)
-            energy = self.energy_of_descriptor(x)
-            force = None
-            if forces:
-                (grad,) = torch.autograd.grad(energy.sum(), positions)
-                force = -grad.reshape(-1, 3).numpy()
-        atom_e = self.atom_energies(positions.detach())
+        positions = batch.positions.detach().double().view(-1, n, 3)
+        x, jac = weighted_features(positions, self.descriptor_weights)
+        energy, grad = self.energy_and_gradient(x)
+        force = -torch.einsum("bdg,bd->bg", jac, grad).reshape(-1, 3).numpy() if forces \
+            else None
+        atom_e = self.atom_energies(positions)
         pred = Prediction(
-            energy=energy.detach().numpy(), forces=force, atom_energies=atom_e.reshape(-1).numpy()
+            energy=energy.numpy(), forces=force, atom_energies=atom_e.reshape(-1).numpy()
         )
         if uncertainty:
-            var_e, var_g = self.predictive_variance(positions.detach())
+            var_e, var_g = self.predictive_variance(positions)
             pred.energy_sigma = np.sqrt(var_e.numpy())
             pred.forces_sigma = np.sqrt(var_g.reshape(-1, 3).numpy())
         return pred
@@ -168,13 +192,8 @@ class GaussianProcessPotential(Potential):
         nodes, weights = np.polynomial.legendre.leggauss(_GAUSS_NODES)
         nodes = torch.tensor(0.5 * (nodes + 1.0), dtype=torch.float64)
         weights = torch.tensor(0.5 * weights, dtype=torch.float64)
-        path = (nodes.view(-1, 1, 1) * x.unsqueeze(0)).reshape(-1, x.shape[1])
-        path.requires_grad_(True)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(self.energy_of_descriptor(path).sum(), path)
-        mean_grad = (weights.view(-1, 1, 1) * grad.view(len(nodes), *x.shape)).sum(0)
-        contrib = (x * mean_grad).detach()  # (B, D)
-        base = self.energy_of_descriptor(torch.zeros_like(x[:1])).detach() - self._ref_total
+        contrib = x * self._path_mean_gradient(x, nodes, weights)  # (B, D)
+        base = self.energy_and_gradient(torch.zeros_like(x[:1]))[0] - self._ref_total
         i, j = pair_indices(self.n_atoms)
         atoms = x.new_zeros(x.shape[0], self.n_atoms)
         atoms.index_add_(1, i, 0.5 * contrib)
@@ -184,47 +203,87 @@ class GaussianProcessPotential(Potential):
         )
         return atoms + base / self.n_atoms + refs
 
+    def _path_mean_gradient(self, x: torch.Tensor, nodes: torch.Tensor,
+                            weights: torch.Tensor) -> torch.Tensor:
+        """(B, D) sum_k weights_k dE/dx(t_k x): the gradient of :meth:`energy_and_gradient`
+        is linear in the per-basis coefficients w_b and g'_b, so only those are summed over
+        the nodes; the matrix products with the basis are taken once."""
+        l2 = self.length_scale**2
+        bx, bv, alpha = self._basis_x, self._basis_v, self._alpha_e
+        xx = (x * x).sum(1, keepdim=True)
+        x_bx, x_bv = x @ bx.T, x @ bv.T
+        bb, b_bv = (bx * bx).sum(1), (bx * bv).sum(1)
+        sum_tw = torch.zeros_like(x_bx)
+        sum_w = torch.zeros_like(x_bx)
+        sum_g1 = torch.zeros_like(x_bx)
+        for t, weight in zip(nodes.tolist(), weights.tolist()):
+            sq = (t * t) * xx - (2.0 * t) * x_bx + bb
+            _, g1, g2 = matern52(torch.clamp(sq, min=0.0) / l2)
+            w = (alpha * g1 - (2.0 / l2) * g2 * (t * x_bv - b_bv)) * (sq >= 0)
+            sum_tw.add_(w, alpha=weight * t)
+            sum_w.add_(w, alpha=weight)
+            sum_g1.add_(g1, alpha=weight)
+        scale = 2.0 / (l2 * len(self.permutations))
+        return (x * sum_tw.sum(1, keepdim=True) - sum_w @ bx - sum_g1 @ bv) * scale
+
     # --- variance -------------------------------------------------------------------------
 
-    def _kernel(self, pos_a: torch.Tensor, pos_b: torch.Tensor, features_a=None) -> torch.Tensor:
-        return symmetric_kernel(pos_a, pos_b, self.length_scale, self.permutations, features_a,
-                                self.descriptor_weights)
+    def _variance_basis(self) -> VarianceBasis:
+        """The variance-basis frames (the whole basis unless :meth:`set_variance_basis`
+        chose a subset) with their permuted features, built once."""
+        if self._vbasis is None:
+            positions = self.basis_positions if self.variance_positions is None \
+                else self.variance_positions
+            self._vbasis = VarianceBasis(positions, self.permutations, self.length_scale,
+                                         self.descriptor_weights)
+        return self._vbasis
 
     def _variance_factors(self) -> dict[str, torch.Tensor]:
+        """Cholesky factors of the variance (saved with models fitted since issue 16;
+        computed here, once, for older saved models)."""
         if self._factors is None:
-            if self.sparse:
-                chol_mm, chol_b, _ = accumulate_sparse(self, self.train_positions, None)
-                self._factors = {"kmm": chol_mm, "b": chol_b}
-            else:
-                k = self._kernel(self.train_positions, self.train_positions)
-                n_grad = 3 * self.n_atoms
-                noise = noise_diagonal(self.train_positions.shape[0], n_grad, self.cfg, k.dtype)
-                self._factors = {"k": cholesky_jittered(k + torch.diag(noise), "training")}
+            exact = not self.sparse and self.variance_positions is None
+            self._factors = self._compute_variance_factors(exact)
         return self._factors
+
+    def _compute_variance_factors(self, exact: bool) -> dict[str, torch.Tensor]:
+        """Exact: Cholesky of K + Lambda on the training frames; else the whitened DTC
+        factors of the variance basis accumulated over all training frames."""
+        basis = self._variance_basis()
+        if exact:
+            k = basis.cross(self.train_positions)
+            noise = noise_diagonal(self.train_positions.shape[0], 3 * self.n_atoms, self.cfg,
+                                   k.dtype)
+            return {"k": cholesky_jittered(k + torch.diag(noise), "training")}
+        fitter = KernelBasis(basis.positions, self.length_scale, self.permutations, self.cfg,
+                             self.descriptor_weights)
+        chol_mm, chol_b, _ = accumulate_sparse(fitter, self.train_positions, None)
+        return {"kmm": chol_mm, "b": chol_b}
+
+    def set_variance_basis(self, fit_factors: dict[str, torch.Tensor] | None = None) -> None:
+        """Choose the variance basis (a farthest-point subset of at most
+        ``cfg.variance_frames`` basis frames) and compute its factors; ``fit_factors`` (the
+        fit's own factorization of the whole basis) are reused when the subset is the whole
+        basis."""
+        n_basis = self.basis_positions.shape[0]
+        limit = self.cfg.variance_frames
+        self._vbasis = None
+        if n_basis <= limit:
+            self.variance_positions = None
+            self._factors = fit_factors or self._compute_variance_factors(not self.sparse)
+            return
+        x = self.descriptor(self.basis_positions)
+        chosen = farthest_point_sampling(x, limit, 0)
+        self.variance_positions = self.basis_positions[torch.as_tensor(chosen)]
+        self._factors = self._compute_variance_factors(False)
 
     def predictive_variance(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Variances of energies (B,) eV^2 and force components (B, 3n) (eV/Angstrom)^2."""
         factors = self._variance_factors()
-        n_frames, g = positions.shape[0], 3 * self.n_atoms
-        prior = torch.stack(
-            [
-                self._kernel(positions[k : k + 1], positions[k : k + 1]).diagonal()
-                for k in range(n_frames)
-            ]
-        )  # (B, 1 + G) in [E, G] order
-        cross = self._kernel(self.basis_positions, positions)  # (M_obs, B (1 + G))
-        q = torch.linalg.solve_triangular(
-            factors["kmm" if self.sparse else "k"], cross, upper=False
-        )
-        explained = (q * q).sum(0)
-        if self.sparse:
-            r = torch.linalg.solve_triangular(factors["b"], q, upper=False)
-            explained = explained - (r * r).sum(0)
-        latent_e = prior[:, 0] - explained[:n_frames]
-        latent_g = prior[:, 1:] - explained[n_frames:].view(n_frames, g)
-        var_e = self.signal_variance * (latent_e.clamp(min=0.0) + self.cfg.energy_noise**2)
+        latent_e, latent_g = latent_variance(self._variance_basis(), factors, positions)
+        var_e = self.signal_variance * (latent_e + self.cfg.energy_noise**2)
         var_e = var_e * self.energy_variance_scale
-        var_g = self.signal_variance * (latent_g.clamp(min=0.0) + self.cfg.force_noise**2)
+        var_g = self.signal_variance * (latent_g + self.cfg.force_noise**2)
         return var_e, var_g
 
     # --- persistence ----------------------------------------------------------------------
@@ -248,6 +307,10 @@ class GaussianProcessPotential(Potential):
         }
         if self.descriptor_weights is not None:
             state["descriptor_weights"] = self.descriptor_weights
+        if self.variance_positions is not None:
+            state["variance_positions"] = self.variance_positions
+        for name, factor in self._variance_factors().items():
+            state[f"variance_factor_{name}"] = factor
         return write_model_dir(directory, self.model_type, config, state, self.metadata)
 
     @classmethod
@@ -276,4 +339,8 @@ class GaussianProcessPotential(Potential):
             state.get("descriptor_weights"),
         )
         model.energy_variance_scale = float(cfg.get("energy_variance_scale", 1.0))
+        model.variance_positions = state.get("variance_positions")
+        factors = {key[len("variance_factor_"):]: value for key, value in state.items()
+                   if key.startswith("variance_factor_")}
+        model._factors = factors or None  # models saved before issue 16: computed when used
         return model

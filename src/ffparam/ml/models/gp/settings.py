@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ffparam.errors import InputError
-from ffparam.settings import Settings, require_at_least, require_positive
+from ffparam.settings import Settings, require_at_least, require_choice, require_positive
 
 
 @dataclass(frozen=True)
@@ -62,16 +62,26 @@ class GPSettings(Settings):
     weight_cpu_s: float = 60.0
     """CPU seconds after which the weight learning stops early; the weights of the best
     validation step are kept."""
+    variance_frames: int = 30
+    """Largest number of basis frames the predictive variance is computed on: beyond it a
+    farthest-point subset of this many frames (a rank-limited DTC variance with all training
+    frames), so that variances cost O(variance_frames) kernel work per frame; the factors
+    are saved with the model."""
     calibrate: bool = True
     """Rescale sigma_f^2 so that the validation force errors have unit variance in units
     of their predicted sigma (mean (error/sigma)^2 = 1)."""
+    calibration: str = "variance"
+    """What the force-sigma scale fits on the validation set: "variance" (mean
+    (error/sigma)^2 = 1) or "area" (then the factor that minimizes the miscalibration area,
+    :func:`ffparam.ml.calibration.area_scale`: better for heavy-tailed errors)."""
 
     def __post_init__(self) -> None:
         require_positive(self, "length_scale", "energy_noise", "force_noise", "weight_lr",
                          "weight_cpu_s")
         require_at_least(self, 1, "max_exact", "n_inducing", "max_permutations", "n_select",
-                         "chunk_frames", "weight_frames")
+                         "chunk_frames", "weight_frames", "variance_frames")
         require_at_least(self, 0, "seed", "weight_steps")
+        require_choice(self, "calibration", ("variance", "area"))
         for name in ("length_scales", "force_noises"):
             values = getattr(self, name)
             object.__setattr__(self, name, tuple(values))

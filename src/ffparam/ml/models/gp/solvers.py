@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from ffparam.errors import CalculationError
-from ffparam.ml.models.gp.kernel import symmetric_kernel, weighted_features
+from ffparam.ml.models.gp.kernel import symmetric_kernel
 from ffparam.ml.models.gp.settings import GPSettings
+from ffparam.ml.models.gp.variance import VarianceBasis
 
 
 def farthest_point_sampling(x: torch.Tensor, m: int, first: int = 0) -> np.ndarray:
@@ -64,8 +65,9 @@ def cholesky_jittered(matrix: torch.Tensor, what: str, min_jitter: float = 0.0) 
 
 
 class KernelBasis:
-    """What the kernel helpers need: inducing (basis) frames, length scale, permutations,
-    settings and descriptor weights (the fitted model has the same attributes)."""
+    """What :func:`accumulate_sparse` needs: inducing (basis) frames, length scale,
+    permutations, settings and descriptor weights (the fitted model has the same
+    attributes)."""
 
     def __init__(self, basis_positions: torch.Tensor, length_scale: float,
                  permutations: torch.Tensor, cfg: GPSettings,
@@ -75,11 +77,6 @@ class KernelBasis:
         self.permutations = permutations
         self.cfg = cfg
         self.descriptor_weights = weights
-
-    def _kernel(self, pos_a: torch.Tensor, pos_b: torch.Tensor,
-                features_a: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        return symmetric_kernel(pos_a, pos_b, self.length_scale, self.permutations, features_a,
-                                self.descriptor_weights)
 
 
 def accumulate_sparse(
@@ -95,9 +92,9 @@ def accumulate_sparse(
         (L, L_B, c) with L_B the Cholesky factor of B.
     """
     basis = model_like.basis_positions
-    feats = weighted_features(basis, model_like.descriptor_weights)
-    chol_mm = cholesky_jittered(model_like._kernel(basis, basis, feats), "inducing",
-                                min_jitter=1e-10)
+    fast = VarianceBasis(basis, model_like.permutations, model_like.length_scale,
+                         model_like.descriptor_weights)
+    chol_mm = cholesky_jittered(fast.cross(basis), "inducing", min_jitter=1e-10)
     b_matrix = torch.eye(chol_mm.shape[0], dtype=chol_mm.dtype)
     c = torch.zeros(chol_mm.shape[0], dtype=chol_mm.dtype)
     n, g = positions.shape[0], 3 * positions.shape[1]
@@ -109,9 +106,7 @@ def accumulate_sparse(
         starts = track(starts, description="GP sparse fit", transient=True)
     for start in starts:
         chunk = positions[start : start + step]
-        v = torch.linalg.solve_triangular(
-            chol_mm, model_like._kernel(basis, chunk, feats), upper=False
-        )
+        v = torch.linalg.solve_triangular(chol_mm, fast.cross(chunk), upper=False)
         inv_noise = 1.0 / noise_diagonal(chunk.shape[0], g, model_like.cfg, v.dtype)
         b_matrix += (v * inv_noise) @ v.T
         if y is not None:
