@@ -12,6 +12,7 @@ from ffparam.cli.options import (
     api_option,
     api_values,
     at_least,
+    positive,
     uses_api,
 )
 
@@ -65,7 +66,8 @@ FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
     ("fit_valence", "fit_valence"), ("include_symmetric", "include_symmetric_rotors"),
     ("fragment", "fragment"), ("mode", "mode"), ("conformers", "validation_conformers"),
     ("validate_geometry", "validate_geometry"), ("md_ps", "md_ps"),
-    ("retry_failed", "retry_failed"), ("force", "force"))}
+    ("retry_failed", "retry_failed"), ("force", "force"), ("high_budget", "high_budget"),
+    ("high_sigma", "high_sigma_kcal_mol"))}
 """`ffparam bespoke` option -> the BespokeSettings field it sets (and takes its default
 from)."""
 
@@ -111,6 +113,14 @@ def register(app: typer.Typer) -> None:
                                         help="recompute QM jobs stored as failed"),
         force: bool = api_option(B, "force", "--force",
                                  help="reuse an output dir of another molecule"),
+        high_budget: int = api_option(
+            B, "high_budget", "--high-budget", callback=at_least(1),
+            help="with --method HIGH//LOW: learn HIGH - LOW along each LOW drive from at most "
+                 "N actively chosen HIGH single points per rotor (default: HIGH everywhere)"),
+        high_sigma: float = api_option(
+            B, "high_sigma", "--high-sigma", callback=positive,
+            help="with --high-budget: stop when the predicted sigma of the corrected profile "
+                 "is below this everywhere, kcal/mol"),
         name: str = typer.Option(None, "--name", help="molecule name for files and report "
                                                       "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),

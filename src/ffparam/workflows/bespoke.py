@@ -36,7 +36,7 @@ from ffparam.params.parameter_set import ParameterSet
 from ffparam.params.system import ParameterizedSystem
 from ffparam.reference.spec import energy_method, geometry_method
 from ffparam.report.bespoke_metrics import BespokeMetrics, ValenceSummary
-from ffparam.settings import Settings, require_at_least, require_choice
+from ffparam.settings import Settings, require_at_least, require_choice, require_positive
 from ffparam.workflows.bespoke_results import Clock, build_metrics
 from ffparam.workflows.bespoke_scans import (
     RotorScan,
@@ -77,6 +77,11 @@ class BespokeSettings(Settings):
             optimized geometry; md_ps: gas-phase MD length, ps (0: none).
         retry_failed: recompute QM jobs stored as failed; force: reuse an output directory
             of another molecule; progress: progress output; seed: random seed.
+        high_budget: with a ``HIGH//LOW`` method, learn HIGH - LOW along each LOW drive
+            from at most this many actively chosen HIGH single points per rotor
+            (:mod:`ffparam.workflows.bespoke_delta`); None: HIGH at every grid point.
+        high_sigma_kcal_mol: stop asking for HIGH points once the predicted sigma of every
+            point of the corrected relative profile is below this, kcal/mol.
     """
 
     forcefield: str = "sage"
@@ -99,6 +104,8 @@ class BespokeSettings(Settings):
     force: bool = False
     progress: bool = True
     seed: int = 20261125
+    high_budget: int | None = None
+    high_sigma_kcal_mol: float = 0.1
 
     def __post_init__(self) -> None:
         from ffparam.reference.spec import parse_method
@@ -110,9 +117,22 @@ class BespokeSettings(Settings):
         require_at_least(self, 0, "workers", "validation_conformers", "md_ps", "seed")
         require_at_least(self, 1, "max_iterations")
         parse_method(self.method)
+        self._check_high_budget()
         for path in self.references:
             if not Path(path).exists():
                 raise InputError(f"missing file: {path}")
+
+
+    def _check_high_budget(self) -> None:
+        from ffparam.reference.spec import is_composite
+
+        require_positive(self, "high_sigma_kcal_mol")
+        if self.high_budget is None:
+            return
+        require_at_least(self, 1, "high_budget")
+        if not is_composite(self.method):
+            raise InputError(f"high_budget needs a HIGH//LOW method (e.g. "
+                             f"b3lyp-d3bj/dzvp//gfn2-xtb), got {self.method!r}")
 
 
 @dataclass
@@ -234,6 +254,11 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
         fragment = fragmenter(bond) if fragmenter else None
         _say(settings, f"torsion drive of bond {bond[0]}-{bond[1]} with {settings.method}"
              + (f" on a {fragment.molecule.n_atoms}-atom fragment" if fragment else ""))
+        if settings.high_budget is not None:
+            from ffparam.workflows.bespoke_delta import delta_rotor
+
+            rotors.append(delta_rotor(molecule, bond, settings, store, executor, fragment))
+            continue
         rotors.append(drive_rotor(molecule, bond, settings.method, settings.spacing_deg, store,
                                   executor, settings.retry_failed, settings.progress, fragment))
     for key in set(imported) - {tuple(sorted(b)) for b in bonds}:
@@ -285,6 +310,11 @@ def fit_rotors(start: ParameterizedSystem, rotors: list[RotorScan], settings: Be
         return bespoke, [], None
     targets = [TorsionProfileTarget(f"rotor_{r.bond[0]}-{r.bond[1]}", system, r.profile,
                                     mode=settings.mode) for r in parent_rotors]
+    for target, rotor in zip(targets, parent_rotors):
+        if rotor.delta is not None:  # points the GP is unsure of pull less
+            from ffparam.workflows.bespoke_delta import weigh_by_sigma
+
+            weigh_by_sigma(target, rotor.delta)
     params = system.parameters
     fragment_keys = {k for r in fragment_rotors for k in params.free
                      if k.id in bespoke.bonds.get(r.bond, [])}
@@ -383,6 +413,10 @@ def _fit_steps(run: BespokeRun, store, executor, imported: dict, clock: Clock,
     run.warnings += notes
     t = clock.lap("scans", t)
     run.warnings += rotor_warnings(run.rotors)
+    if settings.high_budget is not None:
+        from ffparam.workflows.bespoke_delta import delta_warnings
+
+        run.warnings += delta_warnings(run.rotors)
     if not run.rotors:
         run.warnings.append("the molecule has no rotatable bonds to scan; the starting force "
                             "field is exported")

@@ -162,6 +162,10 @@ def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None
             entry.rmse_cv = diagnostics.rmse_cv.get(target.name)
             _add_fit(entry, rotor, target, result, diagnostics.posterior,
                      plots / f"rotor_{n}.png")
+        if rotor.delta is not None:
+            from ffparam.workflows.bespoke_delta import delta_info
+
+            entry.delta = delta_info(rotor.delta, plots / f"rotor_{n}_delta.png")
         out.append(entry)
     return out
 
@@ -227,7 +231,11 @@ def provenance(settings, start_source: str, clock: Clock) -> Provenance:
     from ffparam.workflows.bespoke_scans import composite_reference_note
 
     clock.total()
-    if is_composite(settings.method):
+    if getattr(settings, "high_budget", None) is not None:
+        from ffparam.workflows.bespoke_delta import delta_reference_note
+
+        note = delta_reference_note(settings)
+    elif is_composite(settings.method):
         note = composite_reference_note(settings.method)
     elif "xtb" in settings.method:
         note = GFN2_NOTE
@@ -257,7 +265,10 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
     return BespokeMetrics(
         molecule=molecule_info(run.molecule),
         settings={**{k: getattr(settings, k) for k in shown},
-                  "references": [str(p) for p in settings.references]},
+                  "references": [str(p) for p in settings.references],
+                  **({"high_budget": settings.high_budget,
+                      "high_sigma_kcal_mol": settings.high_sigma_kcal_mol}
+                     if settings.high_budget is not None else {})},
         summary=bespoke_summary(rotors, run.rotors, settings.method),
         rotors=rotors, fit=fit_summary(run.fit_result), changed_parameters=changed,
         validation={k: v.to_json() for k, v in run.validation.items()},
