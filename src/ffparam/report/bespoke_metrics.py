@@ -17,7 +17,8 @@ Schema versions: 1 added ``schema_version`` and renamed the setting ``spacing`` 
 of each fitted profile (the propagated +/-1 sigma band), and each rotor's cross-validated
 RMSE ``rmse_cv``, all optional (None when not computed); 3 (this one) added each rotor's
 ``delta`` (:class:`DeltaInfo`: the Delta-learned ``HIGH//LOW`` profile of ``--high-budget``:
-which points were computed at which level, the predicted sigma, the budget used), optional.
+which points were computed at which level, the predicted sigma, the budget used) and
+``prior_width_kcal_mol`` (the torsion prior chosen by cross-validation), both optional.
 Older files (version 0 without ``schema_version``, versions 1 and 2) are migrated; a newer
 file is refused by an ffparam that reads only older versions, which would otherwise fail on
 the new keys.
@@ -129,6 +130,8 @@ class RotorResult:
             fit to the rest (:mod:`ffparam.fit.crossval`), None when not computed.
         plot: its profile plot, relative to the output directory.
         delta: the Delta-learned ``HIGH//LOW`` profile (:class:`DeltaInfo`), if any.
+        prior_width_kcal_mol: the prior width of its bespoke torsion barriers chosen by
+            cross-validation (None: the fixed default).
     """
 
     bond: list[int]
@@ -149,6 +152,7 @@ class RotorResult:
     plot: str | None = None
     profile: TorsionProfileData | None = None
     delta: DeltaInfo | None = None
+    prior_width_kcal_mol: float | None = None
 
     @property
     def fitted(self) -> bool:

@@ -82,6 +82,10 @@ class BespokeSettings(Settings):
             (:mod:`ffparam.workflows.bespoke_delta`); None: HIGH at every grid point.
         high_sigma_kcal_mol: stop asking for HIGH points once the predicted sigma of every
             point of the corrected relative profile is below this, kcal/mol.
+        prior_widths_kcal_mol: candidate prior widths of the bespoke torsion barriers; each
+            rotor gets the one whose fit best predicts every other grid point from the rest
+            (:func:`~ffparam.fit.crossval.choose_prior_width`; one fit per candidate more).
+            None: the fixed default width.
     """
 
     forcefield: str = "sage"
@@ -106,6 +110,7 @@ class BespokeSettings(Settings):
     seed: int = 20261125
     high_budget: int | None = None
     high_sigma_kcal_mol: float = 0.1
+    prior_widths_kcal_mol: list[float] | None = None
 
     def __post_init__(self) -> None:
         from ffparam.reference.spec import parse_method
@@ -118,6 +123,10 @@ class BespokeSettings(Settings):
         require_at_least(self, 1, "max_iterations")
         parse_method(self.method)
         self._check_high_budget()
+        if self.prior_widths_kcal_mol is not None and (
+                not self.prior_widths_kcal_mol or min(self.prior_widths_kcal_mol) <= 0):
+            raise InputError("prior_widths_kcal_mol must be positive widths, got "
+                             f"{self.prior_widths_kcal_mol}")
         for path in self.references:
             if not Path(path).exists():
                 raise InputError(f"missing file: {path}")
@@ -325,6 +334,16 @@ def fit_rotors(start: ParameterizedSystem, rotors: list[RotorScan], settings: Be
     progress = None
     if settings.progress:
         progress = lambda i, v: _say(settings, f"  fit iteration {i:3d}  objective {v:.5g}")  # noqa: E731
+    if settings.prior_widths_kcal_mol:  # regularization chosen by cross-validation
+        from ffparam.fit.bespoke_torsions import choose_rotor_priors
+
+        choice = choose_rotor_priors(
+            bespoke, params, targets, [r.bond for r in parent_rotors],
+            settings.prior_widths_kcal_mol,
+            lambda o: optimize(o, "least_squares", max_iterations=settings.max_iterations))
+        for rotor, target in zip(parent_rotors, targets):
+            rotor.prior_width = choice.widths[target.name]
+        return bespoke, targets, choice.result
     result = optimize(objective, "least_squares", max_iterations=settings.max_iterations,
                       progress=progress)
     return bespoke, targets, result

@@ -152,7 +152,7 @@ def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None
             missing=[list(m) for m in rotor.missing],
             n_points=0 if rotor.profile is None else len(rotor.profile.energies),
             n_jobs=rotor.n_jobs, n_cached=rotor.n_cached, n_failed=rotor.n_failed,
-            error=rotor.error)
+            error=rotor.error, prior_width_kcal_mol=rotor.prior_width)
         if rotor.fragment is not None:
             entry.fragment = FragmentInfo(rotor.fragment.molecule.n_atoms,
                                           rotor.fragment.molecule.to_smiles())

@@ -39,6 +39,7 @@ class RotorScan:
         fragment: the Fragment the scan ran on (None = parent molecule).
         delta: the Delta-learned ``HIGH//LOW`` correction of a LOW drive
             (:class:`~ffparam.workflows.bespoke_delta.DeltaScan`), if ``--high-budget``.
+        prior_width: the torsion prior width (kcal/mol) chosen by cross-validation, if any.
     """
 
     bond: tuple[int, int]
@@ -54,6 +55,7 @@ class RotorScan:
     fit_target: object | None = None
     fit_result: object | None = None
     delta: object | None = None
+    prior_width: float | None = None
 
     @property
     def usable(self) -> bool:
