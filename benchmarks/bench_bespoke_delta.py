@@ -21,8 +21,15 @@ their Store records + its fit; seconds). The budgets and the all-24 column share
 single points through the drive's Store (the same LOW geometries): a budget asks a prefix
 of a larger budget's points, so the run computes each HIGH point once.
 
+``--oracle`` (no HIGH calculation at all): the Delta-learning loop on the drive's own
+geometries, LOW = GFN2-xTB single points on the DFT geometries, HIGH = the drive's DFT
+energies read from the file when the GP asks for them. It measures how many HIGH points
+the GP needs to rebuild the DFT profile from GFN2 (``gp_rmse_N``: corrected profile vs
+DFT, kcal/mol, QM level) and what the fit then reaches (``sage``, ``gfn2sp``: fitted to the
+GFN2 single points, ``delta4/6/8``, ``dft``), at the cost of GFN2 single points only.
+
 Usage: nice -n 10 .venv/bin/python benchmarks/bench_bespoke_delta.py [FILE ...]
-    [--high b3lyp-d3bj/dzvp[density_fit=true]] [--no-all24] [--out DIR]
+    [--high b3lyp-d3bj/dzvp[density_fit=true]] [--no-all24] [--oracle] [--out DIR]
 ``DIR/results.jsonl`` holds one JSON line per finished drive, rewritten as each finishes
 (a rerun resumes every drive from its Store); a table is printed and written to
 ``DIR/table.md`` at the end.
@@ -168,6 +175,64 @@ def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool) -> 
     return row
 
 
+def run_oracle(drive: Drive, out: Path, sigma: float) -> dict:
+    """The ``--oracle`` columns of one drive (module docstring)."""
+    from ffparam.fit.profile_gp import active_delta
+    from ffparam.reference.compute import run_jobs
+    from ffparam.reference.jobs import Job
+    from ffparam.reference.records import Species, Task
+    from ffparam.workflows.bespoke_delta import DeltaScan
+
+    row: dict = {"drive": drive.name, "n_atoms": drive.molecule.n_atoms,
+                 "charge": drive.charge, "bond": list(drive.bond), "mode": "oracle"}
+    start = assign_parameters(drive.molecule, "sage", charges="am1bcc")
+    system = make_bespoke_torsions(start, [drive.bond]).system
+    fit = FitParameters.from_free(system.parameters)
+    dft = drive.dft
+    species = Species.from_molecule(drive.molecule)
+    with Store(out / f"{drive.name}.db") as store:
+        records, _ = run_jobs([Job.create(species, "gfn2-xtb", Task.parse("energy"), g)
+                               for g in dft.geometries], store)
+    low = np.array([r.energy for r in records])
+    rmse = {"sage": score(system, fit, dft, None)}
+    rmse["gfn2sp"] = score(system, fit, dft, fit_profile(
+        system, TorsionProfile(dft.dihedrals, dft.angles, dft.geometries, low, "gfn2sp"))[0])
+    row["gfn2sp_vs_dft_qm"] = qm_rmse(low, dft.energies)
+    for budget in sorted(BUDGETS):
+        learned = active_delta(dft.angles, lambda idx: [dft.energies[i] - low[i] for i in idx],
+                               budget, sigma, first=int(np.argmin(low)))
+        delta = DeltaScan("dft", "gfn2-xtb", budget, sigma, dft.angles, low, learned)
+        profile = TorsionProfile(dft.dihedrals, dft.angles, dft.geometries, delta.corrected,
+                                 f"delta{budget}")
+        rmse[f"delta{budget}"] = score(system, fit, dft,
+                                       fit_profile(system, profile, delta)[0])
+        row[f"gp_rmse_{budget}"] = qm_rmse(delta.corrected, dft.energies)
+        row[f"delta{budget}_asked"] = learned.n_asked
+        row[f"delta{budget}_stop"] = learned.stop
+        row[f"delta{budget}_max_sigma"] = float(delta.sigma.max())
+    rmse["dft"] = score(system, fit, dft, fit_profile(system, dft)[0])
+    row.update(rmse=rmse, load=os.getloadavg()[0])
+    return row
+
+
+def oracle_table(rows: list[dict]) -> str:
+    cols = ("sage", "gfn2sp", "delta4", "delta6", "delta8", "dft")
+    head = ["drive", "atoms", "q", *cols, "GFN2 vs DFT (QM)", "GP vs DFT (QM) 4/6/8",
+            "asked 4/6/8"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        cells = [r["drive"].replace("openff_tdsupp_", ""), str(r["n_atoms"]), str(r["charge"])]
+        cells += [f"{r['rmse'][c]:.2f}" for c in cols]
+        cells.append(f"{r['gfn2sp_vs_dft_qm']:.2f}")
+        cells.append("/".join(f"{r[f'gp_rmse_{b}']:.2f}" for b in sorted(BUDGETS)))
+        cells.append("/".join(str(r[f"delta{b}_asked"]) for b in sorted(BUDGETS)))
+        lines.append("| " + " | ".join(cells) + " |")
+    for c in cols:
+        lines.append(f"median {c}: {np.median([r['rmse'][c] for r in rows]):.3f} kcal/mol "
+                     f"over {len(rows)}")
+    return "\n".join(lines)
+
+
 def _composite(method: str):
     from ffparam.reference.spec import CompositeSpec
 
@@ -243,6 +308,8 @@ def main() -> None:
     parser.add_argument("--high", default="b3lyp-d3bj/dzvp[density_fit=true]")
     parser.add_argument("--sigma", type=float, default=0.1, help="GP threshold, kcal/mol")
     parser.add_argument("--no-all24", action="store_true", help="skip the all-24 column")
+    parser.add_argument("--oracle", action="store_true",
+                        help="HIGH = the drive's own DFT energies (module docstring)")
     parser.add_argument("--out", type=Path, default=Path("bench_delta_out"))
     parser.add_argument("--data", type=Path, default=SHARED_SCANS, help="drives + index.csv")
     args = parser.parse_args()
@@ -251,14 +318,15 @@ def main() -> None:
     rows = []
     for path, smiles, charge in index_rows(args.files, args.data):
         t0 = time.perf_counter()
-        row = run_drive(load_drive(path, smiles, charge), args.high, args.out, args.sigma,
-                        not args.no_all24)
+        drive = load_drive(path, smiles, charge)
+        row = run_oracle(drive, args.out, args.sigma) if args.oracle else \
+            run_drive(drive, args.high, args.out, args.sigma, not args.no_all24)
         row["total_s"] = time.perf_counter() - t0
         rows.append(row)
         write_text_atomic(args.out / "results.jsonl",
                           "".join(json.dumps(r) + "\n" for r in rows))
         print(json.dumps(row), flush=True)
-    text = table(rows)
+    text = oracle_table(rows) if args.oracle else table(rows)
     write_text_atomic(args.out / "table.md", text + "\n")
     print(text)
 

@@ -29,7 +29,8 @@ BOND = (1, 2)  # ethanol C-O
 
 def settings(**kw):
     base = dict(method=METHOD, high_budget=5, spacing_deg=30, validation_conformers=0,
-                validate_geometry=False, md_ps=0, progress=False)
+                validate_geometry=False, md_ps=0, progress=False,
+                prior_widths_kcal_mol=[1.0, 6.0])
     return BespokeSettings(**{**base, **kw})
 
 
@@ -62,6 +63,7 @@ def test_metrics_show_levels_band_and_budget(run):
     back = read_bespoke_metrics(out / "metrics.json")
     assert back.rotors[[r.bond for r in back.rotors].index(rotor.bond)].delta == delta
     assert back.settings["high_budget"] == 5
+    assert rotor.prior_width_kcal_mol in (1.0, 6.0)  # chosen by cross-validation
     html = (out / "report.html").read_text()
     assert "&Delta;-learned reference" in html and "correction of rotor" in html
     assert "gfn2-xtb single points" in back.provenance.reference_note
