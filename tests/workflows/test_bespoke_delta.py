@@ -160,3 +160,11 @@ def test_cli_refuses_bad_budget_before_any_work(args, named, tmp_path, monkeypat
     assert rc == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], lines
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_summary_names_the_high_points(run, capsys):
+    from ffparam.cli.bespoke import _summary
+
+    _summary(run[2])
+    out = capsys.readouterr().out
+    assert "of 5 gfn2-xtb point(s) (0 failed, stop:" in out

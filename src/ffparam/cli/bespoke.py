@@ -32,6 +32,11 @@ def _summary(result) -> None:
                        f"{rotor.mode})")
         else:
             typer.echo(f"bond {bond}: not fitted ({rotor.error or 'no data'})")
+        if rotor.delta is not None:
+            d = rotor.delta
+            sigma = "" if d.max_sigma is None else f", max sigma {d.max_sigma:.2f} kcal/mol"
+            typer.echo(f"  {d.n_high + d.n_failed} of {d.budget} {d.high_method} point(s) "
+                       f"({d.n_failed} failed, stop: {d.stop}{sigma})")
     summary = metrics.summary
     if summary.median_rmse_fitted is not None:
         typer.echo(f"median torsion RMSE vs {summary.reference}: "
