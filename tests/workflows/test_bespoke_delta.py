@@ -152,6 +152,7 @@ def test_bad_settings_are_refused(kw, message):
     (["--method", "gfn2-xtb", "--high-budget", "4"], "HIGH//LOW"),
     (["--method", METHOD, "--high-budget", "0"], "--high-budget"),
     (["--method", METHOD, "--high-budget", "3", "--high-sigma", "-1"], "--high-sigma"),
+    (["--prior-width", "2", "--prior-width", "0"], "prior_widths_kcal_mol"),
 ])
 def test_cli_refuses_bad_budget_before_any_work(args, named, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -75,6 +75,7 @@ FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
     ("high_sigma", "high_sigma_kcal_mol"))}
 """`ffparam bespoke` option -> the BespokeSettings field it sets (and takes its default
 from)."""
+FIELDS["prior_width"] = ApiField(SETTINGS, "prior_widths_kcal_mol", none_as=[])  # repeatable
 
 
 def register(app: typer.Typer) -> None:
@@ -126,6 +127,11 @@ def register(app: typer.Typer) -> None:
             B, "high_sigma", "--high-sigma", callback=positive,
             help="with --high-budget: stop when the predicted sigma of the corrected profile "
                  "is below this everywhere, kcal/mol"),
+        prior_width: list[float] = api_option(
+            B, "prior_width", "--prior-width",
+            help="candidate prior width of the bespoke torsion barriers, kcal/mol (repeat "
+                 "the option); each rotor gets the one whose fit best predicts the held-out "
+                 "half of its grid (default: a fixed width)"),
         name: str = typer.Option(None, "--name", help="molecule name for files and report "
                                                       "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),

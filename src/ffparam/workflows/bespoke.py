@@ -85,7 +85,7 @@ class BespokeSettings(Settings):
         prior_widths_kcal_mol: candidate prior widths of the bespoke torsion barriers; each
             rotor gets the one whose fit best predicts every other grid point from the rest
             (:func:`~ffparam.fit.crossval.choose_prior_width`; one fit per candidate more).
-            None: the fixed default width.
+            None or empty: the fixed default width.
     """
 
     forcefield: str = "sage"
@@ -123,8 +123,7 @@ class BespokeSettings(Settings):
         require_at_least(self, 1, "max_iterations")
         parse_method(self.method)
         self._check_high_budget()
-        if self.prior_widths_kcal_mol is not None and (
-                not self.prior_widths_kcal_mol or min(self.prior_widths_kcal_mol) <= 0):
+        if self.prior_widths_kcal_mol and min(self.prior_widths_kcal_mol) <= 0:
             raise InputError("prior_widths_kcal_mol must be positive widths, got "
                              f"{self.prior_widths_kcal_mol}")
         for path in self.references:
