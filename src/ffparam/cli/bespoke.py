@@ -12,6 +12,7 @@ from ffparam.cli.options import (
     api_option,
     api_values,
     at_least,
+    positive,
     uses_api,
 )
 
@@ -31,6 +32,11 @@ def _summary(result) -> None:
                        f"{rotor.mode})")
         else:
             typer.echo(f"bond {bond}: not fitted ({rotor.error or 'no data'})")
+        if rotor.delta is not None:
+            d = rotor.delta
+            sigma = "" if d.max_sigma is None else f", max sigma {d.max_sigma:.2f} kcal/mol"
+            typer.echo(f"  {d.n_high + d.n_failed} of {d.budget} {d.high_method} point(s) "
+                       f"({d.n_failed} failed, stop: {d.stop}{sigma})")
     summary = metrics.summary
     if summary.median_rmse_fitted is not None:
         typer.echo(f"median torsion RMSE vs {summary.reference}: "
@@ -65,9 +71,11 @@ FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
     ("fit_valence", "fit_valence"), ("include_symmetric", "include_symmetric_rotors"),
     ("fragment", "fragment"), ("mode", "mode"), ("conformers", "validation_conformers"),
     ("validate_geometry", "validate_geometry"), ("md_ps", "md_ps"),
-    ("retry_failed", "retry_failed"), ("force", "force"), ("polarizable", "polarizable"))}
+    ("retry_failed", "retry_failed"), ("force", "force"), ("polarizable", "polarizable"),
+    ("high_budget", "high_budget"), ("high_sigma", "high_sigma_kcal_mol"))}
 """`ffparam bespoke` option -> the BespokeSettings field it sets (and takes its default
 from)."""
+FIELDS["prior_width"] = ApiField(SETTINGS, "prior_widths_kcal_mol", none_as=[])  # repeatable
 
 
 def register(app: typer.Typer) -> None:
@@ -117,6 +125,19 @@ def register(app: typer.Typer) -> None:
         polarizable: bool = api_option(B, "polarizable", "--polarizable",
                                        help="export a Drude polarizable model (System XML "
                                             "with DrudeForce + PDB with Drude particles)"),
+        high_budget: int = api_option(
+            B, "high_budget", "--high-budget", callback=at_least(1),
+            help="with --method HIGH//LOW: learn HIGH - LOW along each LOW drive from at most "
+                 "N actively chosen HIGH single points per rotor (default: HIGH everywhere)"),
+        high_sigma: float = api_option(
+            B, "high_sigma", "--high-sigma", callback=positive,
+            help="with --high-budget: stop when the predicted sigma of the corrected profile "
+                 "is below this everywhere, kcal/mol"),
+        prior_width: list[float] = api_option(
+            B, "prior_width", "--prior-width",
+            help="candidate prior width of the bespoke torsion barriers, kcal/mol (repeat "
+                 "the option); each rotor gets the one whose fit best predicts the held-out "
+                 "half of its grid (default: a fixed width)"),
         name: str = typer.Option(None, "--name", help="molecule name for files and report "
                                                       "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),

@@ -94,6 +94,22 @@ def make_bespoke_torsions(system: ParameterizedSystem, bonds: list[tuple[int, in
     return BespokeTorsions(new, extra, created)
 
 
+def choose_rotor_priors(bespoke: BespokeTorsions, parameters: ParameterSet, targets,
+                        bonds: list[tuple[int, int]], candidates, fit):
+    """Prior width (kcal/mol) of each rotor's bespoke torsion barriers by cross-validation
+    (:func:`~ffparam.fit.crossval.choose_prior_width`): ``targets[i]`` is the profile of
+    ``bonds[i]``; ``parameters`` the free set to fit; ``fit(objective)`` a FitResult.
+    Returns the :class:`~ffparam.fit.crossval.PriorChoice`."""
+    from ffparam.fit.crossval import choose_prior_width
+
+    groups = {}
+    for target, bond in zip(targets, bonds):
+        ids = set(bespoke.bonds.get(tuple(bond), []))
+        groups[target.name] = [k for k in parameters.free_keys()
+                               if k.section == "ProperTorsions" and k.id in ids]
+    return choose_prior_width(targets, parameters, groups, candidates, fit)
+
+
 def fitted_extra(bespoke: BespokeTorsions, fitted: ParameterSet) -> ParameterSet:
     """The bespoke parameters with their fitted values (from a fit's ParameterSet)."""
     out = bespoke.parameters.copy()

@@ -15,9 +15,13 @@ Schema versions: 1 added ``schema_version`` and renamed the setting ``spacing`` 
 ``spacing_deg``; 2 (this one) added the Laplace posterior standard deviations
 (:mod:`ffparam.fit.uncertainty`): ``sigma`` of each changed parameter and ``fitted_sigma``
 of each fitted profile (the propagated +/-1 sigma band), and each rotor's cross-validated
-RMSE ``rmse_cv``, all optional (None when not computed). Older files (version 0 without
-``schema_version``, version 1) are migrated; a version-2 file is refused by an ffparam
-that reads only version 1, which would otherwise fail on the new keys.
+RMSE ``rmse_cv``, all optional (None when not computed); 3 (this one) added each rotor's
+``delta`` (:class:`DeltaInfo`: the Delta-learned ``HIGH//LOW`` profile of ``--high-budget``:
+which points were computed at which level, the predicted sigma, the budget used) and
+``prior_width_kcal_mol`` (the torsion prior chosen by cross-validation), both optional.
+Older files (version 0 without ``schema_version``, versions 1 and 2) are migrated; a newer
+file is refused by an ffparam that reads only older versions, which would otherwise fail on
+the new keys.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 
 from ffparam.errors import InputError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the ``metrics.json`` layout this code writes and reads."""
 
 
@@ -73,6 +77,45 @@ class TorsionProfileData:
 
 
 @dataclass
+class DeltaInfo:
+    """A rotor whose profile is a LOW drive corrected by a Gaussian process of HIGH - LOW
+    learned from actively chosen HIGH single points (``ffparam bespoke --high-budget``).
+
+    Attributes:
+        high_method, low_method: canonical methods. budget: HIGH calculations allowed.
+        threshold_kcal_mol: the sigma goal. n_high, n_failed: HIGH points computed (or
+            taken from the Store) and failed; n_cached: of those, taken from the Store.
+        high_angles, failed_angles: their grid angles (degrees), in the order asked.
+        levels: per profile point ``high``, ``failed`` or ``low`` (LOW + correction).
+        stop: ``threshold``, ``budget``, ``grid`` or ``no_data``.
+        sigma_history: max predicted sigma (kcal/mol) after each GP update.
+        correction: the GP mean of HIGH - LOW relative to its mean, kcal/mol, per point.
+        sigma: predicted sigma of each point of the corrected relative profile, kcal/mol.
+        max_sigma: its maximum. amplitude_kcal_mol, length_scales: GP hyperparameters.
+        plot: the correction plot, relative to the output directory.
+    """
+
+    high_method: str
+    low_method: str
+    budget: int
+    threshold_kcal_mol: float
+    n_high: int = 0
+    n_failed: int = 0
+    n_cached: int = 0
+    high_angles: list[list[float]] = field(default_factory=list)
+    failed_angles: list[list[float]] = field(default_factory=list)
+    levels: list[str] = field(default_factory=list)
+    stop: str = "no_data"
+    sigma_history: list[float] = field(default_factory=list)
+    correction: list[float] | None = None
+    sigma: list[float] | None = None
+    max_sigma: float | None = None
+    amplitude_kcal_mol: float | None = None
+    length_scales: list[float] | None = None
+    plot: str | None = None
+
+
+@dataclass
 class RotorResult:
     """One rotatable bond: its scan and, when fitted, the torsion RMSE (kcal/mol) before and
     after the fit over the scan's points.
@@ -86,6 +129,9 @@ class RotorResult:
         rmse_cv: cross-validated RMSE (kcal/mol): every other grid point predicted by the
             fit to the rest (:mod:`ffparam.fit.crossval`), None when not computed.
         plot: its profile plot, relative to the output directory.
+        delta: the Delta-learned ``HIGH//LOW`` profile (:class:`DeltaInfo`), if any.
+        prior_width_kcal_mol: the prior width of its bespoke torsion barriers chosen by
+            cross-validation (None: the fixed default).
     """
 
     bond: list[int]
@@ -105,6 +151,8 @@ class RotorResult:
     mode: str | None = None
     plot: str | None = None
     profile: TorsionProfileData | None = None
+    delta: DeltaInfo | None = None
+    prior_width_kcal_mol: float | None = None
 
     @property
     def fitted(self) -> bool:
@@ -202,7 +250,8 @@ class BespokeMetrics:
 def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
     """``metrics.json`` data in the current schema: a file without ``schema_version``
     (written before it existed) gets it, and its setting ``spacing`` becomes
-    ``spacing_deg``; version 1 has no posterior sigmas (they read as None); a newer schema
+    ``spacing_deg``; version 1 has no posterior sigmas (they read as None), versions 1 and
+    2 no Delta-learned rotors (``delta`` None); a newer schema
     than this code reads raises InputError."""
     if not isinstance(data, dict):
         raise InputError(f"metrics must be a mapping, got {type(data).__name__}")
@@ -217,7 +266,7 @@ def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
         if "spacing" in settings:
             settings["spacing_deg"] = settings.pop("spacing")
         data = {**data, "settings": settings, "schema_version": 1}
-    if data["schema_version"] == 1:  # version 2 only added optional fields
+    if data["schema_version"] in (1, 2):  # versions 2 and 3 only added optional fields
         data = {**data, "schema_version": SCHEMA_VERSION}
     return data
 
@@ -274,6 +323,7 @@ __all__ = [
     "BespokeMetrics",
     "BespokeSummary",
     "ChangedParameter",
+    "DeltaInfo",
     "FitSummary",
     "FragmentInfo",
     "MoleculeInfo",

@@ -209,6 +209,8 @@ class ReportView:
         row["rmse_fitted"] = _finite(rotor.rmse_fitted)
         row["rmse_cv"] = _finite(rotor.rmse_cv)
         row["image"] = self.embed(rotor.plot, f"rotor {n}")
+        if rotor.delta is not None and rotor.delta.plot:
+            row["delta_image"] = self.embed(rotor.delta.plot, f"rotor {n} correction")
         if row["image"] is None and not rotor.plot:
             row["no_plot"] = f"no profile: {rotor.error}" if rotor.error else "no profile plot"
         return row

@@ -36,7 +36,7 @@ from ffparam.params.parameter_set import ParameterSet
 from ffparam.params.system import ParameterizedSystem
 from ffparam.reference.spec import energy_method, geometry_method
 from ffparam.report.bespoke_metrics import BespokeMetrics, ValenceSummary
-from ffparam.settings import Settings, require_at_least, require_choice
+from ffparam.settings import Settings, require_at_least, require_choice, require_positive
 from ffparam.workflows.bespoke_results import Clock, build_metrics, population_validation
 from ffparam.workflows.bespoke_scans import (
     RotorScan,
@@ -86,6 +86,15 @@ class BespokeSettings(Settings):
             on every heavy atom, starting polarizabilities) as ``<name>.system.xml`` with
             ``DrudeForce`` and ``<name>.pdb`` with the Drude particles, instead of the
             fixed-charge files.
+        high_budget: with a ``HIGH//LOW`` method, learn HIGH - LOW along each LOW drive
+            from at most this many actively chosen HIGH single points per rotor
+            (:mod:`ffparam.workflows.bespoke_delta`); None: HIGH at every grid point.
+        high_sigma_kcal_mol: stop asking for HIGH points once the predicted sigma of every
+            point of the corrected relative profile is below this, kcal/mol.
+        prior_widths_kcal_mol: candidate prior widths of the bespoke torsion barriers; each
+            rotor gets the one whose fit best predicts every other grid point from the rest
+            (:func:`~ffparam.fit.crossval.choose_prior_width`; one fit per candidate more).
+            None or empty: the fixed default width.
     """
 
     forcefield: str = "sage"
@@ -110,6 +119,9 @@ class BespokeSettings(Settings):
     progress: bool = True
     seed: int = 20261125
     polarizable: bool = False
+    high_budget: int | None = None
+    high_sigma_kcal_mol: float = 0.1
+    prior_widths_kcal_mol: list[float] | None = None
 
     def __post_init__(self) -> None:
         from ffparam.reference.spec import parse_method
@@ -122,9 +134,25 @@ class BespokeSettings(Settings):
                          "population_mc_steps")
         require_at_least(self, 1, "max_iterations")
         parse_method(self.method)
+        self._check_high_budget()
+        if self.prior_widths_kcal_mol and min(self.prior_widths_kcal_mol) <= 0:
+            raise InputError("prior_widths_kcal_mol must be positive widths, got "
+                             f"{self.prior_widths_kcal_mol}")
         for path in self.references:
             if not Path(path).exists():
                 raise InputError(f"missing file: {path}")
+
+
+    def _check_high_budget(self) -> None:
+        from ffparam.reference.spec import is_composite
+
+        require_positive(self, "high_sigma_kcal_mol")
+        if self.high_budget is None:
+            return
+        require_at_least(self, 1, "high_budget")
+        if not is_composite(self.method):
+            raise InputError(f"high_budget needs a HIGH//LOW method (e.g. "
+                             f"b3lyp-d3bj/dzvp//gfn2-xtb), got {self.method!r}")
 
 
 @dataclass
@@ -254,6 +282,11 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
         fragment = fragmenter(bond) if fragmenter else None
         _say(settings, f"torsion drive of bond {bond[0]}-{bond[1]} with {settings.method}"
              + (f" on a {fragment.molecule.n_atoms}-atom fragment" if fragment else ""))
+        if settings.high_budget is not None:
+            from ffparam.workflows.bespoke_delta import delta_rotor
+
+            rotors.append(delta_rotor(molecule, bond, settings, store, executor, fragment))
+            continue
         rotors.append(drive_rotor(molecule, bond, settings.method, settings.spacing_deg, store,
                                   executor, settings.retry_failed, settings.progress, fragment))
     for key in set(imported) - {tuple(sorted(b)) for b in bonds}:
@@ -311,6 +344,11 @@ def fit_rotors(start: ParameterizedSystem, rotors: list[RotorScan], settings: Be
         return bespoke, [], None
     targets = [TorsionProfileTarget(f"rotor_{r.bond[0]}-{r.bond[1]}", system, r.profile,
                                     mode=settings.mode) for r in parent_rotors]
+    for target, rotor in zip(targets, parent_rotors):
+        if rotor.delta is not None:  # points the GP is unsure of pull less
+            from ffparam.workflows.bespoke_delta import weigh_by_sigma
+
+            weigh_by_sigma(target, rotor.delta)
     params = system.parameters
     fragment_keys = {k for r in fragment_rotors for k in params.free
                      if k.id in bespoke.bonds.get(r.bond, [])}
@@ -321,6 +359,16 @@ def fit_rotors(start: ParameterizedSystem, rotors: list[RotorScan], settings: Be
     progress = None
     if settings.progress:
         progress = lambda i, v: _say(settings, f"  fit iteration {i:3d}  objective {v:.5g}")  # noqa: E731
+    if settings.prior_widths_kcal_mol:  # regularization chosen by cross-validation
+        from ffparam.fit.bespoke_torsions import choose_rotor_priors
+
+        choice = choose_rotor_priors(
+            bespoke, params, targets, [r.bond for r in parent_rotors],
+            settings.prior_widths_kcal_mol,
+            lambda o: optimize(o, "least_squares", max_iterations=settings.max_iterations))
+        for rotor, target in zip(parent_rotors, targets):
+            rotor.prior_width = choice.widths[target.name]
+        return bespoke, targets, choice.result
     result = optimize(objective, "least_squares", max_iterations=settings.max_iterations,
                       progress=progress)
     return bespoke, targets, result
@@ -409,6 +457,10 @@ def _fit_steps(run: BespokeRun, store, executor, imported: dict, clock: Clock,
     run.warnings += notes
     t = clock.lap("scans", t)
     run.warnings += rotor_warnings(run.rotors)
+    if settings.high_budget is not None:
+        from ffparam.workflows.bespoke_delta import delta_warnings
+
+        run.warnings += delta_warnings(run.rotors)
     if not run.rotors:
         run.warnings.append("the molecule has no rotatable bonds to scan; the starting force "
                             "field is exported")

@@ -159,7 +159,7 @@ def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None
             missing=[list(m) for m in rotor.missing],
             n_points=0 if rotor.profile is None else len(rotor.profile.energies),
             n_jobs=rotor.n_jobs, n_cached=rotor.n_cached, n_failed=rotor.n_failed,
-            error=rotor.error)
+            error=rotor.error, prior_width_kcal_mol=rotor.prior_width)
         if rotor.fragment is not None:
             entry.fragment = FragmentInfo(rotor.fragment.molecule.n_atoms,
                                           rotor.fragment.molecule.to_smiles())
@@ -169,6 +169,10 @@ def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None
             entry.rmse_cv = diagnostics.rmse_cv.get(target.name)
             _add_fit(entry, rotor, target, result, diagnostics.posterior,
                      plots / f"rotor_{n}.png")
+        if rotor.delta is not None:
+            from ffparam.workflows.bespoke_delta import delta_info
+
+            entry.delta = delta_info(rotor.delta, plots / f"rotor_{n}_delta.png")
         out.append(entry)
     return out
 
@@ -234,7 +238,11 @@ def provenance(settings, start_source: str, clock: Clock) -> Provenance:
     from ffparam.workflows.bespoke_scans import composite_reference_note
 
     clock.total()
-    if is_composite(settings.method):
+    if getattr(settings, "high_budget", None) is not None:
+        from ffparam.workflows.bespoke_delta import delta_reference_note
+
+        note = delta_reference_note(settings)
+    elif is_composite(settings.method):
         note = composite_reference_note(settings.method)
     elif "xtb" in settings.method:
         note = GFN2_NOTE
@@ -265,7 +273,10 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
     return BespokeMetrics(
         molecule=molecule_info(run.molecule),
         settings={**{k: getattr(settings, k) for k in shown},
-                  "references": [str(p) for p in settings.references]},
+                  "references": [str(p) for p in settings.references],
+                  **({"high_budget": settings.high_budget,
+                      "high_sigma_kcal_mol": settings.high_sigma_kcal_mol}
+                     if settings.high_budget is not None else {})},
         summary=bespoke_summary(rotors, run.rotors, settings.method),
         rotors=rotors, fit=fit_summary(run.fit_result), changed_parameters=changed,
         validation={k: v.to_json() for k, v in run.validation.items()},

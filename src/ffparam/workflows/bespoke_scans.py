@@ -37,6 +37,9 @@ class RotorScan:
         n_jobs, n_cached, n_failed: optimizations asked, taken from the Store, failed.
         error: why the scan is unusable, if it is.
         fragment: the Fragment the scan ran on (None = parent molecule).
+        delta: the Delta-learned ``HIGH//LOW`` correction of a LOW drive
+            (:class:`~ffparam.workflows.bespoke_delta.DeltaScan`), if ``--high-budget``.
+        prior_width: the torsion prior width (kcal/mol) chosen by cross-validation, if any.
     """
 
     bond: tuple[int, int]
@@ -51,6 +54,8 @@ class RotorScan:
     fragment: object | None = None
     fit_target: object | None = None
     fit_result: object | None = None
+    delta: object | None = None
+    prior_width: float | None = None
 
     @property
     def usable(self) -> bool:
