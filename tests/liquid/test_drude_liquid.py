@@ -4,6 +4,8 @@ displacements inside the hard wall, finite density and Hvap, eps >= eps_inf > 1)
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import openmm
 import pytest
@@ -24,7 +26,9 @@ from ffparam.liquid.drude import (
 )
 from ffparam.liquid.job import LiquidJob
 from ffparam.liquid.prepare import prepare_system
+from ffparam.liquid.run import run_liquid
 from ffparam.liquid.settings import LiquidSettings
+from ffparam.liquid.simulate import load_trajectory
 from ffparam.mm.drude import DrudeEngine, build_openmm_drude
 from ffparam.params.drude import add_drude
 from ffparam.units import COULOMB_CONSTANT_KCAL_MOL_A_E2, KCAL_PER_KJ, NM_PER_ANGSTROM
@@ -130,11 +134,10 @@ def test_short_drude_run_is_stable_and_gives_finite_properties(ccl4, tmp_path):
                              checkpoint_interval_ps=1.5, gas_equilibration_ps=0.5,
                              gas_production_ps=2.0, gas_save_interval_ps=0.1)
     dynamics = DrudeDynamicsSettings(max_drude_distance_a=0.2)
-    job = LiquidJob("ccl4", ccl4, 298.15, 1.0, tmp_path, settings, density_guess_g_ml=1.59)
-    result = simulate_drude_liquid(job, dynamics)
-    from ffparam.liquid.simulate import load_trajectory
-
-    liquid = load_trajectory(tmp_path / "liquid", settings.save_interval_ps)
+    result = run_liquid("ClC(Cl)(Cl)Cl", tmp_path / "run", charges="gasteiger",
+                        settings=settings, density_guess_g_ml=1.59, name="ccl4",
+                        progress=False, drude=dynamics)
+    liquid = load_trajectory(tmp_path / "run" / "liquid", settings.save_interval_ps)
     assert liquid.positions.shape[1] == N_MOLECULES * (ccl4.n_atoms + len(ccl4.drude))
     # the hard wall holds (positions stored as float32 Angstrom)
     assert drude_displacements(ccl4, liquid.positions).max() <= 0.2 + 1e-4
@@ -144,9 +147,12 @@ def test_short_drude_run_is_stable_and_gives_finite_properties(ccl4, tmp_path):
     eps = result.dielectric
     assert eps.eps_inf > 1.0 and eps.fluctuation >= 0.0 and eps.value >= eps.eps_inf
     assert np.isfinite(eps.error)
+    written = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert written["dielectric"]["value"] == eps.value
     # a finished run is read back, not rerun: same numbers
-    again = simulate_drude_liquid(job, dynamics)
-    assert again.to_json() == result.to_json()
+    job = LiquidJob("ccl4", ccl4, 298.15, 1.0, tmp_path / "run", settings,
+                    density_guess_g_ml=1.59)
+    assert simulate_drude_liquid(job, dynamics).to_json() == written
 
 
 def test_bad_drude_liquid_input_is_refused(ccl4, tmp_path):
