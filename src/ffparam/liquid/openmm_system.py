@@ -67,18 +67,21 @@ def build_gas_system(system: ParameterizedSystem, settings: LiquidSettings,
 
 
 def build_box_system(system: ParameterizedSystem, n_molecules: int, box_length_a: float,
-                     settings: LiquidSettings, values: np.ndarray | None = None
-                     ) -> openmm.System:
+                     settings: LiquidSettings, values: np.ndarray | None = None,
+                     single: openmm.System | None = None) -> openmm.System:
     """``n_molecules`` copies of ``system`` in a cubic periodic box of ``box_length_a``
     Angstrom: PME, LJ cutoff/switch/dispersion correction from ``settings``, the same
-    constraints, a centre-of-mass motion remover. Atoms ordered molecule by molecule.
-    No barostat (the simulation adds it)."""
+    constraints, a centre-of-mass motion remover. Particles ordered molecule by molecule.
+    No barostat (the simulation adds it). ``single``: the one-molecule System to
+    replicate (default :func:`ffparam.mm.build_openmm`; a Drude System of
+    :func:`ffparam.mm.drude.build_openmm_drude` gets its ``DrudeForce`` replicated too,
+    each molecule's particles being its atoms then its Drudes)."""
     if box_length_a < 2.0 * settings.cutoff_a:
         raise InputError(f"box edge {box_length_a:.2f} A is shorter than twice the cutoff "
                          f"({settings.cutoff_a} A); use more molecules or a shorter cutoff")
     if len(system.nonbonded.nbfix_rows):
         raise InputError("pair-specific LJ (NBFix) is not supported in liquid boxes")
-    single = build_openmm(system, values).system
+    single = build_openmm(system, values).system if single is None else single
     n_atoms = single.getNumParticles()
     box = openmm.System()
     for _ in range(n_molecules):
@@ -92,6 +95,8 @@ def build_box_system(system: ParameterizedSystem, n_molecules: int, box_length_a
             copy = _replicate_nonbonded(force, n_molecules, n_atoms, settings)
         elif isinstance(force, BONDED_FORCE_TYPES):
             copy = _replicate_bonded(force, n_molecules, n_atoms)
+        elif isinstance(force, openmm.DrudeForce):
+            copy = _replicate_drude(force, n_molecules, n_atoms)
         else:  # pragma: no cover - build_openmm makes only the forces above
             raise InputError(f"cannot replicate {type(force).__name__}")
         copy.setForceGroup(force.getForceGroup())
@@ -124,6 +129,23 @@ def _replicate_nonbonded(force: openmm.NonbondedForce, n_molecules: int, n_atoms
         offset = m * n_atoms
         for i, j, charge_product, sigma, epsilon in exceptions:
             out.addException(offset + i, offset + j, charge_product, sigma, epsilon)
+    return out
+
+
+def _replicate_drude(force: openmm.DrudeForce, n_molecules: int, n_particles: int
+                     ) -> openmm.DrudeForce:
+    """``n_molecules`` copies of a one-molecule DrudeForce (particles and screened pairs,
+    particle indices offset by ``n_particles`` per molecule)."""
+    out = openmm.DrudeForce()
+    particles = [force.getParticleParameters(k) for k in range(force.getNumParticles())]
+    pairs = [force.getScreenedPairParameters(k) for k in range(force.getNumScreenedPairs())]
+    for m in range(n_molecules):
+        o, first = m * n_particles, m * len(particles)
+        for p, p1, p2, p3, p4, charge, alpha, aniso12, aniso34 in particles:
+            out.addParticle(o + p, o + p1, *(x if x < 0 else o + x for x in (p2, p3, p4)),
+                            charge, alpha, aniso12, aniso34)
+        for a, b, thole in pairs:
+            out.addScreenedPair(first + a, first + b, thole)
     return out
 
 

@@ -172,12 +172,13 @@ def migrate_result_v0(data: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class PhaseData:
     """Equilibrated frames of one phase: energies (kcal/mol), optional densities (g/mL),
-    dU/dtheta (n, P) and LJ frame statistics, and how many frames were discarded."""
+    dU/dtheta (n, P) and LJ frame statistics (None without derivatives), and how many
+    frames were discarded."""
 
     energies: np.ndarray
     densities: np.ndarray | None
     du_dtheta: np.ndarray
-    stats: FrameStatistics
+    stats: FrameStatistics | None
     discarded: int
     total: int
 
@@ -208,6 +209,17 @@ def select_equilibrated(trajectory: PhaseTrajectory, stats: FrameStatistics, mod
     du = model.gradients(kept, values, keys) if keys else np.zeros((len(kept), 0))
     return PhaseData(trajectory.energies[t0:], None if densities is None else densities[t0:],
                      du, kept, t0, len(trajectory))
+
+
+def phase_data_without_gradients(trajectory: PhaseTrajectory,
+                                 densities: np.ndarray | None = None,
+                                 detect: bool = True) -> PhaseData:
+    """Like :func:`select_equilibrated` without parameter derivatives (no LJ frame sums,
+    ``stats`` None): for Systems whose energy is not the LJ model's plus constants, such
+    as Drude liquids (:mod:`ffparam.liquid.drude`)."""
+    t0 = production_start(trajectory.energies, densities, detect)
+    return PhaseData(trajectory.energies[t0:], None if densities is None else densities[t0:],
+                     np.zeros((len(trajectory) - t0, 0)), None, t0, len(trajectory))
 
 
 def liquid_properties(liquid: PhaseData, gas: PhaseData, n_molecules: int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ffparam.errors import InputError
 from ffparam.io.atomic import write_json_atomic
@@ -11,17 +12,24 @@ from ffparam.liquid.prepare import prepare_system
 from ffparam.liquid.properties import LiquidResult
 from ffparam.liquid.settings import LiquidSettings
 
+if TYPE_CHECKING:
+    from ffparam.liquid.drude import DrudeDynamicsSettings, DrudeLiquidResult
+
 
 def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
                charges: str = "am1bcc", settings: LiquidSettings | None = None,
                temperature_k: float = 298.15, pressure_atm: float = 1.0,
                density_guess_g_ml: float | None = None, name: str | None = None,
-               progress: bool = True) -> LiquidResult:
+               progress: bool = True, drude: DrudeDynamicsSettings | None = None
+               ) -> LiquidResult | DrudeLiquidResult:
     """Simulate ``text`` (SMILES or molecule file) as a liquid and a gas; write
     ``<outdir>/result.json`` (its ``torsion_drift``: the trend of every rotatable
     torsion's trans fraction over the liquid production, see
     :mod:`ffparam.liquid.conformers`) and return the result. Rerunning with the same ``outdir``
-    resumes from the last checkpoint (a finished run returns at once)."""
+    resumes from the last checkpoint (a finished run returns at once). With ``drude``,
+    the molecule gets Drude oscillators (:func:`ffparam.params.drude.add_drude`, starting
+    polarizabilities) and runs with the dual-thermostat integrator; the result adds the
+    dielectric constant (:func:`ffparam.liquid.drude.simulate_drude_liquid`)."""
     from ffparam.io.files import check_output_dir
 
     settings = settings or LiquidSettings()
@@ -31,6 +39,10 @@ def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
     outdir = check_output_dir(outdir)
     label = name or text
     system = prepare_system(text, forcefield, charges, name=label)
+    if drude is not None:
+        from ffparam.params.drude import add_drude
+
+        system = add_drude(system)
     outdir.mkdir(parents=True, exist_ok=True)
     job = LiquidJob(label, system, temperature_k, pressure_atm, outdir, settings,
                     density_guess_g_ml=density_guess_g_ml)
@@ -46,8 +58,17 @@ def run_liquid(text: str, outdir: str | Path, forcefield: str = "sage",
             bar.update(tasks[stage], completed=round(done))
 
         with bar:
-            result = simulate_liquid(job, report)
+            result = _simulate(job, drude, report)
     else:
-        result = simulate_liquid(job)
+        result = _simulate(job, drude)
     write_json_atomic(outdir / "result.json", result.to_json())
     return result
+
+
+def _simulate(job: LiquidJob, drude: DrudeDynamicsSettings | None, report=None
+              ) -> LiquidResult | DrudeLiquidResult:
+    if drude is None:
+        return simulate_liquid(job, report)
+    from ffparam.liquid.drude import simulate_drude_liquid
+
+    return simulate_drude_liquid(job, drude, report)

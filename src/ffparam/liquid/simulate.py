@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import openmm
@@ -44,6 +45,9 @@ from ffparam.errors import InputError, NonFiniteError
 from ffparam.io.atomic import atomic_output, write_text_atomic
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.units import ANGSTROM_PER_NM, KCAL_PER_KJ, NM_PER_ANGSTROM
+
+if TYPE_CHECKING:
+    from ffparam.liquid.drude import DrudeDynamicsSettings
 
 PROGRESS_FILE = "progress.json"
 STATE_FILE = "state.xml"
@@ -93,6 +97,9 @@ class PhaseSpec:
         temperature_k: K; pressure_atm: atm (None: NVT, the gas phase).
         equilibration_ps, production_ps, save_interval_ps: lengths, ps.
         label: for messages (``methanol liquid``).
+        drude: for a System with Drude particles, the dual-thermostat integrator's
+            settings (:class:`ffparam.liquid.drude.DrudeDynamicsSettings`); None: the
+            Langevin middle integrator.
     """
 
     system: openmm.System
@@ -104,18 +111,22 @@ class PhaseSpec:
     production_ps: float
     save_interval_ps: float
     label: str
+    drude: DrudeDynamicsSettings | None = None
 
 
 def fingerprint(spec: PhaseSpec, settings: LiquidSettings) -> str:
     """SHA-256 of the System XML and the thermodynamic state / integration settings
     (not the run lengths, so a finished run can be extended)."""
     digest = hashlib.sha256(openmm.XmlSerializer.serialize(spec.system).encode())
-    digest.update(json.dumps({
+    fields = {
         "temperature_k": spec.temperature_k, "pressure_atm": spec.pressure_atm,
         "timestep_fs": settings.timestep_fs, "friction": settings.friction_per_ps,
         "save_interval_ps": spec.save_interval_ps, "barostat": settings.barostat_interval,
         "seed": settings.seed, "n_atoms": spec.system.getNumParticles(),
-    }, sort_keys=True).encode())
+    }
+    if spec.drude is not None:  # only then: runs without Drudes keep their fingerprint
+        fields["drude"] = spec.drude.to_dict()
+    digest.update(json.dumps(fields, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -267,9 +278,12 @@ def _make_context(spec: PhaseSpec, settings: LiquidSettings, checkpoint: int):
                                              settings.barostat_interval)
         barostat.setRandomNumberSeed(settings.seed + 7919 * (checkpoint + 1))
         system.addForce(barostat)
-    integrator = openmm.LangevinMiddleIntegrator(temperature,
-                                                 settings.friction_per_ps / unit.picosecond,
-                                                 settings.timestep_fs * unit.femtosecond)
+    if spec.drude is not None:
+        integrator = spec.drude.integrator(spec.temperature_k, settings)
+    else:
+        integrator = openmm.LangevinMiddleIntegrator(
+            temperature, settings.friction_per_ps / unit.picosecond,
+            settings.timestep_fs * unit.femtosecond)
     integrator.setRandomNumberSeed(settings.seed + checkpoint + 1)
     integrator.setConstraintTolerance(1e-6)
     platform = openmm.Platform.getPlatformByName(settings.platform)

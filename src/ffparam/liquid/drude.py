@@ -1,0 +1,291 @@
+"""Polarizable (Drude) liquids: box and gas Systems, dual-thermostat dynamics, density,
+heat of vaporization and the static dielectric constant.
+
+Systems: the one-molecule Drude System of :func:`ffparam.mm.drude.build_openmm_drude`
+(core charges q - q_D, Drude charge q_D, ``DrudeForce`` springs k/2 d^2 with the 1-2/1-3
+Thole pairs) is the gas phase (NoCutoff, the liquid's constraints) and, replicated by
+:func:`ffparam.liquid.openmm_system.build_box_system` with its ``DrudeForce``, the box
+(PME). Each molecule's particles are its atoms, then its Drude particles in
+``drude.parents`` order. Masses: 0.4 amu moves from each parent to its Drude
+(:data:`ffparam.params.drude.DRUDE_MASS_AMU`, the CHARMM Drude / OpenMM convention), so
+molecular masses and the density are unchanged. Drudes start on their parents displaced by
+``drude_offset_a`` along a seeded random direction, then the energy minimization relaxes
+them with the atoms.
+
+Dynamics: OpenMM's ``DrudeLangevinIntegrator`` (extended Lagrangian, dual thermostat):
+centres of mass of each core-Drude pair at T with the liquid's friction, the relative
+core-Drude motion at ``drude_temperature_k`` (1 K) with ``drude_friction_per_ps`` (20/ps),
+and the hard-wall ``setMaxDrudeDistance`` (0.2 Angstrom, as CHARMM) that reflects a Drude
+reaching it. The Drude spring's period at 0.4 amu and k = 1000 kcal/mol/A^2 is about 6 fs,
+so time steps above 1 fs are refused. The gas phase uses the same integrator (plain, not
+tempered).
+
+Properties: density and Hvap exactly as for fixed charges (:mod:`ffparam.liquid.properties`;
+energies include the Drude springs and Thole terms), without LJ-parameter derivatives. The
+dielectric constant (:mod:`ffparam.liquid.dielectric`) uses the box dipole of cores and
+Drudes over the same equilibrated frames, with eps_inf by Clausius-Mossotti from the
+molecule's isotropic polarizability (trace/3 of :meth:`DrudeEngine.polarizability` at its
+first conformer, the gas-phase Drude response at fixed cores) and the mean number density.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import openmm
+from openmm import unit
+
+from ffparam.errors import InputError
+from ffparam.liquid.box import box_density, molar_mass
+from ffparam.liquid.conformers import torsion_drift
+from ffparam.liquid.dielectric import (
+    DielectricEstimate,
+    box_dipoles,
+    clausius_mossotti,
+    dielectric_constant,
+)
+from ffparam.liquid.job import LiquidJob, _packed_box
+from ffparam.liquid.openmm_system import build_box_system, constraint_rows
+from ffparam.liquid.properties import (
+    LiquidResult,
+    liquid_properties,
+    phase_data_without_gradients,
+)
+from ffparam.liquid.settings import LiquidSettings
+from ffparam.liquid.simulate import PhaseSpec, PhaseTrajectory, run_phase
+from ffparam.mm.drude import DrudeEngine, build_openmm_drude
+from ffparam.params.system import ParameterizedSystem
+from ffparam.settings import Settings, require_positive
+from ffparam.units import NM_PER_ANGSTROM
+
+AVOGADRO_G_ML_TO_PER_A3 = 6.02214076e23 * 1e-24
+"""A density in g/mL over a molar mass in g/mol, times this: molecules per Angstrom^3."""
+MAX_DRUDE_TIMESTEP_FS = 1.0
+GAS_PLATFORM = "Reference"
+
+
+@dataclass(frozen=True)
+class DrudeDynamicsSettings(Settings):
+    """The Drude part of a polarizable liquid simulation.
+
+    Attributes:
+        drude_temperature_k: temperature of the core-Drude relative motion, K (1 K keeps
+            the Drudes near their self-consistent positions).
+        drude_friction_per_ps: friction of that motion, 1/ps.
+        max_drude_distance_a: hard wall on |d|, Angstrom (0: none).
+        drude_offset_a: start displacement of each Drude from its parent, Angstrom.
+    """
+
+    drude_temperature_k: float = 1.0
+    drude_friction_per_ps: float = 20.0
+    max_drude_distance_a: float = 0.2
+    drude_offset_a: float = 0.01
+
+    what: ClassVar[str] = "Drude dynamics settings"
+
+    def __post_init__(self) -> None:
+        require_positive(self, "drude_temperature_k")
+        require_positive(self, "drude_friction_per_ps")
+        require_positive(self, "drude_offset_a")
+        if not self.max_drude_distance_a >= 0:
+            raise InputError(f"max_drude_distance_a must not be negative, got "
+                             f"{self.max_drude_distance_a}")
+        if self.max_drude_distance_a and self.drude_offset_a >= self.max_drude_distance_a:
+            raise InputError("drude_offset_a must be below max_drude_distance_a")
+
+    def integrator(self, temperature_k: float, settings: LiquidSettings
+                   ) -> openmm.DrudeLangevinIntegrator:
+        """The dual-thermostat integrator (cores at ``temperature_k``, time step and
+        friction of ``settings``; seed set by the caller)."""
+        if settings.timestep_fs > MAX_DRUDE_TIMESTEP_FS:
+            raise InputError(f"a Drude liquid needs a time step of at most "
+                             f"{MAX_DRUDE_TIMESTEP_FS} fs, got {settings.timestep_fs} fs")
+        integrator = openmm.DrudeLangevinIntegrator(
+            temperature_k * unit.kelvin, settings.friction_per_ps / unit.picosecond,
+            self.drude_temperature_k * unit.kelvin,
+            self.drude_friction_per_ps / unit.picosecond,
+            settings.timestep_fs * unit.femtosecond)
+        integrator.setMaxDrudeDistance(self.max_drude_distance_a * NM_PER_ANGSTROM)
+        return integrator
+
+
+def _require_drude(system: ParameterizedSystem) -> None:
+    if system.drude is None or len(system.drude) == 0:
+        raise InputError(f"{system.molecule.name} has no Drude particles "
+                         "(use ffparam.params.drude.add_drude)")
+
+
+def drude_gas_system(system: ParameterizedSystem, settings: LiquidSettings,
+                     values: np.ndarray | None = None) -> openmm.System:
+    """One Drude molecule (atoms then Drudes), NoCutoff, with the liquid's constraints."""
+    _require_drude(system)
+    omm = build_openmm_drude(system, values).system
+    for i, j, distance in constraint_rows(system, settings):
+        omm.addConstraint(i, j, distance * NM_PER_ANGSTROM)
+    return omm
+
+
+def drude_box_system(system: ParameterizedSystem, n_molecules: int, box_length_a: float,
+                     settings: LiquidSettings, values: np.ndarray | None = None
+                     ) -> openmm.System:
+    """``n_molecules`` Drude molecules in a cubic PME box (see the module docstring)."""
+    _require_drude(system)
+    return build_box_system(system, n_molecules, box_length_a, settings, values,
+                            single=build_openmm_drude(system, values).system)
+
+
+def with_drude_particles(system: ParameterizedSystem, core_positions_a: np.ndarray,
+                         offset_a: float, seed: int) -> np.ndarray:
+    """Positions of whole molecules (n_molecules * n_atoms, 3) Angstrom with each
+    molecule's Drudes appended after its atoms, on their parents displaced by
+    ``offset_a`` along random (seeded) directions."""
+    n = system.n_atoms
+    cores = np.asarray(core_positions_a, dtype=float).reshape(-1, n, 3)
+    parents = system.drude.parents
+    direction = np.random.default_rng(seed).normal(size=(len(cores), len(parents), 3))
+    direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+    drudes = cores[:, parents] + offset_a * direction
+    return np.concatenate([cores, drudes], axis=1).reshape(-1, 3)
+
+
+def site_charges(omm_system: openmm.System) -> np.ndarray:
+    """Charges (n_particles,) e of a System's NonbondedForce (cores and Drudes)."""
+    force = next(f for f in omm_system.getForces() if isinstance(f, openmm.NonbondedForce))
+    return np.array([force.getParticleParameters(i)[0].value_in_unit(unit.elementary_charge)
+                     for i in range(force.getNumParticles())])
+
+
+def drude_displacements(system: ParameterizedSystem, positions_a: np.ndarray) -> np.ndarray:
+    """|Drude - parent| (n_frames, n_molecules * n_drude) Angstrom of frames (n_frames,
+    n_molecules * (n_atoms + n_drude), 3) laid out as the Drude box/gas Systems."""
+    n, parents = system.n_atoms, system.drude.parents
+    frames = np.asarray(positions_a, dtype=np.float64)
+    per = frames.reshape(len(frames), -1, n + len(parents), 3)
+    return np.linalg.norm(per[:, :, n:] - per[:, :, parents], axis=-1).reshape(len(frames), -1)
+
+
+def core_positions(system: ParameterizedSystem, positions_a: np.ndarray) -> np.ndarray:
+    """The atoms only (n_frames, n_molecules * n_atoms, 3) of Drude-System frames."""
+    n, n_drude = system.n_atoms, len(system.drude)
+    frames = np.asarray(positions_a)
+    per = frames.reshape(len(frames), -1, n + n_drude, 3)
+    return per[:, :, :n].reshape(len(frames), -1, 3)
+
+
+def isotropic_polarizability(system: ParameterizedSystem) -> float:
+    """trace/3 of the molecular polarizability tensor at the first conformer, Angstrom^3
+    (:meth:`DrudeEngine.polarizability`)."""
+    _require_drude(system)
+    system.molecule.require_conformers()
+    tensor = DrudeEngine(system).polarizability(system.molecule.conformers[:1])[0]
+    return float(np.trace(tensor.numpy()) / 3.0)
+
+
+def trajectory_dielectric(trajectory: PhaseTrajectory, charges_e: np.ndarray, first_frame: int,
+                          temperature_k: float, eps_inf: float = 1.0, n_blocks: int = 10
+                          ) -> DielectricEstimate:
+    """Dielectric constant of a box trajectory from frame ``first_frame`` on (charges of
+    every saved particle; 1 as eps_inf for fixed charges)."""
+    dipoles = box_dipoles(trajectory.positions[first_frame:], charges_e)
+    return dielectric_constant(dipoles, trajectory.volumes[first_frame:], temperature_k,
+                               eps_inf, n_blocks)
+
+
+@dataclass
+class DrudeLiquidResult:
+    """A Drude liquid: the usual result (density, Hvap, no derivatives), the dielectric
+    constant, the molecular polarizability (Angstrom^3) behind its eps_inf and the largest
+    Drude displacement seen in the liquid production (Angstrom)."""
+
+    liquid: LiquidResult
+    dielectric: DielectricEstimate
+    alpha_a3: float
+    max_drude_displacement_a: float
+    drude_settings: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.liquid.to_json(), "dielectric": self.dielectric.to_json(),
+                "alpha_a3": self.alpha_a3,
+                "max_drude_displacement_a": self.max_drude_displacement_a,
+                "drude_settings": dict(self.drude_settings)}
+
+
+def _run_gas(job: LiquidJob, dynamics: DrudeDynamicsSettings, values: np.ndarray,
+             report: Callable[[str, float, float], None]) -> PhaseTrajectory:
+    settings = job.settings
+    system = job.system
+    start = with_drude_particles(system, system.molecule.conformers[0],
+                                 dynamics.drude_offset_a, settings.seed)
+    spec = PhaseSpec(drude_gas_system(system, settings, values), start, None,
+                     job.temperature_k, None, settings.gas_equilibration_ps,
+                     settings.gas_production_ps, settings.gas_save_interval_ps,
+                     f"{job.name} gas", drude=dynamics)
+    gas_settings = settings.replace(platform=GAS_PLATFORM, threads=None)
+    return run_phase(Path(job.directory) / "gas", spec, gas_settings, report)
+
+
+def simulate_drude_liquid(job: LiquidJob, dynamics: DrudeDynamicsSettings | None = None,
+                          progress: Callable[[str, float, float], None] | None = None
+                          ) -> DrudeLiquidResult:
+    """Run (or resume) the gas and box phases of a Drude ``job`` (its system from
+    :func:`ffparam.params.drude.add_drude`) in ``job.directory`` and return density, Hvap
+    and dielectric constant with errors (module docstring). The gas phase is not tempered
+    (``gas_replicas`` must be 1)."""
+    dynamics = dynamics or DrudeDynamicsSettings()
+    settings, system = job.settings, job.system
+    _require_drude(system)
+    if settings.gas_replicas != 1:
+        raise InputError("a Drude liquid's gas phase runs without tempering; set "
+                         "gas_replicas=1")
+    system.molecule.require_conformers()
+    values = system.parameters.vector()
+
+    def report(phase: str) -> Callable[[str, float, float], None]:
+        return lambda stage, done, total: progress and progress(f"{phase} {stage}", done, total)
+
+    gas = _run_gas(job, dynamics, values, report("gas"))
+    cores = replace(gas, positions=core_positions(system, gas.positions))
+    box = _packed_box(job, Path(job.directory), cores)
+    box_system = drude_box_system(system, settings.n_molecules, box["length"], settings, values)
+    start = with_drude_particles(system, box["positions"], dynamics.drude_offset_a,
+                                 settings.seed)
+    liquid = run_phase(Path(job.directory) / "liquid", PhaseSpec(
+        box_system, start, box["length"], job.temperature_k, job.pressure_atm,
+        settings.equilibration_ps, settings.production_ps, settings.save_interval_ps,
+        f"{job.name} liquid", drude=dynamics), settings, report("liquid"))
+    return _drude_result(job, dynamics, gas, liquid, site_charges(box_system))
+
+
+def _drude_result(job: LiquidJob, dynamics: DrudeDynamicsSettings, gas: PhaseTrajectory,
+                  liquid: PhaseTrajectory, charges: np.ndarray) -> DrudeLiquidResult:
+    settings, system, molecule = job.settings, job.system, job.system.molecule
+    mass = molar_mass(molecule)
+    densities = box_density(mass, settings.n_molecules, liquid.volumes)
+    liquid_data = phase_data_without_gradients(liquid, densities)
+    gas_data = phase_data_without_gradients(gas, detect=False)
+    props = liquid_properties(liquid_data, gas_data, settings.n_molecules, job.temperature_k)
+    alpha = isotropic_polarizability(system)
+    number_density = float(np.mean(liquid_data.densities)) / mass * AVOGADRO_G_ML_TO_PER_A3
+    dielectric = trajectory_dielectric(liquid, charges, liquid_data.discarded,
+                                       job.temperature_k,
+                                       clausius_mossotti(alpha, number_density))
+    result = LiquidResult(
+        name=job.name, smiles=molecule.to_smiles(), temperature_k=job.temperature_k,
+        pressure_atm=job.pressure_atm, n_molecules=settings.n_molecules,
+        frames={"liquid": len(liquid), "liquid_used": len(liquid_data.energies),
+                "gas": len(gas), "gas_used": len(gas_data.energies)},
+        lengths_ps={"equilibration": settings.equilibration_ps,
+                    "production": settings.production_ps,
+                    "discarded": liquid_data.discarded * settings.save_interval_ps,
+                    "gas_production": settings.gas_production_ps},
+        ns_per_day=liquid.ns_per_day, settings=settings.to_dict(),
+        torsion_drift=[d.to_json() for d in torsion_drift(
+            molecule, core_positions(system, liquid.positions))],
+        **props)
+    return DrudeLiquidResult(result, dielectric, alpha,
+                             float(drude_displacements(system, liquid.positions).max()),
+                             dynamics.to_dict())
