@@ -48,7 +48,7 @@ from ffparam.liquid.dielectric import (
     clausius_mossotti,
     dielectric_constant,
 )
-from ffparam.liquid.job import LiquidJob, _packed_box
+from ffparam.liquid.job import LiquidJob, packed_box, run_summary
 from ffparam.liquid.openmm_system import build_box_system, constraint_rows
 from ffparam.liquid.properties import (
     LiquidResult,
@@ -249,7 +249,7 @@ def simulate_drude_liquid(job: LiquidJob, dynamics: DrudeDynamicsSettings | None
 
     gas = _run_gas(job, dynamics, values, report("gas"))
     cores = replace(gas, positions=core_positions(system, gas.positions))
-    box = _packed_box(job, Path(job.directory), cores)
+    box = packed_box(job, Path(job.directory), cores)
     box_system = drude_box_system(system, settings.n_molecules, box["length"], settings, values)
     start = with_drude_particles(system, box["positions"], dynamics.drude_offset_a,
                                  settings.seed)
@@ -274,15 +274,7 @@ def _drude_result(job: LiquidJob, dynamics: DrudeDynamicsSettings, gas: PhaseTra
                                        job.temperature_k,
                                        clausius_mossotti(alpha, number_density))
     result = LiquidResult(
-        name=job.name, smiles=molecule.to_smiles(), temperature_k=job.temperature_k,
-        pressure_atm=job.pressure_atm, n_molecules=settings.n_molecules,
-        frames={"liquid": len(liquid), "liquid_used": len(liquid_data.energies),
-                "gas": len(gas), "gas_used": len(gas_data.energies)},
-        lengths_ps={"equilibration": settings.equilibration_ps,
-                    "production": settings.production_ps,
-                    "discarded": liquid_data.discarded * settings.save_interval_ps,
-                    "gas_production": settings.gas_production_ps},
-        ns_per_day=liquid.ns_per_day, settings=settings.to_dict(),
+        **run_summary(job, liquid, gas, liquid_data, gas_data), settings=settings.to_dict(),
         torsion_drift=[d.to_json() for d in torsion_drift(
             molecule, core_positions(system, liquid.positions))],
         **props)

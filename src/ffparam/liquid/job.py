@@ -107,7 +107,7 @@ def simulate_liquid(job: LiquidJob, progress: Callable[[str, float, float], None
     else:
         gas = run_phase(directory / "gas", gas_spec, gas_settings,
                         lambda s, d, t: report(s, d, t, "gas"))
-    box = _packed_box(job, directory, gas)
+    box = packed_box(job, directory, gas)
     box_system = build_box_system(system, settings.n_molecules, box["length"], settings, values)
     label = f"{job.name} liquid"
     liquid = run_phase(directory / "liquid", PhaseSpec(
@@ -129,21 +129,32 @@ def simulate_liquid(job: LiquidJob, progress: Callable[[str, float, float], None
     props = liquid_properties(liquid_data, gas_data, settings.n_molecules, job.temperature_k)
     index = {k: i for i, k in enumerate(system.parameters.keys())}
     return LiquidResult(
-        name=job.name, smiles=molecule.to_smiles(), temperature_k=job.temperature_k,
-        pressure_atm=job.pressure_atm, n_molecules=settings.n_molecules,
-        frames={"liquid": len(liquid), "liquid_used": len(liquid_data.energies),
-                "gas": len(gas), "gas_used": len(gas_data.energies)},
-        lengths_ps={"equilibration": settings.equilibration_ps,
-                    "production": settings.production_ps,
-                    "discarded": liquid_data.discarded * settings.save_interval_ps,
-                    "gas_production": settings.gas_production_ps},
-        ns_per_day=liquid.ns_per_day,
+        **run_summary(job, liquid, gas, liquid_data, gas_data),
         keys=[str(k) for k in keys],
         values=[float(values[index[k]]) if k in index else float("nan") for k in keys],
         settings=settings.to_dict(),
         torsion_drift=[d.to_json() for d in torsion_drift(molecule, liquid.positions)],
         **props,
     )
+
+
+def run_summary(job: LiquidJob, liquid: PhaseTrajectory, gas: PhaseTrajectory,
+                liquid_data, gas_data) -> dict:
+    """The LiquidResult fields that describe the run itself (name, state point, frames
+    simulated and used, lengths in ps, speed), shared by fixed-charge and Drude liquids;
+    ``liquid_data``/``gas_data`` are the equilibrated PhaseData."""
+    settings = job.settings
+    return dict(
+        name=job.name, smiles=job.system.molecule.to_smiles(),
+        temperature_k=job.temperature_k, pressure_atm=job.pressure_atm,
+        n_molecules=settings.n_molecules,
+        frames={"liquid": len(liquid), "liquid_used": len(liquid_data.energies),
+                "gas": len(gas), "gas_used": len(gas_data.energies)},
+        lengths_ps={"equilibration": settings.equilibration_ps,
+                    "production": settings.production_ps,
+                    "discarded": liquid_data.discarded * settings.save_interval_ps,
+                    "gas_production": settings.gas_production_ps},
+        ns_per_day=liquid.ns_per_day)
 
 
 Outcome = tuple[LiquidJob, LiquidResult | None, str | None]
@@ -175,7 +186,9 @@ def box_start_conformers(gas: PhaseTrajectory, n_conformers: int, seed: int) -> 
     return np.asarray(gas.positions[np.sort(pick)], dtype=float)
 
 
-def _packed_box(job: LiquidJob, directory: Path, gas: PhaseTrajectory) -> dict:
+def packed_box(job: LiquidJob, directory: Path, gas: PhaseTrajectory) -> dict:
+    """The packed start box of ``job`` ({"positions" Angstrom, "length" Angstrom}), made once
+    from gas-phase conformers of ``gas`` and kept in ``directory/box.npz``."""
     path = directory / "box.npz"
     if path.exists():
         with np.load(path) as data:
