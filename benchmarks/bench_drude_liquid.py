@@ -1,21 +1,40 @@
 """Drude vs fixed-charge liquids: dielectric constant, density and Hvap with errors.
 
-For each liquid (CCl4, benzene; Sage 2.2.1 with AM1-BCC charges) two runs in one box size:
-the fixed-charge force field (Langevin middle, 2 fs) and the same force field with Drude
-oscillators on every heavy atom (starting alphas of :mod:`ffparam.params.drude`, Thole
-1.3, k = 1000 kcal/mol/A^2; DrudeLangevinIntegrator, 1 fs, Drudes at 1 K, hard wall
-0.2 A). The dielectric constant of the fixed-charge run has eps_inf = 1; the Drude run's
-eps_inf is Clausius-Mossotti of the molecule's Drude polarizability. Errors: blocked
-jackknife (dielectric), s/sqrt(n/g) (density, Hvap).
+For each liquid (CCl4, benzene, methanol; Sage 2.2.1 with AM1-BCC charges) runs in one
+box size: the fixed-charge force field (Langevin middle, 2 fs) and the same force field
+with Drude oscillators on every heavy atom (k = 1000 kcal/mol/A^2; DrudeLangevinIntegrator,
+1 fs, Drudes at 1 K, hard wall 0.2 A), with either
+
+* ``--alphas start``: the starting alphas of :mod:`ffparam.params.drude` (Thole 1.3), run
+  directory ``drude``; or
+* ``--alphas fitted``: alpha and Thole per type (element + hybridization + attached H,
+  ``C3H3``...) fitted by least squares to this molecule's own QM polarizability tensor
+  (HF/aug-cc-pVDZ, analytic CPHF, the level and conformer of ``bench_drude.py``; taken
+  from / computed into ``--store``) with the ``polarizability`` fit target and ffparam's
+  default priors, run directory ``drude_fitted``.
+
+``--lj-scale S`` multiplies every LJ epsilon of the molecule by S in the Drude model
+(directory ``drude_fitted_lj<S>``): the rebalancing of cohesion when polarization is added
+on top of LJ fitted for fixed charges; the parameter set simulated is written next to
+the run (``parameters.yaml``).
+
+The fixed-charge run's eps_inf is 1; the Drude run's eps_inf is Clausius-Mossotti of the
+molecule's Drude polarizability. Errors: blocked jackknife (dielectric), s/sqrt(n/g)
+(density, Hvap). Drude runs also report the derivatives of density and Hvap with respect
+to a common scale of the molecule's LJ epsilons (fluctuation formula on the core frames).
 
 Experiment (298 K): CCl4 eps 2.24, density 1.584 g/mL, Hvap 7.75 kcal/mol; benzene eps
-2.27, density 0.874 g/mL, Hvap 8.09 kcal/mol (CRC Handbook).
+2.27, density 0.874 g/mL, Hvap 8.09 kcal/mol (CRC Handbook); methanol eps 32.6, density
+0.7866 g/mL, Hvap 37.43 kJ/mol (tests/data/liquid/liquids_subset.csv,
+doi:10.1016/j.jct.2015.09.010).
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_drude_liquid.py OUTDIR \
-        [--molecules 64] [--equilibration-ps 20] [--production-ps 40] [--liquids ccl4,benzene]
+        [--molecules 64] [--equilibration-ps 20] [--production-ps 40] \
+        [--liquids ccl4,benzene] [--models fixed,drude] [--alphas start|fitted] \
+        [--lj-scale 1.0] [--store DB]
 
-Rerunning with the same OUTDIR resumes (finished runs return at once). Writes
-OUTDIR/summary.json.
+Rerunning with the same OUTDIR resumes (finished runs return at once). Each run writes
+OUTDIR/<liquid>/<run directory>.json; OUTDIR/summary.json gathers all of them.
 """
 
 from __future__ import annotations
@@ -31,6 +50,7 @@ from ffparam.io.atomic import write_json_atomic
 from ffparam.liquid.box import box_density, molar_mass
 from ffparam.liquid.drude import (
     DrudeDynamicsSettings,
+    scale_lj_epsilon,
     simulate_drude_liquid,
     site_charges,
     trajectory_dielectric,
@@ -41,11 +61,12 @@ from ffparam.liquid.prepare import prepare_system
 from ffparam.liquid.properties import production_start
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.liquid.simulate import load_trajectory
-from ffparam.params.drude import add_drude
+from ffparam.params.drude import add_drude, element_drude_types
 
 LIQUIDS = {
     "ccl4": {"smiles": "ClC(Cl)(Cl)Cl", "density": 1.584, "hvap": 7.75, "eps": 2.24},
     "benzene": {"smiles": "c1ccccc1", "density": 0.874, "hvap": 8.09, "eps": 2.27},
+    "methanol": {"smiles": "CO", "density": 0.7866, "hvap": 37.43 / 4.184, "eps": 32.6},
 }
 TEMPERATURE_K = 298.15
 
@@ -59,9 +80,8 @@ def _settings(args: argparse.Namespace, timestep_fs: float) -> LiquidSettings:
         gas_replicas=1, box_conformers=0, threads=1)
 
 
-def fixed_charge_run(name: str, system, args, outdir: Path) -> dict:
+def fixed_charge_run(name: str, system, args, directory: Path) -> dict:
     settings = _settings(args, 2.0)
-    directory = outdir / name / "fixed"
     job = LiquidJob(name, system, TEMPERATURE_K, 1.0, directory, settings,
                     density_guess_g_ml=LIQUIDS[name]["density"])
     start = time.perf_counter()
@@ -73,22 +93,69 @@ def fixed_charge_run(name: str, system, args, outdir: Path) -> dict:
     charges = np.tile(site_charges(build_gas_system(system, settings)), settings.n_molecules)
     eps = trajectory_dielectric(liquid, charges, t0, TEMPERATURE_K)
     return {"density": result.density.to_json(), "hvap": result.hvap.to_json(),
-            "dielectric": eps.to_json(), "frames": result.frames, "wall_s": wall,
+            "dielectric": eps.to_json(), "frames": result.frames,
+            "lengths_ps": result.lengths_ps, "wall_s": wall,
             "ns_per_day": result.ns_per_day}
 
 
-def drude_run(name: str, system, args, outdir: Path) -> dict:
+def fitted_drude_system(name: str, system, store: Path) -> tuple:
+    """``system`` with Drude types (element + hybridization + H count) whose alpha and
+    Thole are fitted to the molecule's QM polarizability tensor; also the QM and fitted
+    isotropic alphas (A^3) and the fitted Drude parameters."""
+    from bench_drude import fit_drude, molecule, qm_records
+
+    from ffparam.mm.drude import DrudeEngine
+
+    qm_molecule = molecule(name, LIQUIDS[name]["smiles"])
+    record = qm_records({name: qm_molecule}, store)[name]
+    types = element_drude_types(system, hydrogens=True)
+    fitted = fit_drude({name: add_drude(system, types)}, {name: record}).parameters
+    out = add_drude(system, types, source=fitted)
+    mm = DrudeEngine(out).polarizability(record.result_geometry[None])[0].numpy()
+    drude = {p.id: dict(p.values) for s, p in fitted if s == "Drude"}
+    return out, {"qm_iso_a3": float(np.trace(record.polarizability) / 3),
+                 "mm_iso_a3": float(np.trace(mm) / 3), "drude_parameters": drude}
+
+
+def drude_run(name: str, system, args, directory: Path) -> dict:
     settings = _settings(args, 1.0)
-    job = LiquidJob(name, add_drude(system), TEMPERATURE_K, 1.0, outdir / name / "drude",
-                    settings, density_guess_g_ml=LIQUIDS[name]["density"])
+    info: dict = {}
+    if args.alphas == "fitted":
+        drude_system, info = fitted_drude_system(name, system, args.store)
+    else:
+        drude_system = add_drude(system)
+    if args.lj_scale != 1.0:
+        drude_system = scale_lj_epsilon(drude_system, args.lj_scale)
+    directory.mkdir(parents=True, exist_ok=True)
+    drude_system.parameters.save(directory / "parameters.yaml")
+    job = LiquidJob(name, drude_system, TEMPERATURE_K, 1.0, directory, settings,
+                    density_guess_g_ml=LIQUIDS[name]["density"])
     start = time.perf_counter()
     result = simulate_drude_liquid(job, DrudeDynamicsSettings())
     wall = time.perf_counter() - start
     return {"density": result.liquid.density.to_json(), "hvap": result.liquid.hvap.to_json(),
             "dielectric": result.dielectric.to_json(), "alpha_a3": result.alpha_a3,
             "max_drude_displacement_a": result.max_drude_displacement_a,
-            "frames": result.liquid.frames, "wall_s": wall,
-            "ns_per_day": result.liquid.ns_per_day}
+            "epsilon_scale": result.epsilon_scale,
+            "lj_scale": args.lj_scale, "alphas": args.alphas, **info,
+            "frames": result.liquid.frames, "lengths_ps": result.liquid.lengths_ps,
+            "wall_s": wall, "ns_per_day": result.liquid.ns_per_day}
+
+
+def run_directory(args: argparse.Namespace, model: str) -> str:
+    if model == "fixed":
+        return "fixed"
+    label = "drude" if args.alphas == "start" else "drude_fitted"
+    return label if args.lj_scale == 1.0 else f"{label}_lj{args.lj_scale:g}"
+
+
+def gather(outdir: Path) -> dict:
+    """Every run's JSON under ``outdir`` as {liquid: {run: result}}."""
+    summary: dict = {}
+    for path in sorted(outdir.glob("*/*.json")):
+        summary.setdefault(path.parent.name, {"experiment": LIQUIDS.get(path.parent.name)})
+        summary[path.parent.name][path.stem] = json.loads(path.read_text())
+    return summary
 
 
 def main() -> None:
@@ -99,16 +166,23 @@ def main() -> None:
     parser.add_argument("--production-ps", type=float, default=40.0)
     parser.add_argument("--gas-production-ps", type=float, default=100.0)
     parser.add_argument("--liquids", default="ccl4,benzene")
+    parser.add_argument("--models", default="fixed,drude")
+    parser.add_argument("--alphas", choices=("start", "fitted"), default="start")
+    parser.add_argument("--lj-scale", type=float, default=1.0)
+    parser.add_argument("--store", type=Path, default=Path("/tmp/ffparam_bench_drude/"
+                                                           "polarizability.db"))
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
-    summary: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
     for name in args.liquids.split(","):
-        system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name)
-        summary[name] = {"experiment": LIQUIDS[name],
-                         "fixed": fixed_charge_run(name, system, args, args.outdir),
-                         "drude": drude_run(name, system, args, args.outdir)}
-        write_json_atomic(args.outdir / "summary.json", summary)
-        print(json.dumps({name: summary[name]}, indent=1), flush=True)
+        system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
+                                cache_file=args.outdir / f"{name}_system.json")
+        for model in args.models.split(","):
+            label = run_directory(args, model)
+            run = fixed_charge_run if model == "fixed" else drude_run
+            result = run(name, system, args, args.outdir / name / label)
+            write_json_atomic(args.outdir / name / f"{label}.json", result)
+            print(json.dumps({name: {label: result}}, indent=1), flush=True)
+    write_json_atomic(args.outdir / "summary.json", gather(args.outdir))
 
 
 if __name__ == "__main__":

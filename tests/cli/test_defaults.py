@@ -29,7 +29,7 @@ CLI_ONLY = {
     "mlp md": {"model_dir", "start", "steps", "output"},
     "mlp active": {"molecule", "out", "temperature", "pool", "test", "isolated_atoms",
                    "store", "charge", "workers", "dask", "option"},
-    "liquid run": {"molecule", "name", "out", "quiet"},
+    "liquid run": {"molecule", "name", "out", "quiet", "polarizable", "drude_params"},
     "liquid fit": {"csv", "params", "liquids", "holdout", "out"},
     "qmmm": {"molecule", "store", "out", "quiet"},
 }

@@ -16,21 +16,28 @@ from ffparam.errors import InputError
 from ffparam.liquid.box import molar_mass, pack_box
 from ffparam.liquid.drude import (
     DrudeDynamicsSettings,
+    core_positions,
     drude_box_system,
     drude_displacements,
     drude_gas_system,
+    drude_lj_layout,
     isotropic_polarizability,
+    override_parameters,
+    polarizable_system,
+    scale_lj_epsilon,
     simulate_drude_liquid,
     site_charges,
     with_drude_particles,
 )
 from ffparam.liquid.job import LiquidJob
+from ffparam.liquid.lj import CutoffScheme, LJModel, box_frame_statistics
 from ffparam.liquid.prepare import prepare_system
 from ffparam.liquid.run import run_liquid
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.liquid.simulate import load_trajectory
 from ffparam.mm.drude import DrudeEngine, build_openmm_drude
-from ffparam.params.drude import add_drude
+from ffparam.params.drude import DEFAULT_THOLE, DRUDE_SECTION, STARTING_ALPHA_A3, add_drude
+from ffparam.params.parameter_set import Parameter, ParameterSet
 from ffparam.units import COULOMB_CONSTANT_KCAL_MOL_A_E2, KCAL_PER_KJ, NM_PER_ANGSTROM
 from tests.liquid.conftest import tiny_settings
 from tests.liquid.ewald_reference import ewald_energy
@@ -159,10 +166,61 @@ def test_bad_drude_liquid_input_is_refused(ccl4, tmp_path):
     fixed = prepare_system("ClC(Cl)(Cl)Cl", "sage", "gasteiger", name="ccl4")
     with pytest.raises(InputError, match="no Drude particles"):
         drude_gas_system(fixed, LiquidSettings())
-    job = LiquidJob("ccl4", ccl4, 298.15, 1.0, tmp_path, tiny_settings(gas_replicas=3))
+    job = LiquidJob("ccl4", ccl4, 298.15, 1.0, tmp_path,
+                    tiny_settings(gas_replicas=3, timestep_fs=1.0))
     with pytest.raises(InputError, match="gas_replicas=1"):
         simulate_drude_liquid(job)
     with pytest.raises(InputError, match="time step of at most 1"):
         DrudeDynamicsSettings().integrator(298.15, tiny_settings(timestep_fs=2.0))
     with pytest.raises(InputError, match="drude_offset_a"):
         DrudeDynamicsSettings(max_drude_distance_a=0.01, drude_offset_a=0.02)
+
+
+def test_drude_box_lj_energy_differences_equal_the_lj_model_of_the_cores(ccl4, box):
+    """The LJ derivatives of a Drude liquid come from the cores' frame sums: scaling every
+    LJ epsilon by 1.05 changes the OpenMM Drude box energy (cores, Drudes, PME, springs
+    and Thole pairs unchanged) exactly as the LJ model of the core positions predicts."""
+    settings, packed, omm, positions = box
+    layout = drude_lj_layout(ccl4)
+    scheme = CutoffScheme(settings.cutoff_a, settings.switch_a, settings.dispersion_correction)
+    cores = core_positions(ccl4, positions[None])
+    stats = box_frame_statistics(layout, cores, np.full((1, 3), packed.box_length_a), scheme)
+    scaled = scale_lj_epsilon(ccl4, 1.05)
+    model = LJModel(layout, scheme)
+    values, moved = ccl4.parameters.vector(), scaled.parameters.vector()
+    ours = float(model.energies(stats, moved)[0] - model.energies(stats, values)[0])
+    moved_omm = drude_box_system(scaled, N_MOLECULES, packed.box_length_a, settings)
+    openmm_difference = (_energies(moved_omm, positions, packed.box_length_a)[-1]
+                         - _energies(omm, positions, packed.box_length_a)[-1])
+    assert ours == pytest.approx(openmm_difference, rel=1e-5, abs=1e-5)
+    assert abs(ours) > 0.1
+    # only the epsilons moved, each by the factor
+    changed = np.flatnonzero(moved != values)
+    assert {ccl4.parameters.keys()[i].field for i in changed} == {"epsilon"}
+    assert np.allclose(moved[changed], 1.05 * values[changed])
+    with pytest.raises(InputError, match="scale must be positive"):
+        scale_lj_epsilon(ccl4, 0.0)
+
+
+def test_polarizable_system_takes_alphas_by_type_and_starts_the_rest(ccl4):
+    fixed = prepare_system("ClC(Cl)(Cl)Cl", "sage", "gasteiger", name="ccl4")
+    source = ParameterSet()
+    source.add(DRUDE_SECTION, Parameter("Cl3H0", {"alpha": 2.0, "thole": 1.5}))
+    polar = polarizable_system(fixed, source)
+    assert polar.drude.type_ids == ["Cl3H0", "C3", "Cl3H0", "Cl3H0", "Cl3H0"]
+    vector = polar.parameters.vector()
+    assert polar.drude.alphas(vector).tolist() == [2.0, STARTING_ALPHA_A3["C"], 2.0, 2.0, 2.0]
+    assert vector[polar.drude.thole_index].tolist() == [1.5, DEFAULT_THOLE, 1.5, 1.5, 1.5]
+    # without a source: the starting model of add_drude
+    start = polarizable_system(fixed)
+    assert start.drude.type_ids == ccl4.drude.type_ids
+    assert np.array_equal(start.parameters.vector(), ccl4.parameters.vector())
+    # a saved parameter set's other entries replace the force field's
+    scaled = scale_lj_epsilon(fixed, 0.9).parameters
+    assert np.array_equal(override_parameters(fixed, scaled).parameters.vector(),
+                          scaled.vector())
+    with pytest.raises(InputError, match="no parameter of the file applies"):
+        override_parameters(fixed, source)
+    source.add(DRUDE_SECTION, Parameter("C3", {"thole": 1.0}))
+    with pytest.raises(InputError, match="no polarizability"):
+        polarizable_system(fixed, source)

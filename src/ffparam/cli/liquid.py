@@ -89,6 +89,7 @@ def _gas_save_interval(save_ps: float) -> float:
 
 @uses_api(RUN_FIELDS)
 def run_command(
+    ctx: typer.Context,
     molecule: str = typer.Argument(..., help="SMILES or molecule file"),
     ff: str = api_option(R, "ff", "--ff", help="force field (sage, path.offxml, gaff2)"),
     charges: str = api_option(R, "charges", "--charges",
@@ -125,22 +126,69 @@ def run_command(
         R, "box_conformers", "--box-conformers",
         help="pack the box from this many gas-phase conformers (0: copies of one "
              "conformer)"),
+    polarizable: bool = typer.Option(
+        False, "--polarizable",
+        help="Drude oscillators on every heavy atom (alpha from --drude-params, else "
+             "starting values by type); dual-thermostat dynamics; adds the dielectric "
+             "constant. --timestep and --gas-replicas default to 1 fs and 1"),
+    drude_params: Path = typer.Option(
+        None, "--drude-params",
+        help="ffparam parameter file (.yaml/.json): its Drude section gives alpha/Thole "
+             "per type (C3H3 or C3), its other entries replace the force field's"),
     name: str = typer.Option("", "--name", help="label of the run (default: MOLECULE)"),
     out: Path = typer.Option(Path("liquid_run"), "--out", "-o",
                              help="run directory (rerun to resume)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
 ) -> None:
-    """Estimate density and Hvap (with standard errors and LJ derivatives)."""
+    """Estimate density and Hvap (with standard errors and LJ derivatives); with
+    --polarizable also the dielectric constant."""
     values = dict(locals())
     from ffparam.liquid.run import run_liquid
     from ffparam.liquid.settings import LiquidSettings
 
-    settings = LiquidSettings(**api_values(RUN_FIELDS, values, SETTINGS),
+    settings = LiquidSettings(**{**api_values(RUN_FIELDS, values, SETTINGS),
+                                 **_drude_defaults(ctx, polarizable)},
                               gas_save_interval_ps=_gas_save_interval(save_ps))
+    drude, parameters = _polarizable_inputs(polarizable, drude_params)
     result = run_liquid(molecule, out, settings=settings, name=name or None,
-                        progress=not quiet, **api_values(RUN_FIELDS, values, RUN))
-    _print_run(result)
+                        progress=not quiet, drude=drude, parameters=parameters,
+                        **api_values(RUN_FIELDS, values, RUN))
+    _print_run(getattr(result, "liquid", result))
+    if polarizable:
+        _print_dielectric(result)
     typer.echo(f"wrote {Path(out) / 'result.json'}")
+
+
+def _drude_defaults(ctx: typer.Context, polarizable: bool) -> dict:
+    """With --polarizable, the Drude protocol's time step (1 fs) and untempered gas phase
+    for the options left at their defaults (an explicit value is kept and checked)."""
+    from ffparam.liquid.drude import MAX_DRUDE_TIMESTEP_FS
+
+    if not polarizable:
+        return {}
+    chosen = {"timestep_fs": MAX_DRUDE_TIMESTEP_FS, "gas_replicas": 1}
+    return {name: value for name, value in chosen.items()
+            if ctx.get_parameter_source(name).name == "DEFAULT"}
+
+
+def _polarizable_inputs(polarizable: bool, drude_params: Path | None) -> tuple:
+    """(DrudeDynamicsSettings or None, ParameterSet or None) of the Drude options."""
+    from ffparam.errors import InputError
+    from ffparam.liquid.drude import DrudeDynamicsSettings
+    from ffparam.params.parameter_set import ParameterSet
+
+    parameters = None if drude_params is None else ParameterSet.load(drude_params)
+    if parameters is not None and not polarizable:
+        raise InputError("--drude-params needs --polarizable")
+    return (DrudeDynamicsSettings() if polarizable else None), parameters
+
+
+def _print_dielectric(result) -> None:
+    """The dielectric constant of a Drude liquid and what it is made of."""
+    eps = result.dielectric
+    typer.echo(f"  eps     {eps.value:.3f} +/- {eps.error:.3f} (eps_inf {eps.eps_inf:.3f} "
+               f"from alpha {result.alpha_a3:.3f} A^3 + fluctuation {eps.fluctuation:.3f}); "
+               f"largest Drude displacement {result.max_drude_displacement_a:.3f} A")
 
 
 def _print_run(result) -> None:

@@ -21,7 +21,14 @@ so time steps above 1 fs are refused. The gas phase uses the same integrator (pl
 tempered).
 
 Properties: density and Hvap exactly as for fixed charges (:mod:`ffparam.liquid.properties`;
-energies include the Drude springs and Thole terms), without LJ-parameter derivatives. The
+energies include the Drude springs and Thole terms). LJ-parameter derivatives by the same
+fluctuation formula on the core frames: with the Drudes cold (1 K) the cores sample the
+self-consistent (adiabatic) surface U_SCF(x) = min_d U(x, d), and since no LJ term
+involves a Drude, dU_SCF/dtheta = dU_LJ/dtheta at the cores (envelope theorem).
+``epsilon_scale`` holds the derivatives by a common scale s of every LJ epsilon of the
+molecule (d/ds = sum_k eps_k d/deps_k at s = 1), the one-parameter rebalancing of
+cohesion when polarization is added on top of LJ fitted for fixed charges
+(:func:`scale_lj_epsilon`). The
 dielectric constant (:mod:`ffparam.liquid.dielectric`) uses the box dipole of cores and
 Drudes over the same equilibrated frames, with eps_inf by Clausius-Mossotti from the
 molecule's isotropic polarizability (trace/3 of :meth:`DrudeEngine.polarizability` at its
@@ -48,16 +55,37 @@ from ffparam.liquid.dielectric import (
     clausius_mossotti,
     dielectric_constant,
 )
-from ffparam.liquid.job import LiquidJob, packed_box, run_summary
+from ffparam.liquid.job import (
+    LiquidJob,
+    cached_frame_statistics,
+    lj_keys,
+    packed_box,
+    run_summary,
+)
+from ffparam.liquid.lj import (
+    CutoffScheme,
+    LJLayout,
+    LJModel,
+    box_frame_statistics,
+    gas_frame_statistics,
+)
 from ffparam.liquid.openmm_system import build_box_system, constraint_rows
 from ffparam.liquid.properties import (
     LiquidResult,
+    PhaseData,
     liquid_properties,
-    phase_data_without_gradients,
+    select_equilibrated,
 )
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.liquid.simulate import PhaseSpec, PhaseTrajectory, run_phase
 from ffparam.mm.drude import DrudeEngine, build_openmm_drude
+from ffparam.params.drude import (
+    DRUDE_SECTION,
+    add_drude,
+    element_drude_types,
+    starting_drude_parameters,
+)
+from ffparam.params.parameter_set import ParameterKey, ParameterSet
 from ffparam.params.system import ParameterizedSystem
 from ffparam.settings import Settings, require_positive
 from ffparam.units import NM_PER_ANGSTROM
@@ -97,6 +125,16 @@ class DrudeDynamicsSettings(Settings):
         if self.max_drude_distance_a and self.drude_offset_a >= self.max_drude_distance_a:
             raise InputError("drude_offset_a must be below max_drude_distance_a")
 
+    def check(self, settings: LiquidSettings) -> None:
+        """One-line InputError for liquid ``settings`` a Drude run refuses (a time step
+        above :data:`MAX_DRUDE_TIMESTEP_FS`, a tempered gas phase), before any work."""
+        if settings.timestep_fs > MAX_DRUDE_TIMESTEP_FS:
+            raise InputError(f"a Drude liquid needs a time step of at most "
+                             f"{MAX_DRUDE_TIMESTEP_FS} fs, got {settings.timestep_fs} fs")
+        if settings.gas_replicas != 1:
+            raise InputError("a Drude liquid's gas phase runs without tempering; set "
+                             "gas_replicas=1")
+
     def integrator(self, temperature_k: float, settings: LiquidSettings
                    ) -> openmm.DrudeLangevinIntegrator:
         """The dual-thermostat integrator (cores at ``temperature_k``, time step and
@@ -117,6 +155,48 @@ def _require_drude(system: ParameterizedSystem) -> None:
     if system.drude is None or len(system.drude) == 0:
         raise InputError(f"{system.molecule.name} has no Drude particles "
                          "(use ffparam.params.drude.add_drude)")
+
+
+def override_parameters(system: ParameterizedSystem, source: ParameterSet
+                        ) -> ParameterizedSystem:
+    """``system`` with every field of ``source`` that it has (same section, id and field;
+    section ``Drude`` aside, see :func:`polarizable_system`) set to ``source``'s value:
+    e.g. the rebalanced LJ epsilons of a Drude model. InputError when no entry of
+    ``source`` outside ``Drude`` is one of the system's."""
+    vector = system.parameters.vector().copy()
+    own = {key: i for i, key in enumerate(system.parameters.keys())}
+    changed = 0
+    for section, parameter in source:
+        if section == DRUDE_SECTION:
+            continue
+        for name, value in parameter.values.items():
+            index = own.get(ParameterKey(section, parameter.id, name))
+            if index is not None:
+                vector[index] = value
+                changed += 1
+    if not changed:
+        raise InputError(f"no parameter of the file applies to {system.molecule.name} "
+                         "(outside its Drude section)")
+    return system.with_parameters(system.parameters.with_vector(vector))
+
+
+def polarizable_system(system: ParameterizedSystem, source: ParameterSet | None = None
+                       ) -> ParameterizedSystem:
+    """``system`` with a Drude particle on every heavy atom. Each atom's alpha and Thole
+    come from section ``Drude`` of ``source`` (default: the system's own parameters) under
+    its type with attached hydrogens (``C3H3``, the typing of polarizability fits) or
+    else without (``C3``, :func:`ffparam.params.drude.element_drude_types`); an atom whose
+    types are in neither gets the starting values of its plain type
+    (:func:`ffparam.params.drude.starting_drude_parameters`)."""
+    given = system.parameters if source is None else source
+    plain = element_drude_types(system)
+    types = [h if h is not None and (DRUDE_SECTION, h) in given else p
+             for h, p in zip(element_drude_types(system, hydrogens=True), plain)]
+    missing = [t if t is not None and (DRUDE_SECTION, t) not in given else None for t in types]
+    merged = starting_drude_parameters(system, missing)
+    for tid in dict.fromkeys(t for t in types if t is not None and t not in missing):
+        merged.add(DRUDE_SECTION, given.get(DRUDE_SECTION, tid))
+    return add_drude(system, types, source=merged)
 
 
 def drude_gas_system(system: ParameterizedSystem, settings: LiquidSettings,
@@ -197,21 +277,25 @@ def trajectory_dielectric(trajectory: PhaseTrajectory, charges_e: np.ndarray, fi
 
 @dataclass
 class DrudeLiquidResult:
-    """A Drude liquid: the usual result (density, Hvap, no derivatives), the dielectric
-    constant, the molecular polarizability (Angstrom^3) behind its eps_inf and the largest
-    Drude displacement seen in the liquid production (Angstrom)."""
+    """A Drude liquid: the usual result (density, Hvap, LJ derivatives), the dielectric
+    constant, the molecular polarizability (Angstrom^3) behind its eps_inf, the largest
+    Drude displacement seen in the liquid production (Angstrom) and the derivatives by a
+    common LJ epsilon scale (``d_density_g_ml``, ``d_hvap_kcal_mol`` and their
+    ``..._error``, per unit scale at the simulated parameters)."""
 
     liquid: LiquidResult
     dielectric: DielectricEstimate
     alpha_a3: float
     max_drude_displacement_a: float
     drude_settings: dict[str, Any]
+    epsilon_scale: dict[str, float]
 
     def to_json(self) -> dict[str, Any]:
         return {**self.liquid.to_json(), "dielectric": self.dielectric.to_json(),
                 "alpha_a3": self.alpha_a3,
                 "max_drude_displacement_a": self.max_drude_displacement_a,
-                "drude_settings": dict(self.drude_settings)}
+                "drude_settings": dict(self.drude_settings),
+                "epsilon_scale": dict(self.epsilon_scale)}
 
 
 def _run_gas(job: LiquidJob, dynamics: DrudeDynamicsSettings, values: np.ndarray,
@@ -238,9 +322,7 @@ def simulate_drude_liquid(job: LiquidJob, dynamics: DrudeDynamicsSettings | None
     dynamics = dynamics or DrudeDynamicsSettings()
     settings, system = job.settings, job.system
     _require_drude(system)
-    if settings.gas_replicas != 1:
-        raise InputError("a Drude liquid's gas phase runs without tempering; set "
-                         "gas_replicas=1")
+    dynamics.check(settings)
     system.molecule.require_conformers()
     values = system.parameters.vector()
 
@@ -260,24 +342,82 @@ def simulate_drude_liquid(job: LiquidJob, dynamics: DrudeDynamicsSettings | None
     return _drude_result(job, dynamics, gas, liquid, site_charges(box_system))
 
 
+def drude_lj_layout(system: ParameterizedSystem) -> LJLayout:
+    """The LJ layout of a Drude molecule: its atoms, with its Drude particles counted
+    (no LJ) in the dispersion correction as OpenMM does."""
+    return replace(LJLayout.from_system(system), lj_free_particles=len(system.drude))
+
+
+def _lj_phase_data(job: LiquidJob, liquid: PhaseTrajectory, gas: PhaseTrajectory,
+                   densities: np.ndarray, keys: list[ParameterKey]
+                   ) -> tuple[PhaseData, PhaseData]:
+    """Equilibrated liquid and gas frames with dU/dtheta of ``keys`` from the cores' LJ
+    frame statistics (kept in ``liquid_lj.npz``/``gas_lj.npz`` of the run directory)."""
+    settings, system, directory = job.settings, job.system, Path(job.directory)
+    layout = drude_lj_layout(system)
+    scheme = CutoffScheme(settings.cutoff_a, settings.switch_a, settings.dispersion_correction)
+    liquid = replace(liquid, positions=core_positions(system, liquid.positions))
+    gas = replace(gas, positions=core_positions(system, gas.positions))
+    liquid_stats = cached_frame_statistics(
+        directory / "liquid_lj.npz", liquid,
+        lambda t: box_frame_statistics(layout, t.positions, t.box_lengths, scheme))
+    gas_stats = cached_frame_statistics(directory / "gas_lj.npz", gas,
+                                        lambda t: gas_frame_statistics(layout, t.positions))
+    model, values = LJModel(layout, scheme), system.parameters.vector()
+    return (select_equilibrated(liquid, liquid_stats, model, values, keys, densities),
+            select_equilibrated(gas, gas_stats, model, values, keys, detect=False))
+
+
+def epsilon_scale_derivatives(liquid: PhaseData, gas: PhaseData, keys: list[ParameterKey],
+                              values: np.ndarray, n_molecules: int, temperature_k: float
+                              ) -> dict[str, float]:
+    """d(density)/ds (g/mL) and d(Hvap)/ds (kcal/mol) with standard errors, for every
+    epsilon among ``keys`` (values ``values``, kcal/mol) scaled by s, at s = 1."""
+    weights = np.array([value if key.field == "epsilon" else 0.0
+                        for key, value in zip(keys, values)])[:, None]
+    props = liquid_properties(replace(liquid, du_dtheta=liquid.du_dtheta @ weights),
+                              replace(gas, du_dtheta=gas.du_dtheta @ weights),
+                              n_molecules, temperature_k)
+    return {"d_density_g_ml": float(props["density_gradient"][0]),
+            "d_density_error": float(props["density_gradient_error"][0]),
+            "d_hvap_kcal_mol": float(props["hvap_gradient"][0]),
+            "d_hvap_error": float(props["hvap_gradient_error"][0])}
+
+
+def scale_lj_epsilon(system: ParameterizedSystem, scale: float) -> ParameterizedSystem:
+    """A copy of ``system`` with every LJ epsilon its atoms use multiplied by ``scale`` (a
+    change of those entries of its ParameterSet, exported like any other parameter)."""
+    if not (np.isfinite(scale) and scale > 0):
+        raise InputError(f"LJ epsilon scale must be positive, got {scale}")
+    vector = system.parameters.vector().copy()
+    index = np.unique(system.nonbonded.epsilon_index)
+    vector[index] *= scale
+    return system.with_parameters(system.parameters.with_vector(vector))
+
+
 def _drude_result(job: LiquidJob, dynamics: DrudeDynamicsSettings, gas: PhaseTrajectory,
                   liquid: PhaseTrajectory, charges: np.ndarray) -> DrudeLiquidResult:
     settings, system, molecule = job.settings, job.system, job.system.molecule
     mass = molar_mass(molecule)
     densities = box_density(mass, settings.n_molecules, liquid.volumes)
-    liquid_data = phase_data_without_gradients(liquid, densities)
-    gas_data = phase_data_without_gradients(gas, detect=False)
+    keys = list(job.gradient_keys) or lj_keys(system)
+    liquid_data, gas_data = _lj_phase_data(job, liquid, gas, densities, keys)
     props = liquid_properties(liquid_data, gas_data, settings.n_molecules, job.temperature_k)
     alpha = isotropic_polarizability(system)
     number_density = float(np.mean(liquid_data.densities)) / mass * AVOGADRO_G_ML_TO_PER_A3
     dielectric = trajectory_dielectric(liquid, charges, liquid_data.discarded,
                                        job.temperature_k,
                                        clausius_mossotti(alpha, number_density))
+    values = system.parameters.vector()[[system.parameters.index(k) for k in keys]]
     result = LiquidResult(
         **run_summary(job, liquid, gas, liquid_data, gas_data), settings=settings.to_dict(),
+        keys=[str(k) for k in keys], values=[float(v) for v in values],
         torsion_drift=[d.to_json() for d in torsion_drift(
             molecule, core_positions(system, liquid.positions))],
         **props)
     return DrudeLiquidResult(result, dielectric, alpha,
                              float(drude_displacements(system, liquid.positions).max()),
-                             dynamics.to_dict())
+                             dynamics.to_dict(),
+                             epsilon_scale_derivatives(liquid_data, gas_data, keys, values,
+                                                       settings.n_molecules,
+                                                       job.temperature_k))

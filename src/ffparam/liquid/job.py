@@ -117,10 +117,10 @@ def simulate_liquid(job: LiquidJob, progress: Callable[[str, float, float], None
     layout = LJLayout.from_system(system)
     scheme = CutoffScheme(settings.cutoff_a, settings.switch_a, settings.dispersion_correction)
     model = LJModel(layout, scheme)
-    liquid_stats = _cached(directory / "liquid_lj.npz", liquid,
+    liquid_stats = cached_frame_statistics(directory / "liquid_lj.npz", liquid,
                            lambda t: box_frame_statistics(layout, t.positions, t.box_lengths,
                                                           scheme))
-    gas_stats = _cached(directory / "gas_lj.npz", gas,
+    gas_stats = cached_frame_statistics(directory / "gas_lj.npz", gas,
                         lambda t: gas_frame_statistics(layout, t.positions))
     mass = molar_mass(molecule)
     densities = box_density(mass, settings.n_molecules, liquid.volumes)
@@ -214,8 +214,11 @@ def packed_box(job: LiquidJob, directory: Path, gas: PhaseTrajectory) -> dict:
     return {"positions": packed.positions, "length": packed.box_length_a}
 
 
-def _cached(path: Path, trajectory: PhaseTrajectory,
-            compute: Callable[[PhaseTrajectory], FrameStatistics]) -> FrameStatistics:
+def cached_frame_statistics(path: Path, trajectory: PhaseTrajectory,
+                            compute: Callable[[PhaseTrajectory], FrameStatistics]
+                            ) -> FrameStatistics:
+    """The LJ frame statistics of ``trajectory`` kept in ``path`` (computed by ``compute``
+    and saved when absent or of another length)."""
     if path.exists():
         stats = FrameStatistics.load(path)
         if len(stats) == len(trajectory):

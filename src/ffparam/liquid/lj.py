@@ -63,6 +63,8 @@ class LJLayout:
         pairs_intra: int64 (m, 2) ordinary intramolecular pairs (gas phase).
         type_pair: int64 (n_types, n_types) index of the unordered type pair.
         type_counts: int64 (n_types,) atoms of each type per molecule.
+        lj_free_particles: particles per molecule without LJ (Drude particles): they
+            count in OpenMM's dispersion-correction average over all particle pairs.
     """
 
     n_atoms: int
@@ -76,6 +78,7 @@ class LJLayout:
     pairs_intra: np.ndarray
     type_pair: np.ndarray
     type_counts: np.ndarray
+    lj_free_particles: int = 0
 
     @property
     def n_types(self) -> int:
@@ -317,7 +320,7 @@ class LJModel:
         same = self._pair_a == self._pair_b
         # sum over particle pairs i <= j: same type n(n+1)/2, different types n_a n_b
         pair_count = torch.where(same, na * (na + 1.0) / 2.0, na * nb)
-        n_total = counts.sum()
+        n_total = counts.sum() + self.layout.lj_free_particles * n_molecules
         mean = (pair_count * g).sum() / (n_total * (n_total + 1.0) / 2.0)
         return a12, a6, 8.0 * math.pi * n_total**2 * mean
 
