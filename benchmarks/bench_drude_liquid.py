@@ -16,7 +16,8 @@ with Drude oscillators on every heavy atom (k = 1000 kcal/mol/A^2; DrudeLangevin
 ``--lj-scale S`` multiplies every LJ epsilon of the molecule by S in the Drude model
 (directory ``drude_fitted_lj<S>``): the rebalancing of cohesion when polarization is added
 on top of LJ fitted for fixed charges; the parameter set simulated is written next to
-the run (``parameters.yaml``).
+the run (``parameters.yaml``). ``--rebalance`` finds S from the finished fitted-alpha
+Drude and fixed-charge runs (:func:`rebalance`; OUTDIR/<liquid>/rebalance.json).
 
 The fixed-charge run's eps_inf is 1; the Drude run's eps_inf is Clausius-Mossotti of the
 molecule's Drude polarizability. Errors: blocked jackknife (dielectric), s/sqrt(n/g)
@@ -31,7 +32,7 @@ doi:10.1016/j.jct.2015.09.010).
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_drude_liquid.py OUTDIR \
         [--molecules 64] [--equilibration-ps 20] [--production-ps 40] \
         [--liquids ccl4,benzene] [--models fixed,drude] [--alphas start|fitted] \
-        [--lj-scale 1.0] [--store DB]
+        [--lj-scale 1.0] [--store DB] [--rebalance]
 
 Rerunning with the same OUTDIR resumes (finished runs return at once). Each run writes
 OUTDIR/<liquid>/<run directory>.json; OUTDIR/summary.json gathers all of them.
@@ -142,6 +143,44 @@ def drude_run(name: str, system, args, directory: Path) -> dict:
             "wall_s": wall, "ns_per_day": result.liquid.ns_per_day}
 
 
+def rebalance(name: str, args: argparse.Namespace) -> dict:
+    """The common LJ epsilon scale s of the fitted-alpha Drude model that restores the
+    fixed-charge Hvap: first the fluctuation-formula slope dHvap/ds of the Drude run,
+    then two secant steps on Hvap(s) reweighted from its frames (exponential
+    reweighting of liquid and gas, :func:`ffparam.liquid.reweight.reweight_liquid`),
+    with the reweighted density and the Kish effective sample sizes at the chosen s. The
+    Drude model is rebuilt from the run's saved parameter file (the CLI's path)."""
+    from ffparam.liquid.drude import override_parameters, polarizable_system
+    from ffparam.liquid.reweight import reweight_liquid
+    from ffparam.params.parameter_set import ParameterSet
+
+    directory = args.outdir / name / "drude_fitted"
+    target = json.loads((args.outdir / name / "fixed.json").read_text())["hvap"]["value"]
+    drude = json.loads((args.outdir / name / "drude_fitted.json").read_text())
+    params = ParameterSet.load(directory / "parameters.yaml")
+    system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
+                            cache_file=args.outdir / f"{name}_system.json")
+    model = polarizable_system(override_parameters(system, params), params)
+    settings = _settings(args, 1.0)
+
+    def hvap_at(scale: float) -> dict:
+        moved = scale_lj_epsilon(model, scale).parameters.vector()
+        return reweight_liquid(directory, model, moved, settings, TEMPERATURE_K)
+
+    slope = drude["epsilon_scale"]["d_hvap_kcal_mol"]
+    steps = [(1.0, drude["hvap"]["value"])]
+    scale = 1.0 + (target - steps[0][1]) / slope
+    for _ in range(3):
+        steps.append((scale, hvap_at(scale)["hvap"]))
+        (s0, h0), (s1, h1) = steps[-2:]
+        scale = s1 + (target - h1) * (s1 - s0) / (h1 - h0)
+    final = hvap_at(scale)
+    return {"target_hvap": target, "slope_d_hvap_ds": slope,
+            "linear_scale": 1.0 + (target - drude["hvap"]["value"]) / slope,
+            "scale": scale, "reweighted": final,
+            "secant_steps": [{"scale": a, "hvap": b} for a, b in steps]}
+
+
 def run_directory(args: argparse.Namespace, model: str) -> str:
     if model == "fixed":
         return "fixed"
@@ -169,11 +208,18 @@ def main() -> None:
     parser.add_argument("--models", default="fixed,drude")
     parser.add_argument("--alphas", choices=("start", "fitted"), default="start")
     parser.add_argument("--lj-scale", type=float, default=1.0)
+    parser.add_argument("--rebalance", action="store_true",
+                        help="only compute the LJ epsilon scale of the fitted Drude model "
+                             "that restores the fixed-charge Hvap (finished runs)")
     parser.add_argument("--store", type=Path, default=Path("/tmp/ffparam_bench_drude/"
                                                            "polarizability.db"))
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
-    for name in args.liquids.split(","):
+    for name in args.liquids.split(",") if args.rebalance else ():
+        result = rebalance(name, args)
+        write_json_atomic(args.outdir / name / "rebalance.json", result)
+        print(json.dumps({name: result}, indent=1), flush=True)
+    for name in () if args.rebalance else args.liquids.split(","):
         system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
                                 cache_file=args.outdir / f"{name}_system.json")
         for model in args.models.split(","):

@@ -342,19 +342,13 @@ def simulate_drude_liquid(job: LiquidJob, dynamics: DrudeDynamicsSettings | None
     return _drude_result(job, dynamics, gas, liquid, site_charges(box_system))
 
 
-def drude_lj_layout(system: ParameterizedSystem) -> LJLayout:
-    """The LJ layout of a Drude molecule: its atoms, with its Drude particles counted
-    (no LJ) in the dispersion correction as OpenMM does."""
-    return replace(LJLayout.from_system(system), lj_free_particles=len(system.drude))
-
-
 def _lj_phase_data(job: LiquidJob, liquid: PhaseTrajectory, gas: PhaseTrajectory,
                    densities: np.ndarray, keys: list[ParameterKey]
                    ) -> tuple[PhaseData, PhaseData]:
     """Equilibrated liquid and gas frames with dU/dtheta of ``keys`` from the cores' LJ
     frame statistics (kept in ``liquid_lj.npz``/``gas_lj.npz`` of the run directory)."""
     settings, system, directory = job.settings, job.system, Path(job.directory)
-    layout = drude_lj_layout(system)
+    layout = LJLayout.from_system(system)
     scheme = CutoffScheme(settings.cutoff_a, settings.switch_a, settings.dispersion_correction)
     liquid = replace(liquid, positions=core_positions(system, liquid.positions))
     gas = replace(gas, positions=core_positions(system, gas.positions))

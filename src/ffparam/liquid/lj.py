@@ -63,8 +63,9 @@ class LJLayout:
         pairs_intra: int64 (m, 2) ordinary intramolecular pairs (gas phase).
         type_pair: int64 (n_types, n_types) index of the unordered type pair.
         type_counts: int64 (n_types,) atoms of each type per molecule.
-        lj_free_particles: particles per molecule without LJ (Drude particles): they
-            count in OpenMM's dispersion-correction average over all particle pairs.
+        lj_free_particles: particles per molecule without LJ (the Drude particles of a
+            Drude system, :mod:`ffparam.liquid.drude`): they count in OpenMM's
+            dispersion-correction average over all particle pairs.
     """
 
     n_atoms: int
@@ -124,6 +125,7 @@ class LJLayout:
             pairs_intra=ordinary,
             type_pair=type_pair,
             type_counts=np.bincount(atom_type, minlength=nt).astype(np.int64),
+            lj_free_particles=0 if system.drude is None else len(system.drude),
         )
 
 
