@@ -155,6 +155,16 @@ def test_short_drude_run_is_stable_and_gives_finite_properties(ccl4, tmp_path):
     assert np.isfinite(eps.error)
     written = json.loads((tmp_path / "run" / "result.json").read_text())
     assert written["dielectric"]["value"] == eps.value
+    # LJ derivatives of every sigma/epsilon, and the epsilon-scale derivative is their
+    # contraction with the epsilon values (d/ds = sum_k eps_k d/deps_k)
+    liquid_result = result.liquid
+    assert {k.rsplit("/", 1)[1] for k in liquid_result.keys} == {"sigma", "epsilon"}
+    is_eps = np.array([k.endswith("/epsilon") for k in liquid_result.keys])
+    weights = np.where(is_eps, liquid_result.values, 0.0)
+    assert result.epsilon_scale["d_hvap_kcal_mol"] == pytest.approx(
+        float(weights @ liquid_result.hvap_gradient), rel=1e-9)
+    assert result.epsilon_scale["d_density_g_ml"] == pytest.approx(
+        float(weights @ liquid_result.density_gradient), rel=1e-9)
     # a finished run is read back, not rerun: same numbers
     job = LiquidJob("ccl4", ccl4, 298.15, 1.0, tmp_path / "run", settings,
                     density_guess_g_ml=1.59)
