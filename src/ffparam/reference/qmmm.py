@@ -276,16 +276,24 @@ def compute_qmmm(regions: Sequence[QMMMRegion], method: MethodSpec | str,
                  progress: Progress | bool = False) -> tuple[list[Record], RunSummary]:
     """One stored QM/MM calculation per region (snapshot), in order, computing only what
     ``store`` lacks (default: an in-memory Store); every job is checked before any runs."""
+    jobs = [qmmm_job(r.species, r.geometry, r.environment, method, task) for r in regions]
+    return run_qmmm_jobs(jobs, store, executor, retry_failed, progress, "QM/MM")
+
+
+def run_qmmm_jobs(jobs: Sequence[Job], store: Store | None, executor: Executor | None,
+                  retry_failed: bool, progress: Progress | bool, description: str
+                  ) -> tuple[list[Record], RunSummary]:
+    """Records of checked QM/MM ``jobs`` through :func:`ffparam.reference.compute.run_jobs`
+    (default ``store``: an in-memory Store); InputError for no jobs."""
     from ffparam.reference.compute import run_jobs
     from ffparam.reference.store import Store
 
-    jobs = [qmmm_job(r.species, r.geometry, r.environment, method, task) for r in regions]
     if not jobs:
         raise InputError("no QM/MM snapshots to compute")
     own = store is None
     store = Store(":memory:") if own else store
     try:
-        return run_jobs(jobs, store, executor, retry_failed, progress, "QM/MM")
+        return run_jobs(jobs, store, executor, retry_failed, progress, description)
     finally:
         if own:
             store.close()
