@@ -38,11 +38,11 @@ def cluster(water):
     """(QM species, QM geometry, MM waters as one fixed-charge system, MM positions)."""
     x0 = water.conformers[0]
     waters = Molecule.from_smiles("O.O.O", name="waters")
-    positions = np.zeros((9, 3))
+    positions, charges = np.zeros((9, 3)), np.zeros(9)
     for fragment, offset in zip(Chem.GetMolFrags(waters.rdmol), OFFSETS):
         positions[list(fragment)] = x0 + offset  # each fragment is O, H, H like x0
-    mm = assign_parameters(waters.with_conformers(positions[None]), "sage",
-                           charges=np.tile(TIP3P, 3))
+        charges[list(fragment)] = TIP3P
+    mm = assign_parameters(waters.with_conformers(positions[None]), "sage", charges=charges)
     return Species.from_molecule(water), x0, mm, positions
 
 
@@ -105,10 +105,11 @@ def test_converges_to_a_stationary_point_in_the_drudes(cluster, converged):
 @pytest.mark.parametrize("where,index", [("mm", (0, 0)), ("mm", (7, 1)), ("qm", (2, 0))])
 def test_forces_match_finite_differences(cluster, converged, where, index):
     """dE/dx of the converged energy on MM oxygens (Drude parents), MM hydrogens and QM
-    atoms against central differences of self-consistent energies (step 1e-3 A)."""
+    atoms against central differences of self-consistent energies (step 2.5e-4 A: the
+    O-H stretch's third derivative makes the O(h^2) error 5e-4 kcal/mol/A at 1e-3 A)."""
     species, x0, _, positions = cluster
     environment, result = converged
-    h = 1e-3
+    h = 2.5e-4
     energies = []
     for sign in (1.0, -1.0):
         qm, mm = x0.copy(), positions.copy()
@@ -117,8 +118,7 @@ def test_forces_match_finite_differences(cluster, converged, where, index):
         energies.append(self_consistent_qmmm(species, qm, shifted, METHOD).energy)
     numeric = (energies[0] - energies[1]) / (2 * h)
     analytic = (result.mm_gradient if where == "mm" else result.gradient)[index]
-    # O(h^2) = 1e-6 relative truncation error of the central difference
-    assert analytic == pytest.approx(numeric, rel=1e-4, abs=2e-4), (where, index, numeric)
+    assert analytic == pytest.approx(numeric, abs=1e-4), (where, index, numeric)
 
 
 def test_vanishing_polarizability_gives_fixed_charge_qmmm(cluster):
@@ -126,7 +126,7 @@ def test_vanishing_polarizability_gives_fixed_charge_qmmm(cluster):
     species, x0, mm, positions = cluster
     environment = drude_environment(mm, positions, alpha=1e-9)
     result = self_consistent_qmmm(species, x0, environment, METHOD)
-    fixed = embedded_calculator(METHOD, species, Environment(np.tile(TIP3P, 3), positions)
+    fixed = embedded_calculator(METHOD, species, Environment(mm.charges(), positions)
                                 ).compute(x0, gradient=True)
     assert result.energy == pytest.approx(fixed.energy, abs=1e-5)
     assert abs(result.polarization_energy) < 1e-5
@@ -134,7 +134,7 @@ def test_vanishing_polarizability_gives_fixed_charge_qmmm(cluster):
     assert np.abs(result.gradient - fixed.gradient).max() < 5e-4
     assert np.abs(result.mm_gradient - fixed.mm_gradient).max() < 5e-4
     polarizable = drude_environment(mm, positions)
-    assert self_consistent_qmmm(species, x0, polarizable, METHOD).energy < fixed.energy - 1.0
+    assert self_consistent_qmmm(species, x0, polarizable, METHOD).energy < fixed.energy - 0.1
 
 
 def test_stored_with_the_drude_environment_in_the_key(cluster, converged, tmp_path):
@@ -148,7 +148,8 @@ def test_stored_with_the_drude_environment_in_the_key(cluster, converged, tmp_pa
         assert record.species.key == qmmm_species(species).key
         assert record.energy == pytest.approx(result.energy, abs=1e-6)
         assert np.abs(record.mm_gradient - result.mm_gradient).max() < 1e-5
-        np.testing.assert_allclose(record.mm_charges, np.tile(TIP3P, 3))
+        np.testing.assert_allclose(record.mm_charges[:3], TIP3P[0])  # the oxygens first
+        np.testing.assert_allclose(record.mm_charges[3:], TIP3P[1])
         details = record.provenance["details"]["drude"]
         assert details["iterations"] == result.iterations
         assert details["alpha_a3"] == pytest.approx([1.5, 1.5, 1.5])
