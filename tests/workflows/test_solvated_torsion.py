@@ -9,8 +9,7 @@ import pytest
 import torch
 import yaml
 
-from ffparam.assign import assign_parameters
-from ffparam.chem import Molecule
+from ffparam.cli.main import main
 from ffparam.errors import InputError
 from ffparam.fit.objective import Objective
 from ffparam.fit.optimizers import least_squares
@@ -20,8 +19,10 @@ from ffparam.fit.targets.solvated_torsion import (
     SolvatedTorsionTarget,
     read_solvated_profile,
 )
+from ffparam.liquid.prepare import prepare_system
 from ffparam.mm import terms as F
 from ffparam.mm.engine import MMEngine
+from ffparam.reference import Store
 from ffparam.units import COULOMB_CONSTANT_KCAL_MOL_A_E2
 from ffparam.workflows.qmmm import QMMMSettings
 from ffparam.workflows.solvated_torsion import (
@@ -32,15 +33,18 @@ from ffparam.workflows.solvated_torsion import (
 )
 
 QUAD = (0, 1, 2, 3)  # O-C-C-F
-ANGLES = [60.0, 180.0, 300.0]
+ANGLES = [-60.0, 60.0, 180.0]  # the drive of --spacing 120
 SETTINGS = QMMMSettings(method="hf/sto-3g", n_frames=2, n_solvent=30, cutoff_a=4.5,
-                        md_cutoff_a=4.5, equilibration_ps=0.2, interval_ps=0.1)
+                        md_cutoff_a=4.5, equilibration_ps=0.2, interval_ps=0.1,
+                        charges="gasteiger")
+CLI = ["--method", "hf/sto-3g", "--frames", "2", "--n-solvent", "30", "--cutoff", "4.5",
+       "--md-cutoff", "4.5", "--equil-ps", "0.2", "--interval-ps", "0.1", "--charges",
+       "gasteiger", "--workers", "0", "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def system():
-    return assign_parameters(Molecule.from_smiles("OCCF", name="fluoroethanol")
-                             .generate_conformers(1, seed=7), "sage", charges="gasteiger")
+    return prepare_system("OCCF", "sage", "gasteiger")  # as `ffparam qmmm OCCF` does
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +58,9 @@ def run(system, tmp_path_factory):
 def test_profile_holds_drive_points_snapshots_and_round_trips(system, run):
     out, profile = run
     phi = np.degrees(F.dihedrals(torch.as_tensor(profile.geometries),
-                                 torch.as_tensor([QUAD])).numpy()[:, 0]) % 360.0
-    np.testing.assert_allclose(phi, ANGLES, atol=0.5)  # restrained MM drive, frozen in MD
+                                 torch.as_tensor([QUAD])).numpy()[:, 0])
+    off = (phi - np.array(ANGLES) + 180.0) % 360.0 - 180.0
+    assert np.abs(off).max() < 0.5  # the restrained MM drive, frozen in the MD
     assert [len(e) for e in profile.qmmm_energies] == [2, 2, 2]
     assert all(len(x) % 3 == 0 and len(x) > 0 for s in profile.solvent_positions for x in s)
     mean, error = profile.qmmm_mean()
@@ -170,3 +175,25 @@ def test_bad_input_is_refused_before_any_calculation(system, run, tmp_path):
         SolvatedProfile.from_json({**data, "qmmm_energies_kcal_mol": [[], [1.0], [2.0]]})
     assert not list(tmp_path.iterdir())  # nothing written
     assert mm_drive_geometries(system, QUAD, [90.0]).shape == (1, system.n_atoms, 3)
+
+
+def test_cli_torsion_profile_reuses_the_run(run, capsys, tmp_path):
+    """``ffparam qmmm OCCF --torsion 0,1,2,3 --spacing 120`` on the fixture's directory:
+    every calculation and MD comes back from the Store and checkpoints; bad --torsion or
+    --spacing is one error line with nothing written."""
+    out, profile = run
+    with Store(out / "qmmm.sqlite") as store:
+        before = len(store)
+    assert main(["qmmm", "OCCF", "--torsion", "0,1,2,3", "--spacing", "120", "--out",
+                 str(out), *CLI]) == 0
+    printed = capsys.readouterr().out
+    assert "in solvent" in printed and printed.count(" deg ") == 3
+    with Store(out / "qmmm.sqlite") as store:
+        assert len(store) == before
+    np.testing.assert_array_equal(read_solvated_profile(out / PROFILE_FILE).gas_energies,
+                                  profile.gas_energies)
+    for bad in (["--torsion", "0,1,2"], ["--torsion", "0,1,3,2"], ["--torsion", "0,1,2,3",
+                                                                   "--spacing", "7"]):
+        assert main(["qmmm", "OCCF", *bad, "--out", str(tmp_path / "bad"), *CLI]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "bad").exists()
