@@ -46,10 +46,17 @@ from ffparam.workflows.solvated_torsion import solvated_torsion_profile
 QUAD = (0, 1, 2, 3)  # O-C-C-F of OCCF
 
 
+def occf_fit(parameters) -> FitParameters:
+    """k1, k2, k3 of the bespoke O-C-C-F type free (3 parameters for 12 drive points)."""
+    keys = [k for k in parameters.free_keys() if k.field in ("k1", "k2", "k3")
+            and k.id.startswith("[$([#8") and k.id.endswith("[$([#9X1H0+0;A]):4]")]
+    return FitParameters(parameters, [[k] for k in keys])
+
+
 def fitted_scores(system, profile) -> dict:
     """Fit the bespoke torsion to each profile; RMSE (kcal/mol) of every model on both."""
     bespoke = make_bespoke_torsions(system, [(1, 2)])
-    fit = FitParameters.from_free(bespoke.system.parameters)
+    fit = occf_fit(bespoke.system.parameters)
     targets = {
         "solvated": SolvatedTorsionTarget("solvated", bespoke.system, profile),
         "gas": TorsionProfileTarget("gas", bespoke.system, TorsionProfile(
@@ -86,12 +93,13 @@ def main() -> None:
     profile = solvated_torsion_profile(system, QUAD, angles, args.outdir, settings)
     wall = time.perf_counter() - start
     target = SolvatedTorsionTarget("solvated", system, profile)
-    fit = FitParameters.from_free(make_bespoke_torsions(system, [(1, 2)]).system.parameters)
+    fit = occf_fit(make_bespoke_torsions(system, [(1, 2)]).system.parameters)
     table = target.profile_table(fit, torch.zeros(fit.size, dtype=torch.float64))
-    print(f"{'angle':>6s} {'gas QM':>8s} {'solv QM':>8s} {'+- SE':>6s}   (kcal/mol, "
-          f"zero at the solvated minimum; {args.method}, {args.frames} snapshots)")
-    for row in zip(table["angles"], table["gas"], table["qm"], table["qm_error"]):
-        print(f"{row[0]:6.0f} {row[1]:8.3f} {row[2]:8.3f} {row[3]:6.3f}")
+    print(f"{'angle':>6s} {'gas QM':>8s} {'solv QM':>8s} {'+- SE':>6s} {'paired SE':>9s} "
+          f"(kcal/mol; {args.method}, {args.frames} snapshots per angle)")
+    for row in zip(table["angles"], table["gas"], table["qm"], table["qm_error"],
+                   table["paired_error"]):
+        print(f"{row[0]:6.0f} {row[1]:8.3f} {row[2]:8.3f} {row[3]:6.3f} {row[4]:9.3f}")
     scores = fitted_scores(system, profile)
     for model, values in scores["rmse_kcal_mol"].items():
         print(f"{model:22s} RMSE solvated {values['solvated']:.3f}  gas {values['gas']:.3f}")
@@ -101,6 +109,7 @@ def main() -> None:
         "angles_deg": table["angles"].tolist(), "gas_kcal_mol": table["gas"].tolist(),
         "solvated_kcal_mol": table["qm"].tolist(),
         "solvated_standard_error_kcal_mol": table["qm_error"].tolist(),
+        "paired_standard_error_kcal_mol": table["paired_error"].tolist(),
         **scores, "profile_wall_s": wall})
 
 

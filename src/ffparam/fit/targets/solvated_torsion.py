@@ -26,6 +26,12 @@ solvent potential at each solute atom, E_LJ through per solvent-atom-kind sums o
 and r^-6, so the target is differentiable in the solute's charges, LJ and valence/torsion
 parameters at the cost of a gas-phase profile.
 
+Noise: the mean solute-solvent interaction energy of a few snapshots is uncertain by
+kcal/mol (``standard_error`` of E_QM(k)), but the residual only sees the paired
+difference <E_QMMM(k, s) - E_Coul(k, s)>_s (the QM solute's energy and polarization in
+the field, less the MM charges' interaction with the same solvent), whose standard error
+(``paired_error``, start charges) is several times smaller.
+
 Residuals (kcal/mol) are MM - QM relative energies (to the mean, or to the QM minimum),
 one per drive point.
 """
@@ -117,9 +123,7 @@ class SolvatedProfile:
         """(P,) mean QM/MM energy per drive point and its standard error (std/sqrt(n),
         NaN with one snapshot), kcal/mol."""
         mean = np.array([e.mean() for e in self.qmmm_energies])
-        error = np.array([e.std(ddof=1) / np.sqrt(len(e)) if len(e) > 1 else np.nan
-                          for e in self.qmmm_energies])
-        return mean, error
+        return mean, np.array([standard_error(e) for e in self.qmmm_energies])
 
     def to_json(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "label": self.label, "method": self.method,
@@ -168,31 +172,38 @@ def read_solvated_profile(path: str | Path) -> SolvatedProfile:
 
 @dataclass
 class EmbeddingSums:
-    """Snapshot-averaged solvent sums at the solute atoms, per drive point (kcal/mol/e,
-    Angstrom^-n): potential (P, N) = <sum_J C q_J / r_iJ>, r12 and r6 (P, N, n_kind) =
-    <sum_{J of kind} r_iJ^-n>."""
+    """Solvent sums at the solute atoms per drive point (kcal/mol/e, Angstrom^-n):
+    potential (P, N) = <sum_J C q_J / r_iJ> over the snapshots, r12 and r6 (P, N, n_kind)
+    = <sum_{J of kind} r_iJ^-n>; frame_potentials: per point (n_k, N), each snapshot's."""
 
     potential: np.ndarray
     r12: np.ndarray
     r6: np.ndarray
+    frame_potentials: list[np.ndarray]
 
 
 def embedding_sums(profile: SolvatedProfile) -> EmbeddingSums:
     """The :class:`EmbeddingSums` of ``profile`` (one pass over the snapshots)."""
     n_kind = len(profile.solvent_charges)
-    potential, r12, r6 = [], [], []
+    frames_v, r12, r6 = [], [], []
     for geometry, frames in zip(profile.geometries, profile.solvent_positions):
-        v, a12, a6 = 0.0, 0.0, 0.0
+        v, a12, a6 = [], 0.0, 0.0
         for xyz in frames:
             r = np.linalg.norm(geometry[:, None] - xyz[None], axis=-1).reshape(
                 len(geometry), -1, n_kind)
-            v = v + COULOMB_CONSTANT_KCAL_MOL_A_E2 * (profile.solvent_charges / r).sum((1, 2))
+            v.append(COULOMB_CONSTANT_KCAL_MOL_A_E2 * (profile.solvent_charges / r).sum((1, 2)))
             a12 = a12 + (r ** -12.0).sum(1)
             a6 = a6 + (r ** -6.0).sum(1)
-        potential.append(v / len(frames))
+        frames_v.append(np.array(v))
         r12.append(a12 / len(frames))
         r6.append(a6 / len(frames))
-    return EmbeddingSums(np.array(potential), np.array(r12), np.array(r6))
+    return EmbeddingSums(np.array([v.mean(axis=0) for v in frames_v]), np.array(r12),
+                         np.array(r6), frames_v)
+
+
+def standard_error(values: np.ndarray) -> float:
+    """std / sqrt(n) of ``values`` (NaN for one value)."""
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else np.nan
 
 
 class SolvatedTorsionTarget(Target):
@@ -214,9 +225,13 @@ class SolvatedTorsionTarget(Target):
         self._potential = torch.as_tensor(sums.potential)
         self._r12, self._r6 = torch.as_tensor(sums.r12), torch.as_tensor(sums.r6)
         qmmm, self.standard_error = profile.qmmm_mean()
+        start = np.asarray(system.parameters.vector(), dtype=np.float64)
+        charges = start[system.nonbonded.charge_index]
+        self.paired_error = np.array([  # of <E_QMMM - E_Coul>: what the residual sees
+            standard_error(e - v @ charges)
+            for e, v in zip(profile.qmmm_energies, sums.frame_potentials)])
         with torch.no_grad():
-            start = torch.as_tensor(system.parameters.vector(), dtype=torch.float64)
-            solvated = torch.as_tensor(qmmm) + self._lj(start)
+            solvated = torch.as_tensor(qmmm) + self._lj(torch.as_tensor(start))
         self.anchor = int(torch.argmin(solvated))
         self.reference = relative(solvated, reference, self.anchor)
         self.gas_reference = relative(torch.as_tensor(profile.gas_energies), reference,
@@ -255,18 +270,19 @@ class SolvatedTorsionTarget(Target):
             diff = self.residuals(fit, x)
         return {"rmse [kcal/mol]": float(torch.sqrt(torch.mean(diff**2))),
                 "max_error [kcal/mol]": float(diff.abs().max()),
-                "mean_standard_error [kcal/mol]": float(np.nanmean(self.standard_error))
-                if np.isfinite(self.standard_error).any() else float("nan")}
+                "mean_paired_error [kcal/mol]": float(np.mean(self.paired_error))}
 
     def profile_table(self, fit: FitParameters, x: Tensor) -> dict[str, np.ndarray]:
-        """Angles (deg); solvated QM (with its standard error), MM and gas-phase QM
-        relative energies (kcal/mol), each zero at the solvated QM minimum."""
+        """Angles (deg); relative energies (kcal/mol): solvated QM with its standard error
+        (``qm_error``) and MM aligned as in the fit, both zero at the solvated QM minimum;
+        gas-phase QM zero at its own minimum; ``paired_error``: the standard error of
+        <E_QMMM - E_Coul> (start charges), the noise the residuals carry."""
         with torch.no_grad():
             mm = relative(self.mm_energies(fit, x), self.reference_mode, self.anchor).numpy()
         qm, gas = self.reference.numpy(), self.gas_reference.numpy()
         return {"angles": self.profile.angles, "qm": qm - qm[self.anchor],
                 "qm_error": self.standard_error, "mm": mm - qm[self.anchor],
-                "gas": gas - gas[self.anchor]}
+                "gas": gas - gas.min(), "paired_error": self.paired_error}
 
 
 def solvated_torsion_target_from_file(name: str, system: ParameterizedSystem,
