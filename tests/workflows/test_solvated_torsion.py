@@ -128,8 +128,10 @@ def test_target_is_mm_in_the_same_embedding_and_fits(system, run):
     after = result.metrics_after["solv"]["rmse [kcal/mol]"]
     assert after < 0.5 * before and after < 0.05
     table = target.profile_table(fit, torch.as_tensor(result.x))
-    assert set(table) == {"angles", "qm", "qm_error", "mm", "gas"}
-    assert table["qm"].min() == 0.0 and not np.allclose(table["qm"], table["gas"], atol=0.01)
+    assert set(table) == {"angles", "qm", "qm_error", "mm", "gas", "paired_error"}
+    assert table["qm"].min() == 0.0 and table["gas"].min() == 0.0
+    assert not np.allclose(table["qm"], table["gas"], atol=0.01)
+    assert np.all(np.isfinite(table["paired_error"]))
 
 
 def _lj(target: SolvatedTorsionTarget, values: np.ndarray) -> np.ndarray:
