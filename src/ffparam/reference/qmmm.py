@@ -24,6 +24,9 @@ position is a new calculation. A QM/MM record's molecule key is the molecule's w
 ML data sets) never mix QM/MM energies into it; the extended-XYZ export leaves QM/MM
 records out.
 
+A polarizable (Drude) environment, whose Drudes relax in the QM region's field while the
+QM density relaxes in theirs, is :mod:`ffparam.reference.qmmm_drude`.
+
 tblite's Python API offers a uniform electric field but no external point charges, so xtb
 methods are refused for QM/MM. Cutting the QM region through a covalent bond (link atoms)
 is not supported and refused.
