@@ -71,6 +71,12 @@ def qmmm(
                                       help="SQLite store (default OUT/qmmm.sqlite)"),
     out: Path = typer.Option(Path("qmmm"), "--out", "-o", help="output directory"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    torsion: str | None = typer.Option(
+        None, "--torsion", help="I,J,K,L (0-based): a solvated torsion profile instead: "
+        "the MM-relaxed drive of this dihedral, each geometry frozen in its own box "
+        "(--frames snapshots) -> OUT/solvated_torsion.json (a solvated_torsion fit target)"),
+    spacing: int = typer.Option(30, "--spacing", callback=at_least(1),
+                                help="drive spacing with --torsion, degrees (divides 360)"),
 ) -> None:
     """QM/MM calculations of MOLECULE in snapshots of a solvent box."""
     values = dict(locals())
@@ -82,6 +88,9 @@ def qmmm(
     settings = QMMMSettings(**api_values(QMMM_FIELDS, values, SETTINGS))
     box_edge_a(settings)  # a box under twice the cutoff: one line, nothing written
     Molecule.from_input(molecule)  # an unreadable solute: one line, nothing written
+    if torsion is not None:
+        _torsion_profile(molecule, _quad(torsion), spacing, settings, store, out, workers)
+        return
     out.mkdir(parents=True, exist_ok=True)
     with Store(store or out / "qmmm.sqlite") as db, make_executor(workers) as executor:
         result = run_qmmm(molecule, out, settings, store=db, executor=executor,
@@ -104,6 +113,52 @@ def _report(result) -> None:
                    f"{_number(frame['energy_kcal_mol'], '.4f')} kcal/mol, dipole "
                    f"{_number(frame['dipole_debye'], '.3f')} D"
                    + (f" ({frame['error']})" if frame["error"] else ""))
+
+
+def _quad(text: str) -> tuple[int, ...]:
+    """``I,J,K,L`` as four ints (InputError otherwise)."""
+    from ffparam.errors import InputError
+
+    try:
+        quad = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        quad = ()
+    if len(quad) != 4:
+        raise InputError(f"--torsion must be four atom indices I,J,K,L, got {text!r}")
+    return quad
+
+
+def _torsion_profile(molecule: str, quad: tuple[int, ...], spacing: int, settings,
+                     store: Path | None, out: Path, workers: int) -> None:
+    """``ffparam qmmm --torsion``: the solvated profile, a table of gas and mean QM/MM
+    energies (kcal/mol, each from its minimum) with the standard error."""
+    import numpy as np
+
+    from ffparam.errors import InputError
+    from ffparam.liquid.prepare import prepare_system
+    from ffparam.reference.store import Store
+    from ffparam.runtime import make_executor
+    from ffparam.workflows.solvated_torsion import (
+        PROFILE_FILE,
+        check_dihedral,
+        solvated_torsion_profile,
+    )
+
+    if 360 % spacing or spacing > 180:
+        raise InputError(f"--spacing must divide 360 (degrees, at most 180), got {spacing}")
+    system = prepare_system(molecule, settings.forcefield, settings.charges)
+    check_dihedral(system, quad)  # bad atoms: one line, nothing written
+    angles = np.arange(-180 + spacing, 180 + 1, spacing, dtype=float)
+    out.mkdir(parents=True, exist_ok=True)
+    with Store(store or out / "qmmm.sqlite") as db, make_executor(workers) as executor:
+        profile = solvated_torsion_profile(system, quad, angles, out, settings, db, executor)
+    mean, error = profile.qmmm_mean()
+    gas = profile.gas_energies - profile.gas_energies.min()
+    typer.echo(f"{profile.label}, {profile.method}: relative energies, kcal/mol "
+               f"(QM/MM: mean of the snapshots +- standard error) -> {out / PROFILE_FILE}")
+    for angle, e_gas, e_qmmm, e_err in zip(angles, gas, mean - mean.min(), error):
+        typer.echo(f"  {angle:7.1f} deg  gas {e_gas:8.3f}  in solvent {e_qmmm:8.3f} "
+                   f"+- {e_err:.3f}")
 
 
 def _number(value: float | None, spec: str) -> str:

@@ -22,6 +22,8 @@ Example::
       - {name: q, type: esp, molecule: butane, reference: ffparam.db, method: hf/6-31g*}
       - {name: a, type: polarizability, molecule: butane, reference: ffparam.db,
          method: hf/aug-cc-pvdz}  # QM tensors; the molecule gets Drude particles
+      - {name: s, type: solvated_torsion, molecule: butane,   # QM/MM drive in solvent
+         reference: solv/solvated_torsion.json}  # workflows.solvated_torsion writes it
     types:                      # new SMIRKS types shared by every molecule they match
       - {section: ProperTorsions, id: t-aryl-amide,   # appended after the force field's
          smirks: "[*:1]~[c:2]-[$([CX3](=O)[NX3]):3]~[*:4]",   # torsions: wins by last match
@@ -49,7 +51,7 @@ from ffparam.io.files import read_text
 from ffparam.settings import Settings, require_positive
 
 TargetType = Literal["torsion_profile", "relative_energy", "forces", "hessian", "frequencies",
-                     "esp", "dipole", "polarizability"]
+                     "esp", "dipole", "polarizability", "solvated_torsion"]
 
 
 class SpecSettings(Settings):

@@ -158,12 +158,14 @@ class DrudeEngine:
 
     def _polar_energy(self, pos: Tensor, d: Tensor, p: Tensor, field: Tensor | None = None
                       ) -> Tensor:
-        """The energy terms that depend on ``d``; with a uniform external ``field``
-        (n_conformers, 3) kcal/mol/(e A) also its energy on the Drude dipoles,
-        -sum_D q_D field.d."""
+        """The energy terms that depend on ``d``; with an external ``field`` in
+        kcal/mol/(e A), uniform (n_conformers, 3) or one per Drude (n_conformers, n_drude,
+        3), also its energy on the Drude dipoles, -sum_D q_D field_D.d_D."""
         energy = sum(self.polarization_terms(pos, d, p, moving_only=True).values())
         if field is not None:
             q_d = drude_charge(p[self._alpha], self.k)
+            if field.dim() == 3:
+                return energy - torch.einsum("d,cdk,cdk->c", q_d, d, field)
             energy = energy - torch.einsum("d,cdk,ck->c", q_d, d, field)
         return energy
 
@@ -171,11 +173,16 @@ class DrudeEngine:
     def relax(self, positions, values: Tensor | None = None, field_kcal_mol_e_a=None
               ) -> Tensor:
         """Relaxed Drude displacements (n_conformers, n_drude, 3) Angstrom (no graph),
-        optionally in a uniform external field (3,) or (n_conformers, 3) kcal/mol/(e A)."""
+        optionally in an external field in kcal/mol/(e A): uniform, (3,) or (n_conformers,
+        3), or one per Drude, (n_conformers, n_drude, 3) (e.g. a QM region's field at the
+        Drude sites)."""
         pos = self.core._positions(positions).detach()
         p = (self.parameter_vector() if values is None else values).detach()
         field = None if field_kcal_mol_e_a is None else torch.as_tensor(
-            field_kcal_mol_e_a, dtype=self.dtype, device=self.device).expand(len(pos), 3)
+            field_kcal_mol_e_a, dtype=self.dtype, device=self.device)
+        if field is not None:
+            field = (field.expand(len(pos), self.n_drude, 3) if field.dim() == 3
+                     else field.expand(len(pos), 3))
         d = pos.new_zeros((pos.shape[0], self.n_drude, 3))
         tol = self.settings.gradient_tolerance_kcal_mol_a
         for _ in range(self.settings.max_iterations):

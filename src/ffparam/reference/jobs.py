@@ -175,6 +175,10 @@ def _one_line(text: object) -> str:
 def _compute(job: Job) -> dict:
     from ffparam.reference.methods import get_calculator
 
+    if getattr(job.environment, "self_consistent", False):  # QM/MM in Drude charges
+        from ffparam.reference.qmmm_drude import drude_fields
+
+        return drude_fields(job)
     calc = get_calculator(job.method, job.species)
     if job.environment is not None:
         from ffparam.reference.qmmm import embed

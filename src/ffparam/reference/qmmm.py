@@ -24,6 +24,9 @@ position is a new calculation. A QM/MM record's molecule key is the molecule's w
 ML data sets) never mix QM/MM energies into it; the extended-XYZ export leaves QM/MM
 records out.
 
+A polarizable (Drude) environment, whose Drudes relax in the QM region's field while the
+QM density relaxes in theirs, is :mod:`ffparam.reference.qmmm_drude`.
+
 tblite's Python API offers a uniform electric field but no external point charges, so xtb
 methods are refused for QM/MM. Cutting the QM region through a covalent bond (link atoms)
 is not supported and refused.
@@ -276,16 +279,24 @@ def compute_qmmm(regions: Sequence[QMMMRegion], method: MethodSpec | str,
                  progress: Progress | bool = False) -> tuple[list[Record], RunSummary]:
     """One stored QM/MM calculation per region (snapshot), in order, computing only what
     ``store`` lacks (default: an in-memory Store); every job is checked before any runs."""
+    jobs = [qmmm_job(r.species, r.geometry, r.environment, method, task) for r in regions]
+    return run_qmmm_jobs(jobs, store, executor, retry_failed, progress, "QM/MM")
+
+
+def run_qmmm_jobs(jobs: Sequence[Job], store: Store | None, executor: Executor | None,
+                  retry_failed: bool, progress: Progress | bool, description: str
+                  ) -> tuple[list[Record], RunSummary]:
+    """Records of checked QM/MM ``jobs`` through :func:`ffparam.reference.compute.run_jobs`
+    (default ``store``: an in-memory Store); InputError for no jobs."""
     from ffparam.reference.compute import run_jobs
     from ffparam.reference.store import Store
 
-    jobs = [qmmm_job(r.species, r.geometry, r.environment, method, task) for r in regions]
     if not jobs:
         raise InputError("no QM/MM snapshots to compute")
     own = store is None
     store = Store(":memory:") if own else store
     try:
-        return run_jobs(jobs, store, executor, retry_failed, progress, "QM/MM")
+        return run_jobs(jobs, store, executor, retry_failed, progress, description)
     finally:
         if own:
             store.close()

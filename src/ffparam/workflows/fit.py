@@ -248,6 +248,12 @@ def build_target(spec: FitSettings, entry: TargetSettings, system: Parameterized
     path = spec.resolve(entry.reference)
     if entry.type in STORE_TASKS:
         return build_physics_target(entry, system, path)
+    if entry.type == "solvated_torsion":
+        from ffparam.fit.targets.solvated_torsion import solvated_torsion_target_from_file
+
+        return solvated_torsion_target_from_file(entry.name, system, path,
+                                                 entry.energy_reference, entry.weight,
+                                                 entry.denominator)
     molecule = system.molecule
     bonds = system.topology.bonds
     if entry.type == "torsion_profile":
