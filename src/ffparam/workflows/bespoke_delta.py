@@ -162,6 +162,10 @@ def delta_info(delta: DeltaScan, plot: Path | None = None) -> DeltaInfo:
     info.length_scales = list(learned.length_scales)
     if plot is not None and delta.angles.shape[1] == 1:
         info.plot = f"plots/{correction_plot(plot, delta).name}"
+    elif plot is not None and delta.angles.shape[1] == 2:  # a 2-D drive: heat maps
+        from ffparam.workflows.bespoke_delta2d import delta_2d_plot
+
+        info.plot = f"plots/{delta_2d_plot(plot, delta).name}"
     return info
 
 
