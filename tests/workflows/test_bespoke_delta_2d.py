@@ -161,3 +161,44 @@ def test_cli_summary_names_the_pair(run, capsys):
 
     _summary(run[2])
     assert "bond 0-1 x 1-2 (2-D): torsion RMSE" in capsys.readouterr().out
+
+
+def test_prior_width_choice_covers_both_bonds_of_a_2d_rotor():
+    """``--prior-width`` with a 2-D rotor: the width chosen for its target applies to the
+    bespoke torsions of both bonds (1-propanol C-C-C-O x C-C-O-H, MMFF94 2-D scan)."""
+    from rdkit import Chem
+    from rdkit.Chem import rdForceFieldHelpers as ffh
+
+    from ffparam.assign import assign_parameters
+    from ffparam.chem import Topology
+    from ffparam.fit.bespoke_torsions import choose_rotor_priors, make_bespoke_torsions
+    from ffparam.fit.optimizers import optimize
+    from ffparam.fit.targets.torsion import TorsionProfile, TorsionProfileTarget
+
+    mol = Molecule.from_smiles("CCCO").generate_conformers(1, seed=5)
+    bonds = [(1, 2), (2, 3)]
+    dihedrals = [tuple(int(a) for a in Topology(mol).dihedral_for_bond(b)) for b in bonds]
+    rd = Chem.Mol(mol.rdmol)
+    props = ffh.MMFFGetMoleculeProperties(rd)
+    angles, geometries, energies = [], [], []
+    for a in (-90, 0, 90, 180):
+        for b in (-90, 0, 90, 180):
+            ff = ffh.MMFFGetMoleculeForceField(rd, props)
+            for quad, angle in zip(dihedrals, (a, b)):
+                ff.MMFFAddTorsionConstraint(*quad, False, float(angle), float(angle), 1.0e4)
+            ff.Minimize(maxIts=2000)
+            xyz = np.array(ff.Positions()).reshape(-1, 3)
+            for i, p in enumerate(xyz):
+                rd.GetConformer().SetAtomPosition(i, p.tolist())
+            angles.append((a, b))
+            geometries.append(xyz)
+            energies.append(ffh.MMFFGetMoleculeForceField(rd, props).CalcEnergy())
+    bespoke = make_bespoke_torsions(assign_parameters(mol, "sage", charges="gasteiger"), bonds)
+    assert bespoke.bonds[(1, 2)] and bespoke.bonds[(2, 3)]
+    profile = TorsionProfile(dihedrals, angles, np.array(geometries), energies, "1-2 x 2-3")
+    target = TorsionProfileTarget("rotor_1-2", bespoke.system, profile, mode="single_point")
+    choice = choose_rotor_priors(bespoke, bespoke.system.parameters, [target], [bonds],
+                                 [0.3, 0.5], lambda o: optimize(o, "least_squares"))
+    free = choice.objective.fit.parameters.free
+    ids = set(bespoke.bonds[(1, 2)]) | set(bespoke.bonds[(2, 3)])
+    assert {free[k].prior_width for k in free if k.id in ids} == {choice.widths["rotor_1-2"]}

@@ -387,7 +387,7 @@ def fit_rotors(start: ParameterizedSystem, rotors: list[RotorScan], settings: Be
         from ffparam.fit.bespoke_torsions import choose_rotor_priors
 
         choice = choose_rotor_priors(
-            bespoke, params, targets, [r.bond for r in parent_rotors],
+            bespoke, params, targets, [r.bonds for r in parent_rotors],
             settings.prior_widths_kcal_mol,
             lambda o: optimize(o, "least_squares", max_iterations=settings.max_iterations))
         for rotor, target in zip(parent_rotors, targets):
