@@ -118,29 +118,11 @@ def drive_pair(molecule: Molecule, pair: Pair, settings, store, executor) -> Rot
         rotor.error = (f"only {len(result.energies)} grid point(s) of the 2-D drive "
                        "succeeded")
         return rotor
-    return _add_correction(rotor, molecule, spec, settings, store, executor) if delta \
-        else rotor
-
-
-def _add_correction(rotor: RotorScan, molecule: Molecule, spec, settings, store,
-                    executor) -> RotorScan:
-    """Replace the rotor's LOW surface by LOW + the GP of HIGH - LOW (module docstring)."""
-    from ffparam.workflows.bespoke_delta import learn_correction
-
-    low = rotor.profile
-    delta = learn_correction(molecule, low, spec, settings, store, executor)
-    rotor.delta = delta
-    rotor.n_jobs += delta.summary.n_jobs
-    rotor.n_cached += delta.summary.n_cached
-    rotor.n_failed += delta.summary.n_failed
-    if delta.learned.posterior is None:
-        rotor.error = (f"no {spec.high.canonical()} single point of the 2-D drive "
-                       f"succeeded ({delta.learned.n_asked} tried)")
-        rotor.profile = None
+    if not delta:
         return rotor
-    rotor.profile = TorsionProfile(low.dihedrals, low.angles, low.geometries,
-                                   delta.corrected, low.label)
-    return rotor
+    from ffparam.workflows.bespoke_delta import correct_rotor
+
+    return correct_rotor(rotor, molecule, spec, settings, store, executor)
 
 
 def pair_label(bonds) -> str:
