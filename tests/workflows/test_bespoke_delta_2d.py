@@ -56,6 +56,8 @@ def test_one_2d_rotor_with_levels_sigma_map_and_report(run):
     assert rotor.rmse_fitted < rotor.rmse_start
     assert (out / rotor.plot).exists() and (out / delta.plot).exists()
     assert read_bespoke_metrics(out / "metrics.json") == result.metrics
+    assert result.metrics.settings["drives_2d"] == [[[0, 1], [1, 2]]]
+    assert result.metrics.settings["spacing_2d_deg"] == 90
     html = (out / "report.html").read_text()
     assert "(2-D drive)" in html and "corrected 2-D surface" in html
     assert html.count("data:image/png;base64") >= 2

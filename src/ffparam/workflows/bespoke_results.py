@@ -288,7 +288,10 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
                   "references": [str(p) for p in settings.references],
                   **({"high_budget": settings.high_budget,
                       "high_sigma_kcal_mol": settings.high_sigma_kcal_mol}
-                     if settings.high_budget is not None else {})},
+                     if settings.high_budget is not None else {}),
+                  **({"drives_2d": [[list(b) for b in pair] for pair in settings.drives_2d],
+                      "spacing_2d_deg": settings.spacing_2d_deg}
+                     if getattr(settings, "drives_2d", None) else {})},
         summary=bespoke_summary(rotors, run.rotors, settings.method),
         rotors=rotors, fit=fit_summary(run.fit_result), changed_parameters=changed,
         validation={k: v.to_json() for k, v in run.validation.items()},
