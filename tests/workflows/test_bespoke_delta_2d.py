@@ -204,3 +204,12 @@ def test_prior_width_choice_covers_both_bonds_of_a_2d_rotor():
     free = choice.objective.fit.parameters.free
     ids = set(bespoke.bonds[(1, 2)]) | set(bespoke.bonds[(2, 3)])
     assert {free[k].prior_width for k in free if k.id in ids} == {choice.widths["rotor_1-2"]}
+
+
+def test_settings_from_plain_data():
+    made = BespokeSettings.from_dict({"drives_2d": [[[0, 1], [1, 2]]], "spacing_2d_deg": 60})
+    assert made.drives_2d == [((0, 1), (1, 2))] and made.spacing_2d_deg == 60
+    assert made.to_dict()["drives_2d"] == [[[0, 1], [1, 2]]]
+    assert BespokeSettings().drives_2d is None and BespokeSettings().spacing_2d_deg == 30
+    with pytest.raises(InputError, match="drives_2d"):
+        BespokeSettings.from_dict({"drives_2d": [[[0, 1]]]})
