@@ -22,7 +22,7 @@ CLI_ONLY = {
     "sample": {"input", "conformers", "md", "md_engine", "normal_modes", "store", "output",
                "charge", "seed", "workers", "dask", "mc"},
     "fit": {"spec", "out", "quiet", "cv", "ff"},
-    "bespoke": {"input", "reference", "bond", "out", "name", "quiet"},
+    "bespoke": {"input", "reference", "bond", "drive_2d", "out", "name", "quiet"},
     "demo": {"out", "workers"},
     "mlp train": {"model", "train", "out", "valid", "isolated_atoms", "option", "restart"},
     "mlp eval": {"model_dir", "test", "plot", "as_json", "report"},

@@ -12,6 +12,7 @@ from ffparam.cli.options import (
     api_option,
     api_values,
     at_least,
+    divides_180,
     positive,
     uses_api,
 )
@@ -26,6 +27,8 @@ def _summary(result) -> None:
     metrics = result.metrics
     for rotor in metrics.rotors:
         bond = "-".join(map(str, rotor.bond))
+        if rotor.bond2 is not None:
+            bond += " x " + "-".join(map(str, rotor.bond2)) + " (2-D)"
         if rotor.rmse_fitted is not None:
             typer.echo(f"bond {bond}: torsion RMSE {rotor.rmse_start:.3f} -> "
                        f"{rotor.rmse_fitted:.3f} kcal/mol ({rotor.n_points} points, "
@@ -64,6 +67,24 @@ def _parse_bonds(values: list[str] | None) -> list[tuple[int, int]] | None:
     return bonds
 
 
+def _parse_pairs(values: list[str] | None
+                 ) -> list[tuple[tuple[int, int], tuple[int, int]]] | None:
+    """``--drive-2d J-K,L-M`` values as bond pairs (InputError naming the option)."""
+    if not values:
+        return None
+    from ffparam.errors import InputError
+
+    pairs = []
+    for text in values:
+        bonds = [part.strip().split("-") for part in text.split(",")]
+        if len(bonds) != 2 or not all(len(b) == 2 and all(a.strip().isdigit() for a in b)
+                                      for b in bonds):
+            raise InputError(f"--drive-2d {text!r}: give two bonds as 0-based atom indices "
+                             "like 1-2,2-3")
+        pairs.append(tuple((int(b[0]), int(b[1])) for b in bonds))
+    return pairs
+
+
 SETTINGS = "ffparam.workflows.bespoke:BespokeSettings"
 FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
     ("ff", "forcefield"), ("method", "method"), ("charges", "charges"),
@@ -72,7 +93,8 @@ FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
     ("fragment", "fragment"), ("mode", "mode"), ("conformers", "validation_conformers"),
     ("validate_geometry", "validate_geometry"), ("md_ps", "md_ps"),
     ("retry_failed", "retry_failed"), ("force", "force"), ("polarizable", "polarizable"),
-    ("high_budget", "high_budget"), ("high_sigma", "high_sigma_kcal_mol"))}
+    ("high_budget", "high_budget"), ("high_sigma", "high_sigma_kcal_mol"),
+    ("spacing_2d", "spacing_2d_deg"))}
 """`ffparam bespoke` option -> the BespokeSettings field it sets (and takes its default
 from)."""
 FIELDS["prior_width"] = ApiField(SETTINGS, "prior_widths_kcal_mol", none_as=[])  # repeatable
@@ -138,6 +160,12 @@ def register(app: typer.Typer) -> None:
             help="candidate prior width of the bespoke torsion barriers, kcal/mol (repeat "
                  "the option); each rotor gets the one whose fit best predicts the held-out "
                  "half of its grid (default: a fixed width)"),
+        drive_2d: list[str] = typer.Option(
+            None, "--drive-2d", help="drive two coupled rotors as one 2-D torsion drive and "
+                                     "fit both to its surface, e.g. --drive-2d 1-2,2-3 "
+                                     "(repeat for more pairs)"),
+        spacing_2d: int = api_option(B, "spacing_2d", "--spacing-2d", callback=divides_180,
+                                     help="grid spacing of the 2-D drives, degrees"),
         name: str = typer.Option(None, "--name", help="molecule name for files and report "
                                                       "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
@@ -148,6 +176,7 @@ def register(app: typer.Typer) -> None:
         from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
 
         settings = BespokeSettings(references=list(reference or []), bonds=_parse_bonds(bond),
+                                   drives_2d=_parse_pairs(drive_2d),
                                    progress=not quiet, **api_values(FIELDS, values, SETTINGS))
         molecule = Molecule.from_input(input)
         if name:

@@ -95,16 +95,18 @@ def make_bespoke_torsions(system: ParameterizedSystem, bonds: list[tuple[int, in
 
 
 def choose_rotor_priors(bespoke: BespokeTorsions, parameters: ParameterSet, targets,
-                        bonds: list[tuple[int, int]], candidates, fit):
+                        bonds: list, candidates, fit):
     """Prior width (kcal/mol) of each rotor's bespoke torsion barriers by cross-validation
     (:func:`~ffparam.fit.crossval.choose_prior_width`): ``targets[i]`` is the profile of
-    ``bonds[i]``; ``parameters`` the free set to fit; ``fit(objective)`` a FitResult.
+    ``bonds[i]`` (a bond, or a list of the bonds of a 2-D drive); ``parameters`` the free
+    set to fit; ``fit(objective)`` a FitResult.
     Returns the :class:`~ffparam.fit.crossval.PriorChoice`."""
     from ffparam.fit.crossval import choose_prior_width
 
     groups = {}
     for target, bond in zip(targets, bonds):
-        ids = set(bespoke.bonds.get(tuple(bond), []))
+        several = isinstance(bond[0], (tuple, list))
+        ids = {i for b in (bond if several else [bond]) for i in bespoke.bonds.get(tuple(b), [])}
         groups[target.name] = [k for k in parameters.free_keys()
                                if k.section == "ProperTorsions" and k.id in ids]
     return choose_prior_width(targets, parameters, groups, candidates, fit)

@@ -18,8 +18,11 @@ of each fitted profile (the propagated +/-1 sigma band), and each rotor's cross-
 RMSE ``rmse_cv``, all optional (None when not computed); 3 (this one) added each rotor's
 ``delta`` (:class:`DeltaInfo`: the Delta-learned ``HIGH//LOW`` profile of ``--high-budget``:
 which points were computed at which level, the predicted sigma, the budget used) and
-``prior_width_kcal_mol`` (the torsion prior chosen by cross-validation), both optional.
-Older files (version 0 without ``schema_version``, versions 1 and 2) are migrated; a newer
+``prior_width_kcal_mol`` (the torsion prior chosen by cross-validation), both optional;
+4 added the 2-D drives (``--drive-2d``): each rotor's optional ``bond2`` and ``dihedral2``
+(the second rotor of a 2-D drive) and each profile's optional ``angles2`` (the second
+dihedral's grid angles, degrees).
+Older files (version 0 without ``schema_version``, versions 1 to 3) are migrated; a newer
 file is refused by an ffparam that reads only older versions, which would otherwise fail on
 the new keys.
 """
@@ -36,7 +39,7 @@ from typing import Any
 
 from ffparam.errors import InputError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of the ``metrics.json`` layout this code writes and reads."""
 
 
@@ -65,15 +68,17 @@ class FragmentInfo:
 
 @dataclass
 class TorsionProfileData:
-    """A 1-D torsion profile: ``angles`` degrees, energies kcal/mol (reference, MM with the
+    """A torsion profile: ``angles`` degrees, energies kcal/mol (reference, MM with the
     start parameters, MM with the fitted ones, and the posterior standard deviation of the
-    fitted MM profile propagated from the parameter covariance, None when not computed)."""
+    fitted MM profile propagated from the parameter covariance, None when not computed);
+    ``angles2``: the second dihedral's angle of each point of a 2-D drive (None: 1-D)."""
 
     angles: list[float]
     reference: list[float]
     start: list[float]
     fitted: list[float]
     fitted_sigma: list[float] | None = None
+    angles2: list[float] | None = None
 
 
 @dataclass
@@ -132,6 +137,7 @@ class RotorResult:
         delta: the Delta-learned ``HIGH//LOW`` profile (:class:`DeltaInfo`), if any.
         prior_width_kcal_mol: the prior width of its bespoke torsion barriers chosen by
             cross-validation (None: the fixed default).
+        bond2, dihedral2: the second bond and dihedral of a 2-D drive (None: 1-D).
     """
 
     bond: list[int]
@@ -153,6 +159,8 @@ class RotorResult:
     profile: TorsionProfileData | None = None
     delta: DeltaInfo | None = None
     prior_width_kcal_mol: float | None = None
+    bond2: list[int] | None = None
+    dihedral2: list[int] | None = None
 
     @property
     def fitted(self) -> bool:
@@ -251,7 +259,7 @@ def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
     """``metrics.json`` data in the current schema: a file without ``schema_version``
     (written before it existed) gets it, and its setting ``spacing`` becomes
     ``spacing_deg``; version 1 has no posterior sigmas (they read as None), versions 1 and
-    2 no Delta-learned rotors (``delta`` None); a newer schema
+    2 no Delta-learned rotors (``delta`` None), versions 1 to 3 no 2-D drives; a newer schema
     than this code reads raises InputError."""
     if not isinstance(data, dict):
         raise InputError(f"metrics must be a mapping, got {type(data).__name__}")
@@ -266,7 +274,7 @@ def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
         if "spacing" in settings:
             settings["spacing_deg"] = settings.pop("spacing")
         data = {**data, "settings": settings, "schema_version": 1}
-    if data["schema_version"] in (1, 2):  # versions 2 and 3 only added optional fields
+    if data["schema_version"] in (1, 2, 3):  # versions 2 to 4 only added optional fields
         data = {**data, "schema_version": SCHEMA_VERSION}
     return data
 

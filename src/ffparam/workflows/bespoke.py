@@ -95,6 +95,10 @@ class BespokeSettings(Settings):
             rotor gets the one whose fit best predicts every other grid point from the rest
             (:func:`~ffparam.fit.crossval.choose_prior_width`; one fit per candidate more).
             None or empty: the fixed default width.
+        drives_2d: pairs of rotatable bonds, each driven as one 2-D torsion drive and fitted
+            to its surface (with ``high_budget``: the Delta-learned ``HIGH//LOW`` surface;
+            :mod:`ffparam.workflows.bespoke_delta2d`); their bonds are not scanned in 1-D.
+        spacing_2d_deg: grid spacing of the 2-D drives, degrees (divides 180).
     """
 
     forcefield: str = "sage"
@@ -122,6 +126,8 @@ class BespokeSettings(Settings):
     high_budget: int | None = None
     high_sigma_kcal_mol: float = 0.1
     prior_widths_kcal_mol: list[float] | None = None
+    drives_2d: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
+    spacing_2d_deg: int = 30
 
     def __post_init__(self) -> None:
         from ffparam.reference.spec import parse_method
@@ -141,6 +147,15 @@ class BespokeSettings(Settings):
         for path in self.references:
             if not Path(path).exists():
                 raise InputError(f"missing file: {path}")
+        self._check_drives_2d()
+
+    def _check_drives_2d(self) -> None:
+        from ffparam.workflows.bespoke_delta2d import check_pairs
+
+        if not 0 < self.spacing_2d_deg <= 180 or 180 % self.spacing_2d_deg:
+            raise InputError(f"spacing_2d_deg must divide 180 (degrees), got "
+                             f"{self.spacing_2d_deg}")
+        check_pairs(self.drives_2d)
 
 
     def _check_high_budget(self) -> None:
@@ -269,6 +284,10 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
             raise InputError(f"--bond {sorted(unknown)[0]} is not a rotatable bond of "
                              f"{molecule.name}")
         bonds = [tuple(b) for b in sorted(wanted)]
+    if settings.drives_2d:  # the bonds of a 2-D drive are fitted to its surface instead
+        from ffparam.workflows.bespoke_delta2d import unpaired_bonds
+
+        bonds = unpaired_bonds(molecule, bonds, settings.drives_2d)
     if imported is None:
         imported = match_imported_scans(molecule, list(settings.references))
     rotors: list[RotorScan] = []
@@ -289,6 +308,11 @@ def collect_scans(molecule: Molecule, settings: BespokeSettings, store, executor
             continue
         rotors.append(drive_rotor(molecule, bond, settings.method, settings.spacing_deg, store,
                                   executor, settings.retry_failed, settings.progress, fragment))
+    if settings.drives_2d:
+        from ffparam.workflows.bespoke_delta2d import pair_rotors
+
+        rotors += pair_rotors(molecule, settings, store, executor,
+                              lambda text: _say(settings, text))
     for key in set(imported) - {tuple(sorted(b)) for b in bonds}:
         notes.append(f"imported scan of bond {key[0]}-{key[1]} is not a scanned rotatable bond;"
                      " ignored")
@@ -333,7 +357,7 @@ def fit_rotors(start: ParameterizedSystem, rotors: list[RotorScan], settings: Be
     usable = [r for r in rotors if r.usable]
     parent_rotors = [r for r in usable if r.fragment is None]
     fragment_rotors = [r for r in usable if r.fragment is not None]
-    bespoke = make_bespoke_torsions(start, [r.bond for r in usable])
+    bespoke = make_bespoke_torsions(start, [b for r in usable for b in r.bonds])
     system = bespoke.system
     if fragment_rotors:
         from ffparam.workflows.bespoke_fragments import fit_fragments
@@ -363,7 +387,7 @@ def fit_rotors(start: ParameterizedSystem, rotors: list[RotorScan], settings: Be
         from ffparam.fit.bespoke_torsions import choose_rotor_priors
 
         choice = choose_rotor_priors(
-            bespoke, params, targets, [r.bond for r in parent_rotors],
+            bespoke, params, targets, [r.bonds for r in parent_rotors],
             settings.prior_widths_kcal_mol,
             lambda o: optimize(o, "least_squares", max_iterations=settings.max_iterations))
         for rotor, target in zip(parent_rotors, targets):
@@ -409,6 +433,10 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
     check_molecule_supported(molecule, settings)
     check_output_dir(outdir, molecule, settings.force)
     imported = match_imported_scans(molecule, list(settings.references))  # atom order checked
+    if settings.drives_2d:
+        from ffparam.workflows.bespoke_delta2d import check_pairs_in_molecule
+
+        check_pairs_in_molecule(molecule, settings.drives_2d)
     t = time.perf_counter()
     start = None
     if settings.charges not in QM_CHARGE_METHODS:  # typing errors surface before any write

@@ -90,6 +90,14 @@ def delta_rotor(molecule: Molecule, bond: tuple[int, int], settings, store, exec
     if not rotor.usable:
         return rotor
     target = molecule if fragment is None else fragment.molecule
+    return correct_rotor(rotor, target, spec, settings, store, executor)
+
+
+def correct_rotor(rotor: RotorScan, target: Molecule, spec, settings, store,
+                  executor) -> RotorScan:
+    """``rotor`` (a usable LOW scan of ``target``, 1-D or 2-D) with its profile replaced
+    by LOW + the GP of HIGH - LOW learned by :func:`learn_correction` (``spec``: the
+    :class:`~ffparam.reference.spec.CompositeSpec`); no HIGH point succeeded: an error."""
     profile = rotor.profile
     delta = learn_correction(target, profile, spec, settings, store, executor)
     rotor.n_jobs += delta.summary.n_jobs
@@ -162,6 +170,10 @@ def delta_info(delta: DeltaScan, plot: Path | None = None) -> DeltaInfo:
     info.length_scales = list(learned.length_scales)
     if plot is not None and delta.angles.shape[1] == 1:
         info.plot = f"plots/{correction_plot(plot, delta).name}"
+    elif plot is not None and delta.angles.shape[1] == 2:  # a 2-D drive: heat maps
+        from ffparam.workflows.bespoke_delta2d import delta_2d_plot
+
+        info.plot = f"plots/{delta_2d_plot(plot, delta).name}"
     return info
 
 
@@ -241,6 +253,7 @@ def delta_reference_note(settings) -> str:
 __all__ = [
     "FIT_SIGMA_FLOOR_KCAL_MOL",
     "DeltaScan",
+    "correct_rotor",
     "correction_plot",
     "delta_info",
     "delta_reference_note",

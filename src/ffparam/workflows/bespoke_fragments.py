@@ -27,6 +27,10 @@ def fit_fragment(rotor, settings) -> tuple[ParameterizedSystem, TorsionProfileTa
     bespoke = make_bespoke_torsions(start, [tuple(fragment.bond)])
     target = TorsionProfileTarget(f"rotor_{rotor.bond[0]}-{rotor.bond[1]}", bespoke.system,
                                   rotor.profile, mode=settings.mode)
+    if rotor.delta is not None:  # a Delta-learned scan: points the GP is unsure of pull less
+        from ffparam.workflows.bespoke_delta import weigh_by_sigma
+
+        weigh_by_sigma(target, rotor.delta)
     fit = FitParameters.from_free(bespoke.system.parameters)
     result = optimize(Objective([target], fit), "least_squares",
                       max_iterations=settings.max_iterations)

@@ -160,6 +160,8 @@ def rotor_results(rotors: list[RotorScan], targets, fit_result: FitResult | None
             n_points=0 if rotor.profile is None else len(rotor.profile.energies),
             n_jobs=rotor.n_jobs, n_cached=rotor.n_cached, n_failed=rotor.n_failed,
             error=rotor.error, prior_width_kcal_mol=rotor.prior_width)
+        if rotor.bond2 is not None:  # a 2-D drive
+            entry.bond2, entry.dihedral2 = list(rotor.bond2), list(rotor.dihedral2)
         if rotor.fragment is not None:
             entry.fragment = FragmentInfo(rotor.fragment.molecule.n_atoms,
                                           rotor.fragment.molecule.to_smiles())
@@ -193,15 +195,25 @@ def _add_fit(entry: RotorResult, rotor: RotorScan, target, result: FitResult,
     angles = start["angles"][:, 0]
     band = None if posterior is None else propagated_sigma(
         lambda x: target.mm_relative(fit, x), posterior)
-    drawn = torsion_profile_plot(
-        plot, angles, {"reference": start["qm"], "start": start["mm"], "bespoke": final["mm"]},
-        f"bond {rotor.bond[0]}-{rotor.bond[1]} ({target.mode} MM)",
-        {"start": entry.rmse_start, "bespoke": entry.rmse_fitted},
-        bands=None if band is None else {"bespoke": band})
+    if rotor.bond2 is not None:  # a 2-D drive: heat maps
+        from ffparam.workflows.bespoke_delta2d import pair_label, profile_2d_plot
+
+        drawn = profile_2d_plot(plot, start["angles"], start["qm"], final["mm"],
+                                f"bonds {pair_label(rotor.bonds)} ({target.mode} MM)",
+                                entry.rmse_fitted)
+    else:
+        drawn = torsion_profile_plot(
+            plot, angles, {"reference": start["qm"], "start": start["mm"],
+                           "bespoke": final["mm"]},
+            f"bond {rotor.bond[0]}-{rotor.bond[1]} ({target.mode} MM)",
+            {"start": entry.rmse_start, "bespoke": entry.rmse_fitted},
+            bands=None if band is None else {"bespoke": band})
     entry.plot = f"plots/{drawn.name}"
     entry.profile = TorsionProfileData(angles.tolist(), start["qm"].tolist(),
                                        start["mm"].tolist(), final["mm"].tolist(),
                                        None if band is None else band.tolist())
+    if rotor.bond2 is not None:
+        entry.profile.angles2 = start["angles"][:, 1].tolist()
     if entry.fragment is not None:
         entry.fragment.wbo_parent = rotor.fragment.parent_wbo
         entry.fragment.wbo_fragment = rotor.fragment.wbo
@@ -276,7 +288,10 @@ def build_metrics(run, clock: Clock, outdir: Path) -> BespokeMetrics:
                   "references": [str(p) for p in settings.references],
                   **({"high_budget": settings.high_budget,
                       "high_sigma_kcal_mol": settings.high_sigma_kcal_mol}
-                     if settings.high_budget is not None else {})},
+                     if settings.high_budget is not None else {}),
+                  **({"drives_2d": [[list(b) for b in pair] for pair in settings.drives_2d],
+                      "spacing_2d_deg": settings.spacing_2d_deg}
+                     if getattr(settings, "drives_2d", None) else {})},
         summary=bespoke_summary(rotors, run.rotors, settings.method),
         rotors=rotors, fit=fit_summary(run.fit_result), changed_parameters=changed,
         validation={k: v.to_json() for k, v in run.validation.items()},

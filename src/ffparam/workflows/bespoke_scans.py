@@ -40,6 +40,8 @@ class RotorScan:
         delta: the Delta-learned ``HIGH//LOW`` correction of a LOW drive
             (:class:`~ffparam.workflows.bespoke_delta.DeltaScan`), if ``--high-budget``.
         prior_width: the torsion prior width (kcal/mol) chosen by cross-validation, if any.
+        bond2, dihedral2: the second bond and dihedral of a 2-D drive (``--drive-2d``,
+            :mod:`ffparam.workflows.bespoke_delta2d`); None for a 1-D scan.
     """
 
     bond: tuple[int, int]
@@ -56,10 +58,17 @@ class RotorScan:
     fit_result: object | None = None
     delta: object | None = None
     prior_width: float | None = None
+    bond2: tuple[int, int] | None = None
+    dihedral2: tuple[int, int, int, int] | None = None
 
     @property
     def usable(self) -> bool:
         return self.profile is not None and len(self.profile.energies) >= MIN_SCAN_POINTS
+
+    @property
+    def bonds(self) -> list[tuple[int, int]]:
+        """The bonds whose torsions the scan fits: one, or two for a 2-D drive."""
+        return [self.bond] if self.bond2 is None else [self.bond, self.bond2]
 
 
 def rotors_to_scan(molecule: Molecule, include_symmetric: bool = False
