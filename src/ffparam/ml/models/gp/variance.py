@@ -37,7 +37,7 @@ from ffparam.ml.models.gp.kernel import (
     weighted_features,
 )
 
-FRAME_CHUNK = 16
+FRAME_CHUNK = 32
 """Predicted frames per batched kernel evaluation (bounds the (M, B, D, G) intermediate)."""
 
 
