@@ -40,6 +40,14 @@ GP_SETTINGS = {
 }
 """bench_mlp.py's GP settings per dataset (the sigma scale fitted by the area here)."""
 
+GP_FIXED = {
+    "ethanol": {"max_exact": 200, "length_scale": 12.8, "force_noise": 1e-5},
+    "acac": {"n_inducing": 100, "length_scale": 6.4, "force_noise": 1e-4},
+    "3bpa": {"n_inducing": 60, "length_scale": 3.2, "force_noise": 1e-4},
+}
+"""``--fixed``: length scale and lambda_G fixed, no descriptor weights (a fit of a few CPU
+s instead of minutes of hyperparameter search, for a loaded machine)."""
+
 FILES = {
     "ethanol": ("ethanol_rmd17_train.xyz", "ethanol_isolated_atoms.xyz"),
     "acac": ("acac_train_300K.xyz", "acac_isolated_atoms.xyz"),
@@ -64,24 +72,33 @@ def load(data: Path, name: str, n_train: int, n_test: int):
     return frames.subset(split.train), frames.subset(split.valid), test, refs
 
 
-def train(model: str, name: str, datasets, out: Path, budget_s: float):
+def train(model: str, name: str, datasets, out: Path, args):
     """Fit (or, when ``out`` holds one, load) the model: the GP with bench_mlp's settings
-    and area calibration, or a 5-member ANI committee with ``budget_s`` CPU s per member."""
-    if (out / "model.json").exists():
-        return load_potential(out)
+    (``--fixed``: :data:`GP_FIXED`) and area calibration, or a 5-member ANI committee with
+    ``--budget`` CPU s per member. ``--rebase``: a saved GP gets the current variance basis
+    and the area calibration on the validation frames (:func:`refresh_uncertainty`)."""
     train_set, valid, _, refs = datasets
+    if (out / "model.json").exists():
+        loaded = load_potential(out)
+        if model == "gpr" and args.rebase:
+            from ffparam.ml.models.gp.fit import refresh_uncertainty
+
+            refresh_uncertainty(loaded, valid, variance_selection="greedy",
+                                calibration="area")
+        return loaded
     if model == "gpr":
         from ffparam.ml.models.gp import GPSettings, fit_gp
 
-        gp = fit_gp(train_set, refs, valid, GPSettings(**GP_SETTINGS[name],
-                                                       calibration="area"))
+        settings = {**GP_FIXED[name], "learn_weights": False} if args.fixed \
+            else GP_SETTINGS[name]
+        gp = fit_gp(train_set, refs, valid, GPSettings(**settings, calibration="area"))
         gp.save(out)
         return gp
     from ffparam.ml.committee import train_committee
     from ffparam.ml.registry import TrainingJob
 
     return train_committee(TrainingJob("ani", train_set, valid, out, refs,
-                                       time_budget_s=budget_s, options={"lr_patience": 5},
+                                       time_budget_s=args.budget, options={"lr_patience": 5},
                                        committee=5))
 
 
@@ -113,6 +130,9 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=300, help="test frames (3BPA: <= 449)")
     parser.add_argument("--budget", type=float, default=30.0,
                         help="training CPU s per committee member")
+    parser.add_argument("--fixed", action="store_true", help="GP: fixed hyperparameters")
+    parser.add_argument("--rebase", action="store_true",
+                        help="GP: new variance basis and calibration for a saved model")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     rows = []
@@ -122,7 +142,7 @@ def main() -> None:
         for model in args.models.split(","):
             out = Path(args.out) / f"{name}_{model}"
             t0, c0 = time.perf_counter(), time.process_time()
-            fitted = train(model, name, datasets, out, args.budget)
+            fitted = train(model, name, datasets, out, args)
             row = {"dataset": name, "model": model, "n_train": len(datasets[0]),
                    "train_wall_s": time.perf_counter() - t0,
                    "train_cpu_s": time.process_time() - c0, **score(fitted, datasets[2])}

@@ -161,3 +161,25 @@ def test_variance_equals_the_dense_posterior(ethanol, ethanol_refs, variance_fra
         np.testing.assert_allclose(pred.energy_sigma[b] ** 2, float(var[0]), rtol=1e-5)
         np.testing.assert_allclose(pred.forces_sigma[9 * b : 9 * b + 9].ravel() ** 2,
                                    var[1:].numpy(), rtol=1e-5)
+
+
+def test_refresh_uncertainty_rebases_a_fitted_model(ethanol, ethanol_refs, tmp_path):
+    from ffparam.ml.models.gp.fit import refresh_uncertainty
+
+    train, valid = ethanol.subset(np.arange(0, 24, 2)), ethanol.subset(np.arange(40, 46))
+    cfg = GPSettings(length_scale=1.6, learn_weights=False, variance_frames=4,
+                     variance_selection="fps")
+    gp = fit_gp(train, ethanol_refs, valid, cfg)
+    gp.save(tmp_path)
+    old = load_potential(tmp_path)
+    test = ethanol.subset(np.arange(50, 54))
+    before = old.predict(test, uncertainty=True)
+    refresh_uncertainty(old, valid, variance_selection="greedy", calibration="area")
+    after = old.predict(test, uncertainty=True)
+    np.testing.assert_allclose(after.forces, before.forces, rtol=1e-12)  # mean unchanged
+    assert old.cfg.variance_selection == "greedy" and old.variance_positions.shape[0] == 4
+    # the greedy basis consists of training frames
+    train_pos = torch.as_tensor(train.positions).view(-1, 9, 3)
+    assert all(bool((train_pos - frame).abs().amax((1, 2)).min() == 0)
+               for frame in old.variance_positions)
+    assert not np.allclose(after.forces_sigma, before.forces_sigma)
