@@ -84,14 +84,15 @@ def train(model: str, name: str, datasets, out: Path, args):
             from ffparam.ml.models.gp.fit import refresh_uncertainty
 
             refresh_uncertainty(loaded, valid, variance_selection="greedy",
-                                calibration="area")
+                                calibration="area", **_variance_frames(args))
         return loaded
     if model == "gpr":
         from ffparam.ml.models.gp import GPSettings, fit_gp
 
         settings = {**GP_FIXED[name], "learn_weights": False} if args.fixed \
             else GP_SETTINGS[name]
-        gp = fit_gp(train_set, refs, valid, GPSettings(**settings, calibration="area"))
+        gp = fit_gp(train_set, refs, valid, GPSettings(**settings, calibration="area",
+                                                       **_variance_frames(args)))
         gp.save(out)
         return gp
     from ffparam.ml.committee import train_committee
@@ -100,6 +101,11 @@ def train(model: str, name: str, datasets, out: Path, args):
     return train_committee(TrainingJob("ani", train_set, valid, out, refs,
                                        time_budget_s=args.budget, options={"lr_patience": 5},
                                        committee=5))
+
+
+def _variance_frames(args) -> dict:
+    """``--variance-frames`` as a GPSettings field (empty: the default)."""
+    return {} if args.variance_frames is None else {"variance_frames": args.variance_frames}
 
 
 def score(model, test) -> dict:
@@ -133,6 +139,8 @@ def main() -> None:
     parser.add_argument("--fixed", action="store_true", help="GP: fixed hyperparameters")
     parser.add_argument("--rebase", action="store_true",
                         help="GP: new variance basis and calibration for a saved model")
+    parser.add_argument("--variance-frames", type=int, default=None,
+                        help="GP: variance basis frames (default: GPSettings')")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     rows = []
