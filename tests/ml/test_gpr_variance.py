@@ -82,3 +82,104 @@ def test_area_calibration_minimizes_the_validation_area(ethanol, ethanol_refs):
     best = miscalibration_area(err, sigma, n_points=101)
     for factor in (0.8, 1.25):
         assert miscalibration_area(err, factor * sigma, n_points=101) >= best - 1e-12
+
+
+def test_pair_permutation_gathers_the_permuted_features(ethanol):
+    from ffparam.ml.models.gp.kernel import pair_permutation, permuted_features, weighted_features
+
+    pos, perms = _frames(ethanol)
+    orbits = pair_orbits(perms, pos.shape[1])
+    weights = torch.linspace(0.5, 1.5, int(orbits.max()) + 1, dtype=torch.float64)[orbits]
+    x, jac = weighted_features(pos[:4], weights)
+    for perm in perms:
+        columns = pair_permutation(perm, pos.shape[1])
+        x_p, jac_p = permuted_features(pos[:4], perm, weights)
+        np.testing.assert_allclose(x[:, columns].numpy(), x_p.numpy(), rtol=1e-14)
+        np.testing.assert_allclose(jac[:, columns].numpy(), jac_p.numpy(), rtol=1e-14)
+
+
+def test_greedy_selection_reduces_the_trace_most(ethanol):
+    from ffparam.ml.models.gp.variance import energy_kernel, greedy_trace_selection
+
+    pos, perms = _frames(ethanol)
+    x = torch.as_tensor(np.asarray(ethanol.positions)).view(-1, 9, 3)[:25]
+    from ffparam.ml.models.gp.kernel import inverse_distances
+
+    x = inverse_distances(x)
+    k = energy_kernel(x, x, perms, 1.3)
+    reference = symmetric_kernel(pos[:25], pos[:25], 1.3, perms)[:25, :25]
+    np.testing.assert_allclose(k.numpy(), reference.numpy(), atol=1e-12)
+
+    def unexplained(subset):
+        ks = k[:, subset]
+        return float(torch.trace(k - ks @ torch.linalg.solve(k[subset][:, subset], ks.T)))
+
+    chosen = greedy_trace_selection(k, 3)
+    assert len(set(chosen)) == 3
+    # the first pick is the best single frame, and the greedy triple beats other triples
+    singles = [unexplained([j]) for j in range(25)]
+    assert chosen[0] == int(np.argmin(singles))
+    rng = np.random.default_rng(0)
+    others = [unexplained(list(rng.choice(25, 3, replace=False))) for _ in range(20)]
+    assert unexplained(chosen) <= min(others) + 1e-9
+
+
+@pytest.mark.parametrize("variance_frames", [4, 50])
+def test_variance_equals_the_dense_posterior(ethanol, ethanol_refs, variance_frames):
+    """Predicted sigmas against the posterior written out densely: the exact GP's
+    k_** - k_*^T (K + Lambda)^-1 k_* with the whole basis, the DTC form
+    k_** - k_*v K_vv^-1 k_v* + k_*v (K_vv + K_vt Lambda^-1 K_tv)^-1 k_v* on a greedy
+    4-frame variance basis."""
+    from ffparam.ml.models.gp.solvers import noise_diagonal
+
+    cfg = GPSettings(length_scale=1.6, learn_weights=False, variance_frames=variance_frames)
+    gp = fit_gp(ethanol.subset(np.arange(0, 36, 3)), ethanol_refs, config=cfg)
+    test = ethanol.subset(np.arange(40, 43))
+    pred = gp.predict(test, uncertainty=True)
+    perms, weights, length = gp.permutations, gp.descriptor_weights, gp.length_scale
+    train = gp.train_positions
+    noise = torch.diag(noise_diagonal(train.shape[0], 27, gp.cfg, torch.float64))
+    for b in range(3):
+        frame = torch.as_tensor(test.positions[9 * b : 9 * b + 9])[None]
+        k_ss = symmetric_kernel(frame, frame, length, perms, None, weights)
+        if variance_frames >= train.shape[0]:
+            assert gp.variance_positions is None
+            k_ts = symmetric_kernel(train, frame, length, perms, None, weights)
+            k_tt = symmetric_kernel(train, train, length, perms, None, weights)
+            post = k_ss - k_ts.T @ torch.linalg.solve(k_tt + noise, k_ts)
+        else:
+            v = gp.variance_positions
+            assert v.shape[0] == 4
+            k_vs = symmetric_kernel(v, frame, length, perms, None, weights)
+            k_vv = symmetric_kernel(v, v, length, perms, None, weights)
+            k_vt = symmetric_kernel(v, train, length, perms, None, weights)
+            a = k_vv + k_vt @ torch.linalg.solve(noise, k_vt.T)
+            post = (k_ss - k_vs.T @ torch.linalg.solve(k_vv, k_vs)
+                    + k_vs.T @ torch.linalg.solve(a, k_vs))
+        var = gp.signal_variance * (post.diagonal() + noise_diagonal(1, 27, gp.cfg,
+                                                                     torch.float64))
+        np.testing.assert_allclose(pred.energy_sigma[b] ** 2, float(var[0]), rtol=1e-5)
+        np.testing.assert_allclose(pred.forces_sigma[9 * b : 9 * b + 9].ravel() ** 2,
+                                   var[1:].numpy(), rtol=1e-5)
+
+
+def test_refresh_uncertainty_rebases_a_fitted_model(ethanol, ethanol_refs, tmp_path):
+    from ffparam.ml.models.gp.fit import refresh_uncertainty
+
+    train, valid = ethanol.subset(np.arange(0, 24, 2)), ethanol.subset(np.arange(40, 46))
+    cfg = GPSettings(length_scale=1.6, learn_weights=False, variance_frames=4,
+                     variance_selection="fps")
+    gp = fit_gp(train, ethanol_refs, valid, cfg)
+    gp.save(tmp_path)
+    old = load_potential(tmp_path)
+    test = ethanol.subset(np.arange(50, 54))
+    before = old.predict(test, uncertainty=True)
+    refresh_uncertainty(old, valid, variance_selection="greedy", calibration="area")
+    after = old.predict(test, uncertainty=True)
+    np.testing.assert_allclose(after.forces, before.forces, rtol=1e-12)  # mean unchanged
+    assert old.cfg.variance_selection == "greedy" and old.variance_positions.shape[0] == 4
+    # the greedy basis consists of training frames
+    train_pos = torch.as_tensor(train.positions).view(-1, 9, 3)
+    assert all(bool((train_pos - frame).abs().amax((1, 2)).min() == 0)
+               for frame in old.variance_positions)
+    assert not np.allclose(after.forces_sigma, before.forces_sigma)

@@ -84,6 +84,19 @@ def fit_gp(
     return model
 
 
+def refresh_uncertainty(model: GaussianProcessPotential, valid: MLDataset | None,
+                        **changes) -> GaussianProcessPotential:
+    """Give a fitted (e.g. an older saved) GP the variance basis and sigma calibration of
+    its settings with ``changes`` applied (fields of :class:`GPSettings`, e.g.
+    ``variance_selection="greedy", calibration="area"``), recalibrated on ``valid``; the
+    mean prediction is unchanged. Returns ``model``, changed in place."""
+    model.cfg = replace(model.cfg, **changes)
+    model.set_variance_basis()
+    if model.cfg.calibrate and valid is not None and len(valid):
+        _calibrate(model, valid)
+    return model
+
+
 def _check_inputs(train: MLDataset, reference_energies: dict[int, float],
                   valid: MLDataset | None) -> np.ndarray:
     """The molecule's atomic numbers; InputError for data the GP cannot fit."""

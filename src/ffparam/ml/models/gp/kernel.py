@@ -183,6 +183,18 @@ def pair_orbits(permutations: torch.Tensor, n_atoms: int) -> torch.Tensor:
     return torch.as_tensor(orbit, dtype=torch.int64)
 
 
+def pair_permutation(permutation: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """(D,) descriptor columns of the frame with atoms permuted: x(R[:, p])_k equals
+    x(R)_{pair_permutation(p)[k]} (also for orbit-constant weights), and so do the rows of
+    the Jacobian in the original atom order; a gather instead of recomputing features."""
+    i, j = pair_indices(n_atoms)
+    perm = torch.as_tensor(permutation)
+    a, b = perm[i], perm[j]
+    low, high = torch.minimum(a, b), torch.maximum(a, b)
+    # row-major index of pair (low, high), low < high, among the n(n-1)/2 pairs
+    return low * (2 * n_atoms - low - 1) // 2 + (high - low - 1)
+
+
 def permuted_features(
     positions: torch.Tensor, permutation: torch.Tensor, weights: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

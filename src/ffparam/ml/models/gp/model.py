@@ -40,7 +40,11 @@ from ffparam.ml.models.gp.solvers import (
     farthest_point_sampling,
     noise_diagonal,
 )
-from ffparam.ml.models.gp.variance import VarianceBasis, latent_variance
+from ffparam.ml.models.gp.variance import (
+    VarianceBasis,
+    latent_variance,
+    select_variance_frames,
+)
 from ffparam.ml.potential import Potential, Prediction
 
 _GAUSS_NODES = 32
@@ -261,8 +265,8 @@ class GaussianProcessPotential(Potential):
         return {"kmm": chol_mm, "b": chol_b}
 
     def set_variance_basis(self, fit_factors: dict[str, torch.Tensor] | None = None) -> None:
-        """Choose the variance basis (a farthest-point subset of at most
-        ``cfg.variance_frames`` basis frames) and compute its factors; ``fit_factors`` (the
+        """Choose the variance basis (at most ``cfg.variance_frames`` frames, chosen as
+        ``cfg.variance_selection`` says) and compute its factors; ``fit_factors`` (the
         fit's own factorization of the whole basis) are reused when the subset is the whole
         basis."""
         n_basis = self.basis_positions.shape[0]
@@ -272,9 +276,15 @@ class GaussianProcessPotential(Potential):
             self.variance_positions = None
             self._factors = fit_factors or self._compute_variance_factors(not self.sparse)
             return
-        x = self.descriptor(self.basis_positions)
-        chosen = farthest_point_sampling(x, limit, 0)
-        self.variance_positions = self.basis_positions[torch.as_tensor(chosen)]
+        if self.cfg.variance_selection == "fps":
+            x = self.descriptor(self.basis_positions)
+            chosen = farthest_point_sampling(x, limit, 0)
+            self.variance_positions = self.basis_positions[torch.as_tensor(chosen)]
+        else:
+            chosen = select_variance_frames(self.descriptor(self.train_positions),
+                                            self.permutations, self.length_scale, limit,
+                                            self.cfg.seed)
+            self.variance_positions = self.train_positions[chosen]
         self._factors = self._compute_variance_factors(False)
 
     def predictive_variance(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

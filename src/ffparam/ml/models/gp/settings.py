@@ -67,6 +67,14 @@ class GPSettings(Settings):
     farthest-point subset of this many frames (a rank-limited DTC variance with all training
     frames), so that variances cost O(variance_frames) kernel work per frame; the factors
     are saved with the model."""
+    variance_selection: str = "greedy"
+    """How the variance basis is chosen when it is smaller than the model's basis:
+    "greedy" (training frames picked by a pivoted Cholesky of their energy kernel that
+    minimizes the unexplained prior variance of all training frames, so the basis represents
+    where the data are; :func:`ffparam.ml.models.gp.variance.select_variance_frames`) or
+    "fps" (a farthest-point subset of the basis frames: the outliers, which ranks the
+    errors of typical frames worse; the choice of models fitted before issue 16's second
+    session)."""
     calibrate: bool = True
     """Rescale sigma_f^2 so that the validation force errors have unit variance in units
     of their predicted sigma (mean (error/sigma)^2 = 1)."""
@@ -82,6 +90,7 @@ class GPSettings(Settings):
                          "chunk_frames", "weight_frames", "variance_frames")
         require_at_least(self, 0, "seed", "weight_steps")
         require_choice(self, "calibration", ("variance", "area"))
+        require_choice(self, "variance_selection", ("greedy", "fps"))
         for name in ("length_scales", "force_noises"):
             values = getattr(self, name)
             object.__setattr__(self, name, tuple(values))

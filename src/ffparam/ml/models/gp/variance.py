@@ -12,9 +12,13 @@ over permutations is taken before the one Jacobian product per frame:
 
 which costs O(P M D G + M D G^2) per frame instead of O(P M D G^2).
 
-The variance basis is a farthest-point subset of at most ``GPSettings.variance_frames``
-frames of the model's basis (the inducing frames of a sparse GP, the training frames of an
-exact one). When it is the whole basis of an exact GP the variance is the exact one,
+The variance basis is the model's basis (the inducing frames of a sparse GP, the training
+frames of an exact one) when it has at most ``GPSettings.variance_frames`` frames; else that
+many training frames chosen by :func:`select_variance_frames` (a pivoted Cholesky of their
+energy kernel that minimizes the prior variance of all training frames left unexplained:
+on acac it ranks the per-frame force errors with Spearman 0.54 where the former
+farthest-point subset of the basis, ``variance_selection="fps"``, gave 0.47 and the whole
+100-frame basis 0.60). When it is the whole basis of an exact GP the variance is the exact one,
 sigma_f^2 (k_** - k_*^T (K + Lambda)^-1 k_*); otherwise it is the deterministic-training-
 conditional variance on the variance basis with all training frames,
 sigma_f^2 (k_** - k_*v^T K_vv^-1 k_v* + k_*v^T A_v^-1 k_v*) (a rank-limited variance that is
@@ -26,9 +30,14 @@ from __future__ import annotations
 
 import torch
 
-from ffparam.ml.models.gp.kernel import matern52, permuted_features, weighted_features
+from ffparam.ml.models.gp.kernel import (
+    matern52,
+    pair_permutation,
+    permuted_features,
+    weighted_features,
+)
 
-FRAME_CHUNK = 16
+FRAME_CHUNK = 32
 """Predicted frames per batched kernel evaluation (bounds the (M, B, D, G) intermediate)."""
 
 
@@ -111,7 +120,8 @@ def prior_diagonal(positions: torch.Tensor, permutations: torch.Tensor, length: 
     xa, ja = weighted_features(positions, weights)
     out = positions.new_zeros(positions.shape[0], 1 + ja.shape[2])
     for perm in permutations:
-        xb, jb = permuted_features(positions, perm, weights)
+        columns = pair_permutation(perm, positions.shape[1])
+        xb, jb = xa[:, columns], ja[:, columns]
         d = xa - xb
         g0, g1, g2 = matern52((d * d).sum(1) / l2)
         c1 = (-2.0 * weight / l2) * g1
@@ -121,6 +131,63 @@ def prior_diagonal(positions: torch.Tensor, permutations: torch.Tensor, length: 
         out[:, 0] += weight * g0
         out[:, 1:] += c1[:, None] * (ja * jb).sum(1) + c2[:, None] * ja_d * jb_d
     return out
+
+
+MAX_SELECTION_FRAMES = 1000
+"""Most training frames the greedy variance-basis selection looks at (a seeded random
+subset beyond it: the selection costs O(P N^2 D) kernel work and O(N^2 m) updates)."""
+
+
+def energy_kernel(xa: torch.Tensor, xb: torch.Tensor, permutations: torch.Tensor,
+                  length: float) -> torch.Tensor:
+    """(A, B) symmetrized energy-energy kernel (unit signal variance) of frames with
+    (weighted) descriptors ``xa`` (A, D) and ``xb`` (B, D) (1/Angstrom)."""
+    n_atoms = permutations.shape[1]
+    out = xa.new_zeros(xa.shape[0], xb.shape[0])
+    bb = (xb * xb).sum(1)
+    for perm in permutations:
+        xp = xa[:, pair_permutation(perm, n_atoms)]
+        sq = (xp * xp).sum(1, keepdim=True) - 2.0 * xp @ xb.T + bb
+        out += matern52(sq.clamp(min=0.0) / float(length) ** 2)[0]
+    return out / permutations.shape[0]
+
+
+def greedy_trace_selection(kernel: torch.Tensor, m: int) -> list[int]:
+    """Indices of ``m`` columns of the PSD ``kernel`` (N, N) chosen greedily to minimize
+    the trace of the Nystrom residual K - K_:S K_SS^-1 K_S: (the total prior variance of
+    the N frames that the chosen frames leave unexplained): each step takes the column j
+    with the largest |R_:j|^2 / R_jj of the residual R (a pivoted Cholesky whose pivot rule
+    is the trace reduction, not the largest diagonal, so it picks frames that represent
+    many others instead of the outliers farthest-point sampling prefers)."""
+    residual = kernel.clone()
+    chosen: list[int] = []
+    floor = 1e-12 * float(kernel.diagonal().max())
+    for _ in range(min(m, kernel.shape[0])):
+        diagonal = residual.diagonal()
+        score = (residual * residual).sum(0) / diagonal.clamp(min=floor)
+        score[diagonal <= floor] = -1.0
+        if chosen:
+            score[chosen] = -1.0
+        j = int(torch.argmax(score))
+        if score[j] < 0:
+            break
+        chosen.append(j)
+        column = residual[:, j] / torch.sqrt(diagonal[j])
+        residual -= torch.outer(column, column)
+    return chosen
+
+
+def select_variance_frames(x: torch.Tensor, permutations: torch.Tensor, length: float,
+                           m: int, seed: int = 0) -> torch.Tensor:
+    """Indices (sorted) of ``m`` of the frames with descriptors ``x`` (N, D) chosen by
+    :func:`greedy_trace_selection` on their symmetrized energy kernel."""
+    candidates = torch.arange(x.shape[0])
+    if x.shape[0] > MAX_SELECTION_FRAMES:
+        rng = torch.Generator().manual_seed(seed)
+        candidates = torch.randperm(x.shape[0], generator=rng)[:MAX_SELECTION_FRAMES]
+    xc = x[candidates]
+    chosen = greedy_trace_selection(energy_kernel(xc, xc, permutations, length), m)
+    return torch.sort(candidates[torch.as_tensor(chosen)]).values
 
 
 def latent_variance(basis: VarianceBasis, factors: dict[str, torch.Tensor],
