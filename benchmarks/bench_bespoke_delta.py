@@ -123,7 +123,8 @@ def qm_rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean(d**2)))
 
 
-def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool) -> dict:
+def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool,
+              high_relax: str = "none") -> dict:
     """Every column of one drive (module docstring)."""
     row: dict = {"drive": drive.name, "n_atoms": drive.molecule.n_atoms,
                  "charge": drive.charge, "bond": list(drive.bond), "high": high}
@@ -142,7 +143,9 @@ def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool) -> 
         rmse["gfn2"], n_high["gfn2"], wall["gfn2"] = score(system, fit, drive.dft, x), 0, \
             low_s + fit_s
         settings = BespokeSettings(method=f"{high}//gfn2-xtb", high_budget=max(BUDGETS),
-                                   high_sigma_kcal_mol=sigma, progress=False)
+                                   high_sigma_kcal_mol=sigma, progress=False,
+                                   high_relax=high_relax)
+        row["high_relax"] = high_relax
         for budget in BUDGETS:
             delta = learn_correction(drive.molecule, gfn2, _composite(settings.method),
                                      settings.replace(high_budget=budget), store, None)
@@ -153,13 +156,14 @@ def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool) -> 
             rmse[name] = score(system, fit, drive.dft, x)
             n_high[name] = delta.learned.n_asked
             keys = _high_keys(drive.molecule, high, gfn2,
-                              delta.learned.computed + delta.learned.failed)
+                              delta.learned.computed + delta.learned.failed, delta)
             wall[name] = low_s + high_wall_s(store, keys) + fit_s
             row[f"{name}_stop"] = delta.learned.stop
             row[f"{name}_max_sigma"] = float(delta.sigma.max())
             if budget == max(BUDGETS):  # HIGH//GFN2 vs relaxed DFT on the points computed
                 high_e = {i: delta.low_energies[i] + v for i, v in delta.learned.values.items()}
                 row["sp_vs_dft_rmse_computed"] = _sp_vs_dft_points(gfn2, high_e, drive.dft)
+                row.update(_relax_stats(gfn2, delta, drive.dft))
         if all24:
             full = run_torsiondrive(drive.molecule, dihedral, f"{high}//gfn2-xtb", 15, store)
             sp = TorsionProfile(full.dihedrals, full.angles, full.geometries, full.energies,
@@ -239,11 +243,18 @@ def _composite(method: str):
     return CompositeSpec.parse(method)
 
 
-def _high_keys(molecule: Molecule, high: str, profile: TorsionProfile, indices) -> list[str]:
+def _high_keys(molecule: Molecule, high: str, profile: TorsionProfile, indices,
+               delta=None) -> list[str]:
+    """Store keys of the HIGH jobs of grid points ``indices`` (with ``high_relax``: every
+    HIGH gradient of their relaxation and their LOW Hessians)."""
     from ffparam.reference.jobs import Job
     from ffparam.reference.records import Species, Task
 
     species = Species.from_molecule(molecule)
+    if delta is not None and delta.relaxed:
+        return [key for i in indices if i in delta.relaxed for key in delta.relaxed[i].keys] \
+            + [Job.create(species, delta.low_method, Task.parse("hessian"),
+                          profile.geometries[i]).key for i in indices]
     return [Job.create(species, high, Task.parse("energy"), profile.geometries[i]).key
             for i in indices]
 
@@ -257,6 +268,25 @@ def _sp_vs_dft_points(low: TorsionProfile, high: dict[int, float], dft: TorsionP
              if round(float(low.angles[i, 0])) % 360 in dft_at]
     a, b = np.array(pairs).T
     return qm_rmse(a, b)
+
+
+def _relax_stats(low: TorsionProfile, delta, dft: TorsionProfile) -> dict:
+    """With ``--high-relax``: per computed point the HIGH single point and the relaxed
+    estimate vs the relaxed DFT profile (RMSE kcal/mol, mean offset removed), the Newton
+    part and the HIGH gradients per point."""
+    if not delta.relaxed:
+        return {}
+    ok = {i: p for i, p in delta.relaxed.items() if p.ok}
+    return {
+        "relax_sp_vs_dft": _sp_vs_dft_points(low, {i: p.energy_sp_kcal_mol
+                                                   for i, p in ok.items()}, dft),
+        "relax_est_vs_dft": _sp_vs_dft_points(low, {i: p.energy_kcal_mol
+                                                    for i, p in ok.items()}, dft),
+        "relax_points": {str(float(low.angles[i, 0])): [p.energy_sp_kcal_mol,
+                                                        p.energy_kcal_mol,
+                                                        p.predicted_kcal_mol, p.n_high]
+                         for i, p in ok.items()},
+    }
 
 
 def _sp_vs_dft(full, dft: TorsionProfile) -> float:
@@ -310,6 +340,8 @@ def main() -> None:
     parser.add_argument("--no-all24", action="store_true", help="skip the all-24 column")
     parser.add_argument("--oracle", action="store_true",
                         help="HIGH = the drive's own DFT energies (module docstring)")
+    parser.add_argument("--high-relax", default="none",
+                        help="none, newton or steps:N (ffparam.reference.relax_high)")
     parser.add_argument("--out", type=Path, default=Path("bench_delta_out"))
     parser.add_argument("--data", type=Path, default=SHARED_SCANS, help="drives + index.csv")
     args = parser.parse_args()
@@ -320,7 +352,8 @@ def main() -> None:
         t0 = time.perf_counter()
         drive = load_drive(path, smiles, charge)
         row = run_oracle(drive, args.out, args.sigma) if args.oracle else \
-            run_drive(drive, args.high, args.out, args.sigma, not args.no_all24)
+            run_drive(drive, args.high, args.out, args.sigma, not args.no_all24,
+                      args.high_relax)
         row["total_s"] = time.perf_counter() - t0
         rows.append(row)
         write_text_atomic(args.out / "results.jsonl",

@@ -95,6 +95,11 @@ class BespokeSettings(Settings):
             rotor gets the one whose fit best predicts every other grid point from the rest
             (:func:`~ffparam.fit.crossval.choose_prior_width`; one fit per candidate more).
             None or empty: the fixed default width.
+        high_relax: with ``high_budget``: how each chosen HIGH point is relaxed from its
+            LOW geometry (:mod:`ffparam.reference.relax_high`): ``none`` (HIGH single
+            points), ``newton`` (one HIGH gradient + the LOW Hessian: constrained Newton
+            estimate of the relaxed energy) or ``steps:N`` (N constrained quasi-Newton
+            steps with HIGH gradients).
     """
 
     forcefield: str = "sage"
@@ -122,6 +127,7 @@ class BespokeSettings(Settings):
     high_budget: int | None = None
     high_sigma_kcal_mol: float = 0.1
     prior_widths_kcal_mol: list[float] | None = None
+    high_relax: str = "none"
 
     def __post_init__(self) -> None:
         from ffparam.reference.spec import parse_method
@@ -147,6 +153,9 @@ class BespokeSettings(Settings):
         from ffparam.reference.spec import is_composite
 
         require_positive(self, "high_sigma_kcal_mol")
+        from ffparam.reference.relax_high import parse_high_relax
+
+        parse_high_relax(self.high_relax)
         if self.high_budget is None:
             return
         require_at_least(self, 1, "high_budget")
