@@ -28,8 +28,16 @@ the GP needs to rebuild the DFT profile from GFN2 (``gp_rmse_N``: corrected prof
 DFT, kcal/mol, QM level) and what the fit then reaches (``sage``, ``gfn2sp``: fitted to the
 GFN2 single points, ``delta4/6/8``, ``dft``), at the cost of GFN2 single points only.
 
+``--high-relax newton|steps:N`` (default ``none``): the budgets' HIGH points are relaxed
+from their GFN2 geometries (:mod:`ffparam.reference.relax_high`); the row then also has,
+on the delta8 points, the HIGH single points and the relaxed estimates against the relaxed
+DFT profile (``relax_sp_vs_dft``, ``relax_est_vs_dft``, kcal/mol, QM level) and per point
+[single point, estimate, Newton part, HIGH gradients] (``relax_points``). ``cpu_s``: this
+process's CPU time for the drive (one thread; what was computed now, not the Store's).
+
 Usage: nice -n 10 .venv/bin/python benchmarks/bench_bespoke_delta.py [FILE ...]
-    [--high b3lyp-d3bj/dzvp[density_fit=true]] [--no-all24] [--oracle] [--out DIR]
+    [--high b3lyp-d3bj/dzvp[density_fit=true]] [--high-relax none|newton|steps:N]
+    [--no-all24] [--oracle] [--out DIR]
 ``DIR/results.jsonl`` holds one JSON line per finished drive, rewritten as each finishes
 (a rerun resumes every drive from its Store); a table is printed and written to
 ``DIR/table.md`` at the end.
@@ -311,6 +319,7 @@ def index_rows(files: list[str], data: Path) -> list[tuple[Path, str, int]]:
 
 def table(rows: list[dict]) -> str:
     head = ["drive", "atoms", "q", *COLUMNS, "SP//GFN2 vs DFT (*: delta8 points)",
+            "relax: SP/relaxed vs DFT (delta8 points)",
             "HIGH 4/6/8/24",
             "wall s delta8 (all24)"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
@@ -320,6 +329,8 @@ def table(rows: list[dict]) -> str:
         cells.append(f"{r['sp_vs_dft_rmse']:.2f}" if "sp_vs_dft_rmse" in r else
                      f"{r['sp_vs_dft_rmse_computed']:.2f}*" if "sp_vs_dft_rmse_computed" in r
                      else "-")
+        cells.append(f"{r['relax_sp_vs_dft']:.2f}/{r['relax_est_vs_dft']:.2f}"
+                     if "relax_est_vs_dft" in r else "-")
         cells.append("/".join(str(r["n_high"].get(c, "-"))
                               for c in ("delta4", "delta6", "delta8", "all24")))
         cells.append(f"{r['wall_s']['delta8']:.0f} ({r['wall_s'].get('all24', 0):.0f})")
@@ -349,12 +360,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for path, smiles, charge in index_rows(args.files, args.data):
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         drive = load_drive(path, smiles, charge)
         row = run_oracle(drive, args.out, args.sigma) if args.oracle else \
             run_drive(drive, args.high, args.out, args.sigma, not args.no_all24,
                       args.high_relax)
         row["total_s"] = time.perf_counter() - t0
+        row["cpu_s"] = time.process_time() - cpu0  # this process, one thread: load-free
         rows.append(row)
         write_text_atomic(args.out / "results.jsonl",
                           "".join(json.dumps(r) + "\n" for r in rows))
