@@ -173,3 +173,31 @@ def test_bad_high_relax_is_refused(text):
         parse_high_relax(text)
     with pytest.raises(InputError, match="at least 0"):
         RelaxSettings(steps=-1)
+
+
+def test_torsiondrive_composite_with_relaxed_high_points(tmp_path, capsys):
+    """``ffparam torsiondrive --method HIGH//LOW --high-relax newton``: the profile holds
+    the relaxed HIGH estimates, below the single points; a rerun computes nothing."""
+    from ase.io import read
+
+    from ffparam.cli.main import main
+    from ffparam.units import KCAL_MOL_EV
+
+    out = tmp_path / "scan.xyz"
+    args = ["torsiondrive", "CCO", "--dihedral", "0,1,2,8", "--spacing", "90", "--method",
+            f"{HIGH}//{LOW}", "--store", str(tmp_path / "t.db"), "-o", str(out),
+            "--high-relax", "newton"]
+    assert main(args) == 0
+    relaxed = np.array([f.get_potential_energy() for f in read(out, index=":")]) / KCAL_MOL_EV
+    assert main([*args[:-2], "-o", str(tmp_path / "sp.xyz")]) == 0  # single points
+    sp = np.array([f.get_potential_energy()
+                   for f in read(tmp_path / "sp.xyz", index=":")]) / KCAL_MOL_EV
+    assert len(relaxed) == len(sp) == 4 and np.all(relaxed < sp - 1e-3)
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "0 computed" in capsys.readouterr().err
+    assert main([*args[:-1], "steps:0"]) == 2
+    assert main([*args[:-7], "gfn2-xtb", *args[-6:]]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "none, newton or steps:N" in errors[0]
+    assert "needs a HIGH//LOW method" in errors[1]
