@@ -204,9 +204,7 @@ def run_torsiondrive(
     spec = composite.low if composite else full_spec
     if high_task not in ("energy", "gradient"):
         raise InputError(f"high_task must be energy or gradient, got {high_task!r}")
-    relax_steps = parse_high_relax(high_relax)
-    if relax_steps is not None and composite is None:
-        raise InputError(f"high_relax needs a HIGH//LOW method, got {full_spec.canonical()!r}")
+    relax_steps = _relax_steps(high_relax, full_spec)
     species = Species.from_molecule(molecule)
     for part in (composite.high, spec) if composite else (spec,):
         get_calculator(part, species)  # fail early on a bad method/molecule combination
@@ -265,6 +263,15 @@ def _keep_high(result: TorsionDriveResult, composite: CompositeSpec, ok: np.ndar
     result.high_records = high_records
     result.method = composite.canonical()
     result.energy_method = composite.high.canonical()
+
+
+def _relax_steps(high_relax: str, spec: MethodSpec | CompositeSpec) -> int | None:
+    """Quasi-Newton steps of ``high_relax`` (None: single points); InputError for a bad
+    value or a relaxation asked for a method that is not ``HIGH//LOW``."""
+    steps = parse_high_relax(high_relax)
+    if steps is not None and not isinstance(spec, CompositeSpec):
+        raise InputError(f"high_relax needs a HIGH//LOW method, got {spec.canonical()!r}")
+    return steps
 
 
 def _high_relaxed_points(result: TorsionDriveResult, composite: CompositeSpec,
