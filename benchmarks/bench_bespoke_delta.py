@@ -345,6 +345,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
+    global BUDGETS
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", help="drive files (default: all); run smallest first")
@@ -360,7 +361,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench_delta_out"))
     parser.add_argument("--data", type=Path, default=SHARED_SCANS, help="drives + index.csv")
     args = parser.parse_args()
-    global BUDGETS
     BUDGETS = tuple(sorted(set(args.budgets), reverse=True))
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
