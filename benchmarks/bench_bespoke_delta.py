@@ -28,8 +28,16 @@ the GP needs to rebuild the DFT profile from GFN2 (``gp_rmse_N``: corrected prof
 DFT, kcal/mol, QM level) and what the fit then reaches (``sage``, ``gfn2sp``: fitted to the
 GFN2 single points, ``delta4/6/8``, ``dft``), at the cost of GFN2 single points only.
 
+``--high-relax newton|steps:N`` (default ``none``): the budgets' HIGH points are relaxed
+from their GFN2 geometries (:mod:`ffparam.reference.relax_high`); the row then also has,
+on the delta8 points, the HIGH single points and the relaxed estimates against the relaxed
+DFT profile (``relax_sp_vs_dft``, ``relax_est_vs_dft``, kcal/mol, QM level) and per point
+[single point, estimate, Newton part, HIGH gradients] (``relax_points``). ``cpu_s``: this
+process's CPU time for the drive (one thread; what was computed now, not the Store's).
+
 Usage: nice -n 10 .venv/bin/python benchmarks/bench_bespoke_delta.py [FILE ...]
-    [--high b3lyp-d3bj/dzvp[density_fit=true]] [--no-all24] [--oracle] [--out DIR]
+    [--high b3lyp-d3bj/dzvp[density_fit=true]] [--high-relax none|newton|steps:N]
+    [--no-all24] [--oracle] [--out DIR]
 ``DIR/results.jsonl`` holds one JSON line per finished drive, rewritten as each finishes
 (a rerun resumes every drive from its Store); a table is printed and written to
 ``DIR/table.md`` at the end.
@@ -123,7 +131,8 @@ def qm_rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean(d**2)))
 
 
-def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool) -> dict:
+def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool,
+              high_relax: str = "none") -> dict:
     """Every column of one drive (module docstring)."""
     row: dict = {"drive": drive.name, "n_atoms": drive.molecule.n_atoms,
                  "charge": drive.charge, "bond": list(drive.bond), "high": high}
@@ -142,7 +151,9 @@ def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool) -> 
         rmse["gfn2"], n_high["gfn2"], wall["gfn2"] = score(system, fit, drive.dft, x), 0, \
             low_s + fit_s
         settings = BespokeSettings(method=f"{high}//gfn2-xtb", high_budget=max(BUDGETS),
-                                   high_sigma_kcal_mol=sigma, progress=False)
+                                   high_sigma_kcal_mol=sigma, progress=False,
+                                   high_relax=high_relax)
+        row["high_relax"] = high_relax
         for budget in BUDGETS:
             delta = learn_correction(drive.molecule, gfn2, _composite(settings.method),
                                      settings.replace(high_budget=budget), store, None)
@@ -153,13 +164,14 @@ def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool) -> 
             rmse[name] = score(system, fit, drive.dft, x)
             n_high[name] = delta.learned.n_asked
             keys = _high_keys(drive.molecule, high, gfn2,
-                              delta.learned.computed + delta.learned.failed)
+                              delta.learned.computed + delta.learned.failed, delta)
             wall[name] = low_s + high_wall_s(store, keys) + fit_s
             row[f"{name}_stop"] = delta.learned.stop
             row[f"{name}_max_sigma"] = float(delta.sigma.max())
             if budget == max(BUDGETS):  # HIGH//GFN2 vs relaxed DFT on the points computed
                 high_e = {i: delta.low_energies[i] + v for i, v in delta.learned.values.items()}
                 row["sp_vs_dft_rmse_computed"] = _sp_vs_dft_points(gfn2, high_e, drive.dft)
+                row.update(_relax_stats(gfn2, delta, drive.dft))
         if all24:
             full = run_torsiondrive(drive.molecule, dihedral, f"{high}//gfn2-xtb", 15, store)
             sp = TorsionProfile(full.dihedrals, full.angles, full.geometries, full.energies,
@@ -239,11 +251,18 @@ def _composite(method: str):
     return CompositeSpec.parse(method)
 
 
-def _high_keys(molecule: Molecule, high: str, profile: TorsionProfile, indices) -> list[str]:
+def _high_keys(molecule: Molecule, high: str, profile: TorsionProfile, indices,
+               delta=None) -> list[str]:
+    """Store keys of the HIGH jobs of grid points ``indices`` (with ``high_relax``: every
+    HIGH gradient of their relaxation and their LOW Hessians)."""
     from ffparam.reference.jobs import Job
     from ffparam.reference.records import Species, Task
 
     species = Species.from_molecule(molecule)
+    if delta is not None and delta.relaxed:
+        return [key for i in indices if i in delta.relaxed for key in delta.relaxed[i].keys] \
+            + [Job.create(species, delta.low_method, Task.parse("hessian"),
+                          profile.geometries[i]).key for i in indices]
     return [Job.create(species, high, Task.parse("energy"), profile.geometries[i]).key
             for i in indices]
 
@@ -257,6 +276,25 @@ def _sp_vs_dft_points(low: TorsionProfile, high: dict[int, float], dft: TorsionP
              if round(float(low.angles[i, 0])) % 360 in dft_at]
     a, b = np.array(pairs).T
     return qm_rmse(a, b)
+
+
+def _relax_stats(low: TorsionProfile, delta, dft: TorsionProfile) -> dict:
+    """With ``--high-relax``: per computed point the HIGH single point and the relaxed
+    estimate vs the relaxed DFT profile (RMSE kcal/mol, mean offset removed), the Newton
+    part and the HIGH gradients per point."""
+    if not delta.relaxed:
+        return {}
+    ok = {i: p for i, p in delta.relaxed.items() if p.ok}
+    return {
+        "relax_sp_vs_dft": _sp_vs_dft_points(low, {i: p.energy_sp_kcal_mol
+                                                   for i, p in ok.items()}, dft),
+        "relax_est_vs_dft": _sp_vs_dft_points(low, {i: p.energy_kcal_mol
+                                                    for i, p in ok.items()}, dft),
+        "relax_points": {str(float(low.angles[i, 0])): [p.energy_sp_kcal_mol,
+                                                        p.energy_kcal_mol,
+                                                        p.predicted_kcal_mol, p.n_high]
+                         for i, p in ok.items()},
+    }
 
 
 def _sp_vs_dft(full, dft: TorsionProfile) -> float:
@@ -281,6 +319,7 @@ def index_rows(files: list[str], data: Path) -> list[tuple[Path, str, int]]:
 
 def table(rows: list[dict]) -> str:
     head = ["drive", "atoms", "q", *COLUMNS, "SP//GFN2 vs DFT (*: delta8 points)",
+            "relax: SP/relaxed vs DFT (delta8 points)",
             "HIGH 4/6/8/24",
             "wall s delta8 (all24)"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
@@ -290,9 +329,13 @@ def table(rows: list[dict]) -> str:
         cells.append(f"{r['sp_vs_dft_rmse']:.2f}" if "sp_vs_dft_rmse" in r else
                      f"{r['sp_vs_dft_rmse_computed']:.2f}*" if "sp_vs_dft_rmse_computed" in r
                      else "-")
+        cells.append(f"{r['relax_sp_vs_dft']:.2f}/{r['relax_est_vs_dft']:.2f}"
+                     if "relax_est_vs_dft" in r else "-")
         cells.append("/".join(str(r["n_high"].get(c, "-"))
                               for c in ("delta4", "delta6", "delta8", "all24")))
-        cells.append(f"{r['wall_s']['delta8']:.0f} ({r['wall_s'].get('all24', 0):.0f})")
+        largest = max((k for k in r["wall_s"] if k.startswith("delta")),
+                      key=lambda k: int(k[5:]))
+        cells.append(f"{r['wall_s'][largest]:.0f} ({r['wall_s'].get('all24', 0):.0f})")
         lines.append("| " + " | ".join(cells) + " |")
     for c in COLUMNS:
         values = [r["rmse"][c] for r in rows if c in r["rmse"]]
@@ -302,6 +345,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
+    global BUDGETS
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", help="drive files (default: all); run smallest first")
@@ -310,18 +354,25 @@ def main() -> None:
     parser.add_argument("--no-all24", action="store_true", help="skip the all-24 column")
     parser.add_argument("--oracle", action="store_true",
                         help="HIGH = the drive's own DFT energies (module docstring)")
+    parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS),
+                        help="HIGH budgets (a run with smaller ones reuses the Store)")
+    parser.add_argument("--high-relax", default="none",
+                        help="none, newton or steps:N (ffparam.reference.relax_high)")
     parser.add_argument("--out", type=Path, default=Path("bench_delta_out"))
     parser.add_argument("--data", type=Path, default=SHARED_SCANS, help="drives + index.csv")
     args = parser.parse_args()
+    BUDGETS = tuple(sorted(set(args.budgets), reverse=True))
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for path, smiles, charge in index_rows(args.files, args.data):
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         drive = load_drive(path, smiles, charge)
         row = run_oracle(drive, args.out, args.sigma) if args.oracle else \
-            run_drive(drive, args.high, args.out, args.sigma, not args.no_all24)
+            run_drive(drive, args.high, args.out, args.sigma, not args.no_all24,
+                      args.high_relax)
         row["total_s"] = time.perf_counter() - t0
+        row["cpu_s"] = time.process_time() - cpu0  # this process, one thread: load-free
         rows.append(row)
         write_text_atomic(args.out / "results.jsonl",
                           "".join(json.dumps(r) + "\n" for r in rows))

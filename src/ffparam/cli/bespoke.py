@@ -40,6 +40,9 @@ def _summary(result) -> None:
             sigma = "" if d.max_sigma is None else f", max sigma {d.max_sigma:.2f} kcal/mol"
             typer.echo(f"  {d.n_high + d.n_failed} of {d.budget} {d.high_method} point(s) "
                        f"({d.n_failed} failed, stop: {d.stop}{sigma})")
+            if d.high_relax != "none":
+                typer.echo(f"  HIGH points relaxed ({d.high_relax}): "
+                           f"{d.n_high_calculations} {d.high_method} gradient(s)")
     summary = metrics.summary
     if summary.median_rmse_fitted is not None:
         typer.echo(f"median torsion RMSE vs {summary.reference}: "
@@ -98,6 +101,7 @@ FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
 """`ffparam bespoke` option -> the BespokeSettings field it sets (and takes its default
 from)."""
 FIELDS["prior_width"] = ApiField(SETTINGS, "prior_widths_kcal_mol", none_as=[])  # repeatable
+FIELDS["high_relax"] = ApiField(SETTINGS, "high_relax")
 
 
 def register(app: typer.Typer) -> None:
@@ -166,6 +170,11 @@ def register(app: typer.Typer) -> None:
                                      "(repeat for more pairs)"),
         spacing_2d: int = api_option(B, "spacing_2d", "--spacing-2d", callback=divides_180,
                                      help="grid spacing of the 2-D drives, degrees"),
+        high_relax: str = api_option(
+            B, "high_relax", "--high-relax",
+            help="with --high-budget: relax each HIGH point from its LOW geometry: none "
+                 "(single points), newton (one HIGH gradient + the LOW Hessian) or steps:N "
+                 "(N constrained quasi-Newton steps with HIGH gradients)"),
         name: str = typer.Option(None, "--name", help="molecule name for files and report "
                                                       "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),

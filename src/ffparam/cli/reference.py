@@ -48,6 +48,7 @@ TD_FIELDS = {
     "include_terminal": ApiField(
         "ffparam.reference.torsiondrive:rotatable_dihedrals", "include_terminal_rotors"
     ),
+    "high_relax": ApiField(DRIVE, "high_relax"),
 }
 """`ffparam torsiondrive` option -> the API keyword it sets."""
 
@@ -208,6 +209,13 @@ def torsiondrive(
     retry_failed: bool = api_option(
         TD_FIELDS, "retry_failed", "--retry-failed", help="recompute optimizations stored as failed"
     ),
+    high_relax: str = api_option(
+        TD_FIELDS, "high_relax", "--high-relax",
+        help="with a HIGH//LOW method: none (HIGH single points on the LOW geometries), "
+             "newton (one HIGH gradient + the LOW Hessian per point: constrained Newton "
+             "estimate of the relaxed HIGH energy) or steps:N (N constrained quasi-Newton "
+             "steps with HIGH gradients)",
+    ),
 ) -> None:
     """Torsion drive(s) with torsiondrive + geomeTRIC; writes the profile (.xyz) and a PNG."""
     from ffparam.reference import Store, run_torsiondrive
@@ -227,6 +235,7 @@ def torsiondrive(
                 executor,
                 retry_failed=retry_failed,
                 progress=True,
+                high_relax=high_relax,
             )
             _write_scan(result, output, len(scans))
             complete = complete and result.complete

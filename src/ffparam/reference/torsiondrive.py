@@ -39,6 +39,7 @@ again, forever. Every geometry handed to torsiondrive therefore goes through
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from ffparam.reference.compute import RunSummary, run_jobs
 from ffparam.reference.jobs import GEOMETRY_PRECISION, Job
 from ffparam.reference.methods import get_calculator
 from ffparam.reference.records import Constraints, Record, Species, Task
+from ffparam.reference.relax_high import parse_high_relax
 from ffparam.reference.spec import CompositeSpec, MethodSpec, parse_method
 from ffparam.reference.store import Store
 from ffparam.runtime import Executor, progress_task
@@ -166,6 +168,7 @@ def run_torsiondrive(
     progress: Progress | bool = False,
     precision: float = GEOMETRY_PRECISION,
     high_task: str = "energy",
+    high_relax: str = "none",
 ) -> TorsionDriveResult:
     """Drive one dihedral (1-D) or two (2-D) over a grid of ``spacing_deg`` degrees.
 
@@ -187,6 +190,12 @@ def run_torsiondrive(
         retry_failed: recompute optimizations stored as failed.
         max_steps: geomeTRIC step limit per optimization.
         high_task: composite only: ``energy`` or ``gradient``, the HIGH single points.
+        high_relax: composite only: ``none`` (HIGH single points), ``newton`` or
+            ``steps:N``: each HIGH point relaxed from its LOW geometry with the scanned
+            dihedrals held (:mod:`ffparam.reference.relax_high`; ``energies`` are then the
+            relaxed HIGH estimates and ``high_records`` copies of the HIGH gradient
+            records on the LOW geometries with the estimate as their energy and no
+            gradient, since the estimate has none).
     """
     dihedrals = _check_dihedrals(molecule, dihedrals)
     spacings = _check_spacings(spacing_deg, len(dihedrals))
@@ -195,6 +204,7 @@ def run_torsiondrive(
     spec = composite.low if composite else full_spec
     if high_task not in ("energy", "gradient"):
         raise InputError(f"high_task must be energy or gradient, got {high_task!r}")
+    relax_steps = _relax_steps(high_relax, full_spec)
     species = Species.from_molecule(molecule)
     for part in (composite.high, spec) if composite else (spec,):
         get_calculator(part, species)  # fail early on a bad method/molecule combination
@@ -212,7 +222,10 @@ def run_torsiondrive(
                                     progress, label, len(grid))
         result = drive.result(spacings, grid, summary, len(sizes))
         result.iteration_sizes = sizes
-        if composite is not None:
+        if composite is not None and relax_steps is not None:
+            _high_relaxed_points(result, composite, species, relax_steps, store, executor,
+                                 retry_failed, progress)
+        elif composite is not None:
             _high_single_points(result, composite, species, high_task, store, executor,
                                 retry_failed, progress, precision)
     finally:
@@ -234,14 +247,50 @@ def _high_single_points(result: TorsionDriveResult, composite: CompositeSpec,
                              f"  {composite.high.canonical()} {task}")
     result.summary.merge(part)
     ok = np.array([r.ok for r in records], dtype=bool)
+    _keep_high(result, composite, ok, [r.energy for r in records if r.ok],
+               [r for r in records if r.ok])
+
+
+def _keep_high(result: TorsionDriveResult, composite: CompositeSpec, ok: np.ndarray,
+               energies: list[float], high_records: list[Record]) -> None:
+    """``result`` with only the grid points ``ok`` (the others listed in ``missing``), the
+    HIGH ``energies`` (kcal/mol) and records of those, LOW's energies in ``low_energies``."""
     result.missing += [tuple(int(a) for a in angles) for angles in result.angles[~ok]]
     result.angles, result.geometries = result.angles[ok], result.geometries[ok]
     result.low_energies = result.energies[ok]
-    result.energies = np.array([r.energy for r in records if r.ok], dtype=np.float64)
+    result.energies = np.array(energies, dtype=np.float64)
     result.records = [r for r, good in zip(result.records, ok) if good]
-    result.high_records = [r for r in records if r.ok]
+    result.high_records = high_records
     result.method = composite.canonical()
     result.energy_method = composite.high.canonical()
+
+
+def _relax_steps(high_relax: str, spec: MethodSpec | CompositeSpec) -> int | None:
+    """Quasi-Newton steps of ``high_relax`` (None: single points); InputError for a bad
+    value or a relaxation asked for a method that is not ``HIGH//LOW``."""
+    steps = parse_high_relax(high_relax)
+    if steps is not None and not isinstance(spec, CompositeSpec):
+        raise InputError(f"high_relax needs a HIGH//LOW method, got {spec.canonical()!r}")
+    return steps
+
+
+def _high_relaxed_points(result: TorsionDriveResult, composite: CompositeSpec,
+                         species: Species, steps: int, store: Store,
+                         executor: Executor | None, retry_failed: bool,
+                         progress: Progress | bool) -> None:
+    """Like :func:`_high_single_points`, with each HIGH point relaxed from its LOW
+    geometry (:func:`~ffparam.reference.relax_high.relax_points`, ``steps`` quasi-Newton
+    steps; 0: the Newton estimate)."""
+    from ffparam.reference.relax_high import RelaxSettings, relax_points
+
+    points = relax_points(species, composite.high, composite.low, result.geometries,
+                          result.dihedrals, RelaxSettings(steps=steps), store, executor,
+                          retry_failed, progress, result.summary)
+    ok = np.array([p.ok for p in points], dtype=bool)
+    first = store.get_many([p.keys[0] for p in points if p.ok])
+    _keep_high(result, composite, ok, [p.energy_kcal_mol for p in points if p.ok],
+               [dataclasses.replace(first[p.keys[0]], energy=p.energy_kcal_mol, gradient=None)
+                for p in points if p.ok])
 
 
 def _check_spacings(spacing: int | Sequence[int], n_dihedrals: int) -> list[int]:

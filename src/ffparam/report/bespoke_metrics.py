@@ -98,6 +98,11 @@ class DeltaInfo:
         sigma: predicted sigma of each point of the corrected relative profile, kcal/mol.
         max_sigma: its maximum. amplitude_kcal_mol, length_scales: GP hyperparameters.
         plot: the correction plot, relative to the output directory.
+        high_relax: how the HIGH points were relaxed from their LOW geometries (``none``:
+            single points; ``newton``; ``steps:N``: :mod:`ffparam.reference.relax_high`).
+        relax_kcal_mol: with relaxation: per computed HIGH point (order of
+            ``high_angles``) the relaxed HIGH estimate minus the single point, kcal/mol.
+        n_high_calculations: HIGH calculations spent, relaxation steps included.
     """
 
     high_method: str
@@ -118,6 +123,9 @@ class DeltaInfo:
     amplitude_kcal_mol: float | None = None
     length_scales: list[float] | None = None
     plot: str | None = None
+    high_relax: str = "none"
+    relax_kcal_mol: list[float] | None = None
+    n_high_calculations: int | None = None
 
 
 @dataclass

@@ -99,6 +99,11 @@ class BespokeSettings(Settings):
             to its surface (with ``high_budget``: the Delta-learned ``HIGH//LOW`` surface;
             :mod:`ffparam.workflows.bespoke_delta2d`); their bonds are not scanned in 1-D.
         spacing_2d_deg: grid spacing of the 2-D drives, degrees (divides 180).
+        high_relax: with ``high_budget``: how each chosen HIGH point is relaxed from its
+            LOW geometry (:mod:`ffparam.reference.relax_high`): ``none`` (HIGH single
+            points), ``newton`` (one HIGH gradient + the LOW Hessian: constrained Newton
+            estimate of the relaxed energy) or ``steps:N`` (N constrained quasi-Newton
+            steps with HIGH gradients).
     """
 
     forcefield: str = "sage"
@@ -128,6 +133,7 @@ class BespokeSettings(Settings):
     prior_widths_kcal_mol: list[float] | None = None
     drives_2d: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
     spacing_2d_deg: int = 30
+    high_relax: str = "none"
 
     def __post_init__(self) -> None:
         from ffparam.reference.spec import parse_method
@@ -162,6 +168,9 @@ class BespokeSettings(Settings):
         from ffparam.reference.spec import is_composite
 
         require_positive(self, "high_sigma_kcal_mol")
+        from ffparam.reference.relax_high import parse_high_relax
+
+        parse_high_relax(self.high_relax)
         if self.high_budget is None:
             return
         require_at_least(self, 1, "high_budget")

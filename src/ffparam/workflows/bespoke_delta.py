@@ -29,6 +29,12 @@ from ffparam.chem import Molecule
 from ffparam.fit.profile_gp import ActiveDeltaResult, active_delta
 from ffparam.fit.targets.torsion import TorsionProfile
 from ffparam.reference.compute import RunSummary
+from ffparam.reference.relax_high import (
+    RelaxedPoint,
+    RelaxSettings,
+    parse_high_relax,
+    relax_points,
+)
 from ffparam.report.bespoke_metrics import DeltaInfo
 from ffparam.workflows.bespoke_scans import RotorScan, drive_rotor
 
@@ -48,6 +54,9 @@ class DeltaScan:
         low_energies: (n,) LOW energies, kcal/mol.
         learned: what the active loop did (:class:`~ffparam.fit.profile_gp.ActiveDeltaResult`).
         summary: the HIGH jobs (asked, from the Store, computed, failed).
+        high_relax: how the HIGH points were relaxed (``none``, ``newton``, ``steps:N``:
+            :mod:`ffparam.reference.relax_high`); relaxed: grid index -> its
+            :class:`~ffparam.reference.relax_high.RelaxedPoint` (empty for ``none``).
     """
 
     high_method: str
@@ -58,6 +67,8 @@ class DeltaScan:
     low_energies: np.ndarray
     learned: ActiveDeltaResult
     summary: RunSummary = field(default_factory=RunSummary)
+    high_relax: str = "none"
+    relaxed: dict[int, RelaxedPoint] = field(default_factory=dict)
 
     @property
     def sigma(self) -> np.ndarray:
@@ -125,8 +136,14 @@ def learn_correction(target: Molecule, profile: TorsionProfile, spec, settings, 
     species = Species.from_molecule(target)
     summary = RunSummary()
     low = np.asarray(profile.energies, dtype=float)
+    relax_mode = getattr(settings, "high_relax", "none")
+    steps = parse_high_relax(relax_mode)
+    relaxed: dict[int, RelaxedPoint] = {}
 
     def evaluate(indices: list[int]) -> list[float]:
+        if steps is not None:
+            return relaxed_delta(species, profile, spec, RelaxSettings(steps=steps),
+                                 indices, settings, store, executor, summary, relaxed)
         jobs = [Job.create(species, spec.high, Task.parse("energy"), profile.geometries[i])
                 for i in indices]
         records, part = run_jobs(jobs, store, executor, settings.retry_failed,
@@ -137,7 +154,25 @@ def learn_correction(target: Molecule, profile: TorsionProfile, spec, settings, 
     learned = active_delta(profile.angles, evaluate, settings.high_budget,
                            settings.high_sigma_kcal_mol, first=int(np.argmin(low)))
     return DeltaScan(spec.high.canonical(), spec.low.canonical(), settings.high_budget,
-                     settings.high_sigma_kcal_mol, profile.angles, low, learned, summary)
+                     settings.high_sigma_kcal_mol, profile.angles, low, learned, summary,
+                     relax_mode, relaxed)
+
+
+def relaxed_delta(species, profile: TorsionProfile, spec, relax: RelaxSettings,
+                  indices: list[int], settings, store, executor, summary: RunSummary,
+                  relaxed: dict[int, RelaxedPoint]) -> list[float]:
+    """dE = relaxed HIGH estimate - E_LOW (kcal/mol, NaN where it failed) at grid points
+    ``indices`` of ``profile`` (:func:`~ffparam.reference.relax_high.relax_points`, the
+    scanned dihedrals held); each point's :class:`RelaxedPoint` goes into ``relaxed``."""
+    points = relax_points(species, spec.high, spec.low, profile.geometries[indices],
+                          profile.dihedrals, relax, store, executor, settings.retry_failed,
+                          settings.progress, summary)
+    low = np.asarray(profile.energies, dtype=float)
+    out = []
+    for i, point in zip(indices, points):
+        relaxed[i] = point
+        out.append(point.energy_kcal_mol - low[i] if point.ok else float("nan"))
+    return out
 
 
 def weigh_by_sigma(target, delta: DeltaScan) -> None:
@@ -159,7 +194,12 @@ def delta_info(delta: DeltaScan, plot: Path | None = None) -> DeltaInfo:
         n_failed=len(learned.failed), n_cached=delta.summary.n_cached,
         high_angles=[delta.angles[i].tolist() for i in learned.computed],
         failed_angles=[delta.angles[i].tolist() for i in learned.failed],
-        levels=levels, stop=learned.stop, sigma_history=list(learned.history))
+        levels=levels, stop=learned.stop, sigma_history=list(learned.history),
+        high_relax=delta.high_relax)
+    if delta.relaxed:
+        info.relax_kcal_mol = [delta.relaxed[i].energy_kcal_mol
+                               - delta.relaxed[i].energy_sp_kcal_mol for i in learned.computed]
+        info.n_high_calculations = sum(p.n_high for p in delta.relaxed.values())
     if learned.posterior is None:
         return info
     mean = learned.posterior.mean
@@ -247,7 +287,11 @@ def delta_reference_note(settings) -> str:
             f"corrected profile was least certain, goal sigma "
             f"{settings.high_sigma_kcal_mol:g} kcal/mol); RMSE is measured against those "
             f"corrected profiles. Valence and optimized geometries use {low}; held-out "
-            f"conformers are scored against {high}.")
+            f"conformers are scored against {high}."
+            + ("" if getattr(settings, "high_relax", "none") == "none" else
+               f" Each {high} point was relaxed from its {low} geometry with the scanned "
+               f"dihedral held ({settings.high_relax}): one {high} gradient per step and "
+               f"the {low} Hessian as the model Hessian."))
 
 
 __all__ = [
@@ -260,5 +304,6 @@ __all__ = [
     "delta_rotor",
     "delta_warnings",
     "learn_correction",
+    "relaxed_delta",
     "weigh_by_sigma",
 ]
