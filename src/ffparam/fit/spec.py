@@ -11,7 +11,7 @@ Example::
     targets:
       - name: butane_scan
         type: torsion_profile   # torsion_profile | relative_energy | forces | hessian |
-                                # frequencies | esp | dipole | polarizability
+                                # frequencies | esp | dipole | polarizability | esp_field
         molecule: butane
         reference: scans/butane.xyz   # extxyz (or QCFractal JSON) torsion scan
         mode: relaxed           # relaxed | single_point
@@ -22,6 +22,8 @@ Example::
       - {name: q, type: esp, molecule: butane, reference: ffparam.db, method: hf/6-31g*}
       - {name: a, type: polarizability, molecule: butane, reference: ffparam.db,
          method: hf/aug-cc-pvdz}  # QM tensors; the molecule gets Drude particles
+      - {name: qa, type: esp_field, molecule: butane, reference: ffparam.db,
+         method: hf/aug-cc-pvdz}  # QM ESP in uniform fields: charges + Drude alpha
     types:                      # new SMIRKS types shared by every molecule they match
       - {section: ProperTorsions, id: t-aryl-amide,   # appended after the force field's
          smirks: "[*:1]~[c:2]-[$([CX3](=O)[NX3]):3]~[*:4]",   # torsions: wins by last match
@@ -49,7 +51,7 @@ from ffparam.io.files import read_text
 from ffparam.settings import Settings, require_positive
 
 TargetType = Literal["torsion_profile", "relative_energy", "forces", "hessian", "frequencies",
-                     "esp", "dipole", "polarizability"]
+                     "esp", "dipole", "polarizability", "esp_field"]
 
 
 class SpecSettings(Settings):

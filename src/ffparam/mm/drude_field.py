@@ -61,6 +61,7 @@ class DrudeFieldESP:
         self._parents = torch.as_tensor(drude.parents)
         self._alpha = torch.as_tensor(drude.alpha_index)
         self._charge = torch.as_tensor(system.nonbonded.charge_index)
+        self._memo: tuple[bytes, Tensor, Tensor] | None = None
 
     def site_charges(self, values: Tensor) -> Tensor:
         """(n_atoms + n_drude,) e: cores ``q - q_D``, then the Drude charges."""
@@ -71,8 +72,31 @@ class DrudeFieldESP:
     def sites(self, values: Tensor) -> Tensor:
         """Site positions (n, n_atoms + n_drude, 3) Angstrom with Drudes relaxed in each
         entry's field (differentiable in ``values``)."""
-        d = self.engine.displacements(self.geometries, values, self.fields)
+        d = self.displacements(values)
         return torch.cat([self.geometries, self.geometries[:, self._parents] + d], dim=1)
+
+    def displacements(self, values: Tensor) -> Tensor:
+        """Relaxed Drude displacements (n, n_drude, 3) Angstrom in each entry's field.
+
+        The result is ``d* + J (values - values)`` with ``J = dd*/dvalues`` (the implicit
+        derivative, one backward pass per displacement component): the value of ``d*``
+        and its exact first derivative, so a Jacobian over many ESP points costs backward
+        passes through this small linear map instead of through the Drude relaxation
+        (second derivatives are not carried). ``d*`` and ``J`` of the last parameter
+        values are kept (an optimizer asks for residuals and Jacobian at the same point).
+        """
+        key = values.detach().cpu().numpy().tobytes()
+        if self._memo is None or self._memo[0] != key:
+            p = values.detach().requires_grad_(True)
+            with torch.enable_grad():
+                d = self.engine.displacements(self.geometries, p, self.fields).reshape(-1)
+                eye = torch.eye(len(d), dtype=d.dtype, device=d.device)
+                (jac,) = torch.autograd.grad(d, p, eye, is_grads_batched=True)
+            self._memo = (key, d.detach(), jac)
+        _, d, jac = self._memo
+        if values.requires_grad:
+            d = d + jac @ (values - values.detach())
+        return d.reshape(len(self.geometries), -1, 3)
 
     def esp(self, values: Tensor | None = None) -> list[Tensor]:
         """ESP (m_i,) kcal/mol/e of each entry at its points."""
@@ -88,7 +112,7 @@ class DrudeFieldESP:
     def induced_dipoles(self, values: Tensor | None = None) -> Tensor:
         """Dipole of the Drude displacements sum_D q_D d (n, 3) e*Angstrom per entry."""
         values = self.engine.parameter_vector() if values is None else values
-        d = self.engine.displacements(self.geometries, values, self.fields)
+        d = self.displacements(values)
         q_d = drude_charge(values[self._alpha], self.engine.k)
         return (q_d[None, :, None] * d).sum(1)
 
