@@ -76,6 +76,8 @@ FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
 """`ffparam bespoke` option -> the BespokeSettings field it sets (and takes its default
 from)."""
 FIELDS["prior_width"] = ApiField(SETTINGS, "prior_widths_kcal_mol", none_as=[])  # repeatable
+FIELDS["polarizability_method"] = ApiField(SETTINGS, "polarizability_method")
+FIELDS["field_strength"] = ApiField(SETTINGS, "field_strength_kcal_mol_e_a")
 
 
 def register(app: typer.Typer) -> None:
@@ -123,7 +125,8 @@ def register(app: typer.Typer) -> None:
         force: bool = api_option(B, "force", "--force",
                                  help="reuse an output dir of another molecule"),
         polarizable: bool = api_option(B, "polarizable", "--polarizable",
-                                       help="export a Drude polarizable model (System XML "
+                                       help="fit and export a Drude polarizable model "
+                                            "(alpha, Thole, charges to QM; System XML "
                                             "with DrudeForce + PDB with Drude particles)"),
         high_budget: int = api_option(
             B, "high_budget", "--high-budget", callback=at_least(1),
@@ -138,6 +141,13 @@ def register(app: typer.Typer) -> None:
             help="candidate prior width of the bespoke torsion barriers, kcal/mol (repeat "
                  "the option); each rotor gets the one whose fit best predicts the held-out "
                  "half of its grid (default: a fixed width)"),
+        polarizability_method: str = api_option(
+            B, "polarizability_method", "--polarizability-method",
+            help="with --polarizable: QM level (PySCF) of the polarizability tensor and the "
+                 "ESP in fields that alpha, Thole and charges are fitted to"),
+        field_strength: float = api_option(
+            B, "field_strength", "--field-strength", callback=positive,
+            help="with --polarizable: uniform perturbing field, kcal/mol/(e A)"),
         name: str = typer.Option(None, "--name", help="molecule name for files and report "
                                                       "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
