@@ -33,7 +33,7 @@ def fitted(tmp_path_factory):
 
 
 def test_fit_moves_alpha_and_charges_to_qm(fitted):
-    start, drude, summary, n_records = fitted
+    _, drude, summary, n_records = fitted
     assert n_records == 8 and summary.n_fields == 7  # tensor + 7 field ESPs, all stored
     for values in summary.types.values():
         assert abs(values["alpha_fitted_a3"] / values["alpha_start_a3"] - 1) > 0.05
@@ -78,7 +78,7 @@ def test_bespoke_polarizable_cli_writes_the_fitted_model(tmp_path):
     np.testing.assert_allclose(alphas, expected, rtol=1e-9)
     assert all(v["alpha_fitted_a3"] != v["alpha_start_a3"] for v in fit["types"].values())
     assert (out / "form.forcefield.xml").exists()
-    bad = subprocess.run(cmd[:9] + ["gfn2-xtb"] + cmd[10:], capture_output=True, text=True,
+    bad = subprocess.run([*cmd[:9], "gfn2-xtb", *cmd[10:]], capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "PySCF method" in bad.stderr
