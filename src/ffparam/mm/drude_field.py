@@ -99,14 +99,28 @@ class DrudeFieldESP:
         return d.reshape(len(self.geometries), -1, 3)
 
     def esp(self, values: Tensor | None = None) -> list[Tensor]:
-        """ESP (m_i,) kcal/mol/e of each entry at its points."""
+        """ESP (m_i,) kcal/mol/e of each entry at its points.
+
+        Built so that a Jacobian over many points stays cheap: the value is
+        ``K q`` (K the inverse distances to the sites at the relaxed positions) plus, when
+        the Drude displacements carry a derivative, ``G (d - d)`` with ``G`` = dV/dx_D
+        (C q_D (r - x_D)/|r - x_D|^3) held fixed: both products are matrix-vector, so
+        each point's backward pass is one row of K and G (first derivatives exact)."""
         values = self.engine.parameter_vector() if values is None else values
         q = self.site_charges(values)
-        sites = self.sites(values)
+        d = self.displacements(values)
+        n = self.system.n_atoms
         out = []
-        for x, pts in zip(sites, self._points):
-            r = torch.linalg.vector_norm(pts[:, None, :] - x[None, :, :], dim=-1)
-            out.append(COULOMB_CONSTANT_KCAL_MOL_A_E2 * (q[None, :] / r).sum(-1))
+        for e, pts in enumerate(self._points):
+            geom = self.geometries[e]
+            x = torch.cat([geom, geom[self._parents] + d[e].detach()])
+            diff = pts[:, None, :] - x[None, :, :]
+            inv = 1.0 / torch.linalg.vector_norm(diff, dim=-1)
+            esp = inv @ q
+            if d.requires_grad:
+                slope = diff[:, n:] * inv[:, n:, None] ** 3 * q.detach()[None, n:, None]
+                esp = esp + slope.reshape(len(pts), -1) @ (d[e] - d[e].detach()).reshape(-1)
+            out.append(COULOMB_CONSTANT_KCAL_MOL_A_E2 * esp)
         return out
 
     def induced_dipoles(self, values: Tensor | None = None) -> Tensor:
