@@ -64,9 +64,9 @@ def test_tampered_drude_charge_is_caught(chlorobenzene, tmp_path):
 def test_bespoke_polarizable_cli(tmp_path):
     out = tmp_path / "acetone"
     cmd = [sys.executable, "-m", "ffparam.cli.main", "bespoke", "CC(C)=O", "--name",
-           "acetone", "--polarizable", "--out", str(out), "--charges", "gasteiger",
-           "--md-ps", "0", "--validation-conformers", "0", "--no-validate-geometry",
-           "--quiet"]
+           "acetone", "--polarizable", "--polarizability-method", "hf/6-31g", "--out",
+           str(out), "--charges", "gasteiger", "--md-ps", "0", "--validation-conformers", "0",
+           "--no-validate-geometry", "--quiet"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     read = openmm.XmlSerializer.deserialize((out / "acetone.system.xml").read_text())

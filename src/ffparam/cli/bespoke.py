@@ -102,6 +102,8 @@ FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
 from)."""
 FIELDS["prior_width"] = ApiField(SETTINGS, "prior_widths_kcal_mol", none_as=[])  # repeatable
 FIELDS["high_relax"] = ApiField(SETTINGS, "high_relax")
+FIELDS["polarizability_method"] = ApiField(SETTINGS, "polarizability_method")
+FIELDS["field_strength"] = ApiField(SETTINGS, "field_strength_kcal_mol_e_a")
 
 
 def register(app: typer.Typer) -> None:
@@ -149,7 +151,8 @@ def register(app: typer.Typer) -> None:
         force: bool = api_option(B, "force", "--force",
                                  help="reuse an output dir of another molecule"),
         polarizable: bool = api_option(B, "polarizable", "--polarizable",
-                                       help="export a Drude polarizable model (System XML "
+                                       help="fit and export a Drude polarizable model "
+                                            "(alpha, Thole, charges to QM; System XML "
                                             "with DrudeForce + PDB with Drude particles)"),
         high_budget: int = api_option(
             B, "high_budget", "--high-budget", callback=at_least(1),
@@ -175,6 +178,13 @@ def register(app: typer.Typer) -> None:
             help="with --high-budget: relax each HIGH point from its LOW geometry: none "
                  "(single points), newton (one HIGH gradient + the LOW Hessian) or steps:N "
                  "(N constrained quasi-Newton steps with HIGH gradients)"),
+        polarizability_method: str = api_option(
+            B, "polarizability_method", "--polarizability-method",
+            help="with --polarizable: QM level (PySCF) of the polarizability tensor and the "
+                 "ESP in fields that alpha, Thole and charges are fitted to"),
+        field_strength: float = api_option(
+            B, "field_strength", "--field-strength", callback=positive,
+            help="with --polarizable: uniform perturbing field, kcal/mol/(e A)"),
         name: str = typer.Option(None, "--name", help="molecule name for files and report "
                                                       "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),

@@ -2,9 +2,17 @@
 ``DrudeForce``, from :func:`ffparam.mm.drude.build_openmm_drude`) and ``B.pdb`` holding
 the atoms and then the Drude particles in the System's particle order (atom ``n_atoms +
 k`` is the Drude of ``drude.parents[k]``, named ``D`` + its parent's name, element none,
-at its relaxed position for the first conformer).
+at its relaxed position for the first conformer), and ``B.forcefield.xml``: an OpenMM
+ffxml whose residue template holds the Drude particles (types ``<res>-D<name>``, mass 0,
+bonded to their parents, charge q_D; parents carry q - q_D), a ``<NonbondedForce>`` entry
+(sigma 1 nm, epsilon 0) per Drude type and a ``<DrudeForce>`` with one ``<Particle>`` per
+Drude type (``type1`` the Drude, ``type2`` its parent, charge q_D, polarizability nm^3,
+Thole): ``ForceField.createSystem`` on the PDB (or on a topology without Drudes after
+``Modeller.addExtraParticles``) builds the same System (OpenMM's DrudeGenerator screens
+every excluded Drude pair with thole_i + thole_j and moves 0.4 amu from each parent).
 
-Verified like every export: both files are read back (``openmm.XmlSerializer``,
+Verified like every export: the files are read back (the ffxml through
+``openmm.app.ForceField.createSystem`` on the PDB's topology) (``openmm.XmlSerializer``,
 ``openmm.app.PDBFile``); the System is evaluated at the PDB's particle positions and with
 OpenMM's own Drude relaxation (``DrudeSCFIntegrator`` at fixed cores) at every conformer,
 and compared with :class:`~ffparam.mm.drude.DrudeEngine`. Files are staged and published
@@ -14,6 +22,7 @@ only when every check passes (:class:`ffparam.export.files.StagingDirectory`).
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +53,7 @@ from ffparam.params.system import ParameterizedSystem
 from ffparam.units import NM_PER_ANGSTROM
 
 READER = "openmm.XmlSerializer + openmm.app.PDBFile + DrudeSCFIntegrator"
+FFXML_READER = "openmm.app.ForceField + openmm.app.PDBFile + DrudeSCFIntegrator"
 
 
 def drude_topology(system: ParameterizedSystem, residue_name: str = "MOL") -> app.Topology:
@@ -95,15 +105,22 @@ def export_drude(system: ParameterizedSystem, outdir: str | Path, basename: str 
     positions = np.asarray(positions, dtype=float).reshape(-1, system.n_atoms, 3)
     report = ExportReport(Path(outdir), tolerance=tolerance)
     xml_name, pdb_name = file_names(basename)["openmm"]
+    ff_name = file_names(basename)["ffxml"][0]
     with StagingDirectory(outdir, basename) as stage:
         stage.file(xml_name).write_text(openmm.XmlSerializer.serialize(
             build_openmm_drude(system).system))
         stage.file(pdb_name).write_text(drude_pdb_text(system, positions[0], residue_name))
+        stage.file(ff_name).write_text(drude_ffxml_text(system, residue_name))
         report.checks["openmm"] = verify_drude_export(
             system, stage.file(xml_name), stage.file(pdb_name), positions, tolerance,
             force_tolerance)
+        report.checks["ffxml"] = verify_drude_export(
+            system, stage.file(ff_name), stage.file(pdb_name), positions, tolerance,
+            force_tolerance)
         report.files["openmm"] = [xml_name, pdb_name]
-        stage.publish([xml_name, pdb_name], manifest_name(basename), report.to_dict())
+        report.files["ffxml"] = [ff_name, pdb_name]
+        stage.publish([xml_name, pdb_name, ff_name], manifest_name(basename),
+                      report.to_dict())
     report.manifest = report.outdir / manifest_name(basename)
     return report
 
@@ -111,10 +128,15 @@ def export_drude(system: ParameterizedSystem, outdir: str | Path, basename: str 
 def verify_drude_export(system: ParameterizedSystem, xml_path: Path, pdb_path: Path,
                         positions: np.ndarray, tolerance: float = DEFAULT_TOLERANCE,
                         force_tolerance: float = DEFAULT_FORCE_TOLERANCE) -> FormatCheck:
-    """Read both files back and compare with the DrudeEngine (see the module docstring)."""
+    """Read both files back and compare with the DrudeEngine (see the module docstring);
+    ``xml_path`` is a serialized System or, named ``*.forcefield.xml``, an ffxml."""
+    ffxml = Path(xml_path).name.endswith(".forcefield.xml")
     try:
-        read = openmm.XmlSerializer.deserialize(Path(xml_path).read_text())
         pdb = app.PDBFile(str(pdb_path))
+        read = (app.ForceField(str(xml_path)).createSystem(
+            pdb.topology, nonbondedMethod=app.NoCutoff, constraints=None,
+            removeCMMotion=False) if ffxml
+            else openmm.XmlSerializer.deserialize(Path(xml_path).read_text()))
     except Exception as exc:  # readers raise ValueError, KeyError, bare Exception, ...
         raise ExportVerificationError(f"openmm export {Path(xml_path).name}: cannot read it "
                                       f"back: {type(exc).__name__}: {exc}") from None
@@ -141,7 +163,42 @@ def verify_drude_export(system: ParameterizedSystem, xml_path: Path, pdb_path: P
             f"openmm export {Path(xml_path).name}: |dE| {de:.3g} kcal/mol, |dF| {df:.3g} "
             f"kcal/mol/A against ffparam's Drude engine (tolerances {tolerance:g}, "
             f"{force_tolerance:g})")
+    if ffxml:
+        return FormatCheck("ffxml", FFXML_READER, de, df, len(positions))
     return FormatCheck("openmm", READER, de, df, len(positions))
+
+
+def drude_ffxml_text(system: ParameterizedSystem, residue_name: str = "MOL") -> str:
+    """The ffxml of a Drude system (see the module docstring): the fixed-charge ffxml of
+    :func:`ffparam.export.ffxml.ffxml_text` plus the Drude particles and ``DrudeForce``."""
+    from ffparam.export.ffxml import ffxml_text
+    from ffparam.export.terms import flat_terms
+
+    drude, p = system.drude, system.parameters.vector()
+    root = ET.fromstring(ffxml_text(system.molecule, flat_terms(system), residue_name,
+                                    system.source))
+    names = atom_names(system.molecule)
+    residue = root.find("Residues/Residue")
+    atoms = {a.get("name"): a for a in residue.findall("Atom")}
+    nonbonded = root.find("NonbondedForce")
+    force = ET.SubElement(root, "DrudeForce")  # after NonbondedForce, as OpenMM requires
+    q_d, alpha, thole = drude.charges(p), drude.alphas(p), p[drude.thole_index]
+    for k, parent in enumerate(drude.parents.tolist()):
+        name = f"D{names[parent]}"[:4]
+        parent_type, drude_type = f"{residue_name}-{names[parent]}", f"{residue_name}-{name}"
+        ET.SubElement(root.find("AtomTypes"), "Type", name=drude_type,
+                      attrib={"class": drude_type}, mass="0.0")
+        core = atoms[names[parent]]
+        core.set("charge", repr(float(core.get("charge")) - float(q_d[k])))
+        ET.SubElement(residue, "Atom", name=name, type=drude_type, charge=repr(float(q_d[k])))
+        ET.SubElement(residue, "Bond", atomName1=names[parent], atomName2=name)
+        ET.SubElement(nonbonded, "Atom", type=drude_type, sigma="1.0", epsilon="0.0")
+        ET.SubElement(force, "Particle", type1=drude_type, type2=parent_type,
+                      charge=repr(float(q_d[k])),
+                      polarizability=repr(float(alpha[k]) * NM_PER_ANGSTROM**3),
+                      thole=repr(float(thole[k])))
+    ET.indent(root, space=" ")
+    return ET.tostring(root, encoding="unicode") + "\n"
 
 
 def _atoms_only(topology: app.Topology, n_atoms: int) -> app.Topology:

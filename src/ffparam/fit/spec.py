@@ -11,7 +11,8 @@ Example::
     targets:
       - name: butane_scan
         type: torsion_profile   # torsion_profile | relative_energy | forces | hessian |
-                                # frequencies | esp | dipole | polarizability
+                                # frequencies | esp | dipole | polarizability |
+                                # esp_field | solvated_torsion
         molecule: butane
         reference: scans/butane.xyz   # extxyz (or QCFractal JSON) torsion scan
         mode: relaxed           # relaxed | single_point
@@ -24,6 +25,8 @@ Example::
          method: hf/aug-cc-pvdz}  # QM tensors; the molecule gets Drude particles
       - {name: s, type: solvated_torsion, molecule: butane,   # QM/MM drive in solvent
          reference: solv/solvated_torsion.json}  # workflows.solvated_torsion writes it
+      - {name: qa, type: esp_field, molecule: butane, reference: ffparam.db,
+         method: hf/aug-cc-pvdz}  # QM ESP in uniform fields: charges + Drude alpha
     types:                      # new SMIRKS types shared by every molecule they match
       - {section: ProperTorsions, id: t-aryl-amide,   # appended after the force field's
          smirks: "[*:1]~[c:2]-[$([CX3](=O)[NX3]):3]~[*:4]",   # torsions: wins by last match
@@ -51,7 +54,8 @@ from ffparam.io.files import read_text
 from ffparam.settings import Settings, require_positive
 
 TargetType = Literal["torsion_profile", "relative_energy", "forces", "hessian", "frequencies",
-                     "esp", "dipole", "polarizability", "solvated_torsion"]
+                     "esp", "dipole", "polarizability", "solvated_torsion",
+                     "esp_field"]
 
 
 class SpecSettings(Settings):

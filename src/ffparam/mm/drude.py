@@ -238,16 +238,17 @@ class DrudeEngine:
             step = torch.where(worse[:, None, None], 0.5 * step, step)
         return d + step
 
-    def displacements(self, pos: Tensor, p: Tensor) -> Tensor:
+    def displacements(self, pos: Tensor, p: Tensor, field: Tensor | None = None) -> Tensor:
         """Relaxed displacements that carry the implicit derivative w.r.t. ``pos`` and
-        ``p`` when either requires grad (value: :meth:`relax`)."""
-        d0 = self.relax(pos, p)
+        ``p`` when either requires grad (value: :meth:`relax`); optionally in a uniform
+        external ``field`` (n_conformers, 3) kcal/mol/(e A)."""
+        d0 = self.relax(pos, p, field)
         if not (pos.requires_grad or p.requires_grad):
             return d0
-        _, hess = self._grad_hess(pos.detach(), d0, p.detach())
+        _, hess = self._grad_hess(pos.detach(), d0, p.detach(), field)
         d_var = d0.clone().requires_grad_(True)
         with torch.enable_grad():
-            energy = self._polar_energy(pos, d_var, p).sum()
+            energy = self._polar_energy(pos, d_var, p, field).sum()
             (grad,) = torch.autograd.grad(energy, d_var, create_graph=True)
         correction = torch.linalg.solve(hess, grad.reshape(grad.shape[0], -1, 1))
         return d0 - correction.reshape(d0.shape)

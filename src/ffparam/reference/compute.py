@@ -140,6 +140,9 @@ def make_jobs(
     if task.kind == "polarizability" and not hasattr(calculator, "_scf"):
         raise InputError(f"{method.name} gives no polarizability; use a PySCF method "
                          "(hf/<basis> or <functional>/<basis>)")
+    if task.kind == "esp_field" and not hasattr(calculator, "_scf"):
+        raise InputError(f"{method.name} gives no ESP in an external field; use a PySCF "
+                         "method (hf/<basis> or <functional>/<basis>)")
     geometries = np.asarray(geometries, dtype=np.float64).reshape(-1, species.n_atoms, 3)
     return [Job.create(species, method, task, g, precision) for g in geometries]
 

@@ -200,6 +200,13 @@ def _compute(job: Job) -> dict:
         from ffparam.reference.polarizability import compute_polarizability
 
         return compute_polarizability(calc, job.geometry)
+    if kind == "esp_field":
+        from ffparam.reference.esp_field import compute_esp_in_field
+        from ffparam.reference.esp_grid import merz_kollman_points
+
+        points = merz_kollman_points(np.asarray(job.species.numbers), job.geometry,
+                                     density=job.task.esp_density)
+        return compute_esp_in_field(calc, job.geometry, job.task.field_kcal_mol_e_a, points)
     esp_points = None
     if kind == "esp":
         from ffparam.reference.esp_grid import merz_kollman_points

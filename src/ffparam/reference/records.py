@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ffparam.chem import Molecule
 
 TASK_KINDS: tuple[str, ...] = ("energy", "gradient", "hessian", "esp", "bond_orders", "optimize",
-                               "polarizability")
+                               "polarizability", "esp_field")
 STATUSES: tuple[str, ...] = ("complete", "failed", "running")
 
 
@@ -106,19 +106,34 @@ class Task:
             (energy plus the Wiberg bond-order matrix; xtb methods), ``optimize``.
         constraints: for ``optimize`` only.
         max_steps: optimizer step limit (``optimize``).
-        esp_density: Merz-Kollman shell point density, points per Angstrom^2 (``esp``).
+        esp_density: Merz-Kollman shell point density, points per Angstrom^2 (``esp``,
+            ``esp_field``).
+        field_kcal_mol_e_a: uniform external electric field (3,) in kcal/mol/(e Angstrom)
+            of an ``esp_field`` task (the ESP of the molecule polarized by it;
+            :mod:`ffparam.reference.esp_field`); part of the key.
     """
 
     kind: str
     constraints: Constraints = field(default_factory=Constraints)
     max_steps: int = 300
     esp_density: float = 1.0
+    field_kcal_mol_e_a: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         if self.kind not in TASK_KINDS:
             raise InputError(f"unknown task {self.kind!r} (known: {', '.join(TASK_KINDS)})")
         if self.constraints and self.kind != "optimize":
             raise InputError("constraints apply to the optimize task only")
+        self._check_field()
+
+    def _check_field(self) -> None:
+        field_ = tuple(float(f) for f in self.field_kcal_mol_e_a)
+        if len(field_) != 3 or not all(np.isfinite(field_)):
+            raise InputError(f"field_kcal_mol_e_a must be 3 finite numbers, got "
+                             f"{self.field_kcal_mol_e_a!r}")
+        if any(field_) and self.kind != "esp_field":
+            raise InputError("an external field applies to the esp_field task only")
+        object.__setattr__(self, "field_kcal_mol_e_a", field_)
 
     @classmethod
     def parse(cls, task: str | Task) -> Task:
@@ -140,6 +155,9 @@ class Task:
                 data["constraints"] = self.constraints.as_dict()
         if self.kind == "esp":
             data["esp_density"] = self.esp_density
+        if self.kind == "esp_field":
+            data["esp_density"] = self.esp_density
+            data["field_kcal_mol_e_a"] = [round(f, 8) for f in self.field_kcal_mol_e_a]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 

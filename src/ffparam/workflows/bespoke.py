@@ -34,6 +34,7 @@ from ffparam.fit.targets.torsion import TorsionProfileTarget
 from ffparam.io.atomic import write_json_atomic, write_text_atomic
 from ffparam.params.parameter_set import ParameterSet
 from ffparam.params.system import ParameterizedSystem
+from ffparam.reference.esp_field import DEFAULT_FIELD_KCAL_MOL_E_A
 from ffparam.reference.spec import energy_method, geometry_method
 from ffparam.report.bespoke_metrics import BespokeMetrics, ValenceSummary
 from ffparam.settings import Settings, require_at_least, require_choice, require_positive
@@ -104,6 +105,11 @@ class BespokeSettings(Settings):
             points), ``newton`` (one HIGH gradient + the LOW Hessian: constrained Newton
             estimate of the relaxed energy) or ``steps:N`` (N constrained quasi-Newton
             steps with HIGH gradients).
+        polarizability_method: with ``polarizable``, the QM level of the Drude fit's
+            reference (polarizability tensor and ESP in uniform fields; a PySCF method,
+            default HF/aug-cc-pVDZ; :mod:`ffparam.workflows.bespoke_drude`).
+        field_strength_kcal_mol_e_a: the uniform perturbing field of that fit,
+            kcal/mol/(e Angstrom) (default 0.005 au).
     """
 
     forcefield: str = "sage"
@@ -134,6 +140,8 @@ class BespokeSettings(Settings):
     drives_2d: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
     spacing_2d_deg: int = 30
     high_relax: str = "none"
+    polarizability_method: str = "hf/aug-cc-pvdz"
+    field_strength_kcal_mol_e_a: float = DEFAULT_FIELD_KCAL_MOL_E_A
 
     def __post_init__(self) -> None:
         from ffparam.reference.spec import parse_method
@@ -150,6 +158,15 @@ class BespokeSettings(Settings):
         if self.prior_widths_kcal_mol and min(self.prior_widths_kcal_mol) <= 0:
             raise InputError("prior_widths_kcal_mol must be positive widths, got "
                              f"{self.prior_widths_kcal_mol}")
+        self._check_polarizable()
+
+    def _check_polarizable(self) -> None:
+        from ffparam.reference.spec import MethodSpec
+
+        require_positive(self, "field_strength_kcal_mol_e_a")
+        if self.polarizable and MethodSpec.parse(self.polarizability_method).backend != "pyscf":
+            raise InputError(f"polarizability_method must be a PySCF method (hf/<basis> or "
+                             f"<functional>/<basis>), got {self.polarizability_method!r}")
         for path in self.references:
             if not Path(path).exists():
                 raise InputError(f"missing file: {path}")
@@ -467,6 +484,15 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
                                    outdir, run.warnings,
                                    np.concatenate(scanned) if scanned else None)
         t = clock.lap("validation", t)
+        if settings.polarizable:
+            from ffparam.workflows.bespoke_drude import fit_drude
+
+            _say(settings, f"Drude: alpha + charges to {settings.polarizability_method} "
+                           "polarizability and ESP in fields")
+            run.fitted, run.validation["drude_fit"] = fit_drude(
+                run.fitted, settings.polarizability_method,
+                settings.field_strength_kcal_mol_e_a, store, executor, settings.max_iterations)
+            t = clock.lap("drude", t)
     run.exports = _export(run.fitted, run.extra, outdir, molecule, settings)
     clock.lap("export", t)
     metrics = build_metrics(run, clock, outdir)
@@ -563,7 +589,8 @@ def _export(fitted, extra, outdir, molecule, settings):
         from ffparam.export.drude import export_drude
         from ffparam.params.drude import add_drude
 
-        return export_drude(add_drude(fitted), outdir, basename=_basename(molecule))
+        drude = fitted if fitted.drude is not None else add_drude(fitted)
+        return export_drude(drude, outdir, basename=_basename(molecule))
     smirnoff = None if settings.forcefield.lower() in ("gaff2", "gaff") \
         or is_force_field_files(settings.forcefield) else settings.forcefield
     formats = ("openmm", "ffxml", "gromacs", "amber") + (("offxml",) if smirnoff else ())

@@ -119,7 +119,8 @@ def add_spec_drudes(spec: FitSettings, systems: dict[str, ParameterizedSystem]) 
     from ffparam.params.drude import add_drude, element_drude_types
 
     for name in dict.fromkeys(t.molecule for t in spec.targets
-                              if t.type == "polarizability" and t.molecule in systems):
+                              if t.type in ("polarizability", "esp_field")
+                              and t.molecule in systems):
         system = systems[name]
         systems[name] = add_drude(system, element_drude_types(system, hydrogens=True))
 
@@ -185,7 +186,7 @@ def _frames(path: Path, symbols: list[str], bonds: np.ndarray, need_forces: bool
 
 
 STORE_TASKS = {"hessian": "hessian", "frequencies": "hessian", "esp": "esp", "dipole": "esp",
-               "polarizability": "polarizability"}
+               "polarizability": "polarizability", "esp_field": "esp_field"}
 
 
 def store_records(path: Path, system: ParameterizedSystem, entry: TargetSettings) -> list:
@@ -241,6 +242,10 @@ def build_physics_target(entry: TargetSettings, system: ParameterizedSystem, pat
         from ffparam.fit.targets.polarizability import polarizability_target_from_records
 
         return polarizability_target_from_records(entry.name, system, records, **common)
+    if entry.type == "esp_field":
+        from ffparam.fit.targets.esp_field import field_esp_target_from_records
+
+        return field_esp_target_from_records(entry.name, system, records, **common)
     return dipole_target_from_records(entry.name, system, records, **common)
 
 
