@@ -23,7 +23,8 @@ Four steps, each resumable and run as its own process (so that they can run side
   model's MD). Every round is scored on OUT/test.xyz. Output OUT/<strategy>/ (the final
   model in it, rounds/, active.json, active.png).
 * ``stability``: ``--stability-ps`` ps of Langevin MD at 600 K with the final model of a
-  strategy (0.5 fs steps, no uncertainty stop), checked frame by frame against
+  strategy (``--timestep-fs`` steps, default 0.5 fs, friction 0.01/fs, no uncertainty
+  stop, a frame kept every 100 fs), checked frame by frame against
   :func:`ffparam.workflows.mlp_active.geometry_check` (no bond stretched beyond
   ``--max-stretch`` times its length in the optimized structure, no non-bonded pair closer
   than ``--min-distance`` Angstrom) and the temperature's mean against the thermostat's
@@ -147,11 +148,12 @@ def stability(args) -> None:
 
     start = read(str(out / "test.xyz"), index=0)
     reference = _optimized(molecule, out)
-    steps = round(args.stability_ps * 1000 / 0.5)
+    steps = round(args.stability_ps * 1000 / args.timestep_fs)
     trajectory = out / f"stability_{args.strategy}.xyz"
     t0 = time.perf_counter()
-    result = run_md(potential, start, steps, args.temperature, timestep_fs=0.5,
-                    trajectory=trajectory, interval=200, max_force_sigma=None,
+    result = run_md(potential, start, steps, args.temperature, timestep_fs=args.timestep_fs,
+                    trajectory=trajectory, interval=round(100 / args.timestep_fs),
+                    max_force_sigma=None,
                     seed=args.seed + 777)
     wall = time.perf_counter() - t0
     from ffparam.ml.data import read_extxyz
@@ -164,13 +166,14 @@ def stability(args) -> None:
     dof = 3 * n - 3
     expected_sd = args.temperature * np.sqrt(2.0 / dof)
     # samples every step are correlated: standard error from blocks of 1 ps
-    block = 2000
+    block = round(1000 / args.timestep_fs)
     blocks = [temps[i:i + block].mean() for i in range(0, len(temps) - block + 1, block)]
     sem = float(np.std(blocks, ddof=1) / np.sqrt(len(blocks))) if len(blocks) > 1 else np.nan
     report = {
         "strategy": args.strategy, "steps_requested": steps, "steps_done": result.steps_done,
         "stopped": result.stopped, "reason": result.reason, "wall_s": wall,
-        "simulated_ps": result.steps_done * 0.5 / 1000, "frames_checked": len(frames),
+        "simulated_ps": result.steps_done * args.timestep_fs / 1000,
+        "timestep_fs": args.timestep_fs, "frames_checked": len(frames),
         "geometry": check, "temperature_mean_k": float(np.mean(temps)),
         "temperature_sd_k": float(np.std(temps)), "temperature_expected_sd_k": expected_sd,
         "temperature_block_sem_k": sem,
@@ -275,6 +278,7 @@ def main() -> None:
     parser.add_argument("--md-steps", type=int, default=400)
     parser.add_argument("--md-interval", type=int, default=4)
     parser.add_argument("--stability-ps", type=float, default=100.0)
+    parser.add_argument("--timestep-fs", type=float, default=0.5, help="stability MD step")
     parser.add_argument("--max-stretch", type=float, default=1.5)
     parser.add_argument("--min-distance", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=0)

@@ -105,6 +105,32 @@ def test_broken_candidate_md_is_cut_at_its_last_sound_frame_and_restarted(water,
     assert len(frames) == 21 and not list((tmp_path / "calm").glob("*.json"))
 
 
+def test_candidate_md_from_a_broken_start_restarts_from_the_first_labelled_frame(
+        water, tmp_path):
+    from ffparam.reference import Store
+    from ffparam.runtime import make_executor
+
+    molecule, data, store_path = water
+    potential = _water_potential(data, tmp_path / "model")
+    ref = molecule.conformers[0]
+    broken = ref.copy()
+    broken[1] = ref[0] + 1.8 * (ref[1] - ref[0])  # an O-H bond 1.8 x its length
+    labelled = MLDataset(numbers=np.tile(molecule.atomic_numbers, 2),
+                         positions=np.concatenate([ref, broken]), n_atoms=np.array([3, 3]))
+    # the round whose seeded start is the broken frame (index 1)
+    round_index = next(r for r in range(1, 50)
+                       if np.random.default_rng([0, r]).integers(2) == 1)
+    settings = MlpActiveSettings(temperatures_k=(300.0,), md_steps=20, md_interval=2)
+    with Store(store_path) as store, make_executor(0, None) as executor:
+        labeller = ReferenceLabeller(molecule, store, executor, settings, tmp_path / "md")
+        frames, names = labeller.candidates(potential, labelled, ["a", "b"], round_index)
+    stem = tmp_path / "md" / f"round_{round_index:03d}_300K"
+    events = json.loads(stem.with_suffix(".json").read_text())["events"]
+    assert events[0]["reason"] == "broken geometry" and "restart_from" in events[0]
+    assert frames is not None and 1 <= len(frames) <= 10 and len(names) == len(frames)
+    assert sound_frames(frames.positions.reshape(-1, 3, 3), molecule.bonds, ref).all()
+
+
 def test_random_baseline_on_the_fly_is_scored_on_test_frames(water, tmp_path):
     _, data, _ = water
     test = tmp_path / "test.xyz"

@@ -201,20 +201,26 @@ class ReferenceLabeller:
         for t, temperature in enumerate(self.settings.temperatures_k):
             start = labelled.subset([int(rng.integers(len(labelled)))]).to_atoms()[0]
             start.calc = None
+            fallback = labelled.subset([0]).to_atoms()[0]
+            fallback.calc = None
             path = self.trajectories / f"round_{round_index:03d}_{temperature:g}K.xyz"
             frames = self._candidate_md(potential, start, temperature, path,
-                                        self.seed + 1000 * round_index + t)
+                                        self.seed + 1000 * round_index + t, fallback)
+            if frames is None:
+                continue
             parts.append(frames)
             names += [f"md:{round_index}:{temperature:g}K:{k}" for k in range(len(frames))]
         return concat(parts), names
 
     def _candidate_md(self, potential: Potential, start, temperature: float,
-                      path: Path, seed: int) -> MLDataset | None:
+                      path: Path, seed: int, fallback=None) -> MLDataset | None:
         """Frames of ``md_steps`` steps of MD at ``temperature`` (K) from ``start``, every
         ``md_interval``-th kept, written to ``path``. A run whose forces explode or that
         reaches a broken geometry (:func:`sound_frames`) is cut at its last sound frame and
         restarted from there (fresh velocities, next seed) for the steps left, at most
-        ``md_restarts`` times; what happened is kept in ``path`` with suffix ``.json``."""
+        ``md_restarts`` times; a run with no sound frame at all (the start itself) restarts
+        once from ``fallback`` (the first labelled frame). What happened is kept in
+        ``path`` with suffix ``.json``; None if no frame is sound."""
         from ffparam.io.atomic import write_json_atomic
         from ffparam.ml.data import read_extxyz
         from ffparam.ml.md import run_md
@@ -232,21 +238,25 @@ class ReferenceLabeller:
             n_sound = self._count_sound(frames)
             if result.stopped:  # not the frame whose forces stopped the run
                 n_sound = min(n_sound, -(-result.steps_done // s.md_interval))
-            sound = frames.subset(np.arange(n_sound)) if n_sound else None
-            parts.append(sound if attempt == 0 or sound is None
-                         else sound.subset(np.arange(1, n_sound)))  # drop the start copy
-            broken = frames is not None and n_sound < len(frames)
-            if not (result.stopped or broken) or sound is None:
+            if n_sound > (attempt > 0):  # a restart's first frame is its start: dropped
+                parts.append(frames.subset(np.arange(int(attempt > 0), n_sound)))
+            if not result.stopped and n_sound == len(frames):
                 break
-            done = (n_sound - 1) * s.md_interval
-            events.append({"attempt": attempt, "steps_done": result.steps_done,
-                           "reason": result.reason if not broken else "broken geometry",
-                           "restart_after_step": done})
-            left -= max(done, 1)
+            event = {"attempt": attempt, "steps_done": result.steps_done,
+                     "reason": result.reason if result.stopped else "broken geometry"}
+            events.append(event)
+            if n_sound:
+                event["restart_after_step"] = done = (n_sound - 1) * s.md_interval
+                left -= max(done, 1)
+                start = frames.subset([n_sound - 1]).to_atoms()[0]
+            elif fallback is not None:
+                event["restart_from"] = "the first labelled frame"
+                start, fallback = fallback, None
+            else:
+                break
+            start.calc = None
             if left < 1:
                 break
-            start = sound.subset([n_sound - 1]).to_atoms()[0]
-            start.calc = None
         frames = concat(parts)
         if frames is not None:
             frames.write_extxyz(path)
