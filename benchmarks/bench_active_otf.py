@@ -24,9 +24,9 @@ Four steps, each resumable and run as its own process (so that they can run side
   model in it, rounds/, active.json, active.png).
 * ``stability``: ``--stability-ps`` ps of Langevin MD at 600 K with the final model of a
   strategy (``--timestep-fs`` steps, default 0.5 fs, friction 0.01/fs, no uncertainty
-  stop, a frame kept every 100 fs), checked frame by frame against
+  stop, a frame kept every 20 fs), checked frame by frame against
   :func:`ffparam.workflows.mlp_active.geometry_check` (no bond stretched beyond
-  ``--max-stretch`` times its length in the optimized structure, no non-bonded pair closer
+  ``--max-stretch`` times its length in the molecule's RDKit conformer, no non-bonded pair closer
   than ``--min-distance`` Angstrom) and the temperature's mean against the thermostat's
   (within 3 standard errors of the expected fluctuation sqrt(2/(3N - 3)) T per sample).
 * ``summary``: test force MAE against labels for both strategies, wall times, stability.
@@ -136,25 +136,26 @@ def learn(args) -> None:
 
 def stability(args) -> None:
     """Long MD with a strategy's final model, checked against the geometry and
-    temperature criteria; OUT/stability_<strategy>.json."""
+    temperature criteria; OUT/stability_<strategy>_seed<seed>.json."""
     from ffparam.ml.md import run_md
     from ffparam.ml.potential import load_potential
     from ffparam.workflows.mlp_active import geometry_check
 
     out = Path(args.out)
     molecule = _molecule()
-    potential = load_potential(out / args.strategy)
+    model = Path(args.model) if args.model else out / args.strategy
+    potential = load_potential(model)
     from ase.io import read
 
     start = read(str(out / "test.xyz"), index=0)
-    reference = _optimized(molecule, out)
+    reference = molecule.conformers[0]  # as the candidate MD's check
     steps = round(args.stability_ps * 1000 / args.timestep_fs)
-    trajectory = out / f"stability_{args.strategy}.xyz"
+    name = f"stability_{args.strategy}_seed{args.seed}"
+    trajectory = out / f"{name}.xyz"
     t0 = time.perf_counter()
     result = run_md(potential, start, steps, args.temperature, timestep_fs=args.timestep_fs,
-                    trajectory=trajectory, interval=round(100 / args.timestep_fs),
-                    max_force_sigma=None,
-                    seed=args.seed + 777)
+                    trajectory=trajectory, interval=round(20 / args.timestep_fs),
+                    max_force_sigma=None, seed=args.seed + 777)
     wall = time.perf_counter() - t0
     from ffparam.ml.data import read_extxyz
 
@@ -170,7 +171,8 @@ def stability(args) -> None:
     blocks = [temps[i:i + block].mean() for i in range(0, len(temps) - block + 1, block)]
     sem = float(np.std(blocks, ddof=1) / np.sqrt(len(blocks))) if len(blocks) > 1 else np.nan
     report = {
-        "strategy": args.strategy, "steps_requested": steps, "steps_done": result.steps_done,
+        "strategy": args.strategy, "model": str(model), "seed": args.seed,
+        "steps_requested": steps, "steps_done": result.steps_done,
         "stopped": result.stopped, "reason": result.reason, "wall_s": wall,
         "simulated_ps": result.steps_done * args.timestep_fs / 1000,
         "timestep_fs": args.timestep_fs, "frames_checked": len(frames),
@@ -181,52 +183,51 @@ def stability(args) -> None:
                                <= max(3 * sem, 0.05 * args.temperature)),
         "max_stretch": args.max_stretch, "min_distance_a": args.min_distance}
     report["stable"] = bool(not result.stopped and check["ok"] and report["temperature_ok"])
-    write_json_atomic(out / f"stability_{args.strategy}.json", report)
+    write_json_atomic(out / f"{name}.json", report)
     print(json.dumps(report, indent=1))
 
 
-def _optimized(molecule, out: Path) -> np.ndarray:
-    """GFN2-xTB optimized positions (Angstrom), cached in OUT/optimized.npy."""
-    from ase.optimize import BFGS
-
-    path = out / "optimized.npy"
-    if path.exists():
-        return np.load(path)
-    atoms = _gfn2_atoms(molecule, molecule.conformers[0])
-    BFGS(atoms, logfile=None).run(fmax=0.01, steps=500)
-    np.save(path, atoms.positions)
-    return atoms.positions.copy()
-
-
 def score_rounds(out: Path, strategy: str) -> list[dict]:
-    """Test force MAE (meV/A) and calibration of every finished round's model of a
-    strategy on OUT/test.xyz, cached in OUT/scores_<strategy>.json."""
-    from ffparam.ml.calibration import calibration_report
+    """Test force MAE (meV/A) of every finished round's model of a strategy on
+    OUT/test.xyz, and the calibration (frame Spearman, miscalibration area) of the last
+    round's (GP variances cost ~10x the mean on 2 cores); cached in
+    OUT/scores_<strategy>.json."""
     from ffparam.ml.data import read_extxyz
-    from ffparam.ml.potential import load_potential
 
     cache = out / f"scores_{strategy}.json"
     rows = {r["round"]: r for r in (json.loads(cache.read_text()) if cache.exists() else [])}
     test = read_extxyz(out / "test.xyz")
-    for record in sorted((out / strategy / "rounds").glob("*/round.json")):
+    records = [p for p in sorted((out / strategy / "rounds").glob("*/round.json"))
+               if (p.parent / "model").exists()]
+    for k, record in enumerate(records):
         meta = json.loads(record.read_text())
-        if meta["round"] in rows or not (record.parent / "model").exists():
-            continue
-        potential = load_potential(record.parent / "model")
-        pred = potential.predict(test, uncertainty=True)
-        err = pred.forces - test.forces
-        report = calibration_report(err, pred.forces_sigma, test.atom_frame_index())
-        rows[meta["round"]] = {
-            "round": meta["round"], "n_labels": meta["n_labels"],
-            "labels_spent": meta["labels_spent"],
-            "test_force_mae_mev_a": 1000 * float(np.abs(err).mean()),
-            "test_energy_mae_mev": 1000 * float(np.abs(pred.energy - test.energies).mean()),
-            "frame_spearman": report.get("frame_spearman"),
-            "miscalibration_area": report.get("miscalibration_area"),
-            "round_wall_s": meta.get("wall_s")}
+        last = k == len(records) - 1
+        row = rows.get(meta["round"])
+        if row is None or (last and "frame_spearman" not in row):
+            rows[meta["round"]] = _score(record.parent / "model", test, meta, last)
     result = [rows[k] for k in sorted(rows)]
     write_json_atomic(cache, result)
     return result
+
+
+def _score(model_dir: Path, test, meta: dict, calibrate: bool) -> dict:
+    """One round's model scored on the test frames (eV, eV/A in; meV, meV/A out)."""
+    from ffparam.ml.calibration import calibration_report
+    from ffparam.ml.potential import load_potential
+
+    potential = load_potential(model_dir)
+    pred = potential.predict(test, uncertainty=calibrate)
+    err = pred.forces - test.forces
+    row = {"round": meta["round"], "n_labels": meta["n_labels"],
+           "labels_spent": meta["labels_spent"],
+           "test_force_mae_mev_a": 1000 * float(np.abs(err).mean()),
+           "test_energy_mae_mev": 1000 * float(np.abs(pred.energy - test.energies).mean()),
+           "round_wall_s": meta.get("wall_s")}
+    if calibrate:
+        report = calibration_report(err, pred.forces_sigma, test.atom_frame_index())
+        row["frame_spearman"] = report.get("frame_spearman")
+        row["miscalibration_area"] = report.get("miscalibration_area")
+    return row
 
 
 def summary(args) -> None:
@@ -244,9 +245,10 @@ def summary(args) -> None:
                "failures": sum(len(r.get("failures", [])) for r in rounds),
                "rounds_wall_s": float(sum(r.get("wall_s", 0.0) for r in rounds)),
                "md_restarts": _md_events(out / strategy / "md")}
-        for name in ("timing", "stability"):
-            path = out / f"{name}_{strategy}.json"
-            row[name] = json.loads(path.read_text()) if path.exists() else None
+        path = out / f"timing_{strategy}.json"
+        row["timing"] = json.loads(path.read_text()) if path.exists() else None
+        row["stability"] = [json.loads(p.read_text())
+                            for p in sorted(out.glob(f"stability_{strategy}_seed*.json"))]
         result[strategy] = row
     write_json_atomic(out / "summary.json", result)
     for strategy in ("active", "random"):
@@ -277,6 +279,8 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=10)
     parser.add_argument("--md-steps", type=int, default=400)
     parser.add_argument("--md-interval", type=int, default=4)
+    parser.add_argument("--model", default=None,
+                        help="stability: model directory (default OUT/STRATEGY, the final)")
     parser.add_argument("--stability-ps", type=float, default=100.0)
     parser.add_argument("--timestep-fs", type=float, default=0.5, help="stability MD step")
     parser.add_argument("--max-stretch", type=float, default=1.5)
