@@ -135,56 +135,86 @@ def learn(args) -> None:
 
 
 def stability(args) -> None:
-    """Long MD with a strategy's final model, checked against the geometry and
-    temperature criteria; OUT/stability_<strategy>_seed<seed>.json."""
-    from ffparam.ml.md import run_md
+    """Long MD with a model, in segments of ``--segment-ps`` (velocities carried over),
+    checked against the geometry and temperature criteria after every segment; the report
+    OUT/stability_<strategy>_seed<seed>.json is rewritten after each segment, and the run
+    ends at ``--stability-ps``, at ``--max-wall-s`` or at the first failed check."""
+    from ase.io import read
+
     from ffparam.ml.potential import load_potential
-    from ffparam.workflows.mlp_active import geometry_check
 
     out = Path(args.out)
     molecule = _molecule()
     model = Path(args.model) if args.model else out / args.strategy
     potential = load_potential(model)
-    from ase.io import read
-
-    start = read(str(out / "test.xyz"), index=0)
-    reference = molecule.conformers[0]  # as the candidate MD's check
-    steps = round(args.stability_ps * 1000 / args.timestep_fs)
+    atoms = read(str(out / "test.xyz"), index=0)
     name = f"stability_{args.strategy}_seed{args.seed}"
-    trajectory = out / f"{name}.xyz"
+    segment = round(args.segment_ps * 1000 / args.timestep_fs)
+    total = round(args.stability_ps * 1000 / args.timestep_fs)
+    state = {"steps": 0, "temps": [], "positions": [], "stop": "", "wall_s": 0.0}
     t0 = time.perf_counter()
-    result = run_md(potential, start, steps, args.temperature, timestep_fs=args.timestep_fs,
-                    trajectory=trajectory, interval=round(20 / args.timestep_fs),
-                    max_force_sigma=None, seed=args.seed + 777)
-    wall = time.perf_counter() - t0
-    from ffparam.ml.data import read_extxyz
-
-    frames = read_extxyz(trajectory)
-    n = molecule.n_atoms
-    check = geometry_check(frames.positions.reshape(-1, n, 3), molecule.bonds, reference,
-                           args.max_stretch, args.min_distance)
-    temps = result.temperature_k[len(result.temperature_k) // 10:]
-    dof = 3 * n - 3
-    expected_sd = args.temperature * np.sqrt(2.0 / dof)
-    # samples every step are correlated: standard error from blocks of 1 ps
-    block = round(1000 / args.timestep_fs)
-    blocks = [temps[i:i + block].mean() for i in range(0, len(temps) - block + 1, block)]
-    sem = float(np.std(blocks, ddof=1) / np.sqrt(len(blocks))) if len(blocks) > 1 else np.nan
-    report = {
-        "strategy": args.strategy, "model": str(model), "seed": args.seed,
-        "steps_requested": steps, "steps_done": result.steps_done,
-        "stopped": result.stopped, "reason": result.reason, "wall_s": wall,
-        "simulated_ps": result.steps_done * args.timestep_fs / 1000,
-        "timestep_fs": args.timestep_fs, "frames_checked": len(frames),
-        "geometry": check, "temperature_mean_k": float(np.mean(temps)),
-        "temperature_sd_k": float(np.std(temps)), "temperature_expected_sd_k": expected_sd,
-        "temperature_block_sem_k": sem,
-        "temperature_ok": bool(abs(np.mean(temps) - args.temperature)
-                               <= max(3 * sem, 0.05 * args.temperature)),
-        "max_stretch": args.max_stretch, "min_distance_a": args.min_distance}
-    report["stable"] = bool(not result.stopped and check["ok"] and report["temperature_ok"])
+    while state["steps"] < total and not state["stop"]:
+        atoms = _segment(potential, atoms, min(segment, total - state["steps"]), args,
+                         state, out / f"{name}.part.xyz")
+        state["wall_s"] = time.perf_counter() - t0
+        report = _stability_report(args, molecule, model, state, total)
+        write_json_atomic(out / f"{name}.json", report)
+        if not report["geometry"]["ok"]:
+            state["stop"] = "broken geometry"
+        elif state["wall_s"] > args.max_wall_s:
+            state["stop"] = f"wall limit {args.max_wall_s:g} s"
+    report = _stability_report(args, molecule, model, state, total)
     write_json_atomic(out / f"{name}.json", report)
     print(json.dumps(report, indent=1))
+
+
+def _segment(potential, atoms, steps: int, args, state: dict, path: Path):
+    """One MD segment from ``atoms`` (its momenta kept after the first); appends to
+    ``state`` and returns the last frame with its momenta."""
+    from ase.io import read
+
+    from ffparam.ml.md import run_md
+
+    first = state["steps"] == 0
+    result = run_md(potential, atoms, steps, args.temperature, timestep_fs=args.timestep_fs,
+                    trajectory=path, interval=round(20 / args.timestep_fs),
+                    max_force_sigma=None, seed=args.seed + 777 + state["steps"],
+                    initialize_velocities=first)
+    frames = read(str(path), index=":")
+    path.unlink()
+    state["steps"] += result.steps_done
+    state["temps"] += list(result.temperature_k[1:] if not first else result.temperature_k)
+    state["positions"] += [f.positions.copy() for f in (frames if first else frames[1:])]
+    if result.stopped:
+        state["stop"] = result.reason
+    return frames[-1]
+
+
+def _stability_report(args, molecule, model: Path, state: dict, total: int) -> dict:
+    """Geometry and temperature criteria of the MD so far (K, Angstrom, ps)."""
+    from ffparam.workflows.mlp_active import geometry_check
+
+    n = molecule.n_atoms
+    check = geometry_check(np.asarray(state["positions"]), molecule.bonds,
+                           molecule.conformers[0], args.max_stretch, args.min_distance)
+    temps = np.asarray(state["temps"])[len(state["temps"]) // 10:]
+    block = round(1000 / args.timestep_fs)  # correlated samples: SEM from 1 ps blocks
+    blocks = [temps[i:i + block].mean() for i in range(0, len(temps) - block + 1, block)]
+    sem = float(np.std(blocks, ddof=1) / np.sqrt(len(blocks))) if len(blocks) > 1 else None
+    mean = float(temps.mean())
+    temperature_ok = abs(mean - args.temperature) <= max(3 * (sem or 0.0),
+                                                         0.05 * args.temperature)
+    return {"strategy": args.strategy, "model": str(model), "seed": args.seed,
+            "steps_requested": total, "steps_done": state["steps"],
+            "simulated_ps": state["steps"] * args.timestep_fs / 1000,
+            "timestep_fs": args.timestep_fs, "stop": state["stop"], "wall_s": state["wall_s"],
+            "frames_checked": check["frames"], "geometry": check,
+            "temperature_mean_k": mean, "temperature_sd_k": float(temps.std()),
+            "temperature_expected_sd_k": args.temperature * np.sqrt(2.0 / (3 * n - 3)),
+            "temperature_block_sem_k": sem, "temperature_ok": bool(temperature_ok),
+            "max_stretch": args.max_stretch, "min_distance_a": args.min_distance,
+            "stable_so_far": bool(check["ok"] and temperature_ok
+                                  and not state["stop"].startswith(("forces", "non-finite")))}
 
 
 def score_rounds(out: Path, strategy: str) -> list[dict]:
@@ -282,6 +312,8 @@ def main() -> None:
     parser.add_argument("--model", default=None,
                         help="stability: model directory (default OUT/STRATEGY, the final)")
     parser.add_argument("--stability-ps", type=float, default=100.0)
+    parser.add_argument("--segment-ps", type=float, default=1.0)
+    parser.add_argument("--max-wall-s", type=float, default=float("inf"))
     parser.add_argument("--timestep-fs", type=float, default=0.5, help="stability MD step")
     parser.add_argument("--max-stretch", type=float, default=1.5)
     parser.add_argument("--min-distance", type=float, default=0.7)
