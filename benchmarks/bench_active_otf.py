@@ -71,7 +71,6 @@ def _gfn2_atoms(molecule, positions):
 
 def make_testset(args) -> None:
     """OUT/test.xyz: frames of GFN2-xTB Langevin MD (eV, eV/Angstrom)."""
-    from ase import units
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
     from ase.optimize import BFGS
@@ -105,8 +104,7 @@ def make_testset(args) -> None:
     write_json_atomic(out / "test.json", {
         "frames": len(frames), "spacing_fs": args.spacing_fs, "production_ps": args.ps,
         "temperature_k": args.temperature, "mean_temperature_k": float(np.mean(temps)),
-        "wall_s": time.perf_counter() - t0, "timestep_fs": 0.5, "friction_per_fs": 0.01,
-        "fs_per_unit": float(units.fs)})
+        "wall_s": time.perf_counter() - t0, "timestep_fs": 0.5, "friction_per_fs": 0.01})
     print(f"{len(frames)} test frames, {time.perf_counter() - t0:.0f} s wall")
 
 
