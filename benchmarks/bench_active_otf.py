@@ -148,7 +148,8 @@ def stability(args) -> None:
     atoms = read(str(out / args.strategy / "rounds" / "000" / "data.xyz"), index=0)
     atoms.calc = None  # the first normal-mode sample
     name = f"stability_{args.strategy}_seed{args.seed}"
-    segment = round(args.segment_ps * 1000 / args.timestep_fs)
+    every = round(20 / args.timestep_fs)  # a frame every 20 fs; a segment ends on one
+    segment = max(every, round(args.segment_ps * 1000 / args.timestep_fs / every) * every)
     total = round(args.stability_ps * 1000 / args.timestep_fs)
     state = {"steps": 0, "temps": [], "positions": [], "stop": "", "wall_s": 0.0}
     t0 = time.perf_counter()
