@@ -344,7 +344,7 @@ def active_command(
                                    options=options)
     else:
         summary = active_on_the_fly(molecule, out, settings, loop, workers, dask, store,
-                                    charge, options)
+                                    charge, options, test=test)
     last = summary["rounds"][-1]
     Console().print(f"{summary['n_labels']} labels ({summary['labels_spent']} spent), "
                     f"{len(summary['rounds'])} rounds; stopped: {summary['stop']}; model in "

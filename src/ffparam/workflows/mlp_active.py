@@ -50,6 +50,14 @@ class MlpActiveSettings(Settings):
     """Training CPU seconds per model (networks, MACE)."""
     max_epochs: int | None = None
     """Epoch limit per model (networks, MACE)."""
+    md_restarts: int = 3
+    """Candidate MD that breaks (forces explode, a bond stretches beyond ``max_stretch``)
+    restarts from its last sound frame this many times per temperature and round."""
+    max_stretch: float = 1.5
+    """A candidate frame with a bond longer than this times its length in the molecule's
+    structure is broken: it and the frames after it are dropped."""
+    min_distance_a: float = 0.7
+    """A candidate frame with two non-bonded atoms closer than this (Angstrom) is broken."""
 
     def __post_init__(self) -> None:
         from ffparam.ml.registry import selectable_models
@@ -62,7 +70,9 @@ class MlpActiveSettings(Settings):
             raise InputError(f"{self.what}: temperatures_k must be positive, got "
                              f"{self.temperatures_k}")
         require_at_least(self, 1, "md_steps", "md_interval", "committee", "max_epochs")
-        require_positive(self, "time_budget_s")
+        require_positive(self, "time_budget_s", "min_distance_a")
+        require_at_least(self, 0, "md_restarts")
+        require_at_least(self, 1.0, "max_stretch")
         if self.model != "gpr" and self.members < 2:
             raise InputError(f"{self.what}: a single {self.model} model has no uncertainty; "
                              "use committee >= 2")
@@ -186,23 +196,83 @@ class ReferenceLabeller:
 
     def candidates(self, potential: Potential, labelled: MLDataset, ids: list[str],
                    round_index: int) -> tuple[MLDataset | None, list[str]]:
-        from ffparam.ml.data import read_extxyz
-        from ffparam.ml.md import run_md
-
         rng = np.random.default_rng([self.seed, round_index])
         parts, names = [], []
         for t, temperature in enumerate(self.settings.temperatures_k):
             start = labelled.subset([int(rng.integers(len(labelled)))]).to_atoms()[0]
             start.calc = None
+            fallback = labelled.subset([0]).to_atoms()[0]
+            fallback.calc = None
             path = self.trajectories / f"round_{round_index:03d}_{temperature:g}K.xyz"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            run_md(potential, start, self.settings.md_steps, temperature,
-                   trajectory=path, interval=self.settings.md_interval, max_force_sigma=None,
-                   seed=self.seed + 1000 * round_index + t)
-            frames = read_extxyz(path)
+            frames = self._candidate_md(potential, start, temperature, path,
+                                        self.seed + 1000 * round_index + t, fallback)
+            if frames is None:
+                continue
             parts.append(frames)
             names += [f"md:{round_index}:{temperature:g}K:{k}" for k in range(len(frames))]
         return concat(parts), names
+
+    def _candidate_md(self, potential: Potential, start, temperature: float,
+                      path: Path, seed: int, fallback=None) -> MLDataset | None:
+        """Frames of ``md_steps`` steps of MD at ``temperature`` (K) from ``start``, every
+        ``md_interval``-th kept, written to ``path``. A run whose forces explode or that
+        reaches a broken geometry (:func:`sound_frames`) is cut at its last sound frame and
+        restarted from there (fresh velocities, next seed) for the steps left, at most
+        ``md_restarts`` times; a run with no sound frame at all (the start itself) restarts
+        once from ``fallback`` (the first labelled frame). What happened is kept in
+        ``path`` with suffix ``.json``; None if no frame is sound."""
+        from ffparam.io.atomic import write_json_atomic
+        from ffparam.ml.data import read_extxyz
+        from ffparam.ml.md import run_md
+
+        s = self.settings
+        path.parent.mkdir(parents=True, exist_ok=True)
+        left, parts, events = s.md_steps, [], []
+        for attempt in range(s.md_restarts + 1):
+            part = path.with_suffix(f".part{attempt}.xyz")
+            result = run_md(potential, start, left, temperature, trajectory=part,
+                            interval=s.md_interval, max_force_sigma=None,
+                            seed=seed + 7919 * attempt)
+            frames = read_extxyz(part) if part.exists() else None
+            part.unlink(missing_ok=True)
+            n_sound = self._count_sound(frames)
+            if result.stopped:  # not the frame whose forces stopped the run
+                n_sound = min(n_sound, -(-result.steps_done // s.md_interval))
+            if n_sound > (attempt > 0):  # a restart's first frame is its start: dropped
+                parts.append(frames.subset(np.arange(int(attempt > 0), n_sound)))
+            if not result.stopped and n_sound == len(frames):
+                break
+            event = {"attempt": attempt, "steps_done": result.steps_done,
+                     "reason": result.reason if result.stopped else "broken geometry"}
+            events.append(event)
+            if n_sound:
+                event["restart_after_step"] = done = (n_sound - 1) * s.md_interval
+                left -= max(done, 1)
+                start = frames.subset([n_sound - 1]).to_atoms()[0]
+            elif fallback is not None:
+                event["restart_from"] = "the first labelled frame"
+                start, fallback = fallback, None
+            else:
+                break
+            start.calc = None
+            if left < 1:
+                break
+        frames = concat(parts)
+        if frames is not None:
+            frames.write_extxyz(path)
+        if events:
+            write_json_atomic(path.with_suffix(".json"), {"events": events})
+        return frames
+
+    def _count_sound(self, frames: MLDataset | None) -> int:
+        """Number of leading frames of ``frames`` with a sound geometry."""
+        if frames is None or not len(frames):
+            return 0
+        n = self.species.n_atoms
+        ok = sound_frames(frames.positions.reshape(-1, n, 3), self.molecule.bonds,
+                          self.molecule.conformers[0], self.settings.max_stretch,
+                          self.settings.min_distance_a)
+        return int(np.argmin(ok)) if not ok.all() else len(ok)
 
     def label(self, frames: MLDataset, ids: list[str]) -> LabelBatch:
         from ffparam.reference import make_jobs, run_jobs
@@ -214,13 +284,74 @@ class ReferenceLabeller:
         return LabelBatch(*_records_dataset(records, "reference labels"))
 
 
+class RandomReferenceLabeller(ReferenceLabeller):
+    """The on-the-fly baseline: the same MD candidates, but each round's frames drawn
+    uniformly among them (the candidates are a seeded random subset of exactly
+    ``per_round`` frames, so the diverse selection takes them all)."""
+
+    def __init__(self, *args, per_round: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.per_round = per_round
+
+    def candidates(self, potential: Potential, labelled: MLDataset, ids: list[str],
+                   round_index: int) -> tuple[MLDataset | None, list[str]]:
+        frames, names = super().candidates(potential, labelled, ids, round_index)
+        if frames is None or len(frames) <= self.per_round:
+            return frames, names
+        rng = np.random.default_rng([self.seed, round_index, 1])
+        pick = np.sort(rng.choice(len(frames), self.per_round, replace=False))
+        return frames.subset(pick), [names[i] for i in pick]
+
+
+def _stretch_and_contact(positions: np.ndarray, bonds: np.ndarray,
+                         reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: the largest bond length over its length in ``reference`` and the
+    shortest distance between non-bonded atoms (Angstrom; inf with no such pair)."""
+    positions = np.asarray(positions, dtype=float)
+    bonds = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
+    i, j = bonds[:, 0], bonds[:, 1]
+    d = np.linalg.norm(positions[:, :, None] - positions[:, None, :], axis=-1)
+    ref = np.linalg.norm(np.asarray(reference)[i] - np.asarray(reference)[j], axis=-1)
+    stretch = (d[:, i, j] / ref).max(axis=1) if len(bonds) else np.zeros(len(d))
+    nonbonded = ~np.eye(positions.shape[1], dtype=bool)
+    nonbonded[i, j] = nonbonded[j, i] = False
+    contact = d[:, nonbonded].min(axis=1) if nonbonded.any() else np.full(len(d), np.inf)
+    return stretch, contact
+
+
+def sound_frames(positions: np.ndarray, bonds: np.ndarray, reference: np.ndarray,
+                 max_stretch: float = 1.5, min_distance_a: float = 0.7) -> np.ndarray:
+    """(n_frames,) True where a frame's geometry is sound: every bond (``bonds``, pairs
+    of atom indices) at most ``max_stretch`` times its length in ``reference``
+    (n_atoms, 3) and no two non-bonded atoms closer than ``min_distance_a``. Positions
+    (n_frames, n_atoms, 3), Angstrom."""
+    stretch, contact = _stretch_and_contact(positions, bonds, reference)
+    return (stretch <= max_stretch) & (contact >= min_distance_a)
+
+
+def geometry_check(positions: np.ndarray, bonds: np.ndarray, reference: np.ndarray,
+                   max_stretch: float = 1.5, min_distance_a: float = 0.7) -> dict:
+    """:func:`sound_frames` of a trajectory summed up: ``ok``, the first broken frame,
+    the largest bond length ratio to ``reference`` and the shortest non-bonded distance
+    (Angstrom) seen."""
+    stretch, contact = _stretch_and_contact(positions, bonds, reference)
+    ok = (stretch <= max_stretch) & (contact >= min_distance_a)
+    return {"ok": bool(ok.all()), "frames": len(ok),
+            "first_broken_frame": None if ok.all() else int(np.argmin(ok)),
+            "max_bond_ratio": float(stretch.max()),
+            "min_nonbonded_distance_a": float(contact.min())}
+
+
 def active_on_the_fly(molecule_text: str, out_dir: str | Path, settings: MlpActiveSettings,
                       loop: ActiveSettings, workers: int = 0, dask: str | None = None,
                       store_path: str | Path | None = None, charge: int | None = None,
-                      options: dict | None = None) -> dict:
+                      options: dict | None = None, test: MLDataset | str | Path | None = None,
+                      random: bool = False) -> dict:
     """Active learning of ``molecule_text`` (SMILES or a molecule file) with reference
     labels of ``settings.method``, recorded in ``store_path`` (default
-    ``out_dir/reference.db``) and run on ``workers`` local processes or Dask."""
+    ``out_dir/reference.db``) and run on ``workers`` local processes or Dask.
+    ``test``: labelled frames of the molecule (its atom order) that score every round;
+    ``random``: the random-selection baseline (the same MD candidates, drawn uniformly)."""
     from ffparam.chem import Molecule
     from ffparam.reference import Species, Store, get_calculator, parse_method
     from ffparam.runtime import make_executor
@@ -231,11 +362,16 @@ def active_on_the_fly(molecule_text: str, out_dir: str | Path, settings: MlpActi
     get_calculator(parse_method(settings.method), Species.from_molecule(molecule))
     if molecule.n_conformers == 0:
         molecule = molecule.generate_conformers(1, seed=loop.seed)
+    if test is not None:
+        test = _molecule_test_frames(test, molecule)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with Store(store_path or out / "reference.db") as store, \
             make_executor(workers, dask) as executor:
-        labeller = ReferenceLabeller(molecule, store, executor, settings, out / "md", loop.seed)
+        labeller = (RandomReferenceLabeller(molecule, store, executor, settings, out / "md",
+                                            loop.seed, per_round=loop.per_round) if random
+                    else ReferenceLabeller(molecule, store, executor, settings, out / "md",
+                                           loop.seed))
         state = {}
 
         def train(train_set, valid_set, path):
@@ -244,5 +380,19 @@ def active_on_the_fly(molecule_text: str, out_dir: str | Path, settings: MlpActi
                 state["train"] = make_trainer(settings, refs, loop.seed, options)
             return state["train"](train_set, valid_set, path)
 
-        return run_active(labeller, train, loop, out)
+        return run_active(labeller, train, loop, out, test)
+
+
+def _molecule_test_frames(test: MLDataset | str | Path, molecule) -> MLDataset:
+    """Test frames (read if a path) checked to be labelled frames of ``molecule``, atoms
+    in its order: one InputError otherwise."""
+    data = test if isinstance(test, MLDataset) else read_frames(test)
+    what = data.source or "the test frames"
+    data.require_forces()
+    numbers = np.asarray(molecule.atomic_numbers)
+    if np.any(data.n_atoms != len(numbers)) or np.any(
+            data.numbers.reshape(len(data), -1) != numbers):
+        raise InputError(f"{what}: test frames must be frames of {molecule.formula} with its "
+                         "atoms in the molecule's order")
+    return data
 
