@@ -56,15 +56,16 @@ def load(data: Path, name: str):
 def run(args, name: str, method: str, seed: int) -> list[dict]:
     pool, test, refs = load(Path(args.data), name)
     loop = ActiveSettings(budget=args.budget, initial=args.initial, per_round=args.per_round,
-                          seed=seed)
+                          seed=seed, criterion=args.criterion)
     labeller = (RandomPoolLabeller(pool, args.per_round, seed) if method == "random"
                 else PoolLabeller(pool, args.max_candidates, seed))
     settings = MlpActiveSettings(model=args.model, time_budget_s=args.time_budget)
     options = GP_FIXED[name] if args.model == "gpr" else {}
-    out = Path(args.out) / name / args.model / f"{method}_seed{seed}"
+    tag = method if method == "random" else f"{method}-{args.criterion}"
+    out = Path(args.out) / name / args.model / f"{tag}_seed{seed}"
     t0 = time.perf_counter()
     summary = run_active(labeller, make_trainer(settings, refs, seed, options), loop, out, test)
-    print(f"{name} {args.model} {method} seed {seed}: {time.perf_counter() - t0:.0f} s wall",
+    print(f"{name} {args.model} {tag} seed {seed}: {time.perf_counter() - t0:.0f} s wall",
           flush=True)
     return [{"n_labels": r["n_labels"], "test_force_mae_mev_a": r["test_force_mae_mev_a"],
              "test_calibration": r.get("test_calibration")}
@@ -97,15 +98,18 @@ def main() -> None:
     parser.add_argument("--max-candidates", type=int, default=None)
     parser.add_argument("--time-budget", type=float, default=None)
     parser.add_argument("--methods", nargs="+", default=["active", "random"])
+    parser.add_argument("--criterion", default=ActiveSettings.criterion,
+                        help="batch criterion of the active runs (ActiveSettings.criterion)")
     parser.add_argument("--out", default="/tmp/bench_active")
     args = parser.parse_args()
     curves = {m: {s: run(args, args.dataset, m, s) for s in args.seeds} for m in args.methods}
     result = {"dataset": args.dataset, "model": args.model, "budget": args.budget,
-              "curves": curves}
+              "criterion": args.criterion, "curves": curves}
     if set(args.methods) >= {"active", "random"}:
         result["active_labels_to_match_random_at_budget"] = labels_to_match(curves,
                                                                             args.budget)
-    write_json_atomic(Path(args.out) / f"summary_{args.dataset}_{args.model}.json", result)
+    write_json_atomic(Path(args.out)
+                      / f"summary_{args.dataset}_{args.model}_{args.criterion}.json", result)
     for method, seeds in curves.items():
         for seed, rows in seeds.items():
             print(method, seed, " ".join(f"{r['n_labels']}:{r['test_force_mae_mev_a']:.1f}"
