@@ -72,16 +72,30 @@ def run(args, name: str, method: str, seed: int) -> list[dict]:
             for r in summary["rounds"] if "test_force_mae_mev_a" in r]
 
 
+def mean_curve(rows_by_seed: dict) -> dict[int, float]:
+    """Test force MAE (meV/A) averaged over seeds, by number of labels."""
+    by_n: dict[int, list[float]] = {}
+    for rows in rows_by_seed.values():
+        for row in rows:
+            by_n.setdefault(row["n_labels"], []).append(row["test_force_mae_mev_a"])
+    return {n: float(np.mean(v)) for n, v in sorted(by_n.items())}
+
+
+def markdown_table(curves: dict, points=(20, 50, 100, 150, 200, 300)) -> str:
+    """Mean test force MAE per method at ``points`` labels, as a Markdown table."""
+    means = {method: mean_curve(seeds) for method, seeds in curves.items()}
+    shown = [n for n in points if any(n in m for m in means.values())]
+    lines = ["| labels | " + " | ".join(map(str, shown)) + " |",
+             "| --- |" + " --- |" * len(shown)]
+    for method, curve in means.items():
+        cells = [f"{curve[n]:.1f}" if n in curve else "" for n in shown]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def labels_to_match(curves: dict, budget: int) -> int | None:
     """Fewest active labels whose mean test MAE is at most random's mean MAE at budget."""
-    def mean_curve(method):
-        by_n: dict[int, list[float]] = {}
-        for rows in curves[method].values():
-            for row in rows:
-                by_n.setdefault(row["n_labels"], []).append(row["test_force_mae_mev_a"])
-        return {n: float(np.mean(v)) for n, v in sorted(by_n.items())}
-
-    active, random = mean_curve("active"), mean_curve("random")
+    active, random = mean_curve(curves["active"]), mean_curve(curves["random"])
     target = random.get(max(random))
     return next((n for n, mae in active.items() if mae <= target), None) if target else None
 
@@ -116,6 +130,7 @@ def main() -> None:
                                          for r in rows))
     print("active labels to match random at the budget:",
           result.get("active_labels_to_match_random_at_budget"))
+    print(markdown_table(curves))
 
 
 if __name__ == "__main__":

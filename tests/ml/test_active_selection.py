@@ -138,3 +138,19 @@ def test_bad_input_one_line(ethanol):
         ActiveSettings(criterion="largest")
     with pytest.raises(InputError, match="coverage_length"):
         ActiveSettings(coverage_length=-1.0)
+
+
+@pytest.mark.parametrize("criterion", ["integrated", "weighted"])
+def test_pool_loop_records_the_variance_reduction(tmp_path, ethanol, ethanol_refs, criterion):
+    from ffparam.ml.active import PoolLabeller, run_active
+    from ffparam.workflows.mlp_active import MlpActiveSettings, make_trainer
+
+    trainer = make_trainer(MlpActiveSettings(), ethanol_refs,
+                           options={"length_scale": 1.6, "learn_weights": False,
+                                    "symmetrize": False})
+    loop = ActiveSettings(budget=13, initial=8, per_round=5, criterion=criterion)
+    summary = run_active(PoolLabeller(ethanol.subset(np.arange(30))), trainer, loop, tmp_path)
+    selected = summary["rounds"][1]["selected"]
+    assert len(set(selected["ids"])) == 5 and summary["n_labels"] == 13
+    gains = selected["variance_reduction"]
+    assert len(gains) == 5 and all(0 < g <= 1 for g in gains)

@@ -1,9 +1,11 @@
 """The active-learning loop: label, train, propose candidates, select, label, ...
 
 Round 0 labels ``initial`` frames; every later round asks the labeller for candidate frames
-(MD with the current model, or the unused frames of a labelled pool), ranks them by the
-model's per-frame force uncertainty, labels a diverse batch of the most uncertain
-(:mod:`.selection`) and retrains on everything labelled so far. It stops when the label
+(MD with the current model, or the unused frames of a labelled pool), labels a batch of
+them chosen by ``ActiveSettings.criterion`` (:data:`CRITERIA`: by default the batch that
+most reduces the posterior variance summed over all candidates, :mod:`.integrated`; or a
+diverse batch of the most uncertain, :mod:`.selection`) and retrains on everything
+labelled so far. It stops when the label
 budget is spent (failed labels count: they cost a calculation), when the largest candidate
 uncertainty is below ``threshold_ev_a``, or when no candidate is left.
 
