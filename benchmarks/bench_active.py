@@ -19,6 +19,7 @@ search; networks train as 5-member committees for ``--time-budget`` CPU s each.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -53,6 +54,24 @@ def load(data: Path, name: str):
     return pool, test, read_isolated_atoms(data / f"{name}_isolated_atoms.xyz")
 
 
+def run_dir(args, name: str, method: str, seed: int) -> Path:
+    """OUT/DATASET/MODEL/TAG_seedN of one run (TAG: random, or active-CRITERION)."""
+    tag = method if method == "random" else f"{method}-{args.criterion}"
+    return Path(args.out) / name / args.model / f"{tag}_seed{seed}"
+
+
+def collect(args, name: str, method: str, seed: int) -> list[dict]:
+    """The scored rounds a run has finished so far (``--report``: nothing is run)."""
+    rows = []
+    for path in sorted(run_dir(args, name, method, seed).glob("rounds/*/round.json")):
+        record = json.loads(path.read_text())
+        if "test_force_mae_mev_a" in record:
+            rows.append({"n_labels": record["n_labels"],
+                         "test_force_mae_mev_a": record["test_force_mae_mev_a"],
+                         "test_calibration": record.get("test_calibration")})
+    return rows
+
+
 def run(args, name: str, method: str, seed: int) -> list[dict]:
     pool, test, refs = load(Path(args.data), name)
     loop = ActiveSettings(budget=args.budget, initial=args.initial, per_round=args.per_round,
@@ -61,11 +80,10 @@ def run(args, name: str, method: str, seed: int) -> list[dict]:
                 else PoolLabeller(pool, args.max_candidates, seed))
     settings = MlpActiveSettings(model=args.model, time_budget_s=args.time_budget)
     options = GP_FIXED[name] if args.model == "gpr" else {}
-    tag = method if method == "random" else f"{method}-{args.criterion}"
-    out = Path(args.out) / name / args.model / f"{tag}_seed{seed}"
+    out = run_dir(args, name, method, seed)
     t0 = time.perf_counter()
     summary = run_active(labeller, make_trainer(settings, refs, seed, options), loop, out, test)
-    print(f"{name} {args.model} {tag} seed {seed}: {time.perf_counter() - t0:.0f} s wall",
+    print(f"{name} {args.model} {out.name}: {time.perf_counter() - t0:.0f} s wall",
           flush=True)
     return [{"n_labels": r["n_labels"], "test_force_mae_mev_a": r["test_force_mae_mev_a"],
              "test_calibration": r.get("test_calibration")}
@@ -96,7 +114,7 @@ def markdown_table(curves: dict, points=(20, 50, 100, 150, 200, 300)) -> str:
 def labels_to_match(curves: dict, budget: int) -> int | None:
     """Fewest active labels whose mean test MAE is at most random's mean MAE at budget."""
     active, random = mean_curve(curves["active"]), mean_curve(curves["random"])
-    target = random.get(max(random))
+    target = random.get(max(random)) if random else None
     return next((n for n, mae in active.items() if mae <= target), None) if target else None
 
 
@@ -115,8 +133,11 @@ def main() -> None:
     parser.add_argument("--criterion", default=ActiveSettings.criterion,
                         help="batch criterion of the active runs (ActiveSettings.criterion)")
     parser.add_argument("--out", default="/tmp/bench_active")
+    parser.add_argument("--report", action="store_true",
+                        help="only tabulate the rounds already finished under --out")
     args = parser.parse_args()
-    curves = {m: {s: run(args, args.dataset, m, s) for s in args.seeds} for m in args.methods}
+    step = collect if args.report else run
+    curves = {m: {s: step(args, args.dataset, m, s) for s in args.seeds} for m in args.methods}
     result = {"dataset": args.dataset, "model": args.model, "budget": args.budget,
               "criterion": args.criterion, "curves": curves}
     if set(args.methods) >= {"active", "random"}:
