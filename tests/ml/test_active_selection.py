@@ -154,3 +154,8 @@ def test_pool_loop_records_the_variance_reduction(tmp_path, ethanol, ethanol_ref
     assert len(set(selected["ids"])) == 5 and summary["n_labels"] == 13
     gains = selected["variance_reduction"]
     assert len(gains) == 5 and all(0 < g <= 1 for g in gains)
+
+
+def test_identical_frames_give_the_first_k(ethanol):
+    chosen, gains = select_integrated(None, None, ethanol.subset([3, 3, 3, 3]), 2)
+    assert list(chosen) == [0, 1] and list(gains) == [0.0, 0.0]

@@ -147,7 +147,8 @@ def select_integrated(potential, labelled: MLDataset | None, candidates: MLDatas
           else xc[:, :0])
     length = length_factor * median_distance(np.concatenate([xl[0], xc[0]]))
     if not length > 0:  # all frames identical: any choice is as good
-        return np.arange(min(int(k), len(candidates)), dtype=np.int64), np.zeros(0)
+        chosen = np.arange(max(min(int(k), len(candidates)), 0), dtype=np.int64)
+        return chosen, np.zeros(len(chosen))
     k_cc = frame_kernel(xc[0], xc, length)
     scale = float(np.mean(np.diag(k_cc)))
     cov = conditional_covariance(frame_kernel(xl[0], xl, length), frame_kernel(xl[0], xc, length),
