@@ -19,6 +19,7 @@ search; networks train as 5-member committees for ``--time-budget`` CPU s each.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -53,35 +54,67 @@ def load(data: Path, name: str):
     return pool, test, read_isolated_atoms(data / f"{name}_isolated_atoms.xyz")
 
 
+def run_dir(args, name: str, method: str, seed: int) -> Path:
+    """OUT/DATASET/MODEL/TAG_seedN of one run (TAG: random, or active-CRITERION)."""
+    tag = method if method == "random" else f"{method}-{args.criterion}"
+    return Path(args.out) / name / args.model / f"{tag}_seed{seed}"
+
+
+def collect(args, name: str, method: str, seed: int) -> list[dict]:
+    """The scored rounds a run has finished so far (``--report``: nothing is run)."""
+    rows = []
+    for path in sorted(run_dir(args, name, method, seed).glob("rounds/*/round.json")):
+        record = json.loads(path.read_text())
+        if "test_force_mae_mev_a" in record:
+            rows.append({"n_labels": record["n_labels"],
+                         "test_force_mae_mev_a": record["test_force_mae_mev_a"],
+                         "test_calibration": record.get("test_calibration")})
+    return rows
+
+
 def run(args, name: str, method: str, seed: int) -> list[dict]:
     pool, test, refs = load(Path(args.data), name)
     loop = ActiveSettings(budget=args.budget, initial=args.initial, per_round=args.per_round,
-                          seed=seed)
+                          seed=seed, criterion=args.criterion)
     labeller = (RandomPoolLabeller(pool, args.per_round, seed) if method == "random"
                 else PoolLabeller(pool, args.max_candidates, seed))
     settings = MlpActiveSettings(model=args.model, time_budget_s=args.time_budget)
     options = GP_FIXED[name] if args.model == "gpr" else {}
-    out = Path(args.out) / name / args.model / f"{method}_seed{seed}"
+    out = run_dir(args, name, method, seed)
     t0 = time.perf_counter()
     summary = run_active(labeller, make_trainer(settings, refs, seed, options), loop, out, test)
-    print(f"{name} {args.model} {method} seed {seed}: {time.perf_counter() - t0:.0f} s wall",
+    print(f"{name} {args.model} {out.name}: {time.perf_counter() - t0:.0f} s wall",
           flush=True)
     return [{"n_labels": r["n_labels"], "test_force_mae_mev_a": r["test_force_mae_mev_a"],
              "test_calibration": r.get("test_calibration")}
             for r in summary["rounds"] if "test_force_mae_mev_a" in r]
 
 
+def mean_curve(rows_by_seed: dict) -> dict[int, float]:
+    """Test force MAE (meV/A) averaged over seeds, by number of labels."""
+    by_n: dict[int, list[float]] = {}
+    for rows in rows_by_seed.values():
+        for row in rows:
+            by_n.setdefault(row["n_labels"], []).append(row["test_force_mae_mev_a"])
+    return {n: float(np.mean(v)) for n, v in sorted(by_n.items())}
+
+
+def markdown_table(curves: dict, points=(20, 50, 100, 150, 200, 300)) -> str:
+    """Mean test force MAE per method at ``points`` labels, as a Markdown table."""
+    means = {method: mean_curve(seeds) for method, seeds in curves.items()}
+    shown = [n for n in points if any(n in m for m in means.values())]
+    lines = ["| labels | " + " | ".join(map(str, shown)) + " |",
+             "| --- |" + " --- |" * len(shown)]
+    for method, curve in means.items():
+        cells = [f"{curve[n]:.1f}" if n in curve else "" for n in shown]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def labels_to_match(curves: dict, budget: int) -> int | None:
     """Fewest active labels whose mean test MAE is at most random's mean MAE at budget."""
-    def mean_curve(method):
-        by_n: dict[int, list[float]] = {}
-        for rows in curves[method].values():
-            for row in rows:
-                by_n.setdefault(row["n_labels"], []).append(row["test_force_mae_mev_a"])
-        return {n: float(np.mean(v)) for n, v in sorted(by_n.items())}
-
-    active, random = mean_curve("active"), mean_curve("random")
-    target = random.get(max(random))
+    active, random = mean_curve(curves["active"]), mean_curve(curves["random"])
+    target = random.get(max(random)) if random else None
     return next((n for n, mae in active.items() if mae <= target), None) if target else None
 
 
@@ -97,21 +130,28 @@ def main() -> None:
     parser.add_argument("--max-candidates", type=int, default=None)
     parser.add_argument("--time-budget", type=float, default=None)
     parser.add_argument("--methods", nargs="+", default=["active", "random"])
+    parser.add_argument("--criterion", default=ActiveSettings.criterion,
+                        help="batch criterion of the active runs (ActiveSettings.criterion)")
     parser.add_argument("--out", default="/tmp/bench_active")
+    parser.add_argument("--report", action="store_true",
+                        help="only tabulate the rounds already finished under --out")
     args = parser.parse_args()
-    curves = {m: {s: run(args, args.dataset, m, s) for s in args.seeds} for m in args.methods}
+    step = collect if args.report else run
+    curves = {m: {s: step(args, args.dataset, m, s) for s in args.seeds} for m in args.methods}
     result = {"dataset": args.dataset, "model": args.model, "budget": args.budget,
-              "curves": curves}
+              "criterion": args.criterion, "curves": curves}
     if set(args.methods) >= {"active", "random"}:
         result["active_labels_to_match_random_at_budget"] = labels_to_match(curves,
                                                                             args.budget)
-    write_json_atomic(Path(args.out) / f"summary_{args.dataset}_{args.model}.json", result)
+    write_json_atomic(Path(args.out)
+                      / f"summary_{args.dataset}_{args.model}_{args.criterion}.json", result)
     for method, seeds in curves.items():
         for seed, rows in seeds.items():
             print(method, seed, " ".join(f"{r['n_labels']}:{r['test_force_mae_mev_a']:.1f}"
                                          for r in rows))
     print("active labels to match random at the budget:",
           result.get("active_labels_to_match_random_at_budget"))
+    print(markdown_table(curves))
 
 
 if __name__ == "__main__":

@@ -279,6 +279,7 @@ ACTIVE_FIELDS = {
     "per_round": ApiField(LOOP, "per_round"),
     "threshold": ApiField(LOOP, "threshold_ev_a", none_as=0.0),
     "seed": ApiField(LOOP, "seed"),
+    "criterion": ApiField(LOOP, "criterion"),
 }
 """`mlp active` option -> the :class:`MlpActiveSettings` / :class:`ActiveSettings` field."""
 A = ACTIVE_FIELDS
@@ -310,6 +311,10 @@ def active_command(
     time_budget: float = api_option(A, "time_budget", "--time-budget", callback=at_least(0),
                                     help="training CPU s per model (0: none)"),
     seed: int = api_option(A, "seed", "--seed", callback=at_least(0), help="random seed"),
+    criterion: str = api_option(A, "criterion", "--criterion", help="batch choice: "
+                                "integrated (largest reduction of the summed variance over "
+                                "the candidates), weighted (the same, weighted by the "
+                                "model's sigma^2) or variance (most uncertain, diverse)"),
     pool: Path = typer.Option(None, "--pool", help="choose from these labelled frames "
                               "(extended XYZ or Store) instead of computing labels"),
     test: Path = typer.Option(None, "--test", help="frames scored after every round"),

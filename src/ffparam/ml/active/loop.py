@@ -1,9 +1,11 @@
 """The active-learning loop: label, train, propose candidates, select, label, ...
 
 Round 0 labels ``initial`` frames; every later round asks the labeller for candidate frames
-(MD with the current model, or the unused frames of a labelled pool), ranks them by the
-model's per-frame force uncertainty, labels a diverse batch of the most uncertain
-(:mod:`.selection`) and retrains on everything labelled so far. It stops when the label
+(MD with the current model, or the unused frames of a labelled pool), labels a batch of
+them chosen by ``ActiveSettings.criterion`` (:data:`CRITERIA`: by default the batch that
+most reduces the posterior variance summed over all candidates, :mod:`.integrated`; or a
+diverse batch of the most uncertain, :mod:`.selection`) and retrains on everything
+labelled so far. It stops when the label
 budget is spent (failed labels count: they cost a calculation), when the largest candidate
 uncertainty is below ``threshold_ev_a``, or when no candidate is left.
 
@@ -28,14 +30,22 @@ import numpy as np
 
 from ffparam.errors import InputError
 from ffparam.io.atomic import write_json_atomic
+from ffparam.ml.active.integrated import select_integrated
 from ffparam.ml.active.selection import frame_descriptors, frame_uncertainty, select_diverse
 from ffparam.ml.calibration import calibration_report, frame_rms
 from ffparam.ml.data import MLDataset, read_extxyz
 from ffparam.ml.potential import Potential
-from ffparam.settings import Settings, require_at_least, require_positive
+from ffparam.settings import Settings, require_at_least, require_choice, require_positive
 
 SCHEMA_VERSION = 1
 """Of ``round.json`` and ``active.json``."""
+
+CRITERIA = ("integrated", "weighted", "variance")
+"""Batch criteria: ``integrated``, the largest reduction of a GP surrogate's posterior
+variance summed over all candidates (:func:`.integrated.select_integrated`); ``weighted``,
+the same sum with each candidate's variance weighted by the model's predicted force
+variance there; ``variance``, the most uncertain candidates kept diverse
+(:func:`.selection.select_diverse`)."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +69,17 @@ class ActiveSettings(Settings):
     """Every ``valid_every``-th labelled frame is a validation frame."""
     seed: int = 0
     """Seeds the initial choice and the candidate MD."""
+    criterion: str = "integrated"
+    """How a batch is chosen (:data:`CRITERIA`)."""
+    coverage_length: float = 0.5
+    """Length of the integrated criterion's surrogate kernel, in median pairwise
+    descriptor distances (:mod:`.integrated`)."""
+    coverage_noise: float = 1e-3
+    """Observation noise of that surrogate, relative to its prior variance."""
 
     def __post_init__(self) -> None:
+        require_choice(self, "criterion", CRITERIA)
+        require_positive(self, "coverage_length", "coverage_noise")
         require_at_least(self, 1, "budget", "per_round")
         require_at_least(self, 2, "valid_every")
         require_at_least(self, 0, "seed")
@@ -220,14 +239,28 @@ def _select_and_label(state: _State, index: int, labeller: Labeller,
                                        f"is below {settings.threshold_ev_a:g}")
         return None
     k = min(settings.per_round, settings.budget - state.spent)
-    chosen = select_diverse(sigma, frame_descriptors(frames), k, settings.exclusion)
+    chosen, gains = _choose_batch(state, frames, sigma, k, settings)
     batch = labeller.label(frames.subset(chosen), [ids[i] for i in chosen])
     state.spent += len(chosen)
     record["selected"] = {"ids": [ids[i] for i in chosen],
                           "sigma_ev_a": sigma[chosen].tolist()}
+    if gains is not None:
+        record["selected"]["variance_reduction"] = gains.tolist()
     if batch.data is not None and len(batch.data):
         record["fresh"] = _fresh_errors(state.potential, batch.data)
     return batch
+
+
+def _choose_batch(state: _State, frames: MLDataset, sigma: np.ndarray, k: int,
+                  settings: ActiveSettings) -> tuple[np.ndarray, np.ndarray | None]:
+    """Indices of the batch among ``frames`` by ``settings.criterion`` and, for the
+    integrated criteria, each pick's relative reduction of the summed surrogate variance."""
+    if settings.criterion == "variance":
+        return select_diverse(sigma, frame_descriptors(frames), k, settings.exclusion), None
+    weights = sigma**2 if settings.criterion == "weighted" else None
+    train_set = split_labelled(state.labelled, settings.valid_every)[0]
+    return select_integrated(state.potential, train_set, frames, k, settings.coverage_length,
+                             settings.coverage_noise, weights)
 
 
 def _fresh_errors(potential: Potential, data: MLDataset) -> dict:
@@ -266,6 +299,9 @@ def _write_round(round_dir: Path, record: dict, state: _State) -> None:
     record["n_labels"] = len(state.ids)
     if state.labelled is not None:
         state.labelled.write_extxyz(round_dir / "data.xyz")
+        # later rounds start from the frames as stored (8 decimals), exactly as a resumed
+        # run does, so that a redone round repeats its MD and selection
+        state.labelled = read_extxyz(round_dir / "data.xyz")
     write_json_atomic(round_dir / "round.json", record)
     state.rounds.append(record)
 
