@@ -53,3 +53,50 @@ def test_bad_folds_are_refused(ethanol):  # noqa: F811
         cross_validated_rmse(objective, np.zeros(objective.fit.size), n_folds=1)
     with pytest.raises(InputError, match="point\\(s\\) for 100 folds"):
         cross_validated_rmse(objective, np.zeros(objective.fit.size), n_folds=100)
+
+
+
+def _weighted_refit_held_out(objective, x0: np.ndarray, keep: np.ndarray,
+                             w: np.ndarray) -> np.ndarray:
+    """Errors (kcal/mol, unweighted) at the points not in ``keep`` of a fit to those in
+    ``keep``: min over (x, c) of sum_keep s^2 w_i (d_i(x) - c)^2 + the priors (s the target's
+    weight/denominator scale, as in the objective), solved directly as one linear
+    least-squares problem (single-point MM is linear in the torsion k's)."""
+    target = objective.targets[0]
+    fit = objective.fit
+
+    def diff(x):
+        return target.mm_relative(fit, x) - target.reference
+
+    x0t = torch.as_tensor(x0, dtype=torch.float64)
+    d0 = diff(x0t).detach().numpy()
+    jac = torch.autograd.functional.jacobian(diff, x0t).numpy()
+    r, full = objective.residuals_and_jacobian(x0)
+    m = len(d0)
+    scale = np.sqrt(target.weight / m) / target.denominator
+    sw = scale * np.sqrt(w[keep])[:, None]
+    a = np.vstack([np.hstack([sw * jac[keep], -sw]),                 # unknowns: dx, c
+                   np.hstack([full[m:], np.zeros((len(full) - m, 1))])])
+    b = -np.concatenate([sw[:, 0] * d0[keep], r[m:]])
+    sol = np.linalg.lstsq(a, b, rcond=None)[0]
+    return (d0 + jac @ sol[:-1] - sol[-1])[~keep]
+
+
+def test_weighted_points_give_an_unweighted_held_out_rmse(ethanol):  # noqa: F811
+    """With per-point weights (the sigma weights of a Delta-learned profile) the held-out
+    residuals are errors in kcal/mol, like the training RMSE: equal to direct weighted
+    refits of each half of the grid."""
+    system, profile = ethanol
+    objective = _objective(system, profile)
+    target = objective.targets[0]
+    w = 0.05 + 0.95 * (0.5 + 0.5 * np.cos(np.radians(profile.angles[:, 0])))  # 0.05..1
+    target.sqrt_w = torch.as_tensor(np.sqrt(w), dtype=torch.float64)
+    result = optimize(objective, "least_squares", tolerance=1e-12)
+    cv = cross_validated_rmse(objective, result.x)["rotor"]
+    folds = interleaved_folds(target, len(w), 2)
+    held = np.concatenate([_weighted_refit_held_out(objective, result.x, folds != f, w)
+                           for f in range(2)])
+    order = np.concatenate([np.flatnonzero(folds == f) for f in range(2)])
+    assert cv == pytest.approx(float(np.sqrt(np.mean(held**2))), rel=1e-6)
+    # what the weighted residuals alone would give (the old bug): clearly different here
+    assert abs(cv - float(np.sqrt(np.mean(w[order] * held**2)))) > 0.1 * cv

@@ -14,8 +14,12 @@ profile), so every target gets one free offset column (no prior): the held-out p
 predicted with the offset of the points kept, as a refit would. The held-out fit keeps each
 remaining point's weight (the priors weigh as in the full fit). Points are held out in
 ``n_folds`` interleaved folds along the grid (torsion targets sorted by angle: 2 folds =
-fit every other grid point, predict the rest). Exact for uniform point weights (no
-``attenuate``).
+fit every other grid point, predict the rest). Per-point weights (``sqrt_w``: the sigma
+weights of Delta-learned profiles, ``attenuate``) weigh the held-out fit and its free
+offset (the full fit is first moved to the optimum of the offsets, which differs from the
+profile's unweighted mean only with non-uniform weights); the held-out residuals are then
+divided by them, so the RMSE is an unweighted one in the target's unit, comparable with the
+training RMSE.
 
 :func:`choose_prior_width` uses it to pick the regularization: the fit is repeated with each
 candidate prior width on the free parameters, and each group of parameters (a rotor's
@@ -67,7 +71,8 @@ def cross_validated_rmse(objective: Objective, x: np.ndarray, n_folds: int = 2
     with torch.no_grad():
         blocks = objective.residual_blocks(torch.as_tensor(x, dtype=torch.float64))
     sizes = [int(blocks[t.name].numel()) for t in objective.targets]
-    scales = [math.sqrt(t.weight / n) / t.denominator for t, n in zip(objective.targets, sizes)]
+    scales = [math.sqrt(t.weight / n) / t.denominator * _point_weights(t, n)
+              for t, n in zip(objective.targets, sizes)]
     m, n = sum(sizes), len(x)
     offsets = np.zeros((m, len(sizes)))
     starts = np.concatenate([[0], np.cumsum(sizes)])
@@ -76,8 +81,14 @@ def cross_validated_rmse(objective: Objective, x: np.ndarray, n_folds: int = 2
     design = np.hstack([jac[:m], offsets])
     penalty = np.zeros((design.shape[1],) * 2)
     penalty[:n, :n] = jac[m:].T @ jac[m:]
+    gradient = design.T @ r[:m]
+    gradient[:n] += jac[m:].T @ r[m:]
     try:
-        hat = design @ np.linalg.solve(design.T @ design + penalty, design.T)
+        normal = design.T @ design + penalty
+        hat = design @ np.linalg.solve(normal, design.T)
+        # residuals at the optimum with the free offsets (a step away from x only when
+        # per-point weights make the weighted offset differ from the profile's mean)
+        r = r[:m] - design @ np.linalg.solve(normal, gradient)
     except np.linalg.LinAlgError:
         raise InputError("cross-validation: the fit's normal equations are singular") from None
     out = {}
@@ -97,6 +108,19 @@ def cross_validated_rmse(objective: Objective, x: np.ndarray, n_folds: int = 2
                                  "other points") from None
         out[target.name] = float(np.sqrt(np.mean((held_out / scales[i]) ** 2)))
     return out
+
+
+def _point_weights(target, n_points: int) -> np.ndarray:
+    """(n_points,) square roots of the target's per-point weights (``sqrt_w``: Delta sigma
+    weights, ``attenuate``), ones for a target without them. Held-out residuals are divided
+    by them, so the cross-validated RMSE is in the target's unit like the training RMSE."""
+    sqrt_w = getattr(target, "sqrt_w", None)
+    if sqrt_w is None:
+        return np.ones(n_points)
+    sqrt_w = np.asarray(sqrt_w, dtype=float).reshape(-1)
+    if sqrt_w.shape != (n_points,) or np.any(sqrt_w <= 0.0):
+        raise InputError(f"{target.name}: per-point weights must be positive, one per point")
+    return sqrt_w
 
 
 @dataclass
