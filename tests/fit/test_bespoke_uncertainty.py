@@ -14,6 +14,7 @@ from ffparam.fit.crossval import cross_validated_rmse
 from ffparam.fit.objective import Objective
 from ffparam.fit.targets.torsion import TorsionProfileTarget
 from ffparam.fit.uncertainty import laplace_uncertainty, propagated_sigma
+from ffparam.report.bespoke_metrics import SCHEMA_VERSION
 from ffparam.workflows.bespoke import BespokeSettings, run_bespoke
 from tests.fit.mmff_scan import mmff_scan, write_scan_extxyz
 
@@ -30,7 +31,7 @@ def test_bespoke_run_reports_sigmas_and_band(tmp_path):
     result = run_bespoke("CCO", out, BespokeSettings(references=[tmp_path / "scan.xyz"],
                                                      **BARE))
     data = json.loads((out / "metrics.json").read_text())
-    assert data["schema_version"] == 3
+    assert data["schema_version"] == SCHEMA_VERSION == 4
     changed = data["changed_parameters"]
     assert changed and all(p["sigma"] is not None and p["sigma"] > 0 for p in changed)
     (rotor,) = data["rotors"]
