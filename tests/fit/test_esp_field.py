@@ -20,6 +20,7 @@ from ffparam.reference.compute import compute
 from ffparam.reference.esp_field import field_set, field_tasks
 from ffparam.reference.esp_grid import merz_kollman_points
 from ffparam.reference.store import Store
+from tests.fit.test_polarizability import _types
 
 QM_METHOD = "hf/6-31g"
 
@@ -28,13 +29,6 @@ QM_METHOD = "hf/6-31g"
 def formaldehyde():
     mol = Molecule.from_smiles("C=O", name="formaldehyde").generate_conformers(1, seed=7)
     return add_drude(assign_parameters(mol, "sage", charges="gasteiger"))
-
-
-def _types(system):
-    types = [None] * system.n_atoms
-    for parent, tid in zip(system.drude.parents.tolist(), system.drude.type_ids):
-        types[parent] = tid
-    return types
 
 
 def test_fit_recovers_charges_and_alphas(formaldehyde):
