@@ -40,9 +40,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from rich.progress import Progress
 
 from ffparam.errors import InputError
+from ffparam.mm.analytic import dihedrals_with_gradients
 from ffparam.reference.compute import RunSummary, run_jobs
 from ffparam.reference.jobs import Job
 from ffparam.reference.records import Record, Species, Task
@@ -95,31 +97,29 @@ class RelaxSettings(Settings):
             raise InputError(f"steps must be at most {MAX_RELAX_STEPS}, got {self.steps}")
 
 
+def _dihedral_and_b_row(geometry: np.ndarray, dihedral: Sequence[int]
+                        ) -> tuple[float, np.ndarray]:
+    """(phi radians, d(phi)/dx (n, 3) radians/Angstrom) of atoms ``dihedral`` in
+    ``geometry`` (n, 3): the MM engine's analytic dihedral and its gradient
+    (:func:`ffparam.mm.analytic.dihedrals_with_gradients`, IUPAC sign)."""
+    x = torch.as_tensor(np.asarray(geometry, dtype=float), dtype=torch.float64)
+    quad = torch.as_tensor([list(dihedral)], dtype=torch.int64)
+    phi, grads = dihedrals_with_gradients(tuple(x.T[:, None, :]), quad)
+    row = np.zeros((len(x), 3))
+    for atom, g in zip(dihedral, grads):
+        row[atom] += [float(c[0, 0]) for c in g]
+    return float(phi[0, 0]), row
+
+
 def dihedral_rad(geometry: np.ndarray, dihedral: Sequence[int]) -> float:
     """Dihedral angle (radians, (-pi, pi]) of atoms ``dihedral`` in ``geometry`` (n, 3)."""
-    p = np.asarray(geometry, dtype=float)[list(dihedral)]
-    b0, b1, b2 = p[0] - p[1], p[2] - p[1], p[3] - p[2]
-    n1 = b1 / np.linalg.norm(b1)
-    v = b0 - np.dot(b0, n1) * n1
-    w = b2 - np.dot(b2, n1) * n1
-    return float(np.arctan2(np.dot(np.cross(n1, v), w), np.dot(v, w)))
+    return _dihedral_and_b_row(geometry, dihedral)[0]
 
 
 def dihedral_gradient(geometry: np.ndarray, dihedral: Sequence[int]) -> np.ndarray:
-    """d(phi)/dx (n, 3) radians/Angstrom: the dihedral's Wilson B-row (Blondel and
-    Karplus, J. Comput. Chem. 17, 1132 (1996)), in the sign convention of
-    :func:`dihedral_rad`."""
-    x = np.asarray(geometry, dtype=float)
-    i, j, k, m = dihedral
-    f, g, h = x[i] - x[j], x[j] - x[k], x[m] - x[k]
-    a, b = np.cross(f, g), np.cross(h, g)
-    aa, bb, gn = a @ a, b @ b, np.linalg.norm(g)
-    out = np.zeros_like(x)
-    out[i] = -gn / aa * a
-    out[m] = gn / bb * b
-    out[j] = gn / aa * a + (f @ g) / (aa * gn) * a - (h @ g) / (bb * gn) * b
-    out[k] = -gn / bb * b - (f @ g) / (aa * gn) * a + (h @ g) / (bb * gn) * b
-    return out
+    """d(phi)/dx (n, 3) radians/Angstrom: the dihedral's Wilson B-row, in the sign
+    convention of :func:`dihedral_rad`."""
+    return _dihedral_and_b_row(geometry, dihedral)[1]
 
 
 def dihedral_hessian(geometry: np.ndarray, dihedral: Sequence[int],
