@@ -158,16 +158,24 @@ class DrudeEngine:
 
     def _polar_energy(self, pos: Tensor, d: Tensor, p: Tensor, field: Tensor | None = None
                       ) -> Tensor:
-        """The energy terms that depend on ``d``; with an external ``field`` in
-        kcal/mol/(e A), uniform (n_conformers, 3) or one per Drude (n_conformers, n_drude,
-        3), also its energy on the Drude dipoles, -sum_D q_D field_D.d_D."""
+        """The energy terms that depend on ``d``; with an external ``field``
+        (n_conformers, n_drude, 3) kcal/mol/(e A) (:meth:`_per_drude_field`) also its
+        energy on the Drude dipoles, -sum_D q_D field_D.d_D."""
         energy = sum(self.polarization_terms(pos, d, p, moving_only=True).values())
         if field is not None:
             q_d = drude_charge(p[self._alpha], self.k)
-            if field.dim() == 3:
-                return energy - torch.einsum("d,cdk,cdk->c", q_d, d, field)
-            energy = energy - torch.einsum("d,cdk,ck->c", q_d, d, field)
+            energy = energy - torch.einsum("d,cdk,cdk->c", q_d, d, field)
         return energy
+
+    def _per_drude_field(self, field, n_conformers: int) -> Tensor | None:
+        """An external field in kcal/mol/(e A) as (n_conformers, n_drude, 3): uniform,
+        (3,) or (n_conformers, 3), or already one per Drude (n_conformers, n_drude, 3)."""
+        if field is None:
+            return None
+        field = torch.as_tensor(field, dtype=self.dtype, device=self.device)
+        if field.dim() < 3:
+            field = field.expand(n_conformers, 3)[:, None, :]
+        return field.expand(n_conformers, self.n_drude, 3)
 
     # ------------------------------------------------------------------ SCF
     def relax(self, positions, values: Tensor | None = None, field_kcal_mol_e_a=None
@@ -178,11 +186,7 @@ class DrudeEngine:
         Drude sites)."""
         pos = self.core._positions(positions).detach()
         p = (self.parameter_vector() if values is None else values).detach()
-        field = None if field_kcal_mol_e_a is None else torch.as_tensor(
-            field_kcal_mol_e_a, dtype=self.dtype, device=self.device)
-        if field is not None:
-            field = (field.expand(len(pos), self.n_drude, 3) if field.dim() == 3
-                     else field.expand(len(pos), 3))
+        field = self._per_drude_field(field_kcal_mol_e_a, len(pos))
         d = pos.new_zeros((pos.shape[0], self.n_drude, 3))
         tol = self.settings.gradient_tolerance_kcal_mol_a
         for _ in range(self.settings.max_iterations):
@@ -202,7 +206,7 @@ class DrudeEngine:
                                       f.unsqueeze(0))[0]
 
         flat = d.reshape(d.shape[0], -1)
-        f = pos.new_zeros((len(pos), 3)) if field is None else field
+        f = pos.new_zeros((len(pos), self.n_drude, 3)) if field is None else field
         grad = torch.func.vmap(torch.func.grad(single))(flat, pos, f)
         hess = torch.func.vmap(torch.func.hessian(single))(flat, pos, f)
         return grad, hess
@@ -240,11 +244,12 @@ class DrudeEngine:
 
     def displacements(self, pos: Tensor, p: Tensor, field: Tensor | None = None) -> Tensor:
         """Relaxed displacements that carry the implicit derivative w.r.t. ``pos`` and
-        ``p`` when either requires grad (value: :meth:`relax`); optionally in a uniform
-        external ``field`` (n_conformers, 3) kcal/mol/(e A)."""
+        ``p`` when either requires grad (value: :meth:`relax`); optionally in an external
+        ``field`` kcal/mol/(e A) (the shapes :meth:`relax` takes)."""
         d0 = self.relax(pos, p, field)
         if not (pos.requires_grad or p.requires_grad):
             return d0
+        field = self._per_drude_field(field, len(d0))
         _, hess = self._grad_hess(pos.detach(), d0, p.detach(), field)
         d_var = d0.clone().requires_grad_(True)
         with torch.enable_grad():
