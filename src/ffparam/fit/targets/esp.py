@@ -48,17 +48,7 @@ class ESPTarget(Target):
         if not (len(geoms) == len(pts) == len(values)) or not geoms:
             raise InputError(f"{name}: need one point set and one ESP array per geometry")
         geoms = [check_reference_geometry(system, g, name, numbers) for g in geoms]
-        refs = []
-        for p, v in zip(pts, values):
-            p = np.asarray(p, dtype=np.float64).reshape(-1, 3)
-            v = np.asarray(v, dtype=np.float64).reshape(-1)
-            if p.shape[0] == 0:
-                raise InputError(f"{name}: no ESP points")
-            if v.shape != (p.shape[0],):
-                raise InputError(f"{name}: {v.size} ESP values for {p.shape[0]} points")
-            if not (np.all(np.isfinite(p)) and np.all(np.isfinite(v))):
-                raise InputError(f"{name}: non-finite ESP point or value")
-            refs.append(v)
+        refs = [checked_esp(name, p, v) for p, v in zip(pts, values)]
         pts = [np.asarray(p, dtype=np.float64).reshape(-1, 3) for p in pts]
         self.system = system
         inverse_bohr = esp_design_matrix(geoms, pts)  # 1/Bohr, checks point distances
@@ -84,6 +74,21 @@ class ESPTarget(Target):
             r = self.residuals(fit, x)
         return {"rmse [kcal/mol/e]": float(torch.sqrt(torch.mean(r**2))),
                 "rrms": float(torch.sqrt((r**2).sum() / (self.reference**2).sum()))}
+
+
+def checked_esp(name: str, points, esp) -> np.ndarray:
+    """The reference ESP values (m,) kcal/mol/e of one point set (m, 3) Angstrom, checked:
+    InputError (prefixed with ``name``) for no points, a count mismatch or a non-finite
+    point or value."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    v = np.asarray(esp, dtype=np.float64).reshape(-1)
+    if p.shape[0] == 0:
+        raise InputError(f"{name}: no ESP points")
+    if v.shape != (p.shape[0],):
+        raise InputError(f"{name}: {v.size} ESP values for {p.shape[0]} points")
+    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(v))):
+        raise InputError(f"{name}: non-finite ESP point or value")
+    return v
 
 
 def esp_target_from_records(name: str, system: ParameterizedSystem, records: Sequence,

@@ -26,6 +26,7 @@ import torch
 from ffparam.errors import InputError
 from ffparam.fit.parameters import FitParameters
 from ffparam.fit.targets.base import Target
+from ffparam.fit.targets.esp import checked_esp
 from ffparam.fit.targets.vibrations import check_reference_geometry
 from ffparam.params.system import ParameterizedSystem
 
@@ -63,7 +64,7 @@ class FieldESPTarget(Target):
         if not len(geoms) == len(points) == len(esp):
             raise InputError(f"{name}: need one point set and one ESP array per entry")
         geoms = np.stack([check_reference_geometry(system, g, name, numbers) for g in geoms])
-        refs = [_checked_esp(name, p, v) for p, v in zip(points, esp)]
+        refs = [checked_esp(name, p, v) for p, v in zip(points, esp)]
         try:
             self.model = DrudeFieldESP(system, geoms, fields, points)
         except InputError as exc:
@@ -116,16 +117,6 @@ class FieldESPTarget(Target):
         parts = list(torch.split(values, self._sizes))
         return torch.cat([parts[i] - parts[z] for i, z in enumerate(self._zero_entry)
                           if z is not None and z != i] or [values.new_zeros(0)])
-
-
-def _checked_esp(name: str, points, esp) -> np.ndarray:
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    v = np.asarray(esp, dtype=np.float64).reshape(-1)
-    if v.shape != (len(p),):
-        raise InputError(f"{name}: {v.size} ESP values for {len(p)} points")
-    if not np.all(np.isfinite(v)):
-        raise InputError(f"{name}: non-finite ESP value")
-    return v
 
 
 def _zero_field_entries(geoms: np.ndarray, fields: np.ndarray, sizes: list[int]
