@@ -217,14 +217,23 @@ def qmmm_job(species: Species, geometry: np.ndarray, environment: Environment,
     task = Task.parse(task)
     if task.kind not in QMMM_TASKS:
         raise InputError(f"QM/MM computes {', '.join(QMMM_TASKS)}, not {task.kind}")
-    geometry = np.asarray(geometry, dtype=np.float64).reshape(species.n_atoms, 3)
-    if len(environment):
-        gap = np.linalg.norm(environment.positions[:, None] - geometry[None], axis=-1).min()
-        if gap < MIN_QM_MM_DISTANCE_A:
-            raise InputError(f"an MM charge is {gap:.2f} A from a QM atom of {species.name}: "
-                             "the molecules overlap")
+    geometry = check_qm_geometry(species, geometry, environment.positions)
     return Job.create(qmmm_species(species), spec, task, geometry, precision,
                       environment=environment)
+
+
+def check_qm_geometry(species: Species, geometry: np.ndarray, mm_positions: np.ndarray
+                      ) -> np.ndarray:
+    """``geometry`` as (n_atoms, 3) Angstrom; InputError when an MM site (``mm_positions``
+    (m, 3) Angstrom) lies within :data:`MIN_QM_MM_DISTANCE_A` of a QM atom."""
+    geometry = np.asarray(geometry, dtype=np.float64).reshape(species.n_atoms, 3)
+    mm_positions = np.asarray(mm_positions, dtype=np.float64).reshape(-1, 3)
+    if len(mm_positions):
+        gap = np.linalg.norm(mm_positions[:, None] - geometry[None], axis=-1).min()
+        if gap < MIN_QM_MM_DISTANCE_A:
+            raise InputError(f"an MM atom is {gap:.2f} A from a QM atom of {species.name}: "
+                             "the molecules overlap")
+    return geometry
 
 
 def qmmm_species(species: Species) -> Species:

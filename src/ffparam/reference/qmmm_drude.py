@@ -57,8 +57,8 @@ from ffparam.reference.jobs import GEOMETRY_PRECISION, Job
 from ffparam.reference.methods import get_calculator
 from ffparam.reference.qmmm import (
     CHARGE_PRECISION,
-    MIN_QM_MM_DISTANCE_A,
     Environment,
+    check_qm_geometry,
     check_qmmm_method,
     embed,
     qmmm_species,
@@ -206,17 +206,6 @@ class DrudeQMMMResult:
         return len(self.energies)
 
 
-def check_geometry(species: Species, geometry: np.ndarray, environment: DrudeEnvironment
-                   ) -> np.ndarray:
-    """``geometry`` as (n_atoms, 3); InputError when an MM atom overlaps a QM atom."""
-    geometry = np.asarray(geometry, dtype=np.float64).reshape(species.n_atoms, 3)
-    gap = np.linalg.norm(environment.positions[:, None] - geometry[None], axis=-1).min()
-    if gap < MIN_QM_MM_DISTANCE_A:
-        raise InputError(f"an MM atom is {gap:.2f} A from a QM atom of {species.name}: "
-                         "the molecules overlap")
-    return geometry
-
-
 class _Polarization:
     """E_pol(x, d) = E_MM(x, d) - E_MM(x, 0) of a Drude environment and its derivatives."""
 
@@ -258,7 +247,7 @@ def self_consistent_qmmm(species: Species, geometry: np.ndarray,
     docstring); direct and unstored (see :func:`compute_qmmm_drude`). CalculationError
     when not converged in ``environment.settings.max_iterations``."""
     spec = check_qmmm_method(method)
-    geometry = check_geometry(species, geometry, environment)
+    geometry = check_qm_geometry(species, geometry, environment.positions)
     settings = environment.settings
     polar = _Polarization(environment)
     calc = get_calculator(spec, species)
@@ -320,7 +309,7 @@ def drude_qmmm_job(species: Species, geometry: np.ndarray, environment: DrudeEnv
     in a Drude ``environment``; a non-PySCF method or overlapping atoms are refused
     (InputError) before anything runs."""
     spec = check_qmmm_method(method)
-    geometry = check_geometry(species, geometry, environment)
+    geometry = check_qm_geometry(species, geometry, environment.positions)
     return Job.create(qmmm_species(species), spec, "gradient", geometry, precision,
                       environment=environment)
 
