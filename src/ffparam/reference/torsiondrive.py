@@ -384,15 +384,7 @@ class _Drive:
 
     def _turned(self, geometry: np.ndarray, angles: tuple[int, ...]) -> np.ndarray:
         """``geometry`` with the scanned dihedrals set to ``angles`` by rigid rotation."""
-        mol = Chem.Mol(self.molecule.rdmol)
-        mol.RemoveAllConformers()
-        conf = Chem.Conformer(mol.GetNumAtoms())
-        for index, xyz in enumerate(geometry):
-            conf.SetAtomPosition(index, xyz.tolist())
-        conf = mol.GetConformer(mol.AddConformer(conf, assignId=True))  # needs an owner
-        for (i, j, k, m), angle in zip(self.dihedrals, angles):
-            rdMolTransforms.SetDihedralDeg(conf, i, j, k, m, float(angle))
-        return np.array(conf.GetPositions())
+        return turned_geometry(self.molecule, geometry, self.dihedrals, angles)
 
     def result(self, spacings, grid, summary, iterations) -> TorsionDriveResult:
         points = sorted(self.best)
@@ -411,6 +403,23 @@ class _Drive:
             summary=summary,
             n_iterations=iterations,
         )
+
+
+def turned_geometry(molecule: Molecule, geometry: np.ndarray,
+                    dihedrals: Sequence[Sequence[int]], angles_deg: Sequence[float]
+                    ) -> np.ndarray:
+    """``geometry`` (N, 3) Angstrom with each of ``dihedrals`` set to its angle in
+    ``angles_deg`` (degrees) by rotating the atoms on its last atom's side of the central
+    bond (RDKit ``SetDihedralDeg``, in order)."""
+    mol = Chem.Mol(molecule.rdmol)
+    mol.RemoveAllConformers()
+    conf = Chem.Conformer(mol.GetNumAtoms())
+    for index, xyz in enumerate(np.asarray(geometry, dtype=float)):
+        conf.SetAtomPosition(index, xyz.tolist())
+    conf = mol.GetConformer(mol.AddConformer(conf, assignId=True))  # needs an owner
+    for (i, j, k, m), angle in zip(dihedrals, angles_deg):
+        rdMolTransforms.SetDihedralDeg(conf, int(i), int(j), int(k), int(m), float(angle))
+    return np.array(conf.GetPositions())
 
 
 def _check_dihedrals(molecule: Molecule, dihedrals) -> list[tuple[int, int, int, int]]:

@@ -33,38 +33,23 @@ from ffparam.workflows.qmmm import QMMMSettings, box_edge_a, run_qmmm
 PROFILE_FILE = "solvated_torsion.json"
 
 
-def turned(system: ParameterizedSystem, geometry: np.ndarray, dihedral: Sequence[int],
-           angle_deg: float) -> np.ndarray:
-    """``geometry`` (N, 3) Angstrom with ``dihedral`` set to ``angle_deg`` by rotating the
-    atoms on its last atom's side of the central bond (RDKit ``SetDihedralDeg``)."""
-    from rdkit import Chem
-    from rdkit.Chem import rdMolTransforms
-
-    mol = Chem.Mol(system.molecule.rdmol)
-    mol.RemoveAllConformers()
-    conf = Chem.Conformer(mol.GetNumAtoms())
-    for index, xyz in enumerate(np.asarray(geometry, dtype=float)):
-        conf.SetAtomPosition(index, xyz.tolist())
-    conf = mol.GetConformer(mol.AddConformer(conf, assignId=True))
-    i, j, k, m = (int(a) for a in dihedral)
-    rdMolTransforms.SetDihedralDeg(conf, i, j, k, m, float(angle_deg))
-    return np.array(conf.GetPositions())
-
-
 def mm_drive_geometries(system: ParameterizedSystem, dihedral: Sequence[int],
                         angles_deg: Sequence[float], start: np.ndarray | None = None
                         ) -> np.ndarray:
     """MM-relaxed drive geometries (P, N, 3) Angstrom: ``start`` (default the first
-    conformer) turned to each angle, then minimized with the force field with the dihedral
-    restrained at the angle (5000 kcal/mol/rad^2) and every atom weakly tethered."""
+    conformer) turned to each angle (:func:`~ffparam.reference.torsiondrive.
+    turned_geometry`), then minimized with the force field with the dihedral restrained at
+    the angle (5000 kcal/mol/rad^2) and every atom weakly tethered."""
     import torch
 
     from ffparam.fit.relax import RestraintSpec, relax
     from ffparam.mm.engine import MMEngine
+    from ffparam.reference.torsiondrive import turned_geometry
 
     dihedral = check_dihedral(system, dihedral)
     start = system.molecule.conformers[0] if start is None else np.asarray(start, float)
-    starts = np.array([turned(system, start, dihedral, a) for a in angles_deg])
+    starts = np.array([turned_geometry(system.molecule, start, [dihedral], [a])
+                       for a in angles_deg])
     target = np.radians(np.asarray(angles_deg, dtype=float)).reshape(-1, 1)
     spec = RestraintSpec(np.array([dihedral]), target, starts, k_position=0.1)
     values = torch.as_tensor(system.parameters.vector(), dtype=torch.float64)
