@@ -132,7 +132,7 @@ def qm_rmse(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool,
-              high_relax: str = "none") -> dict:
+              high_relax: str = "none", branches: bool = False) -> dict:
     """Every column of one drive (module docstring)."""
     row: dict = {"drive": drive.name, "n_atoms": drive.molecule.n_atoms,
                  "charge": drive.charge, "bond": list(drive.bond), "high": high}
@@ -143,21 +143,20 @@ def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool,
     rmse, n_high, wall = {"sage": score(system, fit, drive.dft, None)}, {}, {}
     with Store(out / f"{drive.name}.db") as store:
         low = run_torsiondrive(drive.molecule, dihedral, "gfn2-xtb", 15, store)
-        # every constrained optimization of the drive, as computed (a resumed run too)
-        low_s = sum(r.provenance.get("wall_time", 0.0)
-                    for r in store.records(method="gfn2-xtb", task_kind="optimize"))
+        low_s = _low_wall_s(store)  # the drive's optimizations, as computed (resumed too)
         gfn2 = TorsionProfile(low.dihedrals, low.angles, low.geometries, low.energies, "gfn2")
         x, fit_s = fit_profile(system, gfn2)
         rmse["gfn2"], n_high["gfn2"], wall["gfn2"] = score(system, fit, drive.dft, x), 0, \
             low_s + fit_s
         settings = BespokeSettings(method=f"{high}//gfn2-xtb", high_budget=max(BUDGETS),
                                    high_sigma_kcal_mol=sigma, progress=False,
-                                   high_relax=high_relax)
-        row["high_relax"] = high_relax
+                                   high_relax=high_relax, high_branches=branches)
+        row["high_relax"], row["high_branches"] = high_relax, branches
         for budget in BUDGETS:
             delta = learn_correction(drive.molecule, gfn2, _composite(settings.method),
                                      settings.replace(high_budget=budget), store, None)
-            profile = TorsionProfile(gfn2.dihedrals, gfn2.angles, gfn2.geometries,
+            geometries = gfn2.geometries if delta.geometries is None else delta.geometries
+            profile = TorsionProfile(gfn2.dihedrals, gfn2.angles, geometries,
                                      delta.corrected, f"delta{budget}")
             x, fit_s = fit_profile(system, profile, delta)
             name = f"delta{budget}"
@@ -165,7 +164,7 @@ def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool,
             n_high[name] = delta.learned.n_asked
             keys = _high_keys(drive.molecule, high, gfn2,
                               delta.learned.computed + delta.learned.failed, delta)
-            wall[name] = low_s + high_wall_s(store, keys) + fit_s
+            wall[name] = _low_wall_s(store) + high_wall_s(store, keys) + fit_s
             row[f"{name}_stop"] = delta.learned.stop
             row[f"{name}_max_sigma"] = float(delta.sigma.max())
             if budget == max(BUDGETS):  # HIGH//GFN2 vs relaxed DFT on the points computed
@@ -259,12 +258,23 @@ def _high_keys(molecule: Molecule, high: str, profile: TorsionProfile, indices,
     from ffparam.reference.records import Species, Task
 
     species = Species.from_molecule(molecule)
+    if delta is not None and delta.branch_result is not None:  # HIGH on any branch
+        asked = delta.branch_result.computed + delta.branch_result.failed
+        return [Job.create(species, high, Task.parse("energy"),
+                           delta.branches.geometries[c]).key for c in asked]
     if delta is not None and delta.relaxed:
         return [key for i in indices if i in delta.relaxed for key in delta.relaxed[i].keys] \
             + [Job.create(species, delta.low_method, Task.parse("hessian"),
                           profile.geometries[i]).key for i in indices]
     return [Job.create(species, high, Task.parse("energy"), profile.geometries[i]).key
             for i in indices]
+
+
+def _low_wall_s(store: Store) -> float:
+    """Summed wall time (s) of every GFN2 optimization in the drive's Store (the drive and
+    the conformer-branch completions), as computed."""
+    return sum(r.provenance.get("wall_time", 0.0)
+               for r in store.records(method="gfn2-xtb", task_kind="optimize"))
 
 
 def _sp_vs_dft_points(low: TorsionProfile, high: dict[int, float], dft: TorsionProfile
@@ -358,6 +368,8 @@ def main() -> None:
                         help="HIGH budgets (a run with smaller ones reuses the Store)")
     parser.add_argument("--high-relax", default="none",
                         help="none, newton or steps:N (ffparam.reference.relax_high)")
+    parser.add_argument("--branches", action="store_true",
+                        help="let HIGH choose among the LOW drive's conformer branches")
     parser.add_argument("--out", type=Path, default=Path("bench_delta_out"))
     parser.add_argument("--data", type=Path, default=SHARED_SCANS, help="drives + index.csv")
     args = parser.parse_args()
@@ -370,7 +382,7 @@ def main() -> None:
         drive = load_drive(path, smiles, charge)
         row = run_oracle(drive, args.out, args.sigma) if args.oracle else \
             run_drive(drive, args.high, args.out, args.sigma, not args.no_all24,
-                      args.high_relax)
+                      args.high_relax, args.branches)
         row["total_s"] = time.perf_counter() - t0
         row["cpu_s"] = time.process_time() - cpu0  # this process, one thread: load-free
         rows.append(row)

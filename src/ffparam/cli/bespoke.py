@@ -40,6 +40,10 @@ def _summary(result) -> None:
             sigma = "" if d.max_sigma is None else f", max sigma {d.max_sigma:.2f} kcal/mol"
             typer.echo(f"  {d.n_high + d.n_failed} of {d.budget} {d.high_method} point(s) "
                        f"({d.n_failed} failed, stop: {d.stop}{sigma})")
+            if d.n_branches is not None and d.n_branches > 1:
+                taken = sorted(set(d.branch_of_point or []))
+                typer.echo(f"  {d.n_branches} conformer branches; the profile follows "
+                           f"branch {', '.join(map(str, taken))} (0: the LOW drive's own)")
             if d.high_relax != "none":
                 typer.echo(f"  HIGH points relaxed ({d.high_relax}): "
                            f"{d.n_high_calculations} {d.high_method} gradient(s)")
@@ -102,6 +106,7 @@ FIELDS = {param: ApiField(SETTINGS, name) for param, name in (
 from)."""
 FIELDS["prior_width"] = ApiField(SETTINGS, "prior_widths_kcal_mol", none_as=[])  # repeatable
 FIELDS["high_relax"] = ApiField(SETTINGS, "high_relax")
+FIELDS["high_branches"] = ApiField(SETTINGS, "high_branches")
 FIELDS["polarizability_method"] = ApiField(SETTINGS, "polarizability_method")
 FIELDS["field_strength"] = ApiField(SETTINGS, "field_strength_kcal_mol_e_a")
 
@@ -178,6 +183,10 @@ def register(app: typer.Typer) -> None:
             help="with --high-budget: relax each HIGH point from its LOW geometry: none "
                  "(single points), newton (one HIGH gradient + the LOW Hessian) or steps:N "
                  "(N constrained quasi-Newton steps with HIGH gradients)"),
+        high_branches: bool = api_option(
+            B, "high_branches", "--high-branches/--no-high-branches",
+            help="with --high-budget: let HIGH choose among the rotamers of the other "
+                 "rotatable bonds that the LOW drive meets (conformer branches)"),
         polarizability_method: str = api_option(
             B, "polarizability_method", "--polarizability-method",
             help="with --polarizable: QM level (PySCF) of the polarizability tensor and the "

@@ -52,6 +52,12 @@ OFFSET_PRIOR_KCAL_MOL = 10.0
 """Prior width c of the constant offset of dE (after the observed mean is removed)."""
 DEFAULT_NOISE_KCAL_MOL = 0.02
 """Fixed noise of a HIGH - LOW difference, kcal/mol."""
+BRANCH_SHARED_FRACTION = 0.75
+"""With conformer branches (:mod:`ffparam.fit.profile_gp_branches`): the fraction of the
+periodic part of dE that two branches share (the rest is their own)."""
+BRANCH_OFFSET_PRIOR_KCAL_MOL = 1.0
+"""Prior width of a branch's own constant offset of dE, kcal/mol (LOW's error in the
+energy of one side-chain rotamer relative to another: 0.5-1 kcal/mol measured)."""
 
 
 def periodic_kernel(a_deg: np.ndarray, b_deg: np.ndarray, amplitude_kcal_mol: float,
@@ -65,6 +71,19 @@ def periodic_kernel(a_deg: np.ndarray, b_deg: np.ndarray, amplitude_kcal_mol: fl
         half = np.sin((a[:, None, d] - b[None, :, d]) / 2.0)
         exponent -= 2.0 * half**2 / scale**2
     return amplitude_kcal_mol**2 * np.exp(exponent)
+
+
+def branch_kernel(a_deg: np.ndarray, a_branch: np.ndarray, b_deg: np.ndarray,
+                  b_branch: np.ndarray, amplitude_kcal_mol: float,
+                  length_scales: Sequence[float]) -> np.ndarray:
+    """:func:`periodic_kernel` between points on conformer branches (integer labels
+    ``a_branch`` (n,), ``b_branch`` (m,)): the periodic part is shared by
+    :data:`BRANCH_SHARED_FRACTION` across branches, and each branch adds its own constant
+    offset of prior width :data:`BRANCH_OFFSET_PRIOR_KCAL_MOL`; (kcal/mol)^2."""
+    same = np.asarray(a_branch)[:, None] == np.asarray(b_branch)[None, :]
+    periodic = periodic_kernel(a_deg, b_deg, amplitude_kcal_mol, length_scales)
+    return periodic * np.where(same, 1.0, BRANCH_SHARED_FRACTION) \
+        + BRANCH_OFFSET_PRIOR_KCAL_MOL**2 * same
 
 
 @dataclass(frozen=True)
@@ -87,12 +106,15 @@ class PeriodicGP:
         noise_kcal_mol: fixed observation noise.
         amplitude_kcal_mol, length_scales: fixed hyperparameters; None = chosen by
             :meth:`optimize` (called on construction).
+        branches: optional (n,) conformer-branch label of each observation
+            (:func:`branch_kernel`); :meth:`predict` then takes the labels of its points.
     """
 
     def __init__(self, angles_deg: np.ndarray, values_kcal_mol: np.ndarray,
                  noise_kcal_mol: float = DEFAULT_NOISE_KCAL_MOL,
                  amplitude_kcal_mol: float | None = None,
-                 length_scales: Sequence[float] | None = None) -> None:
+                 length_scales: Sequence[float] | None = None,
+                 branches: np.ndarray | None = None) -> None:
         values = np.asarray(values_kcal_mol, dtype=float).reshape(-1)
         angles = np.asarray(angles_deg, dtype=float).reshape(len(values), -1)
         if len(values) < 1 or not np.all(np.isfinite(values)):
@@ -100,6 +122,7 @@ class PeriodicGP:
         if noise_kcal_mol <= 0:
             raise InputError(f"noise_kcal_mol must be positive, got {noise_kcal_mol}")
         self.angles, self.noise = angles, float(noise_kcal_mol)
+        self.branches = None if branches is None else np.asarray(branches).reshape(-1)
         self.shift = float(values.mean())
         self.y = values - self.shift
         self.amplitude = amplitude_kcal_mol
@@ -111,8 +134,15 @@ class PeriodicGP:
     def n_dims(self) -> int:
         return self.angles.shape[1]
 
+    def _kernel(self, a: np.ndarray, a_branch, b: np.ndarray, b_branch, amplitude: float,
+                scales: Sequence[float]) -> np.ndarray:
+        if self.branches is None:
+            return periodic_kernel(a, b, amplitude, scales)
+        return branch_kernel(a, a_branch, b, b_branch, amplitude, scales)
+
     def _train_kernel(self, amplitude: float, scales: Sequence[float]) -> np.ndarray:
-        k = periodic_kernel(self.angles, self.angles, amplitude, scales)
+        k = self._kernel(self.angles, self.branches, self.angles, self.branches, amplitude,
+                         scales)
         return k + OFFSET_PRIOR_KCAL_MOL**2 + self.noise**2 * np.eye(len(self.y))
 
     def log_marginal_likelihood(self, amplitude_kcal_mol: float,
@@ -141,14 +171,18 @@ class PeriodicGP:
         self.amplitude = float(np.exp(best.x[0]))
         self.length_scales = tuple(float(v) for v in np.exp(best.x[1:]))
 
-    def predict(self, grid_deg: np.ndarray) -> GPPosterior:
-        """Posterior mean, covariance and relative sigma (kcal/mol) on ``grid_deg`` (m, d)."""
+    def predict(self, grid_deg: np.ndarray, branches: np.ndarray | None = None
+                ) -> GPPosterior:
+        """Posterior mean, covariance and relative sigma (kcal/mol) on ``grid_deg`` (m, d)
+        (on conformer branches ``branches`` (m,) if the GP was given branches)."""
         grid = np.asarray(grid_deg, dtype=float).reshape(-1, self.n_dims)
+        if self.branches is not None and branches is None:
+            raise InputError("this GP has conformer branches: predict() needs their labels")
         factor = cho_factor(self._train_kernel(self.amplitude, self.length_scales), lower=True)
-        cross = periodic_kernel(grid, self.angles, self.amplitude, self.length_scales) \
+        hyper = (self.amplitude, self.length_scales)
+        cross = self._kernel(grid, branches, self.angles, self.branches, *hyper) \
             + OFFSET_PRIOR_KCAL_MOL**2
-        prior = periodic_kernel(grid, grid, self.amplitude, self.length_scales) \
-            + OFFSET_PRIOR_KCAL_MOL**2
+        prior = self._kernel(grid, branches, grid, branches, *hyper) + OFFSET_PRIOR_KCAL_MOL**2
         mean = cross @ cho_solve(factor, self.y) + self.shift
         cov = prior - cross @ cho_solve(factor, cross.T)
         return GPPosterior(mean, cov, relative_sigma(cov))
@@ -280,6 +314,7 @@ __all__ = [
     "GPPosterior",
     "PeriodicGP",
     "active_delta",
+    "branch_kernel",
     "default_initial_count",
     "initial_points",
     "next_point",

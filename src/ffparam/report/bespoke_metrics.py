@@ -21,8 +21,10 @@ which points were computed at which level, the predicted sigma, the budget used)
 ``prior_width_kcal_mol`` (the torsion prior chosen by cross-validation), both optional;
 4 added the 2-D drives (``--drive-2d``): each rotor's optional ``bond2`` and ``dihedral2``
 (the second rotor of a 2-D drive) and each profile's optional ``angles2`` (the second
-dihedral's grid angles, degrees).
-Older files (version 0 without ``schema_version``, versions 1 to 3) are migrated; a newer
+dihedral's grid angles, degrees); 5 added the conformer branches of a Delta-learned rotor
+(``--high-branches``): ``delta.n_branches``, ``delta.branch_of_point`` (the branch the
+profile takes at each grid point, 0 = the LOW drive's own) and ``delta.held_points``.
+Older files (version 0 without ``schema_version``, versions 1 to 4) are migrated; a newer
 file is refused by an ffparam that reads only older versions, which would otherwise fail on
 the new keys.
 """
@@ -39,7 +41,7 @@ from typing import Any
 
 from ffparam.errors import InputError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version of the ``metrics.json`` layout this code writes and reads."""
 
 
@@ -103,6 +105,10 @@ class DeltaInfo:
         relax_kcal_mol: with relaxation: per computed HIGH point (order of
             ``high_angles``) the relaxed HIGH estimate minus the single point, kcal/mol.
         n_high_calculations: HIGH calculations spent, relaxation steps included.
+        n_branches: with ``--high-branches``: conformer branches HIGH chose among (1: the
+            LOW drive's own only); branch_of_point: the branch of each profile point;
+            held_points: grid angles (degrees) of profile points whose LOW geometry had its
+            signature dihedrals held (:mod:`ffparam.reference.drive_branches`).
     """
 
     high_method: str
@@ -126,6 +132,9 @@ class DeltaInfo:
     high_relax: str = "none"
     relax_kcal_mol: list[float] | None = None
     n_high_calculations: int | None = None
+    n_branches: int | None = None
+    branch_of_point: list[int] | None = None
+    held_points: list[float] | None = None
 
 
 @dataclass
@@ -267,7 +276,8 @@ def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
     """``metrics.json`` data in the current schema: a file without ``schema_version``
     (written before it existed) gets it, and its setting ``spacing`` becomes
     ``spacing_deg``; version 1 has no posterior sigmas (they read as None), versions 1 and
-    2 no Delta-learned rotors (``delta`` None), versions 1 to 3 no 2-D drives; a newer schema
+    2 no Delta-learned rotors (``delta`` None), versions 1 to 3 no 2-D drives, versions 1 to
+    4 no conformer branches; a newer schema
     than this code reads raises InputError."""
     if not isinstance(data, dict):
         raise InputError(f"metrics must be a mapping, got {type(data).__name__}")
@@ -282,7 +292,7 @@ def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
         if "spacing" in settings:
             settings["spacing_deg"] = settings.pop("spacing")
         data = {**data, "settings": settings, "schema_version": 1}
-    if data["schema_version"] in (1, 2, 3):  # versions 2 to 4 only added optional fields
+    if data["schema_version"] in (1, 2, 3, 4):  # versions 2 to 5 only added optional fields
         data = {**data, "schema_version": SCHEMA_VERSION}
     return data
 

@@ -105,6 +105,10 @@ class BespokeSettings(Settings):
             points), ``newton`` (one HIGH gradient + the LOW Hessian: constrained Newton
             estimate of the relaxed energy) or ``steps:N`` (N constrained quasi-Newton
             steps with HIGH gradients).
+        high_branches: with ``high_budget`` and ``high_relax`` ``none``: let HIGH choose
+            among the conformer branches of other rotatable bonds that the LOW drive met
+            (:mod:`ffparam.reference.drive_branches`,
+            :mod:`ffparam.fit.profile_gp_branches`); False: the LOW drive's own branch.
         polarizability_method: with ``polarizable``, the QM level of the Drude fit's
             reference (polarizability tensor and ESP in uniform fields; a PySCF method,
             default HF/aug-cc-pVDZ; :mod:`ffparam.workflows.bespoke_drude`).
@@ -140,6 +144,7 @@ class BespokeSettings(Settings):
     drives_2d: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
     spacing_2d_deg: int = 30
     high_relax: str = "none"
+    high_branches: bool = False
     polarizability_method: str = "hf/aug-cc-pvdz"
     field_strength_kcal_mol_e_a: float = DEFAULT_FIELD_KCAL_MOL_E_A
 

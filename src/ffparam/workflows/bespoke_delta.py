@@ -27,8 +27,10 @@ import torch
 
 from ffparam.chem import Molecule
 from ffparam.fit.profile_gp import ActiveDeltaResult, active_delta
+from ffparam.fit.profile_gp_branches import BranchDeltaResult, active_delta_branches
 from ffparam.fit.targets.torsion import TorsionProfile
 from ffparam.reference.compute import RunSummary
+from ffparam.reference.drive_branches import DriveBranches, drive_branches
 from ffparam.reference.relax_high import (
     RelaxedPoint,
     RelaxSettings,
@@ -54,6 +56,11 @@ class DeltaScan:
         low_energies: (n,) LOW energies, kcal/mol.
         learned: what the active loop did (:class:`~ffparam.fit.profile_gp.ActiveDeltaResult`).
         summary: the HIGH jobs (asked, from the Store, computed, failed).
+        geometries: (n, n_atoms, 3) the profile's geometries when HIGH chose among
+            conformer branches (:mod:`ffparam.reference.drive_branches`), else None (the
+            LOW drive's own); branches: the candidates; branch_of_point: (n,) the branch
+            the profile takes at each grid point (0: the LOW drive's own);
+            branch_result: the loop over the candidates.
         high_relax: how the HIGH points were relaxed (``none``, ``newton``, ``steps:N``:
             :mod:`ffparam.reference.relax_high`); relaxed: grid index -> its
             :class:`~ffparam.reference.relax_high.RelaxedPoint` (empty for ``none``).
@@ -69,6 +76,10 @@ class DeltaScan:
     summary: RunSummary = field(default_factory=RunSummary)
     high_relax: str = "none"
     relaxed: dict[int, RelaxedPoint] = field(default_factory=dict)
+    geometries: np.ndarray | None = None
+    branches: DriveBranches | None = None
+    branch_of_point: np.ndarray | None = None
+    branch_result: BranchDeltaResult | None = None
 
     @property
     def sigma(self) -> np.ndarray:
@@ -83,7 +94,7 @@ class DeltaScan:
     def levels(self) -> list[str]:
         """Per grid point: ``high`` (computed), ``failed`` (HIGH asked, failed) or ``low``
         (LOW + the GP's correction)."""
-        computed, failed = set(self.learned.computed), set(self.learned.failed)
+        computed, failed = set(self.learned.values), set(self.learned.failed)
         return ["high" if i in computed else "failed" if i in failed else "low"
                 for i in range(len(self.angles))]
 
@@ -111,16 +122,18 @@ def correct_rotor(rotor: RotorScan, target: Molecule, spec, settings, store,
     :class:`~ffparam.reference.spec.CompositeSpec`); no HIGH point succeeded: an error."""
     profile = rotor.profile
     delta = learn_correction(target, profile, spec, settings, store, executor)
-    rotor.n_jobs += delta.summary.n_jobs
-    rotor.n_cached += delta.summary.n_cached
-    rotor.n_failed += delta.summary.n_failed
+    for part in (delta.summary, *(() if delta.branches is None else (delta.branches.summary,))):
+        rotor.n_jobs += part.n_jobs
+        rotor.n_cached += part.n_cached
+        rotor.n_failed += part.n_failed
     rotor.delta = delta
     if delta.learned.posterior is None:
         rotor.error = (f"no {spec.high.canonical()} single point succeeded "
                        f"({delta.learned.n_asked} tried)")
         rotor.profile = None
         return rotor
-    rotor.profile = TorsionProfile(profile.dihedrals, profile.angles, profile.geometries,
+    geometries = profile.geometries if delta.geometries is None else delta.geometries
+    rotor.profile = TorsionProfile(profile.dihedrals, profile.angles, geometries,
                                    delta.corrected, profile.label)
     return rotor
 
@@ -151,11 +164,51 @@ def learn_correction(target: Molecule, profile: TorsionProfile, spec, settings, 
         summary.merge(part)
         return [r.energy - low[i] if r.ok else float("nan") for i, r in zip(indices, records)]
 
+    if steps is None and getattr(settings, "high_branches", False) \
+            and profile.angles.shape[1] == 1:
+        branches = drive_branches(target, profile.dihedrals[0], profile.angles[:, 0],
+                                  profile.geometries, low, spec.low, store, executor,
+                                  retry_failed=settings.retry_failed)
+        if branches.n_branches > 1:
+            return _learn_on_branches(branches, profile, spec, settings, species, store,
+                                      executor, summary)
     learned = active_delta(profile.angles, evaluate, settings.high_budget,
                            settings.high_sigma_kcal_mol, first=int(np.argmin(low)))
     return DeltaScan(spec.high.canonical(), spec.low.canonical(), settings.high_budget,
                      settings.high_sigma_kcal_mol, profile.angles, low, learned, summary,
                      relax_mode, relaxed)
+
+
+def _learn_on_branches(branches: DriveBranches, profile: TorsionProfile, spec, settings,
+                       species, store, executor, summary: RunSummary) -> DeltaScan:
+    """The active loop over conformer branches
+    (:func:`~ffparam.fit.profile_gp_branches.active_delta_branches`): HIGH single points
+    on any branch's LOW geometry; the profile follows the branch HIGH prefers."""
+    from ffparam.reference.compute import run_jobs
+    from ffparam.reference.jobs import Job
+    from ffparam.reference.records import Task
+
+    low = branches.low_energies
+
+    def evaluate(indices: list[int]) -> list[float]:
+        jobs = [Job.create(species, spec.high, Task.parse("energy"), branches.geometries[c])
+                for c in indices]
+        records, part = run_jobs(jobs, store, executor, settings.retry_failed,
+                                 settings.progress, f"  {spec.high.canonical()} energy")
+        summary.merge(part)
+        return [r.energy - low[c] if r.ok else float("nan") for c, r in zip(indices, records)]
+
+    n_grid = len(profile.energies)
+    result = active_delta_branches(branches.grid_index, branches.branch,
+                                   profile.angles[branches.grid_index], low, evaluate,
+                                   settings.high_budget, settings.high_sigma_kcal_mol,
+                                   first=int(np.argmin(low[:n_grid])))
+    learned = result.on_grid(branches.grid_index)
+    winners = result.winners if result.winners is not None else np.arange(n_grid)
+    return DeltaScan(spec.high.canonical(), spec.low.canonical(), settings.high_budget,
+                     settings.high_sigma_kcal_mol, profile.angles, low[winners], learned,
+                     summary, "none", {}, branches.geometries[winners], branches,
+                     branches.branch[winners], result)
 
 
 def relaxed_delta(species, profile: TorsionProfile, spec, relax: RelaxSettings,
@@ -200,6 +253,11 @@ def delta_info(delta: DeltaScan, plot: Path | None = None) -> DeltaInfo:
         info.relax_kcal_mol = [delta.relaxed[i].energy_kcal_mol
                                - delta.relaxed[i].energy_sp_kcal_mol for i in learned.computed]
         info.n_high_calculations = sum(p.n_high for p in delta.relaxed.values())
+    if delta.branches is not None:
+        info.n_branches = delta.branches.n_branches
+        info.branch_of_point = [int(b) for b in delta.branch_of_point]
+        held = delta.branches.held[delta.branch_result.winners]
+        info.held_points = [float(a) for a in delta.angles[held, 0]]
     if learned.posterior is None:
         return info
     mean = learned.posterior.mean

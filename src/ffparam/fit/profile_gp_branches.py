@@ -1,0 +1,203 @@
+"""The active HIGH - LOW loop of :mod:`ffparam.fit.profile_gp` over conformer branches: HIGH
+decides which branch the corrected profile follows at each grid angle.
+
+Candidates are LOW geometries at the grid angles, each on a branch
+(:mod:`ffparam.reference.drive_branches`; branch 0 is the drive's own profile, one
+candidate per grid point). dE = E_HIGH - E_LOW is one GP over (angle, branch) with
+:func:`~ffparam.fit.profile_gp.branch_kernel`: the periodic part is mostly shared, each
+branch has its own offset. The corrected energy of a candidate is E_LOW + the GP mean.
+At each grid angle the candidate of lowest corrected energy wins; the profile follows the
+branch that wins at most grid angles, wherever it has a candidate (elsewhere the angle's own
+winner). One branch rather than the per-angle minimum, because the fit relaxes each point
+with MM from its geometry: two points on another branch put MM's relaxation in another
+rotamer there, and on the sulfinate of :mod:`ffparam.reference.drive_branches` that alone
+moved the fit fed exact DFT energies from 0.04 to 0.37 kcal/mol RMSE.
+
+Uncertainty is that of the relative profile, as in :mod:`ffparam.fit.profile_gp`: each
+candidate's variance relative to the mean over the profile's candidates. The next HIGH
+point is the candidate of largest relative sigma among the profile's candidates and the
+*contenders*, candidates whose corrected energy is within two standard deviations (of
+their difference) of the profile's candidate at their grid angle, or below it: a branch
+that cannot win is never computed. The loop stops when
+every winner's and contender's relative sigma is below the threshold (after at least one
+actively chosen point) or the budget is spent; start points are the usual spread points
+on the drive's own profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ffparam.errors import InputError
+from ffparam.fit.profile_gp import (
+    DEFAULT_NOISE_KCAL_MOL,
+    ActiveDeltaResult,
+    GPPosterior,
+    PeriodicGP,
+    default_initial_count,
+    initial_points,
+    relative_sigma,
+)
+
+CONTENDER_SIGMAS = 2.0
+"""A candidate contends for its grid point while its corrected energy is within this many
+standard deviations (of the difference) of the winner's."""
+
+
+@dataclass
+class BranchDeltaResult:
+    """The loop over candidates (indices into the candidate arrays).
+
+    Attributes:
+        computed, failed, values: as :class:`~ffparam.fit.profile_gp.ActiveDeltaResult`,
+            over candidates.
+        winners: (n_grid,) candidate index the profile takes at each grid point (module
+            docstring: the majority branch's where it has one).
+        mean, cov: posterior dE over all candidates, kcal/mol and (kcal/mol)^2.
+        relative: (m,) each candidate's sigma relative to the mean over the winners.
+        amplitude_kcal_mol, length_scales, stop, history: as ActiveDeltaResult.
+    """
+
+    computed: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    values: dict[int, float] = field(default_factory=dict)
+    winners: np.ndarray | None = None
+    mean: np.ndarray | None = None
+    cov: np.ndarray | None = None
+    relative: np.ndarray | None = None
+    amplitude_kcal_mol: float | None = None
+    length_scales: tuple[float, ...] = ()
+    stop: str = "no_data"
+    history: list[float] = field(default_factory=list)
+
+    @property
+    def n_asked(self) -> int:
+        return len(self.computed) + len(self.failed)
+
+    def on_grid(self, grid_index: np.ndarray) -> ActiveDeltaResult:
+        """The result as an :class:`~ffparam.fit.profile_gp.ActiveDeltaResult` on the
+        grid: the winners' posterior; ``computed``/``failed`` as grid indices (every HIGH
+        calculation, on any branch), ``values`` those of computed winners."""
+        out = ActiveDeltaResult(
+            computed=[int(grid_index[c]) for c in self.computed],
+            failed=[int(grid_index[c]) for c in self.failed],
+            values={int(grid_index[c]): v for c, v in self.values.items()
+                    if c in set(self.winners.tolist())} if self.winners is not None else {},
+            amplitude_kcal_mol=self.amplitude_kcal_mol, length_scales=self.length_scales,
+            stop=self.stop, history=list(self.history))
+        if self.winners is not None:
+            w = self.winners
+            cov = self.cov[np.ix_(w, w)]
+            out.posterior = GPPosterior(self.mean[w], cov, relative_sigma(cov))
+        return out
+
+
+def active_delta_branches(grid_index: np.ndarray, branch: np.ndarray,
+                          angles_deg: np.ndarray, low_kcal_mol: np.ndarray,
+                          evaluate: Callable[[list[int]], Sequence[float]], budget: int,
+                          threshold_kcal_mol: float = 0.1, first: int = 0,
+                          n_initial: int | None = None,
+                          noise_kcal_mol: float = DEFAULT_NOISE_KCAL_MOL
+                          ) -> BranchDeltaResult:
+    """Learn dE over candidates with at most ``budget`` HIGH calls (module docstring).
+
+    Args:
+        grid_index, branch: (m,) grid point and branch label of each candidate; the
+            branch-0 candidates are one per grid point, candidate ``i`` at grid point ``i``.
+        angles_deg: (m, d) each candidate's grid angles, degrees.
+        low_kcal_mol: (m,) LOW energies.
+        evaluate: dE (kcal/mol, NaN: failed) at candidate indices.
+        first: the grid point (a branch-0 candidate) the start points spread from.
+    """
+    grid_index = np.asarray(grid_index, dtype=np.int64)
+    branch = np.asarray(branch, dtype=np.int64)
+    angles = np.asarray(angles_deg, dtype=float).reshape(len(grid_index), -1)
+    low = np.asarray(low_kcal_mol, dtype=float)
+    n_grid = int(np.sum(branch == 0))
+    if budget < 1:
+        raise InputError(f"the HIGH budget must be at least 1, got {budget}")
+    if threshold_kcal_mol <= 0:
+        raise InputError(f"threshold_kcal_mol must be positive, got {threshold_kcal_mol}")
+    if not np.array_equal(grid_index[:n_grid], np.arange(n_grid)) or \
+            np.any(branch[:n_grid] != 0):
+        raise InputError("the first candidates must be the drive's own profile, in grid "
+                         "order (branch 0)")
+    out = BranchDeltaResult()
+    n_initial = n_initial or default_initial_count(angles.shape[1])
+    batch = initial_points(angles[:n_grid], min(n_initial, budget), first)
+    n_start = len(batch)
+    while batch:
+        for index, value in zip(batch, evaluate(batch)):
+            if np.isfinite(value):
+                out.computed.append(index)
+                out.values[index] = float(value)
+            else:
+                out.failed.append(index)
+        open_set = None
+        if out.values:
+            open_set = _update(out, grid_index, branch, angles, low, n_grid, noise_kcal_mol)
+            if out.history[-1] < threshold_kcal_mol and out.n_asked > n_start:
+                out.stop = "threshold"
+                return out
+        asked = set(out.computed) | set(out.failed)
+        if out.n_asked >= budget:
+            out.stop = "budget" if out.values else "no_data"
+            return out
+        if open_set is None:  # nothing succeeded yet: the next grid point not asked
+            batch = sorted(set(range(n_grid)) - asked)[:1]
+        else:
+            choices = [c for c in open_set if c not in asked]
+            batch = [max(choices, key=lambda c: out.relative[c])] if choices else []
+    out.stop = "grid" if out.values else "no_data"
+    return out
+
+
+def _update(out: BranchDeltaResult, grid_index: np.ndarray, branch: np.ndarray,
+            angles: np.ndarray, low: np.ndarray, n_grid: int, noise: float) -> list[int]:
+    """Refit the GP on the computed candidates; set winners, posterior and history; return
+    the winners and contenders (candidate indices)."""
+    seen = sorted(out.values)
+    gp = PeriodicGP(angles[seen], np.array([out.values[c] for c in seen]), noise,
+                    branches=branch[seen])
+    post = gp.predict(angles, branch)
+    mean, cov = post.mean, post.cov
+    corrected = low + mean
+    winners = _profile(grid_index, branch, corrected, n_grid)
+    # variance of each candidate relative to the mean over the winners
+    n = len(winners)
+    cov_w = cov[:, winners].mean(axis=1)
+    var_bar = cov[np.ix_(winners, winners)].sum() / n**2
+    relative = np.sqrt(np.clip(np.diag(cov) - 2.0 * cov_w + var_bar, 0.0, None))
+    open_set = [int(c) for c in winners]
+    for c in range(len(low)):
+        w = winners[grid_index[c]]
+        if c == w:
+            continue
+        spread = np.sqrt(max(cov[c, c] + cov[w, w] - 2.0 * cov[c, w], 0.0))
+        if corrected[c] - corrected[w] < CONTENDER_SIGMAS * spread:
+            open_set.append(c)
+    out.winners, out.mean, out.cov = winners, mean, cov
+    out.amplitude_kcal_mol, out.length_scales = gp.amplitude, gp.length_scales
+    out.relative = relative
+    out.history.append(float(relative[open_set].max()))
+    return open_set
+
+
+def _profile(grid_index: np.ndarray, branch: np.ndarray, corrected: np.ndarray,
+             n_grid: int) -> np.ndarray:
+    """(n_grid,) candidate per grid point: the branch that wins most grid points where it
+    has a candidate, the point's own winner elsewhere."""
+    winners = []
+    for g in range(n_grid):
+        at = np.flatnonzero(grid_index == g)
+        winners.append(int(at[np.argmin(corrected[at])]))
+    votes = np.bincount(branch[winners], minlength=int(branch.max()) + 1)
+    chosen = int(np.argmax(votes))
+    on_chosen = {int(grid_index[c]): c for c in np.flatnonzero(branch == chosen)}
+    return np.array([on_chosen.get(g, winners[g]) for g in range(n_grid)])
+
+
+__all__ = ["CONTENDER_SIGMAS", "BranchDeltaResult", "active_delta_branches"]
