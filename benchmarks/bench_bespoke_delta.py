@@ -284,6 +284,8 @@ def _sp_vs_dft_points(low: TorsionProfile, high: dict[int, float], dft: TorsionP
     dft_at = {round(float(a)) % 360: e for a, e in zip(dft.angles[:, 0], dft.energies)}
     pairs = [(e, dft_at[round(float(low.angles[i, 0])) % 360]) for i, e in high.items()
              if round(float(low.angles[i, 0])) % 360 in dft_at]
+    if len(pairs) < 2:  # e.g. every HIGH point on a branch the profile did not take
+        return float("nan")
     a, b = np.array(pairs).T
     return qm_rmse(a, b)
 

@@ -6,12 +6,13 @@ Candidates are LOW geometries at the grid angles, each on a branch
 candidate per grid point). dE = E_HIGH - E_LOW is one GP over (angle, branch) with
 :func:`~ffparam.fit.profile_gp.branch_kernel`: the periodic part is mostly shared, each
 branch has its own offset. The corrected energy of a candidate is E_LOW + the GP mean.
-At each grid angle the candidate of lowest corrected energy wins; the profile follows the
-branch that wins at most grid angles, wherever it has a candidate (elsewhere the angle's own
-winner). One branch rather than the per-angle minimum, because the fit relaxes each point
-with MM from its geometry: two points on another branch put MM's relaxation in another
-rotamer there, and on the sulfinate of :mod:`ffparam.reference.drive_branches` that alone
-moved the fit fed exact DFT energies from 0.04 to 0.37 kcal/mol RMSE.
+At each grid angle the candidate of lowest corrected energy wins, as in a relaxed HIGH
+drive, with one exception: a run of one or two grid points on another branch than the
+points on both sides of it takes their branch where that is within one standard deviation
+of the run's winners (a near tie). The fit relaxes each point with MM from its geometry, so
+a point on the wrong branch puts MM's relaxation in another rotamer there: on the sulfinate
+of :mod:`ffparam.reference.drive_branches`, two such points, tied within 0.1 kcal/mol,
+alone moved the fit fed exact DFT energies from 0.04 to 0.37 kcal/mol RMSE.
 
 Uncertainty is that of the relative profile, as in :mod:`ffparam.fit.profile_gp`: each
 candidate's variance relative to the mean over the profile's candidates. The next HIGH
@@ -42,6 +43,9 @@ from ffparam.fit.profile_gp import (
     relative_sigma,
 )
 
+MAX_ISLAND = 2
+"""A run of at most this many grid points on another branch than both its neighbours is
+put on the neighbours' branch when that is within one sigma there."""
 CONTENDER_SIGMAS = 2.0
 """A candidate contends for its grid point while its corrected energy is within this many
 standard deviations (of the difference) of the winner's."""
@@ -165,7 +169,7 @@ def _update(out: BranchDeltaResult, grid_index: np.ndarray, branch: np.ndarray,
     post = gp.predict(angles, branch)
     mean, cov = post.mean, post.cov
     corrected = low + mean
-    winners = _profile(grid_index, branch, corrected, n_grid)
+    winners = _profile(grid_index, branch, corrected, cov, n_grid)
     # variance of each candidate relative to the mean over the winners
     n = len(winners)
     cov_w = cov[:, winners].mean(axis=1)
@@ -187,17 +191,37 @@ def _update(out: BranchDeltaResult, grid_index: np.ndarray, branch: np.ndarray,
 
 
 def _profile(grid_index: np.ndarray, branch: np.ndarray, corrected: np.ndarray,
-             n_grid: int) -> np.ndarray:
-    """(n_grid,) candidate per grid point: the branch that wins most grid points where it
-    has a candidate, the point's own winner elsewhere."""
+             cov: np.ndarray, n_grid: int) -> np.ndarray:
+    """(n_grid,) candidate per grid point: the lowest corrected energy, except that a run of
+    at most :data:`MAX_ISLAND` grid points on another branch than the points on both sides
+    of it takes their branch wherever that is within one standard deviation (of the
+    difference) of the run's winners (module docstring)."""
+    order = list(range(n_grid))
     winners = []
-    for g in range(n_grid):
+    for g in order:
         at = np.flatnonzero(grid_index == g)
         winners.append(int(at[np.argmin(corrected[at])]))
-    votes = np.bincount(branch[winners], minlength=int(branch.max()) + 1)
-    chosen = int(np.argmax(votes))
-    on_chosen = {int(grid_index[c]): c for c in np.flatnonzero(branch == chosen)}
-    return np.array([on_chosen.get(g, winners[g]) for g in range(n_grid)])
+    candidate = {(int(grid_index[c]), int(branch[c])): int(c) for c in range(len(branch))}
+    labels = [int(branch[w]) for w in winners]
+    for start in range(n_grid):
+        for length in range(1, MAX_ISLAND + 1):
+            run = [(start + k) % n_grid for k in range(length)]
+            before, after = (start - 1) % n_grid, (start + length) % n_grid
+            outer = labels[before]
+            if (before in run or after in run or labels[after] != outer
+                    or any(labels[g] == outer for g in run)):
+                continue
+            swaps = [candidate.get((g, outer)) for g in run]
+            if all(c is not None and _within_one_sigma(c, winners[g], corrected, cov)
+                   for c, g in zip(swaps, run)):
+                for c, g in zip(swaps, run):
+                    winners[g], labels[g] = c, outer
+    return np.array(winners)
+
+
+def _within_one_sigma(c: int, w: int, corrected: np.ndarray, cov: np.ndarray) -> bool:
+    spread = np.sqrt(max(cov[c, c] + cov[w, w] - 2.0 * cov[c, w], 0.0))
+    return bool(corrected[c] - corrected[w] <= spread)
 
 
 __all__ = ["CONTENDER_SIGMAS", "BranchDeltaResult", "active_delta_branches"]
