@@ -113,13 +113,12 @@ class DrudeFieldESP:
 
     def _relaxed(self, p: Tensor) -> Tensor:
         """Relaxed displacements (n, n_drude, 3) A with their implicit derivative: the
-        engine's batched relaxation in uniform fields, or per entry in the field and the
-        perturbing charges when any entry has charges."""
+        engine's relaxation in uniform fields, or :func:`relax_in_charges` in the fields
+        and the perturbing charges when any entry has charges."""
         if not any(len(c) for c in self.charges):
             return self.engine.displacements(self.geometries, p, self.fields)
-        return torch.stack([relax_in_charges(self.engine, geom, p, field, charges)
-                            for geom, field, charges in zip(self.geometries, self.fields,
-                                                            self.charges)])
+        return relax_in_charges(self.engine, self.geometries, p, self.fields,
+                                _padded(self.charges, self.geometries))
 
     def esp(self, values: Tensor | None = None) -> list[Tensor]:
         """ESP (m_i,) kcal/mol/e of each entry at its points.
@@ -189,6 +188,17 @@ def _checked_charges(geometries: np.ndarray, charges: Sequence[np.ndarray] | Non
     return out
 
 
+def _padded(charges: list[Tensor], geometries: Tensor) -> Tensor:
+    """Per-entry charges (k_i, 4) as one (n, max k_i, 4) tensor, padded with Q = 0 rows
+    1000 A from the molecule (no energy, no singularity)."""
+    far = geometries.mean(dim=1) + 1000.0
+    size = max(len(c) for c in charges)
+    rows = [torch.cat([c, torch.cat([far[e].expand(size - len(c), 3),
+                                     far.new_zeros((size - len(c), 1))], dim=1)])
+            for e, c in enumerate(charges)]
+    return torch.stack(rows)
+
+
 def polarization_energy_in_charges(engine: DrudeEngine, geometry: Tensor, d: Tensor,
                                    p: Tensor, field: Tensor, charges: Tensor) -> Tensor:
     """The d-dependent energy (kcal/mol) of one geometry (n_atoms, 3) A with displacements
@@ -203,40 +213,51 @@ def polarization_energy_in_charges(engine: DrudeEngine, geometry: Tensor, d: Ten
     return polar + external - (q_d[:, None] * d * field).sum()
 
 
-def relax_in_charges(engine: DrudeEngine, geometry: Tensor, p: Tensor, field: Tensor,
+def relax_in_charges(engine: DrudeEngine, geometries: Tensor, p: Tensor, fields: Tensor,
                      charges: Tensor) -> Tensor:
-    """Drude displacements (n_drude, 3) A of one core ``geometry`` (n_atoms, 3) A relaxed
-    in a uniform ``field`` (3,) kcal/mol/(e A) and point ``charges`` (k, 4) (x, y, z A,
-    Q e): Newton steps with the exact Hessian (halved while the energy rises) to max
-    |dE/dd| <= the engine's tolerance; when ``p`` requires grad the result carries the
-    implicit derivative ``-H^-1 d2E/(dd dp)`` (value unchanged)."""
-    def energy(flat: Tensor, values: Tensor) -> Tensor:
+    """Drude displacements (n, n_drude, 3) A of core ``geometries`` (n, n_atoms, 3) A
+    relaxed in uniform ``fields`` (n, 3) kcal/mol/(e A) and point ``charges`` (n, k, 4)
+    (x, y, z A, Q e; pad with Q = 0 away from the molecule): batched Newton steps with the
+    exact Hessian (halved per entry while its energy rises) to max |dE/dd| <= the
+    engine's tolerance; when ``p`` requires grad the result carries the implicit
+    derivative ``-H^-1 d2E/(dd dp)`` (value unchanged)."""
+    def energy(flat: Tensor, geometry: Tensor, field: Tensor, charge: Tensor,
+               values: Tensor) -> Tensor:
         return polarization_energy_in_charges(engine, geometry, flat.reshape(-1, 3), values,
-                                              field, charges)
+                                              field, charge)
 
+    def batched(function):
+        return torch.func.vmap(function, in_dims=(0, 0, 0, 0, None))
+
+    grad_of, hess_of, energy_of = (batched(torch.func.grad(energy)),
+                                   batched(torch.func.hessian(energy)), batched(energy))
     settings, fixed = engine.settings, p.detach()
-    flat = geometry.new_zeros(3 * engine.n_drude)
+    data = (geometries, fields, charges)
+    flat = geometries.new_zeros((len(geometries), 3 * engine.n_drude))
     for _ in range(settings.max_iterations):
-        grad = torch.func.grad(energy)(flat, fixed)
+        grad = grad_of(flat, *data, fixed)
         if float(grad.abs().max()) <= settings.gradient_tolerance_kcal_mol_a:
             break
-        hess = torch.func.hessian(energy)(flat, fixed)
-        chol, info = torch.linalg.cholesky_ex(hess)
-        if int(info):
+        chol, info = torch.linalg.cholesky_ex(hess_of(flat, *data, fixed))
+        if bool((info != 0).any()):
             raise CalculationError("Drude relaxation in point charges: no energy minimum "
                                    "(polarization catastrophe)")
-        step = -torch.cholesky_solve(grad[:, None], chol)[:, 0]
-        while float(energy(flat + step, fixed)) > float(energy(flat, fixed)) + 1e-12 and \
-                float(step.abs().max()) > 1e-14:
-            step = 0.5 * step
+        step = -torch.cholesky_solve(grad[..., None], chol)[..., 0]
+        before = energy_of(flat, *data, fixed)
+        for _ in range(30):
+            worse = energy_of(flat + step, *data, fixed) > before + 1e-12 * before.abs()
+            if not bool(worse.any()):
+                break
+            step = torch.where(worse[:, None], 0.5 * step, step)
         flat = flat + step
     else:
         raise CalculationError(f"Drude relaxation in point charges not converged in "
                                f"{settings.max_iterations} Newton steps")
-    if not p.requires_grad:
-        return flat.reshape(-1, 3)
-    hess = torch.func.hessian(energy)(flat, fixed)
-    with torch.enable_grad():
-        d_var = flat.clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(energy(d_var, p), d_var, create_graph=True)
-    return (flat - torch.linalg.solve(hess, grad)).reshape(-1, 3)
+    if p.requires_grad:
+        hess = hess_of(flat, *data, fixed)
+        with torch.enable_grad():
+            d_var = flat.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(energy_of(d_var, *data, p).sum(), d_var,
+                                          create_graph=True)
+        flat = flat - torch.linalg.solve(hess, grad[..., None])[..., 0]
+    return flat.reshape(len(geometries), -1, 3)
