@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,6 +20,10 @@ from ffparam.cli.options import (
     positive,
     uses_api,
 )
+
+if TYPE_CHECKING:
+    from ffparam.params.parameter_set import ParameterSet
+    from ffparam.workflows.qmmm import QMMMSettings
 
 SETTINGS = "ffparam.workflows.qmmm:QMMMSettings"
 EXECUTOR = "ffparam.runtime.executor:make_executor"
@@ -141,7 +146,7 @@ def _report(result) -> None:
 
 
 def _drude_inputs(polarizable: bool, drude_params: Path | None, torsion: str | None,
-                  settings) -> object:
+                  settings: QMMMSettings) -> ParameterSet | None:
     """The ParameterSet of ``--drude-params`` (or None), every Drude option combination
     and the solvent's Drude types checked (one-line InputError) before anything runs."""
     from ffparam.errors import InputError

@@ -32,6 +32,7 @@ import numpy as np
 from ffparam.chem import Molecule
 from ffparam.errors import InputError
 from ffparam.io.atomic import write_json_atomic
+from ffparam.params.drude import DRUDE_SECTION
 from ffparam.params.parameter_set import ParameterSet
 from ffparam.params.system import ParameterizedSystem
 from ffparam.reference.qmmm import QMMMRegion
@@ -61,8 +62,8 @@ class QMMMDrudeResult(QMMMResult):
         params = self.drude_solvent.parameters
         data["polarizable"] = True
         data["drude"] = {
-            "types": {tid: {"alpha_a3": params.get("Drude", tid).values["alpha"],
-                            "thole": params.get("Drude", tid).values["thole"]}
+            "types": {tid: {"alpha_a3": params.get(DRUDE_SECTION, tid).values["alpha"],
+                            "thole": params.get(DRUDE_SECTION, tid).values["thole"]}
                       for tid in dict.fromkeys(drude.type_ids)},
             "atoms_per_molecule": [self.drude_solvent.molecule.symbols[p]
                                    for p in drude.parents.tolist()],
