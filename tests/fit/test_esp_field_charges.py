@@ -1,6 +1,7 @@
 """The ``esp_field`` fit target with perturbing point charges (CHARMM's recipe): charges +
 Drude alpha recovered from a synthetic model's ESPs around +-0.5 e charges; QM records of
-charge jobs become charge-perturbed entries of the same target."""
+charge jobs are read by ``ffparam fit``'s Store query and become charge-perturbed entries
+of the same target."""
 
 import numpy as np
 import torch
@@ -8,12 +9,14 @@ import torch
 from ffparam.assign import assign_parameters
 from ffparam.chem import Molecule
 from ffparam.fit.parameters import FitParameters
+from ffparam.fit.spec import TargetSettings
 from ffparam.fit.targets.esp_field import field_esp_target_from_records
 from ffparam.params.drude import add_drude
 from ffparam.reference.compute import compute, run_jobs
 from ffparam.reference.esp_field import charge_jobs, field_tasks, perturbing_charges
 from ffparam.reference.records import Species
 from ffparam.reference.store import Store
+from ffparam.workflows.fit import store_records
 from tests.fit.test_esp_field import check_recovery
 
 
@@ -44,6 +47,10 @@ def test_qm_charge_records_become_charge_perturbed_entries(tmp_path):
                            store)
         perturbed, _ = run_jobs(charge_jobs(Species.from_molecule(water), geometry,
                                             "hf/sto-3g", environments), store)
+    entry = TargetSettings(name="qm", type="esp_field", molecule="water", reference="qm.db",
+                           method="hf/sto-3g")
+    found = store_records(tmp_path / "qm.db", system, entry)  # what `ffparam fit` reads
+    assert sorted(r.key for r in found) == sorted(r.key for r in [plain, *perturbed])
     target = field_esp_target_from_records("qm", system, [plain, *perturbed])
     rows = [c.numpy() for c in target.model.charges]
     assert [len(r) for r in rows] == [0, 1, 1]
