@@ -78,6 +78,16 @@ def run(name: str, smiles: str, args, store) -> dict:
     return out
 
 
+def print_rows(name: str, result: dict) -> None:
+    """Markdown rows of one molecule: each model's held-out scores (kcal/mol/e)."""
+    for label, v in result.items():
+        if isinstance(v, dict):
+            iso = v.get("fitted_isotropic_a3")
+            fitted = f"{iso:.3f} ({result['qm_isotropic_a3']:.3f})" if iso else "-"
+            print(f"| {name} | {label} | {v['rmse']:.3f} | {v['induced_rmse']:.3f} | "
+                  f"{fitted} | {v.get('cpu_s', 0):.0f} |", flush=True)
+
+
 def main() -> None:
     from ffparam.io.atomic import write_json_atomic
     from ffparam.reference.store import Store
@@ -85,26 +95,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("molecules", nargs="*", default=["water", "formaldehyde", "methanol"],
                         choices=sorted(MOLECULES))
-    parser.add_argument("--method", default="hf/6-31+g*")
-    parser.add_argument("--charges", type=int, default=4)
-    parser.add_argument("--test-charges", type=int, default=4)
+    for option, default in (("--method", "hf/6-31+g*"), ("--charges", 4),
+                            ("--test-charges", 4)):
+        parser.add_argument(option, type=type(default), default=default)
     parser.add_argument("--out", type=Path, default=Path("/tmp/ffparam_bench_field_charges"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    results = {}
     print("| molecule | model | held-out ESP RMSE | held-out induced RMSE | alpha iso "
-          "(QM) | CPU s |")
-    print("|---|---|---|---|---|---|")
+          "(QM) | CPU s |\n|---|---|---|---|---|---|")
     with Store(args.out / "qm.db") as store:
-        for name in args.molecules:
-            r = results[name] = run(name, MOLECULES[name], args, store)
-            for label, v in r.items():
-                if not isinstance(v, dict):
-                    continue
-                iso = v.get("fitted_isotropic_a3")
-                print(f"| {name} | {label} | {v['rmse']:.3f} | {v['induced_rmse']:.3f} | "
-                      + (f"{iso:.3f} ({r['qm_isotropic_a3']:.3f})" if iso else "-")
-                      + f" | {v.get('cpu_s', 0):.0f} |", flush=True)
+        results = {name: run(name, MOLECULES[name], args, store) for name in args.molecules}
+    for name, result in results.items():
+        print_rows(name, result)
     write_json_atomic(args.out / "field_charges_benchmark.json",
                       {"method": args.method, "molecules": results})
 
