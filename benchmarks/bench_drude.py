@@ -15,7 +15,9 @@ six tensor components of the 10 fit molecules together. The 5 held-out molecules
 types present in the fit set (transferred, not refitted).
 
 Prints and writes (``--out``/drude_benchmark.json) per molecule: QM and MM isotropic alpha
-(A^3), relative error, and the tensor RMSE (A^3).
+(A^3), relative error, and the tensor RMSE (A^3); then, for every molecule with a published
+experimental mean polarizability (``benchmarks/data/experimental_polarizabilities.csv``,
+sources named in its header), the column "exp" and the QM and fitted-MM errors against it.
 
 Usage: .venv/bin/python benchmarks/bench_drude.py [--out /tmp/ffparam_bench_drude]
        [--qm-only]
@@ -40,6 +42,7 @@ FIT = {
 DENOMINATOR_A3 = 0.05
 """Residual scale of each tensor component (A^3): against it the Gaussian priors (alpha
 1 A^3, Thole 1 wide, ffparam's defaults) only regularize."""
+EXPERIMENT_FILE = Path(__file__).parent / "data" / "experimental_polarizabilities.csv"
 HELD_OUT = {
     "ethanol": "CCO", "ethylamine": "CCN", "propanal": "CCC=O", "methoxyethane": "CCOC",
     "dichloromethane": "ClCCl",
@@ -155,6 +158,42 @@ def fit_and_report(molecules: dict, records: dict, fit: dict, held_out: dict) ->
             "fit_wall_time_s": fit_time, "objective_after": result.objective_after}
 
 
+def experimental_alphas(path: Path = EXPERIMENT_FILE) -> dict[str, tuple[float, str]]:
+    """name -> (experimental mean polarizability in A^3, source key) from the CSV data file
+    (``#`` lines are its header with the sources)."""
+    import csv
+
+    with path.open() as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        return {row["name"]: (float(row["alpha_exp_a3"]), row["source"]) for row in rows}
+
+
+def compare_to_experiment(rows: dict, experiment: dict) -> dict:
+    """Add the experimental alpha (A^3) and the QM and fitted-MM relative errors against it
+    to ``rows`` (in place) for the molecules in ``experiment``; print the table and return
+    the mean absolute relative errors of QM and MM over those molecules."""
+    print(f"{'set':8s} {'molecule':15s} {'exp':>6s} {'QM':>6s} {'(vs exp)':>9s} "
+          f"{'MM fit':>6s} {'(vs exp)':>9s}  source  [A^3]")
+    for name, row in rows.items():
+        if name not in experiment:
+            continue
+        exp_a3, source = experiment[name]
+        row["exp_iso_a3"], row["exp_source"] = exp_a3, source
+        row["qm_vs_exp"] = (row["qm_iso_a3"] - exp_a3) / exp_a3
+        row["mm_vs_exp"] = (row["mm_iso_a3"] - exp_a3) / exp_a3
+        print(f"{row['set']:8s} {name:15s} {exp_a3:6.2f} {row['qm_iso_a3']:6.3f} "
+              f"({100 * row['qm_vs_exp']:+6.1f} %) {row['mm_iso_a3']:6.3f} "
+              f"({100 * row['mm_vs_exp']:+6.1f} %)  {source}")
+    compared = [row for row in rows.values() if "exp_iso_a3" in row]
+    summary = {"n_molecules": len(compared),
+               "qm_mean_abs_rel_error": float(np.mean([abs(r["qm_vs_exp"]) for r in compared])),
+               "mm_mean_abs_rel_error": float(np.mean([abs(r["mm_vs_exp"]) for r in compared]))}
+    print(f"vs experiment ({summary['n_molecules']} molecules): mean |rel. error| QM "
+          f"{100 * summary['qm_mean_abs_rel_error']:.1f} %, fitted MM "
+          f"{100 * summary['mm_mean_abs_rel_error']:.1f} %")
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/ffparam_bench_drude"))
@@ -166,6 +205,8 @@ def main() -> None:
     if args.qm_only:
         return
     result = fit_and_report(molecules, records, FIT, HELD_OUT)
+    result["summary"]["experiment"] = compare_to_experiment(result["molecules"],
+                                                            experimental_alphas())
     result["machine"] = f"{platform.node()} {platform.processor() or platform.machine()}"
     result["method"] = METHOD
     from ffparam.io.atomic import write_json_atomic

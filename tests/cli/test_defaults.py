@@ -31,7 +31,8 @@ CLI_ONLY = {
                    "store", "charge", "workers", "dask", "option"},
     "liquid run": {"molecule", "name", "out", "quiet", "polarizable", "drude_params"},
     "liquid fit": {"csv", "params", "liquids", "holdout", "out"},
-    "qmmm": {"molecule", "store", "out", "quiet", "torsion", "spacing"},
+    "qmmm": {"molecule", "store", "out", "quiet", "torsion", "spacing", "polarizable",
+             "drude_params"},
 }
 """Parameters that set no API field (inputs, outputs, modes chosen per run), per command."""
 

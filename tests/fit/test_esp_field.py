@@ -34,22 +34,29 @@ def formaldehyde():
 def test_fit_recovers_charges_and_alphas(formaldehyde):
     """ESPs in 7 fields made with known charges (same total) and alphas; a joint fit from
     the start values finds both again."""
-    system = formaldehyde
+    check_recovery(formaldehyde, np.array(field_set()))
+
+
+def check_recovery(system, fields: np.ndarray, charges=None) -> None:
+    """ESPs of ``system`` in ``fields`` (n, 3) kcal/mol/(e A) (and perturbing ``charges``,
+    one (k_i, 4) array per entry) made with shifted charges (same total) and scaled alphas
+    are fitted from the start values: both are found again, the total charge held."""
     geom = system.molecule.conformers[0]
-    fields = np.array(field_set())
+    n = len(fields)
     points = merz_kollman_points(system.molecule.atomic_numbers, geom, density=0.5)
     truth = system.parameters.vector().copy()
     q_index = system.nonbonded.charge_index
     truth[q_index] += np.array([0.08, -0.12, 0.02, 0.02])
     truth[system.drude.alpha_index] *= np.array([1.3, 0.8])
-    model = DrudeFieldESP(system, np.repeat(geom[None], 7, 0), fields, [points] * 7)
+    model = DrudeFieldESP(system, np.repeat(geom[None], n, 0), fields, [points] * n,
+                          charges=charges)
     esp = [v.numpy() for v in model.esp(torch.as_tensor(truth))]
     params = system.parameters.copy()
     params.set_free(DRUDE_SECTION, "*", ["alpha"])
     params.set_free("Charges", "*", ["charge"])
     fit_system = add_drude(system, _types(system), source=params).with_parameters(params)
-    target = FieldESPTarget("esp", fit_system, np.repeat(geom[None], 7, 0), fields,
-                            [points] * 7, esp)
+    target = FieldESPTarget("esp", fit_system, np.repeat(geom[None], n, 0), fields,
+                            [points] * n, esp, charges=charges)
     objective = Objective([target], FitParameters.from_free(fit_system.parameters),
                           use_priors=False)
     result = optimize(objective, "least_squares", max_iterations=50)

@@ -63,7 +63,12 @@ def test_induced_dipole_is_model_polarizability_times_field(acetone):
 
 
 def test_esp_gradient_in_charge_alpha_thole_vs_finite_differences(acetone):
-    model = _model(acetone, [np.zeros(3), FIELD], density=0.3)
+    check_esp_gradient(_model(acetone, [np.zeros(3), FIELD], density=0.3), acetone)
+
+
+def check_esp_gradient(model: DrudeFieldESP, system) -> None:
+    """Autograd gradient of a weighted ESP sum in one charge, alpha and Thole equals
+    central finite differences."""
     p = model.engine.parameter_vector().detach().clone().requires_grad_(True)
     weights = [torch.linspace(-1, 1, len(v)) for v in model.esp(p.detach())]
 
@@ -71,8 +76,8 @@ def test_esp_gradient_in_charge_alpha_thole_vs_finite_differences(acetone):
         return sum((w * v).sum() for w, v in zip(weights, model.esp(values)))
 
     (grad,) = torch.autograd.grad(objective(p), p)
-    drude = acetone.drude
-    for index in (int(acetone.nonbonded.charge_index[3]), int(drude.alpha_index[3]),
+    drude = system.drude
+    for index in (int(system.nonbonded.charge_index[3]), int(drude.alpha_index[3]),
                   int(drude.thole_index[1])):
         step = torch.zeros_like(p)
         step[index] = 1e-6

@@ -109,6 +109,7 @@ FIELDS["high_relax"] = ApiField(SETTINGS, "high_relax")
 FIELDS["high_branches"] = ApiField(SETTINGS, "high_branches")
 FIELDS["polarizability_method"] = ApiField(SETTINGS, "polarizability_method")
 FIELDS["field_strength"] = ApiField(SETTINGS, "field_strength_kcal_mol_e_a")
+FIELDS["field_charges"] = ApiField(SETTINGS, "n_field_charges")
 
 
 def register(app: typer.Typer) -> None:
@@ -194,6 +195,10 @@ def register(app: typer.Typer) -> None:
         field_strength: float = api_option(
             B, "field_strength", "--field-strength", callback=positive,
             help="with --polarizable: uniform perturbing field, kcal/mol/(e A)"),
+        field_charges: int = api_option(
+            B, "field_charges", "--field-charges", callback=at_least(0),
+            help="with --polarizable: also N perturbing +-0.5 e point charges 3.5 A from "
+                 "the molecule, one QM ESP each (CHARMM's recipe)"),
         name: str = typer.Option(None, "--name", help="molecule name for files and report "
                                                       "(default: file stem or formula)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress output"),

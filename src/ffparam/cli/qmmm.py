@@ -5,7 +5,9 @@ again."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,6 +20,10 @@ from ffparam.cli.options import (
     positive,
     uses_api,
 )
+
+if TYPE_CHECKING:
+    from ffparam.params.parameter_set import ParameterSet
+    from ffparam.workflows.qmmm import QMMMSettings
 
 SETTINGS = "ffparam.workflows.qmmm:QMMMSettings"
 EXECUTOR = "ffparam.runtime.executor:make_executor"
@@ -77,6 +83,16 @@ def qmmm(
         "(--frames snapshots) -> OUT/solvated_torsion.json (a solvated_torsion fit target)"),
     spacing: int = typer.Option(30, "--spacing", callback=at_least(1),
                                 help="drive spacing with --torsion, degrees (divides 360)"),
+    polarizable: bool = typer.Option(
+        False, "--polarizable",
+        help="Drude-polarizable solvent: a Drude on every heavy atom of the solvent "
+             "molecules within the cutoff (alpha/Thole by type from --drude-params, else "
+             "starting values), QM density and Drudes self-consistent per snapshot "
+             "(task energy or gradient)"),
+    drude_params: Path | None = typer.Option(
+        None, "--drude-params",
+        help="ffparam parameter file (.yaml/.json) whose Drude section gives alpha (A^3) "
+             "and Thole per type (O3H2 or O3) with --polarizable"),
 ) -> None:
     """QM/MM calculations of MOLECULE in snapshots of a solvent box."""
     values = dict(locals())
@@ -84,35 +100,70 @@ def qmmm(
     from ffparam.reference.store import Store
     from ffparam.runtime import make_executor
     from ffparam.workflows.qmmm import QMMMSettings, box_edge_a, run_qmmm
+    from ffparam.workflows.qmmm_drude import run_qmmm_drude
 
     settings = QMMMSettings(**api_values(QMMM_FIELDS, values, SETTINGS))
     box_edge_a(settings)  # a box under twice the cutoff: one line, nothing written
     Molecule.from_input(molecule)  # an unreadable solute: one line, nothing written
+    drude_source = _drude_inputs(polarizable, drude_params, torsion, settings)
     if torsion is not None:
         _torsion_profile(molecule, _quad(torsion), spacing, settings, store, out, workers)
         return
     out.mkdir(parents=True, exist_ok=True)
+    runner = run_qmmm
+    if polarizable:  # the same snapshots, each QM/MM self-consistent in a Drude solvent
+        runner = partial(run_qmmm_drude, drude_source=drude_source)
     with Store(store or out / "qmmm.sqlite") as db, make_executor(workers) as executor:
-        result = run_qmmm(molecule, out, settings, store=db, executor=executor,
-                          progress=not quiet)
+        result = runner(molecule, out, settings, store=db, executor=executor,
+                        progress=not quiet)
     _report(result)
     if not all(r.ok for r in [*result.records, result.gas]):
         raise typer.Exit(code=1)
 
 
 def _report(result) -> None:
-    """One line per snapshot and the gas-phase line."""
+    """One line per snapshot and the gas-phase line (and the Drude solvent's types)."""
     data = result.to_json()
     typer.echo(result.summary_text)
     typer.echo(f"{data['solute']} {data['method']}: gas energy "
                f"{_number(data['gas']['energy_kcal_mol'], '.4f')} kcal/mol, dipole "
                f"{_number(data['gas']['dipole_debye'], '.3f')} D")
+    if data.get("polarizable"):
+        types = ", ".join(f"{tid} alpha {v['alpha_a3']:.3f} A^3 Thole {v['thole']:.2f}"
+                          for tid, v in data["drude"]["types"].items())
+        typer.echo(f"polarizable solvent: Drude types {types}; QM/MM self-consistent with "
+                   f"the Drudes (tolerance {data['drude']['energy_tolerance_kcal_mol']:g} "
+                   "kcal/mol)")
     for frame in data["frames"]:
+        drude = (f", {frame['n_drudes']} Drudes, {frame['drude_iterations']} QM/MM SCFs, "
+                 f"E_pol {_number(frame['polarization_energy_kcal_mol'], '.4f')} kcal/mol"
+                 if data.get("polarizable") and frame["status"] == "complete" else "")
         typer.echo(f"  frame {frame['frame']}: {frame['status']}, "
                    f"{frame['n_mm_molecules']} MM molecules, energy "
                    f"{_number(frame['energy_kcal_mol'], '.4f')} kcal/mol, dipole "
-                   f"{_number(frame['dipole_debye'], '.3f')} D"
+                   f"{_number(frame['dipole_debye'], '.3f')} D" + drude
                    + (f" ({frame['error']})" if frame["error"] else ""))
+
+
+def _drude_inputs(polarizable: bool, drude_params: Path | None, torsion: str | None,
+                  settings: QMMMSettings) -> ParameterSet | None:
+    """The ParameterSet of ``--drude-params`` (or None), every Drude option combination
+    and the solvent's Drude types checked (one-line InputError) before anything runs."""
+    from ffparam.errors import InputError
+    from ffparam.params.parameter_set import ParameterSet
+    from ffparam.workflows.qmmm import prepare_solvent
+    from ffparam.workflows.qmmm_drude import check_drude_task, drude_solvent
+
+    if not polarizable:
+        if drude_params is not None:
+            raise InputError("--drude-params needs --polarizable")
+        return None
+    if torsion is not None:
+        raise InputError("--polarizable is not supported with --torsion")
+    check_drude_task(settings)
+    source = None if drude_params is None else ParameterSet.load(drude_params)
+    drude_solvent(prepare_solvent(settings), source)  # a type without alpha: one line
+    return source
 
 
 def _quad(text: str) -> tuple[int, ...]:

@@ -18,6 +18,15 @@ order in F the change of the ESP is that of the induced density, whose dipole is
 
 The field is part of the task (:attr:`Task.field_kcal_mol_e_a`) and so of the Store key.
 Only PySCF methods support it (tblite's uniform field is not wired in).
+
+Perturbing point charges (CHARMM's recipe: a +-0.5 e charge at a few positions 3-4 A from
+the molecule, :func:`perturbing_charges`): an ``esp_field`` job with an
+:class:`~ffparam.reference.qmmm.Environment` of one charge (:func:`charge_jobs`) runs its
+SCF in that charge's potential (electrostatic embedding, PySCF ``qmmm.mm_charge``: the
+electrons' one-electron potential and the nuclei-charge energy) and records, as for a
+field, the potential of the molecule alone without the charge's own ``C Q/|r - R|``;
+the record's ``mm_positions``/``mm_charges`` hold the charge and the environment is part
+of the Store key.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ffparam.errors import InputError
-from ffparam.reference.records import Task
+from ffparam.reference.records import Species, Task
 from ffparam.units import BOHR_ANGSTROM, HARTREE_KCAL_MOL
 
 AU_FIELD_KCAL_MOL_E_A = HARTREE_KCAL_MOL / BOHR_ANGSTROM
@@ -50,6 +59,66 @@ def field_set(strength_kcal_mol_e_a: float = DEFAULT_FIELD_KCAL_MOL_E_A
             f[axis] = sign * float(strength_kcal_mol_e_a)
             fields.append((f[0], f[1], f[2]))
     return fields
+
+
+PERTURBING_CHARGE_E = 0.5
+"""CHARMM Drude recipe: magnitude of each perturbing point charge (e)."""
+PERTURBING_DISTANCE_A = 3.5
+"""Distance of each perturbing charge from its nearest atom, Angstrom (CHARMM: 3-4 A)."""
+
+
+def perturbing_charges(geometry: np.ndarray, n_charges: int,
+                       distance_a: float = PERTURBING_DISTANCE_A,
+                       charge_e: float = PERTURBING_CHARGE_E) -> list:
+    """``n_charges`` single-charge environments around the molecule at ``geometry``
+    (n_atoms, 3) Angstrom, signs alternating +``charge_e``, -``charge_e`` (e).
+
+    Positions: points ``distance_a`` from an atom along 64 Fibonacci-sphere directions,
+    kept where no other atom is closer, then chosen greedily (deterministic) each as far as
+    possible from the ones already chosen, so the charges surround the molecule.
+    """
+    from ffparam.mm.drude_field import MIN_CHARGE_DISTANCE_A
+    from ffparam.reference.qmmm import Environment
+
+    if n_charges < 1 or not (np.isfinite(distance_a) and distance_a >= MIN_CHARGE_DISTANCE_A):
+        raise InputError(f"perturbing charges: need n_charges >= 1 and a distance of at least "
+                         f"{MIN_CHARGE_DISTANCE_A} A, got {n_charges}, {distance_a}")
+    xyz = np.asarray(geometry, dtype=np.float64).reshape(-1, 3)
+    k = np.arange(64) + 0.5
+    polar, azimuth = np.arccos(1.0 - 2.0 * k / 64), np.pi * (1.0 + 5.0**0.5) * k
+    sphere = np.stack([np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth),
+                       np.cos(polar)], axis=1)
+    candidates = (xyz[:, None, :] + distance_a * sphere[None]).reshape(-1, 3)
+    nearest = np.linalg.norm(candidates[:, None] - xyz[None], axis=-1).min(axis=1)
+    candidates = candidates[nearest >= distance_a - 1e-9]
+    chosen = [int(np.argmax(candidates[:, 0]))]
+    while len(chosen) < min(n_charges, len(candidates)):
+        gap = np.linalg.norm(candidates[:, None] - candidates[chosen][None], axis=-1).min(1)
+        chosen.append(int(np.argmax(gap)))
+    return [Environment([charge_e * (-1.0) ** i], candidates[c][None])
+            for i, c in enumerate(chosen)]
+
+
+def charge_jobs(species: Species, geometry: np.ndarray, method, environments: Sequence,
+                esp_density: float = 1.0) -> list:
+    """One stored ``esp_field`` job (no uniform field) per perturbing-charge environment
+    (:func:`perturbing_charges`) of ``species`` at ``geometry`` (n_atoms, 3) Angstrom; a
+    non-PySCF method or a charge within 2 A of an atom
+    (:data:`ffparam.mm.drude_field.MIN_CHARGE_DISTANCE_A`) is refused (InputError) before
+    anything runs."""
+    from ffparam.mm.drude_field import MIN_CHARGE_DISTANCE_A
+    from ffparam.reference.jobs import Job
+    from ffparam.reference.qmmm import check_qmmm_method
+
+    spec = check_qmmm_method(method)
+    geometry = np.asarray(geometry, dtype=np.float64).reshape(species.n_atoms, 3)
+    (task,) = field_tasks([(0.0, 0.0, 0.0)], esp_density)
+    for env in environments:
+        gap = np.linalg.norm(env.positions[:, None] - geometry[None], axis=-1).min()
+        if gap < MIN_CHARGE_DISTANCE_A:
+            raise InputError(f"a perturbing charge is {gap:.2f} A from an atom of "
+                             f"{species.name} (at least {MIN_CHARGE_DISTANCE_A} A)")
+    return [Job.create(species, spec, task, geometry, environment=env) for env in environments]
 
 
 def field_tasks(fields: Sequence[Sequence[float]], esp_density: float = 1.0) -> list[Task]:

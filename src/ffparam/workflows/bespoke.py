@@ -114,6 +114,8 @@ class BespokeSettings(Settings):
             default HF/aug-cc-pVDZ; :mod:`ffparam.workflows.bespoke_drude`).
         field_strength_kcal_mol_e_a: the uniform perturbing field of that fit,
             kcal/mol/(e Angstrom) (default 0.005 au).
+        n_field_charges: with ``polarizable``, also this many perturbing +-0.5 e point
+            charges 3.5 A from the molecule, one QM ESP each (CHARMM's recipe; 0: none).
     """
 
     forcefield: str = "sage"
@@ -147,6 +149,7 @@ class BespokeSettings(Settings):
     high_branches: bool = False
     polarizability_method: str = "hf/aug-cc-pvdz"
     field_strength_kcal_mol_e_a: float = DEFAULT_FIELD_KCAL_MOL_E_A
+    n_field_charges: int = 0
 
     def __post_init__(self) -> None:
         from ffparam.reference.spec import parse_method
@@ -169,6 +172,7 @@ class BespokeSettings(Settings):
         from ffparam.reference.spec import MethodSpec
 
         require_positive(self, "field_strength_kcal_mol_e_a")
+        require_at_least(self, 0, "n_field_charges")
         if self.polarizable and MethodSpec.parse(self.polarizability_method).backend != "pyscf":
             raise InputError(f"polarizability_method must be a PySCF method (hf/<basis> or "
                              f"<functional>/<basis>), got {self.polarizability_method!r}")
@@ -496,7 +500,8 @@ def run_bespoke(input: str | Molecule, outdir: str | Path,
                            "polarizability and ESP in fields")
             run.fitted, run.validation["drude_fit"] = fit_drude(
                 run.fitted, settings.polarizability_method,
-                settings.field_strength_kcal_mol_e_a, store, executor, settings.max_iterations)
+                settings.field_strength_kcal_mol_e_a, store, executor, settings.max_iterations,
+                n_field_charges=settings.n_field_charges)
             t = clock.lap("drude", t)
     run.exports = _export(run.fitted, run.extra, outdir, molecule, settings)
     clock.lap("export", t)

@@ -7,7 +7,10 @@ Steps (the CHARMM Drude recipe, at the molecule's first conformer):
 2. QM reference at ``polarizability_method`` (default HF/aug-cc-pVDZ, a setting): the
    polarizability tensor (task ``polarizability``, analytic CPHF) and the ESP on
    Merz-Kollman points with no field and in uniform fields of +-``field_strength`` along
-   x, y, z (task ``esp_field``), all stored in the run's Store.
+   x, y, z (task ``esp_field``), and with ``n_field_charges`` > 0 also in each of that
+   many perturbing +-0.5 e point charges 3.5 A from the molecule
+   (:func:`ffparam.reference.esp_field.perturbing_charges`, CHARMM's recipe), all stored
+   in the run's Store.
 3. Stage 1: alpha and Thole per type to the QM tensor (six components, A^3; Gaussian
    priors of the Drude fields keep Thole near its start where the tensor does not fix it).
 4. Stage 2: the atoms' charges (symmetry-equivalent atoms tied) and alpha together to the
@@ -60,6 +63,7 @@ class DrudeFitResult:
     esp_field: dict[str, float] = field(default_factory=dict)
     charges_start: list[float] = field(default_factory=list)
     charges_fitted: list[float] = field(default_factory=list)
+    n_charges: int = 0
 
     def to_json(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -68,17 +72,27 @@ class DrudeFitResult:
 
 
 def reference_records(system: ParameterizedSystem, method: str, strength: float, store,
-                      executor) -> tuple[list, list]:
-    """QM ``polarizability`` and ``esp_field`` records (7 fields) of the first conformer,
-    from ``store`` or computed now; CalculationError if any failed."""
+                      executor, n_charges: int = 0) -> tuple[list, list]:
+    """QM ``polarizability`` and ``esp_field`` records (7 fields, then ``n_charges``
+    perturbing point charges) of the first conformer, from ``store`` or computed now;
+    CalculationError if any failed."""
     from ffparam.reference.compute import make_jobs, run_jobs
-    from ffparam.reference.esp_field import field_set, field_tasks
+    from ffparam.reference.esp_field import (
+        charge_jobs,
+        field_set,
+        field_tasks,
+        perturbing_charges,
+    )
+    from ffparam.reference.records import Species
 
     molecule = system.molecule
     geometry = molecule.conformers[:1]
     jobs = make_jobs(molecule, geometry, method, "polarizability")
     for task in field_tasks(field_set(strength)):
         jobs += make_jobs(molecule, geometry, method, task)
+    if n_charges:
+        jobs += charge_jobs(Species.from_molecule(molecule), geometry[0], method,
+                            perturbing_charges(geometry[0], n_charges))
     records, summary = run_jobs(jobs, store, executor, description="polarizability")
     summary.raise_if_incomplete()
     return records[:1], records[1:]
@@ -111,13 +125,16 @@ def _stage(system: ParameterizedSystem, targets: list, free: dict[str, list[str]
 
 
 def fit_drude(fitted: ParameterizedSystem, method: str, strength: float, store, executor,
-              max_iterations: int = 50) -> tuple[ParameterizedSystem, DrudeFitResult]:
+              max_iterations: int = 50, n_field_charges: int = 0
+              ) -> tuple[ParameterizedSystem, DrudeFitResult]:
     """The Drude model of ``fitted`` (a fixed-charge bespoke system) fitted to QM (module
-    docstring): returns the Drude system and the summary."""
+    docstring; ``n_field_charges`` perturbing point charges besides the uniform fields):
+    returns the Drude system and the summary."""
     if fitted.molecule.conformers is None or len(fitted.molecule.conformers) == 0:
         raise InputError("the Drude fit needs a conformer of the molecule")
     start = add_drude(fitted, element_drude_types(fitted))
-    polar, fields = reference_records(start, method, strength, store, executor)
+    polar, fields = reference_records(start, method, strength, store, executor,
+                                      n_field_charges)
     stage1 = _stage(start, [_tensor_target(start, polar)], {DRUDE_SECTION: ["alpha", "thole"]},
                     [], max_iterations)
     targets = [_tensor_target(stage1, polar), _esp_target(stage1, fields)]
@@ -159,8 +176,9 @@ def _summary(start: ParameterizedSystem, final: ParameterizedSystem, polar: list
                       "thole_start": s.values["thole"], "thole_fitted": f.values["thole"]}
     iso = "polarizability isotropic mm [A^3]"
     q = final.nonbonded.charge_index
+    n_charges = sum(r.mm_charges is not None for r in fields)
     return DrudeFitResult(
-        method=method, field_strength_kcal_mol_e_a=strength, n_fields=len(fields),
+        method=method, field_strength_kcal_mol_e_a=strength, n_fields=len(fields) - n_charges,
         n_points=int(sum(len(r.esp) for r in fields)), types=types,
         polarizability={"qm_isotropic_a3": before["polarizability isotropic reference [A^3]"],
                         "start_isotropic_a3": before[iso], "fitted_isotropic_a3": after[iso],
@@ -170,4 +188,5 @@ def _summary(start: ParameterizedSystem, final: ParameterizedSystem, polar: list
                    for when, data in (("start", before), ("fitted", after))
                    for name, key in ESP_METRICS.items()},
         charges_start=np.asarray(start.parameters.vector())[q].tolist(),
-        charges_fitted=np.asarray(final.parameters.vector())[q].tolist())
+        charges_fitted=np.asarray(final.parameters.vector())[q].tolist(),
+        n_charges=n_charges)

@@ -7,7 +7,9 @@ system with its Drudes relaxed in the same field (:class:`~ffparam.mm.drude_fiel
 DrudeFieldESP`), both without the field's own potential. Residuals V_MM - V_QM in
 kcal/mol/e, one per point of every entry, so charges and Drude alpha (and Thole) are fitted
 jointly: the zero-field potential fixes the charges, the field-induced change the
-polarizabilities.
+polarizabilities. An entry may also (or instead) be perturbed by point charges (CHARMM's
+recipe: records of :func:`ffparam.reference.esp_field.charge_jobs`, the charges in the
+record's ``mm_positions``/``mm_charges``), which the model's Drudes relax in exactly.
 
 Total charge: the sum of the atoms' charges is held at the molecule's net charge by one
 extra residual ``TOTAL_CHARGE_SCALE * sqrt(m) * (sum q - Q)`` (m the number of points), so
@@ -46,13 +48,16 @@ class FieldESPTarget(Target):
         points: one (m_i, 3) Angstrom array per entry; esp: one (m_i,) kcal/mol/e array.
         numbers: atomic numbers of the reference (checked against the molecule).
         total_charge: net charge held (e); default the molecule's.
+        charges: optional, one (k_i, 4) array per entry of perturbing point charges
+            (x, y, z Angstrom, Q e; k_i = 0 for none).
     """
 
     unit = "kcal/mol/e"
 
     def __init__(self, name: str, system: ParameterizedSystem, geometries, fields, points,
                  esp, numbers=None, total_charge: float | None = None, weight: float = 1.0,
-                 denominator: float = 1.0) -> None:
+                 denominator: float = 1.0, charges: Sequence[np.ndarray] | None = None
+                 ) -> None:
         from ffparam.mm.drude_field import DrudeFieldESP
 
         super().__init__(name, weight, denominator)
@@ -66,14 +71,16 @@ class FieldESPTarget(Target):
         geoms = np.stack([check_reference_geometry(system, g, name, numbers) for g in geoms])
         refs = [checked_esp(name, p, v) for p, v in zip(points, esp)]
         try:
-            self.model = DrudeFieldESP(system, geoms, fields, points)
+            self.model = DrudeFieldESP(system, geoms, fields, points, charges=charges)
         except InputError as exc:
             raise InputError(f"{name}: {exc}") from None
         self.system = system
         self.reference = torch.as_tensor(np.concatenate(refs))
         self._sizes = [len(r) for r in refs]
-        self._zero_entry = _zero_field_entries(geoms, np.asarray(fields, dtype=float),
-                                               self._sizes)
+        perturbed = [bool(np.any(f)) or len(c) > 0
+                     for f, c in zip(np.asarray(fields, dtype=float).reshape(-1, 3),
+                                     self.model.charges)]
+        self._zero_entry = _zero_field_entries(geoms, perturbed, self._sizes)
         self.total_charge = float(system.molecule.total_charge if total_charge is None
                                   else total_charge)
         self._charge_index = torch.as_tensor(system.nonbonded.charge_index)
@@ -119,11 +126,11 @@ class FieldESPTarget(Target):
                           if z is not None and z != i] or [values.new_zeros(0)])
 
 
-def _zero_field_entries(geoms: np.ndarray, fields: np.ndarray, sizes: list[int]
+def _zero_field_entries(geoms: np.ndarray, perturbed: Sequence[bool], sizes: list[int]
                         ) -> list[int | None]:
-    """For each entry, the index of a zero-field entry at the same geometry with the same
-    number of points (or None)."""
-    zeros = [i for i, f in enumerate(fields.reshape(-1, 3)) if not np.any(f)]
+    """For each entry, the index of an unperturbed entry (no field, no charges) at the
+    same geometry with the same number of points (or None)."""
+    zeros = [i for i, p in enumerate(perturbed) if not p]
     out: list[int | None] = []
     for i, geom in enumerate(geoms):
         match = [z for z in zeros if sizes[z] == sizes[i]
@@ -135,7 +142,8 @@ def _zero_field_entries(geoms: np.ndarray, fields: np.ndarray, sizes: list[int]
 def field_esp_target_from_records(name: str, system: ParameterizedSystem,
                                   records: Sequence, **kwargs) -> FieldESPTarget:
     """A :class:`FieldESPTarget` from complete ``esp_field`` records (their field from the
-    task, ``esp_points``, ``esp`` at ``geometry``)."""
+    task, perturbing charges from ``mm_positions``/``mm_charges``, ``esp_points``, ``esp``
+    at ``geometry``)."""
     records = [r for r in records if getattr(r, "ok", False)]
     if not records:
         raise InputError(f"{name}: no complete esp_field records")
@@ -146,7 +154,9 @@ def field_esp_target_from_records(name: str, system: ParameterizedSystem,
             raise InputError(f"{name}: a record has no ESP in a field (was the task "
                              "'esp_field'?)")
         fields.append(task["field_kcal_mol_e_a"])
+    charges = [np.zeros((0, 4)) if r.mm_charges is None else
+               np.column_stack([r.mm_positions, r.mm_charges]) for r in records]
     return FieldESPTarget(name, system, np.stack([r.geometry for r in records]),
                           np.array(fields), [r.esp_points for r in records],
                           [r.esp for r in records], numbers=records[0].species.numbers,
-                          **kwargs)
+                          charges=charges, **kwargs)
