@@ -274,8 +274,28 @@ def active_delta(grid_deg: np.ndarray, evaluate: Callable[[list[int]], Sequence[
         raise InputError(f"threshold_kcal_mol must be positive, got {threshold_kcal_mol}")
     out = ActiveDeltaResult()
     n_initial = n_initial or default_initial_count(grid.shape[1])
-    batch = initial_points(grid, min(n_initial, budget), first)
-    n_start = len(batch)
+    start = initial_points(grid, min(n_initial, budget), first)
+
+    def refit() -> None:
+        _update(out, grid, noise_kcal_mol)
+
+    def choose(asked: set[int]) -> int | None:
+        return next_point(out.posterior, asked)
+
+    return run_active_loop(out, start, evaluate, budget, threshold_kcal_mol, len(grid),
+                           refit, choose)
+
+
+def run_active_loop(out: ActiveDeltaResult, start: list[int],
+                    evaluate: Callable[[list[int]], Sequence[float]], budget: int,
+                    threshold_kcal_mol: float, n_points: int, refit: Callable[[], None],
+                    choose: Callable[[set[int]], int | None]) -> ActiveDeltaResult:
+    """The active loop shared by :func:`active_delta` and the loop over conformer
+    branches: evaluate the ``start`` points, then ``refit`` (which sets ``out.posterior``
+    and appends the max relative sigma to ``out.history``) and ask ``choose(asked)`` for one
+    point at a time, until the threshold (after at least one chosen point), the budget or
+    the ``n_points`` candidates are spent; fills ``out`` in place and returns it."""
+    batch, n_start = list(start), len(start)
     while batch:
         for index, value in zip(batch, evaluate(batch)):
             if np.isfinite(value):
@@ -284,7 +304,7 @@ def active_delta(grid_deg: np.ndarray, evaluate: Callable[[list[int]], Sequence[
             else:
                 out.failed.append(index)
         if out.values:
-            _update(out, grid, noise_kcal_mol)
+            refit()
             if out.history[-1] < threshold_kcal_mol and out.n_asked > n_start:
                 out.stop = "threshold"
                 return out
@@ -292,10 +312,10 @@ def active_delta(grid_deg: np.ndarray, evaluate: Callable[[list[int]], Sequence[
         if out.n_asked >= budget:
             out.stop = "budget" if out.values else "no_data"
             return out
-        if out.posterior is None:  # nothing succeeded yet: the next grid point not asked
-            batch = sorted(set(range(len(grid))) - asked)[:1]
+        if not out.values:  # nothing succeeded yet: the next point not asked
+            batch = sorted(set(range(n_points)) - asked)[:1]
         else:
-            following = next_point(out.posterior, asked)
+            following = choose(asked)
             batch = [] if following is None else [following]
     out.stop = "grid" if out.values else "no_data"
     return out
@@ -320,4 +340,5 @@ __all__ = [
     "next_point",
     "periodic_kernel",
     "relative_sigma",
+    "run_active_loop",
 ]

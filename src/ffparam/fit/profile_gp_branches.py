@@ -28,7 +28,7 @@ on the drive's own profile.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,6 +41,7 @@ from ffparam.fit.profile_gp import (
     default_initial_count,
     initial_points,
     relative_sigma,
+    run_active_loop,
 )
 
 MAX_ISLAND = 2
@@ -52,34 +53,22 @@ standard deviations (of the difference) of the winner's."""
 
 
 @dataclass
-class BranchDeltaResult:
-    """The loop over candidates (indices into the candidate arrays).
+class BranchDeltaResult(ActiveDeltaResult):
+    """The loop over candidates: the fields of
+    :class:`~ffparam.fit.profile_gp.ActiveDeltaResult` over candidate indices (``posterior``
+    unused), and
 
     Attributes:
-        computed, failed, values: as :class:`~ffparam.fit.profile_gp.ActiveDeltaResult`,
-            over candidates.
         winners: (n_grid,) candidate index the profile takes at each grid point (module
-            docstring: the majority branch's where it has one).
+            docstring).
         mean, cov: posterior dE over all candidates, kcal/mol and (kcal/mol)^2.
         relative: (m,) each candidate's sigma relative to the mean over the winners.
-        amplitude_kcal_mol, length_scales, stop, history: as ActiveDeltaResult.
     """
 
-    computed: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
-    values: dict[int, float] = field(default_factory=dict)
     winners: np.ndarray | None = None
     mean: np.ndarray | None = None
     cov: np.ndarray | None = None
     relative: np.ndarray | None = None
-    amplitude_kcal_mol: float | None = None
-    length_scales: tuple[float, ...] = ()
-    stop: str = "no_data"
-    history: list[float] = field(default_factory=list)
-
-    @property
-    def n_asked(self) -> int:
-        return len(self.computed) + len(self.failed)
 
     def on_grid(self, grid_index: np.ndarray) -> ActiveDeltaResult:
         """The result as an :class:`~ffparam.fit.profile_gp.ActiveDeltaResult` on the
@@ -131,32 +120,18 @@ def active_delta_branches(grid_index: np.ndarray, branch: np.ndarray,
                          "order (branch 0)")
     out = BranchDeltaResult()
     n_initial = n_initial or default_initial_count(angles.shape[1])
-    batch = initial_points(angles[:n_grid], min(n_initial, budget), first)
-    n_start = len(batch)
-    while batch:
-        for index, value in zip(batch, evaluate(batch)):
-            if np.isfinite(value):
-                out.computed.append(index)
-                out.values[index] = float(value)
-            else:
-                out.failed.append(index)
-        open_set = None
-        if out.values:
-            open_set = _update(out, grid_index, branch, angles, low, n_grid, noise_kcal_mol)
-            if out.history[-1] < threshold_kcal_mol and out.n_asked > n_start:
-                out.stop = "threshold"
-                return out
-        asked = set(out.computed) | set(out.failed)
-        if out.n_asked >= budget:
-            out.stop = "budget" if out.values else "no_data"
-            return out
-        if open_set is None:  # nothing succeeded yet: the next grid point not asked
-            batch = sorted(set(range(n_grid)) - asked)[:1]
-        else:
-            choices = [c for c in open_set if c not in asked]
-            batch = [max(choices, key=lambda c: out.relative[c])] if choices else []
-    out.stop = "grid" if out.values else "no_data"
-    return out
+    start = initial_points(angles[:n_grid], min(n_initial, budget), first)
+    open_set: list[int] = []
+
+    def refit() -> None:
+        open_set[:] = _update(out, grid_index, branch, angles, low, n_grid, noise_kcal_mol)
+
+    def choose(asked: set[int]) -> int | None:
+        choices = [c for c in open_set if c not in asked]
+        return max(choices, key=lambda c: out.relative[c]) if choices else None
+
+    return run_active_loop(out, start, evaluate, budget, threshold_kcal_mol, n_grid, refit,
+                           choose)
 
 
 def _update(out: BranchDeltaResult, grid_index: np.ndarray, branch: np.ndarray,
@@ -196,9 +171,8 @@ def _profile(grid_index: np.ndarray, branch: np.ndarray, corrected: np.ndarray,
     at most :data:`MAX_ISLAND` grid points on another branch than the points on both sides
     of it takes their branch wherever that is within one standard deviation (of the
     difference) of the run's winners (module docstring)."""
-    order = list(range(n_grid))
     winners = []
-    for g in order:
+    for g in range(n_grid):
         at = np.flatnonzero(grid_index == g)
         winners.append(int(at[np.argmin(corrected[at])]))
     candidate = {(int(grid_index[c]), int(branch[c])): int(c) for c in range(len(branch))}

@@ -142,9 +142,7 @@ def learn_correction(target: Molecule, profile: TorsionProfile, spec, settings, 
                      executor) -> DeltaScan:
     """Run the active loop of :func:`~ffparam.fit.profile_gp.active_delta` on ``profile``
     (LOW energies and geometries of ``target``), HIGH single points through ``store``."""
-    from ffparam.reference.compute import run_jobs
-    from ffparam.reference.jobs import Job
-    from ffparam.reference.records import Species, Task
+    from ffparam.reference.records import Species
 
     species = Species.from_molecule(target)
     summary = RunSummary()
@@ -157,12 +155,8 @@ def learn_correction(target: Molecule, profile: TorsionProfile, spec, settings, 
         if steps is not None:
             return relaxed_delta(species, profile, spec, RelaxSettings(steps=steps),
                                  indices, settings, store, executor, summary, relaxed)
-        jobs = [Job.create(species, spec.high, Task.parse("energy"), profile.geometries[i])
-                for i in indices]
-        records, part = run_jobs(jobs, store, executor, settings.retry_failed,
-                                 settings.progress, f"  {spec.high.canonical()} energy")
-        summary.merge(part)
-        return [r.energy - low[i] if r.ok else float("nan") for i, r in zip(indices, records)]
+        return high_minus_low(species, spec, profile.geometries, low, indices, settings,
+                              store, executor, summary)
 
     if steps is None and getattr(settings, "high_branches", False) \
             and profile.angles.shape[1] == 1:
@@ -179,24 +173,34 @@ def learn_correction(target: Molecule, profile: TorsionProfile, spec, settings, 
                      relax_mode, relaxed)
 
 
+def high_minus_low(species, spec, geometries: np.ndarray, low: np.ndarray,
+                   indices: list[int], settings, store, executor,
+                   summary: RunSummary) -> list[float]:
+    """dE = E_HIGH - E_LOW (kcal/mol, NaN where HIGH failed) of ``geometries[i]`` for each
+    ``i`` in ``indices``: HIGH ``energy`` single points through ``store`` (``low``: (n,)
+    LOW energies, kcal/mol); the jobs are counted in ``summary``."""
+    from ffparam.reference.compute import run_jobs
+    from ffparam.reference.jobs import Job
+    from ffparam.reference.records import Task
+
+    jobs = [Job.create(species, spec.high, Task.parse("energy"), geometries[i])
+            for i in indices]
+    records, part = run_jobs(jobs, store, executor, settings.retry_failed,
+                             settings.progress, f"  {spec.high.canonical()} energy")
+    summary.merge(part)
+    return [r.energy - low[i] if r.ok else float("nan") for i, r in zip(indices, records)]
+
+
 def _learn_on_branches(branches: DriveBranches, profile: TorsionProfile, spec, settings,
                        species, store, executor, summary: RunSummary) -> DeltaScan:
     """The active loop over conformer branches
     (:func:`~ffparam.fit.profile_gp_branches.active_delta_branches`): HIGH single points
     on any branch's LOW geometry; the profile follows the branch HIGH prefers."""
-    from ffparam.reference.compute import run_jobs
-    from ffparam.reference.jobs import Job
-    from ffparam.reference.records import Task
-
     low = branches.low_energies
 
     def evaluate(indices: list[int]) -> list[float]:
-        jobs = [Job.create(species, spec.high, Task.parse("energy"), branches.geometries[c])
-                for c in indices]
-        records, part = run_jobs(jobs, store, executor, settings.retry_failed,
-                                 settings.progress, f"  {spec.high.canonical()} energy")
-        summary.merge(part)
-        return [r.energy - low[c] if r.ok else float("nan") for c, r in zip(indices, records)]
+        return high_minus_low(species, spec, branches.geometries, low, indices, settings,
+                              store, executor, summary)
 
     n_grid = len(profile.energies)
     result = active_delta_branches(branches.grid_index, branches.branch,
@@ -361,6 +365,7 @@ __all__ = [
     "delta_reference_note",
     "delta_rotor",
     "delta_warnings",
+    "high_minus_low",
     "learn_correction",
     "relaxed_delta",
     "weigh_by_sigma",
