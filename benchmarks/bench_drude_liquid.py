@@ -11,7 +11,18 @@ with Drude oscillators on every heavy atom (k = 1000 kcal/mol/A^2; DrudeLangevin
   ``C3H3``...) fitted by least squares to this molecule's own QM polarizability tensor
   (HF/aug-cc-pVDZ, analytic CPHF, the level and conformer of ``bench_drude.py``; taken
   from / computed into ``--store``) with the ``polarizability`` fit target and ffparam's
-  default priors, run directory ``drude_fitted``.
+  default priors, run directory ``drude_fitted``; or
+* ``--alphas field``: the ``bespoke --polarizable`` fit
+  (:func:`ffparam.workflows.bespoke_drude.fit_drude`, ``--field-method``, default
+  HF/aug-cc-pVDZ): alpha and Thole to the QM tensor, then the *permanent charges* and
+  alpha together to the QM ESP in uniform fields (the CHARMM Drude recipe), replacing
+  AM1-BCC, whose charges are pre-polarized for a fixed-charge liquid; run directory
+  ``drude_field``.
+
+``--hbond-thole A`` (a number, or ``own``: each type's own Thole factor) gives the Drude
+types of the molecule's O and N atoms the H-bond Thole screening ``hbond_thole``
+(:mod:`ffparam.params.drude`: their Drude dipoles screened against donor hydrogens of
+other molecules, CHARMM Drude's NBTHOLE idea), run directory suffix ``_hb<A>``.
 
 ``--lj-scale S`` multiplies every LJ epsilon of the molecule by S in the Drude model
 (directory ``drude_fitted_lj<S>``): the rebalancing of cohesion when polarization is added
@@ -31,7 +42,7 @@ doi:10.1016/j.jct.2015.09.010).
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_drude_liquid.py OUTDIR \
         [--molecules 64] [--equilibration-ps 20] [--production-ps 40] \
-        [--liquids ccl4,benzene] [--models fixed,drude] [--alphas start|fitted] \
+        [--liquids ccl4,benzene] [--models fixed,drude] [--alphas start|fitted|field] \
         [--lj-scale 1.0] [--store DB] [--rebalance]
 
 Rerunning with the same OUTDIR resumes (finished runs return at once). Each run writes
@@ -118,13 +129,61 @@ def fitted_drude_system(name: str, system, store: Path) -> tuple:
                  "mm_iso_a3": float(np.trace(mm) / 3), "drude_parameters": drude}
 
 
+def field_fitted_drude_system(system, store_path: Path, method: str) -> tuple:
+    """``system`` with a Drude on every heavy atom whose charges, alpha and Thole are
+    fitted to QM (tensor + ESP in fields, :func:`ffparam.workflows.bespoke_drude.fit_drude`
+    at ``method``, QM from / into the Store ``store_path``); also the fit summary."""
+    from ffparam.reference.esp_field import DEFAULT_FIELD_KCAL_MOL_E_A
+    from ffparam.reference.store import Store
+    from ffparam.runtime import SerialExecutor
+    from ffparam.workflows.bespoke_drude import fit_drude
+
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    with Store(store_path) as store:
+        drude_system, summary = fit_drude(system, method, DEFAULT_FIELD_KCAL_MOL_E_A, store,
+                                          SerialExecutor())
+    return neutralized(drude_system), {"field_fit": summary.to_json()}
+
+
+def neutralized(system):
+    """``system`` with the molecule's net charge made exactly its formal charge: the fit
+    holds it by a stiff residual only (~1e-5 e), and a box of 128 such molecules is not
+    neutral enough for the box dipole; the excess is taken off every atom's charge key
+    in equal shares."""
+    vector = system.parameters.vector().copy()
+    index = system.nonbonded.charge_index
+    formal = sum(a.GetFormalCharge() for a in system.molecule.rdmol.GetAtoms())
+    excess = float(vector[index].sum()) - formal
+    keys, counts = np.unique(index, return_counts=True)
+    vector[keys] -= excess / counts.sum()
+    return system.with_parameters(system.parameters.with_vector(vector))
+
+
+def acceptor_hbond_thole(system, value: str):
+    """``system`` with ``hbond_thole`` on the Drude types of its O and N atoms: ``value``
+    a number, or ``own`` for each type's own Thole factor."""
+    from ffparam.params.drude import DRUDE_SECTION, with_hbond_thole
+
+    acceptors = {tid for parent, tid in zip(system.drude.parents.tolist(),
+                                             system.drude.type_ids)
+                 if system.molecule.symbols[parent] in ("O", "N")}
+    return with_hbond_thole(system, {
+        tid: system.parameters.get(DRUDE_SECTION, tid).values["thole"] if value == "own"
+        else float(value) for tid in acceptors})
+
+
 def drude_run(name: str, system, args, directory: Path) -> dict:
     settings = _settings(args, 1.0)
     info: dict = {}
     if args.alphas == "fitted":
         drude_system, info = fitted_drude_system(name, system, args.store)
+    elif args.alphas == "field":
+        drude_system, info = field_fitted_drude_system(system, args.store, args.field_method)
     else:
         drude_system = add_drude(system)
+    if args.hbond_thole:
+        drude_system = acceptor_hbond_thole(drude_system, args.hbond_thole)
+        info["hbond_thole"] = args.hbond_thole
     if args.lj_scale != 1.0:
         drude_system = scale_lj_epsilon(drude_system, args.lj_scale)
     directory.mkdir(parents=True, exist_ok=True)
@@ -184,7 +243,9 @@ def rebalance(name: str, args: argparse.Namespace) -> dict:
 def run_directory(args: argparse.Namespace, model: str) -> str:
     if model == "fixed":
         return "fixed"
-    label = "drude" if args.alphas == "start" else "drude_fitted"
+    label = {"start": "drude", "fitted": "drude_fitted", "field": "drude_field"}[args.alphas]
+    if args.hbond_thole:
+        label += f"_hb{args.hbond_thole}"
     return label if args.lj_scale == 1.0 else f"{label}_lj{args.lj_scale:g}"
 
 
@@ -206,7 +267,11 @@ def main() -> None:
     parser.add_argument("--gas-production-ps", type=float, default=100.0)
     parser.add_argument("--liquids", default="ccl4,benzene")
     parser.add_argument("--models", default="fixed,drude")
-    parser.add_argument("--alphas", choices=("start", "fitted"), default="start")
+    parser.add_argument("--alphas", choices=("start", "fitted", "field"), default="start")
+    parser.add_argument("--field-method", default="hf/aug-cc-pvdz",
+                        help="QM level of the --alphas field fit (tensor and field ESPs)")
+    parser.add_argument("--hbond-thole", default="",
+                        help="hbond_thole of the O/N Drude types: a number or 'own'")
     parser.add_argument("--lj-scale", type=float, default=1.0)
     parser.add_argument("--rebalance", action="store_true",
                         help="only compute the LJ epsilon scale of the fitted Drude model "
