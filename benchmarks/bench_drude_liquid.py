@@ -203,19 +203,21 @@ def drude_run(name: str, system, args, directory: Path) -> dict:
 
 
 def rebalance(name: str, args: argparse.Namespace) -> dict:
-    """The common LJ epsilon scale s of the fitted-alpha Drude model that restores the
-    fixed-charge Hvap: first the fluctuation-formula slope dHvap/ds of the Drude run,
-    then two secant steps on Hvap(s) reweighted from its frames (exponential
-    reweighting of liquid and gas, :func:`ffparam.liquid.reweight.reweight_liquid`),
-    with the reweighted density and the Kish effective sample sizes at the chosen s. The
-    Drude model is rebuilt from the run's saved parameter file (the CLI's path)."""
+    """The common LJ epsilon scale s of the Drude model of ``--alphas`` (and
+    ``--hbond-thole``; its run at scale 1) that restores the fixed-charge Hvap: first the
+    fluctuation-formula slope dHvap/ds of the Drude run, then two secant steps on Hvap(s)
+    reweighted from its frames (exponential reweighting of liquid and gas,
+    :func:`ffparam.liquid.reweight.reweight_liquid`), with the reweighted density and the
+    Kish effective sample sizes at the chosen s. The Drude model is rebuilt from the run's
+    saved parameter file (the CLI's path)."""
     from ffparam.liquid.drude import override_parameters, polarizable_system
     from ffparam.liquid.reweight import reweight_liquid
     from ffparam.params.parameter_set import ParameterSet
 
-    directory = args.outdir / name / "drude_fitted"
+    label = run_directory(argparse.Namespace(**{**vars(args), "lj_scale": 1.0}), "drude")
+    directory = args.outdir / name / label
     target = json.loads((args.outdir / name / "fixed.json").read_text())["hvap"]["value"]
-    drude = json.loads((args.outdir / name / "drude_fitted.json").read_text())
+    drude = json.loads((args.outdir / name / f"{label}.json").read_text())
     params = ParameterSet.load(directory / "parameters.yaml")
     system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
                             cache_file=args.outdir / f"{name}_system.json")
