@@ -11,11 +11,18 @@ import pytest
 from openmm import unit
 
 from ffparam.liquid.box import pack_box
-from ffparam.liquid.drude import drude_box_system, drude_gas_system, with_drude_particles
+from ffparam.liquid.drude import (
+    drude_box_system,
+    drude_gas_system,
+    override_parameters,
+    polarizable_system,
+    with_drude_particles,
+)
 from ffparam.liquid.prepare import prepare_system
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.mm.drude import DrudeEngine, build_openmm_drude
 from ffparam.params.drude import add_drude, with_hbond_thole
+from ffparam.params.parameter_set import ParameterSet
 from ffparam.units import COULOMB_CONSTANT_KCAL_MOL_A_E2, KCAL_PER_KJ, NM_PER_ANGSTROM
 from tests.liquid.test_openmm_system import _energies
 
@@ -86,3 +93,16 @@ def test_gas_system_with_hbond_thole_equals_the_engine(methanol):
     energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(
         unit.kilojoule_per_mole) * KCAL_PER_KJ
     assert energy == pytest.approx(float(engine.energy(xyz)[0]), abs=1e-6)
+
+
+def test_hbond_thole_travels_through_a_drude_parameter_file(methanol, tmp_path):
+    """The CLI path (``liquid run --polarizable --drude-params FILE``): the saved
+    parameters rebuild the screened model, charges and all."""
+    methanol.parameters.save(tmp_path / "drude.yaml")
+    loaded = ParameterSet.load(tmp_path / "drude.yaml")
+    plain = prepare_system("CO", "sage", "gasteiger", name="methanol")
+    rebuilt = polarizable_system(override_parameters(plain, loaded), loaded)
+    assert rebuilt.parameters.keys() == methanol.parameters.keys()
+    np.testing.assert_allclose(rebuilt.parameters.vector(), methanol.parameters.vector())
+    np.testing.assert_array_equal(rebuilt.drude.hbond_pairs, methanol.drude.hbond_pairs)
+    assert (rebuilt.drude.hbond_index >= 0).sum() == 1  # the O type
