@@ -24,6 +24,9 @@ types of the molecule's O and N atoms the H-bond Thole screening ``hbond_thole``
 (:mod:`ffparam.params.drude`: their Drude dipoles screened against donor hydrogens of
 other molecules, CHARMM Drude's NBTHOLE idea), run directory suffix ``_hb<A>``.
 
+``--models fixed`` with ``--alphas field`` is the fixed-charge control with the field
+fit's permanent charges (same LJ; run directory ``fixed_field``).
+
 ``--lj-scale S`` multiplies every LJ epsilon of the molecule by S in the Drude model
 (directory ``drude_fitted_lj<S>``): the rebalancing of cohesion when polarization is added
 on top of LJ fitted for fixed charges; the parameter set simulated is written next to
@@ -94,6 +97,11 @@ def _settings(args: argparse.Namespace, timestep_fs: float) -> LiquidSettings:
 
 def fixed_charge_run(name: str, system, args, directory: Path) -> dict:
     settings = _settings(args, 2.0)
+    if args.alphas == "field":  # the control: the Drude fit's permanent charges, same LJ
+        from ffparam.liquid.drude import override_parameters
+
+        fitted, _ = field_fitted_drude_system(system, args.store, args.field_method)
+        system = override_parameters(system, fitted.parameters)
     job = LiquidJob(name, system, TEMPERATURE_K, 1.0, directory, settings,
                     density_guess_g_ml=LIQUIDS[name]["density"])
     start = time.perf_counter()
@@ -244,7 +252,7 @@ def rebalance(name: str, args: argparse.Namespace) -> dict:
 
 def run_directory(args: argparse.Namespace, model: str) -> str:
     if model == "fixed":
-        return "fixed"
+        return "fixed_field" if args.alphas == "field" else "fixed"
     label = {"start": "drude", "fitted": "drude_fitted", "field": "drude_field"}[args.alphas]
     if args.hbond_thole:
         label += f"_hb{args.hbond_thole}"
