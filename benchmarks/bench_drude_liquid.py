@@ -65,6 +65,7 @@ from ffparam.io.atomic import write_json_atomic
 from ffparam.liquid.box import box_density, molar_mass
 from ffparam.liquid.drude import (
     DrudeDynamicsSettings,
+    drude_gas_system,
     scale_lj_epsilon,
     simulate_drude_liquid,
     site_charges,
@@ -95,6 +96,62 @@ def _settings(args: argparse.Namespace, timestep_fs: float) -> LiquidSettings:
         gas_replicas=1, box_conformers=0, threads=1)
 
 
+E_A_TO_DEBYE = 4.803204
+HBOND_SAMPLE_FRAMES = 50
+
+
+def structure_statistics(system, positions: np.ndarray, box_lengths: np.ndarray,
+                         charges: np.ndarray, drude: bool) -> dict:
+    """Equilibrated-frame structure of a liquid (``positions`` (n_frames, n_sites, 3) A,
+    molecules whole, sites per molecule as the run's System, ``charges`` per molecule):
+    mean molecular dipole (Debye) and <M^2>/(N <mu^2>) (the dipole correlation behind
+    eps); for every donor H atom the distance to the nearest acceptor (O, N) of another
+    molecule (median and 5th percentile, A, over up to 50 frames); with ``drude`` per
+    Drude type the mean and max |d| (A) and the fraction within 1 mA of the 0.2 A wall
+    and above 0.15 A."""
+    per = len(charges)
+    xyz = np.asarray(positions, dtype=np.float64).reshape(len(positions), -1, per, 3)
+    mu = np.einsum("fmik,i->fmk", xyz - xyz[:, :, :1], charges)
+    out = {"mean_dipole_debye": float(np.linalg.norm(mu, axis=-1).mean() * E_A_TO_DEBYE),
+           "dipole_correlation": float((mu.sum(1) ** 2).sum(-1).mean()
+                                       / (xyz.shape[1] * (mu ** 2).sum(-1).mean()))}
+    out.update(_hbond_distances(system, xyz, box_lengths))
+    if drude:
+        from ffparam.liquid.drude import drude_displacements
+
+        d = drude_displacements(system, positions).reshape(len(positions), -1,
+                                                           len(system.drude))
+        for k, tid in enumerate(system.drude.type_ids):
+            out[f"drude_{tid}"] = {"mean_a": float(d[:, :, k].mean()),
+                                   "max_a": float(d[:, :, k].max()),
+                                   "at_wall": float((d[:, :, k] >= 0.199).mean()),
+                                   "above_0.15": float((d[:, :, k] >= 0.15).mean())}
+    return out
+
+
+def _hbond_distances(system, xyz: np.ndarray, box_lengths: np.ndarray) -> dict:
+    """Nearest intermolecular acceptor (O, N) of each donor H (module docstring)."""
+    from ffparam.params.drude import donor_hydrogens
+
+    donors = donor_hydrogens(system).tolist()
+    acceptors = [i for i, e in enumerate(system.molecule.symbols) if e in ("O", "N")]
+    if not donors or not acceptors:
+        return {}
+    nearest = []
+    for f in np.linspace(0, len(xyz) - 1, min(HBOND_SAMPLE_FRAMES, len(xyz))).astype(int):
+        h, a = xyz[f][:, donors].reshape(-1, 3), xyz[f][:, acceptors].reshape(-1, 3)
+        delta = h[:, None] - a[None]
+        delta -= box_lengths[f] * np.round(delta / box_lengths[f])
+        r = np.linalg.norm(delta, axis=-1)
+        mol_h = np.repeat(np.arange(xyz.shape[1]), len(donors))
+        mol_a = np.repeat(np.arange(xyz.shape[1]), len(acceptors))
+        r[mol_h[:, None] == mol_a[None]] = np.inf
+        nearest.append(r.min(1))
+    nearest = np.concatenate(nearest)
+    return {"hbond_median_a": float(np.median(nearest)),
+            "hbond_p5_a": float(np.percentile(nearest, 5))}
+
+
 def fixed_charge_run(name: str, system, args, directory: Path) -> dict:
     settings = _settings(args, 2.0)
     if args.alphas == "field":  # the control: the Drude fit's permanent charges, same LJ
@@ -112,8 +169,10 @@ def fixed_charge_run(name: str, system, args, directory: Path) -> dict:
     t0 = production_start(liquid.energies, densities)
     charges = np.tile(site_charges(build_gas_system(system, settings)), settings.n_molecules)
     eps = trajectory_dielectric(liquid, charges, t0, TEMPERATURE_K)
+    structure = structure_statistics(system, liquid.positions[t0:], liquid.box_lengths[t0:],
+                                     charges[:system.n_atoms], drude=False)
     return {"density": result.density.to_json(), "hvap": result.hvap.to_json(),
-            "dielectric": eps.to_json(), "frames": result.frames,
+            "dielectric": eps.to_json(), "structure": structure, "frames": result.frames,
             "lengths_ps": result.lengths_ps, "wall_s": wall,
             "ns_per_day": result.ns_per_day}
 
@@ -201,6 +260,11 @@ def drude_run(name: str, system, args, directory: Path) -> dict:
     start = time.perf_counter()
     result = simulate_drude_liquid(job, DrudeDynamicsSettings())
     wall = time.perf_counter() - start
+    liquid = load_trajectory(directory / "liquid", settings.save_interval_ps)
+    t0 = liquid.positions.shape[0] - result.liquid.frames["liquid_used"]
+    charges = site_charges(drude_gas_system(drude_system, settings))
+    info["structure"] = structure_statistics(drude_system, liquid.positions[t0:],
+                                             liquid.box_lengths[t0:], charges, drude=True)
     return {"density": result.liquid.density.to_json(), "hvap": result.liquid.hvap.to_json(),
             "dielectric": result.dielectric.to_json(), "alpha_a3": result.alpha_a3,
             "max_drude_displacement_a": result.max_drude_displacement_a,
