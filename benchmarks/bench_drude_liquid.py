@@ -46,10 +46,14 @@ doi:10.1016/j.jct.2015.09.010).
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_drude_liquid.py OUTDIR \
         [--molecules 64] [--equilibration-ps 20] [--production-ps 40] \
         [--liquids ccl4,benzene] [--models fixed,drude] [--alphas start|fitted|field] \
-        [--lj-scale 1.0] [--store DB] [--rebalance]
+        [--field-method hf/aug-cc-pvdz] [--hbond-thole own|A] [--lj-scale 1.0] \
+        [--store DB] [--rebalance]
 
 Rerunning with the same OUTDIR resumes (finished runs return at once). Each run writes
-OUTDIR/<liquid>/<run directory>.json; OUTDIR/summary.json gathers all of them.
+OUTDIR/<liquid>/<run directory>.json (with ``structure``: mean molecular dipole, dipole
+correlation <M^2>/(N<mu^2>), donor H...acceptor distances, Drude |d| per type and the
+fraction at the hard wall, over the equilibrated frames); OUTDIR/summary.json gathers
+all of them.
 """
 
 from __future__ import annotations
