@@ -47,7 +47,7 @@ doi:10.1016/j.jct.2015.09.010).
         [--molecules 64] [--equilibration-ps 20] [--production-ps 40] \
         [--liquids ccl4,benzene] [--models fixed,drude] [--alphas start|fitted|field] \
         [--field-method hf/aug-cc-pvdz] [--hbond-thole own|A] [--lj-scale 1.0] \
-        [--store DB] [--rebalance]
+        [--store DB] [--rebalance] [--window-from-ps T]
 
 Rerunning with the same OUTDIR resumes (finished runs return at once). Each run writes
 OUTDIR/<liquid>/<run directory>.json (with ``structure``: mean molecular dipole, dipole
@@ -318,6 +318,41 @@ def rebalance(name: str, args: argparse.Namespace) -> dict:
             "secant_steps": [{"scale": a, "hvap": b} for a, b in steps]}
 
 
+def fixed_window(name: str, args: argparse.Namespace) -> dict:
+    """Density (g/mL; error from 10 block means) and eps (blocked jackknife) of the
+    finished Drude run of ``--alphas``/``--hbond-thole`` over every frame from
+    ``--window-from-ps`` on: a check of the equilibration detection on liquids whose
+    density wanders slowly (methanol)."""
+    from ffparam.liquid.drude import (
+        AVOGADRO_G_ML_TO_PER_A3,
+        clausius_mossotti,
+        isotropic_polarizability,
+        override_parameters,
+        polarizable_system,
+    )
+    from ffparam.params.parameter_set import ParameterSet
+
+    directory = args.outdir / name / run_directory(args, "drude")
+    params = ParameterSet.load(directory / "parameters.yaml")
+    system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
+                            cache_file=args.outdir / f"{name}_system.json")
+    model = polarizable_system(override_parameters(system, params), params)
+    settings = _settings(args, 1.0)
+    liquid = load_trajectory(directory / "liquid", settings.save_interval_ps)
+    first = round(args.window_from_ps / settings.save_interval_ps)
+    mass = molar_mass(model.molecule)
+    rho = box_density(mass, settings.n_molecules, liquid.volumes)[first:]
+    blocks = rho[: len(rho) // 10 * 10].reshape(10, -1).mean(1)
+    charges = np.tile(site_charges(drude_gas_system(model, settings)), settings.n_molecules)
+    eps_inf = clausius_mossotti(isotropic_polarizability(model),
+                                rho.mean() / mass * AVOGADRO_G_ML_TO_PER_A3)
+    eps = trajectory_dielectric(liquid, charges, first, TEMPERATURE_K, eps_inf)
+    return {"from_ps": args.window_from_ps, "frames": len(rho),
+            "density": float(rho.mean()),
+            "density_error": float(blocks.std(ddof=1) / np.sqrt(len(blocks))),
+            "density_blocks": blocks.tolist(), "dielectric": eps.to_json()}
+
+
 def run_directory(args: argparse.Namespace, model: str) -> str:
     if model == "fixed":
         return "fixed_field" if args.alphas == "field" else "fixed"
@@ -354,6 +389,9 @@ def main() -> None:
     parser.add_argument("--rebalance", action="store_true",
                         help="only compute the LJ epsilon scale of the fitted Drude model "
                              "that restores the fixed-charge Hvap (finished runs)")
+    parser.add_argument("--window-from-ps", type=float, default=None,
+                        help="only analyse the finished Drude run from this time on "
+                             "(density by 10 blocks, eps), no equilibration detection")
     parser.add_argument("--store", type=Path, default=Path("/tmp/ffparam_bench_drude/"
                                                            "polarizability.db"))
     args = parser.parse_args()
@@ -362,6 +400,13 @@ def main() -> None:
         result = rebalance(name, args)
         write_json_atomic(args.outdir / name / "rebalance.json", result)
         print(json.dumps({name: result}, indent=1), flush=True)
+    for name in args.liquids.split(",") if args.window_from_ps is not None else ():
+        label = run_directory(args, "drude")
+        result = fixed_window(name, args)
+        write_json_atomic(args.outdir / name / f"{label}_window.json", result)
+        print(json.dumps({name: result}, indent=1), flush=True)
+    if args.window_from_ps is not None:
+        return
     for name in () if args.rebalance else args.liquids.split(","):
         system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
                                 cache_file=args.outdir / f"{name}_system.json")
