@@ -10,6 +10,10 @@ Drude type (``type1`` the Drude, ``type2`` its parent, charge q_D, polarizabilit
 Thole): ``ForceField.createSystem`` on the PDB (or on a topology without Drudes after
 ``Modeller.addExtraParticles``) builds the same System (OpenMM's DrudeGenerator screens
 every excluded Drude pair with thole_i + thole_j and moves 0.4 amu from each parent).
+Drude types with ``hbond_thole`` add a ``<CustomNonbondedForce>`` (bondCutoff 3, the
+expression of :data:`ffparam.mm.drude.HBOND_THOLE_ENERGY`, per-atom q/s/h); a donor H
+1-4 to a screened acceptor is refused there (its Drude is four bonds away, so the ffxml's
+bond exclusions would count a pair the System XML and the engine leave out).
 
 Verified like every export: the files are read back (the ffxml through
 ``openmm.app.ForceField.createSystem`` on the PDB's topology) (``openmm.XmlSerializer``,
@@ -48,7 +52,12 @@ from ffparam.export.topology import (
 )
 from ffparam.export.verify import FormatCheck
 from ffparam.mm import evaluate_openmm
-from ffparam.mm.drude import DrudeEngine, build_openmm_drude, evaluate_openmm_drude_scf
+from ffparam.mm.drude import (
+    DrudeEngine,
+    build_openmm_drude,
+    evaluate_openmm_drude_scf,
+    hbond_thole_force,
+)
 from ffparam.params.system import ParameterizedSystem
 from ffparam.units import NM_PER_ANGSTROM
 
@@ -197,8 +206,35 @@ def drude_ffxml_text(system: ParameterizedSystem, residue_name: str = "MOL") -> 
                       charge=repr(float(q_d[k])),
                       polarizability=repr(float(alpha[k]) * NM_PER_ANGSTROM**3),
                       thole=repr(float(thole[k])))
+    _add_hbond_ffxml(system, root, residue_name)
     ET.indent(root, space=" ")
     return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _add_hbond_ffxml(system: ParameterizedSystem, root: ET.Element, residue_name: str
+                     ) -> None:
+    """The ``hbond_thole`` screening as an ffxml ``<CustomNonbondedForce>`` (module
+    docstring); nothing when the system has none."""
+    force = hbond_thole_force(system)
+    if force is None:
+        return
+    drude = system.drude
+    pairs_14 = {tuple(sorted(pair)) for pair in system.topology.pairs_14.tolist()}
+    screened = drude.parents[drude.hbond_index >= 0].tolist()
+    if any(tuple(sorted((a, h))) in pairs_14 for a in screened for h in drude.donors.tolist()):
+        raise InputError("hbond_thole with a donor hydrogen 1-4 to a screened acceptor "
+                         "cannot be written as ffxml (bond-count exclusions); use the "
+                         "System XML")
+    names = atom_names(system.molecule)
+    types = [f"{residue_name}-{names[i]}" for i in range(system.n_atoms)]
+    types += [f"{residue_name}-{f'D{names[a]}'[:4]}" for a in drude.parents.tolist()]
+    out = ET.SubElement(root, "CustomNonbondedForce", energy=force.getEnergyFunction(),
+                        bondCutoff="3")
+    for k in range(force.getNumPerParticleParameters()):
+        ET.SubElement(out, "PerParticleParameter", name=force.getPerParticleParameterName(k))
+    for i, name in enumerate(types):
+        q, s, h = force.getParticleParameters(i)
+        ET.SubElement(out, "Atom", type=name, q=repr(q), s=repr(s), h=repr(h))
 
 
 def _atoms_only(topology: app.Topology, n_atoms: int) -> app.Topology:

@@ -78,7 +78,12 @@ from ffparam.liquid.properties import (
 )
 from ffparam.liquid.settings import LiquidSettings
 from ffparam.liquid.simulate import PhaseSpec, PhaseTrajectory, run_phase
-from ffparam.mm.drude import DrudeEngine, build_openmm_drude
+from ffparam.mm.drude import (
+    DrudeEngine,
+    build_openmm_drude,
+    hbond_thole_force,
+    nonbonded_exclusions,
+)
 from ffparam.params.drude import (
     DRUDE_SECTION,
     add_drude,
@@ -212,10 +217,23 @@ def drude_gas_system(system: ParameterizedSystem, settings: LiquidSettings,
 def drude_box_system(system: ParameterizedSystem, n_molecules: int, box_length_a: float,
                      settings: LiquidSettings, values: np.ndarray | None = None
                      ) -> openmm.System:
-    """``n_molecules`` Drude molecules in a cubic PME box (see the module docstring)."""
+    """``n_molecules`` Drude molecules in a cubic PME box (see the module docstring); the
+    H-bond Thole screening (``hbond_thole`` types) as one box-wide ``CustomNonbondedForce``
+    (:func:`ffparam.mm.drude.hbond_thole_force`, cut off at the liquid's cutoff)."""
     _require_drude(system)
-    return build_box_system(system, n_molecules, box_length_a, settings, values,
-                            single=build_openmm_drude(system, values).system)
+    single = build_openmm_drude(system, values).system
+    hbond = [k for k, f in enumerate(single.getForces())
+             if isinstance(f, openmm.CustomNonbondedForce)]
+    group = single.getForce(hbond[0]).getForceGroup() if hbond else 0
+    for k in reversed(hbond):
+        single.removeForce(k)
+    box = build_box_system(system, n_molecules, box_length_a, settings, values, single=single)
+    force = hbond_thole_force(system, values, n_molecules, settings.cutoff_a,
+                              nonbonded_exclusions(single))
+    if force is not None:
+        force.setForceGroup(group)
+        box.addForce(force)
+    return box
 
 
 def with_drude_particles(system: ParameterizedSystem, core_positions_a: np.ndarray,

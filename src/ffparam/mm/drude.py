@@ -17,7 +17,10 @@ are exact to first order in the residual gradient.
 Terms (kcal/mol): the fixed-charge terms of :class:`~ffparam.mm.engine.MMEngine` with
 ``Electrostatics`` over the charge sites (pairs of sites inherit their atoms' pair
 scale; excluded pairs have none), plus ``DrudeSpring`` (k/2 d^2) and ``Thole`` (screened
-induced dipole - induced dipole of 1-2 and 1-3 pairs, as OpenMM ``DrudeForce``).
+induced dipole - induced dipole of 1-2 and 1-3 pairs, as OpenMM ``DrudeForce``), and, for
+Drude types with ``hbond_thole`` (:mod:`ffparam.params.drude`), ``HBondThole``: the
+screening of their Drude dipoles by donor hydrogens, in OpenMM a ``CustomNonbondedForce``
+(:func:`hbond_thole_force`).
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ class DrudeEngine:
         self._alpha, self._thole = index(drude.alpha_index), index(drude.thole_index)
         self._charge = index(system.nonbonded.charge_index)
         self._screened = index(drude.screened).reshape(-1, 2)
+        self._hbond = index(drude.hbond_index)
+        self._hbond_pairs = index(drude.hbond_pairs).reshape(-1, 2)
         pairs, scale = self._site_pairs()
         self._pairs = index(pairs).reshape(-1, 2)
         self._pair_scale = torch.as_tensor(scale, dtype=dtype, device=self.device)
@@ -134,8 +139,26 @@ class DrudeEngine:
         r = torch.linalg.vector_norm(sites[:, pairs[:, 0]] - sites[:, pairs[:, 1]], dim=-1)
         elec = COULOMB_CONSTANT_KCAL_MOL_A_E2 * (q[pairs[:, 0]] * q[pairs[:, 1]] * scale / r)
         spring = 0.5 * self.k * (d * d).sum(dim=(-1, -2))
-        return {"Electrostatics": elec.sum(-1), "DrudeSpring": spring,
-                "Thole": self._thole_energy(core_d, core_d + d, q_d, alpha, p)}
+        out = {"Electrostatics": elec.sum(-1), "DrudeSpring": spring,
+               "Thole": self._thole_energy(core_d, core_d + d, q_d, alpha, p)}
+        if len(self._hbond_pairs):
+            out["HBondThole"] = self._hbond_energy(pos, core_d, d, q[:self.n_atoms], q_d,
+                                                   alpha, p)
+        return out
+
+    def _hbond_energy(self, pos: Tensor, cores: Tensor, d: Tensor, q_atoms: Tensor,
+                      q_d: Tensor, alpha: Tensor, p: Tensor) -> Tensor:
+        """Screening of Drude dipoles by donor hydrogens (kcal/mol, n_conformers): for each
+        (Drude k, donor h) pair, -C q_D q_H sum over the Drude (+) and its core (-) of
+        (1 + u/2) exp(-u) / r, u = a_k r / alpha_k^(1/3) (:mod:`ffparam.params.drude`)."""
+        k, h = self._hbond_pairs[:, 0], self._hbond_pairs[:, 1]
+        width = p[self._hbond[k]] / alpha[k] ** (1.0 / 3.0)
+        total = 0
+        for site, sign in ((cores[:, k] + d[:, k], 1.0), (cores[:, k], -1.0)):
+            r = torch.linalg.vector_norm(site - pos[:, h], dim=-1)
+            u = width * r
+            total = total + sign * (1.0 + 0.5 * u) * torch.exp(-u) / r
+        return -(COULOMB_CONSTANT_KCAL_MOL_A_E2 * q_d[k] * q_atoms[h] * total).sum(-1)
 
     def _thole_energy(self, cores: Tensor, drudes: Tensor, q_d: Tensor, alpha: Tensor,
                       p: Tensor) -> Tensor:
@@ -364,7 +387,81 @@ def build_openmm_drude(system: ParameterizedSystem, values: np.ndarray | None = 
     force.setForceGroup(len(export.group_names))
     export.group_names[len(export.group_names)] = "Drude"
     omm.addForce(force)
+    hbond = hbond_thole_force(system, p, exclusions=nonbonded_exclusions(omm))
+    if hbond is not None:
+        hbond.setForceGroup(len(export.group_names))
+        export.group_names[len(export.group_names)] = "HBondThole"
+        omm.addForce(hbond)
     return export
+
+
+HBOND_THOLE_ENERGY = ("-{c}*q1*q2*x*(1+0.5*u)*exp(-u)/r; x=h1+h2-2*h1*h2; "
+                      "u=(s1+s2)*r")
+"""OpenMM expression of the H-bond Thole screening (kJ/mol, nm; ``c`` the Coulomb constant
+of ffparam in kJ/mol nm/e^2): per particle ``q`` (Drude q_D, its core -q_D, a donor H its
+charge), ``s`` (a / alpha^(1/3) in 1/nm on the Drude sites, 0 on the donors) and ``h``
+(1 on donors, else 0), so that only Drude-site x donor pairs count (x = 1) also where no
+interaction groups are set (ffxml)."""
+
+
+def nonbonded_exclusions(omm_system) -> list[tuple[int, int]]:
+    """The particle pairs of the exceptions of a System's ``NonbondedForce``."""
+    import openmm
+
+    force = next(f for f in omm_system.getForces() if isinstance(f, openmm.NonbondedForce))
+    return [tuple(force.getExceptionParameters(k)[:2])
+            for k in range(force.getNumExceptions())]
+
+
+def hbond_thole_force(system: ParameterizedSystem, values: np.ndarray | None = None,
+                      n_molecules: int = 1, cutoff_a: float | None = None,
+                      exclusions: list[tuple[int, int]] = ()):
+    """The ``HBondThole`` term as an OpenMM ``CustomNonbondedForce`` over ``n_molecules``
+    copies of ``system`` laid out as :func:`build_openmm_drude` (each molecule's atoms,
+    then its Drudes): interaction groups Drude sites (Drude and core) of the types with
+    ``hbond_thole`` x donor hydrogens; ``exclusions``: one molecule's particle pairs
+    without the term, which must be the exceptions of its ``NonbondedForce`` (OpenMM
+    wants the same exclusions on every nonbonded force; :func:`nonbonded_exclusions`:
+    the site pairs of the 1-2, 1-3 and 1-4 atom pairs, so only full pairs count, as in
+    the engine); NoCutoff, or CutoffPeriodic at ``cutoff_a`` Angstrom (no switch: the
+    term decays as exp(-u)). None when the system has no such Drude type or no donor."""
+    import openmm
+
+    drude = system.drude
+    p = system.parameters.vector() if values is None else np.asarray(values, dtype=float)
+    with_hbond = np.flatnonzero(drude.hbond_index >= 0)
+    if len(with_hbond) == 0 or len(drude.donors) == 0:
+        return None
+    n, per = system.n_atoms, system.n_atoms + len(drude)
+    q_d, alpha = drude.charges(p), drude.alphas(p)
+    q, s, h = np.zeros(per), np.zeros(per), np.zeros(per)
+    q[drude.donors] = p[system.nonbonded.charge_index[drude.donors]]
+    h[drude.donors] = 1.0
+    sites = []
+    for k in with_hbond.tolist():
+        width = p[drude.hbond_index[k]] / alpha[k] ** (1.0 / 3.0) / NM_PER_ANGSTROM
+        parent = int(drude.parents[k])
+        q[n + k], q[parent], s[n + k], s[parent] = q_d[k], -q_d[k], width, width
+        sites += [(k, n + k), (k, parent)]
+    coulomb = COULOMB_CONSTANT_KCAL_MOL_A_E2 * KJ_PER_KCAL * NM_PER_ANGSTROM
+    force = openmm.CustomNonbondedForce(HBOND_THOLE_ENERGY.format(c=repr(coulomb)))
+    force.addPerParticleParameter("q")
+    force.addPerParticleParameter("s")
+    force.addPerParticleParameter("h")
+    for m in range(n_molecules):
+        for i in range(per):
+            force.addParticle([float(q[i]), float(s[i]), float(h[i])])
+        for a, b in exclusions:
+            force.addExclusion(m * per + a, m * per + b)
+    force.addInteractionGroup([m * per + site for m in range(n_molecules) for _, site in sites],
+                              [m * per + h for m in range(n_molecules)
+                               for h in drude.donors.tolist()])
+    if cutoff_a is None:
+        force.setNonbondedMethod(openmm.CustomNonbondedForce.NoCutoff)
+    else:
+        force.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
+        force.setCutoffDistance(cutoff_a * NM_PER_ANGSTROM)
+    return force
 
 
 def _add_drude_sites(system: ParameterizedSystem, force, p: np.ndarray, q_d: np.ndarray

@@ -21,13 +21,24 @@ parent (core). Conventions (internal units):
 The parameters live in section ``Drude`` of the :class:`ParameterSet` under a type id
 (fields ``alpha`` in A^3 and ``thole``, dimensionless), so they are entries of the flat
 vector and can be fitted like any other field.
+
+Optional field ``hbond_thole`` (dimensionless ``a``; CHARMM Drude's NBTHOLE idea applied to
+hydrogen bonds): Thole screening of the interaction of this type's Drude dipole with the
+charge of every H-bond donor hydrogen (an H bonded to N, O or S) it has a full nonbonded
+pair with (other molecules; 1-2, 1-3 and 1-4 pairs are left alone). The bare
+``C q_D q_H (1/r_DH - 1/r_cH)`` (Drude D and its core c) becomes
+``C q_D q_H (S(u_DH)/r_DH - S(u_cH)/r_cH)``, ``S(u) = 1 - (1 + u/2) exp(-u)``,
+``u = a r / alpha^(1/3)`` (the hydrogen carries no polarizability, so the Thole width is
+the acceptor's alone). It vanishes for an unpolarized Drude (d = 0): permanent charges are
+untouched; it softens the short-range pull of a donor H on the acceptor's Drude, the
+over-polarized H bond (polarization catastrophe) of point Drudes in alcohols.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -54,6 +65,10 @@ fitted values: rounded, and kept low enough that aromatic rings with Thole 1.3 s
 clear of the polarization catastrophe (benzene's Drude Hessian turns indefinite near
 alpha(CH) = 1.9 A^3)."""
 HYDROGEN_SHARE_A3 = 0.3
+HBOND_THOLE_FIELD = "hbond_thole"
+"""Optional Drude field: Thole factor of the H-bond screening (module docstring)."""
+DONOR_ELEMENTS = (7, 8, 16)
+"""Atomic numbers whose hydrogens are H-bond donors for ``hbond_thole`` (N, O, S)."""
 
 
 @dataclass
@@ -67,6 +82,12 @@ class DrudeTerms:
         screened: int64 (n_pairs, 2) Drude indices (into ``parents``) whose parents are
             1-2 or 1-3 (excluded pairs): Thole-screened dipole-dipole interactions.
         k_kcal_mol_a2: spring constant, E = k/2 |d|^2.
+        hbond_index: int64 (n_drude,) index of each Drude's ``hbond_thole`` into the
+            vector, -1 where its type has none (module docstring).
+        donors: int64 (n_donors,) atom indices of the H-bond donor hydrogens.
+        hbond_pairs: int64 (n, 2) (Drude index, donor atom) full nonbonded pairs of the
+            system (different molecules of one system, or far apart in one) whose Drude
+            type has ``hbond_thole``.
     """
 
     parents: np.ndarray
@@ -75,6 +96,9 @@ class DrudeTerms:
     thole_index: np.ndarray
     screened: np.ndarray
     k_kcal_mol_a2: float = DRUDE_K_KCAL_MOL_A2
+    hbond_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    donors: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    hbond_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.parents)
@@ -147,6 +171,10 @@ def check_drude_parameters(source: ParameterSet, types: Sequence[str | None]) ->
         thole = values.get("thole", DEFAULT_THOLE)
         if not math.isfinite(thole) or thole <= 0:
             raise InputError(f"Drude type {tid!r}: Thole factor must be positive, got {thole}")
+        hbond = values.get(HBOND_THOLE_FIELD, 1.0)
+        if not math.isfinite(hbond) or hbond <= 0:
+            raise InputError(f"Drude type {tid!r}: {HBOND_THOLE_FIELD} must be positive, "
+                             f"got {hbond}")
 
 
 def add_drude(system: ParameterizedSystem, types: Sequence[str | None] | None = None,
@@ -212,7 +240,62 @@ def _rebind(system: ParameterizedSystem, params: ParameterSet, types: list[str |
                               for t in type_ids], dtype=np.int64),
         thole_index=np.array([params.index(ParameterKey(DRUDE_SECTION, t, "thole"))
                               for t in type_ids], dtype=np.int64),
-        screened=np.array(screened, dtype=np.int64).reshape(-1, 2), k_kcal_mol_a2=k)
+        screened=np.array(screened, dtype=np.int64).reshape(-1, 2), k_kcal_mol_a2=k,
+        **hbond_terms(system, params, type_ids, parents))
     return ParameterizedSystem(system.topology, params, terms, nonbonded, system.source,
                                drude=drude)
 
+
+
+def donor_hydrogens(system: ParameterizedSystem) -> np.ndarray:
+    """Atom indices (int64) of the hydrogens bonded to N, O or S (H-bond donors)."""
+    out = [a.GetIdx() for a in system.molecule.rdmol.GetAtoms() if a.GetAtomicNum() == 1
+           and any(n.GetAtomicNum() in DONOR_ELEMENTS for n in a.GetNeighbors())]
+    return np.array(out, dtype=np.int64)
+
+
+def hbond_terms(system: ParameterizedSystem, params: ParameterSet, type_ids: list[str],
+                parents: np.ndarray) -> dict[str, np.ndarray]:
+    """``hbond_index``, ``donors`` and ``hbond_pairs`` of :class:`DrudeTerms` (the Drudes
+    whose type has ``hbond_thole``, paired with the donors they have full pairs with)."""
+    index = np.array([params.index(ParameterKey(DRUDE_SECTION, t, HBOND_THOLE_FIELD))
+                      if HBOND_THOLE_FIELD in params.get(DRUDE_SECTION, t).values else -1
+                      for t in type_ids], dtype=np.int64)
+    donors = donor_hydrogens(system)
+    slot = {int(a): n for n, a in enumerate(parents.tolist()) if index[n] >= 0}
+    donor_set = set(donors.tolist())
+    pairs = []
+    for a, b in system.topology.nonbonded_pairs.tolist():
+        for heavy, h in ((a, b), (b, a)):
+            if heavy in slot and h in donor_set:
+                pairs.append((slot[heavy], h))
+    return {"hbond_index": index, "donors": donors,
+            "hbond_pairs": np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)}
+
+
+def drude_types(system: ParameterizedSystem) -> list[str | None]:
+    """The per-atom Drude type ids of a Drude system (None for atoms without a Drude)."""
+    if system.drude is None:
+        raise InputError("system has no Drude particles (use params.drude.add_drude)")
+    types: list[str | None] = [None] * system.n_atoms
+    for parent, tid in zip(system.drude.parents.tolist(), system.drude.type_ids):
+        types[parent] = tid
+    return types
+
+
+def with_hbond_thole(system: ParameterizedSystem, thole_by_type: dict[str, float]
+                     ) -> ParameterizedSystem:
+    """A copy of the Drude ``system`` whose types in ``thole_by_type`` get that
+    ``hbond_thole`` (dimensionless; module docstring); InputError for a type the system
+    does not have."""
+    types = drude_types(system)
+    unknown = sorted(set(thole_by_type) - {t for t in types if t is not None})
+    if unknown:
+        raise InputError(f"no Drude type {', '.join(unknown)} in {system.molecule.name}")
+    source = ParameterSet()
+    for tid in dict.fromkeys(t for t in types if t is not None):
+        values = dict(system.parameters.get(DRUDE_SECTION, tid).values)
+        if tid in thole_by_type:
+            values[HBOND_THOLE_FIELD] = float(thole_by_type[tid])
+        source.add(DRUDE_SECTION, Parameter(tid, values))
+    return add_drude(system, types, source, system.drude.k_kcal_mol_a2)

@@ -37,7 +37,7 @@ NONBONDED_SECTION_FIELDS: dict[str, dict[str, str]] = {
     "NBFix": {"epsilon": "kcal/mol", "sigma": "A"},
     "Charges": {"charge": "e"},
     "LJ14": {"epsilon": "kcal/mol", "sigma": "A"},
-    "Drude": {"alpha": "A^3", "thole": "1"},
+    "Drude": {"alpha": "A^3", "thole": "1", "hbond_thole": "1"},
 }
 """Internal unit of each field of the per-atom and per-pair sections (``LJ14``: the LJ of
 1-4 pairs of two atom types, already scaled, for imported force fields that set it per
@@ -371,6 +371,7 @@ DEFAULT_PRIOR_WIDTHS: dict[str, float] = {
     "Charges/charge": 0.3,
     "Drude/alpha": 1.0,
     "Drude/thole": 1.0,
+    "Drude/hbond_thole": 1.0,
 }
 """Default Gaussian prior widths (internal units), chosen like ForceBalance/OpenFF priors."""
 

@@ -164,6 +164,7 @@ class ParameterizedSystem:
             used.update(arr.tolist())
         if self.drude is not None:
             used.update(self.drude.alpha_index.tolist() + self.drude.thole_index.tolist())
+            used.update(i for i in self.drude.hbond_index.tolist() if i >= 0)
         return {keys[i] for i in used}
 
     def with_parameters(self, parameters: ParameterSet) -> ParameterizedSystem:
