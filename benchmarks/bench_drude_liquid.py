@@ -213,21 +213,7 @@ def field_fitted_drude_system(system, store_path: Path, method: str) -> tuple:
     with Store(store_path) as store:
         drude_system, summary = fit_drude(system, method, DEFAULT_FIELD_KCAL_MOL_E_A, store,
                                           SerialExecutor())
-    return neutralized(drude_system), {"field_fit": summary.to_json()}
-
-
-def neutralized(system):
-    """``system`` with the molecule's net charge made exactly its formal charge: the fit
-    holds it by a stiff residual only (~1e-5 e), and a box of 128 such molecules is not
-    neutral enough for the box dipole; the excess is taken off every atom's charge key
-    in equal shares."""
-    vector = system.parameters.vector().copy()
-    index = system.nonbonded.charge_index
-    formal = sum(a.GetFormalCharge() for a in system.molecule.rdmol.GetAtoms())
-    excess = float(vector[index].sum()) - formal
-    keys, counts = np.unique(index, return_counts=True)
-    vector[keys] -= excess / counts.sum()
-    return system.with_parameters(system.parameters.with_vector(vector))
+    return drude_system, {"field_fit": summary.to_json()}
 
 
 def acceptor_hbond_thole(system, value: str):

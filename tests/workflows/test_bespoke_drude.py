@@ -47,6 +47,10 @@ def test_fit_moves_alpha_and_charges_to_qm(fitted):
     assert abs(q.sum()) < 1e-4 and q[2] == q[3]  # neutral, equivalent hydrogens tied
     assert not np.allclose(q, summary.charges_start, atol=0.02)
     p = drude.parameters.vector()
+    # the returned model is neutral exactly (the fit's residual removed in equal shares)
+    charges = p[drude.nonbonded.charge_index]
+    assert abs(charges.sum()) < 1e-12 and charges[2] == charges[3]
+    np.testing.assert_allclose(charges, q - q.sum() / len(q), atol=1e-12)
     assert np.allclose(drude.drude.alphas(p), [summary.types[t]["alpha_fitted_a3"]
                                                for t in drude.drude.type_ids])
     json.dumps(summary.to_json())

@@ -140,7 +140,22 @@ def fit_drude(fitted: ParameterizedSystem, method: str, strength: float, store, 
     targets = [_tensor_target(stage1, polar), _esp_target(stage1, fields)]
     stage2 = _stage(stage1, targets, {DRUDE_SECTION: ["alpha"], "Charges": ["charge"]},
                     charge_ties(stage1), max_iterations)
-    return stage2, _summary(start, stage2, polar, fields, method, strength)
+    summary = _summary(start, stage2, polar, fields, method, strength)
+    return with_exact_net_charge(stage2), summary
+
+
+def with_exact_net_charge(system: ParameterizedSystem) -> ParameterizedSystem:
+    """``system`` with the sum of its atoms' charges exactly the molecule's net charge (e):
+    the fit holds it by a stiff residual only (~1e-5 e left; a box of 128 such molecules
+    is then not neutral enough for its box dipole), so the excess is taken off every atom
+    in equal shares, through the charge keys (a key shared by n atoms moves by n shares'
+    worth in total); the summary keeps the deviation the fit itself reached."""
+    vector = system.parameters.vector().copy()
+    index = system.nonbonded.charge_index
+    excess = float(vector[index].sum()) - system.molecule.total_charge
+    keys, counts = np.unique(index, return_counts=True)
+    vector[keys] -= excess / counts.sum()
+    return system.with_parameters(system.parameters.with_vector(vector))
 
 
 def _tensor_target(system: ParameterizedSystem, records: list):
