@@ -13,17 +13,17 @@ from openmm import unit
 from ffparam.liquid.box import pack_box
 from ffparam.liquid.drude import (
     drude_box_system,
-    drude_gas_system,
     override_parameters,
     polarizable_system,
     with_drude_particles,
 )
 from ffparam.liquid.prepare import prepare_system
 from ffparam.liquid.settings import LiquidSettings
-from ffparam.mm.drude import DrudeEngine, build_openmm_drude
+from ffparam.mm.drude import build_openmm_drude
 from ffparam.params.drude import add_drude, with_hbond_thole
 from ffparam.params.parameter_set import ParameterSet
 from ffparam.units import COULOMB_CONSTANT_KCAL_MOL_A_E2, KCAL_PER_KJ, NM_PER_ANGSTROM
+from tests.liquid.test_drude_liquid import gas_energies
 from tests.liquid.test_openmm_system import _energies
 
 N_MOLECULES = 40
@@ -83,16 +83,8 @@ def test_box_hbond_force_equals_the_minimum_image_sum(methanol):
 
 
 def test_gas_system_with_hbond_thole_equals_the_engine(methanol):
-    omm = drude_gas_system(methanol, LiquidSettings())
-    xyz = methanol.molecule.conformers[:1]
-    engine = DrudeEngine(methanol)
-    full = np.concatenate([xyz[0], engine.drude_positions(xyz)[0]])
-    context = openmm.Context(omm, openmm.VerletIntegrator(0.001),
-                             openmm.Platform.getPlatformByName("Reference"))
-    context.setPositions(full * NM_PER_ANGSTROM)
-    energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(
-        unit.kilojoule_per_mole) * KCAL_PER_KJ
-    assert energy == pytest.approx(float(engine.energy(xyz)[0]), abs=1e-6)
+    omm_energy, engine_energy = gas_energies(methanol)
+    assert omm_energy == pytest.approx(engine_energy, abs=1e-6)
 
 
 def test_hbond_thole_travels_through_a_drude_parameter_file(methanol, tmp_path):
