@@ -155,8 +155,7 @@ def _update(out: BranchDeltaResult, grid_index: np.ndarray, branch: np.ndarray,
         w = winners[grid_index[c]]
         if c == w:
             continue
-        spread = np.sqrt(max(cov[c, c] + cov[w, w] - 2.0 * cov[c, w], 0.0))
-        if corrected[c] - corrected[w] < CONTENDER_SIGMAS * spread:
+        if corrected[c] - corrected[w] < CONTENDER_SIGMAS * _difference_sd(cov, c, w):
             open_set.append(c)
     out.winners, out.mean, out.cov = winners, mean, cov
     out.amplitude_kcal_mol, out.length_scales = gp.amplitude, gp.length_scales
@@ -194,8 +193,12 @@ def _profile(grid_index: np.ndarray, branch: np.ndarray, corrected: np.ndarray,
 
 
 def _within_one_sigma(c: int, w: int, corrected: np.ndarray, cov: np.ndarray) -> bool:
-    spread = np.sqrt(max(cov[c, c] + cov[w, w] - 2.0 * cov[c, w], 0.0))
-    return bool(corrected[c] - corrected[w] <= spread)
+    return bool(corrected[c] - corrected[w] <= _difference_sd(cov, c, w))
+
+
+def _difference_sd(cov: np.ndarray, c: int, w: int) -> float:
+    """Standard deviation (kcal/mol) of dE_c - dE_w from the posterior covariance."""
+    return float(np.sqrt(max(cov[c, c] + cov[w, w] - 2.0 * cov[c, w], 0.0)))
 
 
 __all__ = ["CONTENDER_SIGMAS", "BranchDeltaResult", "active_delta_branches"]

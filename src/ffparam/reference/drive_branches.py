@@ -46,6 +46,7 @@ from ffparam.reference.compute import RunSummary, run_jobs
 from ffparam.reference.jobs import Job
 from ffparam.reference.records import Constraints, Species, Task
 from ffparam.reference.spec import MethodSpec
+from ffparam.sample.statistics import dihedral_angles
 
 BRANCH_GAP_DEG = 45.0
 """Two geometries are on different branches when some signature dihedral differs by at
@@ -102,14 +103,10 @@ def secondary_dihedrals(molecule: Molecule, dihedral) -> list[tuple[int, int, in
 
 
 def dihedral_values(geometries: np.ndarray, quads) -> np.ndarray:
-    """(m, k) dihedral angles (degrees, -180..180] of ``quads`` in ``geometries`` (m, N, 3)."""
-    x = np.asarray(geometries, dtype=float).reshape(-1, *np.shape(geometries)[-2:])
-    q = np.asarray(quads, dtype=np.int64).reshape(-1, 4)
-    p = x[:, q]  # (m, k, 4, 3)
-    b1, b2, b3 = p[:, :, 1] - p[:, :, 0], p[:, :, 2] - p[:, :, 1], p[:, :, 3] - p[:, :, 2]
-    n1, n2 = np.cross(b1, b2), np.cross(b2, b3)
-    sine = (np.linalg.norm(b2, axis=-1) * (b1 * n2).sum(-1))
-    return np.degrees(np.arctan2(sine, (n1 * n2).sum(-1)))
+    """(m, k) dihedral angles (degrees, [-180, 180)) of ``quads`` in ``geometries``
+    (m, N, 3): :func:`ffparam.sample.statistics.dihedral_angles` in the signed range the
+    drive's constraints use."""
+    return (dihedral_angles(geometries, quads) + 180.0) % 360.0 - 180.0
 
 
 def signature_gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
