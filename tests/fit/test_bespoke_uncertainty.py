@@ -31,7 +31,7 @@ def test_bespoke_run_reports_sigmas_and_band(tmp_path):
     result = run_bespoke("CCO", out, BespokeSettings(references=[tmp_path / "scan.xyz"],
                                                      **BARE))
     data = json.loads((out / "metrics.json").read_text())
-    assert data["schema_version"] == SCHEMA_VERSION == 5
+    assert data["schema_version"] == SCHEMA_VERSION == 6
     changed = data["changed_parameters"]
     assert changed and all(p["sigma"] is not None and p["sigma"] > 0 for p in changed)
     (rotor,) = data["rotors"]

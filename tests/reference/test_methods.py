@@ -225,3 +225,29 @@ def test_method_spec_canonical_form_is_order_independent():
     assert a.canonical() == "b3lyp-d3bj/dzvp[density_fit=true,max_scf_cycles=50]"
     assert (a.functional, a.dispersion, a.basis) == ("b3lyp", "d3bj", "dzvp")
     assert MethodSpec.parse("gfn2-xtb").canonical() == "gfn2-xtb"
+
+
+def test_fresh_calculator_starts_from_nearest_stored_density_with_same_result(ethanol):
+    """A new calculator (one Store job) starts its SCF from the converged density of the
+    nearest geometry this process computed: fewer cycles, the same converged energy (to the
+    SCF tolerance), and no guess from a geometry beyond GUESS_MAX_RMSD_A."""
+    from ffparam.reference.methods import pyscf_backend as backend
+
+    species = Species.from_molecule(ethanol)
+    spec = "b3lyp/sto-3g[scf_tolerance=1e-10]"
+    x0 = ethanol.conformers[0]
+    rng = np.random.default_rng(0)
+    x1 = x0 + rng.normal(0.0, 0.02, x0.shape)  # RMSD ~0.035 A
+    backend.GUESSES.clear()
+    cold = get_calculator(spec, species).compute(x1)
+    backend.GUESSES.clear()
+    get_calculator(spec, species).compute(x0)
+    warm = get_calculator(spec, species).compute(x1)
+    assert abs(warm.energy - cold.energy) < 1e-6  # kcal/mol; tolerance 1e-10 Hartree
+    assert warm.details["scf_cycles"] < cold.details["scf_cycles"]
+    far = x0 + np.array([2.0, 0.0, 0.0])  # a rigid shift of 2 A: no stored density used
+    assert backend.GUESSES.nearest(backend.PySCFCalculator(MethodSpec.parse(spec),
+                                                           species)._guess_key(), far) is None
+    other = get_calculator("b3lyp/sto-3g", species)._guess_key()
+    assert backend.GUESSES.nearest(other, x1) is None  # another method: its own densities
+    backend.GUESSES.clear()

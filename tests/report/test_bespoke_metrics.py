@@ -52,7 +52,7 @@ def test_old_file_is_migrated_and_typed(tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(OLD_METRICS))
     metrics = read_bespoke_metrics(path)
-    assert metrics.schema_version == SCHEMA_VERSION == 5
+    assert metrics.schema_version == SCHEMA_VERSION == 6
     assert metrics.settings["spacing_deg"] == 60 and "spacing" not in metrics.settings
     (rotor,) = metrics.rotors
     assert isinstance(rotor, RotorResult) and isinstance(rotor.fragment, FragmentInfo)
@@ -75,7 +75,7 @@ def test_round_trip_through_the_atomic_writer(tmp_path):
 def test_newer_or_malformed_files_are_refused(tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({**OLD_METRICS, "schema_version": SCHEMA_VERSION + 1}))
-    with pytest.raises(InputError, match=r"metrics.json: .*schema_version 6 is newer"):
+    with pytest.raises(InputError, match=r"metrics.json: .*schema_version 7 is newer"):
         read_bespoke_metrics(path)
     with pytest.raises(InputError, match=r"unknown key\(s\) rmse"):
         BespokeMetrics.from_dict({"rotors": [{"bond": [0, 1], "rmse": 1.0}]})
@@ -90,7 +90,7 @@ def test_version_1_file_reads_without_sigmas_and_version_2_keeps_them(tmp_path):
     v1 = {**OLD_METRICS, "schema_version": 1,
           "settings": {"spacing_deg": 60, "method": "gfn2-xtb"}}
     metrics = BespokeMetrics.from_dict(v1)
-    assert metrics.schema_version == 5
+    assert metrics.schema_version == 6
     assert metrics.changed_parameters[0].sigma is None
     assert metrics.rotors[0].profile.fitted_sigma is None
     metrics.changed_parameters[0].sigma = 0.05

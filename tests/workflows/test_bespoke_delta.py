@@ -57,7 +57,8 @@ def test_metrics_show_levels_band_and_budget(run):
     assert len(delta.levels) == rotor.n_points == 12
     assert delta.levels.count("high") == delta.n_high == len(delta.high_angles)
     assert len(delta.sigma) == 12 and delta.max_sigma == pytest.approx(max(delta.sigma))
-    assert delta.stop in ("threshold", "budget")
+    assert delta.stop in ("threshold", "budget") and delta.time_limit_s is None
+    assert delta.high_seconds >= 0.0
     assert (delta.max_sigma < 0.1) == (delta.stop == "threshold")
     assert (out / delta.plot).exists()
     back = read_bespoke_metrics(out / "metrics.json")
@@ -138,8 +139,22 @@ def test_budget_one_point_and_full_composite_share_records(run, tmp_path):
     assert full.summary.n_computed == 12 - n_high
 
 
+def test_time_limit_stops_after_the_start_points(run, tmp_path):
+    """--high-minutes: a limit shorter than one round of (stored) start points stops the
+    loop after them; the rotor is still fitted and its metrics carry the limit."""
+    molecule, out, _result = run
+    shutil.copy(out / "ffparam.db", tmp_path / "ffparam.db")
+    with Store(tmp_path / "ffparam.db") as store:
+        rotor = delta_rotor(molecule, BOND, settings(high_minutes=1e-6), store, None)
+    learned = rotor.delta.learned
+    assert learned.stop == "time" and learned.n_asked == 3  # the start points
+    assert rotor.delta.time_limit_s == pytest.approx(6e-5) and rotor.usable
+    assert len(learned.round_seconds) == 1
+
+
 @pytest.mark.parametrize("kw, message", [
     (dict(high_budget=0), "at least 1"),
+    (dict(high_minutes=0.0), "high_minutes must be positive"),
     (dict(method="gfn2-xtb", high_budget=4), "needs a HIGH//LOW method"),
     (dict(high_sigma_kcal_mol=0.0), "positive"),
 ])
@@ -153,6 +168,7 @@ def test_bad_settings_are_refused(kw, message):
     (["--method", METHOD, "--high-budget", "0"], "--high-budget"),
     (["--method", METHOD, "--high-budget", "3", "--high-sigma", "-1"], "--high-sigma"),
     (["--prior-width", "2", "--prior-width", "0"], "prior_widths_kcal_mol"),
+    (["--method", METHOD, "--high-budget", "3", "--high-minutes", "0"], "--high-minutes"),
 ])
 def test_cli_refuses_bad_budget_before_any_work(args, named, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -107,6 +107,7 @@ from)."""
 FIELDS["prior_width"] = ApiField(SETTINGS, "prior_widths_kcal_mol", none_as=[])  # repeatable
 FIELDS["high_relax"] = ApiField(SETTINGS, "high_relax")
 FIELDS["high_branches"] = ApiField(SETTINGS, "high_branches")
+FIELDS["high_minutes"] = ApiField(SETTINGS, "high_minutes")
 FIELDS["polarizability_method"] = ApiField(SETTINGS, "polarizability_method")
 FIELDS["field_strength"] = ApiField(SETTINGS, "field_strength_kcal_mol_e_a")
 FIELDS["field_charges"] = ApiField(SETTINGS, "n_field_charges")
@@ -168,6 +169,10 @@ def register(app: typer.Typer) -> None:
             B, "high_sigma", "--high-sigma", callback=positive,
             help="with --high-budget: stop when the predicted sigma of the corrected profile "
                  "is below this everywhere, kcal/mol"),
+        high_minutes: float = api_option(
+            B, "high_minutes", "--high-minutes", callback=positive,
+            help="with --high-budget: wall-clock minutes one rotor's HIGH calculations may "
+                 "take; no round starts that would end later (default: no limit)"),
         prior_width: list[float] = api_option(
             B, "prior_width", "--prior-width",
             help="candidate prior width of the bespoke torsion barriers, kcal/mol (repeat "

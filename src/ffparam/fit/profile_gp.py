@@ -27,11 +27,14 @@ trusted after at least one actively chosen point (evenly spaced start points ali
 correction of their own period, e.g. three points 120 degrees apart see nothing of a 3-fold
 term, and the GP fitted to them would be confidently wrong). The HIGH calculation is a
 callback, so the loop is independent of how energies are computed; a failed point
-(callback returns NaN) counts against the budget and is never asked again.
+(callback returns NaN) counts against the budget and is never asked again. With a time
+limit the loop also stops (``stop = "time"``) before a round that would, judged by the
+wall time of the round before it, end past the limit.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -231,7 +234,8 @@ class ActiveDeltaResult:
         posterior: the final prediction on the grid (None if no point succeeded).
         amplitude_kcal_mol, length_scales: the final GP hyperparameters.
         stop: ``threshold`` (every relative sigma below it), ``budget`` (all HIGH
-            calculations spent), ``grid`` (every grid point asked) or ``no_data``.
+            calculations spent), ``time`` (the next round would pass the time limit),
+            ``grid`` (every grid point asked) or ``no_data``.
         history: max relative sigma (kcal/mol) after each GP update.
     """
 
@@ -243,6 +247,8 @@ class ActiveDeltaResult:
     length_scales: tuple[float, ...] = ()
     stop: str = "no_data"
     history: list[float] = field(default_factory=list)
+    round_seconds: list[float] = field(default_factory=list)
+    """Wall time of each round of HIGH calculations (start batch, then one point each)."""
 
     @property
     def n_asked(self) -> int:
@@ -259,14 +265,17 @@ def next_point(posterior: GPPosterior, asked: set[int]) -> int | None:
 def active_delta(grid_deg: np.ndarray, evaluate: Callable[[list[int]], Sequence[float]],
                  budget: int, threshold_kcal_mol: float = 0.1, first: int = 0,
                  n_initial: int | None = None,
-                 noise_kcal_mol: float = DEFAULT_NOISE_KCAL_MOL) -> ActiveDeltaResult:
+                 noise_kcal_mol: float = DEFAULT_NOISE_KCAL_MOL,
+                 time_limit_s: float | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> ActiveDeltaResult:
     """Learn dE on ``grid_deg`` (n, d) degrees with at most ``budget`` calls of HIGH.
 
     ``evaluate(indices)`` returns dE (kcal/mol) at those grid indices, NaN for a failed
     calculation. Start points: :func:`initial_points` from ``first`` (``n_initial``,
     default :func:`default_initial_count`); then one point at a time by
     :func:`next_point` until the max relative sigma is below ``threshold_kcal_mol`` (checked
-    from the first actively chosen point on: module docstring)."""
+    from the first actively chosen point on: module docstring) or, with ``time_limit_s``
+    (wall seconds by ``clock``), until the next round would end past it."""
     grid = np.asarray(grid_deg, dtype=float).reshape(len(grid_deg), -1)
     if budget < 1:
         raise InputError(f"the HIGH budget must be at least 1, got {budget}")
@@ -283,21 +292,31 @@ def active_delta(grid_deg: np.ndarray, evaluate: Callable[[list[int]], Sequence[
         return next_point(out.posterior, asked)
 
     return run_active_loop(out, start, evaluate, budget, threshold_kcal_mol, len(grid),
-                           refit, choose)
+                           refit, choose, time_limit_s, clock)
 
 
 def run_active_loop(out: ActiveDeltaResult, start: list[int],
                     evaluate: Callable[[list[int]], Sequence[float]], budget: int,
                     threshold_kcal_mol: float, n_points: int, refit: Callable[[], None],
-                    choose: Callable[[set[int]], int | None]) -> ActiveDeltaResult:
+                    choose: Callable[[set[int]], int | None],
+                    time_limit_s: float | None = None,
+                    clock: Callable[[], float] = time.perf_counter) -> ActiveDeltaResult:
     """The active loop shared by :func:`active_delta` and the loop over conformer
     branches: evaluate the ``start`` points, then ``refit`` (which sets ``out.posterior``
     and appends the max relative sigma to ``out.history``) and ask ``choose(asked)`` for one
     point at a time, until the threshold (after at least one chosen point), the budget or
-    the ``n_points`` candidates are spent; fills ``out`` in place and returns it."""
+    the ``n_points`` candidates are spent, or (``time_limit_s``) until the elapsed wall
+    time plus the last round's would pass the limit; fills ``out`` in place and returns
+    it."""
+    if time_limit_s is not None and time_limit_s <= 0:
+        raise InputError(f"the HIGH time limit must be positive, got {time_limit_s} s")
     batch, n_start = list(start), len(start)
+    begin = clock()
     while batch:
-        for index, value in zip(batch, evaluate(batch)):
+        round_start = clock()
+        values = evaluate(batch)
+        out.round_seconds.append(clock() - round_start)
+        for index, value in zip(batch, values):
             if np.isfinite(value):
                 out.computed.append(index)
                 out.values[index] = float(value)
@@ -311,6 +330,10 @@ def run_active_loop(out: ActiveDeltaResult, start: list[int],
         asked = set(out.computed) | set(out.failed)
         if out.n_asked >= budget:
             out.stop = "budget" if out.values else "no_data"
+            return out
+        if time_limit_s is not None and \
+                clock() - begin + out.round_seconds[-1] > time_limit_s:
+            out.stop = "time" if out.values else "no_data"
             return out
         if not out.values:  # nothing succeeded yet: the next point not asked
             batch = sorted(set(range(n_points)) - asked)[:1]

@@ -80,7 +80,8 @@ class BranchDeltaResult(ActiveDeltaResult):
             values={int(grid_index[c]): v for c, v in self.values.items()
                     if c in set(self.winners.tolist())} if self.winners is not None else {},
             amplitude_kcal_mol=self.amplitude_kcal_mol, length_scales=self.length_scales,
-            stop=self.stop, history=list(self.history))
+            stop=self.stop, history=list(self.history),
+            round_seconds=list(self.round_seconds))
         if self.winners is not None:
             w = self.winners
             cov = self.cov[np.ix_(w, w)]
@@ -93,8 +94,8 @@ def active_delta_branches(grid_index: np.ndarray, branch: np.ndarray,
                           evaluate: Callable[[list[int]], Sequence[float]], budget: int,
                           threshold_kcal_mol: float = 0.1, first: int = 0,
                           n_initial: int | None = None,
-                          noise_kcal_mol: float = DEFAULT_NOISE_KCAL_MOL
-                          ) -> BranchDeltaResult:
+                          noise_kcal_mol: float = DEFAULT_NOISE_KCAL_MOL,
+                          time_limit_s: float | None = None) -> BranchDeltaResult:
     """Learn dE over candidates with at most ``budget`` HIGH calls (module docstring).
 
     Args:
@@ -104,6 +105,7 @@ def active_delta_branches(grid_index: np.ndarray, branch: np.ndarray,
         low_kcal_mol: (m,) LOW energies.
         evaluate: dE (kcal/mol, NaN: failed) at candidate indices.
         first: the grid point (a branch-0 candidate) the start points spread from.
+        time_limit_s: wall seconds the loop may spend (:func:`run_active_loop`).
     """
     grid_index = np.asarray(grid_index, dtype=np.int64)
     branch = np.asarray(branch, dtype=np.int64)
@@ -131,7 +133,7 @@ def active_delta_branches(grid_index: np.ndarray, branch: np.ndarray,
         return max(choices, key=lambda c: out.relative[c]) if choices else None
 
     return run_active_loop(out, start, evaluate, budget, threshold_kcal_mol, n_grid, refit,
-                           choose)
+                           choose, time_limit_s)
 
 
 def _update(out: BranchDeltaResult, grid_index: np.ndarray, branch: np.ndarray,

@@ -23,8 +23,10 @@ which points were computed at which level, the predicted sigma, the budget used)
 (the second rotor of a 2-D drive) and each profile's optional ``angles2`` (the second
 dihedral's grid angles, degrees); 5 added the conformer branches of a Delta-learned rotor
 (``--high-branches``): ``delta.n_branches``, ``delta.branch_of_point`` (the branch the
-profile takes at each grid point, 0 = the LOW drive's own) and ``delta.held_points``.
-Older files (version 0 without ``schema_version``, versions 1 to 4) are migrated; a newer
+profile takes at each grid point, 0 = the LOW drive's own) and ``delta.held_points``;
+6 added the HIGH time limit (``--high-minutes``): ``delta.high_seconds`` (wall time of the
+HIGH rounds) and ``delta.time_limit_s``.
+Older files (version 0 without ``schema_version``, versions 1 to 5) are migrated; a newer
 file is refused by an ffparam that reads only older versions, which would otherwise fail on
 the new keys.
 """
@@ -41,7 +43,7 @@ from typing import Any
 
 from ffparam.errors import InputError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Version of the ``metrics.json`` layout this code writes and reads."""
 
 
@@ -94,7 +96,8 @@ class DeltaInfo:
             taken from the Store) and failed; n_cached: of those, taken from the Store.
         high_angles, failed_angles: their grid angles (degrees), in the order asked.
         levels: per profile point ``high``, ``failed`` or ``low`` (LOW + correction).
-        stop: ``threshold``, ``budget``, ``grid`` or ``no_data``.
+        stop: ``threshold``, ``budget``, ``time`` (``--high-minutes`` reached), ``grid``
+            or ``no_data``.
         sigma_history: max predicted sigma (kcal/mol) after each GP update.
         correction: the GP mean of HIGH - LOW relative to its mean, kcal/mol, per point.
         sigma: predicted sigma of each point of the corrected relative profile, kcal/mol.
@@ -109,6 +112,8 @@ class DeltaInfo:
             LOW drive's own only); branch_of_point: the branch of each profile point;
             held_points: grid angles (degrees) of profile points whose LOW geometry had its
             signature dihedrals held (:mod:`ffparam.reference.drive_branches`).
+        high_seconds: wall time of this run's HIGH rounds, seconds (rounds answered by the
+            Store take ~0). time_limit_s: the ``--high-minutes`` limit, seconds, or None.
     """
 
     high_method: str
@@ -135,6 +140,8 @@ class DeltaInfo:
     n_branches: int | None = None
     branch_of_point: list[int] | None = None
     held_points: list[float] | None = None
+    high_seconds: float | None = None
+    time_limit_s: float | None = None
 
 
 @dataclass
@@ -277,7 +284,7 @@ def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
     (written before it existed) gets it, and its setting ``spacing`` becomes
     ``spacing_deg``; version 1 has no posterior sigmas (they read as None), versions 1 and
     2 no Delta-learned rotors (``delta`` None), versions 1 to 3 no 2-D drives, versions 1 to
-    4 no conformer branches; a newer schema
+    4 no conformer branches, versions 1 to 5 no HIGH time limit; a newer schema
     than this code reads raises InputError."""
     if not isinstance(data, dict):
         raise InputError(f"metrics must be a mapping, got {type(data).__name__}")
@@ -292,7 +299,7 @@ def migrate_metrics(data: dict[str, Any]) -> dict[str, Any]:
         if "spacing" in settings:
             settings["spacing_deg"] = settings.pop("spacing")
         data = {**data, "settings": settings, "schema_version": 1}
-    if data["schema_version"] in (1, 2, 3, 4):  # versions 2 to 5 only added optional fields
+    if data["schema_version"] in (1, 2, 3, 4, 5):  # versions 2 to 6 added optional fields
         data = {**data, "schema_version": SCHEMA_VERSION}
     return data
 

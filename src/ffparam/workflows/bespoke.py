@@ -92,6 +92,10 @@ class BespokeSettings(Settings):
             (:mod:`ffparam.workflows.bespoke_delta`); None: HIGH at every grid point.
         high_sigma_kcal_mol: stop asking for HIGH points once the predicted sigma of every
             point of the corrected relative profile is below this, kcal/mol.
+        high_minutes: with ``high_budget``: wall-clock minutes one rotor's HIGH rounds may
+            take; no round starts that would, judged by the round before it, end later
+            (the fit then uses what was computed, the report says ``time``). None: no
+            limit. A resumed run counts only its own time.
         prior_widths_kcal_mol: candidate prior widths of the bespoke torsion barriers; each
             rotor gets the one whose fit best predicts every other grid point from the rest
             (:func:`~ffparam.fit.crossval.choose_prior_width`; one fit per candidate more).
@@ -142,6 +146,7 @@ class BespokeSettings(Settings):
     polarizable: bool = False
     high_budget: int | None = None
     high_sigma_kcal_mol: float = 0.1
+    high_minutes: float | None = None
     prior_widths_kcal_mol: list[float] | None = None
     drives_2d: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
     spacing_2d_deg: int = 30
@@ -193,7 +198,7 @@ class BespokeSettings(Settings):
     def _check_high_budget(self) -> None:
         from ffparam.reference.spec import is_composite
 
-        require_positive(self, "high_sigma_kcal_mol")
+        require_positive(self, "high_sigma_kcal_mol", "high_minutes")
         from ffparam.reference.relax_high import parse_high_relax
 
         parse_high_relax(self.high_relax)

@@ -64,6 +64,7 @@ class DeltaScan:
         high_relax: how the HIGH points were relaxed (``none``, ``newton``, ``steps:N``:
             :mod:`ffparam.reference.relax_high`); relaxed: grid index -> its
             :class:`~ffparam.reference.relax_high.RelaxedPoint` (empty for ``none``).
+        time_limit_s: the wall seconds the HIGH rounds were allowed (None: no limit).
     """
 
     high_method: str
@@ -80,6 +81,7 @@ class DeltaScan:
     branches: DriveBranches | None = None
     branch_of_point: np.ndarray | None = None
     branch_result: BranchDeltaResult | None = None
+    time_limit_s: float | None = None
 
     @property
     def sigma(self) -> np.ndarray:
@@ -167,10 +169,18 @@ def learn_correction(target: Molecule, profile: TorsionProfile, spec, settings, 
             return _learn_on_branches(branches, profile, spec, settings, species, store,
                                       executor, summary)
     learned = active_delta(profile.angles, evaluate, settings.high_budget,
-                           settings.high_sigma_kcal_mol, first=int(np.argmin(low)))
+                           settings.high_sigma_kcal_mol, first=int(np.argmin(low)),
+                           time_limit_s=high_time_limit_s(settings))
     return DeltaScan(spec.high.canonical(), spec.low.canonical(), settings.high_budget,
                      settings.high_sigma_kcal_mol, profile.angles, low, learned, summary,
-                     relax_mode, relaxed)
+                     relax_mode, relaxed, time_limit_s=high_time_limit_s(settings))
+
+
+def high_time_limit_s(settings) -> float | None:
+    """The wall seconds one rotor's Delta loop may spend on HIGH rounds
+    (``settings.high_minutes``; None: no limit)."""
+    minutes = getattr(settings, "high_minutes", None)
+    return None if minutes is None else 60.0 * float(minutes)
 
 
 def high_minus_low(species, spec, geometries: np.ndarray, low: np.ndarray,
@@ -206,13 +216,14 @@ def _learn_on_branches(branches: DriveBranches, profile: TorsionProfile, spec, s
     result = active_delta_branches(branches.grid_index, branches.branch,
                                    profile.angles[branches.grid_index], low, evaluate,
                                    settings.high_budget, settings.high_sigma_kcal_mol,
-                                   first=int(np.argmin(low[:n_grid])))
+                                   first=int(np.argmin(low[:n_grid])),
+                                   time_limit_s=high_time_limit_s(settings))
     learned = result.on_grid(branches.grid_index)
     winners = result.winners if result.winners is not None else np.arange(n_grid)
     return DeltaScan(spec.high.canonical(), spec.low.canonical(), settings.high_budget,
                      settings.high_sigma_kcal_mol, profile.angles, low[winners], learned,
                      summary, "none", {}, branches.geometries[winners], branches,
-                     branches.branch[winners], result)
+                     branches.branch[winners], result, high_time_limit_s(settings))
 
 
 def relaxed_delta(species, profile: TorsionProfile, spec, relax: RelaxSettings,
@@ -252,7 +263,8 @@ def delta_info(delta: DeltaScan, plot: Path | None = None) -> DeltaInfo:
         high_angles=[delta.angles[i].tolist() for i in learned.computed],
         failed_angles=[delta.angles[i].tolist() for i in learned.failed],
         levels=levels, stop=learned.stop, sigma_history=list(learned.history),
-        high_relax=delta.high_relax)
+        high_relax=delta.high_relax, high_seconds=float(sum(learned.round_seconds)),
+        time_limit_s=delta.time_limit_s)
     if delta.relaxed:
         info.relax_kcal_mol = [delta.relaxed[i].energy_kcal_mol
                                - delta.relaxed[i].energy_sp_kcal_mol for i in learned.computed]

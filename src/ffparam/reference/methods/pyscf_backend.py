@@ -8,7 +8,10 @@ to energies, gradients and Hessians. Gradients and Hessians are analytic (the DF
 integration grid moves with the atoms; grid-response terms are left out, PySCF's default).
 
 Like PySCF's ``as_scanner``, each new geometry starts its SCF from the previous density
-matrix of this calculator.
+matrix of this calculator. A fresh calculator (one Store job) starts from the converged
+density of the nearest geometry this process has already computed with the same method and
+species (:class:`DensityGuesses`): along a torsion drive that saves SCF cycles without
+changing the converged result (the same ``conv_tol`` decides when it stops).
 
 QM/MM: with ``environment`` set (:func:`ffparam.reference.qmmm.embed`), every SCF runs in
 the field of those MM point charges (PySCF ``qmmm``) and a gradient also gives the
@@ -29,6 +32,47 @@ from ffparam.units import (
     HARTREE_BOHR_TO_KCAL_MOL_A,
     HARTREE_KCAL_MOL,
 )
+
+GUESS_MAX_RMSD_A = 0.75
+"""Largest root-mean-square displacement (Angstrom, same atom order, no alignment) between
+a new geometry and a stored one for the stored density to be the SCF's starting guess.
+Farther apart, PySCF's own ``minao`` guess is used (a density from a geometry that far away
+can cost more cycles than it saves)."""
+
+GUESS_KEEP = 8
+"""Converged densities kept per method and species in one process."""
+
+
+class DensityGuesses:
+    """Converged density matrices of recent geometries, per (method, species), in this
+    process: the starting guess for the next SCF of a nearby geometry."""
+
+    def __init__(self, keep: int = GUESS_KEEP) -> None:
+        self.keep = keep
+        self._entries: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def put(self, key: tuple, geometry: np.ndarray, dm: np.ndarray) -> None:
+        entries = self._entries.setdefault(key, [])
+        entries.append((np.array(geometry, dtype=np.float64), np.array(dm)))
+        del entries[:-self.keep]
+
+    def nearest(self, key: tuple, geometry: np.ndarray,
+                max_rmsd: float = GUESS_MAX_RMSD_A) -> np.ndarray | None:
+        """The stored density of the geometry closest to ``geometry`` (n_atoms, 3)
+        Angstrom, or None when none is within ``max_rmsd`` Angstrom."""
+        entries = self._entries.get(key, [])
+        if not entries:
+            return None
+        rmsd = [float(np.sqrt(((g - geometry) ** 2).sum(axis=1).mean())) for g, _ in entries]
+        best = int(np.argmin(rmsd))
+        return entries[best][1] if rmsd[best] <= max_rmsd else None
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+GUESSES = DensityGuesses()
+"""This process's store of converged densities (:class:`DensityGuesses`)."""
 
 ESP_CHUNK = 2000
 """Points per batch of three-centre integrals in :func:`electrostatic_potential`."""
@@ -69,6 +113,15 @@ class PySCFCalculator(Calculator):
                 f"PySCF cannot set up {self.spec.name} for {self.species.name}: {first}"
             ) from None
 
+    def _guess_key(self) -> tuple | None:
+        """Key of this calculator's densities in :data:`GUESSES`; None in an MM
+        environment (the density depends on the charges too)."""
+        if self.environment is not None:
+            return None
+        species = self.species
+        return (str(self.spec), species.key, tuple(species.numbers), species.charge,
+                species.multiplicity)
+
     def _scf(self, mol):
         from pyscf import dft, scf
 
@@ -105,8 +158,12 @@ class PySCFCalculator(Calculator):
         geometry = np.asarray(geometry, dtype=np.float64).reshape(-1, 3)
         mol = self._mole(geometry)
         mf = self._scf(mol)
+        guess_key = self._guess_key()
+        dm0 = self._dm
+        if dm0 is None and guess_key is not None:
+            dm0 = GUESSES.nearest(guess_key, geometry)
         try:
-            energy = mf.kernel(dm0=self._dm)
+            energy = mf.kernel(dm0=dm0)
         except Exception as exc:
             self._dm = None
             raise CalculationError(f"{self.spec.name}: PySCF SCF failed: {exc}") from None
@@ -117,6 +174,8 @@ class PySCFCalculator(Calculator):
             )
         dm = mf.make_rdm1()
         self._dm = dm
+        if guess_key is not None:
+            GUESSES.put(guess_key, geometry, dm)
         total_dm = dm if dm.ndim == 2 else dm[0] + dm[1]
         result = PointResult(
             energy=float(energy) * HARTREE_KCAL_MOL,
