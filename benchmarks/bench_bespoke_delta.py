@@ -37,7 +37,7 @@ process's CPU time for the drive (one thread; what was computed now, not the Sto
 
 Usage: nice -n 10 .venv/bin/python benchmarks/bench_bespoke_delta.py [FILE ...]
     [--high b3lyp-d3bj/dzvp[density_fit=true]] [--high-relax none|newton|steps:N]
-    [--no-all24] [--oracle] [--out DIR]
+    [--no-all24] [--oracle] [--workers N] [--high-minutes M] [--out DIR]
 ``DIR/results.jsonl`` holds one JSON line per finished drive, rewritten as each finishes
 (a rerun resumes every drive from its Store); a table is printed and written to
 ``DIR/table.md`` at the end.
@@ -67,6 +67,7 @@ from ffparam.io.atomic import write_text_atomic
 from ffparam.io.torsion_scans import check_atom_order, read_torsion_scans
 from ffparam.reference.store import Store
 from ffparam.reference.torsiondrive import run_torsiondrive
+from ffparam.runtime.executor import make_executor
 from ffparam.workflows.bespoke import BespokeSettings
 from ffparam.workflows.bespoke_delta import learn_correction, weigh_by_sigma
 
@@ -132,8 +133,10 @@ def qm_rmse(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool,
-              high_relax: str = "none", branches: bool = False) -> dict:
-    """Every column of one drive (module docstring)."""
+              high_relax: str = "none", branches: bool = False, executor=None,
+              high_minutes: float | None = None) -> dict:
+    """Every column of one drive (module docstring); ``executor``: where the GFN2 drive
+    and the HIGH points run (None: this process)."""
     row: dict = {"drive": drive.name, "n_atoms": drive.molecule.n_atoms,
                  "charge": drive.charge, "bond": list(drive.bond), "high": high}
     start = assign_parameters(drive.molecule, "sage", charges="am1bcc")
@@ -142,7 +145,7 @@ def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool,
     dihedral = [tuple(int(a) for a in drive.dft.dihedrals[0])]
     rmse, n_high, wall = {"sage": score(system, fit, drive.dft, None)}, {}, {}
     with Store(out / f"{drive.name}.db") as store:
-        low = run_torsiondrive(drive.molecule, dihedral, "gfn2-xtb", 15, store)
+        low = run_torsiondrive(drive.molecule, dihedral, "gfn2-xtb", 15, store, executor)
         low_s = _low_wall_s(store)  # the drive's optimizations, as computed (resumed too)
         gfn2 = TorsionProfile(low.dihedrals, low.angles, low.geometries, low.energies, "gfn2")
         x, fit_s = fit_profile(system, gfn2)
@@ -150,11 +153,12 @@ def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool,
             low_s + fit_s
         settings = BespokeSettings(method=f"{high}//gfn2-xtb", high_budget=max(BUDGETS),
                                    high_sigma_kcal_mol=sigma, progress=False,
-                                   high_relax=high_relax, high_branches=branches)
+                                   high_relax=high_relax, high_branches=branches,
+                                   high_minutes=high_minutes)
         row["high_relax"], row["high_branches"] = high_relax, branches
         for budget in BUDGETS:
             delta = learn_correction(drive.molecule, gfn2, _composite(settings.method),
-                                     settings.replace(high_budget=budget), store, None)
+                                     settings.replace(high_budget=budget), store, executor)
             geometries = gfn2.geometries if delta.geometries is None else delta.geometries
             profile = TorsionProfile(gfn2.dihedrals, gfn2.angles, geometries,
                                      delta.corrected, f"delta{budget}")
@@ -166,13 +170,15 @@ def run_drive(drive: Drive, high: str, out: Path, sigma: float, all24: bool,
                               delta.learned.computed + delta.learned.failed, delta)
             wall[name] = _low_wall_s(store) + high_wall_s(store, keys) + fit_s
             row[f"{name}_stop"] = delta.learned.stop
+            row[f"{name}_high_s"] = float(sum(delta.learned.round_seconds))
             row[f"{name}_max_sigma"] = float(delta.sigma.max())
             if budget == max(BUDGETS):  # HIGH//GFN2 vs relaxed DFT on the points computed
                 high_e = {i: delta.low_energies[i] + v for i, v in delta.learned.values.items()}
                 row["sp_vs_dft_rmse_computed"] = _sp_vs_dft_points(gfn2, high_e, drive.dft)
                 row.update(_relax_stats(gfn2, delta, drive.dft))
         if all24:
-            full = run_torsiondrive(drive.molecule, dihedral, f"{high}//gfn2-xtb", 15, store)
+            full = run_torsiondrive(drive.molecule, dihedral, f"{high}//gfn2-xtb", 15, store,
+                                    executor)
             sp = TorsionProfile(full.dihedrals, full.angles, full.geometries, full.energies,
                                 "all24")
             x, fit_s = fit_profile(system, sp)
@@ -372,6 +378,11 @@ def main() -> None:
                         help="none, newton or steps:N (ffparam.reference.relax_high)")
     parser.add_argument("--branches", action="store_true",
                         help="let HIGH choose among the LOW drive's conformer branches")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="local worker processes for the GFN2 drive and the HIGH points "
+                             "(as `ffparam bespoke --workers`; 1: this process)")
+    parser.add_argument("--high-minutes", type=float, default=None,
+                        help="wall-clock limit of each budget's HIGH rounds (--high-minutes)")
     parser.add_argument("--out", type=Path, default=Path("bench_delta_out"))
     parser.add_argument("--data", type=Path, default=SHARED_SCANS, help="drives + index.csv")
     args = parser.parse_args()
@@ -379,18 +390,22 @@ def main() -> None:
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
+    executor = make_executor(args.workers) if args.workers > 1 else None
     for path, smiles, charge in index_rows(args.files, args.data):
         t0, cpu0 = time.perf_counter(), time.process_time()
         drive = load_drive(path, smiles, charge)
         row = run_oracle(drive, args.out, args.sigma) if args.oracle else \
             run_drive(drive, args.high, args.out, args.sigma, not args.no_all24,
-                      args.high_relax, args.branches)
+                      args.high_relax, args.branches, executor, args.high_minutes)
         row["total_s"] = time.perf_counter() - t0
         row["cpu_s"] = time.process_time() - cpu0  # this process, one thread: load-free
+        row["workers"] = args.workers
         rows.append(row)
         write_text_atomic(args.out / "results.jsonl",
                           "".join(json.dumps(r) + "\n" for r in rows))
         print(json.dumps(row), flush=True)
+    if executor is not None:
+        executor.close()
     text = oracle_table(rows) if args.oracle else table(rows)
     write_text_atomic(args.out / "table.md", text + "\n")
     print(text)

@@ -208,7 +208,8 @@ def test_bad_input_is_refused():
 
 def test_time_limit_stops_before_a_round_that_would_end_past_it():
     """A fake clock: every HIGH point costs 100 s. No round starts when the elapsed time
-    plus the last round's time would pass the limit; the rounds' times are recorded."""
+    plus one point at the last round's time per point would pass the limit; the rounds'
+    times are recorded."""
     now = [0.0]
 
     def evaluate(indices):
@@ -219,15 +220,15 @@ def test_time_limit_stops_before_a_round_that_would_end_past_it():
         return now[0]
 
     start_only = active_delta(GRID, evaluate, budget=8, threshold_kcal_mol=1e-3,
-                              time_limit_s=500.0, clock=clock)  # 3 start points: 300 s
+                              time_limit_s=350.0, clock=clock)  # 3 start points: 300 s
     assert start_only.stop == "time" and start_only.n_asked == 3
     assert start_only.round_seconds == [300.0]
     now[0] = 0.0
     longer = active_delta(GRID, evaluate, budget=12, threshold_kcal_mol=1e-3,
-                          time_limit_s=1000.0, clock=clock)
-    # 300 + 300 <= 1000: one point at a time while elapsed + 100 <= 1000, i.e. 7 more
-    assert longer.stop == "time" and longer.n_asked == 3 + 7
-    assert longer.round_seconds == [300.0] + [100.0] * 7
+                          time_limit_s=950.0, clock=clock)
+    # one point at a time while elapsed + 100 <= 950: 6 more, ending at 900 s
+    assert longer.stop == "time" and longer.n_asked == 3 + 6
+    assert longer.round_seconds == [300.0] + [100.0] * 6
     now[0] = 0.0
     unlimited = active_delta(GRID, evaluate, budget=12, threshold_kcal_mol=1e-3, clock=clock)
     assert unlimited.stop == "budget" and unlimited.n_asked == 12

@@ -61,9 +61,19 @@ def test_an_exception_is_that_items_failure_and_the_others_finish(executor):
 def test_workers_run_with_the_thread_limits(executor):
     if executor.in_process:
         pytest.skip("in-process items keep the threads of the calling process")
-    ((_, seen),) = list(executor.run(work.thread_limits, [None]))
-    assert seen == {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2",
-                    "MKL_NUM_THREADS": "2", "OPENMM_CPU_THREADS": "2", "torch": THREADS}
+    for _, seen in executor.run(work.thread_limits, [None, None]):  # one item per worker
+        assert seen == {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2",
+                        "MKL_NUM_THREADS": "2", "OPENMM_CPU_THREADS": "2", "torch": THREADS}
+
+
+def test_a_lone_item_gets_the_idle_workers_threads_and_gives_them_back():
+    """LocalExecutor: a run of one item on 2 one-thread workers computes it with 2 threads
+    (environment and the live BLAS pool); the next run of 2 items sees 1 thread each."""
+    with LocalExecutor(workers=2, threads_per_worker=1) as pool:
+        ((_, lone),) = list(pool.run(work.blas_and_env_threads, [None]))
+        pair = [seen for _, seen in pool.run(work.blas_and_env_threads, [None, None])]
+    assert lone == ("2", 2)
+    assert pair == [("1", 1), ("1", 1)]
 
 
 def test_limit_threads_resets_a_loaded_torch():

@@ -57,6 +57,14 @@ def thread_limits(_: object) -> dict[str, object]:
     return seen
 
 
+def blas_and_env_threads(_: object) -> tuple[str | None, int]:
+    """OMP_NUM_THREADS and the largest live BLAS/OpenMP pool (threadpoolctl) a job sees."""
+    import numpy  # noqa: F401  (loads its BLAS)
+    from threadpoolctl import threadpool_info
+
+    return os.environ.get("OMP_NUM_THREADS"), max(i["num_threads"] for i in threadpool_info())
+
+
 def torch_threads_after_limit(threads: int) -> int:
     """PyTorch's thread count after limit_threads in a process that already loaded it."""
     import torch

@@ -28,8 +28,8 @@ correction of their own period, e.g. three points 120 degrees apart see nothing 
 term, and the GP fitted to them would be confidently wrong). The HIGH calculation is a
 callback, so the loop is independent of how energies are computed; a failed point
 (callback returns NaN) counts against the budget and is never asked again. With a time
-limit the loop also stops (``stop = "time"``) before a round that would, judged by the
-wall time of the round before it, end past the limit.
+limit the loop also stops (``stop = "time"``) before a round that would end past the
+limit, judged by the wall time per point of the round before it.
 """
 
 from __future__ import annotations
@@ -306,8 +306,8 @@ def run_active_loop(out: ActiveDeltaResult, start: list[int],
     and appends the max relative sigma to ``out.history``) and ask ``choose(asked)`` for one
     point at a time, until the threshold (after at least one chosen point), the budget or
     the ``n_points`` candidates are spent, or (``time_limit_s``) until the elapsed wall
-    time plus the last round's would pass the limit; fills ``out`` in place and returns
-    it."""
+    time plus one point at the last round's time per point would pass the limit; fills
+    ``out`` in place and returns it."""
     if time_limit_s is not None and time_limit_s <= 0:
         raise InputError(f"the HIGH time limit must be positive, got {time_limit_s} s")
     batch, n_start = list(start), len(start)
@@ -332,7 +332,7 @@ def run_active_loop(out: ActiveDeltaResult, start: list[int],
             out.stop = "budget" if out.values else "no_data"
             return out
         if time_limit_s is not None and \
-                clock() - begin + out.round_seconds[-1] > time_limit_s:
+                clock() - begin + out.round_seconds[-1] / len(batch) > time_limit_s:
             out.stop = "time" if out.values else "no_data"
             return out
         if not out.values:  # nothing succeeded yet: the next point not asked

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 
 from ffparam.runtime.executor import (
     Counter,
@@ -33,7 +34,7 @@ from ffparam.runtime.executor import (
     worker_died,
 )
 from ffparam.runtime.progress import ProgressHook
-from ffparam.runtime.threads import worker_init
+from ffparam.runtime.threads import limit_threads, worker_init
 
 
 def _broken(future: Future) -> bool:
@@ -50,9 +51,20 @@ def _outcome(future: Future, attempts: int) -> object:
     return future.result()[1]
 
 
+def call_with_threads(threads: int, usual: int, fn: Callable, item: object) -> object:
+    """``fn(item)`` in a worker with ``threads`` math threads, then back to ``usual``."""
+    limit_threads(threads)
+    try:
+        return fn(item)
+    finally:
+        limit_threads(usual)
+
+
 class LocalExecutor(Executor):
     """A local process pool of ``workers`` spawned processes (kept between runs until
-    :meth:`close`)."""
+    :meth:`close`). A run of fewer items than workers gives each item the threads of the
+    idle workers too (``threads_per_worker * (workers // n_items)``): one DFT single point
+    on 2 workers uses both cores."""
 
     def __init__(self, workers: int = 1, threads_per_worker: int = 1,
                  max_retries: int = 2) -> None:
@@ -82,6 +94,9 @@ class LocalExecutor(Executor):
     def run(self, fn: Callable[[T], R], items: Sequence[T],
             progress: ProgressHook | None = None) -> Iterator[tuple[int, R | Failure]]:
         counter = Counter(progress, len(items))
+        threads = self.threads_per_worker * max(1, self.workers // max(1, len(items)))
+        if threads > self.threads_per_worker:
+            fn = partial(call_with_threads, threads, self.threads_per_worker, fn)
         attempts = [0] * len(items)
         fresh = deque(range(len(items)))
         suspects: deque[int] = deque()

@@ -21,8 +21,12 @@ def thread_environment(threads: int) -> dict[str, str]:
 
 def limit_threads(threads: int) -> None:
     """Limit this (worker) process to ``threads`` threads: the environment of the libraries
-    not loaded yet, and the live thread pools of PySCF and PyTorch if they are loaded."""
+    not loaded yet, and the live thread pools of the loaded BLAS/OpenMP libraries
+    (threadpoolctl), PySCF and PyTorch."""
     os.environ.update(thread_environment(threads))
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
     if "pyscf" in sys.modules:
         from pyscf import lib
 

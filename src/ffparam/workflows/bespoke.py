@@ -93,7 +93,8 @@ class BespokeSettings(Settings):
         high_sigma_kcal_mol: stop asking for HIGH points once the predicted sigma of every
             point of the corrected relative profile is below this, kcal/mol.
         high_minutes: with ``high_budget``: wall-clock minutes one rotor's HIGH rounds may
-            take; no round starts that would, judged by the round before it, end later
+            take; no round starts that would, at the previous round's time per point, end
+            later
             (the fit then uses what was computed, the report says ``time``). None: no
             limit. A resumed run counts only its own time.
         prior_widths_kcal_mol: candidate prior widths of the bespoke torsion barriers; each
