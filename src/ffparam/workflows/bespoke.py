@@ -94,8 +94,7 @@ class BespokeSettings(Settings):
             point of the corrected relative profile is below this, kcal/mol.
         high_minutes: with ``high_budget``: wall-clock minutes one rotor's HIGH rounds may
             take; no round starts that would, at the previous round's time per point, end
-            later
-            (the fit then uses what was computed, the report says ``time``). None: no
+            later (the fit then uses what was computed, the report says ``time``). None: no
             limit. A resumed run counts only its own time.
         prior_widths_kcal_mol: candidate prior widths of the bespoke torsion barriers; each
             rotor gets the one whose fit best predicts every other grid point from the rest

@@ -168,12 +168,13 @@ def learn_correction(target: Molecule, profile: TorsionProfile, spec, settings, 
         if branches.n_branches > 1:
             return _learn_on_branches(branches, profile, spec, settings, species, store,
                                       executor, summary)
+    time_limit_s = high_time_limit_s(settings)
     learned = active_delta(profile.angles, evaluate, settings.high_budget,
                            settings.high_sigma_kcal_mol, first=int(np.argmin(low)),
-                           time_limit_s=high_time_limit_s(settings))
+                           time_limit_s=time_limit_s)
     return DeltaScan(spec.high.canonical(), spec.low.canonical(), settings.high_budget,
                      settings.high_sigma_kcal_mol, profile.angles, low, learned, summary,
-                     relax_mode, relaxed, time_limit_s=high_time_limit_s(settings))
+                     relax_mode, relaxed, time_limit_s=time_limit_s)
 
 
 def high_time_limit_s(settings) -> float | None:
@@ -213,17 +214,18 @@ def _learn_on_branches(branches: DriveBranches, profile: TorsionProfile, spec, s
                               store, executor, summary)
 
     n_grid = len(profile.energies)
+    time_limit_s = high_time_limit_s(settings)
     result = active_delta_branches(branches.grid_index, branches.branch,
                                    profile.angles[branches.grid_index], low, evaluate,
                                    settings.high_budget, settings.high_sigma_kcal_mol,
                                    first=int(np.argmin(low[:n_grid])),
-                                   time_limit_s=high_time_limit_s(settings))
+                                   time_limit_s=time_limit_s)
     learned = result.on_grid(branches.grid_index)
     winners = result.winners if result.winners is not None else np.arange(n_grid)
     return DeltaScan(spec.high.canonical(), spec.low.canonical(), settings.high_budget,
                      settings.high_sigma_kcal_mol, profile.angles, low[winners], learned,
                      summary, "none", {}, branches.geometries[winners], branches,
-                     branches.branch[winners], result, high_time_limit_s(settings))
+                     branches.branch[winners], result, time_limit_s)
 
 
 def relaxed_delta(species, profile: TorsionProfile, spec, relax: RelaxSettings,
