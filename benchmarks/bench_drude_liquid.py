@@ -32,6 +32,11 @@ fit's permanent charges (same LJ; run directory ``fixed_field``).
 on top of LJ fitted for fixed charges; the parameter set simulated is written next to
 the run (``parameters.yaml``). ``--rebalance`` finds S from the finished fitted-alpha
 Drude and fixed-charge runs (:func:`rebalance`; OUTDIR/<liquid>/rebalance.json).
+``--lj-sigma-scale S`` multiplies every LJ sigma instead (directory suffix ``_sig<S>``);
+``--rebalance-density`` finds the sigma and epsilon scales that restore the fixed-charge
+density at the Drude run's own Hvap (:func:`rebalance_density`;
+OUTDIR/<liquid>/rebalance_density.json): for a liquid whose Drude cohesion is right but
+whose density is not (CCl4).
 
 The fixed-charge run's eps_inf is 1; the Drude run's eps_inf is Clausius-Mossotti of the
 molecule's Drude polarizability. Errors: blocked jackknife (dielectric), s/sqrt(n/g)
@@ -47,7 +52,8 @@ doi:10.1016/j.jct.2015.09.010).
         [--molecules 64] [--equilibration-ps 20] [--production-ps 40] \
         [--liquids ccl4,benzene] [--models fixed,drude] [--alphas start|fitted|field] \
         [--field-method hf/aug-cc-pvdz] [--hbond-thole own|A] [--lj-scale 1.0] \
-        [--store DB] [--rebalance] [--window-from-ps T]
+        [--lj-sigma-scale 1.0] [--store DB] [--rebalance] [--rebalance-density] \
+        [--window-from-ps T]
 
 Rerunning with the same OUTDIR resumes (finished runs return at once). Each run writes
 OUTDIR/<liquid>/<run directory>.json (with ``structure``: mean molecular dipole, dipole
@@ -71,6 +77,7 @@ from ffparam.liquid.drude import (
     DrudeDynamicsSettings,
     drude_gas_system,
     scale_lj_epsilon,
+    scale_lj_sigma,
     simulate_drude_liquid,
     site_charges,
     trajectory_dielectric,
@@ -243,6 +250,8 @@ def drude_run(name: str, system, args, directory: Path) -> dict:
         info["hbond_thole"] = args.hbond_thole
     if args.lj_scale != 1.0:
         drude_system = scale_lj_epsilon(drude_system, args.lj_scale)
+    if args.lj_sigma_scale != 1.0:
+        drude_system = scale_lj_sigma(drude_system, args.lj_sigma_scale)
     directory.mkdir(parents=True, exist_ok=True)
     drude_system.parameters.save(directory / "parameters.yaml")
     job = LiquidJob(name, drude_system, TEMPERATURE_K, 1.0, directory, settings,
@@ -259,7 +268,8 @@ def drude_run(name: str, system, args, directory: Path) -> dict:
             "dielectric": result.dielectric.to_json(), "alpha_a3": result.alpha_a3,
             "max_drude_displacement_a": result.max_drude_displacement_a,
             "epsilon_scale": result.epsilon_scale,
-            "lj_scale": args.lj_scale, "alphas": args.alphas, **info,
+            "lj_scale": args.lj_scale, "lj_sigma_scale": args.lj_sigma_scale,
+            "alphas": args.alphas, **info,
             "frames": result.liquid.frames, "lengths_ps": result.liquid.lengths_ps,
             "wall_s": wall, "ns_per_day": result.liquid.ns_per_day}
 
@@ -304,6 +314,53 @@ def rebalance(name: str, args: argparse.Namespace) -> dict:
             "secant_steps": [{"scale": a, "hvap": b} for a, b in steps]}
 
 
+def rebalance_density(name: str, args: argparse.Namespace) -> dict:
+    """The LJ sigma scale and epsilon scale (common to the molecule's types) of the Drude
+    model of ``--alphas`` (its run at scale 1) that bring the density to the fixed-charge
+    run's while holding the Drude run's own Hvap: Newton steps with a finite-difference
+    Jacobian (steps 1e-3) on density and Hvap reweighted from the Drude frames (the LJ
+    frame sums hold c12 and c6 per type pair, so a sigma change reweights exactly), from
+    sigma scale (rho_Drude / rho_fixed)^(1/3). For a liquid whose Drude Hvap is right but
+    whose density is off (CCl4); the result is checked by simulating it
+    (``--lj-scale``, ``--lj-sigma-scale``)."""
+    from ffparam.liquid.drude import override_parameters, polarizable_system
+    from ffparam.liquid.reweight import reweight_liquid
+    from ffparam.params.parameter_set import ParameterSet
+
+    base = argparse.Namespace(**{**vars(args), "lj_scale": 1.0, "lj_sigma_scale": 1.0})
+    label = run_directory(base, "drude")
+    directory = args.outdir / name / label
+    fixed = json.loads((args.outdir / name / "fixed.json").read_text())
+    drude = json.loads((args.outdir / name / f"{label}.json").read_text())
+    target = np.array([fixed["density"]["value"], drude["hvap"]["value"]])
+    params = ParameterSet.load(directory / "parameters.yaml")
+    system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
+                            cache_file=args.outdir / f"{name}_system.json")
+    model = polarizable_system(override_parameters(system, params), params)
+    settings = _settings(args, 1.0)
+
+    def reweighted(scales: np.ndarray) -> dict:
+        moved = scale_lj_epsilon(scale_lj_sigma(model, scales[0]), scales[1])
+        return reweight_liquid(directory, model, moved.parameters.vector(), settings,
+                               TEMPERATURE_K)
+
+    def values(out: dict) -> np.ndarray:
+        return np.array([out["density"], out["hvap"]])
+
+    scales = np.array([(drude["density"]["value"] / target[0]) ** (1 / 3), 1.0])
+    steps = []
+    for _ in range(4):
+        here = values(reweighted(scales))
+        steps.append({"sigma_scale": scales[0], "epsilon_scale": scales[1],
+                      "density": here[0], "hvap": here[1]})
+        jacobian = np.column_stack([(values(reweighted(scales + step)) - here) / 1e-3
+                                    for step in np.eye(2) * 1e-3])
+        scales = scales + np.linalg.solve(jacobian, target - here)
+    return {"target_density": target[0], "target_hvap": target[1],
+            "sigma_scale": scales[0], "epsilon_scale": scales[1],
+            "reweighted": reweighted(scales), "newton_steps": steps}
+
+
 def fixed_window(name: str, args: argparse.Namespace) -> dict:
     """Density (g/mL; error from 10 block means) and eps (blocked jackknife) of the
     finished Drude run of ``--alphas``/``--hbond-thole`` over every frame from
@@ -345,7 +402,9 @@ def run_directory(args: argparse.Namespace, model: str) -> str:
     label = {"start": "drude", "fitted": "drude_fitted", "field": "drude_field"}[args.alphas]
     if args.hbond_thole:
         label += f"_hb{args.hbond_thole}"
-    return label if args.lj_scale == 1.0 else f"{label}_lj{args.lj_scale:g}"
+    if args.lj_scale != 1.0:
+        label += f"_lj{args.lj_scale:g}"
+    return label if args.lj_sigma_scale == 1.0 else f"{label}_sig{args.lj_sigma_scale:g}"
 
 
 def gather(outdir: Path) -> dict:
@@ -372,6 +431,12 @@ def main() -> None:
     parser.add_argument("--hbond-thole", default="",
                         help="hbond_thole of the O/N Drude types: a number or 'own'")
     parser.add_argument("--lj-scale", type=float, default=1.0)
+    parser.add_argument("--lj-sigma-scale", type=float, default=1.0,
+                        help="multiply every LJ sigma of the molecule in the Drude model")
+    parser.add_argument("--rebalance-density", action="store_true",
+                        help="only compute the LJ sigma and epsilon scales of the fitted "
+                             "Drude model that restore the fixed-charge density at the "
+                             "Drude Hvap (finished runs)")
     parser.add_argument("--rebalance", action="store_true",
                         help="only compute the LJ epsilon scale of the fitted Drude model "
                              "that restores the fixed-charge Hvap (finished runs)")
@@ -386,6 +451,12 @@ def main() -> None:
         result = rebalance(name, args)
         write_json_atomic(args.outdir / name / "rebalance.json", result)
         print(json.dumps({name: result}, indent=1), flush=True)
+    for name in args.liquids.split(",") if args.rebalance_density else ():
+        result = rebalance_density(name, args)
+        write_json_atomic(args.outdir / name / "rebalance_density.json", result)
+        print(json.dumps({name: result}, indent=1), flush=True)
+    if args.rebalance_density:
+        return
     for name in args.liquids.split(",") if args.window_from_ps is not None else ():
         label = run_directory(args, "drude")
         result = fixed_window(name, args)

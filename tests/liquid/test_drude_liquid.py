@@ -24,6 +24,7 @@ from ffparam.liquid.drude import (
     override_parameters,
     polarizable_system,
     scale_lj_epsilon,
+    scale_lj_sigma,
     simulate_drude_liquid,
     site_charges,
     with_drude_particles,
@@ -192,16 +193,20 @@ def test_bad_drude_liquid_input_is_refused(ccl4, tmp_path):
         DrudeDynamicsSettings(max_drude_distance_a=0.01, drude_offset_a=0.02)
 
 
-def test_drude_box_lj_energy_differences_equal_the_lj_model_of_the_cores(ccl4, box):
-    """The LJ derivatives of a Drude liquid come from the cores' frame sums: scaling every
-    LJ epsilon by 1.05 changes the OpenMM Drude box energy (cores, Drudes, PME, springs
-    and Thole pairs unchanged) exactly as the LJ model of the core positions predicts."""
+@pytest.mark.parametrize(("scale_lj", "field", "factor"),
+                         [(scale_lj_epsilon, "epsilon", 1.05), (scale_lj_sigma, "sigma", 1.01)])
+def test_drude_box_lj_energy_differences_equal_the_lj_model_of_the_cores(
+        ccl4, box, scale_lj, field, factor):
+    """The LJ derivatives and reweighting of a Drude liquid come from the cores' frame
+    sums: scaling every LJ epsilon by 1.05 (or sigma by 1.01) changes the OpenMM Drude box
+    energy (cores, Drudes, PME, springs and Thole pairs unchanged) exactly as the LJ model
+    of the core positions predicts."""
     settings, packed, omm, positions = box
     layout = LJLayout.from_system(ccl4)
     scheme = CutoffScheme(settings.cutoff_a, settings.switch_a, settings.dispersion_correction)
     cores = core_positions(ccl4, positions[None])
     stats = box_frame_statistics(layout, cores, np.full((1, 3), packed.box_length_a), scheme)
-    scaled = scale_lj_epsilon(ccl4, 1.05)
+    scaled = scale_lj(ccl4, factor)
     model = LJModel(layout, scheme)
     values, moved = ccl4.parameters.vector(), scaled.parameters.vector()
     ours = float(model.energies(stats, moved)[0] - model.energies(stats, values)[0])
@@ -210,12 +215,13 @@ def test_drude_box_lj_energy_differences_equal_the_lj_model_of_the_cores(ccl4, b
                          - _energies(omm, positions, packed.box_length_a)[-1])
     assert ours == pytest.approx(openmm_difference, rel=1e-6, abs=1e-6)
     assert abs(ours) > 0.1
-    # only the epsilons moved, each by the factor
+    # only the epsilons (sigmas) moved, each by the factor
     changed = np.flatnonzero(moved != values)
-    assert {ccl4.parameters.keys()[i].field for i in changed} == {"epsilon"}
-    assert np.allclose(moved[changed], 1.05 * values[changed])
-    with pytest.raises(InputError, match="scale must be positive"):
-        scale_lj_epsilon(ccl4, 0.0)
+    assert {ccl4.parameters.keys()[i].field for i in changed} == {field}
+    assert len(changed) == 2  # the Cl and the C type
+    assert np.allclose(moved[changed], factor * values[changed])
+    with pytest.raises(InputError, match=f"LJ {field} scale must be positive"):
+        scale_lj(ccl4, 0.0)
 
 
 def test_polarizable_system_takes_alphas_by_type_and_starts_the_rest(ccl4):

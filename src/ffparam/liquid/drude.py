@@ -28,7 +28,7 @@ involves a Drude, dU_SCF/dtheta = dU_LJ/dtheta at the cores (envelope theorem).
 ``epsilon_scale`` holds the derivatives by a common scale s of every LJ epsilon of the
 molecule (d/ds = sum_k eps_k d/deps_k at s = 1), the one-parameter rebalancing of
 cohesion when polarization is added on top of LJ fitted for fixed charges
-(:func:`scale_lj_epsilon`). The
+(:func:`scale_lj_epsilon`; :func:`scale_lj_sigma` moves the size instead). The
 dielectric constant (:mod:`ffparam.liquid.dielectric`) uses the box dipole of cores and
 Drudes over the same equilibrated frames, with eps_inf by Clausius-Mossotti from the
 molecule's isotropic polarizability (trace/3 of :meth:`DrudeEngine.polarizability` at its
@@ -399,11 +399,23 @@ def epsilon_scale_derivatives(liquid: PhaseData, gas: PhaseData, keys: list[Para
 def scale_lj_epsilon(system: ParameterizedSystem, scale: float) -> ParameterizedSystem:
     """A copy of ``system`` with every LJ epsilon its atoms use multiplied by ``scale`` (a
     change of those entries of its ParameterSet, exported like any other parameter)."""
+    return _scale_lj_field(system, system.nonbonded.epsilon_index, scale, "epsilon")
+
+
+def scale_lj_sigma(system: ParameterizedSystem, scale: float) -> ParameterizedSystem:
+    """A copy of ``system`` with every LJ sigma (A) its atoms use multiplied by ``scale``:
+    the size rebalancing of a liquid whose density is off while its cohesion is right (a
+    Lennard-Jones fluid at fixed epsilon/kT has rho sigma^3 fixed, so density moves by about
+    scale^-3)."""
+    return _scale_lj_field(system, system.nonbonded.sigma_index, scale, "sigma")
+
+
+def _scale_lj_field(system: ParameterizedSystem, index: np.ndarray, scale: float,
+                    name: str) -> ParameterizedSystem:
     if not (np.isfinite(scale) and scale > 0):
-        raise InputError(f"LJ epsilon scale must be positive, got {scale}")
+        raise InputError(f"LJ {name} scale must be positive, got {scale}")
     vector = system.parameters.vector().copy()
-    index = np.unique(system.nonbonded.epsilon_index)
-    vector[index] *= scale
+    vector[np.unique(index)] *= scale
     return system.with_parameters(system.parameters.with_vector(vector))
 
 
