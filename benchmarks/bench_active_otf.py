@@ -254,8 +254,10 @@ def _score(model_dir: Path, test, meta: dict, calibrate: bool) -> dict:
            "test_energy_mae_mev": 1000 * float(np.abs(pred.energy - test.energies).mean()),
            "round_wall_s": meta.get("wall_s")}
     if calibrate:
-        report = calibration_report(err, pred.forces_sigma, test.atom_frame_index())
+        report = calibration_report(err, pred.forces_sigma, test.atom_frame_index(),
+                                    pred.frame_sigma)
         row["frame_spearman"] = report.get("frame_spearman")
+        row["frame_spearman_rms_sigma"] = report.get("frame_spearman_rms_sigma")
         row["miscalibration_area"] = report.get("miscalibration_area")
     return row
 

@@ -1,5 +1,7 @@
 """Does the predicted uncertainty rank and size the errors? (issue 16): per-frame Spearman
-between RMS predicted force sigma and RMS force error, and the miscalibration area of the
+between the predicted frame sigma (:func:`ffparam.ml.potential.frame_sigma`: the GP's
+scaled energy sigma, the committee's RMS force spread; the RMS force sigma's own figure as
+``frame_spearman_rms_sigma``) and the RMS force error, and the miscalibration area of the
 force components, on the test frames of rMD17 ethanol, acac and 3BPA, for the GP and for a
 5-member ANI committee.
 
@@ -31,7 +33,7 @@ import numpy as np
 from ffparam.io.atomic import write_json_atomic
 from ffparam.ml.calibration import calibration_report, frame_rms
 from ffparam.ml.data import read_extxyz, read_isolated_atoms, split_indices
-from ffparam.ml.potential import load_potential
+from ffparam.ml.potential import frame_sigma, load_potential
 
 GP_SETTINGS = {
     "ethanol": {"max_exact": 200, "n_inducing": 200},
@@ -115,12 +117,12 @@ def score(model, test) -> dict:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     err = pred.forces - test.forces
     index = test.atom_frame_index()
-    report = calibration_report(err, pred.forces_sigma, index)
+    report = calibration_report(err, pred.forces_sigma, index, pred.frame_sigma)
     report["force_mae_mev_a"] = 1000 * float(np.abs(err).mean())
     report["n_frames"] = len(test)
     report["predict_wall_s"], report["predict_cpu_s"] = wall, cpu
     # half of the test frames with the larger predicted sigma: their share of the error
-    sigma, error = frame_rms(pred.forces_sigma, index), frame_rms(err, index)
+    sigma, error = frame_sigma(pred, index), frame_rms(err, index)
     top = sigma >= np.median(sigma)
     report["error_ratio_high_vs_low_sigma"] = float(error[top].mean() / error[~top].mean())
     return report

@@ -96,7 +96,8 @@ def main() -> None:
     result["force_mae_mev_a"] = 1000 * float(np.abs(err).mean())
     if pred.forces_sigma is not None:
         result["forces_calibration"] = calibration_report(err, pred.forces_sigma,
-                                                          batch.atom_frame_index())
+                                                          batch.atom_frame_index(),
+                                                          pred.frame_sigma)
     print(json.dumps(result, indent=2))
 
 

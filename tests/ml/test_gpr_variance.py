@@ -183,3 +183,40 @@ def test_refresh_uncertainty_rebases_a_fitted_model(ethanol, ethanol_refs, tmp_p
     assert all(bool((train_pos - frame).abs().amax((1, 2)).min() == 0)
                for frame in old.variance_positions)
     assert not np.allclose(after.forces_sigma, before.forces_sigma)
+
+
+def test_frame_sigma_is_the_scaled_latent_energy_sigma(ethanol, ethanol_refs, tmp_path):
+    """The GP's frame sigma (what active learning selects by and the frame Spearman ranks)
+    is its noise-free energy sigma times one factor fitted so that its RMS over the
+    validation frames equals their RMS frame force error; it survives save/load, and a
+    model without the factor (an older one) ranks frames by its RMS force sigma."""
+    from ffparam.ml.calibration import calibration_report, frame_rms, spearman
+    from ffparam.ml.potential import frame_sigma
+
+    train, valid = ethanol.subset(np.arange(0, 24, 2)), ethanol.subset(np.arange(40, 48))
+    gp = fit_gp(train, ethanol_refs, valid, GPSettings(length_scale=1.6, learn_weights=False))
+    scale = gp.frame_sigma_scale
+    assert scale is not None and scale > 0 and gp.metadata["frame_sigma_scale"] == scale
+    pred = gp.predict(valid, uncertainty=True)
+    error = frame_rms(pred.forces - valid.forces, valid.atom_frame_index())
+    np.testing.assert_allclose(np.sqrt(np.mean(pred.frame_sigma**2)),
+                               np.sqrt(np.mean(error**2)), rtol=1e-10)
+    # the latent energy variance, independently: the predictive one less the energy noise
+    n = int(ethanol.n_atoms[0])
+    var_e, _ = gp.predictive_variance(torch.as_tensor(valid.positions).view(-1, n, 3))
+    latent = var_e.numpy() / gp.energy_variance_scale - gp.signal_variance * gp.cfg.energy_noise**2
+    np.testing.assert_allclose(pred.frame_sigma, scale * np.sqrt(latent), rtol=1e-6)
+    report = calibration_report(pred.forces - valid.forces, pred.forces_sigma,
+                                valid.atom_frame_index(), pred.frame_sigma)
+    assert report["frame_spearman"] == pytest.approx(spearman(error, pred.frame_sigma))
+    assert report["frame_spearman_rms_sigma"] == pytest.approx(
+        spearman(error, frame_rms(pred.forces_sigma, valid.atom_frame_index())))
+    gp.save(tmp_path)
+    loaded = load_potential(tmp_path)
+    np.testing.assert_allclose(loaded.predict(valid, uncertainty=True).frame_sigma,
+                               pred.frame_sigma, rtol=1e-10)
+    loaded.frame_sigma_scale = None
+    older = loaded.predict(valid, uncertainty=True)
+    assert older.frame_sigma is None
+    np.testing.assert_allclose(frame_sigma(older, valid.atom_frame_index()),
+                               frame_rms(older.forces_sigma, valid.atom_frame_index()))

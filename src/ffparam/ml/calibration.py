@@ -7,9 +7,10 @@
   Gaussian interval |error| <= sigma * Phi^-1((1 + p)/2); the area between observed and
   expected, integral_0^1 |observed(p) - p| dp. 0 is perfect, 0.5 the worst.
 * The factor s = sqrt(mean((error/sigma)^2)) that would rescale sigma to unit variance.
-* Per frame (forces): Spearman between a frame's RMS force error and its RMS predicted force
-  sigma sqrt(mean sigma^2) over its components: does the model know which *frames* it gets
-  wrong (what active learning selects by)?
+* Per frame (forces): Spearman between a frame's RMS force error and its predicted frame
+  sigma (the RMS sqrt(mean sigma^2) of its force sigmas, or the model's own frame sigma:
+  the GP's scaled energy sigma): does the model know which *frames* it gets wrong (what
+  active learning selects by)?
 """
 
 from __future__ import annotations
@@ -65,10 +66,14 @@ def frame_rms(values: np.ndarray, frame_index: np.ndarray) -> np.ndarray:
 
 
 def calibration_report(errors: np.ndarray, sigmas: np.ndarray,
-                       frame_index: np.ndarray | None = None) -> dict:
+                       frame_index: np.ndarray | None = None,
+                       frame_sigma: np.ndarray | None = None) -> dict:
     """Spearman(|error|, sigma), miscalibration area and sigma rescaling factor; with
     ``frame_index`` (the frame of each row of per-atom ``errors``), also the per-frame
-    Spearman of RMS error against RMS sigma (``frame_spearman``)."""
+    Spearman of RMS error against the model's frame sigma (``frame_spearman``):
+    ``frame_sigma`` (n_frames,) where the model gives one
+    (:attr:`ffparam.ml.potential.Prediction.frame_sigma`), else the RMS sigma; with
+    ``frame_sigma``, the RMS sigma's own figure is ``frame_spearman_rms_sigma``."""
     report = {
         "n": int(np.size(errors)),
         "spearman": spearman(np.abs(np.ravel(errors)), np.ravel(sigmas)),
@@ -76,8 +81,11 @@ def calibration_report(errors: np.ndarray, sigmas: np.ndarray,
         "sigma_scale": sigma_scale(errors, sigmas),
     }
     if frame_index is not None:
-        report["frame_spearman"] = spearman(frame_rms(errors, frame_index),
-                                            frame_rms(sigmas, frame_index))
+        error, rms_sigma = frame_rms(errors, frame_index), frame_rms(sigmas, frame_index)
+        report["frame_spearman"] = spearman(error, rms_sigma if frame_sigma is None
+                                            else frame_sigma)
+        if frame_sigma is not None:
+            report["frame_spearman_rms_sigma"] = spearman(error, rms_sigma)
     return report
 
 

@@ -33,7 +33,8 @@ def error_metrics(pred: Prediction, data: MLDataset) -> dict:
         out["forces_rmse_mev_a"] = 1000 * float(np.sqrt(np.mean(err**2)))
         if pred.forces_sigma is not None:
             out["forces_calibration"] = calibration_report(err, pred.forces_sigma,
-                                                           data.atom_frame_index())
+                                                           data.atom_frame_index(),
+                                                           pred.frame_sigma)
     return out
 
 

@@ -20,6 +20,7 @@ import torch
 
 from ffparam.errors import InputError, NonFiniteError
 from ffparam.ml.batch import Batch, iterate_batches
+from ffparam.ml.calibration import frame_rms
 from ffparam.ml.checkpoint import load_weights, read_model_json, write_model_dir
 from ffparam.ml.data import MLDataset
 from ffparam.ml.models.base import AtomisticModel, energy_and_forces
@@ -35,6 +36,10 @@ class Prediction:
         atom_energies: (A,) eV, summing to ``energy`` per frame.
         energy_sigma: (B,) eV predicted standard deviation, or None.
         forces_sigma: (A, 3) eV/Angstrom predicted standard deviation, or None.
+        frame_sigma: (B,) eV/Angstrom predicted RMS force error of each frame, where the
+            model ranks frames by something better than the RMS of ``forces_sigma`` (the
+            GP: its latent energy sigma, scaled on validation frames), or None; read it
+            through :func:`frame_sigma`.
     """
 
     energy: np.ndarray
@@ -42,6 +47,7 @@ class Prediction:
     atom_energies: np.ndarray | None = None
     energy_sigma: np.ndarray | None = None
     forces_sigma: np.ndarray | None = None
+    frame_sigma: np.ndarray | None = None
 
     @staticmethod
     def concatenate(parts: list[Prediction]) -> Prediction:
@@ -55,6 +61,7 @@ class Prediction:
             cat("atom_energies"),
             cat("energy_sigma"),
             cat("forces_sigma"),
+            cat("frame_sigma"),
         )
 
     def check_finite(self) -> None:
@@ -63,6 +70,18 @@ class Prediction:
             self.forces is not None and not np.all(np.isfinite(self.forces))
         ):
             raise NonFiniteError("the model produced a non-finite energy or force")
+
+
+def frame_sigma(pred: Prediction, frame_index: np.ndarray) -> np.ndarray:
+    """(B,) eV/Angstrom: how uncertain the model is of each frame, the uncertainty that
+    active learning selects by and that the frame Spearman ranks: ``pred.frame_sigma``
+    where the model gives one, else the RMS of the frame's predicted force sigmas
+    (``frame_index`` (A,): the frame of each atom row)."""
+    if pred.frame_sigma is not None:
+        return np.asarray(pred.frame_sigma)
+    if pred.forces_sigma is None:
+        raise ValueError("the prediction carries no uncertainty")
+    return frame_rms(pred.forces_sigma, frame_index)
 
 
 class Potential(ABC):

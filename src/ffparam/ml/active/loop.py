@@ -34,7 +34,7 @@ from ffparam.ml.active.integrated import select_integrated
 from ffparam.ml.active.selection import frame_descriptors, frame_uncertainty, select_diverse
 from ffparam.ml.calibration import calibration_report, frame_rms
 from ffparam.ml.data import MLDataset, read_extxyz
-from ffparam.ml.potential import Potential
+from ffparam.ml.potential import Potential, frame_sigma
 from ffparam.settings import Settings, require_at_least, require_choice, require_positive
 
 SCHEMA_VERSION = 1
@@ -270,7 +270,7 @@ def _fresh_errors(potential: Potential, data: MLDataset) -> dict:
     frames = data.atom_frame_index()
     return {"force_mae_mev_a": 1000 * float(np.abs(err).mean()),
             "frame_rms_error_ev_a": frame_rms(err, frames).tolist(),
-            "frame_sigma_ev_a": frame_rms(pred.forces_sigma, frames).tolist()}
+            "frame_sigma_ev_a": frame_sigma(pred, frames).tolist()}
 
 
 def _scores(potential: Potential, data: MLDataset, name: str) -> dict:
@@ -284,10 +284,11 @@ def _scores(potential: Potential, data: MLDataset, name: str) -> dict:
     if data.energies is not None:
         out[f"{name}_energy_mae_mev"] = 1000 * float(np.abs(pred.energy - data.energies).mean())
     if pred.forces_sigma is not None:
-        report = calibration_report(err, pred.forces_sigma, data.atom_frame_index())
+        report = calibration_report(err, pred.forces_sigma, data.atom_frame_index(),
+                                    pred.frame_sigma)
         out[f"{name}_calibration"] = report
-        out[f"{name}_sigma_mean_ev_a"] = float(frame_rms(pred.forces_sigma,
-                                                         data.atom_frame_index()).mean())
+        out[f"{name}_sigma_mean_ev_a"] = float(frame_sigma(pred,
+                                                           data.atom_frame_index()).mean())
     return out
 
 

@@ -17,19 +17,20 @@ import numpy as np
 import torch
 
 from ffparam.errors import InputError
-from ffparam.ml.calibration import frame_rms
 from ffparam.ml.data import MLDataset
 from ffparam.ml.models.gp.kernel import inverse_distances
-from ffparam.ml.potential import Potential
+from ffparam.ml.potential import Potential, frame_sigma
 
 
 def frame_uncertainty(potential: Potential, data: MLDataset, batch_size: int = 64) -> np.ndarray:
-    """(n_frames,) RMS predicted force sigma of each frame (eV/Angstrom)."""
+    """(n_frames,) predicted frame sigma of each frame (eV/Angstrom,
+    :func:`ffparam.ml.potential.frame_sigma`: the GP's scaled energy sigma, a committee's
+    RMS force spread)."""
     if not potential.has_uncertainty:
         raise InputError(f"a {potential.model_type} model has no uncertainty to select by "
                          "(use the GP or a committee)")
     pred = potential.predict(data, batch_size=batch_size, uncertainty=True)
-    return frame_rms(pred.forces_sigma, data.atom_frame_index())
+    return frame_sigma(pred, data.atom_frame_index())
 
 
 def frame_descriptors(data: MLDataset) -> np.ndarray:

@@ -89,6 +89,13 @@ class GaussianProcessPotential(Potential):
         self.sparse = bool(sparse)
         self.metadata = metadata or {}
         self.energy_variance_scale = float(self.metadata.get("energy_variance_scale", 1.0))
+        scale = self.metadata.get("frame_sigma_scale")
+        self.frame_sigma_scale: float | None = None if scale is None else float(scale)
+        """1/Angstrom: the frame sigma (eV/Angstrom, the predicted RMS force error of a
+        frame, :attr:`Prediction.frame_sigma`) is this times the latent energy sigma (eV),
+        fitted on the validation frames (:func:`ffparam.ml.models.gp.fit.refresh_uncertainty`);
+        None for models calibrated without validation energies, whose frames are ranked by
+        their RMS force sigma."""
         self._factors: dict[str, torch.Tensor] | None = None
         self.variance_positions: torch.Tensor | None = None
         self._vbasis: VarianceBasis | None = None
@@ -185,9 +192,11 @@ class GaussianProcessPotential(Potential):
             energy=energy.numpy(), forces=force, atom_energies=atom_e.reshape(-1).numpy()
         )
         if uncertainty:
-            var_e, var_g = self.predictive_variance(positions)
+            var_e, var_g, latent_e = self._variances(positions)
             pred.energy_sigma = np.sqrt(var_e.numpy())
             pred.forces_sigma = np.sqrt(var_g.reshape(-1, 3).numpy())
+            if self.frame_sigma_scale is not None:
+                pred.frame_sigma = self.frame_sigma_scale * np.sqrt(latent_e.numpy())
         return pred
 
     def atom_energies(self, positions: torch.Tensor) -> torch.Tensor:
@@ -289,12 +298,19 @@ class GaussianProcessPotential(Potential):
 
     def predictive_variance(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Variances of energies (B,) eV^2 and force components (B, 3n) (eV/Angstrom)^2."""
+        var_e, var_g, _ = self._variances(positions)
+        return var_e, var_g
+
+    def _variances(self, positions: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`predictive_variance` and the latent (noise-free) energy variance (B,)
+        eV^2 that :attr:`frame_sigma_scale` turns into a frame sigma."""
         factors = self._variance_factors()
         latent_e, latent_g = latent_variance(self._variance_basis(), factors, positions)
         var_e = self.signal_variance * (latent_e + self.cfg.energy_noise**2)
         var_e = var_e * self.energy_variance_scale
         var_g = self.signal_variance * (latent_g + self.cfg.force_noise**2)
-        return var_e, var_g
+        return var_e, var_g, self.signal_variance * latent_e
 
     # --- persistence ----------------------------------------------------------------------
 
