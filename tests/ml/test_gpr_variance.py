@@ -220,3 +220,29 @@ def test_frame_sigma_is_the_scaled_latent_energy_sigma(ethanol, ethanol_refs, tm
     assert older.frame_sigma is None
     np.testing.assert_allclose(frame_sigma(older, valid.atom_frame_index()),
                                frame_rms(older.forces_sigma, valid.atom_frame_index()))
+
+
+def test_md_leaves_out_the_gp_atom_energies_and_nothing_else(tiny_gp, ethanol):
+    """MD asks the potential for no per-atom energies (the GP's integrated-gradient
+    attribution costs several times its energy and forces); everything else it predicts
+    is the same to the last bit."""
+    from ffparam.ml.batch import iterate_batches
+    from ffparam.ml.energy_model import PotentialEnergyModel
+    from ffparam.units import EV_KCAL_MOL
+
+    batch = next(iterate_batches(ethanol.subset(np.arange(4)), 4))
+    full = tiny_gp.predict_batch(batch, uncertainty=True)
+    lean = tiny_gp.predict_batch(batch, uncertainty=True, atom_energies=False)
+    assert lean.atom_energies is None and full.atom_energies is not None
+    for name in ("energy", "forces", "energy_sigma", "forces_sigma", "frame_sigma"):
+        if getattr(full, name) is not None:
+            np.testing.assert_array_equal(getattr(lean, name), getattr(full, name))
+    n = int(ethanol.n_atoms[0])
+    positions = np.asarray(ethanol.positions).reshape(-1, n, 3)[:2]
+    for flag in (True, False):
+        out = PotentialEnergyModel(tiny_gp, ethanol.frame_numbers(0),
+                                   atom_energies=flag).evaluate(positions)
+        assert (out.atom_energies_kcal_mol is not None) == flag
+        np.testing.assert_allclose(out.forces_kcal_mol_a,
+                                   full.forces[: 2 * n].reshape(2, n, 3) * EV_KCAL_MOL,
+                                   rtol=1e-9)

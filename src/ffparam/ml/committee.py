@@ -51,12 +51,15 @@ class Committee(Potential):
         return True
 
     def predict_batch(
-        self, batch: Batch, forces: bool = True, uncertainty: bool = False
+        self, batch: Batch, forces: bool = True, uncertainty: bool = False,
+        atom_energies: bool = True,
     ) -> Prediction:
-        preds = [m.predict_batch(batch, forces=forces) for m in self.members]
+        preds = [m.predict_batch(batch, forces=forces, atom_energies=atom_energies)
+                 for m in self.members]
         energies = np.stack([p.energy for p in preds])
-        atom_e = np.stack([p.atom_energies for p in preds])
-        out = Prediction(energy=energies.mean(0), atom_energies=atom_e.mean(0),
+        atom_e = None if any(p.atom_energies is None for p in preds) else \
+            np.stack([p.atom_energies for p in preds]).mean(0)
+        out = Prediction(energy=energies.mean(0), atom_energies=atom_e,
                          energy_sigma=self.energy_sigma_scale * energies.std(0))
         if forces:
             stacked = np.stack([p.forces for p in preds])

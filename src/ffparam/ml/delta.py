@@ -376,8 +376,8 @@ class DeltaPotential(Potential):
             self._models[key] = DeltaModel(self.baseline.model(numbers), correction)
         return self._models[key]
 
-    def predict_batch(self, batch: Batch, forces: bool = True, uncertainty: bool = False
-                      ) -> Prediction:
+    def predict_batch(self, batch: Batch, forces: bool = True, uncertainty: bool = False,
+                      atom_energies: bool = True) -> Prediction:
         numbers = batch.numbers.numpy()
         positions = batch.positions.detach().double().numpy()
         starts = np.concatenate([[0], np.cumsum(batch.n_atoms.numpy())])

@@ -42,6 +42,8 @@ class PotentialEnergyModel(BoundModel):
         uncertainty: ask for standard deviations when the potential has them.
         name: label; default the potential's model type.
         batch_size: conformers per :meth:`Potential.predict_batch` call.
+        atom_energies: ask for per-atom energies (False for MD: the GP's cost several
+            times its energy and forces).
 
     Raises:
         UnsupportedChemistryError: an element the potential was not trained on.
@@ -49,7 +51,7 @@ class PotentialEnergyModel(BoundModel):
 
     def __init__(self, potential: Potential, atomic_numbers: Sequence[int],
                  uncertainty: bool = True, name: str | None = None,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, atom_energies: bool = True) -> None:
         super().__init__(atomic_numbers, name or potential.model_type or "ml")
         self.potential = potential
         unknown = sorted(set(self.atomic_numbers) - {int(z) for z in potential.elements})
@@ -58,6 +60,7 @@ class PotentialEnergyModel(BoundModel):
                 f"the {potential.model_type or 'ML'} potential was not trained on atomic "
                 f"number(s) {unknown} (it knows {sorted(potential.elements)})")
         self.uncertainty = bool(uncertainty and potential.has_uncertainty)
+        self.atom_energies = bool(atom_energies)
         self.batch_size = max(1, int(batch_size))
 
     def predict(self, positions: np.ndarray, forces: bool = True) -> Prediction:
@@ -65,7 +68,8 @@ class PotentialEnergyModel(BoundModel):
         (n_conf, n_atoms, 3) or (n_atoms, 3) Angstrom, in batches of ``batch_size``."""
         pos = self.batch(positions)
         parts = [self.potential.predict_batch(conformers_batch(self.atomic_numbers, chunk),
-                                              forces=forces, uncertainty=self.uncertainty)
+                                              forces=forces, uncertainty=self.uncertainty,
+                                              atom_energies=self.atom_energies)
                  for chunk in np.array_split(pos, -(-len(pos) // self.batch_size))]
         return Prediction.concatenate(parts)
 

@@ -93,7 +93,8 @@ def run_md(
                     friction_per_fs, max_force, max_force_sigma)
     atoms = atoms.copy()
     watch = max_force_sigma is not None and potential.has_uncertainty
-    model = PotentialEnergyModel(potential, atoms.numbers, uncertainty=watch)
+    model = PotentialEnergyModel(potential, atoms.numbers, uncertainty=watch,
+                                 atom_energies=False)
     atoms.calc = EnergyModelCalculator(model)
     rng = np.random.default_rng(seed)
     if initialize_velocities:

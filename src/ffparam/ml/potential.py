@@ -100,9 +100,13 @@ class Potential(ABC):
 
     @abstractmethod
     def predict_batch(
-        self, batch: Batch, forces: bool = True, uncertainty: bool = False
+        self, batch: Batch, forces: bool = True, uncertainty: bool = False,
+        atom_energies: bool = True,
     ) -> Prediction:
-        """Predict energies, forces and per-atom energies of one batch."""
+        """Predict energies, forces and per-atom energies of one batch; with
+        ``atom_energies=False`` a model whose per-atom energies cost extra (the GP's
+        integrated-gradient attribution, several times its energy and forces) may leave
+        them out (MD does not need them)."""
 
     @abstractmethod
     def save(self, directory: str | Path) -> Path:
@@ -165,7 +169,8 @@ class NetworkPotential(Potential):
         return self.model.element_list
 
     def predict_batch(
-        self, batch: Batch, forces: bool = True, uncertainty: bool = False
+        self, batch: Batch, forces: bool = True, uncertainty: bool = False,
+        atom_energies: bool = True,
     ) -> Prediction:
         energy, force, atom_e = energy_and_forces(self._inference, batch, forces=forces)
         return Prediction(

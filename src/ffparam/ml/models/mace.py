@@ -412,7 +412,8 @@ class MacePotential(Potential):
         return cls(model.to(dtype), config["mace"], info.get("metadata"))
 
     def predict_batch(
-        self, batch: Batch, forces: bool = True, uncertainty: bool = False
+        self, batch: Batch, forces: bool = True, uncertainty: bool = False,
+        atom_energies: bool = True,
     ) -> Prediction:
         _require_mace()
         from mace import data as mace_data

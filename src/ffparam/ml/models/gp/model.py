@@ -178,7 +178,8 @@ class GaussianProcessPotential(Potential):
         return value + self.mean_energy + self._ref_total, grad
 
     def predict_batch(
-        self, batch: Batch, forces: bool = True, uncertainty: bool = False
+        self, batch: Batch, forces: bool = True, uncertainty: bool = False,
+        atom_energies: bool = True,
     ) -> Prediction:
         self.check_frames(batch.numbers.numpy())
         n = self.n_atoms
@@ -187,10 +188,9 @@ class GaussianProcessPotential(Potential):
         energy, grad = self.energy_and_gradient(x)
         force = -torch.einsum("bdg,bd->bg", jac, grad).reshape(-1, 3).numpy() if forces \
             else None
-        atom_e = self.atom_energies(positions)
-        pred = Prediction(
-            energy=energy.numpy(), forces=force, atom_energies=atom_e.reshape(-1).numpy()
-        )
+        pred = Prediction(energy=energy.numpy(), forces=force)
+        if atom_energies:
+            pred.atom_energies = self.atom_energies(positions).reshape(-1).numpy()
         if uncertainty:
             var_e, var_g, latent_e = self._variances(positions)
             pred.energy_sigma = np.sqrt(var_e.numpy())
