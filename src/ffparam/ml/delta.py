@@ -366,13 +366,16 @@ class DeltaPotential(Potential):
     def has_uncertainty(self) -> bool:
         return self.correction.has_uncertainty
 
-    def energy_model(self, atomic_numbers, uncertainty: bool = True) -> DeltaModel:
-        """The sum as an :class:`~ffparam.energy.EnergyModel` of one molecule (cached)."""
+    def energy_model(self, atomic_numbers, uncertainty: bool = True,
+                     atom_energies: bool = True) -> DeltaModel:
+        """The sum as an :class:`~ffparam.energy.EnergyModel` of one molecule (cached);
+        ``atom_energies=False`` spares the correction's per-atom energies (MD)."""
         numbers = tuple(int(z) for z in atomic_numbers)
-        key = (numbers, bool(uncertainty))
+        key = (numbers, bool(uncertainty), bool(atom_energies))
         if key not in self._models:
             correction = PotentialEnergyModel(self.correction, numbers, uncertainty,
-                                              name=f"delta-{self.correction.model_type}")
+                                              name=f"delta-{self.correction.model_type}",
+                                              atom_energies=atom_energies)
             self._models[key] = DeltaModel(self.baseline.model(numbers), correction)
         return self._models[key]
 
@@ -386,7 +389,7 @@ class DeltaPotential(Potential):
         parts: list[Prediction | None] = [None] * len(frames)
         for molecule in dict.fromkeys(f[0] for f in frames):
             idx = [i for i, f in enumerate(frames) if f[0] == molecule]
-            out = self.energy_model(molecule, uncertainty).evaluate(
+            out = self.energy_model(molecule, uncertainty, atom_energies).evaluate(
                 np.stack([frames[i][1] for i in idx]), forces=forces)
             for k, i in enumerate(idx):
                 parts[i] = _frame_prediction(out, k, len(molecule))
