@@ -282,18 +282,13 @@ def rebalance(name: str, args: argparse.Namespace) -> dict:
     :func:`ffparam.liquid.reweight.reweight_liquid`), with the reweighted density and the
     Kish effective sample sizes at the chosen s. The Drude model is rebuilt from the run's
     saved parameter file (the CLI's path)."""
-    from ffparam.liquid.drude import override_parameters, polarizable_system
     from ffparam.liquid.reweight import reweight_liquid
-    from ffparam.params.parameter_set import ParameterSet
 
-    label = run_directory(argparse.Namespace(**{**vars(args), "lj_scale": 1.0}), "drude")
+    label = _unscaled_drude_label(args)
     directory = args.outdir / name / label
     target = json.loads((args.outdir / name / "fixed.json").read_text())["hvap"]["value"]
     drude = json.loads((args.outdir / name / f"{label}.json").read_text())
-    params = ParameterSet.load(directory / "parameters.yaml")
-    system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
-                            cache_file=args.outdir / f"{name}_system.json")
-    model = polarizable_system(override_parameters(system, params), params)
+    model = _saved_drude_model(name, args, directory)
     settings = _settings(args, 1.0)
 
     def hvap_at(scale: float) -> dict:
@@ -323,20 +318,14 @@ def rebalance_density(name: str, args: argparse.Namespace) -> dict:
     sigma scale (rho_Drude / rho_fixed)^(1/3). For a liquid whose Drude Hvap is right but
     whose density is off (CCl4); the result is checked by simulating it
     (``--lj-scale``, ``--lj-sigma-scale``)."""
-    from ffparam.liquid.drude import override_parameters, polarizable_system
     from ffparam.liquid.reweight import reweight_liquid
-    from ffparam.params.parameter_set import ParameterSet
 
-    base = argparse.Namespace(**{**vars(args), "lj_scale": 1.0, "lj_sigma_scale": 1.0})
-    label = run_directory(base, "drude")
+    label = _unscaled_drude_label(args)
     directory = args.outdir / name / label
     fixed = json.loads((args.outdir / name / "fixed.json").read_text())
     drude = json.loads((args.outdir / name / f"{label}.json").read_text())
     target = np.array([fixed["density"]["value"], drude["hvap"]["value"]])
-    params = ParameterSet.load(directory / "parameters.yaml")
-    system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
-                            cache_file=args.outdir / f"{name}_system.json")
-    model = polarizable_system(override_parameters(system, params), params)
+    model = _saved_drude_model(name, args, directory)
     settings = _settings(args, 1.0)
 
     def reweighted(scales: np.ndarray) -> dict:
@@ -370,16 +359,10 @@ def fixed_window(name: str, args: argparse.Namespace) -> dict:
         AVOGADRO_G_ML_TO_PER_A3,
         clausius_mossotti,
         isotropic_polarizability,
-        override_parameters,
-        polarizable_system,
     )
-    from ffparam.params.parameter_set import ParameterSet
 
     directory = args.outdir / name / run_directory(args, "drude")
-    params = ParameterSet.load(directory / "parameters.yaml")
-    system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
-                            cache_file=args.outdir / f"{name}_system.json")
-    model = polarizable_system(override_parameters(system, params), params)
+    model = _saved_drude_model(name, args, directory)
     settings = _settings(args, 1.0)
     liquid = load_trajectory(directory / "liquid", settings.save_interval_ps)
     first = round(args.window_from_ps / settings.save_interval_ps)
@@ -394,6 +377,25 @@ def fixed_window(name: str, args: argparse.Namespace) -> dict:
             "density": float(rho.mean()),
             "density_error": float(blocks.std(ddof=1) / np.sqrt(len(blocks))),
             "density_blocks": blocks.tolist(), "dielectric": eps.to_json()}
+
+
+def _unscaled_drude_label(args: argparse.Namespace) -> str:
+    """The run directory of the Drude model of ``--alphas``/``--hbond-thole`` with its LJ
+    unscaled (the run the rebalancing starts from)."""
+    return run_directory(argparse.Namespace(**{**vars(args), "lj_scale": 1.0,
+                                               "lj_sigma_scale": 1.0}), "drude")
+
+
+def _saved_drude_model(name: str, args: argparse.Namespace, directory: Path):
+    """The Drude model of the finished run in ``directory``, rebuilt from its saved
+    parameter file (the CLI's path)."""
+    from ffparam.liquid.drude import override_parameters, polarizable_system
+    from ffparam.params.parameter_set import ParameterSet
+
+    params = ParameterSet.load(directory / "parameters.yaml")
+    system = prepare_system(LIQUIDS[name]["smiles"], "sage", "am1bcc", name=name,
+                            cache_file=args.outdir / f"{name}_system.json")
+    return polarizable_system(override_parameters(system, params), params)
 
 
 def run_directory(args: argparse.Namespace, model: str) -> str:

@@ -93,8 +93,9 @@ class GaussianProcessPotential(Potential):
         self.frame_sigma_scale: float | None = None if scale is None else float(scale)
         """1/Angstrom: the frame sigma (eV/Angstrom, the predicted RMS force error of a
         frame, :attr:`Prediction.frame_sigma`) is this times the latent energy sigma (eV),
-        fitted on the validation frames (:func:`ffparam.ml.models.gp.fit.refresh_uncertainty`);
-        None for models calibrated without validation energies, whose frames are ranked by
+        fitted on the validation frames when the sigmas are calibrated (at the fit, or by
+        :func:`ffparam.ml.models.gp.fit.refresh_uncertainty`); None for models fitted
+        without validation frames or saved before it existed, whose frames are ranked by
         their RMS force sigma."""
         self._factors: dict[str, torch.Tensor] | None = None
         self.variance_positions: torch.Tensor | None = None
